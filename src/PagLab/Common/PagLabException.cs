@@ -1,0 +1,30 @@
+namespace PagLab.Common;
+
+/// <summary>
+/// A failure the user can act on (missing file, bad option, wrong shape). Its message is one line
+/// naming the problem and, where there is one, the file. The CLI prints it and exits non-zero.
+/// </summary>
+public class PagLabException : Exception
+{
+    public PagLabException(string message) : base(message) { }
+    public PagLabException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>Input data or a file is not what it should be (bad magic, truncated, wrong shape).</summary>
+public sealed class DataFormatException : PagLabException
+{
+    public DataFormatException(string path, string problem) : base($"{path}: {problem}") { }
+}
+
+public static class Require
+{
+    /// <summary>Throws a PagLabException naming the option when the condition fails.</summary>
+    public static void That(bool condition, string message)
+    {
+        if (!condition) throw new PagLabException(message);
+    }
+
+    public static void Positive(double value, string option) => That(value > 0 && double.IsFinite(value), $"{option} must be a positive number, got {value}");
+    public static void NonNegative(double value, string option) => That(value >= 0 && double.IsFinite(value), $"{option} must be >= 0, got {value}");
+    public static void InRange(double value, double lo, double hi, string option) => That(value >= lo && value <= hi, $"{option} must be in [{lo}, {hi}], got {value}");
+}
