@@ -1,0 +1,59 @@
+using System.CommandLine;
+using PagLab.Common;
+
+namespace PagLab.Cli;
+
+/// <summary>A group of related subcommands (data, train, measure, ...), found by reflection.</summary>
+public interface ICommandGroup
+{
+    void Register(RootCommand root);
+}
+
+/// <summary>Runs the parsed command; turns every failure into one line on stderr and a non-zero exit.</summary>
+public static class CommandRunner
+{
+    public static int Run(RootCommand root, string[] args)
+    {
+        var parse = root.Parse(args);
+        bool verbose = parse.GetValue(CommonOptions.Verbose);
+        if (parse.Errors.Count > 0)
+        {
+            // One line, not the whole help page: the user sees what is wrong at once.
+            Console.Error.WriteLine($"error: {parse.Errors[0].Message} (see '{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
+            return 2;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            Console.Out.Flush();
+            var inner = e is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerException! : e;
+            string message = inner switch
+            {
+                PagLabException p => p.Message,
+                FileNotFoundException f => $"file not found: {f.FileName ?? f.Message}",
+                DirectoryNotFoundException d => $"folder not found: {d.Message}",
+                UnauthorizedAccessException u => $"permission denied: {u.Message}",
+                IOException io => $"I/O error: {io.Message}",
+                OperationCanceledException => "cancelled",
+                _ => $"internal error ({inner.GetType().Name}): {inner.Message}",
+            };
+            Console.Error.WriteLine($"error: {FirstLine(message)}");
+            if (verbose) Console.Error.WriteLine(inner.ToString());
+            else if (inner is not PagLabException) Console.Error.WriteLine("(run again with --verbose for details)");
+            return inner is PagLabException ? 2 : 1;
+        }
+    }
+
+    static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r is not null && r.Command is not RootCommand; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command.Name);
+        return names;
+    }
+
+    static string FirstLine(string s) => s.Split('\n')[0].TrimEnd('\r');
+}

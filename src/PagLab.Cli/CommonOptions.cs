@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace PagLab.Cli;
+
+/// <summary>Options shared by many commands, declared once. Create a fresh copy per command with the factories.</summary>
+public static class CommonOptions
+{
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show full error details (stack traces)", Recursive = true };
+
+    public static Option<string?> DataRoot() => new("--data-root")
+    { Description = "Folder holding datasets (default: $PAGLAB_DATA, else ~/.cache/paglab)" };
+
+    public static Option<long> Seed(long defaultValue = 0) => new("--seed")
+    { Description = "Random seed", DefaultValueFactory = _ => defaultValue };
+
+    public static Option<string> Device() => new("--device")
+    { Description = "cpu or cuda (TorchSharp's CUDA backend, where present)", DefaultValueFactory = _ => "cpu" };
+
+    public static Option<string> Out(bool required = true, string description = "Output file or folder") => new("--out")
+    { Description = description, Required = required };
+}

@@ -1,0 +1,57 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PagLab.Models;
+
+/// <summary>
+/// A classifier on pixels in [0,1]: optional per-channel normalisation, then the network.
+/// Parameter names are "net.&lt;pytorch name&gt;" (and "normalize.mean/std" buffers).
+/// </summary>
+public sealed class ImageClassifier : Module<Tensor, Tensor>
+{
+    private readonly Module<Tensor, Tensor>? normalize;
+    private readonly Module<Tensor, Tensor> net;
+
+    public ImageClassifier(ModelSpec spec, Module<Tensor, Tensor> network) : base(nameof(ImageClassifier))
+    {
+        Spec = spec;
+        if (spec.Mean.Length > 0) normalize = new Normalize(spec.Mean, spec.Std);
+        net = network;
+        RegisterComponents();
+    }
+
+    public ModelSpec Spec { get; }
+
+    /// <summary>The network without normalisation (for importing and exporting PyTorch weights).</summary>
+    public Module<Tensor, Tensor> Network => net;
+
+    public override Tensor forward(Tensor x) // (B, C, H, W) in [0,1] -> (B, classes) logits
+    {
+        if (normalize is null) return net.call(x);
+        using var _ = NewDisposeScope();
+        return net.call(normalize.call(x)).MoveToOuterDisposeScope();
+    }
+}
+
+public static class ModelFactory
+{
+    public static readonly IReadOnlyList<string> Architectures = new[] { "resnet18", "lenet", "smallcnn", "mlp", "linear" };
+
+    /// <summary>Builds a freshly initialised model; seed makes the initialisation reproducible.</summary>
+    public static ImageClassifier Create(ModelSpec spec, long? seed = null)
+    {
+        spec.Validate();
+        if (seed is long s) torch.manual_seed(s);
+        Module<Tensor, Tensor> network = spec.Arch switch
+        {
+            "resnet18" => new ResNet18(spec),
+            "lenet" => new LeNet(spec),
+            "smallcnn" => new SmallCnn(spec),
+            "mlp" => new Mlp(spec),
+            "linear" => new Mlp(spec, linear: true),
+            _ => throw new Common.PagLabException($"unknown architecture '{spec.Arch}'"),
+        };
+        return new ImageClassifier(spec, network);
+    }
+}

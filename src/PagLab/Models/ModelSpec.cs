@@ -1,0 +1,59 @@
+using PagLab.Common;
+using PagLab.Data;
+
+namespace PagLab.Models;
+
+/// <summary>
+/// Everything needed to rebuild a model: architecture, input shape, classes, options and the
+/// input normalisation (kept inside the model so gradients are taken w.r.t. pixels in [0,1]).
+/// </summary>
+public sealed record ModelSpec
+{
+    public required string Arch { get; init; }                 // resnet18 | lenet | smallcnn | mlp | linear
+    public required int Channels { get; init; }
+    public required int Height { get; init; }
+    public required int Width { get; init; }
+    public required int Classes { get; init; }
+    public double WidthMultiplier { get; init; } = 1.0;       // resnet18 channel width (1 = 64 in the stem)
+    public string Activation { get; init; } = "relu";          // relu | softplus:BETA (smooth models for gradient studies)
+    public float[] Mean { get; init; } = Array.Empty<float>();  // per channel; empty = no normalisation
+    public float[] Std { get; init; } = Array.Empty<float>();
+    public int Hidden { get; init; } = 256;                     // mlp hidden width
+    public string? Dataset { get; init; }
+
+    public ImageShape Shape => new(Channels, Height, Width);
+
+    public static ModelSpec For(string arch, IDataset dataset) => new()
+    {
+        Arch = arch, Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
+        Classes = dataset.Classes, Dataset = dataset.Name,
+    };
+
+    public void Validate()
+    {
+        Require.That(ModelFactory.Architectures.Contains(Arch), $"unknown architecture '{Arch}' (known: {string.Join(", ", ModelFactory.Architectures)})");
+        Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
+        Require.That(Classes >= 2, $"a classifier needs at least 2 classes, got {Classes}");
+        Require.Positive(WidthMultiplier, "width multiplier");
+        Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == Channels), "normalisation mean/std must have one value per channel");
+        Require.That(Std.All(s => s > 0), "normalisation std must be positive");
+        ActivationSpec.Parse(Activation);
+    }
+}
+
+/// <summary>Parses "relu" or "softplus:BETA".</summary>
+public static class ActivationSpec
+{
+    public static (string Kind, double Beta) Parse(string text)
+    {
+        if (text == "relu") return ("relu", 0);
+        if (text.StartsWith("softplus", StringComparison.Ordinal))
+        {
+            string rest = text.Length > 8 && text[8] == ':' ? text[9..] : "";
+            if (rest == "") return ("softplus", 1.0);
+            if (double.TryParse(rest, System.Globalization.CultureInfo.InvariantCulture, out double beta) && beta > 0)
+                return ("softplus", beta);
+        }
+        throw new PagLabException($"unknown activation '{text}' (use relu or softplus:BETA, e.g. softplus:10)");
+    }
+}

@@ -1,0 +1,69 @@
+using PagLab.Common;
+using PagLab.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Models;
+
+/// <summary>What model.json holds beside model.safetensors.</summary>
+public sealed record ModelFile
+{
+    public const int CurrentFormat = 1;
+    public int FormatVersion { get; init; } = CurrentFormat;
+    public required ModelSpec Spec { get; init; }
+    public string? Objective { get; init; }
+    public Dictionary<string, string> Notes { get; init; } = new();
+}
+
+/// <summary>A saved model is a folder: model.safetensors (all parameters and buffers) + model.json.</summary>
+public static class SavedModel
+{
+    public const string WeightsFile = "model.safetensors", InfoFile = "model.json";
+
+    public static void Save(string dir, ImageClassifier model, string? objective = null, Dictionary<string, string>? notes = null)
+    {
+        Directory.CreateDirectory(dir);
+        SafeTensors.Write(Path.Combine(dir, WeightsFile), StateDict(model));
+        JsonFiles.Write(Path.Combine(dir, InfoFile), new ModelFile { Spec = model.Spec, Objective = objective, Notes = notes ?? new() });
+    }
+
+    public static ImageClassifier Load(string dir, Device? device = null)
+    {
+        string info = Path.Combine(dir, InfoFile), weights = Path.Combine(dir, WeightsFile);
+        if (!Directory.Exists(dir)) throw new PagLabException($"{dir}: model folder not found");
+        if (!File.Exists(info)) throw new PagLabException($"{dir}: not a model folder (no {InfoFile})");
+        var file = JsonFiles.Read<ModelFile>(info);
+        if (file.FormatVersion > ModelFile.CurrentFormat)
+            throw new DataFormatException(info, $"model format {file.FormatVersion} is newer than this PagLab understands ({ModelFile.CurrentFormat})");
+        if (file.Spec is null) throw new DataFormatException(info, "no model spec");
+        var model = ModelFactory.Create(file.Spec);
+        var tensors = SafeTensors.Read(weights);
+        try { LoadStateDict(model, tensors, weights); }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        if (device is not null) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Parameters and buffers by name, detached.</summary>
+    public static Dictionary<string, Tensor> StateDict(nn.Module module) =>
+        module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    /// <summary>Copies tensors into the module; every name and shape must match exactly.</summary>
+    public static void LoadStateDict(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source)
+    {
+        var target = module.state_dict();
+        var missing = target.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
+        var extra = tensors.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        if (missing.Count > 0) throw new DataFormatException(source, $"missing tensor '{missing[0]}' ({missing.Count} missing)");
+        if (extra.Count > 0) throw new DataFormatException(source, $"unexpected tensor '{extra[0]}' ({extra.Count} unexpected)");
+        using var _ = no_grad();
+        foreach (var (name, dest) in target)
+        {
+            var src = tensors[name];
+            if (!src.shape.SequenceEqual(dest.shape))
+                throw new DataFormatException(source, $"tensor '{name}' has shape [{string.Join(",", src.shape)}], the model needs [{string.Join(",", dest.shape)}]");
+            dest.copy_(src.to_type(dest.dtype));
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace PagLab.Tests;
+
+/// <summary>Where the shared test data lives (set by .ci/run), and fresh temp folders.</summary>
+public static class TestPaths
+{
+    public static string? DataRoot => Environment.GetEnvironmentVariable("PAGLAB_DATA") is { Length: > 0 } d && Directory.Exists(d) ? d : null;
+    public static string? LpipsWeights => Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS") is { Length: > 0 } w && File.Exists(w) ? w : null;
+
+    /// <summary>The shared data root, or a visible skip when it is absent.</summary>
+    public static string RequireDataRoot()
+    {
+        Assert.SkipWhen(DataRoot is null, "PAGLAB_DATA is not set or missing (run through .ci/run with ../shared present)");
+        return DataRoot!;
+    }
+
+    public static string RequireLpipsWeights()
+    {
+        Assert.SkipWhen(LpipsWeights is null, "PAGLAB_LPIPS_WEIGHTS is not set or missing (run through .ci/run with ../shared present)");
+        return LpipsWeights!;
+    }
+
+    public static string TempDir(string prefix = "paglab-test") => Directory.CreateTempSubdirectory(prefix).FullName;
+}
