@@ -19,5 +19,13 @@ public static class TestPaths
         return LpipsWeights!;
     }
 
-    public static string TempDir(string prefix = "paglab-test") => Directory.CreateTempSubdirectory(prefix).FullName;
+    /// <summary>A fresh folder under one per-run root, removed when the test process exits.</summary>
+    public static string TempDir(string prefix = "t") => Directory.CreateDirectory(Path.Combine(Root.Value, $"{prefix}-{Guid.NewGuid():N}")).FullName;
+
+    static readonly Lazy<string> Root = new(() =>
+    {
+        string root = Directory.CreateTempSubdirectory("paglab-tests-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { } };
+        return root;
+    });
 }

@@ -57,7 +57,7 @@ public class ElfVersionNeedTests
 
     static string Write(byte[] bytes)
     {
-        string path = Path.Combine(Directory.CreateTempSubdirectory("paglab-elf").FullName, "lib.so");
+        string path = Path.Combine(TestPaths.TempDir("elf"), "lib.so");
         File.WriteAllBytes(path, bytes);
         return path;
     }
