@@ -203,6 +203,7 @@ public sealed class RestrictedUnpickler
                     if (a.Count == 1 && a[0] is List<object?> pairs)
                         foreach (var p in pairs)
                             if (p is PyTuple { Items.Count: 2 } t) d.Set(Key(t.Items[0]), t.Items[1]);
+                            else if (p is List<object?> { Count: 2 } l) d.Set(Key(l[0]), l[1]); // old PyTorch pickled [key, value] lists
                             else throw Bad("OrderedDict built from something other than pairs");
                     else if (a.Count != 0) throw Bad("OrderedDict called with unexpected arguments");
                     return d;
@@ -307,6 +308,6 @@ public sealed class RestrictedUnpickler
     {
         var bytes = Take(n);
         var big = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return big >= long.MinValue && big <= long.MaxValue ? (long)big : big;
+        return big >= long.MinValue && big <= long.MaxValue ? (object)(long)big : big;
     }
 }

@@ -170,6 +170,7 @@ public static class TorchFile
                     throw new DataFormatException(path, "malformed storage view in pickle");
                 return views[viewKey] = new StorageRef(root, type, size, offset);
             }
+            if (pid is PyTuple { Items.Count: 6 } plain && plain.Items[5] is null) pid = new PyTuple(plain.Items.Take(5).ToArray());
             var (type2, key, numel) = StorageId(pid, path);
             return views[key] = new StorageRef(key, type2, numel);
         }
