@@ -14,12 +14,15 @@ public static class CommandRunner
 {
     public static int Run(RootCommand root, string[] args)
     {
+        if (args.Length == 0) args = new[] { "--help" };
         var parse = root.Parse(args);
         bool verbose = parse.GetValue(CommonOptions.Verbose);
         if (parse.Errors.Count > 0)
         {
             // One line, not the whole help page: the user sees what is wrong at once.
-            Console.Error.WriteLine($"error: {parse.Errors[0].Message} (see '{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
+            // The most specific problem first: an unknown word beats "a subcommand is required".
+            var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal) ? 0 : 1).First();
+            Console.Error.WriteLine($"error: {first.Message} (see '{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
             return 2;
         }
         try

@@ -30,8 +30,11 @@ public sealed class DataSplit : IDisposable
     {
         if (images.dim() != 4) throw new ArgumentException($"images must be (N, C, H, W), got {string.Join("x", images.shape)}");
         if (labels.dim() != 1 || labels.shape[0] != images.shape[0]) throw new ArgumentException("labels must be (N) and match images");
-        Images = images.to_type(ScalarType.Float32);
-        Labels = labels.to_type(ScalarType.Int64);
+        // No implicit conversion: a conversion made inside a caller's DisposeScope would be disposed with it.
+        if (images.dtype != ScalarType.Float32) throw new ArgumentException($"images must be float32, got {images.dtype}");
+        if (labels.dtype != ScalarType.Int64) throw new ArgumentException($"labels must be int64, got {labels.dtype}");
+        Images = images;
+        Labels = labels;
         SignalMask = signalMask;
         DistractorMask = distractorMask;
     }

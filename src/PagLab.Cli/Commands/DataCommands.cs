@@ -1,0 +1,75 @@
+using System.CommandLine;
+using PagLab.Data;
+using PagLab.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Cli.Commands;
+
+/// <summary>paglab data list | show</summary>
+public sealed class DataCommands : ICommandGroup
+{
+    public void Register(RootCommand root)
+    {
+        var data = new Command("data", "List, inspect and download datasets");
+        data.Subcommands.Add(List());
+        data.Subcommands.Add(Show());
+        root.Subcommands.Add(data);
+    }
+
+    static Command List()
+    {
+        var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("list", "Name, shape, classes, presence and location of every dataset") { dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var infos = Datasets.Describe(parse.GetValue(dataRoot));
+            Console.WriteLine($"data root: {Datasets.ResolveRoot(parse.GetValue(dataRoot))}");
+            Console.WriteLine($"{"name",-26} {"shape",-9} {"classes",7}  {"present",-7}  where");
+            foreach (var d in infos)
+                Console.WriteLine($"{d.Name,-26} {d.Shape,-9} {d.Classes,7}  {(d.Present ? "yes" : "no"),-7}  {d.Where}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Show()
+    {
+        var name = new Argument<string>("name") { Description = "Dataset name (see 'paglab data list')" };
+        var output = CommonOptions.Out(description: "PNG file to write");
+        var count = new Option<int>("--count") { Description = "Number of images", DefaultValueFactory = _ => 32 };
+        var split = new Option<string>("--split") { Description = "train or test", DefaultValueFactory = _ => "train" };
+        var dataRoot = CommonOptions.DataRoot();
+        var seed = CommonOptions.Seed();
+        var cmd = new Command("show", "Write a labelled grid of sample images (distractor sets also show their masks)")
+            { name, output, count, split, dataRoot, seed };
+        cmd.SetAction(parse =>
+        {
+            int n = parse.GetValue(count);
+            Common.Require.InRange(n, 1, 1024, "--count");
+            string which = parse.GetValue(split)!;
+            Common.Require.That(which is "train" or "test", $"--split must be train or test, got '{which}'");
+            string path = parse.GetValue(output)!;
+            // Generated datasets are made at a small size: only n images are shown.
+            var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64), TestSize: Math.Max(n, 64));
+            var dataset = Datasets.Load(parse.GetValue(name)!, options);
+            var part = (which == "train" ? dataset.Train : dataset.Test).Take(n);
+            using var scope = NewDisposeScope();
+            var labels = part.Labels.data<long>().ToArray();
+            var captions = labels.Select(l => dataset.ClassNames[(int)l]).ToList();
+            var images = part.Images;
+            int columns = Math.Min(8, (int)part.Count);
+            if (part.SignalMask is not null && part.DistractorMask is not null)
+            {
+                // Each image, then its signal mask, then its distractor mask, side by side.
+                images = stack(new[] { part.Images, part.SignalMask, part.DistractorMask }, 1).flatten(0, 1);
+                captions = captions.SelectMany(c => new[] { c, "signal", "distr." }).ToList();
+                columns = 3 * Math.Min(4, (int)part.Count);
+            }
+            ImageGrid.SavePng(path, images, columns, captions, scale: 3);
+            Console.WriteLine($"wrote {path} ({part.Count} {dataset.Name} images, {dataset.Shape})");
+            return 0;
+        });
+        return cmd;
+    }
+}
