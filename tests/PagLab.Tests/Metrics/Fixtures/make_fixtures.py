@@ -21,6 +21,8 @@ Outputs (all small):
   evil_os_system.pth     legacy-format header + a pickle calling os.system   (must be refused)
   evil_eval_zip.pth      zip format whose data.pkl calls builtins.eval        (must be refused)
   evil_reduce.pkl        plain pickle: posix.system via STACK_GLOBAL (protocol 4)
+  resnet18_w2_*.pth/json a width-2 ResNet-18 in the PAGs authors' parameter names and its logits
+                         (see `resnet_fixture()`), for `paglab model import`
 The malicious payloads are written as bytes; nothing in them is ever executed here.
 """
 import argparse, io, json, os, pickle, struct, sys, zipfile
@@ -222,10 +224,66 @@ def pyfiles():
         f.write(b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94.")
 
 
+# ---------------------------------------------------------------- a ResNet-18 in the authors' names
+class Block(torch.nn.Module):
+    """Our own minimal CIFAR BasicBlock with the parameter names of the PAGs code (conv1, bn1, conv2, bn2, shortcut.0/1)."""
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(cout)
+        self.shortcut = torch.nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride, bias=False), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class TinyResNet18(torch.nn.Module):
+    """ResNet-18, CIFAR layout, width w (the authors use w = 64), average pool over the whole 4x4 map."""
+    def __init__(self, w, classes=10):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, w, 3, 1, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(w)
+        cin = w
+        for i, (cout, stride) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)]):
+            setattr(self, f"layer{i + 1}", torch.nn.Sequential(Block(cin, cout, stride), Block(cout, cout, 1)))
+            cin = cout
+        self.linear = torch.nn.Linear(8 * w, classes)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
+        return self.linear(torch.nn.functional.avg_pool2d(h, 4).flatten(1))
+
+
+def resnet_fixture():
+    """resnet18_w2_dataparallel.pth: a width-2 ResNet-18 saved from torch.nn.DataParallel ("module." names),
+    random weights and BatchNorm statistics (seed 0); resnet18_w2_logits.json: its eval-mode logits on
+    (image("random", 11, 3, 32) + 1) / 2 and (image("smooth", 12, 3, 32) + 1) / 2 (pixels in [0,1])."""
+    torch.manual_seed(0)
+    net = TinyResNet18(2)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2); m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5); m.bias.data.uniform_(-0.2, 0.2); m.num_batches_tracked.fill_(5)
+    net.eval()
+    torch.save(torch.nn.DataParallel(net).state_dict(), os.path.join(HERE, "resnet18_w2_dataparallel.pth"))
+    x = torch.stack([(image("random", 11, 3, 32) + 1) / 2, (image("smooth", 12, 3, 32) + 1) / 2])
+    with torch.no_grad():
+        logits = net(x)
+    with open(os.path.join(HERE, "resnet18_w2_logits.json"), "w") as f:
+        json.dump({"recipe": resnet_fixture.__doc__, "logits": logits.tolist()}, f, indent=1)
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--lpips-repo", required=True, help="a checkout of richzhang/PerceptualSimilarity")
     p.add_argument("--squeeze-weights", required=True, help="lpips-squeeze-v0.1.safetensors")
     args = p.parse_args()
     pyfiles()
+    resnet_fixture()
     reference(args)
