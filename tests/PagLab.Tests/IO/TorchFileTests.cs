@@ -148,6 +148,17 @@ public class RestrictedUnpicklerTests
         Assert.Equal(new[] { 1.5f, -2f, 4f }, sd["w"].data<float>().ToArray());
     }
 
+    [Theory]
+    [InlineData("(S'ls'\nios\nsystem\n.", "refusing pickle global 'os.system'")]                    // INST, protocol 0
+    [InlineData("\u0080\u0002csubprocess\nPopen\n)\u0081.", "refusing pickle global 'subprocess.Popen'")] // NEWOBJ target
+    [InlineData("\u0080\u0002ctorch\nload\n.", "refusing pickle global 'torch.load'")]
+    [InlineData("\u0080\u0002ccollections\nOrderedDict\n)\u0081.", "unsupported pickle opcode 0x81")]
+    public void DisallowedGlobalsAndOpcodes_AreRefusedBeforeAnythingRuns(string pickle, string message)
+    {
+        var e = Assert.Throws<DataFormatException>(() => RestrictedUnpickler.Load(System.Text.Encoding.Latin1.GetBytes(pickle), "x.pkl"));
+        Assert.Contains(message, e.Message);
+    }
+
     [Fact]
     public void SelfReferencingList_GivesACleanError()
     {

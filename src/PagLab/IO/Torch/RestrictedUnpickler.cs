@@ -119,6 +119,7 @@ public sealed class RestrictedUnpickler
                 case (byte)'F': // FLOAT (protocol 0)
                     stack.Add(double.TryParse(Line(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) ? f : throw Bad("bad float in pickle"));
                     break;
+                case (byte)'S': stack.Add(Quoted(Line())); break; // STRING (protocol 0)
                 case (byte)'X': stack.Add(Utf8(Length32())); break; // BINUNICODE
                 case 0x8c: stack.Add(Utf8(U8())); break; // SHORT_BINUNICODE
                 case 0x8d: stack.Add(Utf8(Length64())); break; // BINUNICODE8
@@ -154,6 +155,12 @@ public sealed class RestrictedUnpickler
                 case (byte)'g': stack.Add(Memo(memo, TextInt(Line()))); break; // GET
                 case (byte)'c': // GLOBAL "module\nname\n"
                     { string module = Line(), name = Line(); stack.Add(Global(module, name)); break; }
+                case (byte)'i': // INST "module\nname\n": builds an instance, which no state dict needs
+                    {
+                        string module = Line(), name = Line();
+                        Global(module, name);
+                        throw Bad($"refusing to instantiate '{module}.{name}' (INST opcode)");
+                    }
                 case 0x93: // STACK_GLOBAL
                     {
                         var mn = PopN(stack, 2);
@@ -295,6 +302,28 @@ public sealed class RestrictedUnpickler
         string s = Encoding.Latin1.GetString(data, pos, end - pos);
         pos = end + 1;
         return s;
+    }
+
+    /// <summary>A protocol-0 STRING: Python repr of a str, quotes and backslash escapes removed.</summary>
+    string Quoted(string s)
+    {
+        if (s.Length < 2 || s[0] != s[^1] || s[0] is not ('\'' or '"')) throw Bad("bad quoted string in pickle");
+        var sb = new StringBuilder();
+        for (int i = 1; i < s.Length - 1; i++)
+        {
+            if (s[i] != '\\') { sb.Append(s[i]); continue; }
+            if (++i >= s.Length - 1) throw Bad("bad escape in pickle string");
+            switch (s[i])
+            {
+                case 'n': sb.Append('\n'); break;
+                case 't': sb.Append('\t'); break;
+                case 'r': sb.Append('\r'); break;
+                case 'x' when i + 2 < s.Length - 1 && int.TryParse(s.AsSpan(i + 1, 2), System.Globalization.NumberStyles.HexNumber, null, out int code):
+                    sb.Append((char)code); i += 2; break;
+                default: sb.Append(s[i]); break;
+            }
+        }
+        return sb.ToString();
     }
 
     long TextInt(string s)
