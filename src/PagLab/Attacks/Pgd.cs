@@ -1,0 +1,63 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PagLab.Attacks;
+
+/// <summary>How an L2 perturbation is normalised: per example (textbook) or over the whole batch (the PAGs authors' pgd_l2_).</summary>
+public enum PgdNorm { PerExample, WholeBatch }
+
+/// <summary>Settings of one PGD attack. alpha = AlphaFactor * epsilon / Steps (per example).</summary>
+public sealed record PgdConfig
+{
+    public string Norm { get; init; } = "l2";            // l2 | linf
+    public int Steps { get; init; } = 10;
+    public double AlphaFactor { get; init; } = 2.5;       // PAGs Suppl. B.2 (MNIST): alpha = 2.5 eps / 10
+    public bool RandomStart { get; init; } = false;
+    public PgdNorm Normalisation { get; init; } = PgdNorm.PerExample;
+}
+
+/// <summary>
+/// Projected gradient ascent on the cross-entropy (Madry et al. 2018), one loop for any step
+/// geometry. Gradients are taken with autograd.grad w.r.t. the input only, so the model's
+/// parameter gradients are never touched.
+/// </summary>
+public static class Pgd
+{
+    public static IAttackStep StepFor(string norm) => norm switch
+    {
+        "l2" => new L2Step(),
+        "linf" => new LinfStep(),
+        _ => throw new Common.PagLabException($"unknown PGD norm '{norm}' (use l2 or linf)"),
+    };
+
+    /// <summary>Adversarial examples for (x, y); epsilon is per example (B) or a scalar tensor.</summary>
+    public static Tensor Attack(Module<Tensor, Tensor> model, Tensor x, Tensor y, Tensor epsilon, PgdConfig config, Generator? generator = null)
+    {
+        using var scope = NewDisposeScope();
+        var x0 = x.detach();
+        var eps = Attacks.PerExample.Broadcastable(epsilon, x0);
+        var alpha = eps * (config.AlphaFactor / config.Steps);
+        IAttackStep step = StepFor(config.Norm);
+        var adv = config.RandomStart ? step.RandomPerturb(x0, eps, generator) : x0.clone();
+        for (int k = 0; k < config.Steps; k++)
+        {
+            using var inner = NewDisposeScope();
+            var xk = adv.detach().requires_grad_(true);
+            var loss = functional.cross_entropy(model.call(xk), y, reduction: Reduction.Sum);
+            var g = torch.autograd.grad(new[] { loss }, new[] { xk })[0];
+            Tensor next;
+            if (config.Normalisation == PgdNorm.WholeBatch && config.Norm == "l2")
+            {
+                // The authors' variant: one norm over the whole flattened batch; eps bounds the batch.
+                var stepped = xk.detach() + alpha.max() * g / g.norm().clamp_min(1e-12);
+                var delta = stepped - x0;
+                var batchEps = eps.max();
+                next = (x0 + delta * (batchEps / delta.norm().clamp_min(1e-12)).clamp_max(1.0)).clamp(0, 1);
+            }
+            else next = step.Project(step.Step(xk.detach(), g, alpha), x0, eps);
+            adv = next.detach().MoveToOuterDisposeScope();
+        }
+        return adv.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,41 @@
+using PagLab.Attacks;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PagLab.Objectives;
+
+/// <summary>
+/// Adversarial training (Madry et al. 2018; PAGs, Suppl. B.1): L = CE(f(x + delta*), y), delta* from
+/// PGD. Each example draws its budget from `epsilons` (PAGs, Suppl. B.2: MNIST eps in {1, 4, 8}).
+/// The attack runs with the model in eval mode (batch-norm statistics are not updated by attack
+/// passes) and touches only input gradients; training mode is restored for the final loss.
+/// </summary>
+public sealed class PgdAdversarialTraining : ITrainingObjective
+{
+    public PgdAdversarialTraining(IReadOnlyList<double> epsilons, PgdConfig attack)
+    {
+        if (epsilons.Count == 0) throw new Common.PagLabException("pgd needs at least one --eps value");
+        Epsilons = epsilons; Attack = attack;
+    }
+
+    public IReadOnlyList<double> Epsilons { get; }
+    public PgdConfig Attack { get; }
+    public string Name => "pgd";
+
+    public ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise)
+    {
+        using var _ = NewDisposeScope();
+        var choices = tensor(Epsilons.ToArray(), dtype: x.dtype, device: x.device);
+        var pick = randint(Epsilons.Count, new long[] { x.shape[0] }, generator: noise).to(x.device);
+        var eps = choices.index_select(0, pick);                                             // (B) per-example budget
+        bool wasTraining = model.training;
+        model.eval();
+        Tensor adv;
+        try { adv = Pgd.Attack(model, x, y, eps, Attack, noise); }
+        finally { if (wasTraining) model.train(); }
+        var logits = model.call(adv);
+        var ce = functional.cross_entropy(logits, y);
+        return new ObjectiveTerms(ce.alias().MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),
+                                  zeros(1).squeeze().MoveToOuterDisposeScope(), logits.detach().MoveToOuterDisposeScope());
+    }
+}

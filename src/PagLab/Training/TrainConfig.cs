@@ -1,0 +1,74 @@
+using PagLab.Common;
+using PagLab.Objectives;
+
+namespace PagLab.Training;
+
+/// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
+public sealed record TrainConfig
+{
+    public required string Dataset { get; init; }
+    public string Arch { get; init; } = "smallcnn";
+    public string Activation { get; init; } = "relu";
+    public double WidthMultiplier { get; init; } = 1.0;
+    public ObjectiveConfig Objective { get; init; } = new();
+    public string Optimizer { get; init; } = "adam";            // adam | sgd
+    public double LearningRate { get; init; } = 1e-3;
+    public double Momentum { get; init; } = 0.9;                // sgd only
+    public double WeightDecay { get; init; } = 0;
+    public string Schedule { get; init; } = "none";             // none | multistep | cosine
+    public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the epochs (the authors' 150/175 of 200)
+    public double Gamma { get; init; } = 0.1;                   // multistep decay factor
+    /// <summary>
+    /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in
+    /// proportion. When set, lr = lr * min(1, LrScaleReference / lambda) for gnorm and smooth.
+    /// </summary>
+    public double? LrScaleReference { get; init; }
+    public int BatchSize { get; init; } = 128;
+    public int Epochs { get; init; } = 1;
+    public long Seed { get; init; } = 0;
+    public string Device { get; init; } = "cpu";
+    public string? DataRoot { get; init; }
+    public int? TrainSize { get; init; }
+    public int? TestSize { get; init; }
+    public int CheckpointEveryBatches { get; init; } = 100;
+    public double CheckpointEverySeconds { get; init; } = 60;
+    public int? Threads { get; init; }
+
+    public void Validate()
+    {
+        Require.That(Optimizer is "adam" or "sgd", $"--optimizer must be adam or sgd, got '{Optimizer}'");
+        Require.That(Schedule is "none" or "multistep" or "cosine", $"--schedule must be none, multistep or cosine, got '{Schedule}'");
+        Require.That(LearningRate > 0 && LearningRate < 100, $"--lr must be in (0, 100), got {LearningRate}");
+        Require.InRange(Momentum, 0, 1, "--momentum");
+        Require.NonNegative(WeightDecay, "--weight-decay");
+        Require.That(BatchSize is >= 1 and <= 65536, $"--batch-size must be in 1..65536, got {BatchSize}");
+        Require.That(Epochs is >= 1 and <= 100000, $"--epochs must be in 1..100000, got {Epochs}");
+        Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal), $"--device must be cpu or cuda, got '{Device}'");
+        Require.That(Milestones.All(m => m > 0), "milestones must be positive");
+        Require.Positive(Gamma, "--gamma");
+        if (LrScaleReference is double r) Require.Positive(r, "--lr-scale-reference");
+        Require.That(CheckpointEveryBatches >= 1, "--checkpoint-every must be >= 1");
+    }
+
+    /// <summary>Learning rate for an epoch: base (after lambda scaling) times the schedule.</summary>
+    public double LearningRateAt(int epoch)
+    {
+        double lr = LearningRate;
+        if (LrScaleReference is double reference && Objective.Name is "gnorm" or "smooth" && Objective.Lambda > reference)
+            lr *= reference / Objective.Lambda;
+        switch (Schedule)
+        {
+            case "multistep":
+                foreach (var m in Milestones)
+                {
+                    int at = m < 1 ? (int)(m * Epochs) : (int)m; // fractions of the run, or epoch numbers
+                    if (epoch >= at) lr *= Gamma;
+                }
+                return lr;
+            case "cosine":
+                return lr * 0.5 * (1 + Math.Cos(Math.PI * epoch / Epochs));
+            default:
+                return lr;
+        }
+    }
+}
