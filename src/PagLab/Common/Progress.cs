@@ -28,7 +28,7 @@ public sealed class ConsoleProgress : IProgressSink
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly TimeSpan plainInterval;
     string currentTask = "";
-    TimeSpan taskStart, lastPrint = TimeSpan.MinValue;
+    TimeSpan taskStart, lastPrint = TimeSpan.FromDays(-1);
     bool barShown;
 
     public ConsoleProgress(TimeSpan? plainInterval = null) => this.plainInterval = plainInterval ?? TimeSpan.FromSeconds(10);
@@ -36,7 +36,7 @@ public sealed class ConsoleProgress : IProgressSink
     public void Update(string task, long done, long total, string status = "")
     {
         var now = clock.Elapsed;
-        if (task != currentTask) { currentTask = task; taskStart = now; lastPrint = TimeSpan.MinValue; }
+        if (task != currentTask) { currentTask = task; taskStart = now; lastPrint = TimeSpan.FromDays(-1); }
         double fraction = total > 0 ? Math.Clamp((double)done / total, 0, 1) : 0;
         var elapsed = now - taskStart;
         string eta = fraction > 0 && fraction < 1 ? Format(TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction)) : "--:--";

@@ -38,7 +38,7 @@ public sealed record TrainConfig
     {
         Require.That(Optimizer is "adam" or "sgd", $"--optimizer must be adam or sgd, got '{Optimizer}'");
         Require.That(Schedule is "none" or "multistep" or "cosine", $"--schedule must be none, multistep or cosine, got '{Schedule}'");
-        Require.That(LearningRate > 0 && LearningRate < 100, $"--lr must be in (0, 100), got {LearningRate}");
+        Require.That(LearningRate > 0 && LearningRate <= 1e12, $"--lr must be in (0, 1e12], got {LearningRate}");
         Require.InRange(Momentum, 0, 1, "--momentum");
         Require.NonNegative(WeightDecay, "--weight-decay");
         Require.That(BatchSize is >= 1 and <= 65536, $"--batch-size must be in 1..65536, got {BatchSize}");

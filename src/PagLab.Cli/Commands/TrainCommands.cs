@@ -1,0 +1,165 @@
+using System.CommandLine;
+using System.Globalization;
+using PagLab.Attacks;
+using PagLab.Certification;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO;
+using PagLab.Models;
+using PagLab.Objectives;
+using PagLab.Training;
+
+namespace PagLab.Cli.Commands;
+
+/// <summary>paglab train | eval</summary>
+public sealed class TrainCommands : ICommandGroup
+{
+    public void Register(RootCommand root)
+    {
+        root.Subcommands.Add(Train());
+        root.Subcommands.Add(Eval());
+    }
+
+    /// <summary>Parses "1,4,8" into numbers, with a one-line error naming the option.</summary>
+    public static double[] ParseList(string text, string option)
+    {
+        try
+        {
+            return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                       .Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (FormatException) { throw new PagLabException($"{option}: '{text}' is not a comma-separated list of numbers"); }
+    }
+
+    static Command Train()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name (see 'paglab data list')", Required = true };
+        var arch = new Option<string>("--arch") { Description = "resnet18 | lenet | smallcnn | mlp | linear", DefaultValueFactory = _ => "smallcnn" };
+        var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA", DefaultValueFactory = _ => "relu" };
+        var width = new Option<double>("--width") { Description = "resnet18 width multiplier", DefaultValueFactory = _ => 1.0 };
+        var objective = new Option<string>("--objective") { Description = "standard | gnorm | smooth | randsmooth | pgd", DefaultValueFactory = _ => "standard" };
+        var lambda = new Option<double>("--lambda") { Description = "Regularisation strength (gnorm, smooth)", DefaultValueFactory = _ => 0.0 };
+        var convention = new Option<string>("--lambda-convention") { Description = "paglab (per-example mean) or authors (their 1e5-scaled batch-mean gradient; gnorm)", DefaultValueFactory = _ => "paglab" };
+        var sigma = new Option<double>("--sigma") { Description = "Noise level (smooth, randsmooth)", DefaultValueFactory = _ => 0.0 };
+        var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)", DefaultValueFactory = _ => 1 };
+        var probabilities = new Option<bool>("--on-probabilities") { Description = "smooth: penalise softmax probabilities, not logits" };
+        var eps = new Option<string>("--eps") { Description = "PGD budget(s), one drawn per example, e.g. 1,4,8", DefaultValueFactory = _ => "1" };
+        var norm = new Option<string>("--norm") { Description = "PGD norm: l2 | linf", DefaultValueFactory = _ => "l2" };
+        var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
+        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
+        var randomStart = new Option<bool>("--random-start") { Description = "PGD: start at a random point of the ball" };
+        var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' variant)" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd", DefaultValueFactory = _ => "adam" };
+        var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 1e-3 };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 0.0 };
+        var schedule = new Option<string>("--schedule") { Description = "none | multistep | cosine", DefaultValueFactory = _ => "none" };
+        var milestones = new Option<string>("--milestones") { Description = "multistep: epochs, or fractions of the run (<1)", DefaultValueFactory = _ => "0.75,0.875" };
+        var gamma = new Option<double>("--gamma") { Description = "multistep decay factor", DefaultValueFactory = _ => 0.1 };
+        var lrScale = new Option<double?>("--lr-scale-reference") { Description = "Scale lr by reference/lambda when lambda exceeds it (PAGs Suppl. B.2)" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 1 };
+        var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
+        var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+        var output = CommonOptions.Out(description: "Run folder to create");
+        var seed = CommonOptions.Seed(); var device = CommonOptions.Device(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
+        {
+            dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm, steps, alphaFactor,
+            randomStart, batchNorm, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma, lrScale, batchSize, epochs,
+            trainSize, testSize, checkpointEvery, threads, resume, output, seed, device, dataRoot,
+        };
+        cmd.SetAction(parse =>
+        {
+            var config = new TrainConfig
+            {
+                Dataset = parse.GetValue(dataset)!, Arch = parse.GetValue(arch)!, Activation = parse.GetValue(activation)!,
+                WidthMultiplier = parse.GetValue(width),
+                Objective = new ObjectiveConfig
+                {
+                    Name = parse.GetValue(objective)!, Lambda = parse.GetValue(lambda), LambdaConvention = parse.GetValue(convention)!,
+                    Sigma = parse.GetValue(sigma), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
+                    Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
+                    Pgd = new PgdConfig
+                    {
+                        Norm = parse.GetValue(norm)!, Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
+                        RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
+                    },
+                },
+                Optimizer = parse.GetValue(optimizer)!, LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(weightDecay), Schedule = parse.GetValue(schedule)!,
+                Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
+                LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize), Epochs = parse.GetValue(epochs),
+                Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
+                TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
+                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
+            };
+            config.Objective.Create(config.BatchSize); // validate before loading data
+            string outDir = parse.GetValue(output)!;
+            var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume));
+            if (result.Status == RunStatus.Diverged) { Console.Error.WriteLine($"error: {result.Message}"); return 3; }
+            var last = result.Metrics.LastOrDefault();
+            Console.WriteLine(last is null ? $"run {outDir}: {result.Message}" : $"run {outDir}: test accuracy {last.TestAccuracy:F4} after {last.Epoch} epoch(s)");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Eval()
+    {
+        var model = new Option<string>("--model") { Description = "Model or run folder", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var attack = new Option<string?>("--attack") { Description = "pgd-l2 | pgd-linf" };
+        var eps = new Option<string>("--eps") { Description = "Attack budget(s), e.g. 0.5,1,2", DefaultValueFactory = _ => "1" };
+        var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 20 };
+        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
+        var smoothed = new Option<bool>("--smoothed") { Description = "Certify the smoothed classifier (Cohen et al. 2019)" };
+        var sigma = new Option<double>("--sigma") { Description = "Smoothing noise level", DefaultValueFactory = _ => 0.25 };
+        var n = new Option<int>("--n") { Description = "Monte Carlo draws for certification", DefaultValueFactory = _ => 1000 };
+        var n0 = new Option<int>("--n0") { Description = "Draws to select the top class", DefaultValueFactory = _ => 100 };
+        var alpha = new Option<double>("--alpha") { Description = "Failure probability of the certificate", DefaultValueFactory = _ => 0.001 };
+        var count = new Option<int?>("--count") { Description = "Evaluate the first n test images" };
+        var output = CommonOptions.Out(required: false, description: "JSON file to write");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("eval", "Clean, PGD-robust or certified (randomized smoothing) accuracy of a model")
+            { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var net = SavedModel.Load(parse.GetValue(model)!);
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)));
+            Require.That(data.Shape == net.Spec.Shape, $"the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
+            var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
+            var report = new Dictionary<string, object> { ["model"] = parse.GetValue(model)!, ["dataset"] = data.Name, ["count"] = test.Count };
+            double clean = Evaluation.Accuracy(net, test);
+            report["cleanAccuracy"] = clean;
+            Console.WriteLine($"clean accuracy: {clean:F4} ({test.Count} images)");
+            if (parse.GetValue(attack) is string a)
+            {
+                Require.That(a is "pgd-l2" or "pgd-linf", $"--attack must be pgd-l2 or pgd-linf, got '{a}'");
+                var config = new PgdConfig { Norm = a == "pgd-l2" ? "l2" : "linf", Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor) };
+                var robust = new Dictionary<string, double>();
+                foreach (var e in ParseList(parse.GetValue(eps)!, "--eps"))
+                {
+                    Require.Positive(e, "--eps");
+                    double acc = Evaluation.RobustAccuracy(net, test, e, config, parse.GetValue(seed));
+                    robust[e.ToString(CultureInfo.InvariantCulture)] = acc;
+                    Console.WriteLine($"robust accuracy ({a}, eps {e}, {config.Steps} steps): {acc:F4}");
+                }
+                report["attack"] = a; report["steps"] = config.Steps; report["robustAccuracy"] = robust;
+            }
+            if (parse.GetValue(smoothed))
+            {
+                var cert = SmoothedClassifier.Certify(net, test, parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n), parse.GetValue(alpha), parse.GetValue(seed));
+                report["smoothed"] = cert;
+                Console.WriteLine($"smoothed classifier (sigma {cert.Sigma}): accuracy {cert.Accuracy:F4}, abstained {cert.AbstainRate:F4}, mean certified radius {cert.MeanRadius:F4}");
+                foreach (var (r, acc) in cert.CertifiedAccuracyAt) Console.WriteLine($"  certified accuracy at radius {r}: {acc:F4}");
+            }
+            if (parse.GetValue(output) is string path) { JsonFiles.Write(path, report); Console.WriteLine($"wrote {path}"); }
+            return 0;
+        });
+        return cmd;
+    }
+}
