@@ -38,19 +38,19 @@ public sealed class TrainCommands : ICommandGroup
         var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA", DefaultValueFactory = _ => "relu" };
         var width = new Option<double>("--width") { Description = "resnet18 width multiplier", DefaultValueFactory = _ => 1.0 };
         var objective = new Option<string>("--objective") { Description = "standard | gnorm | smooth | randsmooth | pgd", DefaultValueFactory = _ => "standard" };
-        var lambda = new Option<double>("--lambda") { Description = "Regularisation strength (gnorm, smooth)", DefaultValueFactory = _ => 0.0 };
+        var lambda = new Option<double?>("--lambda") { Description = $"Regularisation strength (gnorm default {ObjectiveConfig.DefaultGnormLambda}, smooth default {ObjectiveConfig.DefaultSmoothLambda})" };
         var convention = new Option<string>("--lambda-convention") { Description = "paglab (per-example mean) or authors (their 1e5-scaled batch-mean gradient; gnorm)", DefaultValueFactory = _ => "paglab" };
-        var sigma = new Option<double>("--sigma") { Description = "Noise level (smooth, randsmooth)", DefaultValueFactory = _ => 0.0 };
+        var sigma = new Option<double?>("--sigma") { Description = $"Noise level (smooth default {ObjectiveConfig.DefaultSmoothSigma}, randsmooth default {ObjectiveConfig.DefaultRandSmoothSigma})" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)", DefaultValueFactory = _ => 1 };
         var probabilities = new Option<bool>("--on-probabilities") { Description = "smooth: penalise softmax probabilities, not logits" };
-        var eps = new Option<string>("--eps") { Description = "PGD budget(s), one drawn per example, e.g. 1,4,8", DefaultValueFactory = _ => "1" };
+        var eps = new Option<string>("--eps") { Description = "PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", DefaultValueFactory = _ => "1" };
         var norm = new Option<string>("--norm") { Description = "PGD norm: l2 | linf", DefaultValueFactory = _ => "l2" };
         var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
         var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
         var randomStart = new Option<bool>("--random-start") { Description = "PGD: start at a random point of the ball" };
         var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' variant)" };
         var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd", DefaultValueFactory = _ => "adam" };
-        var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 1e-3 };
+        var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 3e-3 };
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
         var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 0.0 };
         var schedule = new Option<string>("--schedule") { Description = "none | multistep | cosine", DefaultValueFactory = _ => "none" };
@@ -80,8 +80,9 @@ public sealed class TrainCommands : ICommandGroup
                 WidthMultiplier = parse.GetValue(width),
                 Objective = new ObjectiveConfig
                 {
-                    Name = parse.GetValue(objective)!, Lambda = parse.GetValue(lambda), LambdaConvention = parse.GetValue(convention)!,
-                    Sigma = parse.GetValue(sigma), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
+                    Name = parse.GetValue(objective)!, Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(parse.GetValue(objective)!),
+                    LambdaConvention = parse.GetValue(convention)!,
+                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(parse.GetValue(objective)!), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
                     Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
                     Pgd = new PgdConfig
                     {

@@ -12,7 +12,7 @@ public sealed record TrainConfig
     public double WidthMultiplier { get; init; } = 1.0;
     public ObjectiveConfig Objective { get; init; } = new();
     public string Optimizer { get; init; } = "adam";            // adam | sgd
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = 3e-3;
     public double Momentum { get; init; } = 0.9;                // sgd only
     public double WeightDecay { get; init; } = 0;
     public string Schedule { get; init; } = "none";             // none | multistep | cosine
