@@ -1,0 +1,119 @@
+using PagLab.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Manifold;
+
+/// <summary>Which scalar f: R^d -> R the Definitions are applied to (PAGs, Section 3.1: "one of the C output classes").</summary>
+public enum ClassMode { Sum, Predicted, Label }
+
+/// <summary>One row of the Theorem 1 table: rho_1 at noise level sigma beside rho_2.</summary>
+public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean, double MeanAbsDifference, double MaxAbsDifference);
+
+/// <summary>
+/// Definitions 1 and 2 of the paper and the numerical check of Theorem 1, for the scalar
+/// f(x) = selected logit(s) of a classifier (logits, as in Theorem 1's f: R^d -> R).
+/// </summary>
+public static class ManifoldAlignment
+{
+    /// <summary>The scalar per image: s_b(x) = sum_c w_bc f_c(x), with w from the class mode.</summary>
+    public static Tensor ClassWeights(ClassMode mode, Tensor logits, Tensor? labels)
+    {
+        using var _ = NewDisposeScope();
+        long classes = logits.shape[1];
+        var weights = mode switch
+        {
+            ClassMode.Sum => ones_like(logits),
+            ClassMode.Predicted => nn.functional.one_hot(logits.argmax(1), classes).to_type(logits.dtype),
+            ClassMode.Label => nn.functional.one_hot(labels ?? throw new PagLabException("class mode 'label' needs labels"), classes).to_type(logits.dtype),
+            _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+        };
+        return weights.detach().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Input gradients of the selected scalar, (B, d), one batched backward pass.</summary>
+    public static Tensor ScalarGradient(Func<Tensor, Tensor> model, Tensor x, ClassMode mode, Tensor? labels)
+    {
+        using var _ = NewDisposeScope();
+        using var grad = enable_grad();
+        var input = x.detach().clone().requires_grad_(true);
+        var logits = model(input);
+        var weights = ClassWeights(mode, logits.detach(), labels);
+        var g = autograd.grad(new[] { (logits * weights).sum() }, new[] { input })[0];
+        return g.flatten(1).detach().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// PAGs, Definition 2: rho_2 = ||grad f - P_x grad f||^2 / ||grad f||^2 per image, (B).
+    /// </summary>
+    public static Tensor Rho2(Func<Tensor, Tensor> model, Tensor x, Tensor bases, ClassMode mode, Tensor? labels)
+    {
+        using var _ = NewDisposeScope();
+        var g = ScalarGradient(model, x, mode, labels);                    // (B, d)
+        var offPart = g - TangentSpaces.Project(bases, g);
+        return (offPart.pow(2).sum(1) / g.pow(2).sum(1).clamp_min(1e-300)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// PAGs, Definition 1, Monte-Carlo estimate per image, (B):
+    /// rho_1 = E (f(x + P^perp u) - f(x))^2 / E (f(x + u) - f(x))^2 with u = sigma * noise,
+    /// noise (B, n, d) standard normal; the same draws feed numerator and denominator.
+    /// </summary>
+    public static Tensor Rho1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, Tensor noise, double sigma, ClassMode mode, Tensor? labels)
+    {
+        using var _ = NewDisposeScope();
+        using var noGrad = no_grad();
+        long b = x.shape[0], n = noise.shape[1], d = noise.shape[2];
+        var u = noise.to_type(x.dtype) * sigma;                             // (B, n, d)
+        var uOff = u - TangentSpaces.Project(bases, u);
+        var logits = model(x);                                              // (B, C)
+        var weights = ClassWeights(mode, logits, labels);                   // (B, C)
+        var f0 = (logits * weights).sum(1);                                 // (B)
+        var both = stack(new[] { uOff, u }, 0) + x.reshape(1, b, 1, d);     // (2, B, n, d)
+        var moved = model(both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
+        var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
+        var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
+        return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Theorem 1 numerically: rho_1(sigma) for each sigma beside rho_2, per image, averaged.
+    /// Runs in the dtype of x (use float64 to reach sigma = 1e-4 without cancellation).
+    /// </summary>
+    public static IReadOnlyList<Theorem1Row> Theorem1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, double[] sigmas, int draws,
+        ClassMode mode, Tensor? labels, long seed = 0, int batchImages = 8, IProgressSink? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        Require.That(sigmas.Length > 0 && sigmas.All(s => s > 0), "sigmas must be positive");
+        Require.Positive(draws, "--draws");
+        long count = x.shape[0], d = bases.shape[1];
+        using var generator = new Generator((ulong)seed, device: CPU);
+        var rho1 = new List<Tensor>[sigmas.Length];
+        for (int i = 0; i < sigmas.Length; i++) rho1[i] = new();
+        var rho2 = new List<Tensor>();
+        for (long start = 0; start < count; start += batchImages)
+        {
+            using var _ = NewDisposeScope();
+            long b = Math.Min(batchImages, count - start);
+            var xb = x.narrow(0, start, b);
+            var qb = bases.narrow(0, start, b).to_type(x.dtype);
+            var lb = labels?.narrow(0, start, b);
+            var noise = randn(new[] { b, draws, d }, generator: generator).to_type(x.dtype); // common random numbers across sigmas
+            rho2.Add(Rho2(model, xb, qb, mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            for (int i = 0; i < sigmas.Length; i++)
+                rho1[i].Add(Rho1(model, xb, qb, noise, sigmas[i], mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            progress.Update("theorem 1", start + b, count);
+        }
+        using var r2 = cat(rho2, 0);
+        var rows = new List<Theorem1Row>();
+        for (int i = 0; i < sigmas.Length; i++)
+        {
+            using var r1 = cat(rho1[i], 0);
+            using var diff = (r1 - r2).abs();
+            rows.Add(new Theorem1Row(sigmas[i], r1.mean().item<double>(), r2.mean().item<double>(), diff.mean().item<double>(), diff.max().item<double>()));
+            foreach (var t in rho1[i]) t.Dispose();
+        }
+        foreach (var t in rho2) t.Dispose();
+        return rows;
+    }
+}

@@ -1,0 +1,99 @@
+using PagLab.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Manifold;
+
+/// <summary>Which model outputs the output change ||f(x) - f(x + u)||_2 is taken over.</summary>
+public enum OutputKind { Logits, Probabilities }
+
+/// <summary>Distribution of one set of output changes.</summary>
+public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75, double Q95, long Count)
+{
+    public static Distribution Of(Tensor values)
+    {
+        using var _ = NewDisposeScope();
+        var v = values.to_type(ScalarType.Float64).flatten();
+        var q = quantile(v, tensor(new[] { 0.05, 0.25, 0.5, 0.75, 0.95 }, ScalarType.Float64)).data<double>().ToArray();
+        double std = v.numel() > 1 ? v.std().item<double>() : 0;
+        return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.numel());
+    }
+}
+
+/// <summary>On- and off-manifold output change at one perturbation size.</summary>
+public sealed record EpsilonResult(double Epsilon, Distribution On, Distribution Off, double OffOverOn);
+
+/// <summary>
+/// On- vs off-manifold robustness (PAGs, Section 4 "Measuring On- and Off-Manifold Robustness"):
+/// per image and draw, u ~ N(0, I) is split into P_x u and P_x^perp u, each rescaled to L2 norm
+/// epsilon, and the output change ||f(x) - f(x + u)||_2 over the C outputs is recorded.
+/// All images of a batch, all draws and all epsilons go through the model as one batch.
+/// </summary>
+public static class ManifoldRobustness
+{
+    public static IReadOnlyList<EpsilonResult> Measure(Func<Tensor, Tensor> model, Tensor images, TangentSpaces tangents, double[] epsilons,
+        int draws, OutputKind outputs = OutputKind.Logits, long seed = 0, int batchImages = 16, IProgressSink? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        Require.That(epsilons.Length > 0 && epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive numbers");
+        Require.Positive(draws, "--draws");
+        Require.That(images.shape[0] == tangents.Count, $"{images.shape[0]} images but {tangents.Count} tangent spaces");
+        long n = images.shape[0], d = tangents.AmbientDim;
+        Require.That(images[0].numel() == d, $"images have {images[0].numel()} pixels but the tangent spaces live in dimension {d}");
+        using var generator = new Generator((ulong)seed, device: CPU);
+        var on = new List<Tensor>[epsilons.Length];
+        var off = new List<Tensor>[epsilons.Length];
+        for (int e = 0; e < epsilons.Length; e++) { on[e] = new(); off[e] = new(); }
+        using var noGrad = no_grad();
+        using var eps = tensor(epsilons, ScalarType.Float32).view(-1, 1, 1, 1);          // (E, 1, 1, 1)
+        for (long start = 0; start < n; start += batchImages)
+        {
+            using var _ = NewDisposeScope();
+            long b = Math.Min(batchImages, n - start);
+            var x = images.narrow(0, start, b);                                             // (b, C, H, W)
+            var q = tangents.Bases.narrow(0, start, b);                                     // (b, d, r)
+            var u = randn(new[] { b, draws, d }, generator: generator);                     // (b, n, d)
+            var uOn = TangentSpaces.Project(q, u);
+            var uOff = u - uOn;
+            var directions = stack(new[] { UnitRows(uOn), UnitRows(uOff) }, 0);            // (2, b, n, d)
+            var steps = eps.unsqueeze(1) * directions.unsqueeze(0);                         // (E, 2, b, n, d)
+            var perturbed = x.reshape(1, 1, b, 1, d) + steps;                               // (E, 2, b, n, d)
+            var clean = Outputs(model, x, outputs);                                         // (b, C)
+            var moved = Outputs(model, perturbed.view(-1, x.shape[1], x.shape[2], x.shape[3]), outputs)
+                .view(epsilons.Length, 2, b, draws, -1);                                    // (E, 2, b, n, C)
+            var change = (moved - clean.view(1, 1, b, 1, -1)).norm(-1, false, 2);        // (E, 2, b, n)
+            for (int e = 0; e < epsilons.Length; e++)
+            {
+                on[e].Add(change[e, 0].flatten().MoveToOuterDisposeScope());
+                off[e].Add(change[e, 1].flatten().MoveToOuterDisposeScope());
+            }
+            progress.Update("on/off-manifold", start + b, n);
+        }
+        var results = new List<EpsilonResult>();
+        for (int e = 0; e < epsilons.Length; e++)
+        {
+            using var onAll = cat(on[e], 0);
+            using var offAll = cat(off[e], 0);
+            var onD = Distribution.Of(onAll);
+            var offD = Distribution.Of(offAll);
+            results.Add(new EpsilonResult(epsilons[e], onD, offD, offD.Mean / onD.Mean));
+            foreach (var t in on[e].Concat(off[e])) t.Dispose();
+        }
+        return results;
+    }
+
+    /// <summary>Model outputs (N, C) as logits or softmax probabilities.</summary>
+    public static Tensor Outputs(Func<Tensor, Tensor> model, Tensor x, OutputKind kind)
+    {
+        using var _ = NewDisposeScope();
+        var logits = model(x);
+        return (kind == OutputKind.Probabilities ? logits.softmax(-1) : logits).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Each row (last dimension) scaled to unit L2 norm.</summary>
+    public static Tensor UnitRows(Tensor u)
+    {
+        using var _ = NewDisposeScope();
+        return (u / u.norm(-1, true, 2).clamp_min(1e-30)).MoveToOuterDisposeScope();
+    }
+}

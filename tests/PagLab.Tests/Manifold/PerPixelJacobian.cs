@@ -1,0 +1,28 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Tests.Manifold;
+
+/// <summary>
+/// The authors' reference method (pags, notebooks/CIFAR10-EstimateTangentSpace.ipynb): one backward
+/// pass per output pixel, one image at a time. Used only to check and time the batched path.
+/// </summary>
+public static class PerPixelJacobian
+{
+    public static Tensor Compute(Func<Tensor, Tensor> decode, Tensor z)
+    {
+        using var _ = NewDisposeScope();
+        using var grad = enable_grad();
+        var perImage = new List<Tensor>();
+        for (long b = 0; b < z.shape[0]; b++)
+        {
+            var zb = z.narrow(0, b, 1).detach().clone().requires_grad_(true);
+            var output = decode(zb).flatten();                       // (d)
+            var rows = new List<Tensor>();
+            for (long i = 0; i < output.shape[0]; i++)
+                rows.Add(autograd.grad(new[] { output[i] }, new[] { zb }, retain_graph: true)[0].flatten()); // row i of J: (k)
+            perImage.Add(stack(rows, 0));                            // (d, k)
+        }
+        return stack(perImage, 0).MoveToOuterDisposeScope();         // (B, d, k)
+    }
+}
