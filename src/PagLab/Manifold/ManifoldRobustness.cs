@@ -8,15 +8,16 @@ namespace PagLab.Manifold;
 public enum OutputKind { Logits, Probabilities }
 
 /// <summary>Distribution of one set of output changes.</summary>
-public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75, double Q95, long Count)
+public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75, double Q95, double Maximum, long Count)
 {
+
     public static Distribution Of(Tensor values)
     {
         using var _ = NewDisposeScope();
         var v = values.to_type(ScalarType.Float64).flatten();
         var q = quantile(v, tensor(new[] { 0.05, 0.25, 0.5, 0.75, 0.95 }, ScalarType.Float64)).data<double>().ToArray();
         double std = v.numel() > 1 ? v.std().item<double>() : 0;
-        return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.numel());
+        return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.max().item<double>(), v.numel());
     }
 }
 
