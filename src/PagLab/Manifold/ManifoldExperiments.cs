@@ -1,0 +1,218 @@
+using System.Globalization;
+using System.Text;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.Imaging;
+using PagLab.IO;
+using PagLab.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Manifold;
+
+/// <summary>What `paglab measure manifold` writes (R.json; R.csv beside it).</summary>
+public sealed record ManifoldReport
+{
+    public required string Model { get; init; }
+    public required string Tangents { get; init; }
+    public required string Dataset { get; init; }
+    public required string Outputs { get; init; }
+    public int Images { get; init; }
+    public int Draws { get; init; }
+    public long Seed { get; init; }
+    public required IReadOnlyList<EpsilonResult> Results { get; init; }
+    /// <summary>Definition 2 per class mode: mean, std and quantiles of rho_2 over the images.</summary>
+    public required Dictionary<string, Distribution> Rho2 { get; init; }
+    /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same draws.</summary>
+    public required Dictionary<string, Dictionary<string, Distribution>> Rho1 { get; init; }
+}
+
+/// <summary>What `paglab measure theorem1` writes.</summary>
+public sealed record Theorem1Report
+{
+    public required string Model { get; init; }
+    public required string Tangents { get; init; }
+    public required string Dataset { get; init; }
+    public required string ClassMode { get; init; }
+    public int Images { get; init; }
+    public int Draws { get; init; }
+    public required IReadOnlyList<Theorem1Row> Rows { get; init; }
+}
+
+/// <summary>The library side of the manifold commands: load inputs, run the estimators, write files.</summary>
+public static class ManifoldExperiments
+{
+    public static IDataset LoadDataset(string name, string? dataRoot, long seed) => Datasets.Load(name, new DataOptions(dataRoot, seed));
+
+    public static DataSplit Split(IDataset dataset, string split) => split switch
+    {
+        "test" => dataset.Test,
+        "train" => dataset.Train,
+        _ => throw new PagLabException($"--split must be train or test, got '{split}'"),
+    };
+
+    /// <summary>`paglab tangents`: autoencoder tangent spaces of the first count images of a split.</summary>
+    public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, string split, int count, int batchSize, IProgressSink progress)
+    {
+        using var autoencoder = SavedAutoencoder.Load(autoencoderDir);
+        Require.That(autoencoder.Spec.Shape == dataset.Shape,
+            $"{autoencoderDir}: autoencoder takes {autoencoder.Spec.Shape} images but {dataset.Name} has {dataset.Shape}");
+        var data = Split(dataset, split);
+        int n = (int)Math.Min(count, data.Count);
+        using var indices = arange(n, dtype: ScalarType.Int64);
+        using var images = data.Images.narrow(0, 0, n);
+        var spaces = TangentEstimation.FromAutoencoder(autoencoder, images, indices, batchSize, progress: progress);
+        spaces.Info["split"] = split;
+        spaces.Info["dataset"] = dataset.Name;
+        spaces.Info["autoencoder"] = Path.GetFullPath(autoencoderDir);
+        return spaces;
+    }
+
+    /// <summary>Local-PCA tangent spaces of the first count images of a split, neighbours from the training split.</summary>
+    public static TangentSpaces EstimateWithLocalPca(IDataset dataset, string split, int count, int neighbours, int dimension)
+    {
+        var data = Split(dataset, split);
+        int n = (int)Math.Min(count, data.Count);
+        using var indices = arange(n, dtype: ScalarType.Int64);
+        using var images = data.Images.narrow(0, 0, n);
+        var spaces = TangentEstimation.FromLocalPca(images, indices, dataset.Train.Images, neighbours, dimension);
+        spaces.Info["split"] = split;
+        spaces.Info["dataset"] = dataset.Name;
+        return spaces;
+    }
+
+    /// <summary>The images (and labels) the tangent spaces were computed for.</summary>
+    public static (Tensor Images, Tensor Labels) ImagesOf(TangentSpaces tangents, IDataset dataset, string tangentsPath)
+    {
+        string split = tangents.Info.GetValueOrDefault("split", "test");
+        if (tangents.Info.TryGetValue("dataset", out var name) && name.Length > 0 && name != dataset.Name)
+            throw new PagLabException($"{tangentsPath}: tangent spaces are for dataset '{name}', not '{dataset.Name}'");
+        var data = Split(dataset, split);
+        long max = tangents.Indices.numel() == 0 ? -1 : tangents.Indices.max().item<long>();
+        if (max >= data.Count) throw new DataFormatException(tangentsPath, $"image index {max} is beyond the {data.Count} images of the {split} split");
+        if (dataset.Shape.Pixels != tangents.AmbientDim)
+            throw new DataFormatException(tangentsPath, $"tangent spaces live in dimension {tangents.AmbientDim} but {dataset.Name} images have {dataset.Shape.Pixels} pixels");
+        return (data.Images.index_select(0, tangents.Indices), data.Labels.index_select(0, tangents.Indices));
+    }
+
+    /// <summary>`paglab measure manifold`.</summary>
+    public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset, double[] epsilons, int draws,
+        OutputKind outputs, long seed, int batchImages, IProgressSink progress)
+    {
+        using var model = SavedModel.Load(modelDir);
+        using var tangents = TangentSpaces.Load(tangentsPath);
+        var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
+        using var _i = images; using var _l = labels;
+        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, outputs, seed, batchImages, progress);
+
+        var rho2 = new Dictionary<string, Distribution>();
+        var rho1 = new Dictionary<string, Dictionary<string, Distribution>>();
+        long d = tangents.AmbientDim;
+        foreach (var mode in Enum.GetValues<ClassMode>())
+        {
+            string key = mode.ToString().ToLowerInvariant();
+            var r2 = new List<Tensor>();
+            var r1 = epsilons.Select(_ => new List<Tensor>()).ToArray();
+            using var generator = new Generator((ulong)seed, device: CPU);
+            for (long start = 0; start < images.shape[0]; start += batchImages)
+            {
+                using var scope = NewDisposeScope();
+                long b = Math.Min(batchImages, images.shape[0] - start);
+                var x = images.narrow(0, start, b);
+                var q = tangents.Bases.narrow(0, start, b);
+                var y = labels.narrow(0, start, b);
+                r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+                var noise = randn(new[] { b, draws, d }, generator: generator);
+                for (int e = 0; e < epsilons.Length; e++)
+                    r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode, y).MoveToOuterDisposeScope());
+            }
+            using (var all = cat(r2, 0)) rho2[key] = Distribution.Of(all);
+            rho1[key] = new();
+            for (int e = 0; e < epsilons.Length; e++)
+                using (var all = cat(r1[e], 0)) rho1[key][Format(epsilons[e])] = Distribution.Of(all);
+            foreach (var t in r2.Concat(r1.SelectMany(l => l))) t.Dispose();
+        }
+        return new ManifoldReport
+        {
+            Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
+            Outputs = outputs.ToString().ToLowerInvariant(), Images = (int)images.shape[0], Draws = draws, Seed = seed,
+            Results = results, Rho2 = rho2, Rho1 = rho1,
+        };
+    }
+
+    public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
+    {
+        JsonFiles.Write(jsonPath, report);
+        var csv = new StringBuilder("epsilon,direction,mean,std,q05,q25,median,q75,q95,max,count,off_over_on\n");
+        foreach (var r in report.Results)
+            foreach (var (name, dist) in new[] { ("on", r.On), ("off", r.Off) })
+                csv.AppendLine(string.Join(",", Format(r.Epsilon), name, Format(dist.Mean), Format(dist.Std), Format(dist.Q05), Format(dist.Q25),
+                    Format(dist.Median), Format(dist.Q75), Format(dist.Q95), Format(dist.Maximum), dist.Count.ToString(), Format(r.OffOverOn)));
+        AtomicFile.WriteAllText(Path.ChangeExtension(jsonPath, ".csv"), csv.ToString());
+        ManifoldPlots.OnOff(Path.ChangeExtension(jsonPath, ".png"), report.Results, $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
+    }
+
+    /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation.</summary>
+    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int count, IDataset dataset, double[] sigmas, int draws,
+        ClassMode mode, long seed, int batchImages, IProgressSink progress)
+    {
+        using var model = SavedModel.Load(modelDir);
+        model.to(ScalarType.Float64);
+        using var all = TangentSpaces.Load(tangentsPath);
+        using var rows = arange(Math.Min(count, all.Count), dtype: ScalarType.Int64);
+        using var tangents = all.Select(rows);
+        var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
+        using var _i = images; using var _l = labels;
+        using var x = images.to_type(ScalarType.Float64);
+        var rows = ManifoldAlignment.Theorem1(model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed, batchImages, progress);
+        return new Theorem1Report
+        {
+            Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
+            ClassMode = mode.ToString().ToLowerInvariant(), Images = (int)images.shape[0], Draws = draws, Rows = rows,
+        };
+    }
+
+    /// <summary>Writes out.json, out.csv and out.png for `paglab measure theorem1`.</summary>
+    public static void WriteTheorem1Report(string outPath, Theorem1Report report)
+    {
+        JsonFiles.Write(Path.ChangeExtension(outPath, ".json"), report);
+        var csv = new StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference\n");
+        foreach (var r in report.Rows)
+            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean), Format(r.MeanAbsDifference), Format(r.MaxAbsDifference)));
+        AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".csv"), csv.ToString());
+        ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows, $"Theorem 1 on {report.Dataset} ({report.ClassMode} logit, {report.Images} images)");
+    }
+
+    /// <summary>
+    /// PAGs, Suppl. Figure 7: per image one row — the image, x + u_on, x + u_off (both of L2 norm
+    /// epsilon, clamped to [0,1] for display), then u_on and u_off as signed maps.
+    /// </summary>
+    public static void ShowPerturbations(string tangentsPath, IDataset dataset, string outPath, int count, double epsilon, long seed, int scale)
+    {
+        using var tangents = TangentSpaces.Load(tangentsPath);
+        int n = (int)Math.Min(count, tangents.Count);
+        using var rows = arange(n, dtype: ScalarType.Int64);
+        using var subset = tangents.Select(rows);
+        var (images, _) = ImagesOf(subset, dataset, tangentsPath);
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)seed, device: CPU);
+        long d = subset.AmbientDim;
+        var u = randn(new[] { (long)n, d }, generator: generator);
+        var on = ManifoldRobustness.UnitRows(subset.ProjectOn(u)) * epsilon;
+        var off = ManifoldRobustness.UnitRows(subset.ProjectOff(u)) * epsilon;
+        var shape = images.shape;
+        var onMaps = on.view(shape); var offMaps = off.view(shape);
+        Tensor Rgb(Tensor t) => t.shape[1] == 1 ? t.expand(-1, 3, -1, -1) : t;
+        var tiles = stack(new[]
+        {
+            Rgb(images), Rgb((images + onMaps).clamp(0, 1)), Rgb((images + offMaps).clamp(0, 1)),
+            ImageGrid.SignedToImage(onMaps), ImageGrid.SignedToImage(offMaps),
+        }, 1).flatten(0, 1);                                                     // (n*5, 3, H, W)
+        string e = Format(epsilon);
+        var captions = Enumerable.Range(0, n).SelectMany(_ => new[] { "image", $"+on {e}", $"+off {e}", "on dir", "off dir" }).ToArray();
+        ImageGrid.SavePng(outPath, tiles, columns: 5, captions, scale);
+        images.Dispose();
+    }
+
+    public static string Format(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,56 @@
+using PagLab.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Manifold;
+
+/// <summary>The two tangent-space estimators, run over a set of images in batches.</summary>
+public static class TangentEstimation
+{
+    /// <summary>
+    /// Autoencoder estimate (PAGs, Section 4 and Suppl. B.6): z = E(x), J = dD/dz at z, basis of the
+    /// column space of J. images (N, C, H, W); indices (N) the rows of the split they came from.
+    /// </summary>
+    public static TangentSpaces FromAutoencoder(ConvAutoencoder autoencoder, Tensor images, Tensor indices, int batchSize = 32,
+        double rankTolerance = 1e-5, IProgressSink? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        autoencoder.eval();
+        long n = images.shape[0];
+        var jacobians = new List<Tensor>();
+        try
+        {
+            for (long start = 0; start < n; start += batchSize)
+            {
+                using var _ = NewDisposeScope();
+                var x = images.narrow(0, start, Math.Min(batchSize, n - start));
+                Tensor z;
+                using (no_grad()) z = autoencoder.Encode(x);                     // (b, k)
+                jacobians.Add(DecoderJacobian.Compute(autoencoder.Decode, z).MoveToOuterDisposeScope()); // (b, d, k)
+                progress.Update("tangent spaces", start + x.shape[0], n);
+            }
+            using var all = cat(jacobians, 0);
+            return TangentSpaces.FromColumns(all, indices, rankTolerance, new Dictionary<string, string>
+            {
+                ["estimator"] = "autoencoder", ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
+                ["dataset"] = autoencoder.Spec.Dataset ?? "",
+            });
+        }
+        finally { foreach (var j in jacobians) j.Dispose(); }
+    }
+
+    /// <summary>Local-PCA estimate: r principal directions of the n nearest pool images of each image.</summary>
+    public static TangentSpaces FromLocalPca(Tensor images, Tensor indices, Tensor pool, int neighbours, int dimension)
+    {
+        using var _ = NewDisposeScope();
+        var (bases, values) = LocalPca.Estimate(images.flatten(1), pool.flatten(1), neighbours, dimension);
+        var info = new Dictionary<string, string>
+        {
+            ["estimator"] = "local-pca", ["neighbours"] = neighbours.ToString(), ["latent"] = dimension.ToString(),
+            ["rankTolerance"] = "0", ["rankDeficient"] = "0", ["minRank"] = dimension.ToString(),
+        };
+        var spaces = new TangentSpaces(indices.to_type(ScalarType.Int64).clone(), bases, values, info);
+        spaces.Indices.MoveToOuterDisposeScope(); bases.MoveToOuterDisposeScope(); values.MoveToOuterDisposeScope();
+        return spaces;
+    }
+}
