@@ -159,8 +159,8 @@ public static class ManifoldExperiments
         using var model = SavedModel.Load(modelDir);
         model.to(ScalarType.Float64);
         using var all = TangentSpaces.Load(tangentsPath);
-        using var rows = arange(Math.Min(count, all.Count), dtype: ScalarType.Int64);
-        using var tangents = all.Select(rows);
+        using var first = arange(Math.Min(count, all.Count), dtype: ScalarType.Int64);
+        using var tangents = all.Select(first);
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var x = images.to_type(ScalarType.Float64);
