@@ -14,6 +14,7 @@ public sealed class DataCommands : ICommandGroup
         var data = new Command("data", "List, inspect and download datasets");
         data.Subcommands.Add(List());
         data.Subcommands.Add(Show());
+        data.Subcommands.Add(Fetch());
         root.Subcommands.Add(data);
     }
 
@@ -28,6 +29,23 @@ public sealed class DataCommands : ICommandGroup
             Console.WriteLine($"{"name",-26} {"shape",-9} {"classes",7}  {"present",-7}  where");
             foreach (var d in infos)
                 Console.WriteLine($"{d.Name,-26} {d.Shape,-9} {d.Classes,7}  {(d.Present ? "yes" : "no"),-7}  {d.Where}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Fetch()
+    {
+        var name = new Argument<string>("name") { Description = "mnist | fashion-mnist | cifar10" };
+        var dataRoot = CommonOptions.DataRoot();
+        var urlBase = new Option<string?>("--url-base") { Description = "Download from this base URL instead of the official one (a mirror); also $PAGLAB_DOWNLOAD_BASE" };
+        var cmd = new Command("fetch", "Download a dataset's official files (SHA-256 checked, resumable, never a half file)") { name, dataRoot, urlBase };
+        cmd.SetAction(parse =>
+        {
+            string root = Datasets.ResolveRoot(parse.GetValue(dataRoot));
+            string? mirror = parse.GetValue(urlBase) ?? Environment.GetEnvironmentVariable("PAGLAB_DOWNLOAD_BASE");
+            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new Common.ConsoleProgress(TimeSpan.FromSeconds(5))).GetAwaiter().GetResult();
+            Console.WriteLine($"{parse.GetValue(name)} is in {Datasets.Folder(root, parse.GetValue(name)!)}");
             return 0;
         });
         return cmd;
