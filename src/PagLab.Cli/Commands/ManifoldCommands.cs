@@ -206,8 +206,8 @@ public sealed class ManifoldCommands : ICommandGroup
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count), data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),
                 parse.GetValue(draws), classMode, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteTheorem1Report(parse.GetValue(output)!, report);
-            Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|diff|");
-            foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} {r.Rho2Mean,-10:G5} {r.MeanAbsDifference:G3}");
+            Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
+            foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} {r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");
             return 0;
         });
         return cmd;

@@ -86,6 +86,9 @@ public class AlignmentTests
         Assert.True(gap[2] < gap[0], $"|rho1 - rho2|: {string.Join(", ", gap)}");
         // at sigma -> 0 only the Monte-Carlo error of 4000 draws remains (relative ~ 2/sqrt(4000))
         Assert.True(gap[2] < 0.05 * Math.Max(rows[2].Rho2Mean, 0.1), $"gap at 1e-4 = {gap[2]}, rho2 = {rows[2].Rho2Mean}");
+        // against the first-order limit on the same draws the curvature error vanishes like sigma
+        var toLinear = rows.Select(r => r.MeanAbsToLinear).ToArray();
+        Assert.True(toLinear[1] < toLinear[0] && toLinear[2] < 1e-3 * toLinear[0] && toLinear[2] < 1e-5, $"|rho1 - rho1_linear|: {string.Join(", ", toLinear)}");
     }
 
     [Fact]
