@@ -62,6 +62,32 @@ public class AlignmentTests
     }
 
     [Fact]
+    public void LinearModelTrainedWithWeightDecay_LosesItsOffSubspaceGradient()
+    {
+        // Full-batch gradient descent on cross-entropy + weight decay: the data term only moves W within
+        // the data span, the decay shrinks the rest by (1 - lr * lambda) per step (PAGs, Section 3.3).
+        // The data lie on a linear subspace (through the origin), so the data span is the tangent space.
+        using var data = new SubspaceData(D, K, 300, seed: 15, throughOrigin: true);
+        using var labels = Labels(data);
+        using var model = ModelFactory.Create(Spec("linear"), seed: 2);
+        model.to(ScalarType.Float64);
+        using var x = data.Points.view(-1, 1, Side, Side);
+        using var q = Bases(data, 20);
+        using var before = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        using var sgd = optim.SGD(model.parameters(), 0.5, weight_decay: 0.05);
+        for (int step = 0; step < 600; step++)
+        {
+            using var _ = NewDisposeScope();
+            sgd.zero_grad();
+            nn.functional.cross_entropy(model.call(x), labels).backward();
+            sgd.step();
+        }
+        using var after = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        Assert.True(before.mean().item<double>() > 0.3, $"before: {before.mean().item<double>()}");
+        Assert.True(after.max().item<double>() < 1e-8, $"after: {after.max().item<double>()}");
+    }
+
+    [Fact]
     public void ModelWithoutWeightDecayStructure_HasPositiveRho2()
     {
         // a random linear model is not confined to the subspace: rho_2 ~ 1 - k/d
