@@ -76,7 +76,7 @@ public static class ManifoldAlignment
         var weights = ClassWeights(mode, logits, labels);                   // (B, C)
         var f0 = (logits * weights).sum(1);                                 // (B)
         var both = stack(new[] { uOff, u }, 0) + x.reshape(1, b, 1, d);     // (2, B, n, d)
-        var moved = model(both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
+        var moved = ManifoldRobustness.Forward(model, both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
         var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
         var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
         return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
