@@ -46,6 +46,8 @@ public static class Datasets
             "cifar10" => Cifar10Reader.Load(root),
             "imagenet64" => ImageNet64Reader.Load(root),
             "shapes" => ShapesDataset.Create(options.Seed, options.TrainSize ?? 10_000, options.TestSize ?? 2_000),
+            "subspace-gaussians" => SubspaceGaussians.Create(new SubspaceGaussiansOptions
+            { Seed = options.Seed, TrainSize = options.TrainSize ?? 10_000, TestSize = options.TestSize ?? 2_000 }),
             _ when name.EndsWith("-distractor", StringComparison.Ordinal) && Names.Contains(name) =>
                 DistractorDataset.Create(Load(name[..^"-distractor".Length], options), options.Seed),
             _ => throw new PagLabException($"unknown dataset '{name}' (known: {string.Join(", ", Names)})"),
@@ -112,7 +114,7 @@ public static class Datasets
     static IDataset Trim(IDataset full, DataOptions options)
     {
         if (options.TrainSize is null && options.TestSize is null) return full;
-        if (full is InMemoryDataset { Name: "shapes" }) return full; // generated at the requested size
+        if (full is SubspaceGaussians or InMemoryDataset { Name: "shapes" }) return full; // generated at the requested size
         return new InMemoryDataset(full.Name, full.Shape, full.ClassNames,
             options.TrainSize is int tr ? full.Train.Take(tr) : full.Train,
             options.TestSize is int te ? full.Test.Take(te) : full.Test);

@@ -1,0 +1,166 @@
+using PagLab.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Tests.Data;
+
+public class SubspaceGaussiansTests
+{
+    static SubspaceGaussians Make(double tau = 0, int train = 4000) =>
+        SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 3, TrainSize = train, TestSize = 2000, OffSubspaceStd = tau });
+
+    static Tensor Some(SubspaceGaussians ds, int n = 6) => ds.Test.Images.narrow(0, 0, n).to_type(ScalarType.Float64);
+
+    [Fact]
+    public void TangentBasis_IsOrthonormal_AndSmooth()
+    {
+        var ds = Make(train: 10);
+        var t = ds.TangentBasis;
+        Assert.True((t.T.matmul(t) - eye(16, dtype: ScalarType.Float64)).abs().max().item<double>() < 1e-12);
+        // Smooth: neighbouring pixels differ far less than in white noise (where the ratio is sqrt 2).
+        static double Roughness(Tensor columns)
+        {
+            var images = columns.T.reshape(-1, 28, 28);
+            return ((images.narrow(2, 1, 27) - images.narrow(2, 0, 27)).abs().mean() / images.abs().mean()).item<double>();
+        }
+        double smooth = Roughness(t);
+        Assert.True(smooth < 0.6, $"roughness {smooth}");
+        Assert.True(Roughness(randn(784, 16, dtype: ScalarType.Float64)) > 1.2);
+    }
+
+    [Fact]
+    public void Samples_LieInTheAffineSubspace_WithTheSpecifiedMoments()
+    {
+        var ds = Make();
+        var x = ds.Train.Images.to_type(ScalarType.Float64).flatten(1) - ds.Mean;
+        var t = ds.TangentBasis;
+        var residual = x - x.matmul(t).matmul(t.T);
+        Assert.True(residual.abs().max().item<double>() < 1e-5); // float32 storage
+        var zs = x.matmul(ds.SignalBasis);
+        var within = zs - ds.ClassMeansInSignalCoordinates.index_select(0, ds.Train.Labels);
+        Assert.InRange(within.std().item<double>(), 0.3 * 0.96, 0.3 * 1.04);
+        Assert.InRange(x.matmul(ds.DistractorBasis).std().item<double>(), 0.6 * 0.96, 0.6 * 1.04);
+        Assert.True(within.mean(new long[] { 0 }).abs().max().item<double>() < 0.03);
+    }
+
+    [Fact]
+    public void BayesAccuracy_IsHighButNotPerfect()
+    {
+        var ds = Make(train: 10);
+        double acc = ds.Posterior(ds.Test.Images).argmax(1).eq(ds.Test.Labels).to_type(ScalarType.Float64).mean().item<double>();
+        Assert.InRange(acc, 0.88, 0.985);
+    }
+
+    [Fact]
+    public void Posterior_SumsToOne_AndEqualsGaussianResponsibilities()
+    {
+        var ds = Make(tau: 0.05, train: 10);
+        var x = Some(ds);
+        var p = ds.Posterior(x);
+        Assert.True((p.sum(1) - 1).abs().max().item<double>() < 1e-12);
+        // Direct full-covariance Gaussian likelihoods (tau > 0 makes Sigma invertible).
+        var sigma = ds.SignalBasis.matmul(ds.SignalBasis.T) * 0.09 + ds.DistractorBasis.matmul(ds.DistractorBasis.T) * 0.36 + eye(784, dtype: ScalarType.Float64) * 0.0025;
+        var inverse = linalg.inv(sigma);
+        var diff = x.flatten(1).unsqueeze(1) - ds.ClassMeans.unsqueeze(0);            // (B, C, D)
+        var quad = (diff.matmul(inverse) * diff).sum(2) * -0.5;
+        Assert.True((quad.softmax(1) - p).abs().max().item<double>() < 1e-8);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.05)]
+    public void BayesLogitGradient_MatchesFiniteDifferences_AndLiesInTheSignalSpan(double tau)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 3);
+        var classes = tensor(new long[] { 0, 4, 7 });
+        var g = ds.BayesLogitGradient(x, classes).flatten(1);
+        var random = new Random(1);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            int b = trial % 3, j = random.Next(784);
+            double h = 1e-5;
+            var plus = x.clone(); plus.view(3, -1)[b, j] += h;
+            var minus = x.clone(); minus.view(3, -1)[b, j] -= h;
+            double numeric = (ds.BayesLogits(plus)[b, classes[b]].item<double>() - ds.BayesLogits(minus)[b, classes[b]].item<double>()) / (2 * h);
+            Assert.Equal(numeric, g[b, j].item<double>(), 6);
+        }
+        var s = ds.SignalBasis;
+        Assert.True((g - g.matmul(s).matmul(s.T)).abs().max().item<double>() < 1e-10);
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.5)]
+    [InlineData(0.0, 0.1)]
+    [InlineData(0.05, 0.3)]
+    public void Score_IsTheGradientOfTheSmoothedLogDensity(double tau, double sigma)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
+        var score = ds.Score(x, sigma).flatten(1);
+        var random = new Random(2);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            int b = trial % 2, j = random.Next(784);
+            double h = 1e-5;
+            var plus = x.clone(); plus.view(2, -1)[b, j] += h;
+            var minus = x.clone(); minus.view(2, -1)[b, j] -= h;
+            double numeric = (ds.LogDensity(plus, sigma)[b].item<double>() - ds.LogDensity(minus, sigma)[b].item<double>()) / (2 * h);
+            Assert.Equal(numeric, score[b, j].item<double>(), 4);
+        }
+    }
+
+    [Fact]
+    public void LogDensity_IsHigherOnNoisySamplesThanOnPointsPushedOffTheSubspace()
+    {
+        var ds = Make(train: 10);
+        double sigma = 0.2;
+        var x = ds.Test.Images.to_type(ScalarType.Float64) + randn(2000, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
+        var off = x + (randn(2000, 1, 28, 28, dtype: ScalarType.Float64) - ds.ProjectOnManifold(randn(2000, 1, 28, 28, dtype: ScalarType.Float64))) * 0.5;
+        Assert.True(ds.LogDensity(x, sigma).mean().item<double>() > ds.LogDensity(off, sigma).mean().item<double>());
+    }
+
+    [Fact]
+    public void PosteriorMean_SatisfiesTweedie_AndIsTheMinimumMeanSquaredErrorDenoiser()
+    {
+        var ds = Make(train: 20000);
+        double sigma = 0.3;
+        using var g = new Generator(4, device: CPU);
+        var x0 = ds.Train.Images.to_type(ScalarType.Float64);
+        var x = x0 + randn(x0.shape, dtype: ScalarType.Float64, generator: g) * sigma;
+        var denoised = ds.PosteriorMean(x, sigma);
+        var tweedie = x + ds.Score(x, sigma) * (sigma * sigma);
+        Assert.True((denoised - tweedie).abs().max().item<double>() < 1e-12);
+        double Mse(Tensor d) => (d - x0).pow(2).sum(new long[] { 1, 2, 3 }).mean().item<double>();
+        double best = Mse(denoised);
+        // Orthogonality principle: the error is uncorrelated with the observation.
+        var error = (x0 - denoised).flatten(1);
+        double correlation = (error * (x - ds.Mean.reshape(1, 1, 28, 28)).flatten(1)).sum(1).mean().item<double>();
+        Assert.True(Math.Abs(correlation) < 0.02 * best * 10, $"error correlates with x: {correlation}");
+        Assert.True(best < Mse(x) / 10);
+        Assert.True(best < Mse(denoised * 0.95 + x * 0.05));
+        Assert.True(best < Mse(denoised * 0.95 + ds.Mean.reshape(1, 1, 28, 28) * 0.05));
+    }
+
+    [Fact]
+    public void Score_OffManifoldPart_PointsBackToTheSubspace_AsSigmaFalls()
+    {
+        var ds = Make(train: 10);
+        var x = Some(ds, 4) + randn(4, 1, 28, 28, dtype: ScalarType.Float64) * 0.01;
+        foreach (var sigma in new[] { 0.1, 0.01, 0.001 })
+        {
+            var score = ds.Score(x, sigma);
+            var off = score - ds.ProjectOnManifold(score);
+            var expected = -(x - ds.Mean.reshape(1, 1, 28, 28) - ds.ProjectOnManifold(x - ds.Mean.reshape(1, 1, 28, 28))) / (sigma * sigma);
+            Assert.True(((off - expected).norm() / expected.norm()).item<double>() < 1e-8);
+        }
+    }
+
+    [Fact]
+    public void Registry_LoadsItByName_AtTheRequestedSize()
+    {
+        var ds = Datasets.Load("subspace-gaussians", new DataOptions(Seed: 2, TrainSize: 300, TestSize: 100));
+        Assert.Equal(300, ds.Train.Count);
+        Assert.Equal(new ImageShape(1, 28, 28), ds.Shape);
+    }
+}
