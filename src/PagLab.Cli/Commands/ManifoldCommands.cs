@@ -65,7 +65,7 @@ public sealed class ManifoldCommands : ICommandGroup
     static Command Tangents()
     {
         var autoencoder = new Option<string?>("--autoencoder") { Description = "Autoencoder folder (estimator autoencoder)" };
-        var estimator = new Option<string>("--estimator") { Description = "autoencoder | local-pca", DefaultValueFactory = _ => "autoencoder" };
+        var estimator = new Option<string>("--estimator") { Description = "autoencoder | local-pca | true (datasets with a known tangent space: subspace-gaussians)", DefaultValueFactory = _ => "autoencoder" };
         var dataset = Dataset();
         var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)", DefaultValueFactory = _ => 64 };
         var split = new Option<string>("--split") { Description = "train | test", DefaultValueFactory = _ => "test" };
@@ -87,7 +87,8 @@ public sealed class ManifoldCommands : ICommandGroup
                     parse.GetValue(autoencoder) ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
                     data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress()),
                 "local-pca" => ManifoldExperiments.EstimateWithLocalPca(data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
-                var other => throw new PagLabException($"--estimator must be autoencoder or local-pca, got '{other}'"),
+                "true" => TangentCheck.TrueSpaces(data, parse.GetValue(split)!, parse.GetValue(count)),
+                var other => throw new PagLabException($"--estimator must be autoencoder, local-pca or true, got '{other}'"),
             };
             spaces.Save(parse.GetValue(output)!);
             Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} ({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in {clock.Elapsed.TotalSeconds:F2}s -> {parse.GetValue(output)}");
