@@ -7,8 +7,14 @@ namespace PagLab.Manifold;
 /// <summary>Which scalar f: R^d -> R the Definitions are applied to (PAGs, Section 3.1: "one of the C output classes").</summary>
 public enum ClassMode { Sum, Predicted, Label }
 
-/// <summary>One row of the Theorem 1 table: rho_1 at noise level sigma beside rho_2.</summary>
-public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean, double MeanAbsDifference, double MaxAbsDifference);
+/// <summary>
+/// One row of the Theorem 1 table: rho_1 at noise level sigma beside rho_2. Rho1Linear is the same
+/// Monte-Carlo ratio with f replaced by its first-order Taylor expansion (the sigma -> 0 limit of
+/// the estimator on these draws), so MeanAbsToLinear isolates the curvature error from the
+/// sampling error that separates Rho1Linear from Rho2.
+/// </summary>
+public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean, double MeanAbsDifference, double MaxAbsDifference,
+    double Rho1LinearMean, double MeanAbsToLinear);
 
 /// <summary>
 /// Definitions 1 and 2 of the paper and the numerical check of Theorem 1, for the scalar
@@ -70,7 +76,7 @@ public static class ManifoldAlignment
         var weights = ClassWeights(mode, logits, labels);                   // (B, C)
         var f0 = (logits * weights).sum(1);                                 // (B)
         var both = stack(new[] { uOff, u }, 0) + x.reshape(1, b, 1, d);     // (2, B, n, d)
-        var moved = model(both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
+        var moved = ManifoldRobustness.Forward(model, both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
         var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
         var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
         return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
@@ -91,6 +97,7 @@ public static class ManifoldAlignment
         var rho1 = new List<Tensor>[sigmas.Length];
         for (int i = 0; i < sigmas.Length; i++) rho1[i] = new();
         var rho2 = new List<Tensor>();
+        var linear = new List<Tensor>();
         for (long start = 0; start < count; start += batchImages)
         {
             using var _ = NewDisposeScope();
@@ -100,20 +107,29 @@ public static class ManifoldAlignment
             var lb = labels?.narrow(0, start, b);
             var noise = randn(new[] { b, draws, d }, generator: generator).to_type(x.dtype); // common random numbers across sigmas
             rho2.Add(Rho2(model, xb, qb, mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            // first-order limit on the same draws: E (g.P^perp u)^2 / E (g.u)^2
+            var g = ScalarGradient(model, xb, mode, lb).unsqueeze(-1);                 // (b, d, 1)
+            var full = noise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });        // (b)
+            var offNoise = noise - TangentSpaces.Project(qb, noise);
+            var offPart = offNoise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });
+            linear.Add((offPart / full.clamp_min(1e-300)).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             for (int i = 0; i < sigmas.Length; i++)
                 rho1[i].Add(Rho1(model, xb, qb, noise, sigmas[i], mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             progress.Update("theorem 1", start + b, count);
         }
         using var r2 = cat(rho2, 0);
+        using var r1Linear = cat(linear, 0);
         var rows = new List<Theorem1Row>();
         for (int i = 0; i < sigmas.Length; i++)
         {
             using var r1 = cat(rho1[i], 0);
             using var diff = (r1 - r2).abs();
-            rows.Add(new Theorem1Row(sigmas[i], r1.mean().item<double>(), r2.mean().item<double>(), diff.mean().item<double>(), diff.max().item<double>()));
+            using var toLinear = (r1 - r1Linear).abs();
+            rows.Add(new Theorem1Row(sigmas[i], r1.mean().item<double>(), r2.mean().item<double>(), diff.mean().item<double>(), diff.max().item<double>(),
+                r1Linear.mean().item<double>(), toLinear.mean().item<double>()));
             foreach (var t in rho1[i]) t.Dispose();
         }
-        foreach (var t in rho2) t.Dispose();
+        foreach (var t in rho2.Concat(linear)) t.Dispose();
         return rows;
     }
 }

@@ -176,9 +176,9 @@ public static class ManifoldExperiments
     public static void WriteTheorem1Report(string outPath, Theorem1Report report)
     {
         JsonFiles.Write(Path.ChangeExtension(outPath, ".json"), report);
-        var csv = new StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference\n");
+        var csv = new StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference,rho1_linear_mean,mean_abs_to_linear\n");
         foreach (var r in report.Rows)
-            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean), Format(r.MeanAbsDifference), Format(r.MaxAbsDifference)));
+            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean), Format(r.MeanAbsDifference), Format(r.MaxAbsDifference), Format(r.Rho1LinearMean), Format(r.MeanAbsToLinear)));
         AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".csv"), csv.ToString());
         ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows, $"Theorem 1 on {report.Dataset} ({report.ClassMode} logit, {report.Images} images)");
     }

@@ -17,6 +17,10 @@ public static class ManifoldPlots
         rho2.LegendText = "rho_2, Definition 2 (gradient)";
         rho2.LinePattern = ScottPlot.LinePattern.Dashed;
         rho2.MarkerSize = 0;
+        var linear = plot.Add.Scatter(logSigma, rows.Select(r => r.Rho1LinearMean).ToArray());
+        linear.LegendText = "sigma -> 0 limit of the estimate on these draws";
+        linear.LinePattern = ScottPlot.LinePattern.Dotted;
+        linear.MarkerSize = 0;
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int e = (int)Math.Floor(logSigma.Min()); e <= (int)Math.Ceiling(logSigma.Max()); e++) ticks.AddMajor(e, $"1e{e}");
         plot.Axes.Bottom.TickGenerator = ticks;

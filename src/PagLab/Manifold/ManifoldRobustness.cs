@@ -83,11 +83,25 @@ public static class ManifoldRobustness
         return results;
     }
 
+    /// <summary>Largest number of images sent through the model at once (bounds activation memory).</summary>
+    public const int MaxForwardBatch = 1024;
+
+    /// <summary>model(x) for a large stack of images, in chunks of MaxForwardBatch.</summary>
+    public static Tensor Forward(Func<Tensor, Tensor> model, Tensor x)
+    {
+        if (x.shape[0] <= MaxForwardBatch) return model(x);
+        using var _ = NewDisposeScope();
+        var parts = new List<Tensor>();
+        for (long start = 0; start < x.shape[0]; start += MaxForwardBatch)
+            parts.Add(model(x.narrow(0, start, Math.Min(MaxForwardBatch, x.shape[0] - start))));
+        return cat(parts, 0).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Model outputs (N, C) as logits or softmax probabilities.</summary>
     public static Tensor Outputs(Func<Tensor, Tensor> model, Tensor x, OutputKind kind)
     {
         using var _ = NewDisposeScope();
-        var logits = model(x);
+        var logits = Forward(model, x);
         return (kind == OutputKind.Probabilities ? logits.softmax(-1) : logits).MoveToOuterDisposeScope();
     }
 

@@ -18,21 +18,32 @@ public sealed record TangentCheckReport
 /// <summary>`paglab tangents check`: estimated vs true tangent spaces on data whose manifold is known.</summary>
 public static class TangentCheck
 {
-    /// <summary>
-    /// The true tangent basis (d, k) of a dataset that knows it (a linear-subspace dataset exposes it as
-    /// a public Tensor property TangentBasis, e.g. PagLab.Data.SubspaceGaussians).
-    /// </summary>
-    public static Tensor TrueBasis(IDataset dataset)
+    /// <summary>The true tangent basis (d, k), orthonormal, of a dataset that knows it (a new tensor: dispose it).</summary>
+    public static Tensor TrueBasis(IDataset dataset) => dataset switch
     {
-        var property = dataset.GetType().GetProperty("TangentBasis");
-        if (property?.GetValue(dataset) is Tensor basis && basis.dim() == 2 && basis.shape[0] == dataset.Shape.Pixels)
-            return basis;
-        throw new PagLabException($"dataset '{dataset.Name}' has no known tangent space (use subspace-gaussians)");
+        SubspaceGaussians synthetic => synthetic.TangentBasis,
+        _ => throw new PagLabException($"dataset '{dataset.Name}' has no known tangent space (use subspace-gaussians)"),
+    };
+
+    /// <summary>The true tangent spaces of the first count images of a split (the same basis for every image).</summary>
+    public static TangentSpaces TrueSpaces(IDataset dataset, string split, int count)
+    {
+        using var _ = NewDisposeScope();
+        var basis = TrueBasis(dataset).to_type(ScalarType.Float32);                    // (d, k)
+        long n = Math.Min(count, ManifoldExperiments.Split(dataset, split).Count);
+        var bases = basis.unsqueeze(0).expand(n, -1, -1).contiguous();
+        var values = ones(n, basis.shape[1]);
+        var spaces = new TangentSpaces(arange(n, dtype: ScalarType.Int64), bases, values, new Dictionary<string, string>
+        {
+            ["estimator"] = "true", ["split"] = split, ["dataset"] = dataset.Name, ["latent"] = basis.shape[1].ToString(),
+        });
+        spaces.Indices.MoveToOuterDisposeScope(); bases.MoveToOuterDisposeScope(); values.MoveToOuterDisposeScope();
+        return spaces;
     }
 
     public static TangentCheckReport Run(IDataset dataset, string? autoencoderDir, int count, int neighbours, int? dimension, IProgressSink progress)
     {
-        var truth = TrueBasis(dataset);
+        using var truth = TrueBasis(dataset);
         int k = dimension ?? (int)truth.shape[1];
         var estimators = new Dictionary<string, AngleSummary>();
         using (var pca = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", count, neighbours, k))

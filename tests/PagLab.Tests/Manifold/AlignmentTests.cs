@@ -62,6 +62,32 @@ public class AlignmentTests
     }
 
     [Fact]
+    public void LinearModelTrainedWithWeightDecay_LosesItsOffSubspaceGradient()
+    {
+        // Full-batch gradient descent on cross-entropy + weight decay: the data term only moves W within
+        // the data span, the decay shrinks the rest by (1 - lr * lambda) per step (PAGs, Section 3.3).
+        // The data lie on a linear subspace (through the origin), so the data span is the tangent space.
+        using var data = new SubspaceData(D, K, 300, seed: 15, throughOrigin: true);
+        using var labels = Labels(data);
+        using var model = ModelFactory.Create(Spec("linear"), seed: 2);
+        model.to(ScalarType.Float64);
+        using var x = data.Points.view(-1, 1, Side, Side);
+        using var q = Bases(data, 20);
+        using var before = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        using var sgd = optim.SGD(model.parameters(), 0.5, weight_decay: 0.05);
+        for (int step = 0; step < 600; step++)
+        {
+            using var _ = NewDisposeScope();
+            sgd.zero_grad();
+            nn.functional.cross_entropy(model.call(x), labels).backward();
+            sgd.step();
+        }
+        using var after = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        Assert.True(before.mean().item<double>() > 0.3, $"before: {before.mean().item<double>()}");
+        Assert.True(after.max().item<double>() < 1e-8, $"after: {after.max().item<double>()}");
+    }
+
+    [Fact]
     public void ModelWithoutWeightDecayStructure_HasPositiveRho2()
     {
         // a random linear model is not confined to the subspace: rho_2 ~ 1 - k/d
@@ -86,6 +112,9 @@ public class AlignmentTests
         Assert.True(gap[2] < gap[0], $"|rho1 - rho2|: {string.Join(", ", gap)}");
         // at sigma -> 0 only the Monte-Carlo error of 4000 draws remains (relative ~ 2/sqrt(4000))
         Assert.True(gap[2] < 0.05 * Math.Max(rows[2].Rho2Mean, 0.1), $"gap at 1e-4 = {gap[2]}, rho2 = {rows[2].Rho2Mean}");
+        // against the first-order limit on the same draws the curvature error vanishes like sigma
+        var toLinear = rows.Select(r => r.MeanAbsToLinear).ToArray();
+        Assert.True(toLinear[1] < toLinear[0] && toLinear[2] < 1e-3 * toLinear[0] && toLinear[2] < 1e-5, $"|rho1 - rho1_linear|: {string.Join(", ", toLinear)}");
     }
 
     [Fact]
