@@ -29,3 +29,21 @@ public static class Activations
         return kind == "relu" ? ReLU() : Softplus(beta);
     }
 }
+
+public static class NormLayers
+{
+    /// <summary>
+    /// Sets every GroupNorm's affine weight to 1 and bias to 0. TorchSharp 0.107 leaves them
+    /// uninitialised (zeros or garbage, sometimes NaN), unlike PyTorch; BatchNorm is fine.
+    /// </summary>
+    public static void ResetGroupNorms(nn.Module root)
+    {
+        using var _ = no_grad();
+        foreach (var (_, module) in root.named_modules())
+            if (module is GroupNorm g)
+            {
+                g.weight?.fill_(1);
+                g.bias?.zero_();
+            }
+    }
+}

@@ -1,0 +1,181 @@
+using System.CommandLine;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO;
+using PagLab.Metrics;
+using PagLab.Models;
+using PagLab.Score;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Cli.Commands;
+
+/// <summary>paglab denoiser train | score | measure alignment | figure gradients</summary>
+public sealed class ScoreCommands : ICommandGroup
+{
+    public void Register(RootCommand root)
+    {
+        var denoiser = new Command("denoiser", "EDM denoisers that estimate the score of the data");
+        denoiser.Subcommands.Add(TrainDenoiser());
+        root.Subcommands.Add(denoiser);
+        root.Subcommands.Add(ScoreCommand());
+        Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
+        Group(root, "figure", "Figures in the paper's layouts").Subcommands.Add(GradientsFigure());
+    }
+
+    static Command Group(RootCommand root, string name, string description)
+    {
+        var existing = root.Subcommands.FirstOrDefault(c => c.Name == name);
+        if (existing is not null) return existing;
+        var group = new Command(name, description);
+        root.Subcommands.Add(group);
+        return group;
+    }
+
+    /// <summary>The LPIPS network from --lpips-weights / $PAGLAB_LPIPS_WEIGHTS, or null (said out loud) when there are none.</summary>
+    public static Lpips? OptionalLpips(string? weights, string net = "squeeze")
+    {
+        string? path = !string.IsNullOrEmpty(weights) ? weights : Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
+        if (string.IsNullOrEmpty(path))
+        {
+            Console.WriteLine("note: no LPIPS weights (--lpips-weights or PAGLAB_LPIPS_WEIGHTS): reporting SSIM and cosine only");
+            return null;
+        }
+        return Lpips.Load(net, path);
+    }
+
+    static Command TrainDenoiser()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var conditional = new Option<bool>("--conditional") { Description = "Class-conditional denoiser" };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 2e-3 };
+        var channels = new Option<int>("--channels") { Description = "U-Net base channels", DefaultValueFactory = _ => 32 };
+        var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
+        var output = CommonOptions.Out(description: "Run folder");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)") { dataset, conditional, epochs, batchSize, lr, channels, trainSize, resume, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var config = new DenoiserConfig
+            {
+                Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional), Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr), BaseChannels = parse.GetValue(channels),
+                TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
+            };
+            Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0, "--channels must be a multiple of 8 in 8..512");
+            var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
+            Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command ScoreCommand()
+    {
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units ([0,1] images)", DefaultValueFactory = _ => 0.5 };
+        var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
+        var output = CommonOptions.Out(description: "safetensors file: indices, images, scores");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser, dataset, sigma, count, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
+            int n = parse.GetValue(count);
+            Require.That(n >= 1, "--count must be >= 1");
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            var spec = d.Network.Spec;
+            Require.That(data.Shape == new ImageShape(spec.Channels, spec.Height, spec.Width), $"the denoiser expects {spec.Channels}x{spec.Height}x{spec.Width} images, {data.Name} has {data.Shape}");
+            var test = data.Test.Take(n);
+            var scores = ScoreFunction.Batched(d, test.Images, test.Labels, parse.GetValue(sigma));
+            var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
+            if (data is SubspaceGaussians exact)
+            {
+                var truth = exact.Score(test.Images, parse.GetValue(sigma)).to_type(ScalarType.Float32);
+                tensors["exactScores"] = truth;
+                double cos = Metrics.CosineSimilarity.Compute(scores.to_type(ScalarType.Float64), truth.to_type(ScalarType.Float64)).mean().item<double>();
+                Console.WriteLine($"mean cosine to the exact score: {cos:F4}");
+            }
+            SafeTensors.Write(parse.GetValue(output)!, tensors, new Dictionary<string, string> { ["sigma"] = parse.GetValue(sigma).ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = data.Name });
+            Console.WriteLine($"wrote {test.Count} scores to {parse.GetValue(output)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Alignment()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder", Required = true };
+        var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
+        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
+        var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+        var output = CommonOptions.Out(description: "JSON report");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("alignment", "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
+            { model, denoiser, dataset, sigma, mode, count, lpipsWeights, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var net = SavedModel.Load(parse.GetValue(model)!);
+            int n = parse.GetValue(count);
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            Require.That(data.Shape == net.Spec.Shape, $"the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
+            var d = ResolveDenoiser(parse.GetValue(denoiser), data);
+            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights)));
+            AlignmentMeasurement.Write(parse.GetValue(output)!, report);
+            var m = report.MeanGradientVsScore;
+            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
+            if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");
+            if (report.MeanGradientVsBayesGradient is { } bayes) Console.WriteLine($"gradient vs Bayes-optimal gradient: cosine {bayes.Cosine:F4}, SSIM {bayes.Ssim:F4}");
+            Console.WriteLine($"wrote {parse.GetValue(output)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static IDenoiser ResolveDenoiser(string? option, IDataset data)
+    {
+        if (option == "exact")
+            return data is SubspaceGaussians sg ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on subspace-gaussians");
+        if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or 'exact' on subspace-gaussians)");
+        var d = DenoiserTrainer.Load(option);
+        var spec = d.Network.Spec;
+        Require.That(data.Shape == new ImageShape(spec.Channels, spec.Height, spec.Width), $"the denoiser expects {spec.Channels}x{spec.Height}x{spec.Width} images, {data.Name} has {data.Shape}");
+        return d;
+    }
+
+    static Command GradientsFigure()
+    {
+        var models = new Option<string>("--models") { Description = "Comma-separated model folders", Required = true };
+        var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (or 'exact' on subspace-gaussians)" };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
+        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
+        var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+        var output = CommonOptions.Out(description: "PNG file");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("gradients", "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
+            { models, denoiser, dataset, sigma, mode, count, lpipsWeights, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            int n = parse.GetValue(count);
+            Require.InRange(n, 1, 64, "--count");
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            var list = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor, Tensor>)SavedModel.Load(dir))).ToList();
+            Require.That(list.Count > 0, "--models names no model");
+            AlignmentMeasurement.Figure(parse.GetValue(output)!, list, ResolveDenoiser(parse.GetValue(denoiser), data), data,
+                parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights)));
+            Console.WriteLine($"wrote {parse.GetValue(output)}");
+            return 0;
+        });
+        return cmd;
+    }
+}

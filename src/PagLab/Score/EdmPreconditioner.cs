@@ -1,0 +1,122 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PagLab.Score;
+
+/// <summary>
+/// A denoiser D(x, sigma) on pixels in [0,1] with sigma in pixel units: the interface the score,
+/// the alignment measurement and the tests use. Any function works, e.g. the exact posterior mean.
+/// </summary>
+public interface IDenoiser
+{
+    /// <summary>x (B, C, H, W), sigma > 0, labels (B) int64 or null -> E[x0 | x] estimate (B, C, H, W).</summary>
+    Tensor Denoise(Tensor x, double sigma, Tensor? labels = null);
+    bool Conditional { get; }
+}
+
+/// <summary>
+/// EDM preconditioning (Karras et al. 2022, "Elucidating the Design Space...", Table 1), kept apart
+/// from the network F: D(y, s) = c_skip(s) y + c_out(s) F(c_in(s) y, c_noise(s)), with
+/// c_skip = sd^2 / (s^2 + sd^2), c_out = s sd / sqrt(s^2 + sd^2), c_in = 1 / sqrt(s^2 + sd^2),
+/// c_noise = ln(s) / 4 and sd = sigma_data = 0.5.
+/// EDM works on images in [-1,1] (y = 2x - 1), as the PAGs authors' edm_score does; PagLab's pixel
+/// space is [0,1], so D_x(x, sigma) = (D_y(2x - 1, 2 sigma) + 1) / 2 — one pixel-space sigma is two
+/// EDM sigmas (the paper's sigma = 0.5 on CIFAR-10 is our 0.25).
+/// </summary>
+public sealed class EdmPreconditioner : IDenoiser
+{
+    public const double SigmaData = 0.5; // EDM, Table 1
+
+    public EdmPreconditioner(UNet network) => Network = network;
+
+    public UNet Network { get; }
+    public bool Conditional => Network.Spec.Conditional;
+
+    public static (double CSkip, double COut, double CIn, double CNoise) Coefficients(double s)
+    {
+        double sd2 = SigmaData * SigmaData, s2 = s * s;
+        return (sd2 / (s2 + sd2), s * SigmaData / Math.Sqrt(s2 + sd2), 1 / Math.Sqrt(s2 + sd2), Math.Log(s) / 4);
+    }
+
+    /// <summary>D_y(y, s) for per-example EDM sigmas s (B) on y in [-1,1].</summary>
+    public Tensor DenoiseEdm(Tensor y, Tensor s, Tensor? labels)
+    {
+        using var _ = NewDisposeScope();
+        var s4 = s.reshape(-1, 1, 1, 1);
+        var sd2 = SigmaData * SigmaData;
+        var cSkip = sd2 / (s4.pow(2) + sd2);
+        var cOut = s4 * SigmaData / (s4.pow(2) + sd2).sqrt();
+        var cIn = 1 / (s4.pow(2) + sd2).sqrt();
+        var cNoise = s.log() / 4;
+        var l = labels ?? zeros(y.shape[0], dtype: ScalarType.Int64, device: y.device);
+        var f = Network.call(cIn * y, cNoise, l);
+        return (cSkip * y + cOut * f).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null)
+    {
+        using var _ = NewDisposeScope();
+        var s = full(x.shape[0], 2 * sigma, dtype: x.dtype, device: x.device);
+        return ((DenoiseEdm(x * 2 - 1, s, labels) + 1) / 2).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// EDM training loss (Karras et al. 2022, Table 1 and training/loss.py): ln s ~ N(P_mean, P_std^2),
+/// weight lambda(s) = (s^2 + sd^2) / (s sd)^2, loss = lambda(s) ||D(y + s n, s) - y||^2 per pixel.
+/// </summary>
+public static class EdmLoss
+{
+    public const double PMean = -1.2, PStd = 1.2;
+
+    public static double Weight(double s) => (s * s + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / Math.Pow(s * EdmPreconditioner.SigmaData, 2);
+
+    /// <summary>Per-example weighted losses (B) and the EDM sigmas drawn (B), for images x in [0,1].</summary>
+    public static (Tensor Loss, Tensor Sigma) PerExample(EdmPreconditioner denoiser, Tensor x, Tensor? labels, Generator generator)
+    {
+        using var _ = NewDisposeScope();
+        var y = x * 2 - 1;
+        var s = (randn(new long[] { x.shape[0] }, dtype: x.dtype, generator: generator) * PStd + PMean).exp().to(x.device);
+        var n = randn(y.shape, dtype: y.dtype, generator: generator).to(x.device) * s.reshape(-1, 1, 1, 1);
+        var weight = (s.pow(2) + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / (s * EdmPreconditioner.SigmaData).pow(2);
+        var d = denoiser.DenoiseEdm(y + n, s, labels);
+        var loss = weight * (d - y).pow(2).flatten(1).mean(new long[] { 1 });
+        return (loss.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+}
+
+/// <summary>The score s(x, sigma) = (D(x, sigma) - x) / sigma^2 (Tweedie), computed only here.</summary>
+public static class ScoreFunction
+{
+    public static Tensor Compute(IDenoiser denoiser, Tensor x, double sigma, Tensor? labels = null)
+    {
+        Common.Require.Positive(sigma, "--sigma");
+        using var _ = NewDisposeScope();
+        using var noGrad = no_grad();
+        return ((denoiser.Denoise(x, sigma, labels) - x) / (sigma * sigma)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Scores of a whole split in batches.</summary>
+    public static Tensor Batched(IDenoiser denoiser, Tensor images, Tensor? labels, double sigma, int batchSize = 256)
+    {
+        var parts = new List<Tensor>();
+        for (long i = 0; i < images.shape[0]; i += batchSize)
+        {
+            long n = Math.Min(batchSize, images.shape[0] - i);
+            parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, denoiser.Conditional ? labels?.narrow(0, i, n) : null));
+        }
+        var all = cat(parts.ToArray(), 0);
+        foreach (var p in parts) p.Dispose();
+        return all;
+    }
+}
+
+/// <summary>The exact posterior mean of subspace-gaussians as a denoiser (for testing the score path).</summary>
+public sealed class ExactDenoiser : IDenoiser
+{
+    private readonly Data.SubspaceGaussians data;
+    public ExactDenoiser(Data.SubspaceGaussians data) => this.data = data;
+    public bool Conditional => false;
+    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) => data.PosteriorMean(x, sigma);
+}

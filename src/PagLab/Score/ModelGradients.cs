@@ -1,0 +1,58 @@
+using PagLab.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PagLab.Score;
+
+/// <summary>
+/// Input gradients of the pre-softmax outputs (PAGs, Suppl. B.5; Simonyan et al. 2014 saliency
+/// without the absolute value): `sum` over classes (compare with an unconditional score),
+/// `predicted` class or `label` (compare with a conditional one). Optionally SmoothGrad (Smilkov et
+/// al. 2017): the mean gradient over n noisy copies, all in one batched pass. The caller's tensor
+/// is never modified and keeps its requires_grad.
+/// </summary>
+public static class ModelGradients
+{
+    public static readonly IReadOnlyList<string> Modes = new[] { "sum", "predicted", "label" };
+
+    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null, int smoothDraws = 0, double smoothSigma = 0, Generator? generator = null)
+    {
+        Require.That(Modes.Contains(mode), $"--mode must be sum, predicted or label, got '{mode}'");
+        Require.That(mode != "label" || labels is not null, "mode 'label' needs labels");
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = NewDisposeScope();
+            long b = x.shape[0];
+            Tensor? target = mode switch
+            {
+                "predicted" => PredictedClasses(model, x),
+                "label" => labels!,
+                _ => null,
+            };
+            int copies = Math.Max(1, smoothDraws);
+            var input = x.detach();
+            if (smoothDraws > 0)
+            {
+                var repeated = input.repeat(copies, 1, 1, 1);
+                input = repeated + randn(repeated.shape, dtype: x.dtype, generator: generator).to(x.device) * smoothSigma;
+                if (target is not null) target = target.repeat(copies);
+            }
+            input = input.requires_grad_(true);
+            var logits = model.call(input);
+            var selected = target is null ? logits.sum() : logits.gather(1, target.reshape(-1, 1)).sum();
+            var g = torch.autograd.grad(new[] { selected }, new[] { input })[0];     // (copies*B, C, H, W)
+            if (smoothDraws > 0) g = g.reshape(copies, b, g.shape[1], g.shape[2], g.shape[3]).mean(new long[] { 0 });
+            return g.detach().MoveToOuterDisposeScope();
+        }
+        finally { if (wasTraining) model.train(); }
+    }
+
+    public static Tensor PredictedClasses(Module<Tensor, Tensor> model, Tensor x)
+    {
+        using var _ = no_grad();
+        return model.call(x).argmax(1);
+    }
+}
