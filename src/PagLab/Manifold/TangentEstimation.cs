@@ -17,7 +17,7 @@ public static class TangentEstimation
         progress ??= NullProgress.Instance;
         autoencoder.eval();
         long n = images.shape[0];
-        var jacobians = new List<Tensor>();
+        var parts = new List<(Tensor U, Tensor S)>();
         try
         {
             for (long start = 0; start < n; start += batchSize)
@@ -26,17 +26,18 @@ public static class TangentEstimation
                 var x = images.narrow(0, start, Math.Min(batchSize, n - start));
                 Tensor z;
                 using (no_grad()) z = autoencoder.Encode(x);                     // (b, k)
-                jacobians.Add(DecoderJacobian.Compute(autoencoder.Decode, z).MoveToOuterDisposeScope()); // (b, d, k)
+                var j = DecoderJacobian.Compute(autoencoder.Decode, z);          // (b, d, k)
+                var (u, s) = TangentSpaces.Svd(j);                               // SVD per batch: J never piles up
+                parts.Add((u.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope()));
                 progress.Update("tangent spaces", start + x.shape[0], n);
             }
-            using var all = cat(jacobians, 0);
-            return TangentSpaces.FromColumns(all, indices, rankTolerance, new Dictionary<string, string>
+            return TangentSpaces.FromSvd(parts, indices, rankTolerance, new Dictionary<string, string>
             {
                 ["estimator"] = "autoencoder", ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
                 ["dataset"] = autoencoder.Spec.Dataset ?? "",
             });
         }
-        finally { foreach (var j in jacobians) j.Dispose(); }
+        finally { foreach (var (u, s) in parts) { u.Dispose(); s.Dispose(); } }
     }
 
     /// <summary>Local-PCA estimate: r principal directions of the n nearest pool images of each image.</summary>

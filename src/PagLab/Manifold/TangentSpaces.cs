@@ -39,18 +39,43 @@ public sealed class TangentSpaces : IDisposable
     /// </summary>
     public static TangentSpaces FromColumns(Tensor a, Tensor indices, double relativeTolerance = 1e-5, IReadOnlyDictionary<string, string>? info = null)
     {
+        var parts = new List<(Tensor U, Tensor S)>();
+        try
+        {
+            for (long start = 0; start < a.shape[0]; start += SvdChunk)
+                parts.Add(Svd(a.narrow(0, start, Math.Min(SvdChunk, a.shape[0] - start))));
+            return FromSvd(parts, indices, relativeTolerance, info);
+        }
+        finally { foreach (var (u, s) in parts) { u.Dispose(); s.Dispose(); } }
+    }
+
+    /// <summary>Matrices per SVD call (bounds the float64 working copy).</summary>
+    public const int SvdChunk = 64;
+
+    /// <summary>Thin SVD of A (n, d, k) in float64: left singular vectors (n, d, k) and singular values (n, k), as float32.</summary>
+    public static (Tensor U, Tensor S) Svd(Tensor a)
+    {
         using var _ = NewDisposeScope();
-        var (u, s, vh) = linalg.svd(a.to_type(ScalarType.Float64), fullMatrices: false); // u (N, d, k), s (N, k)
-        var relative = s / s.narrow(1, 0, 1).clamp_min(double.Epsilon);
+        var (u, s, vh) = linalg.svd(a.to_type(ScalarType.Float64), fullMatrices: false);
+        return (u.to_type(ScalarType.Float32).MoveToOuterDisposeScope(), s.to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Stacks per-chunk SVDs (see Svd) into bases of the common numerical rank.</summary>
+    public static TangentSpaces FromSvd(IReadOnlyList<(Tensor U, Tensor S)> parts, Tensor indices, double relativeTolerance = 1e-5, IReadOnlyDictionary<string, string>? info = null)
+    {
+        using var _ = NewDisposeScope();
+        var s = cat(parts.Select(p => p.S).ToList(), 0);                                    // (N, k) descending
+        long k = s.shape[1];
+        var relative = s / s.narrow(1, 0, 1).clamp_min(float.Epsilon);
         var ranks = (relative > relativeTolerance).sum(1);                                 // (N)
-        long minRank = ranks.numel() == 0 ? a.shape[2] : ranks.min().item<long>();
+        long minRank = ranks.numel() == 0 ? k : ranks.min().item<long>();
         var meta = info?.ToDictionary(kv => kv.Key, kv => kv.Value) ?? new();
         meta["rankTolerance"] = relativeTolerance.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        meta["rankDeficient"] = (ranks < a.shape[2]).sum().item<long>().ToString();
+        meta["rankDeficient"] = (ranks < k).sum().item<long>().ToString();
         meta["minRank"] = minRank.ToString();
         if (minRank < 1) throw new PagLabException("tangent estimation: a matrix has rank 0 (all columns vanish)");
-        var bases = u.narrow(2, 0, minRank).to_type(ScalarType.Float32).contiguous().MoveToOuterDisposeScope();
-        var values = s.to_type(ScalarType.Float32).contiguous().MoveToOuterDisposeScope();
+        var bases = cat(parts.Select(p => p.U.narrow(2, 0, minRank)).ToList(), 0).contiguous().MoveToOuterDisposeScope();
+        var values = s.contiguous().MoveToOuterDisposeScope();
         return new TangentSpaces(indices.to_type(ScalarType.Int64).clone().MoveToOuterDisposeScope(), bases, values, meta);
     }
 
