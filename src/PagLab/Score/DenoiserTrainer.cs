@@ -31,6 +31,8 @@ public sealed record DenoiserConfig
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
     public int? Threads { get; init; }
+    /// <summary>Exponential moving average of the weights (as EDM uses); the saved denoiser is the average.</summary>
+    public double EmaDecay { get; init; } = 0.995;
 }
 
 /// <summary>One line of the denoiser's metrics.jsonl: mean EDM loss overall and per EDM-sigma bucket.</summary>
@@ -88,6 +90,8 @@ public static class DenoiserTrainer
         };
         var denoiser = new EdmPreconditioner(new UNet(spec));
         var optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
+        var ema = new UNet(spec);
+        CopyWeights(denoiser.Network, ema);
         Directory.CreateDirectory(runDir);
         var metrics = new List<DenoiserEpoch>();
         int startEpoch = 0;
@@ -95,6 +99,12 @@ public static class DenoiserTrainer
         if (resume && Checkpoint.Find(runDir) is string found)
         {
             startEpoch = Checkpoint.Load(found, denoiser.Network, optimizer).Epoch;
+            string emaFile = Path.Combine(found, "ema.safetensors");
+            if (File.Exists(emaFile))
+            {
+                var tensors = SafeTensors.Read(emaFile);
+                try { SavedModel.LoadStateDict(ema, tensors, emaFile); } finally { foreach (var tensor in tensors.Values) tensor.Dispose(); }
+            }
             metrics = ReadMetrics(runDir).Where(m => m.Epoch <= startEpoch).ToList();
             progress.Line($"resuming {runDir} at epoch {startEpoch + 1}");
         }
@@ -119,6 +129,7 @@ public static class DenoiserTrainer
                 if (!float.IsFinite(value)) throw new PagLabException($"denoiser training diverged at epoch {epoch + 1} (loss {value}); try a smaller --lr");
                 mean.backward();
                 optimizer.step();
+                UpdateEma(ema, denoiser.Network, config.EmaDecay);
                 var l = loss.detach().data<float>().ToArray(); var s = sigma.data<float>().ToArray();
                 for (int i = 0; i < l.Length; i++)
                 {
@@ -138,12 +149,28 @@ public static class DenoiserTrainer
             metrics.Add(line);
             AtomicFile.WriteAllText(Path.Combine(runDir, RunFiles.Metrics), string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, JsonFiles.Lines) + "\n")));
             Checkpoint.Save(runDir, denoiser.Network, optimizer, new TrainPosition { Epoch = epoch + 1 });
+            SafeTensors.Write(Path.Combine(runDir, RunFiles.Checkpoint, "ema.safetensors"), SavedModel.StateDict(ema));
             progress.Line($"denoiser epoch {line.Epoch}/{config.Epochs}: EDM loss {line.Loss:F4} ({string.Join(", ", line.LossBySigma.Select(kv => $"sigma {kv.Key}: {kv.Value:F3}"))}) {line.Seconds:F1}s");
         }
-        denoiser.Network.eval();
-        Save(runDir, denoiser, dataset.Name);
+        ema.eval();
+        Save(runDir, new EdmPreconditioner(ema), dataset.Name);
         WriteInfo(runDir, config, RunStatus.Completed, started);
         return metrics;
+    }
+
+    static void CopyWeights(nn.Module from, nn.Module to)
+    {
+        using var _ = no_grad();
+        var source = from.state_dict();
+        foreach (var (name, t) in to.state_dict()) t.copy_(source[name]);
+    }
+
+    /// <summary>ema = decay * ema + (1 - decay) * weights, in place.</summary>
+    static void UpdateEma(nn.Module ema, nn.Module model, double decay)
+    {
+        using var _ = no_grad();
+        var current = model.state_dict();
+        foreach (var (name, t) in ema.state_dict()) t.mul_(decay).add_(current[name], alpha: 1 - decay);
     }
 
     static List<DenoiserEpoch> ReadMetrics(string runDir)

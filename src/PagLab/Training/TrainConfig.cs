@@ -26,6 +26,8 @@ public sealed record TrainConfig
     public int BatchSize { get; init; } = 128;
     public int Epochs { get; init; } = 1;
     public long Seed { get; init; } = 0;
+    /// <summary>Seed of generated datasets (shapes, subspace-gaussians); null = Seed. Sweeps fix it so every seed sees the same data.</summary>
+    public long? DataSeed { get; init; }
     public string Device { get; init; } = "cpu";
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }

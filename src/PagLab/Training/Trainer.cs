@@ -36,7 +36,7 @@ public static class Trainer
             return new TrainResult(RunStatus.Completed, runDir, RunFiles.ReadMetrics(runDir), "already completed");
         Directory.CreateDirectory(runDir);
 
-        var dataset = Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, config.TestSize));
+        var dataset = Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.DataSeed ?? config.Seed, config.TrainSize, config.TestSize));
         var spec = ModelSpec.For(config.Arch, dataset) with { Activation = config.Activation, WidthMultiplier = config.WidthMultiplier };
         var objective = config.Objective.Create(config.BatchSize);
         using var model = ModelFactory.Create(spec, config.Seed);

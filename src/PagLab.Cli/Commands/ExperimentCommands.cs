@@ -1,0 +1,289 @@
+using System.CommandLine;
+using System.Diagnostics;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.Experiments;
+using PagLab.IO;
+using PagLab.Models;
+using PagLab.Reporting;
+using Spectre.Console;
+
+namespace PagLab.Cli.Commands;
+
+/// <summary>paglab measure distractor | sweep run/run-one/status/slurm | results | report | demo</summary>
+public sealed class ExperimentCommands : ICommandGroup
+{
+    public void Register(RootCommand root)
+    {
+        Group(root, "measure", "Measurements on trained models").Subcommands.Add(Distractor());
+        var sweep = new Command("sweep", "Resumable sweeps over datasets x objectives x strengths x seeds, on one machine or a Slurm cluster");
+        sweep.Subcommands.Add(Run());
+        sweep.Subcommands.Add(RunOne());
+        sweep.Subcommands.Add(Status());
+        sweep.Subcommands.Add(Slurm());
+        root.Subcommands.Add(sweep);
+        root.Subcommands.Add(Results());
+        root.Subcommands.Add(Report());
+        root.Subcommands.Add(Demo());
+    }
+
+    static Command Group(RootCommand root, string name, string description)
+    {
+        var existing = root.Subcommands.FirstOrDefault(c => c.Name == name);
+        if (existing is not null) return existing;
+        var group = new Command(name, description);
+        root.Subcommands.Add(group);
+        return group;
+    }
+
+    static Command Distractor()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder(s), comma-separated", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset", DefaultValueFactory = _ => "mnist-distractor" };
+        var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)", DefaultValueFactory = _ => "0,logspace(-2,1,30)" };
+        var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 1000 };
+        var output = CommonOptions.Out(description: "JSON report (CSV and PNG beside it)");
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("distractor", "Robustness to noise on the signal vs on the distractor (PAGs Figure 5)") { model, dataset, sigmas, count, output, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
+            int n = parse.GetValue(count);
+            Require.That(n >= 1, "--count must be >= 1");
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            var reports = new List<DistractorReport>();
+            foreach (var dir in parse.GetValue(model)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                using var net = SavedModel.Load(dir);
+                Require.That(net.Spec.Shape == data.Shape, $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
+                var report = DistractorRobustness.Measure(net, data.Test.Take(n), grid, dir, data.Name, parse.GetValue(seed));
+                reports.Add(report);
+                Console.WriteLine($"{dir}: clean accuracy {report.CleanAccuracy:F4}, mean distractor/signal output-change ratio {report.MeanRatio:G4}");
+            }
+            string path = parse.GetValue(output)!;
+            if (reports.Count == 1) DistractorRobustness.Write(path, reports[0]);
+            else JsonFiles.Write(path, reports);
+            DistractorPlot(Path.ChangeExtension(path, ".png"), reports);
+            Console.WriteLine($"wrote {path} and {Path.ChangeExtension(path, ".png")}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static void DistractorPlot(string path, IReadOnlyList<DistractorReport> reports)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var r in reports)
+        {
+            var pts = r.Points.Where(p => p.Sigma > 0).ToList();
+            var xs = pts.Select(p => Math.Log10(p.Sigma)).ToArray();
+            var s = plot.Add.Scatter(xs, pts.Select(p => p.SignalOutputChange).ToArray()); s.LegendText = $"{Path.GetFileName(r.Model)}: signal";
+            var d = plot.Add.Scatter(xs, pts.Select(p => p.DistractorOutputChange).ToArray()); d.LegendText = "distractor"; d.LinePattern = ScottPlot.LinePattern.Dashed; d.Color = s.Color;
+        }
+        plot.XLabel("log10 sigma"); plot.YLabel("mean ||f(x + noise) - f(x)||");
+        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        AtomicFile.WriteAllBytes(path, plot.GetImage(900, 520).GetImageBytes(ScottPlot.ImageFormat.Png));
+    }
+
+    static Argument<string> SpecArgument() => new("spec") { Description = "Sweep spec (JSON; see docs/experiments.md)" };
+
+    static Command Run()
+    {
+        var spec = SpecArgument();
+        var output = CommonOptions.Out(description: "Sweep folder");
+        var workers = new Option<int>("--workers") { Description = "Worker processes on this machine", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int?>("--threads") { Description = "Torch threads per worker (default: cores / workers)" };
+        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads };
+        cmd.SetAction(parse =>
+        {
+            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            string dir = parse.GetValue(output)!;
+            int n = parse.GetValue(workers);
+            Require.InRange(n, 1, 64, "--workers");
+            SweepRunner.Prepare(s, dir);
+            int threadCount = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n);
+            if (n == 1)
+            {
+                TorchSharp.torch.set_num_threads(threadCount);
+                int failed = SweepRunner.RunAll(s, dir, new ConsoleProgress());
+                PrintSummary(s, dir);
+                return failed == 0 ? 0 : 4;
+            }
+            return RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+        });
+        return cmd;
+    }
+
+    /// <summary>N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.</summary>
+    static int RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
+    {
+        string logs = Directory.CreateDirectory(Path.Combine(dir, "logs")).FullName;
+        var children = new List<Process>();
+        for (int w = 0; w < n; w++)
+        {
+            var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"exec {SlurmScript.CurrentCommand()} sweep run '{Path.GetFullPath(specPath)}' --out '{Path.GetFullPath(dir)}' --workers 1 --threads {threads} > '{logs}/worker{w}.log' 2>&1");
+            children.Add(Process.Start(info)!);
+            Thread.Sleep(300); // stagger, so the first worker claims the shared artefacts
+        }
+        var progress = new ConsoleProgress(TimeSpan.FromSeconds(15));
+        var jobs = spec.Jobs();
+        var clock = Stopwatch.StartNew();
+        while (children.Any(c => !c.HasExited))
+        {
+            var states = jobs.Select(j => SweepRunner.State(dir, j)).ToList();
+            int done = states.Count(s => s is JobState.Completed or JobState.Diverged);
+            progress.Update($"sweep {spec.Name}", done, jobs.Count,
+                $"running {states.Count(s => s == JobState.Running)}, failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
+            Thread.Sleep(1000);
+        }
+        progress.Line($"workers finished (logs in {logs})");
+        PrintSummary(spec, dir);
+        return children.All(c => c.ExitCode == 0) ? 0 : 4;
+    }
+
+    static void PrintSummary(SweepSpec spec, string dir)
+    {
+        var states = SweepRunner.Status(spec, dir);
+        Console.WriteLine($"sweep {spec.Name}: " + string.Join(", ", states.GroupBy(s => s.State).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}")));
+    }
+
+    static Command RunOne()
+    {
+        var spec = SpecArgument();
+        var output = CommonOptions.Out(description: "Sweep folder");
+        var index = new Option<int>("--index") { Description = "Job index (the Slurm array task id)", Required = true };
+        var threads = new Option<int?>("--threads") { Description = "Torch threads" };
+        var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads };
+        cmd.SetAction(parse =>
+        {
+            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
+            var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress());
+            Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
+            return state == JobState.Failed ? 4 : 0;
+        });
+        return cmd;
+    }
+
+    static Command Status()
+    {
+        var dir = new Argument<string>("dir") { Description = "Sweep folder" };
+        var cmd = new Command("status", "A table of the sweep's jobs and their states") { dir };
+        cmd.SetAction(parse =>
+        {
+            string d = parse.GetValue(dir)!;
+            string specPath = Path.Combine(d, SweepRunner.SpecFile);
+            if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
+            var spec = SweepSpec.Load(specPath);
+            var table = new Table().AddColumns("#", "dataset", "objective", "strength", "seed", "state", "test acc.");
+            foreach (var (job, state) in SweepRunner.Status(spec, d))
+            {
+                string result = Path.Combine(SweepRunner.JobDir(d, job), SweepRunner.ResultFile);
+                string acc = File.Exists(result) ? JsonFiles.Read<JobResult>(result).TestAccuracy.ToString("F4") : "";
+                table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"), job.Seed.ToString(), state.ToString().ToLowerInvariant(), acc);
+            }
+            AnsiConsole.Write(table);
+            PrintSummary(spec, d);
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Slurm()
+    {
+        var spec = SpecArgument();
+        var output = CommonOptions.Out(description: "Sweep folder");
+        var script = new Option<string?>("--script") { Description = "Where to write the sbatch script (default DIR/sweep.sbatch)" };
+        var cpus = new Option<int>("--cpus-per-task") { Description = "CPUs per array task", DefaultValueFactory = _ => 2 };
+        var partition = new Option<string?>("--partition") { Description = "Slurm partition" };
+        var time = new Option<string?>("--time") { Description = "Slurm time limit per task, e.g. 04:00:00" };
+        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time };
+        cmd.SetAction(parse =>
+        {
+            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            string dir = parse.GetValue(output)!;
+            SweepRunner.Prepare(s, dir);
+            string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
+            AtomicFile.WriteAllText(path, SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time)));
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Results()
+    {
+        var dir = new Argument<string>("dir") { Description = "Sweep folder" };
+        var output = CommonOptions.Out(description: "CSV file");
+        var cmd = new Command("results", "One CSV row per finished job, with its regime") { dir, output };
+        cmd.SetAction(parse =>
+        {
+            string d = parse.GetValue(dir)!;
+            string specPath = Path.Combine(d, SweepRunner.SpecFile);
+            if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
+            var spec = SweepSpec.Load(specPath);
+            var rows = SweepResults.Classify(SweepResults.Read(d), spec.Regimes);
+            AtomicFile.WriteAllText(parse.GetValue(output)!, SweepResults.Csv(rows));
+            Console.WriteLine($"wrote {rows.Count} rows to {parse.GetValue(output)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Report()
+    {
+        var dir = new Argument<string>("dir") { Description = "Sweep folder" };
+        var output = CommonOptions.Out(description: "HTML file");
+        var cmd = new Command("report", "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
+        cmd.SetAction(parse =>
+        {
+            string path = ReportBuilder.Build(parse.GetValue(dir)!, parse.GetValue(output)!, new ConsoleProgress());
+            Console.WriteLine($"report: {Path.GetFullPath(path)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Demo()
+    {
+        var output = new Option<string>("--out") { Description = "Demo folder", DefaultValueFactory = _ => "paglab-demo" };
+        var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
+        var workers = new Option<int>("--workers") { Description = "Worker processes", DefaultValueFactory = _ => 1 };
+        var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("demo", "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)") { output, full, workers, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            string dir = parse.GetValue(output)!;
+            var clock = Stopwatch.StartNew();
+            SweepSpec spec;
+            if (parse.GetValue(full))
+            {
+                var present = Datasets.Describe(parse.GetValue(dataRoot)).Where(d => d.Present && d.Name is "mnist-distractor" or "fashion-mnist-distractor" or "cifar10" or "shapes-distractor" or "subspace-gaussians").Select(d => d.Name);
+                spec = SweepSpec.Full(present) with { DataRoot = parse.GetValue(dataRoot) };
+            }
+            else spec = SweepSpec.Demo() with { DataRoot = parse.GetValue(dataRoot) };
+            Directory.CreateDirectory(dir);
+            string specPath = Path.Combine(dir, "demo-spec.json");
+            if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);
+            if (SweepRunner.LoadLpips(spec.Measure.LpipsNet) is null)
+                Console.WriteLine("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS to lpips-squeeze-v0.1.safetensors): the report uses SSIM and cosine");
+            int n = parse.GetValue(workers);
+            int failed;
+            if (n > 1) failed = RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
+            else
+            {
+                TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+                failed = SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
+            }
+            string report = ReportBuilder.Build(dir, Path.Combine(dir, "report.html"));
+            AtomicFile.WriteAllText(Path.Combine(dir, "results.csv"), SweepResults.Csv(SweepResults.Classify(SweepResults.Read(dir), spec.Regimes)));
+            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} failed job(s)" : "")}");
+            Console.WriteLine($"report: {Path.GetFullPath(report)}");
+            return failed == 0 ? 0 : 4;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO;
+using PagLab.Manifold;
+using PagLab.Models;
+using PagLab.Score;
+using PagLab.Training;
+
+namespace PagLab.Experiments;
+
+public enum JobState { Pending, Partial, Running, Completed, Diverged, Failed }
+
+/// <summary>
+/// Runs sweep jobs, each in its own folder jobs/&lt;id&gt;/: train (resumable), then measure manifold
+/// robustness, perceptual alignment and signal/distractor robustness, then result.json. A job with a
+/// result.json is never rerun; a partial one resumes; a job is locked (JobLock) while it runs, so two
+/// workers or processes never run one job twice. Shared artefacts (autoencoder + tangent file,
+/// denoiser) are built once per dataset under their own locks in shared/&lt;dataset&gt;/.
+/// </summary>
+public static class SweepRunner
+{
+    public const string SpecFile = "spec.json", ResultFile = "result.json", ErrorFile = "error.txt", LockFile = "job.lock";
+
+    public static string JobDir(string dir, SweepJob job) => Path.Combine(dir, "jobs", job.Id);
+    static string SharedDir(string dir, string dataset) => Path.Combine(dir, "shared", dataset);
+    public static string TangentsPath(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "tangents.safetensors");
+    public static string DenoiserDir(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "denoiser");
+
+    /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
+    public static void Prepare(SweepSpec spec, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, SpecFile);
+        string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
+        if (File.Exists(path))
+        {
+            if (File.ReadAllText(path).Trim() != json.Trim())
+                throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
+            return;
+        }
+        AtomicFile.WriteAllText(path, json + "\n");
+    }
+
+    public static JobState State(string dir, SweepJob job)
+    {
+        string jobDir = JobDir(dir, job);
+        string result = Path.Combine(jobDir, ResultFile);
+        if (File.Exists(result)) return JsonFiles.Read<JobResult>(result).Status == "diverged" ? JobState.Diverged : JobState.Completed;
+        if (JobLock.ReadOwner(Path.Combine(jobDir, LockFile)) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
+        if (File.Exists(Path.Combine(jobDir, ErrorFile))) return JobState.Failed;
+        return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
+    }
+
+    /// <summary>Runs every job not yet done, in order, skipping ones another process holds. Returns the number of failures.</summary>
+    public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true)
+    {
+        Prepare(spec, dir);
+        var jobs = spec.Jobs();
+        int failures = 0;
+        foreach (var job in jobs)
+        {
+            var state = State(dir, job);
+            if (state is JobState.Completed or JobState.Diverged or JobState.Running) continue;
+            if (state == JobState.Failed && !retryFailed) continue;
+            if (RunOne(spec, dir, job.Index, progress) == JobState.Failed) failures++;
+            int done = jobs.Count(j => State(dir, j) is JobState.Completed or JobState.Diverged);
+            progress.Line($"sweep {spec.Name}: {done}/{jobs.Count} jobs done");
+        }
+        return failures;
+    }
+
+    /// <summary>Runs one job (the Slurm array task), unless it is done or held by a live process.</summary>
+    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress)
+    {
+        Prepare(spec, dir);
+        var jobs = spec.Jobs();
+        Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
+        var job = jobs[index];
+        string jobDir = JobDir(dir, job);
+        var state = State(dir, job);
+        if (state is JobState.Completed or JobState.Diverged) return state;
+        using var jobLock = JobLock.TryAcquire(Path.Combine(jobDir, LockFile));
+        if (jobLock is null) return JobState.Running;
+        if (File.Exists(Path.Combine(jobDir, ResultFile))) return State(dir, job); // finished while we waited
+        File.Delete(Path.Combine(jobDir, ErrorFile));
+        try
+        {
+            var result = Execute(spec, dir, job, progress);
+            JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
+            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy:F4}");
+            return result.Status == "diverged" ? JobState.Diverged : JobState.Completed;
+        }
+        catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException or ArgumentException or System.Runtime.InteropServices.ExternalException)
+        {
+            AtomicFile.WriteAllText(Path.Combine(jobDir, ErrorFile), e.ToString());
+            progress.Line($"job {job.Id} failed: {e.Message.Split('\n')[0]}");
+            return JobState.Failed;
+        }
+    }
+
+    static JobResult Execute(SweepSpec spec, string dir, SweepJob job, IProgressSink progress)
+    {
+        string jobDir = JobDir(dir, job);
+        var stages = new Dictionary<string, double>();
+        var clock = Stopwatch.StartNew();
+        void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
+
+        var dataset = LoadData(spec, job.Dataset);
+        bool wantsManifold = spec.Measure.Manifold, wantsAlignment = spec.Measure.Alignment;
+        if (wantsManifold) EnsureTangents(spec, dir, job.Dataset, progress);
+        if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
+        Stage("shared");
+
+        var t = spec.Train;
+        var config = new TrainConfig
+        {
+            Dataset = job.Dataset, Arch = t.Arch, Activation = t.Activation, Epochs = t.Epochs, BatchSize = t.BatchSize,
+            LearningRate = t.LearningRate, Optimizer = t.Optimizer, TrainSize = t.TrainSize, TestSize = t.TestSize,
+            Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+        };
+        string runDir = Path.Combine(jobDir, "train");
+        var training = Trainer.Run(config, runDir, progress, resume: true);
+        Stage("train");
+        var baseResult = new JobResult
+        {
+            Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed,
+            Status = training.Status == RunStatus.Diverged ? "diverged" : "completed",
+            TestAccuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN, Message = training.Message,
+        };
+        if (training.Status == RunStatus.Diverged) return baseResult with { StageSeconds = stages };
+
+        var result = baseResult;
+        if (wantsManifold)
+        {
+            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons, spec.Measure.Draws,
+                OutputKind.Logits, job.Seed, 16, NullProgress.Instance);
+            ManifoldExperiments.WriteManifoldReport(Path.Combine(jobDir, "manifold.json"), report);
+            result = result with
+            {
+                OnSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.On.Mean),
+                OffSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.Off.Mean),
+                Rho2 = report.Rho2.TryGetValue(spec.Measure.Mode, out var rho) ? rho.Mean : null,
+            };
+            Stage("manifold");
+        }
+        using var model = SavedModel.Load(runDir);
+        if (wantsAlignment)
+        {
+            IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
+            var lpips = LoadLpips(spec.Measure.LpipsNet);
+            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
+            AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
+            result = result with
+            {
+                OneMinusLpips = report.MeanGradientVsScore.OneMinusLpips, Ssim = report.MeanGradientVsScore.Ssim,
+                Cosine = report.MeanGradientVsScore.Cosine, BayesCosine = report.MeanGradientVsBayesGradient?.Cosine,
+            };
+            Stage("alignment");
+        }
+        if (spec.Measure.Distractor && dataset.Test.SignalMask is not null)
+        {
+            var split = dataset.Test.Take(spec.Measure.DistractorCount);
+            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset, job.Seed);
+            DistractorRobustness.Write(Path.Combine(jobDir, "distractor.json"), report);
+            result = result with { DistractorRatio = report.MeanRatio };
+            Stage("distractor");
+        }
+        return result with { StageSeconds = stages };
+    }
+
+    static string Key(double eps) => eps.ToString("G6", CultureInfo.InvariantCulture);
+
+    public static IDataset LoadData(SweepSpec spec, string dataset) =>
+        Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
+
+    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS when set and present, else null (SSIM and cosine only).</summary>
+    public static Metrics.Lpips? LoadLpips(string net)
+    {
+        string? path = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
+        return !string.IsNullOrEmpty(path) && File.Exists(path) ? Metrics.Lpips.Load(net, path) : null;
+    }
+
+    /// <summary>Builds shared/&lt;dataset&gt;/tangents.safetensors once (autoencoder first when that is the estimator).</summary>
+    public static void EnsureTangents(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
+    {
+        string path = TangentsPath(dir, datasetName);
+        if (File.Exists(path)) return;
+        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "tangents.lock"), progress, "tangent spaces");
+        if (File.Exists(path)) return;
+        var dataset = LoadData(spec, datasetName);
+        var s = spec.Shared;
+        TangentSpaces spaces;
+        if (s.TangentEstimator == "autoencoder")
+        {
+            string aeDir = Path.Combine(SharedDir(dir, datasetName), "autoencoder");
+            using (AutoencoderTrainer.Run(new AutoencoderConfig
+                   {
+                       Dataset = datasetName, Epochs = s.AutoencoderEpochs, Latent = s.AutoencoderLatent, TrainSize = s.SharedTrainSize ?? spec.Train.TrainSize,
+                       TestSize = spec.Train.TestSize, DataRoot = spec.DataRoot, Seed = 0,
+                   }, aeDir, progress, resume: true)) { }
+            spaces = ManifoldExperiments.EstimateWithAutoencoder(aeDir, dataset, "test", s.TangentCount, 16, progress);
+        }
+        else if (s.TangentEstimator == "local-pca") spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, 64, 16);
+        else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
+        using (spaces) spaces.Save(path);
+    }
+
+    /// <summary>Builds shared/&lt;dataset&gt;/denoiser once.</summary>
+    public static void EnsureDenoiser(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
+    {
+        string den = DenoiserDir(dir, datasetName);
+        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
+        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "denoiser.lock"), progress, "denoiser");
+        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
+        DenoiserTrainer.Run(new DenoiserConfig
+        {
+            Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
+            DataRoot = spec.DataRoot, Seed = 0,
+        }, den, progress, resume: true, dataset: LoadData(spec, datasetName));
+    }
+
+    static JobLock WaitForLock(string path, IProgressSink progress, string what)
+    {
+        bool said = false;
+        while (true)
+        {
+            var held = JobLock.TryAcquire(path);
+            if (held is not null) return held;
+            if (!said) { progress.Line($"waiting for another process building the shared {what}"); said = true; }
+            Thread.Sleep(1000);
+        }
+    }
+
+    /// <summary>One line per job for `paglab sweep status`.</summary>
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Status(SweepSpec spec, string dir) =>
+        spec.Jobs().Select(j => (j, State(dir, j))).ToList();
+}

@@ -1,0 +1,157 @@
+using System.Globalization;
+using PagLab.Common;
+using PagLab.IO;
+using PagLab.Objectives;
+
+namespace PagLab.Experiments;
+
+/// <summary>One objective swept over strengths (lambda for gnorm/smooth, sigma for randsmooth, eps for pgd).</summary>
+public sealed record ObjectiveSweep
+{
+    public required string Name { get; init; }
+    public double[] Strengths { get; init; } = { 0 };
+    public double? Sigma { get; init; }          // smooth: its fixed noise level
+    public int? Steps { get; init; }             // pgd steps
+}
+
+public sealed record TrainSettings
+{
+    public string Arch { get; init; } = "smallcnn";
+    public string Activation { get; init; } = "relu";
+    public int Epochs { get; init; } = 2;
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 3e-3;
+    public string Optimizer { get; init; } = "adam";
+    public int? TrainSize { get; init; }
+    public int? TestSize { get; init; }
+}
+
+public sealed record SharedSettings
+{
+    public int AutoencoderEpochs { get; init; } = 5;
+    public int? AutoencoderLatent { get; init; }
+    public string TangentEstimator { get; init; } = "autoencoder";   // autoencoder | local-pca | true (subspace-gaussians)
+    public int TangentCount { get; init; } = 64;
+    public int DenoiserEpochs { get; init; } = 5;
+    public int? SharedTrainSize { get; init; }                        // images for the autoencoder and denoiser
+}
+
+public sealed record MeasureSettings
+{
+    public bool Manifold { get; init; } = true;
+    public bool Alignment { get; init; } = true;
+    public bool Distractor { get; init; } = true;
+    public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
+    public int Draws { get; init; } = 16;
+    public int AlignmentCount { get; init; } = 64;
+    public double AlignmentSigma { get; init; } = 0.25;              // pixel units (the paper's 0.5 in [-1,1])
+    public string Mode { get; init; } = "sum";
+    public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
+    public int DistractorCount { get; init; } = 500;
+    public string LpipsNet { get; init; } = "squeeze";
+}
+
+/// <summary>
+/// A sweep: datasets x objectives x strengths x seeds, plus the settings of training, of the shared
+/// artefacts (one autoencoder + tangent file and one denoiser per dataset, built once) and of the
+/// measurements. Read from JSON (docs/experiments.md, examples/).
+/// </summary>
+public sealed record SweepSpec
+{
+    public string Name { get; init; } = "sweep";
+    public required string[] Datasets { get; init; }
+    public required ObjectiveSweep[] Objectives { get; init; }
+    public long[] Seeds { get; init; } = { 0 };
+    public TrainSettings Train { get; init; } = new();
+    public SharedSettings Shared { get; init; } = new();
+    public MeasureSettings Measure { get; init; } = new();
+    public RegimeRule Regimes { get; init; } = new();
+    public string? DataRoot { get; init; }
+
+    public static SweepSpec Load(string path)
+    {
+        var spec = JsonFiles.Read<SweepSpec>(path);
+        spec.Validate(path);
+        return spec;
+    }
+
+    public void Validate(string where)
+    {
+        Require.That(Datasets is { Length: > 0 }, $"{where}: 'datasets' is empty");
+        Require.That(Objectives is { Length: > 0 }, $"{where}: 'objectives' is empty");
+        Require.That(Seeds is { Length: > 0 }, $"{where}: 'seeds' is empty");
+        foreach (var d in Datasets)
+            Require.That(Data.Datasets.Names.Contains(d), $"{where}: unknown dataset '{d}'");
+        foreach (var o in Objectives)
+        {
+            Require.That(ObjectiveConfig.Names.Contains(o.Name), $"{where}: unknown objective '{o.Name}'");
+            Require.That(o.Strengths is { Length: > 0 } && o.Strengths.All(s => s >= 0 && double.IsFinite(s)), $"{where}: objective '{o.Name}' needs strengths >= 0");
+        }
+        Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
+        Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
+        SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
+    }
+
+    /// <summary>Every job, in a fixed order (the index a Slurm array task runs).</summary>
+    public IReadOnlyList<SweepJob> Jobs()
+    {
+        var jobs = new List<SweepJob>();
+        foreach (var dataset in Datasets)
+            foreach (var objective in Objectives)
+                foreach (var strength in objective.Name == "standard" ? new[] { 0.0 } : objective.Strengths)
+                    foreach (var seed in Seeds)
+                        jobs.Add(new SweepJob(jobs.Count, dataset, objective, strength, seed));
+        return jobs;
+    }
+
+    public ObjectiveConfig ObjectiveFor(ObjectiveSweep o, double strength) => o.Name switch
+    {
+        "gnorm" => new ObjectiveConfig { Name = "gnorm", Lambda = strength },
+        "smooth" => new ObjectiveConfig { Name = "smooth", Lambda = strength, Sigma = o.Sigma ?? ObjectiveConfig.DefaultSmoothSigma },
+        "randsmooth" => new ObjectiveConfig { Name = "randsmooth", Sigma = strength },
+        "pgd" => new ObjectiveConfig { Name = "pgd", Epsilons = new[] { strength }, Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? 5 } },
+        _ => new ObjectiveConfig { Name = "standard" },
+    };
+
+    /// <summary>The demo: a small version of the whole study on the embedded shapes-distractor data.</summary>
+    public static SweepSpec Demo() => new()
+    {
+        Name = "demo",
+        Datasets = new[] { "shapes-distractor" },
+        Objectives = new[]
+        {
+            new ObjectiveSweep { Name = "standard" },
+            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.01, 0.1, 1, 10 } },
+            new ObjectiveSweep { Name = "randsmooth", Strengths = new[] { 0.1, 0.3, 0.6, 1.2 } },
+            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.5, 1, 2, 4 }, Steps = 3 },
+        },
+        Seeds = new long[] { 0 },
+        Train = new TrainSettings { Epochs = 3, TrainSize = 4000, TestSize = 1000 },
+        Shared = new SharedSettings { AutoencoderEpochs = 4, DenoiserEpochs = 6, SharedTrainSize = 4000, TangentCount = 48 },
+        Measure = new MeasureSettings { AlignmentCount = 48, Draws = 12, DistractorCount = 500 },
+    };
+
+    /// <summary>The paper-scale spec over the datasets present (`paglab demo --full`).</summary>
+    public static SweepSpec Full(IEnumerable<string> datasets) => Demo() with
+    {
+        Name = "full",
+        Datasets = datasets.ToArray(),
+        Objectives = new[]
+        {
+            new ObjectiveSweep { Name = "standard" },
+            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
+            new ObjectiveSweep { Name = "smooth", Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
+            new ObjectiveSweep { Name = "randsmooth", Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
+            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 }, Steps = 10 },
+        },
+        Seeds = new long[] { 0, 1, 2 },
+        Train = new TrainSettings { Epochs = 10 },
+        Shared = new SharedSettings { AutoencoderEpochs = 20, DenoiserEpochs = 30, TangentCount = 256 },
+        Measure = new MeasureSettings { AlignmentCount = 256, Draws = 32, DistractorCount = 2000 },
+    };
+}
+
+public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objective, double Strength, long Seed)
+{
+    public string Id => $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
+}

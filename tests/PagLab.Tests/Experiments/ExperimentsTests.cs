@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using PagLab.Common;
+using PagLab.Experiments;
+using PagLab.IO;
+using PagLab.Tests.Cli;
+
+namespace PagLab.Tests.Experiments;
+
+public class SigmaGridTests
+{
+    [Fact]
+    public void Parse_ExpandsLogspaceAndLinspace_InOrder()
+    {
+        var v = SigmaGrid.Parse("0,logspace(-2,1,4),linspace(0.5,1,3)");
+        Assert.Equal(new[] { 0, 0.01, 0.1, 1, 10, 0.5, 0.75, 1 }, v.Select(x => Math.Round(x, 10)).ToArray());
+    }
+
+    [Theory]
+    [InlineData("logspace(1,2)")]
+    [InlineData("1,,x")]
+    [InlineData("powspace(1,2,3)")]
+    [InlineData("-1")]
+    [InlineData("logspace(1,2,3")]
+    public void Parse_RejectsNonsense_WithOneLine(string text)
+    {
+        var e = Assert.Throws<PagLabException>(() => SigmaGrid.Parse(text));
+        Assert.DoesNotContain("\n", e.Message);
+    }
+}
+
+public class RegimeTests
+{
+    static JobResult R(string objective, double strength, double acc, double on, double off) => new()
+    {
+        Id = $"{objective}-{strength}", Dataset = "d", Objective = objective, Strength = strength, Status = "completed", TestAccuracy = acc,
+        OnSensitivity = new() { ["1"] = on }, OffSensitivity = new() { ["1"] = off },
+    };
+
+    [Fact]
+    public void Classify_FindsTheThreeRegimes_OnAConstructedTable()
+    {
+        var table = new List<JobResult>
+        {
+            R("standard", 0, 0.95, 1.0, 2.0),     // off > on: weak
+            R("gnorm", 0.01, 0.95, 0.9, 1.5),     // still off > on: weak
+            R("gnorm", 1, 0.93, 0.8, 0.4),        // off < on, accuracy kept: bayes-aligned
+            R("gnorm", 100, 0.70, 0.1, 0.05),     // accuracy dropped: excessive
+            R("pgd", 4, 0.94, 0.3, 0.2),          // on fell below half the standard's: excessive
+            R("pgd", 8, double.NaN, 0, 0) with { Status = "diverged" },
+        };
+        var rows = SweepResults.Classify(table, new RegimeRule());
+        Assert.Equal(new[] { "weak", "weak", "bayes-aligned", "excessive", "excessive", "diverged" }, rows.Select(r => r.Regime).ToArray());
+        var strict = SweepResults.Classify(table, new RegimeRule { AccuracyTolerance = 0.01 });
+        Assert.Equal("excessive", strict[2].Regime);
+    }
+
+    [Fact]
+    public void Csv_HasOneRowPerJob_WithRatiosAndRegime()
+    {
+        var rows = SweepResults.Classify(new List<JobResult> { R("standard", 0, 0.9, 1, 2), R("gnorm", 1, 0.9, 1, 0.5) }, new RegimeRule());
+        var lines = SweepResults.Csv(rows).Trim().Split('\n');
+        Assert.Equal(3, lines.Length);
+        Assert.Contains("ratio_eps1", lines[0]);
+        Assert.EndsWith(",bayes-aligned", lines[2]);
+    }
+}
+
+public class JobLockTests
+{
+    [Fact]
+    public void Lock_IsExclusiveWhileItsOwnerLives_AndTakenOverWhenTheOwnerIsDead()
+    {
+        string path = Path.Combine(TestPaths.TempDir("lock"), "job.lock");
+        using (var first = JobLock.TryAcquire(path))
+        {
+            Assert.NotNull(first);
+            // A live owner (this process, as another would see it): a second claim by a live pid fails.
+            var me = JobLock.Me();
+            Assert.True(JobLock.IsAlive(me));
+        }
+        Assert.False(File.Exists(path));
+
+        // A lock left by a process that has exited is stale and is taken over.
+        using var dead = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        dead.WaitForExit();
+        var ghost = JobLock.Me() with { Pid = dead.Id };
+        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(ghost, JsonFiles.Options));
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-5));
+        Assert.False(JobLock.IsAlive(ghost));
+        using var taken = JobLock.TryAcquire(path);
+        Assert.NotNull(taken);
+        Assert.Equal(Environment.ProcessId, JobLock.ReadOwner(path)!.Pid);
+    }
+
+    [Fact]
+    public void Lock_HeldByAnotherLiveProcess_IsRefused()
+    {
+        string path = Path.Combine(TestPaths.TempDir("lock"), "job.lock");
+        using var sleeper = Process.Start(new ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        try
+        {
+            var other = JobLock.Me() with { Pid = sleeper.Id, StartTicks = StartTicksOf(sleeper.Id) };
+            File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(other, JsonFiles.Options));
+            Assert.Null(JobLock.TryAcquire(path));
+        }
+        finally { sleeper.Kill(); }
+    }
+
+    static long StartTicksOf(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19]);
+    }
+}
+
+public class SweepTests
+{
+    [Fact]
+    public async Task TwoProcessesOnOneFolder_RunEveryJobExactlyOnce()
+    {
+        var spec = TinySweep.Spec(strengths: 2);
+        string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
+        var a = Process.Start(CliProcess.StartInfo("sweep", "run", specPath, "--out", dir, "--threads", "1"))!;
+        var b = Process.Start(CliProcess.StartInfo("sweep", "run", specPath, "--out", dir, "--threads", "1"))!;
+        var token = TestContext.Current.CancellationToken;
+        var outA = a.StandardOutput.ReadToEndAsync(token); var outB = b.StandardOutput.ReadToEndAsync(token);
+        Assert.True(a.WaitForExit(TimeSpan.FromMinutes(4)) && b.WaitForExit(TimeSpan.FromMinutes(4)));
+        Assert.Equal(0, a.ExitCode); Assert.Equal(0, b.ExitCode);
+        var jobs = spec.Jobs();
+        Assert.All(jobs, j => Assert.True(File.Exists(Path.Combine(SweepRunner.JobDir(dir, j), SweepRunner.ResultFile))));
+        // Each job trained exactly once: one "job ...: completed" line over both processes.
+        var lines = (await outA + await outB).Split('\n').Where(l => l.StartsWith("job ", StringComparison.Ordinal) && l.Contains(": completed")).ToList();
+        Assert.Equal(jobs.Count, lines.Count);
+        Assert.Equal(jobs.Count, lines.Distinct().Count());
+    }
+
+    [Fact]
+    public void SweepKilledMidway_RestartsWithoutRerunningCompletedJobs()
+    {
+        var spec = TinySweep.Spec(strengths: 2);
+        string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
+        var jobs = spec.Jobs();
+        string first = Path.Combine(SweepRunner.JobDir(dir, jobs[0]), SweepRunner.ResultFile);
+        using (var p = Process.Start(CliProcess.StartInfo("sweep", "run", specPath, "--out", dir, "--threads", "1"))!)
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(first) && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(50);
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        Assert.True(File.Exists(first));
+        var stamp = File.GetLastWriteTimeUtc(first);
+        var r = CliProcess.Run("sweep", "run", specPath, "--out", dir, "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain($"job {jobs[0].Id}:", r.Stdout);
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(first));
+        Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(dir, j)));
+
+        var status = CliProcess.Run("sweep", "status", dir);
+        Assert.Contains($"{jobs.Count} completed", status.Stdout);
+        string csv = Path.Combine(dir, "results.csv");
+        Assert.Equal(0, CliProcess.Run("results", dir, "--out", csv).ExitCode);
+        Assert.Equal(jobs.Count + 1, File.ReadAllLines(csv).Length);
+    }
+
+    [Fact]
+    public void FolderOfAnotherSweep_IsRefused()
+    {
+        string dir = TestPaths.TempDir("sweep");
+        SweepRunner.Prepare(TinySweep.Spec(), dir);
+        var e = Assert.Throws<PagLabException>(() => SweepRunner.Prepare(TinySweep.Spec() with { Name = "other" }, dir));
+        Assert.Contains("different sweep", e.Message);
+    }
+
+    [Fact]
+    public void SlurmScript_RunsOneJobPerArrayTask_WithRequeue()
+    {
+        var spec = TinySweep.Spec(strengths: 2);
+        string text = SlurmScript.Build(spec, "/x/spec.json", "/x/out", "paglab");
+        Assert.Contains($"#SBATCH --array=0-{spec.Jobs().Count - 1}", text);
+        Assert.Contains("#SBATCH --requeue", text);
+        Assert.Contains("sweep run-one '/x/spec.json' --out '/x/out' --index \"$SLURM_ARRAY_TASK_ID\"", text);
+    }
+}
