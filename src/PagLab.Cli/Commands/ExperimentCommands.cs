@@ -206,6 +206,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string dir = parse.GetValue(output)!;
             SweepRunner.Prepare(s, dir);
             string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
+            Directory.CreateDirectory(Path.Combine(dir, "slurm")); // Slurm opens --output before the script runs
             AtomicFile.WriteAllText(path, SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time)));
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using PagLab.Common;
+using PagLab.Experiments;
+using PagLab.Reporting;
+
+namespace PagLab.Tests.Experiments;
+
+public class ReportTests
+{
+    [Fact]
+    public void Report_IsSelfContained_AndEveryImageLoadsInHeadlessChromium()
+    {
+        var spec = TinySweep.Spec(strengths: 2);
+        string dir = TestPaths.TempDir("report");
+        Assert.Equal(0, SweepRunner.RunAll(spec, dir, NullProgress.Instance));
+        string html = Path.Combine(dir, "report.html");
+        ReportBuilder.Build(dir, html);
+        string text = File.ReadAllText(html);
+        Assert.Contains("Findings", text);
+        Assert.Contains("Figure 3", text);
+        Assert.DoesNotContain("src=\"http", text);
+        int images = Regex.Matches(text, "<img ").Count;
+        Assert.True(images >= 4, $"only {images} images");
+
+        string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
+        Assert.SkipWhen(chromium is null, "headless Chromium is not installed (apt-get install chromium; .ci/optional-packages does this in CI)");
+        var info = new ProcessStartInfo(chromium!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                                  "--disable-component-update", "--disable-sync", $"--user-data-dir={TestPaths.TempDir("chrome")}",
+                                  "--virtual-time-budget=5000", "--dump-dom", "file://" + html })
+            info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string dom = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)), "chromium hung");
+        var match = Regex.Match(dom, "data-images-loaded=\"(\\d+)/(\\d+)\"");
+        Assert.True(match.Success, "the page's load script did not run: " + dom[..Math.Min(300, dom.Length)]);
+        Assert.Equal(images.ToString(), match.Groups[2].Value);
+        Assert.Equal(match.Groups[2].Value, match.Groups[1].Value);
+    }
+}
