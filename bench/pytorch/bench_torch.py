@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""PyTorch side of PagLab's benchmark: the same work, done the way the PAGs authors' code does it
+(tml-tuebingen/pags: utils/regularized_loss.py, train_models.py, the per-pixel tangent loop of
+notebooks/CIFAR10-EstimateTangentSpace.ipynb). Our own script; nothing here is copied.
+Writes a JSON of rows {name: {median_ms, p25_ms, p75_ms, repeats, items}}."""
+import argparse, json, math, statistics, struct, sys, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def timeit(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter(); fn(); times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    q = lambda p: times[min(len(times) - 1, int(round(p * (len(times) - 1))))]
+    return {"median_ms": statistics.median(times), "p25_ms": q(0.25), "p75_ms": q(0.75), "repeats": repeats}
+
+
+class SmallCnn(nn.Module):  # the same layers as PagLab's smallcnn
+    def __init__(self, c=1, h=28, w=28, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class Block(nn.Module):  # CIFAR ResNet-18 basic block, as PagLab's and the authors' models/resnet.py
+    def __init__(self, i, o, s):
+        super().__init__()
+        self.conv1 = nn.Conv2d(i, o, 3, s, 1, bias=False); self.bn1 = nn.BatchNorm2d(o)
+        self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(o)
+        self.shortcut = nn.Sequential() if s == 1 and i == o else nn.Sequential(nn.Conv2d(i, o, 1, s, bias=False), nn.BatchNorm2d(o))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, c=3, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, 64, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(64)
+        layers, i = [], 64
+        for o, s in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            layers.append(nn.Sequential(Block(i, o, s), Block(o, o, 1))); i = o
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(512, classes)
+
+    def forward(self, x):
+        h = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return self.linear(F.adaptive_avg_pool2d(h, 1).flatten(1))
+
+
+# --- the authors' objectives (their formulas, our code) ---
+def ce(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+def gnorm(model, x, y, c=1e-3):
+    loss = F.cross_entropy(model(x), y)
+    g = torch.autograd.grad(loss, x, only_inputs=True, create_graph=True)[0]
+    return loss + c * 1e5 * g.pow(2).sum() / x.size(0)
+
+def smooth(model, x, y, c=1e-1, std=1e-1):
+    out = model(x); loss = F.cross_entropy(out, y)
+    noisy = model(x + torch.normal(torch.zeros_like(x), std))
+    return loss + c * (out - noisy).pow(2).sum() / x.size(0)
+
+def randsmooth(model, x, y, std=0.25):
+    return F.cross_entropy(model(x + torch.normal(torch.zeros_like(x), std)), y)
+
+def pgd(k):
+    def loss(model, x, y, eps=1.0):
+        delta = torch.rand_like(x, requires_grad=True)
+        delta.data = eps * delta.data / torch.linalg.norm(delta.flatten()) / 2
+        alpha = 2 * eps / k
+        for _ in range(k):  # their loop: backward() also accumulates into the parameters' grads
+            F.cross_entropy(model(x + delta), y).backward()
+            step = delta.grad.detach(); delta.data = delta.data + alpha * step / torch.linalg.norm(step.flatten())
+            n = torch.linalg.norm(delta.flatten())
+            if n > eps: delta.data = eps * delta.data / n
+            delta.grad.zero_()
+        return F.cross_entropy(model(x + delta.detach()), y)
+    return loss
+
+
+OBJECTIVES = {"standard": ce, "gnorm": gnorm, "smooth": smooth, "randsmooth": randsmooth, "pgd3": pgd(3), "pgd10": pgd(10)}
+
+
+def train_step_row(arch, objective, batch, warmup, repeats):
+    torch.manual_seed(0)
+    model = SmallCnn() if arch == "smallcnn" else ResNet18()
+    shape = (batch, 1, 28, 28) if arch == "smallcnn" else (batch, 3, 32, 32)
+    x0 = torch.rand(shape); y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    model.train()
+    fn = OBJECTIVES[objective]
+
+    def step():
+        x = x0.clone().requires_grad_()  # train_models.py: x.requires_grad_() for every batch
+        opt.zero_grad(); model.zero_grad()
+        loss = fn(model, x, y)
+        loss.backward(); opt.step()
+        loss.item()  # their metadata .item() calls
+    return timeit(step, warmup, repeats)
+
+
+def per_pixel_tangent_row(channels, size, latent, images, warmup, repeats):
+    """The authors' compute_tangent_space: one backward pass per output pixel, one image at a time,
+    on a decoder with the same layers as PagLab's ConvAutoencoder (2 stride-2 stages, base 32)."""
+    torch.manual_seed(0)
+    flat = 64 * (size // 4) ** 2
+    decoder_in = nn.Sequential(nn.Linear(latent, flat), nn.SiLU())
+    decoder = nn.Sequential(nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.SiLU(), nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid())
+    decode = lambda z: decoder(decoder_in(z).view(-1, 64, size // 4, size // 4))
+    zs = torch.randn(images, latent)
+
+    def run():
+        for i in range(images):
+            z = zs[i].clone().requires_grad_(True)
+            out = decode(z.unsqueeze(0)).reshape(-1)
+            tangent = torch.zeros((latent, out.shape[0]))
+            for p in range(out.shape[0]):
+                out[p].backward(retain_graph=True)
+                tangent[:, p] = z.grad; z.grad.zero_()
+    return timeit(run, warmup, repeats)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n)); data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__": continue
+        a, b = v["data_offsets"]
+        out[k] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(v["shape"])
+    return out
+
+
+def lpips_row(weights, batch, size, warmup, repeats):
+    import torchvision
+    w = read_safetensors(weights)
+    net = torchvision.models.squeezenet1_1().features
+    net.load_state_dict({k[len("features."):]: v for k, v in w.items() if k.startswith("features.")})
+    net.eval()
+    lins = [w[f"lin{i}.model.1.weight"] for i in range(7)]
+    taps = [1, 4, 7, 9, 10, 11, 12]  # relu outputs of the seven LPIPS stages
+    shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1); scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+
+    def feats(x):
+        h, out = (x - shift) / scale, []
+        for i, layer in enumerate(net):
+            h = layer(h)
+            if i in taps: out.append(h)
+        return out
+    a = torch.rand(batch, 3, size, size) * 2 - 1; b = torch.rand(batch, 3, size, size) * 2 - 1
+
+    def run():
+        with torch.no_grad():
+            total = 0
+            for fa, fb, lw in zip(feats(a), feats(b), lins):
+                na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10); nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+                total = total + F.conv2d((na - nb) ** 2, lw).mean((2, 3))
+            return total
+    return timeit(run, warmup, repeats)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True); ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true"); ap.add_argument("--lpips-weights")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    quick = args.quick
+    rows = {}
+    for arch in ["smallcnn", "resnet18"]:
+        for obj in OBJECTIVES:
+            if quick and arch == "resnet18" and obj != "standard": continue
+            reps = (3 if quick else 10) if arch == "smallcnn" else (1 if quick else (2 if obj == "pgd10" else 3))
+            r = train_step_row(arch, obj, 128, 1, reps); r["items"] = 128
+            rows[f"train-step/{arch}/{obj}"] = r
+            print(f"{arch} {obj}: {r['median_ms']:.1f} ms", file=sys.stderr)
+    r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
+    rows["tangents/784x16/per-pixel-per-image"] = r
+    if not quick:
+        r = per_pixel_tangent_row(3, 32, 128, 1, 0, 1); r["items"] = 1
+        rows["tangents/3072x128/per-pixel-per-image"] = r
+    if args.lpips_weights:
+        r = lpips_row(args.lpips_weights, 64, 64, 1, 3 if quick else 10); r["items"] = 64
+        rows["lpips/squeeze/64x3x64x64"] = r
+    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, open(args.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
