@@ -15,7 +15,7 @@ public sealed class ExperimentCommands : ICommandGroup
 {
     public void Register(RootCommand root)
     {
-        Group(root, "measure", "Measurements on trained models").Subcommands.Add(Distractor());
+        CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Distractor());
         var sweep = new Command("sweep", "Resumable sweeps over datasets x objectives x strengths x seeds, on one machine or a Slurm cluster");
         sweep.Subcommands.Add(Run());
         sweep.Subcommands.Add(RunOne());
@@ -27,14 +27,6 @@ public sealed class ExperimentCommands : ICommandGroup
         root.Subcommands.Add(Demo());
     }
 
-    static Command Group(RootCommand root, string name, string description)
-    {
-        var existing = root.Subcommands.FirstOrDefault(c => c.Name == name);
-        if (existing is not null) return existing;
-        var group = new Command(name, description);
-        root.Subcommands.Add(group);
-        return group;
-    }
 
     static Command Distractor()
     {

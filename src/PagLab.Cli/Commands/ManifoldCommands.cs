@@ -11,22 +11,16 @@ public sealed class ManifoldCommands : ICommandGroup
 {
     public void Register(RootCommand root)
     {
-        Group(root, "autoencoder", "Autoencoders that estimate the data manifold").Subcommands.Add(AutoencoderTrain());
+        CommandTree.Group(root, "autoencoder", "Autoencoders that estimate the data manifold").Subcommands.Add(AutoencoderTrain());
         var tangents = Tangents();
         tangents.Subcommands.Add(Check());
         tangents.Subcommands.Add(Show());
         root.Subcommands.Add(tangents);
-        var measure = Group(root, "measure", "Measurements on trained models");
+        var measure = CommandTree.Group(root, "measure", "Measurements on trained models");
         measure.Subcommands.Add(MeasureManifold());
         measure.Subcommands.Add(MeasureTheorem1());
     }
 
-    static Command Group(RootCommand root, string name, string description)
-    {
-        var group = root.Subcommands.FirstOrDefault(c => c.Name == name);
-        if (group is null) { group = new Command(name, description); root.Subcommands.Add(group); }
-        return group;
-    }
 
     static Option<string> Dataset() => new("--dataset") { Description = "Dataset name (see 'paglab data list')", Required = true };
 

@@ -19,18 +19,10 @@ public sealed class ScoreCommands : ICommandGroup
         denoiser.Subcommands.Add(TrainDenoiser());
         root.Subcommands.Add(denoiser);
         root.Subcommands.Add(ScoreCommand());
-        Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
-        Group(root, "figure", "Figures in the paper's layouts").Subcommands.Add(GradientsFigure());
+        CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
+        CommandTree.Group(root, "figure", "Figures in the paper's layouts").Subcommands.Add(GradientsFigure());
     }
 
-    static Command Group(RootCommand root, string name, string description)
-    {
-        var existing = root.Subcommands.FirstOrDefault(c => c.Name == name);
-        if (existing is not null) return existing;
-        var group = new Command(name, description);
-        root.Subcommands.Add(group);
-        return group;
-    }
 
     /// <summary>The LPIPS network from --lpips-weights / $PAGLAB_LPIPS_WEIGHTS, or null (said out loud) when there are none.</summary>
     public static Lpips? OptionalLpips(string? weights, string net = "squeeze")
@@ -87,9 +79,9 @@ public sealed class ScoreCommands : ICommandGroup
             var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
             var spec = d.Network.Spec;
-            Require.That(data.Shape == new ImageShape(spec.Channels, spec.Height, spec.Width), $"the denoiser expects {spec.Channels}x{spec.Height}x{spec.Width} images, {data.Name} has {data.Shape}");
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
+                new ImageShape(spec.Channels, spec.Height, spec.Width), "the denoiser");
             var test = data.Test.Take(n);
             var scores = ScoreFunction.Batched(d, test.Images, test.Labels, parse.GetValue(sigma));
             var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
@@ -124,8 +116,7 @@ public sealed class ScoreCommands : ICommandGroup
         {
             var net = SavedModel.Load(parse.GetValue(model)!);
             int n = parse.GetValue(count);
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
-            Require.That(data.Shape == net.Spec.Shape, $"the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             var d = ResolveDenoiser(parse.GetValue(denoiser), data);
             var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights)));
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);

@@ -130,8 +130,7 @@ public sealed class TrainCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var net = SavedModel.Load(parse.GetValue(model)!);
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)));
-            Require.That(data.Shape == net.Spec.Shape, $"the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
             var report = new Dictionary<string, object> { ["model"] = parse.GetValue(model)!, ["dataset"] = data.Name, ["count"] = test.Count };
             double clean = Evaluation.Accuracy(net, test);

@@ -34,6 +34,14 @@ public static class Datasets
         return Path.Combine(cache, "paglab");
     }
 
+    /// <summary>Load <paramref name="name"/> and insist its images are what <paramref name="user"/> (a model, a denoiser) expects.</summary>
+    public static IDataset LoadFor(string name, DataOptions options, ImageShape expected, string user)
+    {
+        var data = Load(name, options);
+        if (data.Shape != expected) throw new PagLabException($"{user} expects {expected} images, {data.Name} has {data.Shape}");
+        return data;
+    }
+
     public static IDataset Load(string name, DataOptions? options = null)
     {
         options ??= new DataOptions();

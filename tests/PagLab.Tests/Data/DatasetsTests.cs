@@ -64,6 +64,16 @@ public class DatasetsTests
     }
 
     [Fact]
+    public void LoadFor_RefusesImagesOfTheWrongShape_NamingBoth()
+    {
+        var options = new DataOptions(Seed: 1, TrainSize: 20, TestSize: 10);
+        Assert.Equal(new ImageShape(1, 28, 28), Datasets.LoadFor("shapes", options, new ImageShape(1, 28, 28), "the model").Shape);
+        var e = Assert.Throws<PagLabException>(() => Datasets.LoadFor("shapes", options, new ImageShape(3, 32, 32), "the model"));
+        Assert.Contains("the model expects", e.Message);
+        Assert.Contains("shapes has", e.Message);
+    }
+
+    [Fact]
     public void UnknownDataset_NamesTheKnownOnes()
     {
         var e = Assert.Throws<PagLabException>(() => Datasets.Load("mnits"));
