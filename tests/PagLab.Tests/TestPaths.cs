@@ -19,6 +19,17 @@ public static class TestPaths
         return LpipsWeights!;
     }
 
+    /// <summary>The repository's root: the first folder above the test binaries that holds PagLab.sln.</summary>
+    public static string RepoRoot
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "PagLab.sln"))) return dir.FullName;
+            throw new InvalidOperationException("PagLab.sln not found above " + AppContext.BaseDirectory);
+        }
+    }
+
     /// <summary>A fresh folder under one per-run root, removed when the test process exits.</summary>
     public static string TempDir(string prefix = "t") => Directory.CreateDirectory(Path.Combine(Root.Value, $"{prefix}-{Guid.NewGuid():N}")).FullName;
 

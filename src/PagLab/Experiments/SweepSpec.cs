@@ -70,7 +70,7 @@ public sealed record SweepSpec
 
     public static SweepSpec Load(string path)
     {
-        var spec = JsonFiles.Read<SweepSpec>(path);
+        var spec = YamlFiles.ReadSpec<SweepSpec>(path);
         spec.Validate(path);
         return spec;
     }

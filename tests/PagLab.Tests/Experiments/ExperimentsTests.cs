@@ -182,3 +182,45 @@ public class SweepTests
         Assert.Contains("sweep run-one '/x/spec.json' --out '/x/out' --index \"$SLURM_ARRAY_TASK_ID\"", text);
     }
 }
+
+public class SweepSpecFileTests
+{
+    static string Examples => Path.Combine(TestPaths.RepoRoot, "examples");
+
+    [Fact]
+    public void YamlSpec_ReadsAsTheSameSweepAsItsJsonTwin()
+    {
+        var json = SweepSpec.Load(Path.Combine(Examples, "tiny-sweep.json"));
+        var yaml = SweepSpec.Load(Path.Combine(Examples, "tiny-sweep.yaml"));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(json, JsonFiles.Options), System.Text.Json.JsonSerializer.Serialize(yaml, JsonFiles.Options));
+        Assert.Equal(json.Jobs().Select(j => j.Id), yaml.Jobs().Select(j => j.Id));
+        Assert.Equal("true", yaml.Shared.TangentEstimator);
+    }
+
+    [Fact]
+    public void YamlScalars_FollowTheCoreSchema()
+    {
+        var node = YamlFiles.ToJson("a: 1\nb: -2.5e-3\nc: true\nd: ~\ne: 'true'\nf: .inf\ng: [x, 2]\n")!;
+        Assert.Equal(1, node["a"]!.GetValue<long>());
+        Assert.Equal(-2.5e-3, node["b"]!.GetValue<double>());
+        Assert.True(node["c"]!.GetValue<bool>());
+        Assert.Null(node["d"]);
+        Assert.Equal("true", node["e"]!.GetValue<string>());
+        Assert.Equal("Infinity", node["f"]!.GetValue<string>());
+        Assert.Equal("x", node["g"]![0]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("name: [unclosed\n", "invalid YAML at line")]
+    [InlineData("datasets: {a: 1}\n", "unexpected value")]
+    [InlineData("datasets: [nosuch]\nobjectives: [{name: standard}]\nseeds: [0]\n", "unknown dataset 'nosuch'")]
+    public void BadYamlSpec_GivesOneLineNamingTheFile(string text, string expected)
+    {
+        string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
+        File.WriteAllText(path, text);
+        var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains(path, e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+    }
+}
