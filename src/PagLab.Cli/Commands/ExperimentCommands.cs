@@ -261,8 +261,8 @@ public sealed class ExperimentCommands : ICommandGroup
             Directory.CreateDirectory(dir);
             string specPath = Path.Combine(dir, "demo-spec.json");
             if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);
-            if (SweepRunner.LoadLpips(spec.Measure.LpipsNet) is null)
-                Console.WriteLine("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS to lpips-squeeze-v0.1.safetensors): the report uses SSIM and cosine");
+            if (SweepRunner.LoadLpips(spec) is null)
+                Console.WriteLine($"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {PagLab.Metrics.Lpips.DataRootWeights(spec.Measure.LpipsNet, spec.DataRoot)}): the report uses SSIM and cosine");
             int n = parse.GetValue(workers);
             int failed;
             if (n > 1) failed = RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));

@@ -15,7 +15,7 @@ public sealed class MetricsCommands : ICommandGroup
         var a = new Argument<string>("a") { Description = "First image (PNG, JPEG, ...)" };
         var b = new Argument<string>("b") { Description = "Second image, same size" };
         var net = new Option<string>("--net") { Description = "Backbone: squeeze, alex or vgg", DefaultValueFactory = _ => "squeeze" };
-        var weights = new Option<string?>("--weights") { Description = "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS" };
+        var weights = new Option<string?>("--weights") { Description = "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors" };
         var lin = new Option<string?>("--weights-lin") { Description = "The original LPIPS lin weights (e.g. v0.1/squeeze.pth) when --weights holds only the backbone" };
         var cmd = new Command("lpips", "LPIPS v0.1 distance between two images of the same size (pixels read as [0,1], compared in [-1,1])");
         cmd.Arguments.Add(a);
@@ -23,9 +23,11 @@ public sealed class MetricsCommands : ICommandGroup
         cmd.Options.Add(net);
         cmd.Options.Add(weights);
         cmd.Options.Add(lin);
+        var dataRoot = CommonOptions.DataRoot();
+        cmd.Options.Add(dataRoot);
         cmd.SetAction(parse =>
         {
-            using var lpips = Lpips.Load(parse.GetValue(net)!, Lpips.ResolveWeights(parse.GetValue(weights)), parse.GetValue(lin));
+            using var lpips = Lpips.Load(parse.GetValue(net)!, Lpips.ResolveWeights(parse.GetValue(weights), parse.GetValue(net)!, parse.GetValue(dataRoot)), parse.GetValue(lin));
             string pathA = parse.GetValue(a)!, pathB = parse.GetValue(b)!;
             using var x = RgbImage.Read(pathA);
             using var y = RgbImage.Read(pathB);

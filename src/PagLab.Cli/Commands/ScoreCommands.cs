@@ -24,13 +24,13 @@ public sealed class ScoreCommands : ICommandGroup
     }
 
 
-    /// <summary>The LPIPS network from --lpips-weights / $PAGLAB_LPIPS_WEIGHTS, or null (said out loud) when there are none.</summary>
-    public static Lpips? OptionalLpips(string? weights, string net = "squeeze")
+    /// <summary>The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out loud) when there are none.</summary>
+    public static Lpips? OptionalLpips(string? weights, string? dataRoot, string net = "squeeze")
     {
-        string? path = !string.IsNullOrEmpty(weights) ? weights : Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
-        if (string.IsNullOrEmpty(path))
+        string? path = Lpips.FindWeights(weights, net, dataRoot);
+        if (path is null)
         {
-            Console.WriteLine("note: no LPIPS weights (--lpips-weights or PAGLAB_LPIPS_WEIGHTS): reporting SSIM and cosine only");
+            Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or {Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
             return null;
         }
         return Lpips.Load(net, path);
@@ -118,7 +118,7 @@ public sealed class ScoreCommands : ICommandGroup
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights)));
+            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot)));
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
@@ -163,7 +163,7 @@ public sealed class ScoreCommands : ICommandGroup
                 .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor, Tensor>)SavedModel.Load(dir))).ToList();
             Require.That(list.Count > 0, "--models names no model");
             AlignmentMeasurement.Figure(parse.GetValue(output)!, list, ResolveDenoiser(parse.GetValue(denoiser), data), data,
-                parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights)));
+                parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot)));
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });

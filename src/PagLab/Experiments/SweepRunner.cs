@@ -150,7 +150,7 @@ public static class SweepRunner
         if (wantsAlignment)
         {
             IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
-            var lpips = LoadLpips(spec.Measure.LpipsNet);
+            var lpips = LoadLpips(spec);
             var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
             result = result with
@@ -176,11 +176,11 @@ public static class SweepRunner
     public static IDataset LoadData(SweepSpec spec, string dataset) =>
         Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
 
-    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS when set and present, else null (SSIM and cosine only).</summary>
-    public static Metrics.Lpips? LoadLpips(string net)
+    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS or the data root's weights/ when present, else null (SSIM and cosine only).</summary>
+    public static Metrics.Lpips? LoadLpips(SweepSpec spec)
     {
-        string? path = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
-        return !string.IsNullOrEmpty(path) && File.Exists(path) ? Metrics.Lpips.Load(net, path) : null;
+        string? path = Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot);
+        return path is not null && File.Exists(path) ? Metrics.Lpips.Load(spec.Measure.LpipsNet, path) : null;
     }
 
     /// <summary>Builds shared/&lt;dataset&gt;/tangents.safetensors once (autoencoder first when that is the estimator).</summary>

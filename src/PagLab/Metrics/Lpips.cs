@@ -131,14 +131,26 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         return name;
     }
 
-    /// <summary>The weights file: the option if given, else $PAGLAB_LPIPS_WEIGHTS.</summary>
-    public static string ResolveWeights(string? option)
+    /// <summary>
+    /// The weights file for <paramref name="net"/>: the option if given, else $PAGLAB_LPIPS_WEIGHTS, else
+    /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists; null when there is none.
+    /// </summary>
+    public static string? FindWeights(string? option, string net = "squeeze", string? dataRoot = null)
     {
         if (!string.IsNullOrEmpty(option)) return option;
         var env = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
         if (!string.IsNullOrEmpty(env)) return env;
-        throw new PagLabException("no LPIPS weights: pass --weights PATH or set PAGLAB_LPIPS_WEIGHTS (e.g. lpips-squeeze-v0.1.safetensors)");
+        string inRoot = DataRootWeights(net, dataRoot);
+        return File.Exists(inRoot) ? inRoot : null;
     }
+
+    public static string DataRootWeights(string net, string? dataRoot) =>
+        Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{net}-v0.1.safetensors");
+
+    /// <summary><see cref="FindWeights"/>, or a one-line error saying where it looked.</summary>
+    public static string ResolveWeights(string? option, string net = "squeeze", string? dataRoot = null) =>
+        FindWeights(option, net, dataRoot) ?? throw new PagLabException(
+            $"no LPIPS weights: pass --weights PATH, set PAGLAB_LPIPS_WEIGHTS, or put lpips-{net}-v0.1.safetensors at {DataRootWeights(net, dataRoot)}");
 }
 
 /// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original (index 0 was its training dropout).</summary>

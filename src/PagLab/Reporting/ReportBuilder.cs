@@ -103,7 +103,7 @@ public static class ReportBuilder
         IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
         var models = picks.Select(p => ($"{p.Regime} {p.Result.Objective} {F(p.Result.Strength)}",
             (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(Path.Combine(sweepDir, "jobs", p.Result.Id, "train")))).ToList();
-        AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, SweepRunner.LoadLpips(spec.Measure.LpipsNet));
+        AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, SweepRunner.LoadLpips(spec));
         return true;
     }
 

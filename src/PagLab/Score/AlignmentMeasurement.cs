@@ -114,7 +114,7 @@ public static class AlignmentMeasurement
         return new AlignmentReport
         {
             Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
-            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS or pass --lpips-weights)" : null,
+            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS, pass --lpips-weights, or put them in the data root's weights/ folder)" : null,
             MeanGradientVsScore = Mean(images.Select(i => i.GradientVsScore)),
             MeanGradientVsExactScore = exact is null ? null : Mean(images.Select(i => i.GradientVsExactScore!)),
             MeanGradientVsBayesGradient = exact is null ? null : Mean(images.Select(i => i.GradientVsBayesGradient!)),

@@ -19,9 +19,21 @@ public static class CliProcess
 
     public static Result Run(params string[] args) => Run(TimeSpan.FromMinutes(5), args);
 
-    public static Result Run(TimeSpan timeout, params string[] args)
+    public static Result Run(TimeSpan timeout, params string[] args) => Run(StartInfo(args), timeout);
+
+    /// <summary>Runs with environment variables changed (null removes one).</summary>
+    public static Result RunWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        using var process = Process.Start(StartInfo(args))!;
+        var info = StartInfo(args);
+        foreach (var (name, value) in environment)
+            if (value is null) info.Environment.Remove(name); else info.Environment[name] = value;
+        return Run(info, TimeSpan.FromMinutes(5));
+    }
+
+    static Result Run(ProcessStartInfo info, TimeSpan timeout)
+    {
+        var args = info.ArgumentList.Skip(1).ToArray();
+        using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))

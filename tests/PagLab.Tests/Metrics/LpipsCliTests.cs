@@ -48,4 +48,25 @@ public class LpipsCliTests
         Assert.Contains("same size", run.Stderr);
         Assert.Single(run.Stderr.Trim().Split('\n'));
     }
+
+    [Fact]
+    public void Lpips_WithoutOptionOrVariable_UsesTheDataRootsWeights_OrSaysWhereItLooked()
+    {
+        string weights = TestPaths.RequireLpipsWeights(), dir = TestPaths.TempDir();
+        string a = WritePng(dir, "a.png", 3, 32, 32), b = WritePng(dir, "b.png", 4, 32, 32);
+        var noVariable = new Dictionary<string, string?> { ["PAGLAB_LPIPS_WEIGHTS"] = null };
+        string root = Directory.CreateDirectory(Path.Combine(dir, "root")).FullName;
+
+        var missing = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains(Path.Combine(root, "weights", "lpips-squeeze-v0.1.safetensors"), missing.Stderr);
+        Assert.Single(missing.Stderr.Trim().Split('\n'));
+
+        Directory.CreateDirectory(Path.Combine(root, "weights"));
+        File.CreateSymbolicLink(Path.Combine(root, "weights", "lpips-squeeze-v0.1.safetensors"), weights);
+        var found = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
+        var direct = CliProcess.Run("lpips", a, b, "--weights", weights);
+        Assert.True(found.ExitCode == 0, found.Stderr);
+        Assert.Equal(direct.Stdout, found.Stdout);
+    }
 }
