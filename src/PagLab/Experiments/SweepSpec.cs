@@ -123,7 +123,7 @@ public sealed record SweepSpec
             new ObjectiveSweep { Name = "standard" },
             new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.01, 0.1, 1, 10 } },
             new ObjectiveSweep { Name = "randsmooth", Strengths = new[] { 0.05, 0.1, 0.2, 0.3 } },
-            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.25, 0.5, 1, 2 }, Steps = 3 },
+            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.1, 0.25, 0.5, 1 }, Steps = 3 },
         },
         Seeds = new long[] { 0 },
         // Sized to finish in well under 15 minutes on 2 cores (measured: docs/experiments.md).

@@ -11,7 +11,7 @@ public static class ImageGrid
 {
     /// <summary>
     /// images: (N, C, H, W) with C = 1 or 3, values in [0,1] (clamped). Tiles are upscaled by
-    /// `scale` (nearest neighbour) and laid out `columns` per row; captions are drawn above tiles.
+    /// `scale` (nearest neighbour) and laid out `columns` per row; captions (lines split at '\n') are drawn above tiles.
     /// </summary>
     public static void SavePng(string path, Tensor images, int columns, IReadOnlyList<string>? captions = null, int scale = 2)
     {
@@ -23,9 +23,12 @@ public static class ImageGrid
         scale = Math.Max(1, scale);
         int rows = (n + columns - 1) / columns;
         int textScale = Math.Max(1, scale / 2);
-        int captionHeight = captions is { Count: > 0 } ? BitmapFont.GlyphHeight * textScale + 4 : 0;
+        // Captions may hold several lines ('\n'); every caption gets the height of the tallest.
+        var lines = captions?.Select(c => c.Split('\n')).ToList();
+        int lineHeight = (BitmapFont.GlyphHeight + 2) * textScale;
+        int captionHeight = lines is { Count: > 0 } ? lines.Max(l => l.Length) * lineHeight + 2 : 0;
         int pad = 2 * Math.Max(1, scale / 2);
-        int tileW = Math.Max(w * scale, captions?.Max(c => BitmapFont.MeasureWidth(c)) * textScale ?? 0);
+        int tileW = Math.Max(w * scale, lines?.Max(l => l.Max(BitmapFont.MeasureWidth)) * textScale + 2 * pad ?? 0);
         int cellW = tileW + pad, cellH = h * scale + captionHeight + pad;
         int width = columns * cellW + pad, height = rows * cellH + pad;
 
@@ -38,11 +41,12 @@ public static class ImageGrid
         for (int k = 0; k < n; k++)
         {
             int ox = pad + (k % columns) * cellW, oy = pad + (k / columns) * cellH;
-            if (captions is not null && k < captions.Count)
-                BitmapFont.Draw(captions[k], ox, oy + 1, textScale, (x, y) =>
-                {
-                    if (x < width && y < height) { int at = (y * width + x) * 4; canvas[at] = canvas[at + 1] = canvas[at + 2] = 0; }
-                });
+            if (lines is not null && k < lines.Count)
+                for (int line = 0; line < lines[k].Length; line++)
+                    BitmapFont.Draw(lines[k][line], ox, oy + 1 + line * lineHeight, textScale, (x, y) =>
+                    {
+                        if (x < width && y < height) { int at = (y * width + x) * 4; canvas[at] = canvas[at + 1] = canvas[at + 2] = 0; }
+                    });
             int ty = oy + captionHeight;
             for (int y = 0; y < h * scale; y++)
                 for (int x = 0; x < w * scale; x++)

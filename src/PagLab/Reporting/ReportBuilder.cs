@@ -67,7 +67,7 @@ public static class ReportBuilder
                     html.Append(Img(Fig("fig7"), "Figure 7: test images, a random on-manifold perturbation and a random off-manifold perturbation of the same L2 norm (from the estimated tangent spaces)."));
                 }
                 if (spec.Measure.Alignment && Figure6(Fig("fig6"), sweepDir, spec, data, mine, progress))
-                    html.Append(Img(Fig("fig6"), "Figure 6: image, score, and the input gradient of one model per regime (best aligned in its regime), with its LPIPS (or SSIM) to the score."));
+                    html.Append(Img(Fig("fig6"), "Figure 6: image, score, the standard model's input gradient and that of one model per regime (the best aligned in its regime), each with its LPIPS (or SSIM) to the score."));
             }
             catch (PagLabException e) { html.Append($"<p>Figures 6/7 skipped: {Esc(e.Message)}</p>"); }
         }
@@ -101,7 +101,9 @@ public static class ReportBuilder
             .Select(g => g.OrderByDescending(r => r.Result.OneMinusLpips ?? r.Result.Ssim ?? 0).First()).ToList();
         if (picks.Count == 0) return false;
         IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
-        var models = picks.Select(p => ($"{p.Regime} {p.Result.Objective} {F(p.Result.Strength)}",
+        // The standard model first, as the reference, then one model per regime.
+        picks.InsertRange(0, rows.Where(r => r.Result.Objective == "standard" && r.Result.Status == "completed" && !picks.Contains(r)).Take(1));
+        var models = picks.Select(p => (p.Result.Objective == "standard" ? $"{p.Regime}\nstandard" : $"{p.Regime}\n{p.Result.Objective} {F(p.Result.Strength)}",
             (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(Path.Combine(sweepDir, "jobs", p.Result.Id, "train")))).ToList();
         AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, SweepRunner.LoadLpips(spec));
         return true;
@@ -119,43 +121,72 @@ public static class ReportBuilder
             double? stdOff = standard.Count > 0 && standard.All(s => s.Result.OffSensitivity.ContainsKey(eps)) ? standard.Average(s => s.Result.OffSensitivity[eps]) : null;
             if (stdOn is double so && stdOff is double sf)
                 notes.Add($"{dataset}: the standard model is {(sf > so ? "more" : "less")} sensitive off the manifold than on it (off {sf:G3} vs on {so:G3} at eps {eps}).");
+            // The standard model is every objective's strength 0, so curves start from it when it was run.
+            var origin = stdOn is double on0 && stdOff is double off0
+                ? new[] { (Strength: 0.0, On: on0, Off: off0, Acc: standard.Average(r => r.Result.TestAccuracy), Align: standard.Average(r => Alignment(r, haveLpips))) }
+                : Array.Empty<(double Strength, double On, double Off, double Acc, double Align)>();
             foreach (var objective in mine.Select(r => r.Result.Objective).Where(o => o != "standard").Distinct())
             {
-                var curve = mine.Where(r => r.Result.Objective == objective && r.Result.OnSensitivity.ContainsKey(eps))
+                var curve = origin.Concat(mine.Where(r => r.Result.Objective == objective && r.Result.OnSensitivity.ContainsKey(eps))
                     .GroupBy(r => r.Result.Strength).OrderBy(g => g.Key)
                     .Select(g => (Strength: g.Key, On: g.Average(r => r.Result.OnSensitivity[eps]), Off: g.Average(r => r.Result.OffSensitivity[eps]),
-                                  Acc: g.Average(r => r.Result.TestAccuracy), Align: g.Average(r => (haveLpips ? r.Result.OneMinusLpips : r.Result.Ssim) ?? double.NaN))).ToList();
+                                  Acc: g.Average(r => r.Result.TestAccuracy), Align: g.Average(r => Alignment(r, haveLpips))))).ToList();
                 if (curve.Count < 2) continue;
                 int falls = Enumerable.Range(1, curve.Count - 1).Count(i => curve[i].Off < curve[i - 1].Off);
                 string offText = string.Join(" -> ", curve.Select(c => c.Off.ToString("G3", Inv)));
                 string onText = string.Join(" -> ", curve.Select(c => c.On.ToString("G3", Inv)));
                 bool monotone = falls == curve.Count - 1;
-                double offDrop = curve[^1].Off / curve[0].Off, onDrop = curve[^1].On / curve[0].On;
-                notes.Add($"{dataset}, {objective}: off-manifold sensitivity {(monotone ? "falls monotonically" : $"falls in {falls} of {curve.Count - 1} steps (not monotone)")} with strength ({offText}); on-manifold: {onText}. " +
-                          (offDrop < onDrop ? $"Off fell faster than on (x{offDrop:G2} vs x{onDrop:G2}), as the paper finds." : $"Off did NOT fall faster than on (x{offDrop:G2} vs x{onDrop:G2}): this finding did not hold here."));
+                string from = origin.Length > 0 ? "strength 0 (standard), " : "";
+                var note = $"{dataset}, {objective}: from {from}{string.Join(", ", curve.Skip(origin.Length).Select(c => c.Strength.ToString("G3", Inv)))}, off-manifold sensitivity " +
+                           $"{(monotone ? "falls monotonically" : $"falls in {falls} of {curve.Count - 1} steps (not monotone)")} ({offText}); on-manifold: {onText}. ";
+                // A model whose output no longer moves at all (constant classifier) says nothing about on vs off: compare up to the last one that still responds.
+                var last = curve.LastOrDefault(c => c.On > 0 && c.Off > 0);
+                var collapsed = curve.Where(c => !(c.On > 0 && c.Off > 0)).Select(c => c.Strength.ToString("G3", Inv)).ToList();
+                if (collapsed.Count > 0) note += $"Strength {string.Join(", ", collapsed)} collapsed to a constant output (accuracy {curve.First(c => !(c.On > 0 && c.Off > 0)).Acc:F3}) and is left out of the comparison. ";
+                if (last == default || last.Strength == curve[0].Strength) note += "Too few responsive models to compare the falls of off and on.";
+                else
+                {
+                    double offDrop = last.Off / curve[0].Off, onDrop = last.On / curve[0].On;
+                    note += offDrop < onDrop
+                        ? $"Off fell faster than on (x{offDrop:G2} vs x{onDrop:G2} up to strength {last.Strength:G3}), as the paper finds."
+                        : $"Off did NOT fall faster than on (x{offDrop:G2} vs x{onDrop:G2} up to strength {last.Strength:G3}): this finding did not hold here.";
+                }
+                notes.Add(note);
                 var best = curve.Where(c => double.IsFinite(c.Align)).OrderByDescending(c => c.Align).FirstOrDefault();
                 if (best != default)
                 {
-                    double stdAlign = standard.Count > 0 ? standard.Average(s => (haveLpips ? s.Result.OneMinusLpips : s.Result.Ssim) ?? double.NaN) : double.NaN;
                     bool interior = best.Strength > curve[0].Strength && best.Strength < curve[^1].Strength;
-                    notes.Add($"{dataset}, {objective}: alignment ({(haveLpips ? "1-LPIPS" : "SSIM")}) peaks at strength {best.Strength:G3} with {best.Align:G3} (standard: {stdAlign:G3}; accuracy there {best.Acc:F3}); " +
-                              (interior ? "the peak is inside the range, as the paper's 'Bayes-aligned' middle regime predicts." : "the peak is at an end of the range, so no interior optimum was seen here."));
+                    string rise = string.Join(" -> ", curve.Select(c => double.IsFinite(c.Align) ? c.Align.ToString("G3", Inv) : "n/a"));
+                    notes.Add($"{dataset}, {objective}: alignment ({(haveLpips ? "1-LPIPS" : "SSIM")}) {rise}; it peaks at strength {best.Strength:G3} with {best.Align:G3} (accuracy there {best.Acc:F3}); " +
+                              (interior ? "the peak is inside the range: alignment first rises with robustness and then falls, the paper's 'Bayes-aligned' middle regime."
+                                        : "the peak is at an end of the range, so no interior optimum was seen here."));
                 }
             }
         }
         foreach (var group in rows.GroupBy(r => r.Regime).OrderBy(g => g.Key))
             notes.Add($"{group.Key}: {group.Count()} run(s): {string.Join(", ", group.Select(r => $"{r.Result.Objective} {r.Result.Strength.ToString("G3", Inv)}"))}.");
+        foreach (var regime in new[] { RegimeRule.Weak, RegimeRule.BayesAligned, RegimeRule.Excessive }.Where(g => rows.All(r => r.Regime != g)))
+            notes.Add($"{regime}: no run is in this regime{(regime == RegimeRule.Weak ? " (no model, the standard one included, is more sensitive off the manifold than on it)" : "")}.");
         var distractor = rows.Where(r => r.Result.DistractorRatio is double d && double.IsFinite(d)).ToList();
         if (distractor.Count > 0)
         {
             var std = distractor.Where(r => r.Result.Objective == "standard").Select(r => r.Result.DistractorRatio!.Value).DefaultIfEmpty(double.NaN).Average();
-            var robust = distractor.Where(r => r.Result.Objective != "standard").OrderByDescending(r => r.Result.Strength).GroupBy(r => r.Result.Objective).Select(g => g.First()).ToList();
-            notes.Add($"Signal vs distractor: relative noise robustness (distractor / signal output change) is {std:G3} for the standard model and " +
-                      string.Join(", ", robust.Select(r => $"{r.Result.DistractorRatio:G3} for {r.Result.Objective} {r.Result.Strength:G3}")) +
-                      (robust.All(r => r.Result.DistractorRatio < std) ? "; robust models are relatively more robust on the distractor, as in Figure 5." : "; not every robust model is relatively more robust on the distractor."));
+            // Per objective, the strongest model that still works (not in the excessive regime): a broken classifier is trivially robust everywhere.
+            var robust = distractor.Where(r => r.Result.Objective != "standard").GroupBy(r => r.Result.Objective)
+                .Select(g => g.Where(r => r.Regime != RegimeRule.Excessive).OrderByDescending(r => r.Result.Strength).FirstOrDefault())
+                .OfType<ResultRow>().ToList();
+            string all = string.Join(", ", distractor.Where(r => r.Result.Objective != "standard").Select(r => $"{r.Result.Objective} {r.Result.Strength:G3}: {r.Result.DistractorRatio:G3}"));
+            if (robust.Count > 0)
+                notes.Add($"Signal vs distractor: relative noise robustness (distractor / signal output change; lower = more robust on the distractor) is {std:G3} for the standard model and " +
+                          string.Join(", ", robust.Select(r => $"{r.Result.DistractorRatio:G3} for {r.Result.Objective} {r.Result.Strength:G3}")) + " (the strongest non-excessive model of each objective)" +
+                          (robust.All(r => r.Result.DistractorRatio < std) ? "; robust models are relatively more robust on the distractor, as in Figure 5." : "; not every robust model is relatively more robust on the distractor, unlike Figure 5.") +
+                          $" All runs: {all}.");
+            else notes.Add($"Signal vs distractor: the standard model's relative noise robustness is {std:G3}; every robust run is excessive ({all}).");
         }
         return notes;
     }
+
+    static double Alignment(ResultRow r, bool haveLpips) => (haveLpips ? r.Result.OneMinusLpips : r.Result.Ssim) ?? double.NaN;
 
     static string Img(string path, string caption) =>
         $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(path))}\"><figcaption>{Esc(caption)}</figcaption></figure>";

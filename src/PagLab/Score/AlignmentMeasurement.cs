@@ -151,11 +151,11 @@ public static class AlignmentMeasurement
             var g = ModelGradients.Compute(model, x, mode, y);
             var sims = Compare(g, score, lpips);
             columns.Add(ImageGrid.SignedToImage(g));
-            captions.Add(sims.Select(s => lpips is null ? $"{name} ssim {s.Ssim:F2}" : $"{name} {s.Lpips:F2}").ToArray());
+            captions.Add(sims.Select(s => lpips is null ? $"{name}\nssim {s.Ssim:F2}" : $"{name}\nlpips {s.Lpips:F2}").ToArray());
         }
         var tiles = stack(columns.ToArray(), 1).flatten(0, 1);        // row-major: image, score, models...
         var labels = Enumerable.Range(0, (int)split.Count).SelectMany(i => captions.Select(c => c[i])).ToList();
-        ImageGrid.SavePng(path, tiles, columns.Count, labels, scale: 3);
+        ImageGrid.SavePng(path, tiles, columns.Count, labels, scale: 4);
     }
 
     public static void Write(string path, AlignmentReport report) => JsonFiles.Write(path, report);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
+using PagLab.Reporting;
 using PagLab.Tests.Cli;
 
 namespace PagLab.Tests.Experiments;
@@ -52,6 +53,31 @@ public class RegimeTests
         Assert.Equal(new[] { "weak", "weak", "bayes-aligned", "excessive", "excessive", "diverged" }, rows.Select(r => r.Regime).ToArray());
         var strict = SweepResults.Classify(table, new RegimeRule { AccuracyTolerance = 0.01 });
         Assert.Equal("excessive", strict[2].Regime);
+    }
+
+    [Fact]
+    public void Findings_StartCurvesAtTheStandardModel_LeaveCollapsedModelsOut_AndFindTheInteriorPeak()
+    {
+        JobResult A(JobResult r, double lpips, double distractor) => r with { OneMinusLpips = lpips, DistractorRatio = distractor };
+        var table = new List<JobResult>
+        {
+            A(R("standard", 0, 0.99, 1.2, 0.8), 0.80, 0.63),
+            A(R("pgd", 0.25, 0.98, 0.7, 0.4), 0.81, 0.62),   // alignment rises above the standard's...
+            A(R("pgd", 1, 0.90, 0.45, 0.17), 0.74, 0.50),    // ...then falls; excessive by accuracy
+            A(R("pgd", 2, 0.10, 0, 0), 0.47, 0.96),          // a constant classifier
+        };
+        var rows = SweepResults.Classify(table, new RegimeRule());
+        var notes = ReportBuilder.Findings(rows, "1", haveLpips: true);
+        string pgd = notes.Single(n => n.StartsWith("d, pgd: from strength 0 (standard)"));
+        Assert.Contains("falls monotonically (0.8 -> 0.4 -> 0.17 -> 0)", pgd);
+        Assert.Contains("Strength 2 collapsed to a constant output (accuracy 0.100)", pgd);
+        Assert.Contains("Off fell faster than on (x0.21 vs x0.38 up to strength 1)", pgd);
+        string peak = notes.Single(n => n.StartsWith("d, pgd: alignment"));
+        Assert.Contains("0.8 -> 0.81 -> 0.74 -> 0.47; it peaks at strength 0.25", peak);
+        Assert.Contains("the peak is inside the range", peak);
+        string distractor = notes.Single(n => n.StartsWith("Signal vs distractor"));
+        Assert.Contains("0.63 for the standard model and 0.62 for pgd 0.25 (the strongest non-excessive model", distractor);
+        Assert.Contains("as in Figure 5", distractor);
     }
 
     [Fact]
