@@ -1,11 +1,12 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace PagLab.Tests.Manifold;
+namespace PagLab.Manifold;
 
 /// <summary>
 /// The authors' reference method (pags, notebooks/CIFAR10-EstimateTangentSpace.ipynb): one backward
-/// pass per output pixel, one image at a time. Used only to check and time the batched path.
+/// pass per output pixel, one image at a time. Kept as the reference that tests check the batched
+/// <see cref="DecoderJacobian"/> against and that the benchmark times it against; never used in a hot path.
 /// </summary>
 public static class PerPixelJacobian
 {
