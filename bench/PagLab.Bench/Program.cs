@@ -276,6 +276,7 @@ static class Report
         md.AppendLine("Measured by `PagLab.Bench run` (batch 128, same threads): the step split into forward and backward, and every distinct 3x3 convolution of the network timed alone.\n");
         md.AppendLine("| what | ms | note |");
         md.AppendLine("| --- | --- | --- |");
+        if (!ours.Any(r => r.Key.StartsWith("profile/"))) md.AppendLine("| (not measured: run `bench/run` without --quick) | | |");
         foreach (var (name, row) in ours.Where(r => r.Key.StartsWith("profile/")))
             md.AppendLine($"| {name["profile/".Length..]} | {F(Ms(row))} | {row!["Note"]?.GetValue<string>() ?? ""} |");
         md.AppendLine();
@@ -289,14 +290,18 @@ static class Report
     /// <summary>fp32 peak = cores x clock x FLOPs per cycle (vector lanes x 2 for FMA x FMA units).</summary>
     static (double Peak, string Derivation) Peak()
     {
-        string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags")) ?? "";
-        double mhz = double.Parse(File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("cpu MHz"))?.Split(':')[1].Trim() ?? "2000", Inv);
-        bool avx512 = flags.Contains(" avx512f"), fma = flags.Contains(" fma");
-        int lanes = avx512 ? 16 : flags.Contains(" avx2") ? 8 : 4;
-        int units = 2; // two FMA pipes per core (Zen 2-4, Skylake-SP and later); Zen 4 executes 512-bit ops as two 256-bit halves
-        int lanesPerCycle = avx512 && Cpu().Contains("AMD") ? 8 : lanes;
-        double perCycle = lanesPerCycle * (fma ? 2 : 1) * units;
+        string Field(string name) => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(name))?.Split(':')[1].Trim() ?? "";
+        string flags = " " + Field("flags") + " ";
+        double mhz = double.TryParse(Field("cpu MHz"), NumberStyles.Float, Inv, out var m) ? m : 2000;
+        int family = int.TryParse(Field("cpu family"), out var f) ? f : 0;
+        bool amd = Field("vendor_id") == "AuthenticAMD", avx512 = flags.Contains(" avx512f "), fma = flags.Contains(" fma ");
+        // Two FMA pipes per core on Zen 2-5 and on Skylake-SP and later Xeons. Zen 4 (family 25) runs
+        // 512-bit ops as two 256-bit halves; Zen 5 (family 26) has full 512-bit pipes.
+        int lanes = avx512 && !(amd && family < 26) ? 16 : flags.Contains(" avx2 ") || flags.Contains(" avx ") ? 8 : 4;
+        const int units = 2;
+        double perCycle = lanes * (fma ? 2 : 1) * units;
         double peak = Environment.ProcessorCount * mhz / 1000 * perCycle;
-        return (peak, $"{Environment.ProcessorCount} cores x {mhz / 1000:F2} GHz x {perCycle} FLOP/cycle = {lanesPerCycle} fp32 lanes per pipe x {(fma ? "2 (FMA)" : "1")} x {units} pipes; flags: {(avx512 ? "avx512f " : "")}{(fma ? "fma" : "")}");
+        string cpu = amd ? $"AMD family {family}{(family == 26 ? " (Zen 5)" : family == 25 ? " (Zen 4)" : "")}" : Field("vendor_id");
+        return (peak, $"{Environment.ProcessorCount} cores x {mhz / 1000:F2} GHz (the clock /proc/cpuinfo reports; boost clocks would raise it) x {perCycle} FLOP/cycle = {lanes} fp32 lanes x {(fma ? "2 (FMA)" : "1")} x {units} FMA pipes; {cpu}, {(avx512 ? "avx512f" : "no avx512")}{(fma ? ", fma" : "")}");
     }
 }
