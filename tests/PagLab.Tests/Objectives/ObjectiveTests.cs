@@ -137,4 +137,25 @@ public class ObjectiveTests
         double expected = 0.04 * w.pow(2).sum().item<float>();
         Assert.InRange(penalty, expected * 0.95, expected * 1.05);
     }
+
+    [Fact]
+    public void Smoothness_OnABatchNormModel_RunsCleanAndNoisyImagesInTheirOwnBatches()
+    {
+        // In training mode BatchNorm normalises with batch statistics: a penalty computed from one joint
+        // clean+noisy call would differ from the authors' two calls. Ours must equal the two-call value.
+        torch.manual_seed(4);
+        var model = Sequential(Flatten(), Linear(16, 8), BatchNorm1d(8), Linear(8, 3));
+        model.train();
+        var x = rand(32, 1, 4, 4);
+        var y = randint(3, new long[] { 32 });
+        using var noise = new Generator(11, device: CPU);
+        var terms = new SmoothnessPenalty(1, 0.5).Loss(model, x, y, noise);
+        using var replay = new Generator(11, device: CPU);
+        var noisy = x + randn(x.shape, generator: replay) * 0.5;
+        var expected = (model.call(noisy) - model.call(x)).pow(2).sum(1).mean().item<float>();
+        Assert.Equal(expected, terms.Penalty.item<float>(), 5);
+        var joint = model.call(cat(new[] { x, noisy }, 0));
+        var jointPenalty = (joint.narrow(0, 32, 32) - joint.narrow(0, 0, 32)).pow(2).sum(1).mean().item<float>();
+        Assert.True(Math.Abs(jointPenalty - expected) > 1e-3, "the test model must make joint and separate batches differ");
+    }
 }
