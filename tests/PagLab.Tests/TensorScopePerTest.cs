@@ -19,13 +19,16 @@ public sealed class TensorScopePerTest : BeforeAfterTestAttribute
 {
     static readonly ConcurrentDictionary<string, (DisposeScope Scope, int Thread)> Scopes = new();
 
-    public override void Before(MethodInfo methodUnderTest, IXunitTest test) =>
+    public override void Before(MethodInfo methodUnderTest, IXunitTest test)
+    {
+        // Async tests may end on another thread, and a DisposeScope belongs to the thread that opened it.
+        if (typeof(Task).IsAssignableFrom(methodUnderTest.ReturnType) || typeof(ValueTask).IsAssignableFrom(methodUnderTest.ReturnType)) return;
         Scopes[test.UniqueID] = (NewDisposeScope(), Environment.CurrentManagedThreadId);
+    }
 
     public override void After(MethodInfo methodUnderTest, IXunitTest test)
     {
         if (!Scopes.TryRemove(test.UniqueID, out var entry)) return;
-        // A DisposeScope belongs to the thread that opened it; only that thread may close it.
         if (entry.Thread != Environment.CurrentManagedThreadId)
             throw new InvalidOperationException($"{test.TestDisplayName}: ran on another thread than it started on; its tensor scope cannot be closed");
         entry.Scope.Dispose();
