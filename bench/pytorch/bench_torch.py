@@ -173,6 +173,58 @@ def lpips_row(weights, batch, size, warmup, repeats):
     return timeit(run, warmup, repeats)
 
 
+# --- the score of a batch: PagLab's U-Net (src/PagLab/Score/UNet.cs) and EDM preconditioning, layer for layer ---
+class ResBlock(nn.Module):
+    def __init__(self, i, o, e):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(8, i); self.conv1 = nn.Conv2d(i, o, 3, padding=1); self.embedding = nn.Linear(e, o)
+        self.norm2 = nn.GroupNorm(8, o); self.conv2 = nn.Conv2d(o, o, 3, padding=1)
+        self.skip = nn.Conv2d(i, o, 1) if i != o else None
+
+    def forward(self, x, emb):
+        h = self.conv1(F.silu(self.norm1(x))) + self.embedding(emb)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return h + (x if self.skip is None else self.skip(x))
+
+
+class UNet(nn.Module):
+    def __init__(self, ch=1, c=32, e=128, freqs=16):
+        super().__init__()
+        self.freqs = freqs
+        self.embed1 = nn.Linear(2 * freqs, e); self.embed2 = nn.Linear(e, e)
+        self.stem = nn.Conv2d(ch, c, 3, padding=1); self.enc1 = ResBlock(c, c, e)
+        self.down1 = nn.Conv2d(c, 2 * c, 3, 2, 1); self.enc2 = ResBlock(2 * c, 2 * c, e)
+        self.down2 = nn.Conv2d(2 * c, 2 * c, 3, 2, 1); self.enc3 = ResBlock(2 * c, 2 * c, e); self.mid = ResBlock(2 * c, 2 * c, e)
+        self.up2 = nn.Conv2d(2 * c, 2 * c, 3, padding=1); self.dec2 = ResBlock(4 * c, 2 * c, e)
+        self.up1 = nn.Conv2d(2 * c, c, 3, padding=1); self.dec1 = ResBlock(2 * c, c, e)
+        self.head_norm = nn.GroupNorm(8, c); self.head = nn.Conv2d(c, ch, 3, padding=1)
+
+    def forward(self, x, c_noise):
+        f = torch.exp(torch.arange(self.freqs, dtype=x.dtype) * (-math.log(1000) / self.freqs))
+        a = c_noise.reshape(-1, 1) * f.reshape(1, -1) * 100
+        emb = F.silu(self.embed2(F.silu(self.embed1(torch.cat([a.sin(), a.cos()], 1)))))
+        h0 = self.enc1(self.stem(x), emb)
+        h1 = self.enc2(self.down1(h0), emb)
+        h2 = self.mid(self.enc3(self.down2(h1), emb), emb)
+        d1 = self.dec2(torch.cat([self.up2(F.interpolate(h2, size=h1.shape[2:], mode="nearest")), h1], 1), emb)
+        d0 = self.dec1(torch.cat([self.up1(F.interpolate(d1, size=h0.shape[2:], mode="nearest")), h0], 1), emb)
+        return self.head(F.silu(self.head_norm(d0)))
+
+
+def score_row(batch, warmup, repeats, sigma=0.5, sd=0.5):
+    """s(x, sigma) = (D(x, sigma) - x) / sigma^2 with D the EDM-preconditioned U-Net on [-1,1] images."""
+    torch.manual_seed(0)
+    net = UNet().eval(); x = torch.rand(batch, 1, 28, 28)
+
+    def run():
+        with torch.no_grad():
+            s = torch.full((batch,), 2 * sigma).reshape(-1, 1, 1, 1); y = x * 2 - 1
+            c_skip = sd ** 2 / (s ** 2 + sd ** 2); c_out = s * sd / (s ** 2 + sd ** 2).sqrt(); c_in = 1 / (s ** 2 + sd ** 2).sqrt()
+            d = (c_skip * y + c_out * net(c_in * y, s.log().flatten() / 4) + 1) / 2
+            return ((d - x) / sigma ** 2).sum().item()
+    return timeit(run, warmup, repeats)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True); ap.add_argument("--threads", type=int, default=2)
@@ -196,6 +248,8 @@ def main():
     if args.lpips_weights:
         r = lpips_row(args.lpips_weights, 64, 64, 1, 3 if quick else 10); r["items"] = 64
         rows["lpips/squeeze/64x3x64x64"] = r
+    r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
+    rows["score/unet28/batch128"] = r
     json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, open(args.out, "w"), indent=1)
 
 

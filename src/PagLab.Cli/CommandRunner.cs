@@ -27,6 +27,9 @@ public static class CommandRunner
         }
         try
         {
+            // Every tensor a command makes belongs to a scope and is freed on this thread: tensors left to the
+            // GC finalizer thread are freed concurrently with libtorch work, which can corrupt the native heap.
+            using var tensors = TorchSharp.torch.NewDisposeScope();
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)

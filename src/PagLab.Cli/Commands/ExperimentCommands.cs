@@ -261,7 +261,7 @@ public sealed class ExperimentCommands : ICommandGroup
             Directory.CreateDirectory(dir);
             string specPath = Path.Combine(dir, "demo-spec.json");
             if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);
-            if (SweepRunner.LoadLpips(spec) is null)
+            if (PagLab.Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot) is not { } found || !File.Exists(found))
                 Console.WriteLine($"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {PagLab.Metrics.Lpips.DataRootWeights(spec.Measure.LpipsNet, spec.DataRoot)}): the report uses SSIM and cosine");
             int n = parse.GetValue(workers);
             int failed;

@@ -76,7 +76,7 @@ public sealed class ScoreCommands : ICommandGroup
         var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser, dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
+            using var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
             var spec = d.Network.Spec;
@@ -114,11 +114,12 @@ public sealed class ScoreCommands : ICommandGroup
             { model, denoiser, dataset, sigma, mode, count, lpipsWeights, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var net = SavedModel.Load(parse.GetValue(model)!);
+            using var net = SavedModel.Load(parse.GetValue(model)!);
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
-            var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot)));
+            using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
+            using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot));
+            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
@@ -161,9 +162,14 @@ public sealed class ScoreCommands : ICommandGroup
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
             var list = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor, Tensor>)SavedModel.Load(dir))).ToList();
-            Require.That(list.Count > 0, "--models names no model");
-            AlignmentMeasurement.Figure(parse.GetValue(output)!, list, ResolveDenoiser(parse.GetValue(denoiser), data), data,
-                parse.GetValue(sigma), parse.GetValue(mode)!, n, OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot)));
+            try
+            {
+                Require.That(list.Count > 0, "--models names no model");
+                using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
+                using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot));
+                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, lpips);
+            }
+            finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });

@@ -129,7 +129,7 @@ public sealed class TrainCommands : ICommandGroup
             { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var net = SavedModel.Load(parse.GetValue(model)!);
+            using var net = SavedModel.Load(parse.GetValue(model)!);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
             var report = new Dictionary<string, object> { ["model"] = parse.GetValue(model)!, ["dataset"] = data.Name, ["count"] = test.Count };

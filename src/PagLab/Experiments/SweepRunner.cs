@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -88,7 +89,10 @@ public static class SweepRunner
         File.Delete(Path.Combine(jobDir, ErrorFile));
         try
         {
-            var result = Execute(spec, dir, job, progress);
+            JobResult result;
+            // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
+            // while the next job runs libtorch, which can corrupt the native heap).
+            using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress);
             JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
             progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy:F4}");
             return result.Status == "diverged" ? JobState.Diverged : JobState.Completed;
@@ -149,8 +153,8 @@ public static class SweepRunner
         using var model = SavedModel.Load(runDir);
         if (wantsAlignment)
         {
-            IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
-            var lpips = LoadLpips(spec);
+            using IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
+            using var lpips = LoadLpips(spec);
             var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
             result = result with

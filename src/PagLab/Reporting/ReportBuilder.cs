@@ -100,12 +100,14 @@ public static class ReportBuilder
             .GroupBy(r => r.Regime).OrderBy(g => g.Key == RegimeRule.Weak ? 0 : g.Key == RegimeRule.BayesAligned ? 1 : 2)
             .Select(g => g.OrderByDescending(r => r.Result.OneMinusLpips ?? r.Result.Ssim ?? 0).First()).ToList();
         if (picks.Count == 0) return false;
-        IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
+        using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
         // The standard model first, as the reference, then one model per regime.
         picks.InsertRange(0, rows.Where(r => r.Result.Objective == "standard" && r.Result.Status == "completed" && !picks.Contains(r)).Take(1));
         var models = picks.Select(p => (p.Result.Objective == "standard" ? $"{p.Regime}\nstandard" : $"{p.Regime}\n{p.Result.Objective} {F(p.Result.Strength)}",
             (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(Path.Combine(sweepDir, "jobs", p.Result.Id, "train")))).ToList();
-        AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, SweepRunner.LoadLpips(spec));
+        using var lpips = SweepRunner.LoadLpips(spec);
+        try { AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, lpips); }
+        finally { foreach (var (_, m) in models) m.Dispose(); }
         return true;
     }
 

@@ -88,9 +88,9 @@ public static class DenoiserTrainer
             Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
             Classes = config.Conditional ? dataset.Classes : 0, BaseChannels = config.BaseChannels,
         };
-        var denoiser = new EdmPreconditioner(new UNet(spec));
-        var optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
-        var ema = new UNet(spec);
+        using var denoiser = new EdmPreconditioner(new UNet(spec));
+        using var optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
+        using var ema = new UNet(spec);
         CopyWeights(denoiser.Network, ema);
         Directory.CreateDirectory(runDir);
         var metrics = new List<DenoiserEpoch>();

@@ -8,7 +8,7 @@ namespace PagLab.Score;
 /// A denoiser D(x, sigma) on pixels in [0,1] with sigma in pixel units: the interface the score,
 /// the alignment measurement and the tests use. Any function works, e.g. the exact posterior mean.
 /// </summary>
-public interface IDenoiser
+public interface IDenoiser : IDisposable
 {
     /// <summary>x (B, C, H, W), sigma > 0, labels (B) int64 or null -> E[x0 | x] estimate (B, C, H, W).</summary>
     Tensor Denoise(Tensor x, double sigma, Tensor? labels = null);
@@ -29,6 +29,8 @@ public sealed class EdmPreconditioner : IDenoiser
     public const double SigmaData = 0.5; // EDM, Table 1
 
     public EdmPreconditioner(UNet network) => Network = network;
+
+    public void Dispose() => Network.Dispose();
 
     public UNet Network { get; }
     public bool Conditional => Network.Spec.Conditional;
@@ -119,4 +121,5 @@ public sealed class ExactDenoiser : IDenoiser
     public ExactDenoiser(Data.SubspaceGaussians data) => this.data = data;
     public bool Conditional => false;
     public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) => data.PosteriorMean(x, sigma);
+    public void Dispose() { } // the dataset belongs to the caller
 }

@@ -190,6 +190,20 @@ public class SweepTests
     }
 
     [Fact]
+    public void SweepJob_FreesEveryTensorItMade_BeforeTheNextJob()
+    {
+        // Tensors a job drops must be freed on this thread when the job ends: left to the GC finalizer
+        // thread, they are freed while the next job runs libtorch, which can corrupt the native heap.
+        using var outer = TorchSharp.torch.NewDisposeScope();
+        var spec = TinySweep.Spec(strengths: 1);
+        string dir = TestPaths.TempDir("sweep");
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 0, NullProgress.Instance));
+        Assert.Equal(0, outer.DisposablesCount);
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 1, NullProgress.Instance));
+        Assert.Equal(0, outer.DisposablesCount);
+    }
+
+    [Fact]
     public void FolderOfAnotherSweep_IsRefused()
     {
         string dir = TestPaths.TempDir("sweep");
