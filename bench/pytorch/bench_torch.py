@@ -112,6 +112,48 @@ def train_step_row(arch, objective, batch, warmup, repeats):
     return timeit(step, warmup, repeats)
 
 
+def profile_rows(warmup=1, repeats=3, batch=128):
+    """The resnet18 step in parts, named as PagLab's profile rows: forward, forward + backward, the
+    gradient-norm step's forward + input gradient (create_graph) and its double backward, and the whole
+    standard step with channels-last layouts."""
+    torch.manual_seed(0)
+    model = ResNet18(); model.train()
+    x = torch.rand(batch, 3, 32, 32); y = torch.randint(0, 10, (batch,))
+    rows = {}
+
+    def forward():
+        model(x).sum().item()
+
+    def both():
+        model.zero_grad(); F.cross_entropy(model(x), y).backward()
+
+    def input_grad():
+        xi = x.clone().requires_grad_()
+        l = F.cross_entropy(model(xi), y, reduction="none")
+        torch.autograd.grad(l.sum(), xi, create_graph=True)[0].pow(2).sum().item()
+
+    def gnorm_all():
+        model.zero_grad(); xi = x.clone().requires_grad_()
+        l = F.cross_entropy(model(xi), y, reduction="none")
+        g = torch.autograd.grad(l.sum(), xi, create_graph=True)[0]
+        (l.mean() + 1e-3 * 1e5 / batch ** 2 * g.pow(2).flatten(1).sum(1).mean()).backward()
+    for name, fn in [("forward", forward), ("forward+backward", both), ("gnorm-forward+input-grad", input_grad),
+                     ("gnorm-forward+input-grad+backward", gnorm_all)]:
+        rows[f"profile/resnet18/{name}"] = timeit(fn, warmup, repeats)
+
+    cl = ResNet18().to(memory_format=torch.channels_last); cl.train()
+    opt = torch.optim.Adam(cl.parameters(), 1e-3)
+    xc = x.contiguous(memory_format=torch.channels_last)
+
+    def step():
+        xi = xc.clone().requires_grad_()
+        opt.zero_grad(); cl.zero_grad()
+        loss = F.cross_entropy(cl(xi), y); loss.backward(); opt.step(); loss.item()
+    rows["profile/resnet18/standard-step-channels-last"] = timeit(step, warmup, repeats)
+    for r in rows.values(): r["items"] = batch
+    return rows
+
+
 def per_pixel_tangent_row(channels, size, latent, images, warmup, repeats):
     """The authors' compute_tangent_space: one backward pass per output pixel, one image at a time,
     on a decoder with the same layers as PagLab's ConvAutoencoder (2 stride-2 stages, base 32)."""
@@ -240,6 +282,9 @@ def main():
             r = train_step_row(arch, obj, 128, 1, reps); r["items"] = 128
             rows[f"train-step/{arch}/{obj}"] = r
             print(f"{arch} {obj}: {r['median_ms']:.1f} ms", file=sys.stderr)
+    if not quick:
+        rows.update(profile_rows())
+        print("profile: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in rows.items() if k.startswith("profile/")), file=sys.stderr)
     r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
     rows["tangents/784x16/per-pixel-per-image"] = r
     if not quick:

@@ -221,7 +221,7 @@ public static class SweepRunner
         if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
         DenoiserTrainer.Run(new DenoiserConfig
         {
-            Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
+            Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
             DataRoot = spec.DataRoot, Seed = 0,
         }, den, progress, resume: true, dataset: LoadData(spec, datasetName));
     }

@@ -141,10 +141,13 @@ public static class ReportBuilder
                 string from = origin.Length > 0 ? "strength 0 (standard), " : "";
                 var note = $"{dataset}, {objective}: from {from}{string.Join(", ", curve.Skip(origin.Length).Select(c => c.Strength.ToString("G3", Inv)))}, off-manifold sensitivity " +
                            $"{(monotone ? "falls monotonically" : $"falls in {falls} of {curve.Count - 1} steps (not monotone)")} ({offText}); on-manifold: {onText}. ";
-                // A model whose output no longer moves at all (constant classifier) says nothing about on vs off: compare up to the last one that still responds.
-                var last = curve.LastOrDefault(c => c.On > 0 && c.Off > 0);
-                var collapsed = curve.Where(c => !(c.On > 0 && c.Off > 0)).Select(c => c.Strength.ToString("G3", Inv)).ToList();
-                if (collapsed.Count > 0) note += $"Strength {string.Join(", ", collapsed)} collapsed to a constant output (accuracy {curve.First(c => !(c.On > 0 && c.Off > 0)).Acc:F3}) and is left out of the comparison. ";
+                // A model whose output (almost) no longer moves (a constant classifier; float noise leaves ~1e-5) says nothing
+                // about on vs off: compare up to the last one that still responds, above 1/1000 of the first model's sensitivity.
+                bool Responds((double Strength, double On, double Off, double Acc, double Align) c) => c.On > 1e-3 * curve[0].On && c.Off > 1e-3 * curve[0].Off;
+                var last = curve.LastOrDefault(Responds);
+                var collapsed = curve.Where(c => !Responds(c)).ToList();
+                if (collapsed.Count > 0)
+                    note += $"Strength {string.Join(", ", collapsed.Select(c => c.Strength.ToString("G3", Inv)))} collapsed to a (nearly) constant output (accuracy {string.Join(", ", collapsed.Select(c => c.Acc.ToString("F3", Inv)))}) and {(collapsed.Count > 1 ? "are" : "is")} left out of the comparison. ";
                 if (last == default || last.Strength == curve[0].Strength) note += "Too few responsive models to compare the falls of off and on.";
                 else
                 {

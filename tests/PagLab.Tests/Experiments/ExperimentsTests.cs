@@ -65,18 +65,25 @@ public class RegimeTests
             A(R("pgd", 0.25, 0.98, 0.7, 0.4), 0.81, 0.62),   // alignment rises above the standard's...
             A(R("pgd", 1, 0.90, 0.45, 0.17), 0.74, 0.50),    // ...then falls; excessive by accuracy
             A(R("pgd", 2, 0.10, 0, 0), 0.47, 0.96),          // a constant classifier
+            A(R("randsmooth", 0.1, 0.97, 0.9, 0.4), 0.79, 0.6),
+            A(R("randsmooth", 0.3, 0.10, 8e-6, 1e-5), 0.5, 70), // nearly constant: float noise, not robustness
         };
         var rows = SweepResults.Classify(table, new RegimeRule());
         var notes = ReportBuilder.Findings(rows, "1", haveLpips: true);
         string pgd = notes.Single(n => n.StartsWith("d, pgd: from strength 0 (standard)"));
         Assert.Contains("falls monotonically (0.8 -> 0.4 -> 0.17 -> 0)", pgd);
-        Assert.Contains("Strength 2 collapsed to a constant output (accuracy 0.100)", pgd);
+        Assert.Contains("Strength 2 collapsed to a (nearly) constant output (accuracy 0.100)", pgd);
         Assert.Contains("Off fell faster than on (x0.21 vs x0.38 up to strength 1)", pgd);
+        string randsmooth = notes.Single(n => n.StartsWith("d, randsmooth: from strength 0 (standard)"));
+        Assert.Contains("Strength 0.3 collapsed to a (nearly) constant output (accuracy 0.100)", randsmooth);
+        Assert.Contains("Off fell faster than on (x0.5 vs x0.75 up to strength 0.1)", randsmooth);
         string peak = notes.Single(n => n.StartsWith("d, pgd: alignment"));
         Assert.Contains("0.8 -> 0.81 -> 0.74 -> 0.47; it peaks at strength 0.25", peak);
         Assert.Contains("the peak is inside the range", peak);
         string distractor = notes.Single(n => n.StartsWith("Signal vs distractor"));
-        Assert.Contains("0.63 for the standard model and 0.62 for pgd 0.25 (the strongest non-excessive model", distractor);
+        Assert.Contains("0.63 for the standard model and", distractor);
+        Assert.Contains("0.62 for pgd 0.25", distractor);
+        Assert.Contains("0.6 for randsmooth 0.1", distractor);
         Assert.Contains("as in Figure 5", distractor);
     }
 
@@ -254,6 +261,7 @@ public class SweepSpecFileTests
     [InlineData("name: [unclosed\n", "invalid YAML at line")]
     [InlineData("datasets: {a: 1}\n", "unexpected value")]
     [InlineData("datasets: [nosuch]\nobjectives: [{name: standard}]\nseeds: [0]\n", "unknown dataset 'nosuch'")]
+    [InlineData("datasets: [shapes]\nobjectives: [{name: standard}]\nshared: {denoiserBatchSize: 0}\n", "batch sizes must be at least 1")]
     public void BadYamlSpec_GivesOneLineNamingTheFile(string text, string expected)
     {
         string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
