@@ -127,16 +127,17 @@ def profile_rows(warmup=1, repeats=3, batch=128):
     def both():
         model.zero_grad(); F.cross_entropy(model(x), y).backward()
 
-    def input_grad():
+    def gnorm_loss():  # PagLab's GradientNormPenalty: per-example input gradients, penalty on their mean squared norm
         xi = x.clone().requires_grad_()
         l = F.cross_entropy(model(xi), y, reduction="none")
-        torch.autograd.grad(l.sum(), xi, create_graph=True)[0].pow(2).sum().item()
+        g = torch.autograd.grad(l.sum(), xi, create_graph=True)[0]
+        return l.mean() + 1e-3 * 1e5 / batch ** 2 * g.pow(2).flatten(1).sum(1).mean()
+
+    def input_grad():
+        gnorm_loss().item()
 
     def gnorm_all():
-        model.zero_grad(); xi = x.clone().requires_grad_()
-        l = F.cross_entropy(model(xi), y, reduction="none")
-        g = torch.autograd.grad(l.sum(), xi, create_graph=True)[0]
-        (l.mean() + 1e-3 * 1e5 / batch ** 2 * g.pow(2).flatten(1).sum(1).mean()).backward()
+        model.zero_grad(); gnorm_loss().backward()
     for name, fn in [("forward", forward), ("forward+backward", both), ("gnorm-forward+input-grad", input_grad),
                      ("gnorm-forward+input-grad+backward", gnorm_all)]:
         rows[f"profile/resnet18/{name}"] = timeit(fn, warmup, repeats)

@@ -84,6 +84,7 @@ public class RegimeTests
         Assert.Contains("0.63 for the standard model and", distractor);
         Assert.Contains("0.62 for pgd 0.25", distractor);
         Assert.Contains("0.6 for randsmooth 0.1", distractor);
+        Assert.Contains("(the strongest non-excessive model", distractor);
         Assert.Contains("as in Figure 5", distractor);
     }
 
