@@ -36,20 +36,32 @@ public sealed record TrainConfig
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
 
+    /// <summary>Checks every value; messages name the property (the CLI and the spec reader map it to what the user wrote).</summary>
     public void Validate()
     {
-        Require.That(Optimizer is "adam" or "sgd", $"--optimizer must be adam or sgd, got '{Optimizer}'");
-        Require.That(Schedule is "none" or "multistep" or "cosine", $"--schedule must be none, multistep or cosine, got '{Schedule}'");
-        Require.That(LearningRate > 0 && LearningRate <= 1e12, $"--lr must be in (0, 1e12], got {LearningRate}");
-        Require.InRange(Momentum, 0, 1, "--momentum");
-        Require.NonNegative(WeightDecay, "--weight-decay");
-        Require.That(BatchSize is >= 1 and <= 65536, $"--batch-size must be in 1..65536, got {BatchSize}");
-        Require.That(Epochs is >= 1 and <= 100000, $"--epochs must be in 1..100000, got {Epochs}");
-        Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal), $"--device must be cpu or cuda, got '{Device}'");
-        Require.That(Milestones.All(m => m > 0), "milestones must be positive");
-        Require.Positive(Gamma, "--gamma");
-        if (LrScaleReference is double r) Require.Positive(r, "--lr-scale-reference");
-        Require.That(CheckpointEveryBatches >= 1, "--checkpoint-every must be >= 1");
+        Require.That(Optimizer is "adam" or "sgd", $"optimizer must be adam or sgd, got '{Optimizer}'");
+        Require.That(Schedule is "none" or "multistep" or "cosine", $"schedule must be none, multistep or cosine, got '{Schedule}'");
+        RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads, TrainSize);
+        Require.InRange(Momentum, 0, 1, "momentum");
+        Require.NonNegative(WeightDecay, "weightDecay");
+        Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal), $"device must be cpu or cuda, got '{Device}'");
+        Require.That(Milestones.All(m => m > 0 && double.IsFinite(m)), "milestones must be positive");
+        Require.Positive(Gamma, "gamma");
+        if (LrScaleReference is double r) Require.Positive(r, "lrScaleReference");
+        if (TestSize is int n) Require.That(n >= 1, $"testSize must be >= 1, got {n}");
+    }
+
+    /// <summary>The checks every kind of training shares (classifier, autoencoder, denoiser).</summary>
+    public static void RequireLoop(int epochs, int batchSize, double learningRate, int checkpointEveryBatches,
+                                   double checkpointEverySeconds, int? threads, int? trainSize)
+    {
+        Require.That(epochs is >= 1 and <= 100000, $"epochs must be in 1..100000, got {epochs}");
+        Require.That(batchSize is >= 1 and <= 65536, $"batchSize must be in 1..65536, got {batchSize}");
+        Require.That(learningRate > 0 && learningRate <= 1e12, $"learningRate must be in (0, 1e12], got {learningRate}");
+        Require.That(checkpointEveryBatches >= 1, $"checkpointEveryBatches must be >= 1, got {checkpointEveryBatches}");
+        Require.Positive(checkpointEverySeconds, "checkpointEverySeconds");
+        if (threads is int t) Require.That(t is >= 1 and <= 1024, $"threads must be in 1..1024, got {t}");
+        if (trainSize is int n) Require.That(n >= 1, $"trainSize must be >= 1, got {n}");
     }
 
     /// <summary>Learning rate for an epoch: base (after lambda scaling) times the schedule.</summary>
