@@ -47,7 +47,7 @@ public static class SavedModel
     public static Dictionary<string, Tensor> StateDict(nn.Module module) =>
         module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    /// <summary>Reads a safetensors file into the module (names and shapes must match) and frees what it read.</summary>
+    /// <summary>Reads a safetensors file into the module (names and shapes must match), freeing what it read.</summary>
     public static void LoadWeights(nn.Module module, string path)
     {
         var tensors = SafeTensors.Read(path);

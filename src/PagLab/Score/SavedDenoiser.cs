@@ -21,7 +21,8 @@ public static class SavedDenoiser
     {
         string info = Path.Combine(dir, InfoFile);
         if (!File.Exists(info))
-            throw new PagLabException($"{dir}: not a denoiser folder (no {InfoFile}; train one with 'paglab denoiser train')");
+            throw new PagLabException($"{dir}: not a denoiser folder (no {InfoFile}; " +
+                                      "train one with 'paglab denoiser train')");
         var file = JsonFiles.Read<DenoiserFile>(info);
         var net = new UNet(file.Spec);
         SavedModel.LoadWeights(net, Path.Combine(dir, WeightsFile));
@@ -33,6 +34,7 @@ public static class SavedDenoiser
     {
         Directory.CreateDirectory(dir);
         SafeTensors.Write(Path.Combine(dir, WeightsFile), SavedModel.StateDict(denoiser.Network));
-        JsonFiles.Write(Path.Combine(dir, InfoFile), new DenoiserFile { Spec = denoiser.Network.Spec, Dataset = dataset });
+        var file = new DenoiserFile { Spec = denoiser.Network.Spec, Dataset = dataset };
+        JsonFiles.Write(Path.Combine(dir, InfoFile), file);
     }
 }

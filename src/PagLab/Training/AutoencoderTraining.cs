@@ -12,11 +12,11 @@ public sealed record AutoencoderConfig
 {
     public required string Dataset { get; init; }
     public string Kind { get; init; } = "ae";
-    public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (PAGs, Suppl. B.6)
+    public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (Suppl. B.6)
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3; // Adam
-    public double KlWeight { get; init; } = 1.0;      // vae: weight of KL(q(z|x) || N(0, I)) against the summed squared error
+    public double KlWeight { get; init; } = 1.0;      // vae: weight of KL(q(z|x) || N(0, I)) against the squared error
     public int BaseChannels { get; init; } = 32;
     public long Seed { get; init; }
     public int? TrainSize { get; init; }
@@ -29,7 +29,8 @@ public sealed record AutoencoderConfig
     public void Validate()
     {
         Require.That(Kind is "ae" or "vae", $"kind must be ae or vae, got '{Kind}'");
-        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads, TrainSize);
+        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
+                                Threads, TrainSize);
         Require.NonNegative(KlWeight, "klWeight");
         if (Latent is int k) Require.That(k >= 1, $"latent must be >= 1, got {k}");
     }
@@ -54,7 +55,8 @@ public static class AutoencoderTrainer
     public const string Kind = "autoencoder";
 
     /// <summary>The trained autoencoder (the saved one when the run had completed); divergence throws.</summary>
-    public static ConvAutoencoder Run(AutoencoderConfig config, string runDir, IProgressSink? progress = null, bool resume = false)
+    public static ConvAutoencoder Run(AutoencoderConfig config, string runDir, IProgressSink? progress = null,
+                                      bool resume = false)
     {
         progress ??= NullProgress.Instance;
         config.Validate();
@@ -88,7 +90,8 @@ public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
     public AutoencoderStep(AutoencoderConfig config)
     {
         this.config = config;
-        dataset = Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, config.TestSize));
+        var data = new DataOptions(config.DataRoot, config.Seed, config.TrainSize, config.TestSize);
+        dataset = Datasets.Load(config.Dataset, data);
         var spec = new AutoencoderSpec
         {
             Kind = config.Kind, Latent = config.Latent ?? AutoencoderSpec.DefaultLatent(dataset.Shape),
@@ -101,7 +104,8 @@ public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
         Options = new LoopOptions
         {
             Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed,
-            CheckpointEveryBatches = config.CheckpointEveryBatches, CheckpointEverySeconds = config.CheckpointEverySeconds,
+            CheckpointEveryBatches = config.CheckpointEveryBatches,
+            CheckpointEverySeconds = config.CheckpointEverySeconds,
         };
     }
 

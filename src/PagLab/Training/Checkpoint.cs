@@ -29,7 +29,10 @@ public sealed record TrainPosition
     public TrainPosition Upgraded() => Sums.Count > 0 || Seen == 0 ? this : new TrainPosition
     {
         Epoch = Epoch, Batch = Batch, Seen = Seen, Seconds = Seconds,
-        Sums = new() { ["loss"] = LossSum, ["crossEntropy"] = CrossEntropySum, ["penalty"] = PenaltySum, ["correct"] = Correct },
+        Sums = new()
+        {
+            ["loss"] = LossSum, ["crossEntropy"] = CrossEntropySum, ["penalty"] = PenaltySum, ["correct"] = Correct,
+        },
     };
 }
 
@@ -53,7 +56,8 @@ public static class Checkpoint
             SafeTensors.Write(Path.Combine(fresh, name + ".safetensors"), SavedModel.StateDict(module));
         using (var memory = new MemoryStream())
         {
-            using (var writer = new BinaryWriter(memory, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(writer);
+            using (var writer = new BinaryWriter(memory, System.Text.Encoding.UTF8, leaveOpen: true))
+                optimizer.save_state_dict(writer);
             AtomicFile.WriteAllBytes(Path.Combine(fresh, OptimizerFile), memory.ToArray());
         }
         JsonFiles.Write(Path.Combine(fresh, PositionFile), position);
@@ -76,8 +80,8 @@ public static class Checkpoint
     /// Restores model, optimiser and extra modules; the position must fit the run's shape
     /// (epoch in 0..epochs, batch in 0..batches) or the checkpoint is refused.
     /// </summary>
-    public static TrainPosition Load(string checkpointDir, nn.Module model, OptimizerHelper optimizer, int epochs, int batches,
-                                     IReadOnlyDictionary<string, nn.Module>? extra = null)
+    public static TrainPosition Load(string checkpointDir, nn.Module model, OptimizerHelper optimizer, int epochs,
+                                     int batches, IReadOnlyDictionary<string, nn.Module>? extra = null)
     {
         string positionFile = Path.Combine(checkpointDir, PositionFile);
         var position = JsonFiles.Read<TrainPosition>(positionFile).Upgraded();
@@ -85,8 +89,8 @@ public static class Checkpoint
                     && (position.Epoch < epochs || position.Batch == 0) && position.Seen >= 0
                     && double.IsFinite(position.Seconds) && position.Sums.Values.All(double.IsFinite);
         if (!fits)
-            throw new DataFormatException(positionFile, $"epoch {position.Epoch}, batch {position.Batch} is not a position of this run " +
-                                                        $"(epochs 0..{epochs}, batches 0..{batches})");
+            throw new DataFormatException(positionFile, $"epoch {position.Epoch}, batch {position.Batch} is not a " +
+                $"position of this run (epochs 0..{epochs}, batches 0..{batches})");
         SavedModel.LoadWeights(model, Path.Combine(checkpointDir, ModelFile));
         foreach (var (name, module) in extra ?? new Dictionary<string, nn.Module>())
         {
@@ -100,7 +104,7 @@ public static class Checkpoint
             using var reader = new BinaryReader(stream);
             optimizer.load_state_dict(reader);
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidOperationException
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException
                                       or ExternalException)
         {
             throw new DataFormatException(optimizerFile, $"unreadable optimiser state ({e.Message.Split('\n')[0]})");

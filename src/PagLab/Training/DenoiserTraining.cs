@@ -27,8 +27,10 @@ public sealed record DenoiserConfig
 
     public void Validate()
     {
-        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads, TrainSize);
-        Require.That(BaseChannels is >= 8 and <= 512 && BaseChannels % 8 == 0, $"baseChannels must be a multiple of 8 in 8..512, got {BaseChannels}");
+        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
+                                Threads, TrainSize);
+        Require.That(BaseChannels is >= 8 and <= 512 && BaseChannels % 8 == 0,
+                     $"baseChannels must be a multiple of 8 in 8..512, got {BaseChannels}");
         Require.InRange(EmaDecay, 0, 1, "emaDecay");
     }
 }
@@ -50,7 +52,8 @@ public static class DenoiserTrainer
 
     public static EdmPreconditioner Load(string dir) => SavedDenoiser.Load(dir);
 
-    public static void Save(string dir, EdmPreconditioner denoiser, string? dataset) => SavedDenoiser.Save(dir, denoiser, dataset);
+    public static void Save(string dir, EdmPreconditioner denoiser, string? dataset) =>
+        SavedDenoiser.Save(dir, denoiser, dataset);
 
     /// <summary>The run's metrics (the stored ones when it had completed); divergence throws.</summary>
     public static IReadOnlyList<DenoiserEpoch> Run(DenoiserConfig config, string runDir, IProgressSink? progress = null,
@@ -63,12 +66,13 @@ public static class DenoiserTrainer
         if (config.Threads is int threads) torch.set_num_threads(threads);
         using var step = new DenoiserStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress);
-        if (result.Status == RunStatus.Diverged) throw new PagLabException($"{runDir}: denoiser training {result.Message}; try a smaller --lr");
+        if (result.Status == RunStatus.Diverged)
+            throw new PagLabException($"{runDir}: denoiser training {result.Message}; try a smaller learning rate");
         return result.Metrics;
     }
 }
 
-/// <summary>The EDM denoiser step: EDM's loss (EdmLoss), an EMA of the weights after each update, loss per sigma bucket.</summary>
+/// <summary>The EDM denoiser step: EDM's loss (EdmLoss), an EMA of the weights after each update.</summary>
 public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
 {
     static readonly double[] Buckets = { 0.1, 0.5, 1, 2, 5 }; // EDM-sigma bucket upper edges; the last bucket is open
@@ -80,13 +84,14 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     public DenoiserStep(DenoiserConfig config, IDataset? dataset)
     {
         this.config = config;
-        this.dataset = dataset ?? Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, 100));
-        Train = config.TrainSize is int n ? this.dataset.Train.Take(n) : this.dataset.Train;
+        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, 100));
+        this.dataset = dataset;
+        Train = config.TrainSize is int n ? dataset.Train.Take(n) : dataset.Train;
         torch.manual_seed(config.Seed);
         var spec = new UNetSpec
         {
-            Channels = this.dataset.Shape.Channels, Height = this.dataset.Shape.Height, Width = this.dataset.Shape.Width,
-            Classes = config.Conditional ? this.dataset.Classes : 0, BaseChannels = config.BaseChannels,
+            Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
+            Classes = config.Conditional ? dataset.Classes : 0, BaseChannels = config.BaseChannels,
         };
         denoiser = new EdmPreconditioner(new UNet(spec));
         Optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
@@ -100,7 +105,8 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
         Options = new LoopOptions
         {
             Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed + 7919,
-            CheckpointEveryBatches = config.CheckpointEveryBatches, CheckpointEverySeconds = config.CheckpointEverySeconds,
+            CheckpointEveryBatches = config.CheckpointEveryBatches,
+            CheckpointEverySeconds = config.CheckpointEverySeconds,
         };
     }
 
@@ -114,16 +120,16 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
 
     public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
     {
-        var (loss, sigma) = EdmLoss.PerExample(denoiser, batch.Images, denoiser.Network.Spec.Conditional ? batch.Labels : null, noise);
-        // bucket k = number of edges <= sigma; per-bucket sums of the loss and counts, in one pass
-        var bucket = sigma.unsqueeze(1).ge(tensor(Buckets, dtype: sigma.dtype).unsqueeze(0)).sum(1);          // (B)
-        var oneHot = nn.functional.one_hot(bucket, Buckets.Length + 1).to_type(ScalarType.Float64);           // (B, K)
-        var lossSums = (oneHot * loss.detach().to_type(ScalarType.Float64).unsqueeze(1)).sum(0).data<double>().ToArray();
-        var counts = oneHot.sum(0).data<double>().ToArray();
-        for (int k = 0; k < counts.Length; k++)
+        var labels = denoiser.Conditional ? batch.Labels : null;
+        var (loss, sigma) = EdmLoss.PerExample(denoiser, batch.Images, labels, noise);              // (B), (B)
+        // bucket k = number of edges <= sigma; per-bucket sums of the loss and counts over the batch
+        var bucket = sigma.unsqueeze(1).ge(tensor(Buckets, dtype: sigma.dtype).unsqueeze(0)).sum(1);           // (B)
+        var perExample = loss.detach().to_type(ScalarType.Float64);
+        for (int k = 0; k <= Buckets.Length; k++)
         {
-            sums[$"loss{k}"] = sums.GetValueOrDefault($"loss{k}") + lossSums[k];
-            sums[$"count{k}"] = sums.GetValueOrDefault($"count{k}") + counts[k];
+            var inBucket = bucket.eq(k).to_type(ScalarType.Float64);                                  // (B) 0/1
+            sums[$"loss{k}"] = sums.GetValueOrDefault($"loss{k}") + (inBucket * perExample).sum().item<double>();
+            sums[$"count{k}"] = sums.GetValueOrDefault($"count{k}") + inBucket.sum().item<double>();
         }
         return loss.mean();
     }
@@ -133,7 +139,8 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     {
         using var _ = no_grad();
         var current = denoiser.Network.state_dict();
-        foreach (var (name, t) in ema.state_dict()) t.mul_(config.EmaDecay).add_(current[name], alpha: 1 - config.EmaDecay);
+        double decay = config.EmaDecay;
+        foreach (var (name, t) in ema.state_dict()) t.mul_(decay).add_(current[name], alpha: 1 - decay);
     }
 
     public string Status(TrainPosition p) => $"loss {p.Sums.GetValueOrDefault("loss") / Math.Max(1, p.Seen):F4}";
@@ -142,9 +149,11 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     {
         Epoch = epoch + 1, Loss = p.Sums.GetValueOrDefault("loss") / Math.Max(1, p.Seen), Seconds = p.Seconds,
         LossBySigma = Enumerable.Range(0, Buckets.Length + 1).Where(k => p.Sums.GetValueOrDefault($"count{k}") > 0)
-            .ToDictionary(k => k < Buckets.Length ? $"<{Buckets[k].ToString(CultureInfo.InvariantCulture)}" : $">={Buckets[^1]}",
+            .ToDictionary(k => k < Buckets.Length ? "<" + Edge(k) : ">=" + Edge(Buckets.Length - 1),
                           k => p.Sums[$"loss{k}"] / p.Sums[$"count{k}"]),
     };
+
+    static string Edge(int k) => Buckets[k].ToString(CultureInfo.InvariantCulture);
 
     public string Describe(DenoiserEpoch m) =>
         $"denoiser epoch {m.Epoch}/{config.Epochs}: EDM loss {m.Loss:F4} " +

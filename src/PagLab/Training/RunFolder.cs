@@ -9,7 +9,7 @@ public enum RunStatus { Running, Completed, Diverged, Failed }
 /// <summary>run.json: the full config, the environment and the state of a run.</summary>
 public sealed record RunInfo
 {
-    /// <summary>1: written before the shared training loop (no formatVersion key); 2: adds threads and named sums.</summary>
+    /// <summary>1: before the shared training loop (no formatVersion key); 2: adds threads and named sums.</summary>
     public int FormatVersion { get; init; } = 1;
     public required string Kind { get; init; }                  // train | autoencoder | denoiser
     public required RunStatus Status { get; init; }
@@ -65,7 +65,10 @@ public static class RunFiles
         {
             if (lines[i].Trim().Length == 0) continue;
             try { records.Add(JsonSerializer.Deserialize<T>(lines[i], JsonFiles.Lines)!); }
-            catch (JsonException e) { throw new DataFormatException(path, $"line {i + 1}: {e.Message.Split('\n')[0]}"); }
+            catch (JsonException e)
+            {
+                throw new DataFormatException(path, $"line {i + 1}: {e.Message.Split('\n')[0]}");
+            }
         }
         return records;
     }
@@ -107,7 +110,8 @@ public sealed class RunFolder
         started = existing?.Started ?? DateTime.UtcNow;
     }
 
-    public static RunFolder Open<TConfig>(string dir, string kind, TConfig config, string? dataset, long seed, bool resume)
+    public static RunFolder Open<TConfig>(string dir, string kind, TConfig config, string? dataset, long seed,
+                                          bool resume)
     {
         var existing = RunFiles.ReadInfo(dir);
         if (existing is not null)
@@ -117,12 +121,14 @@ public sealed class RunFolder
                 throw new PagLabException($"{dir} already holds a run (status {Name(existing.Status)}); " +
                                           "pass --resume to continue it or choose another --out");
             if (existing.FormatVersion > CurrentFormat)
-                throw new DataFormatException(info, $"run format {existing.FormatVersion} is newer than this PagLab reads ({CurrentFormat})");
+                throw new DataFormatException(info,
+                    $"run format {existing.FormatVersion} is newer than this PagLab reads ({CurrentFormat})");
             if (existing.Kind != kind)
                 throw new DataFormatException(info, $"holds a {existing.Kind} run, not a {kind} run");
             RefuseOtherConfig(info, existing.Config, config);
         }
-        return new RunFolder(dir, kind, JsonSerializer.SerializeToElement(config, JsonFiles.Options), dataset, seed, existing);
+        var json = JsonSerializer.SerializeToElement(config, JsonFiles.Options);
+        return new RunFolder(dir, kind, json, dataset, seed, existing);
     }
 
     /// <summary>One line naming every key whose stored value differs from the requested one.</summary>
@@ -135,22 +141,27 @@ public sealed class RunFolder
         var before = Flatten(JsonSerializer.SerializeToElement(stored, JsonFiles.Options));
         var after = Flatten(JsonSerializer.SerializeToElement(requested, JsonFiles.Options));
         var differing = before.Keys.Union(after.Keys)
-            .Where(key => !MayChangeOnResume.Contains(key) && before.GetValueOrDefault(key) != after.GetValueOrDefault(key))
-            .Select(key => $"{key} {before.GetValueOrDefault(key) ?? "unset"} -> {after.GetValueOrDefault(key) ?? "unset"}")
+            .Where(key => !MayChangeOnResume.Contains(key)
+                          && before.GetValueOrDefault(key) != after.GetValueOrDefault(key))
+            .Select(key => $"{key} {before.GetValueOrDefault(key, "unset")} -> {after.GetValueOrDefault(key, "unset")}")
             .ToList();
         if (differing.Count > 0)
-            throw new PagLabException($"{info}: the run was started with other options ({string.Join(", ", differing)}); " +
+            throw new PagLabException($"{info}: the run was started with other options " +
+                                      $"({string.Join(", ", differing)}); " +
                                       "resume with the stored options or start a new run folder");
     }
 
     /// <summary>Leaves of a JSON object by dotted path (objective.pgd.steps), arrays as their JSON text.</summary>
-    static Dictionary<string, string> Flatten(JsonElement element, string prefix = "", Dictionary<string, string>? into = null)
+    static Dictionary<string, string> Flatten(JsonElement element, string prefix = "",
+                                              Dictionary<string, string>? into = null)
     {
         into ??= new();
         if (element.ValueKind == JsonValueKind.Object)
             foreach (var property in element.EnumerateObject())
                 Flatten(property.Value, prefix.Length == 0 ? property.Name : $"{prefix}.{property.Name}", into);
-        else into[prefix] = element.ValueKind == JsonValueKind.Array ? element.GetRawText().Replace(" ", "").Replace("\n", "") : element.ToString();
+        else if (element.ValueKind == JsonValueKind.Array)
+            into[prefix] = element.GetRawText().Replace(" ", "").Replace("\n", "");
+        else into[prefix] = element.ToString();
         return into;
     }
 
@@ -168,7 +179,8 @@ public sealed class RunFolder
         Directory.CreateDirectory(Dir);
         RunFiles.WriteInfo(Dir, new RunInfo
         {
-            FormatVersion = CurrentFormat, Kind = Kind, Status = status, Config = config, Dataset = dataset, Seed = seed,
+            FormatVersion = CurrentFormat, Kind = Kind, Status = status, Config = config, Dataset = dataset,
+            Seed = seed,
             Threads = TorchSharp.torch.get_num_threads(), Started = started,
             Finished = status == RunStatus.Running ? null : DateTime.UtcNow, Message = message,
         });

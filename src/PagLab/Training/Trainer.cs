@@ -31,12 +31,14 @@ public static class Trainer
 {
     public const string Kind = "train";
 
-    public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null, bool resume = false)
+    public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null,
+                                  bool resume = false)
     {
         progress ??= NullProgress.Instance;
         config.Validate();
         var run = RunFolder.Open(runDir, Kind, config, config.Dataset, config.Seed, resume);
-        if (run.Completed) return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
+        if (run.Completed)
+            return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
         if (config.Threads is int threads) torch.set_num_threads(threads);
         using var step = new ClassifierStep(config);
         var result = TrainingLoop.Run(run, step, progress);
@@ -45,10 +47,14 @@ public static class Trainer
 
     /// <summary>The noise source of one batch, a pure function of (seed, epoch, batch).</summary>
     public static Generator NoiseFor(long seed, int epoch, int batch) =>
-        new(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)epoch * 1_000_003UL ^ (ulong)batch * 7_919UL), device: CPU);
+        new(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)epoch * 1_000_003UL ^ (ulong)batch * 7_919UL),
+            device: CPU);
 }
 
-/// <summary>The classifier step: the objective's loss (PAGs, Suppl. B.1), the learning-rate schedule, test accuracy per epoch.</summary>
+/// <summary>
+/// The classifier step: the objective's loss (PAGs, Suppl. B.1), the learning-rate schedule, test
+/// accuracy per epoch.
+/// </summary>
 public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
 {
     readonly TrainConfig config;
@@ -62,20 +68,26 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
     {
         this.config = config;
         device = Devices.Resolve(config.Device);
-        dataset = Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.DataSeed ?? config.Seed, config.TrainSize, config.TestSize));
-        var spec = ModelSpec.For(config.Arch, dataset) with { Activation = config.Activation, WidthMultiplier = config.WidthMultiplier };
+        var data = new DataOptions(config.DataRoot, config.DataSeed ?? config.Seed, config.TrainSize, config.TestSize);
+        dataset = Datasets.Load(config.Dataset, data);
+        var spec = ModelSpec.For(config.Arch, dataset) with
+        {
+            Activation = config.Activation, WidthMultiplier = config.WidthMultiplier,
+        };
         objective = config.Objective.Create(config.BatchSize);
         model = ModelFactory.Create(spec, config.Seed);
         model.to(device);
         Optimizer = config.Optimizer switch
         {
-            "sgd" => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum, weight_decay: config.WeightDecay),
+            "sgd" => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,
+                                    weight_decay: config.WeightDecay),
             _ => torch.optim.Adam(model.parameters(), config.LearningRate, weight_decay: config.WeightDecay),
         };
         Options = new LoopOptions
         {
             Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed,
-            CheckpointEveryBatches = config.CheckpointEveryBatches, CheckpointEverySeconds = config.CheckpointEverySeconds,
+            CheckpointEveryBatches = config.CheckpointEveryBatches,
+            CheckpointEverySeconds = config.CheckpointEverySeconds,
         };
     }
 
@@ -102,7 +114,8 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         return terms.Total;
     }
 
-    static void Add(Dictionary<string, double> sums, string key, double value) => sums[key] = sums.GetValueOrDefault(key) + value;
+    static void Add(Dictionary<string, double> sums, string key, double value) =>
+        sums[key] = sums.GetValueOrDefault(key) + value;
 
     public void AfterUpdate() { }
 
@@ -113,8 +126,9 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
 
     public EpochMetrics EndEpoch(int epoch, TrainPosition p) => new()
     {
-        Epoch = epoch + 1, LearningRate = learningRate, TrainLoss = Mean(p, "loss"), CrossEntropy = Mean(p, "crossEntropy"),
-        Penalty = Mean(p, "penalty"), TrainAccuracy = Mean(p, "correct"), TestAccuracy = Evaluation.Accuracy(model, dataset.Test, device),
+        Epoch = epoch + 1, LearningRate = learningRate, TrainLoss = Mean(p, "loss"),
+        CrossEntropy = Mean(p, "crossEntropy"), Penalty = Mean(p, "penalty"), TrainAccuracy = Mean(p, "correct"),
+        TestAccuracy = Evaluation.Accuracy(model, dataset.Test, device),
         ImagesPerSecond = p.Seen / Math.Max(p.Seconds, 1e-9), Seconds = p.Seconds,
     };
 
@@ -145,7 +159,8 @@ public static class Devices
     {
         if (name == "cpu") return CPU;
         if (!torch.cuda.is_available())
-            throw new PagLabException($"device {name}: CUDA is not available in this build (PagLab ships TorchSharp-cpu; install TorchSharp-cuda-linux for GPUs)");
+            throw new PagLabException($"device {name}: CUDA is not available in this build " +
+                                      "(PagLab ships TorchSharp-cpu; install TorchSharp-cuda-linux for GPUs)");
         return torch.device(name);
     }
 }

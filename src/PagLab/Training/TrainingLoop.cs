@@ -34,7 +34,7 @@ public interface ITrainingStep<TEpoch> : IDisposable where TEpoch : IEpochRecord
     /// <summary>Further modules a checkpoint keeps, by file stem (the denoiser's EMA).</summary>
     IReadOnlyDictionary<string, nn.Module> Extra { get; }
     void BeginEpoch(int epoch);
-    /// <summary>The mean loss of the batch, before backward; adds the step's own sums over the batch's images.</summary>
+    /// <summary>The batch's mean loss, before backward; adds the step's own sums over the batch's images.</summary>
     Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums);
     void AfterUpdate();
     string Status(TrainPosition position);
@@ -71,7 +71,8 @@ public static class TrainingLoop
         if (run.Existing is not null && Checkpoint.Find(run.Dir) is string found)
         {
             position = Checkpoint.Load(found, step.Network, step.Optimizer, options.Epochs, batches, step.Extra);
-            metrics = run.ReadMetrics<TEpoch>().Where(m => m.Epoch <= position.Epoch).ToList(); // lines a kill left past the checkpoint
+            // drop lines a kill left past the checkpoint
+            metrics = run.ReadMetrics<TEpoch>().Where(m => m.Epoch <= position.Epoch).ToList();
             progress.Line($"resuming {run.Dir} at epoch {position.Epoch + 1}, batch {position.Batch}");
         }
         run.Start();
@@ -86,7 +87,7 @@ public static class TrainingLoop
             double secondsBefore = position.Seconds;
             var sums = new Dictionary<string, double>(position.Sums);
             int batchIndex = position.Batch;
-            foreach (var batch in step.Train.Batches(options.BatchSize, options.Seed, epoch, shuffle: true, firstBatch: batchIndex))
+            foreach (var batch in step.Train.Batches(options.BatchSize, options.Seed, epoch, firstBatch: batchIndex))
             {
                 using var scope = NewDisposeScope();
                 using var _ = batch;
@@ -98,7 +99,7 @@ public static class TrainingLoop
                 {
                     string message = $"diverged at epoch {epoch + 1}, batch {batchIndex + 1}: loss is {value}" +
                                      (float.IsFinite(value) ? $", above the bound {LossBound:G}" : "") +
-                                     $"; the last good checkpoint is kept in {Path.Combine(run.Dir, RunFiles.Checkpoint)}";
+                        $"; the last good checkpoint is kept in {Path.Combine(run.Dir, RunFiles.Checkpoint)}";
                     run.Finish(RunStatus.Diverged, message);
                     progress.Line(message);
                     return new LoopResult<TEpoch>(RunStatus.Diverged, metrics, message);
@@ -113,8 +114,10 @@ public static class TrainingLoop
                     Epoch = epoch, Batch = batchIndex, Seen = position.Seen + batch.Size, Sums = new(sums),
                     Seconds = secondsBefore + clock.Elapsed.TotalSeconds,
                 };
-                progress.Update($"{step.Task} {epoch + 1}/{options.Epochs}", batchIndex, batches, step.Status(position));
-                bool due = batchIndex % options.CheckpointEveryBatches == 0 || sinceCheckpoint.Elapsed.TotalSeconds >= options.CheckpointEverySeconds;
+                string task = $"{step.Task} {epoch + 1}/{options.Epochs}";
+                progress.Update(task, batchIndex, batches, step.Status(position));
+                bool due = batchIndex % options.CheckpointEveryBatches == 0
+                           || sinceCheckpoint.Elapsed.TotalSeconds >= options.CheckpointEverySeconds;
                 if (batchIndex < batches && due)
                 {
                     Checkpoint.Save(run.Dir, step.Network, step.Optimizer, position, step.Extra);
