@@ -13,13 +13,17 @@ public static class OptionNames
     static readonly Dictionary<string, string> Renamed = new()
     {
         ["learningRate"] = "--lr", ["checkpointEveryBatches"] = "--checkpoint-every", ["baseChannels"] = "--channels",
+        ["epsilons"] = "--eps", ["pgd.steps"] = "--steps", ["pgd.alphaFactor"] = "--alpha-factor",
     };
 
     public static string AsFlags(string message, Command command)
     {
         int end = message.IndexOf(' ');
-        if (end <= 0 || !char.IsLower(message[0]) || !message[..end].All(char.IsLetterOrDigit)) return message;
-        string property = message[..end];
+        string property = end > 0 ? message[..end] : "";
+        bool isProperty = property.Length > 0 && char.IsLower(property[0])
+                          && property.All(c => char.IsLetterOrDigit(c) || c == '.');
+        if (!isProperty)
+            return message;
         string kebab = string.Concat(property.Select(c => char.IsUpper(c) ? $"-{char.ToLowerInvariant(c)}" : $"{c}"));
         string flag = Renamed.GetValueOrDefault(property) ?? "--" + kebab;
         return command.Options.Any(o => o.Name == flag || o.Aliases.Contains(flag)) ? flag + message[end..] : message;

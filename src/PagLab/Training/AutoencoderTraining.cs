@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace PagLab.Training;
 
 /// <summary>Options of `paglab autoencoder train`.</summary>
-public sealed record AutoencoderConfig
+public sealed record AutoencoderConfig : IRunConfig
 {
     public required string Dataset { get; init; }
     public string Kind { get; init; } = "ae";
@@ -58,11 +58,8 @@ public static class AutoencoderTrainer
     public static ConvAutoencoder Run(AutoencoderConfig config, string runDir, IProgressSink? progress = null,
                                       bool resume = false)
     {
-        progress ??= NullProgress.Instance;
-        config.Validate();
-        var run = RunFolder.Open(runDir, Kind, config, config.Dataset, config.Seed, resume);
+        var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed) return SavedAutoencoder.Load(runDir);
-        if (config.Threads is int threads) torch.set_num_threads(threads);
         var step = new AutoencoderStep(config);
         try
         {

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Training;
 
-public sealed record DenoiserConfig
+public sealed record DenoiserConfig : IRunConfig
 {
     public required string Dataset { get; init; }
     public bool Conditional { get; init; }
@@ -59,11 +59,8 @@ public static class DenoiserTrainer
     public static IReadOnlyList<DenoiserEpoch> Run(DenoiserConfig config, string runDir, IProgressSink? progress = null,
                                                    bool resume = false, IDataset? dataset = null)
     {
-        progress ??= NullProgress.Instance;
-        config.Validate();
-        var run = RunFolder.Open(runDir, Kind, config, config.Dataset, config.Seed, resume);
+        var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed) return run.ReadMetrics<DenoiserEpoch>();
-        if (config.Threads is int threads) torch.set_num_threads(threads);
         using var step = new DenoiserStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress);
         if (result.Status == RunStatus.Diverged)

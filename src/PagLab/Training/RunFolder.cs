@@ -1,81 +1,17 @@
 using System.Text.Json;
 using PagLab.Common;
 using PagLab.IO;
+using TorchSharp;
 
 namespace PagLab.Training;
 
-public enum RunStatus { Running, Completed, Diverged, Failed }
-
-/// <summary>run.json: the full config, the environment and the state of a run.</summary>
-public sealed record RunInfo
+/// <summary>What every training config has: run.json records dataset and seed; threads apply to the session.</summary>
+public interface IRunConfig
 {
-    /// <summary>1: before the shared training loop (no formatVersion key); 2: adds threads and named sums.</summary>
-    public int FormatVersion { get; init; } = 1;
-    public required string Kind { get; init; }                  // train | autoencoder | denoiser
-    public required RunStatus Status { get; init; }
-    public required JsonElement Config { get; init; }
-    public string? Dataset { get; init; }
-    public long Seed { get; init; }
-    /// <summary>Torch CPU threads of the last session: results depend on it, bit for bit.</summary>
-    public int? Threads { get; init; }
-    public Dictionary<string, string> Versions { get; init; } = RunFiles.Versions();
-    public DateTime Started { get; init; }
-    public DateTime? Finished { get; init; }
-    public string? Message { get; init; }
-    public string Host { get; init; } = Environment.MachineName;
-}
-
-/// <summary>A line of metrics.jsonl: one per finished epoch, counted from 1.</summary>
-public interface IEpochRecord
-{
-    int Epoch { get; }
-}
-
-/// <summary>File names of a run folder, in one place, and readers for code that only looks.</summary>
-public static class RunFiles
-{
-    public const string Info = "run.json", Metrics = "metrics.jsonl", Checkpoint = "checkpoint";
-
-    public static Dictionary<string, string> Versions() => new()
-    {
-        ["paglab"] = typeof(RunFiles).Assembly.GetName().Version?.ToString() ?? "?",
-        ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?",
-        ["dotnet"] = Environment.Version.ToString(),
-        ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
-    };
-
-    public static RunInfo? ReadInfo(string dir)
-    {
-        string path = Path.Combine(dir, Info);
-        return File.Exists(path) ? JsonFiles.Read<RunInfo>(path) : null;
-    }
-
-    public static void WriteInfo(string dir, RunInfo info) => JsonFiles.Write(Path.Combine(dir, Info), info);
-
-    /// <summary>The classifier's metrics.</summary>
-    public static List<EpochMetrics> ReadMetrics(string dir) => ReadMetrics<EpochMetrics>(dir);
-
-    public static List<T> ReadMetrics<T>(string dir)
-    {
-        string path = Path.Combine(dir, Metrics);
-        if (!File.Exists(path)) return new();
-        var lines = File.ReadAllLines(path);
-        var records = new List<T>();
-        for (int i = 0; i < lines.Length; i++)
-        {
-            if (lines[i].Trim().Length == 0) continue;
-            try { records.Add(JsonSerializer.Deserialize<T>(lines[i], JsonFiles.Lines)!); }
-            catch (JsonException e)
-            {
-                throw new DataFormatException(path, $"line {i + 1}: {e.Message.Split('\n')[0]}");
-            }
-        }
-        return records;
-    }
-
-    public static void WriteMetrics<T>(string dir, IEnumerable<T> metrics) =>
-        AtomicFile.WriteAllText(Path.Combine(dir, Metrics),
-            string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, JsonFiles.Lines) + "\n")));
+    string Dataset { get; }
+    long Seed { get; }
+    int? Threads { get; }
+    void Validate();
 }
 
 /// <summary>
@@ -110,9 +46,11 @@ public sealed class RunFolder
         started = existing?.Started ?? DateTime.UtcNow;
     }
 
-    public static RunFolder Open<TConfig>(string dir, string kind, TConfig config, string? dataset, long seed,
-                                          bool resume)
+    /// <summary>Validates the config, decides refuse-or-resume and sets this session's torch threads.</summary>
+    public static RunFolder Open<TConfig>(string dir, string kind, TConfig config, bool resume)
+        where TConfig : IRunConfig
     {
+        config.Validate();
         var existing = RunFiles.ReadInfo(dir);
         if (existing is not null)
         {
@@ -127,8 +65,9 @@ public sealed class RunFolder
                 throw new DataFormatException(info, $"holds a {existing.Kind} run, not a {kind} run");
             RefuseOtherConfig(info, existing.Config, config);
         }
+        if (config.Threads is int threads) torch.set_num_threads(threads);
         var json = JsonSerializer.SerializeToElement(config, JsonFiles.Options);
-        return new RunFolder(dir, kind, json, dataset, seed, existing);
+        return new RunFolder(dir, kind, json, config.Dataset, config.Seed, existing);
     }
 
     /// <summary>One line naming every key whose stored value differs from the requested one.</summary>
@@ -181,7 +120,7 @@ public sealed class RunFolder
         {
             FormatVersion = CurrentFormat, Kind = Kind, Status = status, Config = config, Dataset = dataset,
             Seed = seed,
-            Threads = TorchSharp.torch.get_num_threads(), Started = started,
+            Threads = torch.get_num_threads(), Started = started,
             Finished = status == RunStatus.Running ? null : DateTime.UtcNow, Message = message,
         });
     }

@@ -36,7 +36,7 @@ public record TrainSettings
 }
 
 /// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
-public sealed record TrainConfig : TrainSettings
+public sealed record TrainConfig : TrainSettings, IRunConfig
 {
     public TrainConfig() { }
 

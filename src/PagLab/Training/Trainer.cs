@@ -12,20 +12,6 @@ namespace PagLab.Training;
 /// <summary>What a finished (or stopped) run reports.</summary>
 public sealed record TrainResult(RunStatus Status, string RunDir, IReadOnlyList<EpochMetrics> Metrics, string? Message);
 
-/// <summary>One line of a classifier's metrics.jsonl.</summary>
-public sealed record EpochMetrics : IEpochRecord
-{
-    public int Epoch { get; init; }
-    public double LearningRate { get; init; }
-    public double TrainLoss { get; init; }
-    public double CrossEntropy { get; init; }
-    public double Penalty { get; init; }
-    public double TrainAccuracy { get; init; }
-    public double TestAccuracy { get; init; }
-    public double ImagesPerSecond { get; init; }
-    public double Seconds { get; init; }
-}
-
 /// <summary>Trains a classifier with a robust objective (run kind "train"); the loop is TrainingLoop.</summary>
 public static class Trainer
 {
@@ -34,12 +20,9 @@ public static class Trainer
     public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null,
                                   bool resume = false)
     {
-        progress ??= NullProgress.Instance;
-        config.Validate();
-        var run = RunFolder.Open(runDir, Kind, config, config.Dataset, config.Seed, resume);
+        var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed)
             return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
-        if (config.Threads is int threads) torch.set_num_threads(threads);
         using var step = new ClassifierStep(config);
         var result = TrainingLoop.Run(run, step, progress);
         return new TrainResult(result.Status, runDir, result.Metrics, result.Message);

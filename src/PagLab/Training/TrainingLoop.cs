@@ -60,9 +60,10 @@ public static class TrainingLoop
     /// </summary>
     public const double LossBound = 1e6;
 
-    public static LoopResult<TEpoch> Run<TEpoch>(RunFolder run, ITrainingStep<TEpoch> step, IProgressSink progress)
+    public static LoopResult<TEpoch> Run<TEpoch>(RunFolder run, ITrainingStep<TEpoch> step, IProgressSink? progress)
         where TEpoch : IEpochRecord
     {
+        progress ??= NullProgress.Instance;
         var options = step.Options;
         if (step.Train.Count == 0) throw new PagLabException($"{run.Dir}: the training set is empty; nothing to train");
         int batches = step.Train.BatchCount(options.BatchSize);

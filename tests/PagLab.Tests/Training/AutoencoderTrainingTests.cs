@@ -10,7 +10,8 @@ public class AutoencoderTrainingTests
 {
     static AutoencoderConfig Config(int epochs, string kind = "ae") => new()
     {
-        Dataset = "shapes", Kind = kind, Latent = 4, Epochs = epochs, BatchSize = 32, TrainSize = 96, TestSize = 32, BaseChannels = 4, Seed = 3,
+        Dataset = "shapes", Kind = kind, Latent = 4, Epochs = epochs, BatchSize = 32, TrainSize = 96, TestSize = 32,
+        BaseChannels = 4, Seed = 3,
     };
 
     [Fact]
@@ -20,9 +21,11 @@ public class AutoencoderTrainingTests
         using (var model = AutoencoderTrainer.Run(Config(3), straight)) { }
         var metrics = AutoencoderTrainer.ReadMetrics(straight);
         Assert.Equal(3, metrics.Count);
-        Assert.True(metrics[^1].TestReconstruction < metrics[0].TestReconstruction, string.Join(", ", metrics.Select(m => m.TestReconstruction)));
+        Assert.True(metrics[^1].TestReconstruction < metrics[0].TestReconstruction,
+                    string.Join(", ", metrics.Select(m => m.TestReconstruction)));
         Assert.Equal(RunStatus.Completed, RunFiles.ReadInfo(straight)!.Status);
-        Assert.True(File.Exists(Path.Combine(straight, SavedAutoencoder.WeightsFile)) && File.Exists(Path.Combine(straight, SavedAutoencoder.InfoFile)));
+        Assert.True(File.Exists(Path.Combine(straight, SavedAutoencoder.WeightsFile)));
+        Assert.True(File.Exists(Path.Combine(straight, SavedAutoencoder.InfoFile)));
 
         // stop right after the epoch-2 checkpoint (as a kill there would), then resume to 3
         Assert.Throws<Stop>(() => AutoencoderTrainer.Run(Config(3), resumed, new StopAfter("epoch 2/3")));

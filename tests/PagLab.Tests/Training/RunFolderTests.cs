@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Training;
 
-/// <summary>A run's identity on resume, checkpoint positions, the loss bound, empty data and older run folders.</summary>
+/// <summary>A run's identity on resume, checkpoint positions, the loss bound, empty data, older run folders.</summary>
 public class RunFolderTests
 {
     static TrainConfig Tiny => new() { Dataset = "shapes", TrainSize = 200, TestSize = 50, BatchSize = 50, Seed = 2 };
@@ -35,7 +35,10 @@ public class RunFolderTests
         Assert.Contains("objective.lambda 0 -> 0.01", e.Message);
         Assert.DoesNotContain("\n", e.Message);
 
-        var same = Tiny with { CheckpointEveryBatches = 7, CheckpointEverySeconds = 5, DataRoot = TestPaths.TempDir("elsewhere") };
+        var same = Tiny with
+        {
+            CheckpointEveryBatches = 7, CheckpointEverySeconds = 5, DataRoot = TestPaths.TempDir("elsewhere"),
+        };
         Assert.Equal("already completed", Trainer.Run(same, dir, resume: true).Message);
     }
 
@@ -71,12 +74,15 @@ public class RunFolderTests
         string dir = TestPaths.TempDir("den");
         Directory.Delete(dir);
         using var empty = new InMemoryDataset("empty", new ImageShape(1, 28, 28), new[] { "a", "b" },
-            new DataSplit(zeros(0, 1, 28, 28), zeros(0, dtype: ScalarType.Int64)), new DataSplit(zeros(2, 1, 28, 28), zeros(2, dtype: ScalarType.Int64)));
-        var e = Assert.Throws<PagLabException>(() => DenoiserTrainer.Run(new DenoiserConfig { Dataset = "empty", Epochs = 1 }, dir, dataset: empty));
+            new DataSplit(zeros(0, 1, 28, 28), zeros(0, dtype: ScalarType.Int64)),
+            new DataSplit(zeros(2, 1, 28, 28), zeros(2, dtype: ScalarType.Int64)));
+        var config = new DenoiserConfig { Dataset = "empty", Epochs = 1 };
+        var e = Assert.Throws<PagLabException>(() => DenoiserTrainer.Run(config, dir, dataset: empty));
         Assert.Contains("training set is empty", e.Message);
         Assert.Null(RunFiles.ReadInfo(dir));
 
-        var size = Assert.Throws<PagLabException>(() => Trainer.Run(Tiny with { TrainSize = 0 }, TestPaths.TempDir("run")));
+        var noImages = Tiny with { TrainSize = 0 };
+        var size = Assert.Throws<PagLabException>(() => Trainer.Run(noImages, TestPaths.TempDir("run")));
         Assert.Equal("trainSize must be >= 1, got 0", size.Message);
     }
 
@@ -91,7 +97,10 @@ public class RunFolderTests
         File.WriteAllText(info, json.ToJsonString());
         // Format 1 wrote the running sums as fields; a cross-entropy sum of 1000 per image is unmistakable.
         File.WriteAllText(Path.Combine(dir, "checkpoint", "position.json"),
-            """{ "epoch": 0, "batch": 2, "lossSum": 100000, "crossEntropySum": 100000, "penaltySum": 0, "correct": 100, "seen": 100, "seconds": 1 }""");
+            """
+            { "epoch": 0, "batch": 2, "lossSum": 100000, "crossEntropySum": 100000, "penaltySum": 0,
+              "correct": 100, "seen": 100, "seconds": 1 }
+            """);
         Assert.Equal(1, RunFiles.ReadInfo(dir)!.FormatVersion);
 
         var result = Trainer.Run(Tiny, dir, resume: true);
@@ -110,7 +119,8 @@ public class RunFolderTests
     [InlineData("train", "--lr", "0", "--lr must be in (0, 1e12], got 0")]
     [InlineData("autoencoder train", "--batch-size", "0", "--batch-size must be in 1..65536, got 0")]
     [InlineData("denoiser train", "--checkpoint-every", "0", "--checkpoint-every must be >= 1, got 0")]
-    public void Cli_ShowsTheFlag_WhereTheLibraryNamesTheProperty(string command, string option, string value, string expected)
+    public void Cli_ShowsTheFlag_WhereTheLibraryNamesTheProperty(string command, string option, string value,
+                                                                  string expected)
     {
         string dir = Path.Combine(TestPaths.TempDir("run"), "out");
         var args = command.Split(' ').Concat(new[] { "--dataset", "shapes", option, value, "--out", dir }).ToArray();

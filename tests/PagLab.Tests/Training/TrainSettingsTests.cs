@@ -6,23 +6,33 @@ using PagLab.Training;
 
 namespace PagLab.Tests.Training;
 
-/// <summary>A sweep's `train` section is the TrainConfig template: whatever the CLI sets, a spec sets, with the same defaults.</summary>
+/// <summary>
+/// A sweep's `train` section is the TrainConfig template: whatever the CLI sets, a spec sets, with the
+/// same defaults.
+/// </summary>
 public class TrainSettingsTests
 {
     static SweepSpec Load(string yaml)
     {
         string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
-        File.WriteAllText(path, "datasets: [shapes]\nobjectives: [{name: standard}, {name: pgd, strengths: [0.5]}]\n" + yaml);
+        const string grid = "datasets: [shapes]\nobjectives: [{name: standard}, {name: pgd, strengths: [0.5]}]\n";
+        File.WriteAllText(path, grid + yaml);
         return SweepSpec.Load(path);
     }
 
     [Fact]
     public void SpecTrainSection_SetsScheduleWeightDecayAndSgd_LikeTheCli()
     {
-        var spec = Load("train: {optimizer: sgd, momentum: 0.8, weightDecay: 5.0e-4, schedule: cosine, epochs: 4, learningRate: 0.1, threads: 1}\n");
+        var spec = Load("train: {optimizer: sgd, momentum: 0.8, weightDecay: 5.0e-4, schedule: cosine, epochs: 4, " +
+                        "learningRate: 0.1, threads: 1}\n");
         var job = spec.Jobs()[0];
-        var config = new TrainConfig(spec.Train) { Dataset = job.Dataset, Seed = job.Seed, Objective = spec.ObjectiveFor(job.Objective, job.Strength) };
-        Assert.Equal(("sgd", 0.8, 5e-4, "cosine", 4, 1), (config.Optimizer, config.Momentum, config.WeightDecay, config.Schedule, config.Epochs, config.Threads));
+        var config = new TrainConfig(spec.Train)
+        {
+            Dataset = job.Dataset, Seed = job.Seed, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+        };
+        Assert.Equal(("sgd", 0.8, 5e-4, "cosine", 4, 1),
+                     (config.Optimizer, config.Momentum, config.WeightDecay, config.Schedule, config.Epochs,
+                      config.Threads));
         Assert.Equal(0.1 * 0.5 * (1 + Math.Cos(Math.PI * 2 / 4)), config.LearningRateAt(2), 12);
     }
 
@@ -30,7 +40,8 @@ public class TrainSettingsTests
     public void SpecDefaults_AreTheCliDefaults()
     {
         var spec = Load("");
-        Assert.Equal(JsonSerializer.Serialize(new TrainSettings()), JsonSerializer.Serialize(spec.Train)); // arrays compare by value
+        // as JSON, so that arrays compare by value
+        Assert.Equal(JsonSerializer.Serialize(new TrainSettings()), JsonSerializer.Serialize(spec.Train));
         var pgd = spec.Jobs().Single(j => j.Objective.Name == "pgd");
         Assert.Equal(new PgdConfig().Steps, spec.ObjectiveFor(pgd.Objective, pgd.Strength).Pgd.Steps);
         Assert.Equal(10, new PgdConfig().Steps);   // paglab train --steps defaults to 10
