@@ -38,7 +38,8 @@ public static class SweepRunner
         string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
         if (File.Exists(path))
         {
-            if (File.ReadAllText(path).Trim() != json.Trim())
+            // read through today's record, so keys an older spec.json lacks compare as their defaults
+            if (JsonSerializer.Serialize(JsonFiles.Read<SweepSpec>(path), JsonFiles.Options).Trim() != json.Trim())
                 throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
             return;
         }

@@ -1,7 +1,9 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using PagLab.Attacks;
 using PagLab.Common;
 using PagLab.Experiments;
+using PagLab.IO;
 using PagLab.Training;
 
 namespace PagLab.Tests.Training;
@@ -56,5 +58,25 @@ public class TrainSettingsTests
         var e = Assert.ThrowsAny<PagLabException>(() => Load(yaml));
         Assert.Contains(expected, e.Message);
         Assert.Contains("spec.yaml", e.Message);
+    }
+
+    [Fact]
+    public void SweepFolderFromBeforeTheTemplate_IsStillTheSameSweep_AndAnotherSpecIsRefused()
+    {
+        var spec = Load("train: {epochs: 1}\n");
+        string dir = TestPaths.TempDir("sweep");
+        // spec.json as written before: the old train keys only, no local-PCA sizes
+        var json = JsonNode.Parse(JsonSerializer.Serialize(spec, JsonFiles.Options))!.AsObject();
+        foreach (var key in new[] { "widthMultiplier", "momentum", "weightDecay", "schedule", "milestones", "gamma", "device",
+                                    "checkpointEveryBatches", "checkpointEverySeconds" })
+            Assert.True(json["train"]!.AsObject().Remove(key), key);
+        json["shared"]!.AsObject().Remove("localPcaNeighbours");
+        json["shared"]!.AsObject().Remove("localPcaDimension");
+        File.WriteAllText(Path.Combine(dir, SweepRunner.SpecFile), json.ToJsonString());
+
+        SweepRunner.Prepare(spec, dir);
+        var other = spec with { Train = spec.Train with { Epochs = 2 } };
+        var e = Assert.Throws<PagLabException>(() => SweepRunner.Prepare(other, dir));
+        Assert.Contains("holds a different sweep", e.Message);
     }
 }
