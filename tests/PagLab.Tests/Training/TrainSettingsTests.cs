@@ -67,8 +67,12 @@ public class TrainSettingsTests
         string dir = TestPaths.TempDir("sweep");
         // spec.json as written before: the old train keys only, no local-PCA sizes
         var json = JsonNode.Parse(JsonSerializer.Serialize(spec, JsonFiles.Options))!.AsObject();
-        foreach (var key in new[] { "widthMultiplier", "momentum", "weightDecay", "schedule", "milestones", "gamma", "device",
-                                    "checkpointEveryBatches", "checkpointEverySeconds" })
+        string[] added =
+        {
+            "widthMultiplier", "momentum", "weightDecay", "schedule", "milestones", "gamma", "device",
+            "checkpointEveryBatches", "checkpointEverySeconds",
+        };
+        foreach (var key in added)
             Assert.True(json["train"]!.AsObject().Remove(key), key);
         json["shared"]!.AsObject().Remove("localPcaNeighbours");
         json["shared"]!.AsObject().Remove("localPcaDimension");
