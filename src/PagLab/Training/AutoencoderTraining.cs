@@ -112,9 +112,6 @@ public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
     public string Task => "autoencoder epoch";
     public nn.Module Network => Model;
     public OptimizerHelper Optimizer { get; }
-    public IReadOnlyDictionary<string, nn.Module> Extra { get; } = new Dictionary<string, nn.Module>();
-    public void BeginEpoch(int epoch) { }
-    public void AfterUpdate() { }
 
     public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
     {

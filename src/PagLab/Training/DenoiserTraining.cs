@@ -113,7 +113,6 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     public nn.Module Network => denoiser.Network;
     public OptimizerHelper Optimizer { get; }
     public IReadOnlyDictionary<string, nn.Module> Extra { get; }
-    public void BeginEpoch(int epoch) { }
 
     public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
     {

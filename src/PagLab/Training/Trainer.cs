@@ -79,7 +79,6 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
     public string Task => "epoch";
     public nn.Module Network => model;
     public OptimizerHelper Optimizer { get; }
-    public IReadOnlyDictionary<string, nn.Module> Extra { get; } = new Dictionary<string, nn.Module>();
 
     public void BeginEpoch(int epoch)
     {
@@ -99,8 +98,6 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
 
     static void Add(Dictionary<string, double> sums, string key, double value) =>
         sums[key] = sums.GetValueOrDefault(key) + value;
-
-    public void AfterUpdate() { }
 
     public string Status(TrainPosition p) =>
         $"loss {Mean(p, "loss"):F4} acc {Mean(p, "correct"):F3} {p.Seen / Math.Max(p.Seconds, 1e-9):F0} img/s";

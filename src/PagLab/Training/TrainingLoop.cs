@@ -32,11 +32,11 @@ public interface ITrainingStep<TEpoch> : IDisposable where TEpoch : IEpochRecord
     nn.Module Network { get; }
     OptimizerHelper Optimizer { get; }
     /// <summary>Further modules a checkpoint keeps, by file stem (the denoiser's EMA).</summary>
-    IReadOnlyDictionary<string, nn.Module> Extra { get; }
-    void BeginEpoch(int epoch);
+    IReadOnlyDictionary<string, nn.Module> Extra => new Dictionary<string, nn.Module>();
+    void BeginEpoch(int epoch) { }
     /// <summary>The batch's mean loss, before backward; adds the step's own sums over the batch's images.</summary>
     Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums);
-    void AfterUpdate();
+    void AfterUpdate() { }
     string Status(TrainPosition position);
     TEpoch EndEpoch(int epoch, TrainPosition position);
     string Describe(TEpoch line);
