@@ -38,7 +38,7 @@ public static class CommandRunner
             var inner = e is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerException! : e;
             string message = inner switch
             {
-                PagLabException p => p.Message,
+                PagLabException p => OptionNames.AsFlags(p.Message, parse.CommandResult.Command),
                 FileNotFoundException f => $"file not found: {f.FileName ?? f.Message}",
                 DirectoryNotFoundException d => $"folder not found: {d.Message}",
                 UnauthorizedAccessException u => $"permission denied: {u.Message}",

@@ -3,6 +3,7 @@ using System.Globalization;
 using PagLab.Common;
 using PagLab.IO;
 using PagLab.Manifold;
+using PagLab.Training;
 
 namespace PagLab.Cli.Commands;
 
@@ -35,11 +36,13 @@ public sealed class ManifoldCommands : ICommandGroup
         var kl = new Option<double>("--kl-weight") { Description = "vae: weight of the KL term", DefaultValueFactory = _ => 1.0 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last epoch checkpoint" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder (receives autoencoder.safetensors + autoencoder.json)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("train", "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
-            { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, output, seed, dataRoot };
+            { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, checkpointEvery, threads, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var config = new AutoencoderConfig
@@ -48,6 +51,7 @@ public sealed class ManifoldCommands : ICommandGroup
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
                 KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
                 Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
+                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
             using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
             Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to {parse.GetValue(output)}");

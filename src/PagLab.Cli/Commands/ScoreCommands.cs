@@ -5,6 +5,7 @@ using PagLab.IO;
 using PagLab.Metrics;
 using PagLab.Models;
 using PagLab.Score;
+using PagLab.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -46,9 +47,11 @@ public sealed class ScoreCommands : ICommandGroup
         var channels = new Option<int>("--channels") { Description = "U-Net base channels", DefaultValueFactory = _ => 32 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)") { dataset, conditional, epochs, batchSize, lr, channels, trainSize, resume, output, seed, dataRoot };
+        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)") { dataset, conditional, epochs, batchSize, lr, channels, trainSize, resume, checkpointEvery, threads, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var config = new DenoiserConfig
@@ -56,6 +59,7 @@ public sealed class ScoreCommands : ICommandGroup
                 Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional), Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr), BaseChannels = parse.GetValue(channels),
                 TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
+                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
             Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0, "--channels must be a multiple of 8 in 8..512");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));

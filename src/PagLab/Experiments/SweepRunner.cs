@@ -38,7 +38,8 @@ public static class SweepRunner
         string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
         if (File.Exists(path))
         {
-            if (File.ReadAllText(path).Trim() != json.Trim())
+            // read through today's record, so keys an older spec.json lacks compare as their defaults
+            if (JsonSerializer.Serialize(JsonFiles.Read<SweepSpec>(path), JsonFiles.Options).Trim() != json.Trim())
                 throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
             return;
         }
@@ -118,12 +119,9 @@ public static class SweepRunner
         if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
         Stage("shared");
 
-        var t = spec.Train;
-        var config = new TrainConfig
+        var config = new TrainConfig(spec.Train)
         {
-            Dataset = job.Dataset, Arch = t.Arch, Activation = t.Activation, Epochs = t.Epochs, BatchSize = t.BatchSize,
-            LearningRate = t.LearningRate, Optimizer = t.Optimizer, TrainSize = t.TrainSize, TestSize = t.TestSize,
-            Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+            Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
         };
         string runDir = Path.Combine(jobDir, "train");
         var training = Trainer.Run(config, runDir, progress, resume: true);
@@ -207,7 +205,7 @@ public static class SweepRunner
                    }, aeDir, progress, resume: true)) { }
             spaces = ManifoldExperiments.EstimateWithAutoencoder(aeDir, dataset, "test", s.TangentCount, 16, progress);
         }
-        else if (s.TangentEstimator == "local-pca") spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, 64, 16);
+        else if (s.TangentEstimator == "local-pca") spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, s.LocalPcaNeighbours, s.LocalPcaDimension);
         else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
         using (spaces) spaces.Save(path);
     }

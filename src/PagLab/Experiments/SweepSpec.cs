@@ -2,6 +2,7 @@ using System.Globalization;
 using PagLab.Common;
 using PagLab.IO;
 using PagLab.Objectives;
+using PagLab.Training;
 
 namespace PagLab.Experiments;
 
@@ -14,18 +15,6 @@ public sealed record ObjectiveSweep
     public int? Steps { get; init; }             // pgd steps
 }
 
-public sealed record TrainSettings
-{
-    public string Arch { get; init; } = "smallcnn";
-    public string Activation { get; init; } = "relu";
-    public int Epochs { get; init; } = 2;
-    public int BatchSize { get; init; } = 128;
-    public double LearningRate { get; init; } = 3e-3;
-    public string Optimizer { get; init; } = "adam";
-    public int? TrainSize { get; init; }
-    public int? TestSize { get; init; }
-}
-
 public sealed record SharedSettings
 {
     public int AutoencoderEpochs { get; init; } = 5;
@@ -35,6 +24,8 @@ public sealed record SharedSettings
     public int DenoiserEpochs { get; init; } = 5;
     public int DenoiserBatchSize { get; init; } = 128;
     public int? SharedTrainSize { get; init; }                        // images for the autoencoder and denoiser
+    public int LocalPcaNeighbours { get; init; } = 64;                // local-pca estimator: neighbourhood size
+    public int LocalPcaDimension { get; init; } = 16;                 // local-pca estimator: tangent dimension kept
 }
 
 public sealed record MeasureSettings
@@ -88,7 +79,9 @@ public sealed record SweepSpec
             Require.That(ObjectiveConfig.Names.Contains(o.Name), $"{where}: unknown objective '{o.Name}'");
             Require.That(o.Strengths is { Length: > 0 } && o.Strengths.All(s => s >= 0 && double.IsFinite(s)), $"{where}: objective '{o.Name}' needs strengths >= 0");
         }
-        Require.That(Train.Epochs >= 1 && Train.BatchSize >= 1 && Shared.DenoiserEpochs >= 1 && Shared.DenoiserBatchSize >= 1 && Shared.AutoencoderEpochs >= 1,
+        try { new TrainConfig(Train) { Dataset = Datasets[0] }.Validate(); }
+        catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
+        Require.That(Shared.DenoiserEpochs >= 1 && Shared.DenoiserBatchSize >= 1 && Shared.AutoencoderEpochs >= 1,
                      $"{where}: epochs and batch sizes must be at least 1");
         Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
         Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
@@ -112,7 +105,7 @@ public sealed record SweepSpec
         "gnorm" => new ObjectiveConfig { Name = "gnorm", Lambda = strength },
         "smooth" => new ObjectiveConfig { Name = "smooth", Lambda = strength, Sigma = o.Sigma ?? ObjectiveConfig.DefaultSmoothSigma },
         "randsmooth" => new ObjectiveConfig { Name = "randsmooth", Sigma = strength },
-        "pgd" => new ObjectiveConfig { Name = "pgd", Epsilons = new[] { strength }, Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? 5 } },
+        "pgd" => new ObjectiveConfig { Name = "pgd", Epsilons = new[] { strength }, Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? new Attacks.PgdConfig().Steps } },
         _ => new ObjectiveConfig { Name = "standard" },
     };
 

@@ -37,9 +37,7 @@ public static class SavedModel
             throw new DataFormatException(info, $"model format {file.FormatVersion} is newer than this PagLab understands ({ModelFile.CurrentFormat})");
         if (file.Spec is null) throw new DataFormatException(info, "no model spec");
         var model = ModelFactory.Create(file.Spec);
-        var tensors = SafeTensors.Read(weights);
-        try { LoadStateDict(model, tensors, weights); }
-        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        LoadWeights(model, weights);
         if (device is not null) model.to(device);
         model.eval();
         return model;
@@ -48,6 +46,14 @@ public static class SavedModel
     /// <summary>Parameters and buffers by name, detached.</summary>
     public static Dictionary<string, Tensor> StateDict(nn.Module module) =>
         module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    /// <summary>Reads a safetensors file into the module (names and shapes must match), freeing what it read.</summary>
+    public static void LoadWeights(nn.Module module, string path)
+    {
+        var tensors = SafeTensors.Read(path);
+        try { LoadStateDict(module, tensors, path); }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+    }
 
     /// <summary>Copies tensors into the module; every name and shape must match exactly.</summary>
     public static void LoadStateDict(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source)

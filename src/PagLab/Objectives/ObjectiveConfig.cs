@@ -36,23 +36,23 @@ public sealed record ObjectiveConfig
     public ITrainingObjective Create(int batchSize)
     {
         Require.That(Names.Contains(Name), $"unknown objective '{Name}' (known: {string.Join(", ", Names)})");
-        Require.That(LambdaConvention is "paglab" or "authors", $"--lambda-convention must be paglab or authors, got '{LambdaConvention}'");
-        Require.NonNegative(Lambda, "--lambda");
-        Require.NonNegative(Sigma, "--sigma");
-        Require.That(Draws is >= 1 and <= 1024, $"--draws must be in 1..1024, got {Draws}");
+        Require.That(LambdaConvention is "paglab" or "authors", $"lambdaConvention must be paglab or authors, got '{LambdaConvention}'");
+        Require.NonNegative(Lambda, "lambda");
+        Require.NonNegative(Sigma, "sigma");
+        Require.That(Draws is >= 1 and <= 1024, $"draws must be in 1..1024, got {Draws}");
         switch (Name)
         {
             case "standard": return new CrossEntropy();
             case "gnorm":
                 return new GradientNormPenalty(LambdaConvention == "authors" ? GradientNormPenalty.FromAuthorsConstant(Lambda, batchSize) : Lambda);
             case "smooth":
-                Require.Positive(Sigma, "--sigma (smooth needs a noise level)");
+                Require.Positive(Sigma, "sigma (smooth needs a noise level)");
                 return new SmoothnessPenalty(Lambda, Sigma, Draws, OnProbabilities);
             case "randsmooth": return new RandomizedSmoothing(Sigma);
             default:
-                Require.That(Epsilons.Length > 0 && Epsilons.All(e => e > 0 && double.IsFinite(e)), "--eps values must be positive");
-                Require.That(Pgd.Steps is >= 1 and <= 1000, $"--steps must be in 1..1000, got {Pgd.Steps}");
-                Require.Positive(Pgd.AlphaFactor, "--alpha-factor");
+                Require.That(Epsilons.Length > 0 && Epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive");
+                Require.That(Pgd.Steps is >= 1 and <= 1000, $"pgd.steps must be in 1..1000, got {Pgd.Steps}");
+                Require.Positive(Pgd.AlphaFactor, "pgd.alphaFactor");
                 Attacks.Pgd.StepFor(Pgd.Norm);
                 return new PgdAdversarialTraining(Epsilons, Pgd);
         }

@@ -7,6 +7,7 @@ using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Models;
 using PagLab.Score;
+using PagLab.Training;
 
 namespace PagLab.Reporting;
 

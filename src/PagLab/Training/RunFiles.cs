@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PagLab.Common;
 using PagLab.IO;
 
 namespace PagLab.Training;
@@ -8,11 +9,15 @@ public enum RunStatus { Running, Completed, Diverged, Failed }
 /// <summary>run.json: the full config, the environment and the state of a run.</summary>
 public sealed record RunInfo
 {
+    /// <summary>1: before the shared training loop (no formatVersion key); 2: adds threads and named sums.</summary>
+    public int FormatVersion { get; init; } = 1;
     public required string Kind { get; init; }                  // train | autoencoder | denoiser
     public required RunStatus Status { get; init; }
     public required JsonElement Config { get; init; }
     public string? Dataset { get; init; }
     public long Seed { get; init; }
+    /// <summary>Torch CPU threads of the last session: results depend on it, bit for bit.</summary>
+    public int? Threads { get; init; }
     public Dictionary<string, string> Versions { get; init; } = RunFiles.Versions();
     public DateTime Started { get; init; }
     public DateTime? Finished { get; init; }
@@ -20,8 +25,14 @@ public sealed record RunInfo
     public string Host { get; init; } = Environment.MachineName;
 }
 
+/// <summary>A line of metrics.jsonl: one per finished epoch, counted from 1.</summary>
+public interface IEpochRecord
+{
+    int Epoch { get; }
+}
+
 /// <summary>One line of metrics.jsonl (one per epoch).</summary>
-public sealed record EpochMetrics
+public sealed record EpochMetrics : IEpochRecord
 {
     public int Epoch { get; init; }
     public double LearningRate { get; init; }
@@ -34,7 +45,7 @@ public sealed record EpochMetrics
     public double Seconds { get; init; }
 }
 
-/// <summary>File names of a run folder, in one place.</summary>
+/// <summary>File names of a run folder, in one place, and readers for code that only looks.</summary>
 public static class RunFiles
 {
     public const string Info = "run.json", Metrics = "metrics.jsonl", Checkpoint = "checkpoint";
@@ -55,15 +66,28 @@ public static class RunFiles
 
     public static void WriteInfo(string dir, RunInfo info) => JsonFiles.Write(Path.Combine(dir, Info), info);
 
-    public static List<EpochMetrics> ReadMetrics(string dir)
+    /// <summary>The classifier's metrics.</summary>
+    public static List<EpochMetrics> ReadMetrics(string dir) => ReadMetrics<EpochMetrics>(dir);
+
+    public static List<T> ReadMetrics<T>(string dir)
     {
         string path = Path.Combine(dir, Metrics);
         if (!File.Exists(path)) return new();
-        return File.ReadAllLines(path).Where(l => l.Trim().Length > 0)
-                   .Select(l => JsonSerializer.Deserialize<EpochMetrics>(l, JsonFiles.Lines)!).ToList();
+        var lines = File.ReadAllLines(path);
+        var records = new List<T>();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Trim().Length == 0) continue;
+            try { records.Add(JsonSerializer.Deserialize<T>(lines[i], JsonFiles.Lines)!); }
+            catch (JsonException e)
+            {
+                throw new DataFormatException(path, $"line {i + 1}: {e.Message.Split('\n')[0]}");
+            }
+        }
+        return records;
     }
 
-    public static void WriteMetrics(string dir, IEnumerable<EpochMetrics> metrics) =>
+    public static void WriteMetrics<T>(string dir, IEnumerable<T> metrics) =>
         AtomicFile.WriteAllText(Path.Combine(dir, Metrics),
             string.Concat(metrics.Select(m => JsonSerializer.Serialize(m, JsonFiles.Lines) + "\n")));
 }

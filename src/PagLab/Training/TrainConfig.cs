@@ -3,20 +3,22 @@ using PagLab.Objectives;
 
 namespace PagLab.Training;
 
-/// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
-public sealed record TrainConfig
+/// <summary>
+/// How a classifier trains, apart from what a sweep's grid varies (dataset, objective, seed). A sweep
+/// spec's `train` section is this record and TrainConfig extends it, so a spec can set whatever the CLI
+/// can, with one set of defaults (the CLI's).
+/// </summary>
+public record TrainSettings
 {
-    public required string Dataset { get; init; }
     public string Arch { get; init; } = "smallcnn";
     public string Activation { get; init; } = "relu";
     public double WidthMultiplier { get; init; } = 1.0;
-    public ObjectiveConfig Objective { get; init; } = new();
     public string Optimizer { get; init; } = "adam";            // adam | sgd
     public double LearningRate { get; init; } = 3e-3;
     public double Momentum { get; init; } = 0.9;                // sgd only
     public double WeightDecay { get; init; } = 0;
     public string Schedule { get; init; } = "none";             // none | multistep | cosine
-    public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the epochs (the authors' 150/175 of 200)
+    public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the run (150/175 of 200)
     public double Gamma { get; init; } = 0.1;                   // multistep decay factor
     /// <summary>
     /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in
@@ -25,31 +27,61 @@ public sealed record TrainConfig
     public double? LrScaleReference { get; init; }
     public int BatchSize { get; init; } = 128;
     public int Epochs { get; init; } = 1;
-    public long Seed { get; init; } = 0;
-    /// <summary>Seed of generated datasets (shapes, subspace-gaussians); null = Seed. Sweeps fix it so every seed sees the same data.</summary>
-    public long? DataSeed { get; init; }
     public string Device { get; init; } = "cpu";
-    public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
     public int? TestSize { get; init; }
     public int CheckpointEveryBatches { get; init; } = 100;
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
+}
 
+/// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
+public sealed record TrainConfig : TrainSettings, IRunConfig
+{
+    public TrainConfig() { }
+
+    /// <summary>A run from a template (a sweep's `train` section); the caller adds dataset, objective, seed.</summary>
+    public TrainConfig(TrainSettings template) : base(template) { }
+
+    public required string Dataset { get; init; }
+    public ObjectiveConfig Objective { get; init; } = new();
+    public long Seed { get; init; } = 0;
+    /// <summary>
+    /// Seed of generated datasets (shapes, subspace-gaussians); null = Seed. Sweeps fix it so every seed
+    /// sees the same data.
+    /// </summary>
+    public long? DataSeed { get; init; }
+    public string? DataRoot { get; init; }
+
+    /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
-        Require.That(Optimizer is "adam" or "sgd", $"--optimizer must be adam or sgd, got '{Optimizer}'");
-        Require.That(Schedule is "none" or "multistep" or "cosine", $"--schedule must be none, multistep or cosine, got '{Schedule}'");
-        Require.That(LearningRate > 0 && LearningRate <= 1e12, $"--lr must be in (0, 1e12], got {LearningRate}");
-        Require.InRange(Momentum, 0, 1, "--momentum");
-        Require.NonNegative(WeightDecay, "--weight-decay");
-        Require.That(BatchSize is >= 1 and <= 65536, $"--batch-size must be in 1..65536, got {BatchSize}");
-        Require.That(Epochs is >= 1 and <= 100000, $"--epochs must be in 1..100000, got {Epochs}");
-        Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal), $"--device must be cpu or cuda, got '{Device}'");
-        Require.That(Milestones.All(m => m > 0), "milestones must be positive");
-        Require.Positive(Gamma, "--gamma");
-        if (LrScaleReference is double r) Require.Positive(r, "--lr-scale-reference");
-        Require.That(CheckpointEveryBatches >= 1, "--checkpoint-every must be >= 1");
+        Require.That(Optimizer is "adam" or "sgd", $"optimizer must be adam or sgd, got '{Optimizer}'");
+        Require.That(Schedule is "none" or "multistep" or "cosine",
+                     $"schedule must be none, multistep or cosine, got '{Schedule}'");
+        RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads,
+                    TrainSize);
+        Require.InRange(Momentum, 0, 1, "momentum");
+        Require.NonNegative(WeightDecay, "weightDecay");
+        Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal),
+                     $"device must be cpu or cuda, got '{Device}'");
+        Require.That(Milestones.All(m => m > 0 && double.IsFinite(m)), "milestones must be positive");
+        Require.Positive(Gamma, "gamma");
+        if (LrScaleReference is double r) Require.Positive(r, "lrScaleReference");
+        if (TestSize is int n) Require.That(n >= 1, $"testSize must be >= 1, got {n}");
+    }
+
+    /// <summary>The checks every kind of training shares (classifier, autoencoder, denoiser).</summary>
+    public static void RequireLoop(int epochs, int batchSize, double learningRate, int checkpointEveryBatches,
+                                   double checkpointEverySeconds, int? threads, int? trainSize)
+    {
+        Require.That(epochs is >= 1 and <= 100000, $"epochs must be in 1..100000, got {epochs}");
+        Require.That(batchSize is >= 1 and <= 65536, $"batchSize must be in 1..65536, got {batchSize}");
+        Require.That(learningRate is > 0 and <= 1e12, $"learningRate must be in (0, 1e12], got {learningRate}");
+        Require.That(checkpointEveryBatches >= 1, $"checkpointEveryBatches must be >= 1, got {checkpointEveryBatches}");
+        Require.Positive(checkpointEverySeconds, "checkpointEverySeconds");
+        if (threads is int t) Require.That(t is >= 1 and <= 1024, $"threads must be in 1..1024, got {t}");
+        if (trainSize is int n) Require.That(n >= 1, $"trainSize must be >= 1, got {n}");
     }
 
     /// <summary>Learning rate for an epoch: base (after lambda scaling) times the schedule.</summary>

@@ -1,5 +1,6 @@
 using PagLab.Experiments;
 using PagLab.IO;
+using PagLab.Training;
 
 namespace PagLab.Tests.Experiments;
 

@@ -39,44 +39,6 @@ public class AutoencoderTests
         Assert.Contains("multiples of 4", error.Message);
     }
 
-    static AutoencoderConfig Config(int epochs, string kind = "ae") => new()
-    {
-        Dataset = "shapes", Kind = kind, Latent = 4, Epochs = epochs, BatchSize = 32, TrainSize = 96, TestSize = 32, BaseChannels = 4, Seed = 3,
-    };
-
-    [Fact]
-    public void Training_LowersReconstructionError_WritesRunFolder_AndResumesToTheSameWeights()
-    {
-        string straight = Path.Combine(TestPaths.TempDir(), "run"), resumed = Path.Combine(TestPaths.TempDir(), "run");
-        using (var model = AutoencoderTrainer.Run(Config(3), straight)) { }
-        var metrics = AutoencoderTrainer.ReadMetrics(straight);
-        Assert.Equal(3, metrics.Count);
-        Assert.True(metrics[^1].TestReconstruction < metrics[0].TestReconstruction, string.Join(", ", metrics.Select(m => m.TestReconstruction)));
-        Assert.Equal(RunStatus.Completed, RunFiles.ReadInfo(straight)!.Status);
-        Assert.True(File.Exists(Path.Combine(straight, SavedAutoencoder.WeightsFile)) && File.Exists(Path.Combine(straight, SavedAutoencoder.InfoFile)));
-
-        // stop after 2 epochs (as a kill after the epoch-2 checkpoint would), then resume to 3
-        using (var partial = AutoencoderTrainer.Run(Config(2), resumed)) { }
-        File.Delete(Path.Combine(resumed, SavedAutoencoder.WeightsFile));
-        var info = RunFiles.ReadInfo(resumed)!;
-        RunFiles.WriteInfo(resumed, info with { Status = RunStatus.Running });
-        Assert.Throws<PagLabException>(() => AutoencoderTrainer.Run(Config(3), resumed));     // exists, no --resume
-        using var a = SavedAutoencoder.Load(straight);
-        using var b = AutoencoderTrainer.Run(Config(3), resumed, resume: true);
-        Assert.Equal(3, AutoencoderTrainer.ReadMetrics(resumed).Count);
-        foreach (var ((name, pa), (_, pb)) in a.named_parameters().Zip(b.named_parameters()))
-            Assert.True(pa.eq(pb).all().item<bool>(), $"{name} differs after resume");
-    }
-
-    [Fact]
-    public void Vae_TrainsAndReportsKl()
-    {
-        string dir = Path.Combine(TestPaths.TempDir(), "vae");
-        using var model = AutoencoderTrainer.Run(Config(1, "vae"), dir);
-        var m = AutoencoderTrainer.ReadMetrics(dir).Single();
-        Assert.True(m.Kl > 0 && double.IsFinite(m.TestReconstruction));
-    }
-
     [Fact]
     public void Cli_TrainsAutoencoder_EstimatesTangents_AndDrawsFigure7()
     {

@@ -66,8 +66,8 @@ public class ScoreTests
     {
         var d = new EdmPreconditioner(Net(classes: 10));
         string dir = TestPaths.TempDir("den");
-        DenoiserTrainer.Save(dir, d, "shapes");
-        var loaded = DenoiserTrainer.Load(dir);
+        SavedDenoiser.Save(dir, d, "shapes");
+        var loaded = SavedDenoiser.Load(dir);
         d.Network.eval();
         var x = rand(2, 1, 28, 28); var labels = tensor(new long[] { 3, 4 });
         using var _ = no_grad();

@@ -1,0 +1,146 @@
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.Manifold;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PagLab.Training;
+
+/// <summary>Options of `paglab autoencoder train`.</summary>
+public sealed record AutoencoderConfig : IRunConfig
+{
+    public required string Dataset { get; init; }
+    public string Kind { get; init; } = "ae";
+    public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (Suppl. B.6)
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 1e-3; // Adam
+    public double KlWeight { get; init; } = 1.0;      // vae: weight of KL(q(z|x) || N(0, I)) against the squared error
+    public int BaseChannels { get; init; } = 32;
+    public long Seed { get; init; }
+    public int? TrainSize { get; init; }
+    public int? TestSize { get; init; }
+    public string? DataRoot { get; init; }
+    public int? Threads { get; init; }
+    public int CheckpointEveryBatches { get; init; } = 100;
+    public double CheckpointEverySeconds { get; init; } = 60;
+
+    public void Validate()
+    {
+        Require.That(Kind is "ae" or "vae", $"kind must be ae or vae, got '{Kind}'");
+        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
+                                Threads, TrainSize);
+        Require.NonNegative(KlWeight, "klWeight");
+        if (Latent is int k) Require.That(k >= 1, $"latent must be >= 1, got {k}");
+    }
+}
+
+/// <summary>One line of metrics.jsonl of an autoencoder run.</summary>
+public sealed record AutoencoderEpoch : IEpochRecord
+{
+    public int Epoch { get; init; }
+    public double TrainReconstruction { get; init; }   // mean squared error per pixel, training batches
+    public double TestReconstruction { get; init; }    // mean squared error per pixel, test split
+    public double Kl { get; init; }                    // vae only: mean KL per image
+    public double Seconds { get; init; }
+}
+
+/// <summary>
+/// Trains a ConvAutoencoder with Adam (run kind "autoencoder"): squared reconstruction error summed over
+/// pixels (plus the KL term for a vae), mean over the batch; the saved autoencoder is the artefact.
+/// </summary>
+public static class AutoencoderTrainer
+{
+    public const string Kind = "autoencoder";
+
+    /// <summary>The trained autoencoder (the saved one when the run had completed); divergence throws.</summary>
+    public static ConvAutoencoder Run(AutoencoderConfig config, string runDir, IProgressSink? progress = null,
+                                      bool resume = false)
+    {
+        var run = RunFolder.Open(runDir, Kind, config, resume);
+        if (run.Completed) return SavedAutoencoder.Load(runDir);
+        var step = new AutoencoderStep(config);
+        try
+        {
+            var result = TrainingLoop.Run(run, step, progress);
+            if (result.Status == RunStatus.Diverged) throw new PagLabException($"{runDir}: {result.Message}");
+            return step.Model;
+        }
+        catch
+        {
+            step.Model.Dispose();
+            throw;
+        }
+        finally { step.Dispose(); }
+    }
+
+    public static List<AutoencoderEpoch> ReadMetrics(string dir) => RunFiles.ReadMetrics<AutoencoderEpoch>(dir);
+}
+
+/// <summary>The autoencoder step; the caller owns Model (it outlives the step).</summary>
+public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
+{
+    readonly AutoencoderConfig config;
+    readonly IDataset dataset;
+
+    public AutoencoderStep(AutoencoderConfig config)
+    {
+        this.config = config;
+        var data = new DataOptions(config.DataRoot, config.Seed, config.TrainSize, config.TestSize);
+        dataset = Datasets.Load(config.Dataset, data);
+        var spec = new AutoencoderSpec
+        {
+            Kind = config.Kind, Latent = config.Latent ?? AutoencoderSpec.DefaultLatent(dataset.Shape),
+            Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
+            BaseChannels = config.BaseChannels, Dataset = dataset.Name,
+        };
+        torch.manual_seed(config.Seed);
+        Model = new ConvAutoencoder(spec);
+        Optimizer = optim.Adam(Model.parameters(), config.LearningRate);
+        Options = new LoopOptions
+        {
+            Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed,
+            CheckpointEveryBatches = config.CheckpointEveryBatches,
+            CheckpointEverySeconds = config.CheckpointEverySeconds,
+        };
+    }
+
+    public ConvAutoencoder Model { get; }
+    public LoopOptions Options { get; }
+    public DataSplit Train => dataset.Train;
+    public string Task => "autoencoder epoch";
+    public nn.Module Network => Model;
+    public OptimizerHelper Optimizer { get; }
+
+    public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
+    {
+        var (squared, kl) = AutoencoderLoss.PerExample(Model, batch.Images, noise);   // (B), (B)
+        sums["squared"] = sums.GetValueOrDefault("squared") + squared.sum().item<float>();
+        sums["kl"] = sums.GetValueOrDefault("kl") + kl.sum().item<float>();
+        return (squared + config.KlWeight * kl).mean();
+    }
+
+    double Mse(TrainPosition p) => p.Sums.GetValueOrDefault("squared") / Math.Max(1, p.Seen) / dataset.Shape.Pixels;
+
+    public string Status(TrainPosition p) => $"mse {Mse(p):F5}";
+
+    public AutoencoderEpoch EndEpoch(int epoch, TrainPosition p) => new()
+    {
+        Epoch = epoch + 1, TrainReconstruction = Mse(p),
+        TestReconstruction = AutoencoderLoss.ReconstructionError(Model, dataset.Test.Images, config.BatchSize),
+        Kl = p.Sums.GetValueOrDefault("kl") / Math.Max(1, p.Seen), Seconds = p.Seconds,
+    };
+
+    public string Describe(AutoencoderEpoch m) =>
+        $"epoch {m.Epoch}/{config.Epochs}: train mse {m.TrainReconstruction:F5} test mse {m.TestReconstruction:F5}" +
+        $"{(config.Kind == "vae" ? $" kl {m.Kl:F2}" : "")} {m.Seconds:F1}s";
+
+    public void SaveFinal(string dir)
+    {
+        Model.eval();
+        SavedAutoencoder.Save(dir, Model);
+    }
+
+    public void Dispose() => Optimizer.Dispose();
+}

@@ -1,0 +1,170 @@
+using System.Globalization;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.Score;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PagLab.Training;
+
+public sealed record DenoiserConfig : IRunConfig
+{
+    public required string Dataset { get; init; }
+    public bool Conditional { get; init; }
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 2e-3;
+    public int BaseChannels { get; init; } = 32;
+    public long Seed { get; init; } = 0;
+    public string? DataRoot { get; init; }
+    public int? TrainSize { get; init; }
+    public int? Threads { get; init; }
+    /// <summary>Exponential moving average of the weights (as EDM uses); the saved denoiser is the average.</summary>
+    public double EmaDecay { get; init; } = 0.995;
+    public int CheckpointEveryBatches { get; init; } = 100;
+    public double CheckpointEverySeconds { get; init; } = 60;
+
+    public void Validate()
+    {
+        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
+                                Threads, TrainSize);
+        Require.That(BaseChannels is >= 8 and <= 512 && BaseChannels % 8 == 0,
+                     $"baseChannels must be a multiple of 8 in 8..512, got {BaseChannels}");
+        Require.InRange(EmaDecay, 0, 1, "emaDecay");
+    }
+}
+
+/// <summary>One line of the denoiser's metrics.jsonl: mean EDM loss overall and per EDM-sigma bucket.</summary>
+public sealed record DenoiserEpoch : IEpochRecord
+{
+    public int Epoch { get; init; }
+    public double Loss { get; init; }
+    public Dictionary<string, double> LossBySigma { get; init; } = new();
+    public double Seconds { get; init; }
+}
+
+/// <summary>Trains an EDM denoiser (run kind "denoiser"); the saved denoiser is the EMA of the weights.</summary>
+public static class DenoiserTrainer
+{
+    public const string Kind = "denoiser";
+    public const string WeightsFile = SavedDenoiser.WeightsFile, InfoFile = SavedDenoiser.InfoFile;
+
+    public static EdmPreconditioner Load(string dir) => SavedDenoiser.Load(dir);
+
+    public static void Save(string dir, EdmPreconditioner denoiser, string? dataset) =>
+        SavedDenoiser.Save(dir, denoiser, dataset);
+
+    /// <summary>The run's metrics (the stored ones when it had completed); divergence throws.</summary>
+    public static IReadOnlyList<DenoiserEpoch> Run(DenoiserConfig config, string runDir, IProgressSink? progress = null,
+                                                   bool resume = false, IDataset? dataset = null)
+    {
+        var run = RunFolder.Open(runDir, Kind, config, resume);
+        if (run.Completed) return run.ReadMetrics<DenoiserEpoch>();
+        using var step = new DenoiserStep(config, dataset);
+        var result = TrainingLoop.Run(run, step, progress);
+        if (result.Status == RunStatus.Diverged)
+            throw new PagLabException($"{runDir}: denoiser training {result.Message}; try a smaller learning rate");
+        return result.Metrics;
+    }
+}
+
+/// <summary>The EDM denoiser step: EDM's loss (EdmLoss), an EMA of the weights after each update.</summary>
+public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
+{
+    static readonly double[] Buckets = { 0.1, 0.5, 1, 2, 5 }; // EDM-sigma bucket upper edges; the last bucket is open
+    readonly DenoiserConfig config;
+    readonly IDataset dataset;
+    readonly EdmPreconditioner denoiser;
+    readonly UNet ema;
+
+    public DenoiserStep(DenoiserConfig config, IDataset? dataset)
+    {
+        this.config = config;
+        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, 100));
+        this.dataset = dataset;
+        Train = config.TrainSize is int n ? dataset.Train.Take(n) : dataset.Train;
+        torch.manual_seed(config.Seed);
+        var spec = new UNetSpec
+        {
+            Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
+            Classes = config.Conditional ? dataset.Classes : 0, BaseChannels = config.BaseChannels,
+        };
+        denoiser = new EdmPreconditioner(new UNet(spec));
+        Optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
+        ema = new UNet(spec);
+        using (no_grad())
+        {
+            var source = denoiser.Network.state_dict();
+            foreach (var (name, t) in ema.state_dict()) t.copy_(source[name]);
+        }
+        Extra = new Dictionary<string, nn.Module> { ["ema"] = ema };
+        Options = new LoopOptions
+        {
+            Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed + 7919,
+            CheckpointEveryBatches = config.CheckpointEveryBatches,
+            CheckpointEverySeconds = config.CheckpointEverySeconds,
+        };
+    }
+
+    public LoopOptions Options { get; }
+    public DataSplit Train { get; }
+    public string Task => "denoiser epoch";
+    public nn.Module Network => denoiser.Network;
+    public OptimizerHelper Optimizer { get; }
+    public IReadOnlyDictionary<string, nn.Module> Extra { get; }
+
+    public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
+    {
+        var labels = denoiser.Conditional ? batch.Labels : null;
+        var (loss, sigma) = EdmLoss.PerExample(denoiser, batch.Images, labels, noise);              // (B), (B)
+        // bucket k = number of edges <= sigma; per-bucket sums of the loss and counts over the batch
+        var bucket = sigma.unsqueeze(1).ge(tensor(Buckets, dtype: sigma.dtype).unsqueeze(0)).sum(1);           // (B)
+        var perExample = loss.detach().to_type(ScalarType.Float64);
+        for (int k = 0; k <= Buckets.Length; k++)
+        {
+            var inBucket = bucket.eq(k).to_type(ScalarType.Float64);                                  // (B) 0/1
+            sums[$"loss{k}"] = sums.GetValueOrDefault($"loss{k}") + (inBucket * perExample).sum().item<double>();
+            sums[$"count{k}"] = sums.GetValueOrDefault($"count{k}") + inBucket.sum().item<double>();
+        }
+        return loss.mean();
+    }
+
+    /// <summary>ema = decay * ema + (1 - decay) * weights, in place.</summary>
+    public void AfterUpdate()
+    {
+        using var _ = no_grad();
+        var current = denoiser.Network.state_dict();
+        double decay = config.EmaDecay;
+        foreach (var (name, t) in ema.state_dict()) t.mul_(decay).add_(current[name], alpha: 1 - decay);
+    }
+
+    public string Status(TrainPosition p) => $"loss {p.Sums.GetValueOrDefault("loss") / Math.Max(1, p.Seen):F4}";
+
+    public DenoiserEpoch EndEpoch(int epoch, TrainPosition p) => new()
+    {
+        Epoch = epoch + 1, Loss = p.Sums.GetValueOrDefault("loss") / Math.Max(1, p.Seen), Seconds = p.Seconds,
+        LossBySigma = Enumerable.Range(0, Buckets.Length + 1).Where(k => p.Sums.GetValueOrDefault($"count{k}") > 0)
+            .ToDictionary(k => k < Buckets.Length ? "<" + Edge(k) : ">=" + Edge(Buckets.Length - 1),
+                          k => p.Sums[$"loss{k}"] / p.Sums[$"count{k}"]),
+    };
+
+    static string Edge(int k) => Buckets[k].ToString(CultureInfo.InvariantCulture);
+
+    public string Describe(DenoiserEpoch m) =>
+        $"denoiser epoch {m.Epoch}/{config.Epochs}: EDM loss {m.Loss:F4} " +
+        $"({string.Join(", ", m.LossBySigma.Select(kv => $"sigma {kv.Key}: {kv.Value:F3}"))}) {m.Seconds:F1}s";
+
+    public void SaveFinal(string dir)
+    {
+        ema.eval();
+        SavedDenoiser.Save(dir, new EdmPreconditioner(ema), dataset.Name);
+    }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        denoiser.Dispose();
+        ema.Dispose();
+    }
+}
