@@ -97,32 +97,44 @@ public sealed class ExperimentCommands : ICommandGroup
             if (n == 1)
             {
                 TorchSharp.torch.set_num_threads(threadCount);
-                int failed = SweepRunner.RunAll(s, dir, new ConsoleProgress());
-                PrintSummary(s, dir);
-                return failed == 0 ? 0 : 4;
+                SweepRunner.RunAll(s, dir, new ConsoleProgress());
+                return Finish(s, dir);
             }
-            return RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+            RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+            return Finish(s, dir);
         });
         return cmd;
     }
 
-    /// <summary>N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.</summary>
-    static int RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
+    /// <summary>
+    /// N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.
+    /// Each is started from an argument list (no shell), so no path or name is ever read as a command.
+    /// </summary>
+    static void RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
     {
         string logs = Directory.CreateDirectory(Path.Combine(dir, "logs")).FullName;
-        var children = new List<Process>();
+        var (program, prefix) = SlurmScript.CurrentProgram();
+        var children = new List<(Process Process, StreamWriter Log)>();
         for (int w = 0; w < n; w++)
         {
-            var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-            info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"exec {SlurmScript.CurrentCommand()} sweep run '{Path.GetFullPath(specPath)}' --out '{Path.GetFullPath(dir)}' --workers 1 --threads {threads} > '{logs}/worker{w}.log' 2>&1");
-            children.Add(Process.Start(info)!);
+            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in prefix.Concat(new[] { "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(dir) })
+                         .Concat(new[] { "--workers", "1", "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+                info.ArgumentList.Add(arg);
+            var log = new StreamWriter(Path.Combine(logs, $"worker{w}.log")) { AutoFlush = true };
+            var child = Process.Start(info)!;
+            DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+            child.OutputDataReceived += write;
+            child.ErrorDataReceived += write;
+            child.BeginOutputReadLine();
+            child.BeginErrorReadLine();
+            children.Add((child, log));
             Thread.Sleep(300); // stagger, so the first worker claims the shared artefacts
         }
         var progress = new ConsoleProgress(TimeSpan.FromSeconds(15));
         var jobs = spec.Jobs();
         var clock = Stopwatch.StartNew();
-        while (children.Any(c => !c.HasExited))
+        while (children.Any(c => !c.Process.HasExited))
         {
             var states = jobs.Select(j => SweepRunner.State(dir, j)).ToList();
             int done = states.Count(s => s is JobState.Completed or JobState.Diverged);
@@ -130,9 +142,23 @@ public sealed class ExperimentCommands : ICommandGroup
                 $"running {states.Count(s => s == JobState.Running)}, failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
             Thread.Sleep(1000);
         }
+        foreach (var (child, log) in children)
+        {
+            child.WaitForExit(); // drains the output still buffered
+            using (log) lock (log) log.Flush();
+            child.Dispose();
+        }
         progress.Line($"workers finished (logs in {logs})");
+    }
+
+    /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are not.</summary>
+    static int Finish(SweepSpec spec, string dir)
+    {
         PrintSummary(spec, dir);
-        return children.All(c => c.ExitCode == 0) ? 0 : 4;
+        var unfinished = SweepRunner.Unfinished(spec, dir);
+        if (unfinished.Count == 0) return 0;
+        Console.Error.WriteLine($"error: {SweepRunner.DescribeUnfinished(unfinished)}");
+        return 4;
     }
 
     static void PrintSummary(SweepSpec spec, string dir)
@@ -196,10 +222,12 @@ public sealed class ExperimentCommands : ICommandGroup
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!);
             string dir = parse.GetValue(output)!;
-            SweepRunner.Prepare(s, dir);
             string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
+            // Every value is checked before anything is written.
+            string text = SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time));
+            SweepRunner.Prepare(s, dir);
             Directory.CreateDirectory(Path.Combine(dir, "slurm")); // Slurm opens --output before the script runs
-            AtomicFile.WriteAllText(path, SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time)));
+            AtomicFile.WriteAllText(path, text);
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
             return 0;
@@ -264,16 +292,16 @@ public sealed class ExperimentCommands : ICommandGroup
             if (PagLab.Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot) is not { } found || !File.Exists(found))
                 Console.WriteLine($"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {PagLab.Metrics.Lpips.DataRootWeights(spec.Measure.LpipsNet, spec.DataRoot)}): the report uses SSIM and cosine");
             int n = parse.GetValue(workers);
-            int failed;
-            if (n > 1) failed = RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
+            if (n > 1) RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
             else
             {
                 TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
-                failed = SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
+                SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
             }
+            int failed = SweepRunner.Unfinished(spec, dir).Count;
             string report = ReportBuilder.Build(dir, Path.Combine(dir, "report.html"));
             AtomicFile.WriteAllText(Path.Combine(dir, "results.csv"), SweepResults.Csv(SweepResults.Classify(SweepResults.Read(dir), spec.Regimes)));
-            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} failed job(s)" : "")}");
+            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} job(s) not done" : "")}");
             Console.WriteLine($"report: {Path.GetFullPath(report)}");
             return failed == 0 ? 0 : 4;
         });

@@ -78,6 +78,7 @@ public sealed record SweepSpec
 
     public void Validate(string where)
     {
+        Require.That(IsSafeName(Name), $"{where}: 'name' '{SlurmScript.Printable(Name)}' may hold only letters, digits, '.', '_' and '-' (at most 64)");
         Require.That(Datasets is { Length: > 0 }, $"{where}: 'datasets' is empty");
         Require.That(Objectives is { Length: > 0 }, $"{where}: 'objectives' is empty");
         Require.That(Seeds is { Length: > 0 }, $"{where}: 'seeds' is empty");
@@ -94,6 +95,10 @@ public sealed record SweepSpec
         Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
     }
+
+    /// <summary>A name that is safe in file names, Slurm job names and shell lines.</summary>
+    public static bool IsSafeName(string? name) =>
+        name is { Length: >= 1 and <= 64 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && name[0] != '-';
 
     /// <summary>Every job, in a fixed order (the index a Slurm array task runs).</summary>
     public IReadOnlyList<SweepJob> Jobs()
