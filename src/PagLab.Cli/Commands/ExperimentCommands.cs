@@ -21,6 +21,7 @@ public sealed class ExperimentCommands : ICommandGroup
         sweep.Subcommands.Add(RunOne());
         sweep.Subcommands.Add(Status());
         sweep.Subcommands.Add(Slurm());
+        sweep.Subcommands.Add(TryLock());
         root.Subcommands.Add(sweep);
         root.Subcommands.Add(Results());
         root.Subcommands.Add(Report());
@@ -230,6 +231,48 @@ public sealed class ExperimentCommands : ICommandGroup
             AtomicFile.WriteAllText(path, text);
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// Hidden: takes job locks at fixed wall-clock times and keeps the ones it wins until it exits. The lock
+    /// tests start many of these, wait for each to say "ready", then write the start time (Unix ms) into the
+    /// --go file, so all race for one stale lock per round at the same instant (docs/reliability.md).
+    /// </summary>
+    static Command TryLock()
+    {
+        var locks = new Argument<string[]>("locks") { Description = "Lock files, one per round" };
+        var go = new Option<string>("--go") { Description = "File that will hold the Unix time in ms of the first round", Required = true };
+        var interval = new Option<int>("--interval") { Description = "ms between rounds", DefaultValueFactory = _ => 100 };
+        var cmd = new Command("try-lock", "Race for job locks (a test aid)") { locks, go, interval };
+        cmd.Hidden = true;
+        cmd.SetAction(parse =>
+        {
+            var held = new List<JobLock>();
+            var paths = parse.GetValue(locks)!;
+            string goFile = parse.GetValue(go)!;
+            // Warm up (JIT, JSON, /proc reads) so that the first round is not slower than the others.
+            string warm = Path.Combine(Path.GetTempPath(), $"paglab-warm-{Environment.ProcessId}.lock");
+            using (JobLock.TryAcquire(warm)) JobLock.IsAlive(JobLock.Me() with { Pid = int.MaxValue });
+            File.Delete(warm + ".guard");
+            Console.WriteLine("ready");
+            Console.Out.Flush();
+            long at;
+            while (!File.Exists(goFile) || !long.TryParse(File.ReadAllText(goFile).Trim(), out at)) Thread.Sleep(1);
+            for (int round = 0; round < paths.Length; round++)
+            {
+                long due = at + (long)round * parse.GetValue(interval);
+                bool late = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() > due;
+                while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < due) Thread.Sleep(1);
+                var won = JobLock.TryAcquire(paths[round]);
+                if (won is not null) held.Add(won);
+                Console.WriteLine($"{round} {(won is not null ? "acquired" : "refused")}{(late ? " late" : "")}");
+            }
+            // Hold the locks won while slower racers may still try (then they stay on disk, their owner dead).
+            long end = at + (long)paths.Length * parse.GetValue(interval) + 1000;
+            Thread.Sleep((int)Math.Clamp(end - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000));
             return 0;
         });
         return cmd;
