@@ -78,6 +78,8 @@ public sealed class ExperimentCommands : ICommandGroup
         AtomicFile.WriteAllBytes(path, plot.GetImage(900, 520).GetImageBytes(ScottPlot.ImageFormat.Png));
     }
 
+    static Option<bool> AllowLarge() => new("--allow-large") { Description = $"Accept a sweep of more than {SweepSpec.MaxJobs} jobs" };
+
     static Argument<string> SpecArgument() => new("spec") { Description = "Sweep spec (JSON; see docs/experiments.md)" };
 
     static Command Run()
@@ -85,11 +87,12 @@ public sealed class ExperimentCommands : ICommandGroup
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
         var workers = new Option<int>("--workers") { Description = "Worker processes on this machine", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int?>("--threads") { Description = "Torch threads per worker (default: cores / workers)" };
-        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads };
+        var threads = CommonOptions.Threads("Torch threads per worker (default: cores / workers)");
+        var allowLarge = AllowLarge();
+        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads, allowLarge };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             string dir = parse.GetValue(output)!;
             int n = parse.GetValue(workers);
             Require.InRange(n, 1, 64, "--workers");
@@ -173,11 +176,11 @@ public sealed class ExperimentCommands : ICommandGroup
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
         var index = new Option<int>("--index") { Description = "Job index (the Slurm array task id)", Required = true };
-        var threads = new Option<int?>("--threads") { Description = "Torch threads" };
+        var threads = CommonOptions.Threads("Torch threads");
         var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress());
             Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
@@ -195,7 +198,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string d = parse.GetValue(dir)!;
             string specPath = Path.Combine(d, SweepRunner.SpecFile);
             if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath);
+            var spec = SweepSpec.Load(specPath, allowLarge: true);
             var table = new Table().AddColumns("#", "dataset", "objective", "strength", "seed", "state", "test acc.");
             foreach (var (job, state) in SweepRunner.Status(spec, d))
             {
@@ -218,10 +221,11 @@ public sealed class ExperimentCommands : ICommandGroup
         var cpus = new Option<int>("--cpus-per-task") { Description = "CPUs per array task", DefaultValueFactory = _ => 2 };
         var partition = new Option<string?>("--partition") { Description = "Slurm partition" };
         var time = new Option<string?>("--time") { Description = "Slurm time limit per task, e.g. 04:00:00" };
-        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time };
+        var allowLarge = AllowLarge();
+        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time, allowLarge };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             string dir = parse.GetValue(output)!;
             string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
             // Every value is checked before anything is written.
@@ -288,7 +292,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string d = parse.GetValue(dir)!;
             string specPath = Path.Combine(d, SweepRunner.SpecFile);
             if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath);
+            var spec = SweepSpec.Load(specPath, allowLarge: true);
             var rows = SweepResults.Classify(SweepResults.Read(d), spec.Regimes);
             AtomicFile.WriteAllText(parse.GetValue(output)!, SweepResults.Csv(rows));
             Console.WriteLine($"wrote {rows.Count} rows to {parse.GetValue(output)}");
