@@ -52,6 +52,11 @@ public static class YamlFiles
         {
             throw new DataFormatException(path, $"invalid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message.Split('\n')[0]})");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet's parser state errors and duplicate mapping keys.
+            throw new DataFormatException(path, $"invalid YAML ({e.Message.Split('\n')[0]})");
+        }
     }
 
     static T Deserialize<T>(JsonNode? json, string path)
