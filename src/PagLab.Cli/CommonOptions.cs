@@ -16,6 +16,17 @@ public static class CommonOptions
     public static Option<string> Device() => new("--device")
     { Description = "cpu or cuda (TorchSharp's CUDA backend, where present)", DefaultValueFactory = _ => "cpu" };
 
+    /// <summary>--threads, checked at parse time (libtorch aborts with a native stack on 0).</summary>
+    public static Option<int?> Threads(string description)
+    {
+        var option = new Option<int?>("--threads") { Description = description };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is int t && t is < 1 or > 1024) result.AddError($"--threads must be in 1..1024, got {t}");
+        });
+        return option;
+    }
+
     public static Option<string> Out(bool required = true, string description = "Output file or folder") => new("--out")
     { Description = description, Required = required };
 }

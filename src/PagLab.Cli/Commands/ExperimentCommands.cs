@@ -21,6 +21,7 @@ public sealed class ExperimentCommands : ICommandGroup
         sweep.Subcommands.Add(RunOne());
         sweep.Subcommands.Add(Status());
         sweep.Subcommands.Add(Slurm());
+        sweep.Subcommands.Add(TryLock());
         root.Subcommands.Add(sweep);
         root.Subcommands.Add(Results());
         root.Subcommands.Add(Report());
@@ -77,6 +78,8 @@ public sealed class ExperimentCommands : ICommandGroup
         AtomicFile.WriteAllBytes(path, plot.GetImage(900, 520).GetImageBytes(ScottPlot.ImageFormat.Png));
     }
 
+    static Option<bool> AllowLarge() => new("--allow-large") { Description = $"Accept a sweep of more than {SweepSpec.MaxJobs} jobs" };
+
     static Argument<string> SpecArgument() => new("spec") { Description = "Sweep spec (JSON; see docs/experiments.md)" };
 
     static Command Run()
@@ -84,11 +87,12 @@ public sealed class ExperimentCommands : ICommandGroup
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
         var workers = new Option<int>("--workers") { Description = "Worker processes on this machine", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int?>("--threads") { Description = "Torch threads per worker (default: cores / workers)" };
-        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads };
+        var threads = CommonOptions.Threads("Torch threads per worker (default: cores / workers)");
+        var allowLarge = AllowLarge();
+        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads, allowLarge };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             string dir = parse.GetValue(output)!;
             int n = parse.GetValue(workers);
             Require.InRange(n, 1, 64, "--workers");
@@ -97,32 +101,44 @@ public sealed class ExperimentCommands : ICommandGroup
             if (n == 1)
             {
                 TorchSharp.torch.set_num_threads(threadCount);
-                int failed = SweepRunner.RunAll(s, dir, new ConsoleProgress());
-                PrintSummary(s, dir);
-                return failed == 0 ? 0 : 4;
+                SweepRunner.RunAll(s, dir, new ConsoleProgress());
+                return Finish(s, dir);
             }
-            return RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+            RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+            return Finish(s, dir);
         });
         return cmd;
     }
 
-    /// <summary>N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.</summary>
-    static int RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
+    /// <summary>
+    /// N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.
+    /// Each is started from an argument list (no shell), so no path or name is ever read as a command.
+    /// </summary>
+    static void RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
     {
         string logs = Directory.CreateDirectory(Path.Combine(dir, "logs")).FullName;
-        var children = new List<Process>();
+        var (program, prefix) = SlurmScript.CurrentProgram();
+        var children = new List<(Process Process, StreamWriter Log)>();
         for (int w = 0; w < n; w++)
         {
-            var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-            info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"exec {SlurmScript.CurrentCommand()} sweep run '{Path.GetFullPath(specPath)}' --out '{Path.GetFullPath(dir)}' --workers 1 --threads {threads} > '{logs}/worker{w}.log' 2>&1");
-            children.Add(Process.Start(info)!);
+            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in prefix.Concat(new[] { "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(dir) })
+                         .Concat(new[] { "--workers", "1", "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+                info.ArgumentList.Add(arg);
+            var log = new StreamWriter(Path.Combine(logs, $"worker{w}.log")) { AutoFlush = true };
+            var child = Process.Start(info)!;
+            DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+            child.OutputDataReceived += write;
+            child.ErrorDataReceived += write;
+            child.BeginOutputReadLine();
+            child.BeginErrorReadLine();
+            children.Add((child, log));
             Thread.Sleep(300); // stagger, so the first worker claims the shared artefacts
         }
         var progress = new ConsoleProgress(TimeSpan.FromSeconds(15));
         var jobs = spec.Jobs();
         var clock = Stopwatch.StartNew();
-        while (children.Any(c => !c.HasExited))
+        while (children.Any(c => !c.Process.HasExited))
         {
             var states = jobs.Select(j => SweepRunner.State(dir, j)).ToList();
             int done = states.Count(s => s is JobState.Completed or JobState.Diverged);
@@ -130,9 +146,23 @@ public sealed class ExperimentCommands : ICommandGroup
                 $"running {states.Count(s => s == JobState.Running)}, failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
             Thread.Sleep(1000);
         }
+        foreach (var (child, log) in children)
+        {
+            child.WaitForExit(); // drains the output still buffered
+            using (log) lock (log) log.Flush();
+            child.Dispose();
+        }
         progress.Line($"workers finished (logs in {logs})");
+    }
+
+    /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are not.</summary>
+    static int Finish(SweepSpec spec, string dir)
+    {
         PrintSummary(spec, dir);
-        return children.All(c => c.ExitCode == 0) ? 0 : 4;
+        var unfinished = SweepRunner.Unfinished(spec, dir);
+        if (unfinished.Count == 0) return 0;
+        Console.Error.WriteLine($"error: {SweepRunner.DescribeUnfinished(unfinished)}");
+        return 4;
     }
 
     static void PrintSummary(SweepSpec spec, string dir)
@@ -146,11 +176,11 @@ public sealed class ExperimentCommands : ICommandGroup
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
         var index = new Option<int>("--index") { Description = "Job index (the Slurm array task id)", Required = true };
-        var threads = new Option<int?>("--threads") { Description = "Torch threads" };
+        var threads = CommonOptions.Threads("Torch threads");
         var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress());
             Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
@@ -168,7 +198,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string d = parse.GetValue(dir)!;
             string specPath = Path.Combine(d, SweepRunner.SpecFile);
             if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath);
+            var spec = SweepSpec.Load(specPath, allowLarge: true);
             var table = new Table().AddColumns("#", "dataset", "objective", "strength", "seed", "state", "test acc.");
             foreach (var (job, state) in SweepRunner.Status(spec, d))
             {
@@ -191,17 +221,62 @@ public sealed class ExperimentCommands : ICommandGroup
         var cpus = new Option<int>("--cpus-per-task") { Description = "CPUs per array task", DefaultValueFactory = _ => 2 };
         var partition = new Option<string?>("--partition") { Description = "Slurm partition" };
         var time = new Option<string?>("--time") { Description = "Slurm time limit per task, e.g. 04:00:00" };
-        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time };
+        var allowLarge = AllowLarge();
+        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time, allowLarge };
         cmd.SetAction(parse =>
         {
-            var s = SweepSpec.Load(parse.GetValue(spec)!);
+            var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             string dir = parse.GetValue(output)!;
-            SweepRunner.Prepare(s, dir);
             string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
+            // Every value is checked before anything is written.
+            string text = SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time));
+            SweepRunner.Prepare(s, dir);
             Directory.CreateDirectory(Path.Combine(dir, "slurm")); // Slurm opens --output before the script runs
-            AtomicFile.WriteAllText(path, SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time)));
+            AtomicFile.WriteAllText(path, text);
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// Hidden: takes job locks at fixed wall-clock times and keeps the ones it wins until it exits. The lock
+    /// tests start many of these, wait for each to say "ready", then write the start time (Unix ms) into the
+    /// --go file, so all race for one stale lock per round at the same instant (docs/reliability.md).
+    /// </summary>
+    static Command TryLock()
+    {
+        var locks = new Argument<string[]>("locks") { Description = "Lock files, one per round" };
+        var go = new Option<string>("--go") { Description = "File that will hold the Unix time in ms of the first round", Required = true };
+        var interval = new Option<int>("--interval") { Description = "ms between rounds", DefaultValueFactory = _ => 100 };
+        var cmd = new Command("try-lock", "Race for job locks (a test aid)") { locks, go, interval };
+        cmd.Hidden = true;
+        cmd.SetAction(parse =>
+        {
+            var held = new List<JobLock>();
+            var paths = parse.GetValue(locks)!;
+            string goFile = parse.GetValue(go)!;
+            // Warm up (JIT, JSON, /proc reads) so that the first round is not slower than the others.
+            string warm = Path.Combine(Path.GetTempPath(), $"paglab-warm-{Environment.ProcessId}.lock");
+            using (JobLock.TryAcquire(warm)) JobLock.IsAlive(JobLock.Me() with { Pid = int.MaxValue });
+            File.Delete(warm + ".guard");
+            Console.WriteLine("ready");
+            Console.Out.Flush();
+            long at;
+            while (!File.Exists(goFile) || !long.TryParse(File.ReadAllText(goFile).Trim(), out at)) Thread.Sleep(1);
+            for (int round = 0; round < paths.Length; round++)
+            {
+                long due = at + (long)round * parse.GetValue(interval);
+                bool late = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() > due;
+                while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < due) Thread.Sleep(1);
+                var won = JobLock.TryAcquire(paths[round]);
+                if (won is not null) held.Add(won);
+                Console.WriteLine($"{round} {(won is not null ? "acquired" : "refused")}{(late ? " late" : "")}");
+            }
+            // Hold the locks won while slower racers may still try (then they stay on disk, their owner dead).
+            long end = at + (long)paths.Length * parse.GetValue(interval) + 1000;
+            Thread.Sleep((int)Math.Clamp(end - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000));
             return 0;
         });
         return cmd;
@@ -217,7 +292,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string d = parse.GetValue(dir)!;
             string specPath = Path.Combine(d, SweepRunner.SpecFile);
             if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath);
+            var spec = SweepSpec.Load(specPath, allowLarge: true);
             var rows = SweepResults.Classify(SweepResults.Read(d), spec.Regimes);
             AtomicFile.WriteAllText(parse.GetValue(output)!, SweepResults.Csv(rows));
             Console.WriteLine($"wrote {rows.Count} rows to {parse.GetValue(output)}");
@@ -264,16 +339,16 @@ public sealed class ExperimentCommands : ICommandGroup
             if (PagLab.Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot) is not { } found || !File.Exists(found))
                 Console.WriteLine($"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {PagLab.Metrics.Lpips.DataRootWeights(spec.Measure.LpipsNet, spec.DataRoot)}): the report uses SSIM and cosine");
             int n = parse.GetValue(workers);
-            int failed;
-            if (n > 1) failed = RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
+            if (n > 1) RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
             else
             {
                 TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
-                failed = SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
+                SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
             }
+            int failed = SweepRunner.Unfinished(spec, dir).Count;
             string report = ReportBuilder.Build(dir, Path.Combine(dir, "report.html"));
             AtomicFile.WriteAllText(Path.Combine(dir, "results.csv"), SweepResults.Csv(SweepResults.Classify(SweepResults.Read(dir), spec.Regimes)));
-            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} failed job(s)" : "")}");
+            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} job(s) not done" : "")}");
             Console.WriteLine($"report: {Path.GetFullPath(report)}");
             return failed == 0 ? 0 : 4;
         });

@@ -62,7 +62,7 @@ public sealed class TrainCommands : ICommandGroup
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
-        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
+        var threads = CommonOptions.Threads("Torch CPU threads");
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
         var output = CommonOptions.Out(description: "Run folder to create");
         var seed = CommonOptions.Seed(); var device = CommonOptions.Device(); var dataRoot = CommonOptions.DataRoot();
@@ -129,6 +129,14 @@ public sealed class TrainCommands : ICommandGroup
             { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            // Every option checked before the model and data are loaded.
+            var attackConfig = new PgdConfig { Norm = parse.GetValue(attack) == "pgd-linf" ? "linf" : "l2", Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor) };
+            if (parse.GetValue(attack) is string named)
+            {
+                Require.That(named is "pgd-l2" or "pgd-linf", $"--attack must be pgd-l2 or pgd-linf, got '{named}'");
+                attackConfig.Validate(ParseList(parse.GetValue(eps)!, "--eps"));
+            }
+            if (parse.GetValue(count) is int wanted) Require.That(wanted >= 1, $"--count must be >= 1, got {wanted}");
             using var net = SavedModel.Load(parse.GetValue(model)!);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
@@ -138,12 +146,10 @@ public sealed class TrainCommands : ICommandGroup
             Console.WriteLine($"clean accuracy: {clean:F4} ({test.Count} images)");
             if (parse.GetValue(attack) is string a)
             {
-                Require.That(a is "pgd-l2" or "pgd-linf", $"--attack must be pgd-l2 or pgd-linf, got '{a}'");
-                var config = new PgdConfig { Norm = a == "pgd-l2" ? "l2" : "linf", Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor) };
+                var config = attackConfig;
                 var robust = new Dictionary<string, double>();
                 foreach (var e in ParseList(parse.GetValue(eps)!, "--eps"))
                 {
-                    Require.Positive(e, "--eps");
                     double acc = Evaluation.RobustAccuracy(net, test, e, config, parse.GetValue(seed));
                     robust[e.ToString(CultureInfo.InvariantCulture)] = acc;
                     Console.WriteLine($"robust accuracy ({a}, eps {e}, {config.Steps} steps): {acc:F4}");

@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -15,6 +16,25 @@ public sealed record PgdConfig
     public double AlphaFactor { get; init; } = 2.5;       // PAGs Suppl. B.2 (MNIST): alpha = 2.5 eps / 10
     public bool RandomStart { get; init; } = false;
     public PgdNorm Normalisation { get; init; } = PgdNorm.PerExample;
+
+    /// <summary>
+    /// The largest budget accepted. Images live in [0,1]^d, whose diameter is sqrt(d) (about 110 for 3x64x64),
+    /// so any larger budget means "unbounded" already; near 1e19 the float32 squared norms overflow and the
+    /// attack silently does nothing.
+    /// </summary>
+    public const double MaxEpsilon = 1e6;
+
+    /// <summary>Throws a one-line PagLabException unless the settings and each budget are usable.</summary>
+    public void Validate(IEnumerable<double> epsilons, string option = "epsilons")
+    {
+        Require.That(Norm is "l2" or "linf", $"norm must be l2 or linf, got '{Norm}'");
+        Require.That(Steps is >= 1 and <= 1000, $"steps must be in 1..1000 for an attack, got {Steps}");
+        Require.That(AlphaFactor > 0 && AlphaFactor <= 1000, $"alphaFactor must be in (0, 1000], got {AlphaFactor}");
+        var list = epsilons.ToList();
+        Require.That(list.Count > 0, $"{option} needs at least one value");
+        foreach (var e in list)
+            Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], got {e}");
+    }
 }
 
 /// <summary>

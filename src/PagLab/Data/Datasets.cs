@@ -42,10 +42,19 @@ public static class Datasets
         return data;
     }
 
+    /// <summary>
+    /// The most images a generated dataset makes per split: 200,000 28x28 images are 630 MB of float32
+    /// (twice that with a distractor); file-backed datasets are bounded by their files instead.
+    /// </summary>
+    public const int MaxGenerated = 200_000;
+
     public static IDataset Load(string name, DataOptions? options = null)
     {
         options ??= new DataOptions();
         if (options.TrainSize is <= 0 || options.TestSize is <= 0) throw new PagLabException("train and test sizes must be positive");
+        string generator = name.EndsWith("-distractor", StringComparison.Ordinal) ? name[..^"-distractor".Length] : name;
+        if (generator is "shapes" or "subspace-gaussians" && (options.TrainSize > MaxGenerated || options.TestSize > MaxGenerated))
+            throw new PagLabException($"{name} is generated at the size asked for: at most {MaxGenerated} images per split, got {Math.Max(options.TrainSize ?? 0, options.TestSize ?? 0)}");
         string root = ResolveRoot(options.DataRoot);
         IDataset full = name switch
         {

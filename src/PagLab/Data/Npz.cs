@@ -35,9 +35,7 @@ public static partial class Npz
                 if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
                 if (entry.Length > maxBytes) throw new DataFormatException(path, $"array {entry.FullName} is too large");
                 using var stream = entry.Open();
-                using var memory = new MemoryStream();
-                stream.CopyTo(memory);
-                result[entry.FullName[..^4]] = ParseNpy(memory.ToArray(), $"{path}:{entry.FullName}");
+                result[entry.FullName[..^4]] = ParseNpy(ReadBounded(stream, entry.Length, $"{path}:{entry.FullName}"), $"{path}:{entry.FullName}");
             }
             return result;
         }
@@ -75,16 +73,32 @@ public static partial class Npz
             dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse).ToArray();
         }
         catch (Exception e) when (e is FormatException or OverflowException) { throw new DataFormatException(where, "bad shape in .npy header"); }
-        long count = 1;
-        foreach (var s in dims)
+        long count = 1, dataStart = offset + headerLength, promised;
+        try
         {
-            if (s < 0) throw new DataFormatException(where, "negative dimension in .npy header");
-            count = checked(count * s);
+            foreach (var s in dims)
+            {
+                if (s < 0) throw new DataFormatException(where, "negative dimension in .npy header");
+                count = checked(count * s);
+            }
+            promised = checked(count * item);
         }
-        long dataStart = offset + headerLength;
-        if (bytes.Length - dataStart != count * item)
-            throw new DataFormatException(where, $"array data has {bytes.Length - dataStart} bytes, its header promises {count * item} (truncated?)");
+        catch (OverflowException) { throw new DataFormatException(where, $"the .npy shape ({shape.Groups[1].Value}) overflows 64 bits"); }
+        if (bytes.Length - dataStart != promised)
+            throw new DataFormatException(where, $"array data has {bytes.Length - dataStart} bytes, its header promises {promised} (truncated?)");
         return new NpyArray(d, dims, bytes.AsSpan((int)dataStart).ToArray());
+    }
+
+    /// <summary>An entry's bytes, refusing more than the zip directory declared (a lying header cannot inflate without bound).</summary>
+    static byte[] ReadBounded(Stream stream, long declared, string where)
+    {
+        if (declared > Array.MaxLength) throw new DataFormatException(where, $"declares {declared} bytes, more than one array can hold");
+        var buffer = new byte[declared];
+        int read = 0, n;
+        while (read < buffer.Length && (n = stream.Read(buffer, read, buffer.Length - read)) > 0) read += n;
+        if (read < buffer.Length) throw new DataFormatException(where, $"holds {read} bytes, the archive declares {declared} (truncated)");
+        if (stream.ReadByte() >= 0) throw new DataFormatException(where, $"inflates beyond the {declared} bytes the archive declares");
+        return buffer;
     }
 
     [GeneratedRegex(@"'descr'\s*:\s*'([^']*)'")] private static partial Regex DescrPattern();

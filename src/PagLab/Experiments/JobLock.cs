@@ -5,11 +5,14 @@ using PagLab.IO;
 namespace PagLab.Experiments;
 
 /// <summary>
-/// An exclusive lock on one folder that survives crashes: a file created with CreateNew holding the
-/// owner's host, boot id, pid and process start time. A lock whose owner is dead (same host and boot,
-/// and that pid is gone or is now another process) is stale and is taken over: it is first renamed
-/// away (only one contender can win that rename), then created anew. Locks of other hosts are never
-/// taken over (a cluster's nodes share the folder; their processes cannot be seen from here).
+/// An exclusive lock on one folder that survives crashes: a file holding the owner's host, boot id, pid
+/// and process start time, created atomically with its content (written aside, then hard-linked into
+/// place, which fails when the name exists). A lock whose owner is dead (same host and boot, and that
+/// pid is gone or is now another process) is stale and is taken over, one contender at a time: the
+/// takeover holds a kernel lock (flock) on a guard file beside the lock, re-reads the owner under it,
+/// and only then replaces the file, so any number of racers yield one winner. The kernel drops the guard
+/// when its holder dies. Locks of other hosts are never taken over (a cluster's nodes share the folder;
+/// their processes cannot be seen from here).
 /// </summary>
 public sealed class JobLock : IDisposable
 {
@@ -23,34 +26,46 @@ public sealed class JobLock : IDisposable
     /// <summary>The lock, or null when a live process holds it.</summary>
     public static JobLock? TryAcquire(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        for (int attempt = 0; attempt < 5; attempt++)
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        if (TryCreate(full)) return new JobLock(full);
+        using var guard = Guard(full);
+        var owner = ReadOwner(full);
+        if (owner is not null && IsAlive(owner)) return null;
+        // An unreadable lock younger than a few seconds may come from an older PagLab still writing it.
+        if (owner is null && File.Exists(full) && DateTime.UtcNow - File.GetLastWriteTimeUtc(full) < TimeSpan.FromSeconds(10)) return null;
+        try { File.Delete(full); } catch (IOException) { return null; }
+        return TryCreate(full) ? new JobLock(full) : null;
+    }
+
+    /// <summary>Creates the lock file with this process as owner, unless the name exists (atomic: link(2) fails then).</summary>
+    static bool TryCreate(string full)
+    {
+        string temp = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
         {
-            try
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-                {
-                    JsonSerializer.Serialize(stream, Me(), JsonFiles.Options);
-                    stream.Flush(flushToDisk: true);
-                }
-                return new JobLock(path);
+                // No fsync: after a reboot the boot id differs, so a lock lost to a crash is stale anyway.
+                JsonSerializer.Serialize(stream, Me(), JsonFiles.Options);
             }
-            catch (IOException) when (File.Exists(path))
-            {
-                var owner = ReadOwner(path);
-                if (owner is not null && IsAlive(owner)) return null;
-                if (owner is null && File.Exists(path) && DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < TimeSpan.FromSeconds(10))
-                {
-                    Thread.Sleep(50); // being written right now
-                    continue;
-                }
-                // Stale: move it aside; if another process moved it first, just try again.
-                try { File.Move(path, $"{path}.stale-{Guid.NewGuid():N}"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-                foreach (var old in Directory.GetFiles(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path) + ".stale-*"))
-                    try { File.Delete(old); } catch (IOException) { }
-            }
+            File.Move(temp, full, overwrite: false);
+            return true;
         }
-        return null;
+        catch (IOException) when (File.Exists(full)) { return false; }
+        finally { File.Delete(temp); }
+    }
+
+    /// <summary>The takeover guard: an flock on LOCK.guard (FileShare.None), waited for briefly; released on dispose or death.</summary>
+    static FileStream Guard(string full)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try { return new FileStream(full + ".guard", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) when (clock.Elapsed < TimeSpan.FromSeconds(30)) { Thread.Sleep(2); }
+            catch (IOException e) { throw new Common.PagLabException($"{full}.guard: held for 30 s by another process ({e.Message})"); }
+        }
     }
 
     public static Owner? ReadOwner(string path)

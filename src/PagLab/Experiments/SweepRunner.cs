@@ -56,22 +56,56 @@ public static class SweepRunner
         return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
     }
 
-    /// <summary>Runs every job not yet done, in order, skipping ones another process holds. Returns the number of failures.</summary>
+    /// <summary>
+    /// Runs every job not yet done, in order, skipping ones another live process holds; then waits for
+    /// those and runs any that their process abandoned (killed mid-job), so the sweep is finished when this
+    /// returns unless a job failed. A job that fails here is not retried in the same call.
+    /// Returns the number of jobs not done (see <see cref="Unfinished"/>).
+    /// </summary>
     public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true)
     {
         Prepare(spec, dir);
         var jobs = spec.Jobs();
-        int failures = 0;
-        foreach (var job in jobs)
+        var failedHere = new HashSet<int>();
+        bool saidWaiting = false;
+        while (true)
         {
-            var state = State(dir, job);
-            if (state is JobState.Completed or JobState.Diverged or JobState.Running) continue;
-            if (state == JobState.Failed && !retryFailed) continue;
-            if (RunOne(spec, dir, job.Index, progress) == JobState.Failed) failures++;
-            int done = jobs.Count(j => State(dir, j) is JobState.Completed or JobState.Diverged);
-            progress.Line($"sweep {spec.Name}: {done}/{jobs.Count} jobs done");
+            int heldElsewhere = 0;
+            bool ranAny = false;
+            foreach (var job in jobs)
+            {
+                var state = State(dir, job);
+                if (state is JobState.Completed or JobState.Diverged || failedHere.Contains(job.Index)) continue;
+                if (state == JobState.Running) { heldElsewhere++; continue; }
+                if (state == JobState.Failed && !retryFailed) continue;
+                var outcome = RunOne(spec, dir, job.Index, progress);
+                if (outcome == JobState.Failed) failedHere.Add(job.Index);
+                if (outcome == JobState.Running) heldElsewhere++;
+                else ranAny = true;
+                int done = jobs.Count(j => State(dir, j) is JobState.Completed or JobState.Diverged);
+                progress.Line($"sweep {spec.Name}: {done}/{jobs.Count} jobs done");
+            }
+            if (heldElsewhere == 0 && !ranAny) break;
+            if (heldElsewhere > 0 && !ranAny)
+            {
+                if (!saidWaiting) progress.Line($"waiting for {heldElsewhere} job(s) held by other processes");
+                saidWaiting = true;
+                Thread.Sleep(1000);
+            }
         }
-        return failures;
+        return Unfinished(spec, dir).Count;
+    }
+
+    /// <summary>The jobs with neither a result nor a divergence, with their states.</summary>
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, string dir) =>
+        Status(spec, dir).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
+
+    /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-... (partial)".</summary>
+    public static string DescribeUnfinished(IReadOnlyList<(SweepJob Job, JobState State)> unfinished)
+    {
+        var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({u.State.ToString().ToLowerInvariant()})");
+        string more = unfinished.Count > 10 ? $" and {unfinished.Count - 10} more" : "";
+        return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} (see jobs/<id>/{ErrorFile})";
     }
 
     /// <summary>Runs one job (the Slurm array task), unless it is done or held by a live process.</summary>

@@ -60,15 +60,20 @@ public sealed record SweepSpec
     public RegimeRule Regimes { get; init; } = new();
     public string? DataRoot { get; init; }
 
-    public static SweepSpec Load(string path)
+    /// <summary>The most jobs a sweep may have unless forced (--allow-large): each job is a trained model and a folder.</summary>
+    public const int MaxJobs = 10_000;
+
+    /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
+    public static SweepSpec Load(string path, bool allowLarge = false)
     {
         var spec = YamlFiles.ReadSpec<SweepSpec>(path);
-        spec.Validate(path);
+        spec.Validate(path, allowLarge);
         return spec;
     }
 
-    public void Validate(string where)
+    public void Validate(string where, bool allowLarge = false)
     {
+        Require.That(IsSafeName(Name), $"{where}: 'name' '{SlurmScript.Printable(Name)}' may hold only letters, digits, '.', '_' and '-' (at most 64)");
         Require.That(Datasets is { Length: > 0 }, $"{where}: 'datasets' is empty");
         Require.That(Objectives is { Length: > 0 }, $"{where}: 'objectives' is empty");
         Require.That(Seeds is { Length: > 0 }, $"{where}: 'seeds' is empty");
@@ -86,7 +91,59 @@ public sealed record SweepSpec
         Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
         Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
+        ValidateGrid(where, allowLarge);
+        ValidateJobs(where);
     }
+
+    /// <summary>No entry twice (it would run twice or share a folder), and at most <see cref="MaxJobs"/> jobs unless forced.</summary>
+    void ValidateGrid(string where, bool allowLarge)
+    {
+        string? Twice<T>(IEnumerable<T> items) => items.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1)?.Key?.ToString();
+        if (Twice(Datasets) is { } d) throw new PagLabException($"{where}: dataset '{d}' is listed twice");
+        if (Twice(Seeds) is { } seed) throw new PagLabException($"{where}: seed {seed} is listed twice");
+        foreach (var o in Objectives)
+            if (Twice(o.Strengths) is { } strength) throw new PagLabException($"{where}: objective '{o.Name}' lists strength {strength} twice");
+        long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == "standard" ? 1L : o.Strengths.Length);
+        if (jobs > MaxJobs && !allowLarge)
+            throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass --allow-large if you mean it");
+        var twice = Jobs().GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength, j.Seed))
+                          .FirstOrDefault(g => g.Count() > 1);
+        if (twice is not null)
+            throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same training (an objective listed twice)");
+    }
+
+    /// <summary>Each job's objective and training settings checked as the trainer will check them, so no job fails on its config.</summary>
+    void ValidateJobs(string where)
+    {
+        Require.That(Models.ModelFactory.Architectures.Contains(Train.Arch),
+            $"{where}: train.arch '{Train.Arch}' is unknown (known: {string.Join(", ", Models.ModelFactory.Architectures)})");
+        Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0 && e <= Attacks.PgdConfig.MaxEpsilon),
+            $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");
+        Require.That(Measure.Draws >= 1 && Measure.AlignmentCount >= 1 && Measure.DistractorCount >= 1,
+            $"{where}: measure.draws, alignmentCount and distractorCount must be at least 1");
+        Require.That(Measure.AlignmentSigma > 0 && double.IsFinite(Measure.AlignmentSigma), $"{where}: measure.alignmentSigma must be a positive number");
+        Require.That(Shared.TangentCount >= 1, $"{where}: shared.tangentCount must be at least 1");
+        foreach (var job in Jobs().DistinctBy(j => (j.Objective, j.Strength)))
+        {
+            try
+            {
+                Models.ActivationSpec.Parse(Train.Activation);
+                var config = new Training.TrainConfig
+                {
+                    Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs, BatchSize = Train.BatchSize,
+                    LearningRate = Train.LearningRate, Optimizer = Train.Optimizer, TrainSize = Train.TrainSize, TestSize = Train.TestSize,
+                    Objective = ObjectiveFor(job.Objective, job.Strength),
+                };
+                config.Validate();
+                config.Objective.Create(config.BatchSize);
+            }
+            catch (PagLabException e) { throw new PagLabException($"{where}: job {job.Id}: {e.Message}"); }
+        }
+    }
+
+    /// <summary>A name that is safe in file names, Slurm job names and shell lines.</summary>
+    public static bool IsSafeName(string? name) =>
+        name is { Length: >= 1 and <= 64 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && name[0] != '-';
 
     /// <summary>Every job, in a fixed order (the index a Slurm array task runs).</summary>
     public IReadOnlyList<SweepJob> Jobs()

@@ -89,6 +89,7 @@ public static class SafeTensors
         long dataStart = 8 + (long)headerLength, dataLength = file.Length - dataStart;
         metadata = new Dictionary<string, string>();
         var result = new Dictionary<string, Tensor>();
+        var spans = new List<(long Begin, long End, string Name)>();
         try
         {
             foreach (var (name, node) in header)
@@ -106,16 +107,22 @@ public static class SafeTensors
                             .Select(s => s?.GetValueKind() == JsonValueKind.Number ? s.GetValue<long>() : -1).ToArray();
                 if (shape.Any(s => s < 0)) throw new DataFormatException(path, $"tensor '{name}' has a bad shape");
                 var offsets = entry["data_offsets"] as JsonArray;
-                if (offsets is not { Count: 2 }) throw new DataFormatException(path, $"tensor '{name}' has no data_offsets");
+                if (offsets is not { Count: 2 } || offsets.Any(o => o?.GetValueKind() != JsonValueKind.Number))
+                    throw new DataFormatException(path, $"tensor '{name}' has no data_offsets (two numbers)");
                 long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
                 long elements = 1;
                 foreach (var s in shape) elements = checked(elements * s);
                 if (begin < 0 || end < begin || end > dataLength || end - begin != checked(elements * dtype.Bytes))
                     throw new DataFormatException(path, $"tensor '{name}' lies outside the file or has the wrong size (truncated?)");
+                var bytes = file.AsSpan((int)(dataStart + begin), (int)(end - begin));
+                if (dtype.Type == ScalarType.Bool && bytes.IndexOfAnyExcept((byte)0, (byte)1) >= 0)
+                    throw new DataFormatException(path, $"BOOL tensor '{name}' holds bytes other than 0 and 1");
+                spans.Add((begin, end, name));
                 var t = empty(shape, dtype.Type);
-                file.AsSpan((int)(dataStart + begin), (int)(end - begin)).CopyTo(t.bytes);
+                bytes.CopyTo(t.bytes);
                 result[name] = t;
             }
+            CheckTiling(spans, dataLength, path);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or ArgumentException)
         {
@@ -128,6 +135,22 @@ public static class SafeTensors
             throw;
         }
         return result;
+    }
+
+    /// <summary>
+    /// As the reference reader demands: the tensors' byte ranges, sorted, follow each other without gap or
+    /// overlap and end at the end of the file (shifted or shared ranges would read other tensors' bytes).
+    /// </summary>
+    static void CheckTiling(List<(long Begin, long End, string Name)> spans, long dataLength, string path)
+    {
+        long at = 0;
+        foreach (var (begin, end, name) in spans.OrderBy(s => s.Begin).ThenBy(s => s.End))
+        {
+            if (begin != at)
+                throw new DataFormatException(path, $"tensor '{name}' starts at byte {begin} of the data, expected {at} (overlapping or shifted data_offsets)");
+            at = end;
+        }
+        if (at != dataLength) throw new DataFormatException(path, $"the tensors cover {at} bytes of data, the file holds {dataLength} (shifted data_offsets or trailing bytes)");
     }
 
     static T Field<T>(JsonObject o, string key, string name, string path)

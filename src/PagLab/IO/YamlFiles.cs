@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PagLab.Common;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace PagLab.IO;
@@ -16,24 +17,53 @@ public static class YamlFiles
 {
     public static bool IsYaml(string path) => Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml";
 
-    /// <summary>A JSON or YAML file (by extension) deserialised with PagLab's JSON options.</summary>
-    public static T ReadSpec<T>(string path) => IsYaml(path) ? Read<T>(path) : JsonFiles.Read<T>(path);
+    /// <summary>The deepest nesting a spec may have (YAML and JSON alike).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>
+    /// A JSON or YAML file (by extension) deserialised with PagLab's JSON options, strictly: a key the type
+    /// does not have is an error with a suggestion (<see cref="StrictJson"/>).
+    /// </summary>
+    public static T ReadSpec<T>(string path)
+    {
+        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
+        string text = File.ReadAllText(path);
+        JsonNode? json;
+        if (IsYaml(path)) json = ParseYaml(text, path);
+        else
+        {
+            try { json = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth }); }
+            catch (JsonException e) { throw new DataFormatException(path, $"invalid JSON ({e.Message.Split('\n')[0]})"); }
+        }
+        StrictJson.CheckKeys(json, typeof(T), JsonFiles.Options, path);
+        return Deserialize<T>(json, path);
+    }
 
     public static T Read<T>(string path)
     {
         if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        JsonNode? json;
-        try
-        {
-            json = ToJson(File.ReadAllText(path));
-        }
+        return Deserialize<T>(ParseYaml(File.ReadAllText(path), path), path);
+    }
+
+    static JsonNode? ParseYaml(string text, string path)
+    {
+        try { return ToJson(text); }
         catch (YamlException e)
         {
             throw new DataFormatException(path, $"invalid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message.Split('\n')[0]})");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet's parser state errors and duplicate mapping keys.
+            throw new DataFormatException(path, $"invalid YAML ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    static T Deserialize<T>(JsonNode? json, string path)
+    {
         try
         {
-            return json.Deserialize<T>(JsonFiles.Options) ?? throw new DataFormatException(path, "empty YAML document");
+            return json.Deserialize<T>(JsonFiles.Options) ?? throw new DataFormatException(path, "empty document");
         }
         catch (JsonException e)
         {
@@ -44,9 +74,30 @@ public static class YamlFiles
     /// <summary>The first document of <paramref name="yaml"/> as a JSON node (null for an empty text).</summary>
     public static JsonNode? ToJson(string yaml)
     {
+        RefuseExpansion(yaml);
         var stream = new YamlStream();
         stream.Load(new StringReader(yaml));
         return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode);
+    }
+
+    /// <summary>
+    /// A pass over the parser's events before any tree is built: anchors and aliases are refused (nested
+    /// aliases let a few hundred bytes expand to gigabytes), as are merge keys ('&lt;&lt;', which need aliases
+    /// or would silently mean a key named '&lt;&lt;') and nesting deeper than <see cref="MaxDepth"/>.
+    /// </summary>
+    static void RefuseExpansion(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        int depth = 0;
+        while (parser.MoveNext())
+        {
+            var e = parser.Current!;
+            if (e is AnchorAlias) throw new YamlException(e.Start, e.End, "aliases (*name) are not supported");
+            if (e is NodeEvent { Anchor.IsEmpty: false }) throw new YamlException(e.Start, e.End, "anchors (&name) are not supported");
+            if (e is Scalar { Value: "<<", Style: ScalarStyle.Plain }) throw new YamlException(e.Start, e.End, "merge keys (<<) are not supported; write the keys out");
+            if (e is MappingStart or SequenceStart && ++depth > MaxDepth) throw new YamlException(e.Start, e.End, $"nests deeper than {MaxDepth} levels");
+            if (e is MappingEnd or SequenceEnd) depth--;
+        }
     }
 
     static JsonNode? Convert(YamlNode node) => node switch

@@ -15,6 +15,7 @@ public static class ImageGrid
     /// </summary>
     public static void SavePng(string path, Tensor images, int columns, IReadOnlyList<string>? captions = null, int scale = 2)
     {
+        FormatFor(path);
         if (images.dim() != 4 || (images.shape[1] != 1 && images.shape[1] != 3))
             throw new PagLabException($"cannot draw images of shape [{string.Join(",", images.shape)}]: need (N, 1 or 3, H, W)");
         int n = (int)images.shape[0], h = (int)images.shape[2], w = (int)images.shape[3];
@@ -59,16 +60,25 @@ public static class ImageGrid
         WriteRgba(path, canvas, width, height);
     }
 
-    /// <summary>Encodes an RGBA byte canvas as PNG, atomically.</summary>
+    /// <summary>Encodes an RGBA byte canvas atomically, as PNG or JPEG by the file's extension.</summary>
     public static void WriteRgba(string path, byte[] rgba, int width, int height)
     {
+        var format = FormatFor(path);
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
         System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
         using var image = SKImage.FromBitmap(bitmap);
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        using var data = image.Encode(format, format == SKEncodedImageFormat.Jpeg ? 95 : 100);
         AtomicFile.WriteAllBytes(path, data.ToArray());
     }
+
+    /// <summary>The image format a file name asks for: .png, or .jpg/.jpeg; anything else is refused (never PNG bytes under another name).</summary>
+    public static SKEncodedImageFormat FormatFor(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".png" => SKEncodedImageFormat.Png,
+        ".jpg" or ".jpeg" => SKEncodedImageFormat.Jpeg,
+        var other => throw new PagLabException($"{path}: images are written as .png or .jpg, not '{other}'"),
+    };
 
     /// <summary>
     /// Signed maps (gradients, perturbations) as images: each image divided by its own max |value|,

@@ -55,7 +55,10 @@ public static class SavedModel
         finally { foreach (var t in tensors.Values) t.Dispose(); }
     }
 
-    /// <summary>Copies tensors into the module; every name and shape must match exactly.</summary>
+    /// <summary>
+    /// Copies tensors into the module; every name and shape must match exactly, floating-point weights must
+    /// come from floating-point tensors and be finite (a NaN model would report chance accuracy, not fail).
+    /// </summary>
     public static void LoadStateDict(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
         var target = module.state_dict();
@@ -69,6 +72,10 @@ public static class SavedModel
             var src = tensors[name];
             if (!src.shape.SequenceEqual(dest.shape))
                 throw new DataFormatException(source, $"tensor '{name}' has shape [{string.Join(",", src.shape)}], the model needs [{string.Join(",", dest.shape)}]");
+            if (dest.is_floating_point() && !src.is_floating_point())
+                throw new DataFormatException(source, $"tensor '{name}' holds {src.dtype} values, the model needs floating-point {dest.dtype}");
+            if (src.is_floating_point() && !isfinite(src).all().item<bool>())
+                throw new DataFormatException(source, $"tensor '{name}' holds NaN or infinite values (a diverged or corrupt model)");
             dest.copy_(src.to_type(dest.dtype));
         }
     }

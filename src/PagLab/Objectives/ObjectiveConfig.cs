@@ -33,12 +33,17 @@ public sealed record ObjectiveConfig
         _ => 0,
     };
 
+    /// <summary>Upper bounds of the strengths: images are in [0,1], so sigma 1e3 is pure noise already.</summary>
+    public const double MaxLambda = 1e12, MaxSigma = 1e3;
+
     public ITrainingObjective Create(int batchSize)
     {
         Require.That(Names.Contains(Name), $"unknown objective '{Name}' (known: {string.Join(", ", Names)})");
-        Require.That(LambdaConvention is "paglab" or "authors", $"lambdaConvention must be paglab or authors, got '{LambdaConvention}'");
-        Require.NonNegative(Lambda, "lambda");
-        Require.NonNegative(Sigma, "sigma");
+        Require.That(LambdaConvention is "paglab" or "authors",
+            $"lambdaConvention must be paglab or authors, got '{LambdaConvention}'");
+        // Beyond these the loss overflows float32 (or the noise drowns every image): refused, not trained into NaN.
+        Require.That(Lambda >= 0 && Lambda <= MaxLambda, $"lambda must be in [0, {MaxLambda:G}], got {Lambda}");
+        Require.That(Sigma >= 0 && Sigma <= MaxSigma, $"sigma must be in [0, {MaxSigma:G}], got {Sigma}");
         Require.That(Draws is >= 1 and <= 1024, $"draws must be in 1..1024, got {Draws}");
         switch (Name)
         {
@@ -50,10 +55,7 @@ public sealed record ObjectiveConfig
                 return new SmoothnessPenalty(Lambda, Sigma, Draws, OnProbabilities);
             case "randsmooth": return new RandomizedSmoothing(Sigma);
             default:
-                Require.That(Epsilons.Length > 0 && Epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive");
-                Require.That(Pgd.Steps is >= 1 and <= 1000, $"pgd.steps must be in 1..1000, got {Pgd.Steps}");
-                Require.Positive(Pgd.AlphaFactor, "pgd.alphaFactor");
-                Attacks.Pgd.StepFor(Pgd.Norm);
+                Pgd.Validate(Epsilons);
                 return new PgdAdversarialTraining(Epsilons, Pgd);
         }
     }

@@ -13,6 +13,9 @@ sealed class LocalFileServer : IDisposable
     public byte[] Payload { get; set; } = Array.Empty<byte>();
     public int? FailWith { get; set; }            // answer this status code
     public int? CutAfter { get; set; }            // promise the whole payload, send this many bytes, then abort
+    public string? RedirectTo { get; set; }       // answer 302 with this Location
+    public bool Stall { get; set; }               // send the headers, then nothing
+    public bool Endless { get; set; }             // stream the payload again and again, no length
     public List<string?> RangesSeen { get; } = new();
     public string BaseUrl { get; }
 
@@ -43,6 +46,17 @@ sealed class LocalFileServer : IDisposable
             try
             {
                 if (FailWith is int status) { response.StatusCode = status; response.Close(); continue; }
+                if (RedirectTo is string location) { response.StatusCode = 302; response.RedirectLocation = location; response.Close(); continue; }
+                if (Stall || Endless)
+                {
+                    response.SendChunked = true;
+                    await response.OutputStream.WriteAsync(Payload.AsMemory(0, 10));
+                    await response.OutputStream.FlushAsync();
+                    while (Endless && listener.IsListening) await response.OutputStream.WriteAsync(Payload);
+                    if (Stall) await Task.Delay(TimeSpan.FromSeconds(30));
+                    response.Abort();
+                    continue;
+                }
                 long start = 0;
                 if (range is not null && range.StartsWith("bytes=", StringComparison.Ordinal))
                 {
@@ -79,7 +93,7 @@ public class DownloaderTests
     {
         using var server = new LocalFileServer { Payload = Payload(300_000) };
         string folder = TestPaths.TempDir("dl");
-        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload));
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
         await Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(server.Payload, File.ReadAllBytes(Path.Combine(folder, "a.bin")));
         Assert.False(File.Exists(Path.Combine(folder, "a.bin.partial")));
@@ -90,7 +104,7 @@ public class DownloaderTests
     {
         using var server = new LocalFileServer { Payload = Payload(5000) };
         string folder = TestPaths.TempDir("dl");
-        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64));
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64), server.Payload.Length);
         var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("SHA-256 mismatch", e.Message);
         Assert.Empty(Directory.GetFiles(folder));
@@ -101,7 +115,7 @@ public class DownloaderTests
     {
         using var server = new LocalFileServer { Payload = Payload(400_000), CutAfter = 150_000 };
         string folder = TestPaths.TempDir("dl");
-        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload));
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
         var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("resume", e.Message);
         Assert.False(File.Exists(Path.Combine(folder, "a.bin")));
@@ -119,11 +133,72 @@ public class DownloaderTests
     {
         using var server = new LocalFileServer { FailWith = 500 };
         string folder = TestPaths.TempDir("dl");
-        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64));
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64), server.Payload.Length);
         var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("500", e.Message);
         Assert.DoesNotContain("\n", e.Message);
         Assert.Empty(Directory.GetFiles(folder));
+    }
+
+    [Fact]
+    public async Task StalledServer_IsAbandonedAfterTheStallTimeout_KeepingThePartial()
+    {
+        using var server = new LocalFileServer { Payload = Payload(5000), Stall = true };
+        string folder = TestPaths.TempDir("dl");
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance,
+            cancel: TestContext.Current.CancellationToken, stallTimeout: TimeSpan.FromSeconds(1)));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 15);
+        Assert.Contains("no data for 1 s after 10 bytes", e.Message);
+        Assert.Equal(10, new FileInfo(Path.Combine(folder, "a.bin.partial")).Length);
+    }
+
+    [Fact]
+    public async Task EndlessServer_IsStoppedAtTheSizeCap()
+    {
+        using var server = new LocalFileServer { Payload = Payload(64 * 1024), Endless = true };
+        string folder = TestPaths.TempDir("dl");
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        Assert.Contains($"more than {file.MaxBytes} bytes", e.Message);
+        Assert.InRange(new FileInfo(Path.Combine(folder, "a.bin.partial")).Length, file.MaxBytes, file.MaxBytes + (1 << 16));
+    }
+
+    [Fact]
+    public async Task RangeNotSatisfiable_KeepsThePartialAndSaysSo()
+    {
+        using var server = new LocalFileServer { Payload = Payload(5000), FailWith = 416 };
+        string folder = TestPaths.TempDir("dl");
+        File.WriteAllBytes(Path.Combine(folder, "a.bin.partial"), new byte[100]);
+        var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        Assert.Contains("refused to resume (416)", e.Message);
+        Assert.Equal(100, new FileInfo(Path.Combine(folder, "a.bin.partial")).Length);
+
+        // A partial that is already the whole file is accepted.
+        File.WriteAllBytes(Path.Combine(folder, "a.bin.partial"), server.Payload);
+        await Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken);
+        Assert.Equal(server.Payload, File.ReadAllBytes(Path.Combine(folder, "a.bin")));
+    }
+
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("ftp://127.0.0.1/a.bin")]
+    public async Task RedirectOrUrlOutsideHttp_GivesOneLine(string target)
+    {
+        using var server = new LocalFileServer { Payload = Payload(100), RedirectTo = target };
+        string folder = TestPaths.TempDir("dl");
+        var token = TestContext.Current.CancellationToken;
+        var redirected = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), 100);
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(redirected, folder, NullProgress.Instance, cancel: token));
+        Assert.Contains(target, e.Message);
+        var direct = redirected with { Url = target };
+        e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(direct, folder, NullProgress.Instance, cancel: token));
+        Assert.Contains("only http:// and https://", e.Message);
+        var r = CliProcess.Run("data", "fetch", "mnist", "--data-root", folder, "--url-base", target);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
     }
 
     [Fact]

@@ -198,6 +198,20 @@ public class SweepTests
     }
 
     [Fact]
+    public void SweepRun_EndingWithAJobNotDone_ExitsNonZeroAndNamesIt()
+    {
+        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
+        string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
+        var bad = spec.Jobs()[1];
+        Directory.CreateDirectory(SweepRunner.JobDir(dir, bad));
+        File.WriteAllText(Path.Combine(SweepRunner.JobDir(dir, bad), "train"), "a file where the run folder goes");
+        var r = CliProcess.Run("sweep", "run", specPath, "--out", dir, "--threads", "1");
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains($"error: 1 job(s) not done: {bad.Id} (failed)", r.Stderr);
+        Assert.Equal(JobState.Completed, SweepRunner.State(dir, spec.Jobs()[0]));
+    }
+
+    [Fact]
     public void SweepJob_FreesEveryTensorItMade_BeforeTheNextJob()
     {
         // Tensors a job drops must be freed on this thread when the job ends: left to the GC finalizer
@@ -271,5 +285,45 @@ public class SweepSpecFileTests
         Assert.Contains(expected, e.Message);
         Assert.Contains(path, e.Message);
         Assert.DoesNotContain("\n", e.Message);
+    }
+}
+
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public class JobLockRaceTests
+{
+    /// <summary>
+    /// Eight paglab processes race for a stale lock (its owner dead) in each of 10 rounds, all at the same
+    /// wall-clock instant: exactly one wins every round.
+    /// </summary>
+    [Fact]
+    public async Task ManyProcesses_TakingOverADeadOwnersLockAtOnce_YieldOneWinnerPerRound()
+    {
+        const int racers = 8, rounds = 10;
+        string dir = TestPaths.TempDir("race");
+        using var dead = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        dead.WaitForExit();
+        string ghost = System.Text.Json.JsonSerializer.Serialize(JobLock.Me() with { Pid = dead.Id }, JsonFiles.Options);
+        var locks = Enumerable.Range(0, rounds).Select(r => Path.Combine(dir, $"round{r}", "job.lock")).ToArray();
+        foreach (var l in locks)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(l)!);
+            File.WriteAllText(l, ghost);
+            File.SetLastWriteTimeUtc(l, DateTime.UtcNow.AddMinutes(-5));
+        }
+        string go = Path.Combine(dir, "go");
+        var processes = Enumerable.Range(0, racers)
+            .Select(_ => Process.Start(CliProcess.StartInfo(new[] { "sweep", "try-lock", "--go", go, "--interval", "150" }.Concat(locks).ToArray()))!)
+            .ToList();
+        var token = TestContext.Current.CancellationToken;
+        foreach (var p in processes) Assert.Equal("ready", await p.StandardOutput.ReadLineAsync(token));
+        File.WriteAllText(go + ".tmp", (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 300).ToString());
+        File.Move(go + ".tmp", go);
+        var outputs = await Task.WhenAll(processes.Select(p => p.StandardOutput.ReadToEndAsync(token)));
+        foreach (var p in processes) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); p.Dispose(); }
+        var lines = outputs.SelectMany(o => o.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal(racers * rounds, lines.Count);
+        // A racer may come late to a round on a loaded machine ("late"); the round still has one winner.
+        for (int r = 0; r < rounds; r++)
+            Assert.Single(lines, l => l.StartsWith($"{r} acquired", StringComparison.Ordinal));
     }
 }

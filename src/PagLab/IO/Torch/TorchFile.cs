@@ -85,7 +85,8 @@ public static class TorchFile
     public static object? Parse(byte[] file, string path, List<Tensor> created)
     {
         try { return ParseAny(file, path, created); }
-        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException or KeyNotFoundException or IndexOutOfRangeException)
+        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException or KeyNotFoundException or IndexOutOfRangeException
+                                       or NullReferenceException or InvalidOperationException)
         {
             throw new DataFormatException(path, $"corrupt PyTorch file ({FirstLine(e.Message)})");
         }
@@ -212,38 +213,84 @@ public static class TorchFile
         return t;
     }
 
-    /// <summary>Replaces each TensorRef by a contiguous tensor, after checking it lies inside its storage.</summary>
-    static object? Materialise(object? value, Dictionary<string, Tensor> storages, string path, List<Tensor> created, int depth = 0)
+    /// <summary>
+    /// Replaces each TensorRef by a contiguous tensor, after checking it lies inside its storage, does not
+    /// overlap itself (stride 0 repeats one element: a 600-byte file could ask for gigabytes) and keeps the
+    /// total within <see cref="MaterialisedBudget"/>. Shared references are visited once (memo), so a pickle
+    /// that refers to one object many times, at any depth, costs its size, not the number of paths to it.
+    /// </summary>
+    static object? Materialise(object? value, Dictionary<string, Tensor> storages, string path, List<Tensor> created)
     {
-        if (depth > 100) throw new DataFormatException(path, "pickle nests too deeply (or refers to itself)");
-        switch (value)
+        long budget = MaterialisedBudget(storages.Values.Sum(s => s.shape[0] * s.element_size()));
+        var memo = new Dictionary<object, object?>(ReferenceEqualityComparer.Instance);
+        long total = 0;
+        object? Visit(object? v, int depth)
         {
-            case TensorRef r:
-                {
-                    if (!storages.TryGetValue(r.Storage.Key, out var storage)) throw new DataFormatException(path, $"storage '{r.Storage.Key}' has no data");
-                    if (r.Size.Length != r.Stride.Length || r.Size.Any(s => s < 0) || r.Stride.Any(s => s < 0) || r.Offset < 0)
-                        throw new DataFormatException(path, "tensor with a malformed size or stride");
-                    long offset = r.Storage.ElementOffset + r.Offset, last = offset;
-                    bool emptyTensor = r.Size.Any(s => s == 0);
-                    for (int i = 0; i < r.Size.Length; i++) last = checked(last + (r.Size[i] - 1) * r.Stride[i]);
-                    if (!emptyTensor && (last >= storage.shape[0] || offset >= storage.shape[0]))
-                        throw new DataFormatException(path, $"tensor reaches beyond its storage '{r.Storage.Key}' (truncated or corrupt)");
-                    var t = emptyTensor ? empty(r.Size, storage.dtype) : storage.as_strided(r.Size, r.Stride, offset).contiguous();
-                    created.Add(t);
-                    return t;
-                }
-            case PyDict d:
-                {
-                    var result = new PyDict();
-                    foreach (var (k, v) in d.Items) result.Items.Add(new(k, Materialise(v, storages, path, created, depth + 1)));
-                    return result;
-                }
-            case List<object?> l: return l.Select(v => Materialise(v, storages, path, created, depth + 1)).ToList();
-            case PyTuple t: return new PyTuple(t.Items.Select(v => Materialise(v, storages, path, created, depth + 1)).ToArray());
-            case StorageRef: throw new DataFormatException(path, "holds a bare storage, not a tensor");
-            case PyGlobal g: throw new DataFormatException(path, $"holds the global '{g.FullName}' itself, not a state dict");
-            default: return value;
+            if (depth > 100) throw new DataFormatException(path, "pickle nests too deeply (or refers to itself)");
+            if (v is null || v is string || v.GetType().IsValueType) return v;
+            if (memo.TryGetValue(v, out var done)) return done;
+            object? result = v switch
+            {
+                TensorRef r => Tensor(r),
+                PyDict d => MaterialiseDict(d),
+                List<object?> l => l.Select(x => Visit(x, depth + 1)).ToList(),
+                PyTuple t => new PyTuple(t.Items.Select(x => Visit(x, depth + 1)).ToArray()),
+                StorageRef => throw new DataFormatException(path, "holds a bare storage, not a tensor"),
+                PyGlobal g => throw new DataFormatException(path, $"holds the global '{g.FullName}' itself, not a state dict"),
+                _ => v,
+            };
+            memo[v] = result;
+            return result;
+
+            PyDict MaterialiseDict(PyDict d)
+            {
+                var copy = new PyDict();
+                foreach (var (k, x) in d.Items) copy.Items.Add(new(k, Visit(x, depth + 1)));
+                return copy;
+            }
         }
+        Tensor Tensor(TensorRef r)
+        {
+            if (!storages.TryGetValue(r.Storage.Key, out var storage)) throw new DataFormatException(path, $"storage '{r.Storage.Key}' has no data");
+            if (r.Size.Length != r.Stride.Length || r.Size.Any(s => s < 0) || r.Stride.Any(s => s < 0) || r.Offset < 0)
+                throw new DataFormatException(path, "tensor with a malformed size or stride");
+            long offset = checked(r.Storage.ElementOffset + r.Offset), last = offset, numel = 1;
+            bool emptyTensor = r.Size.Any(s => s == 0);
+            for (int i = 0; i < r.Size.Length; i++)
+            {
+                last = checked(last + (r.Size[i] - 1) * r.Stride[i]);
+                numel = checked(numel * r.Size[i]);
+            }
+            if (!emptyTensor && (last >= storage.shape[0] || offset >= storage.shape[0]))
+                throw new DataFormatException(path, $"tensor reaches beyond its storage '{r.Storage.Key}' (truncated or corrupt)");
+            if (!emptyTensor && !NonOverlapping(r.Size, r.Stride))
+                throw new DataFormatException(path, $"a tensor on storage '{r.Storage.Key}' overlaps itself (stride 0 or overlapping strides), which a state dict never holds");
+            total = checked(total + numel * storage.element_size());
+            if (total > budget)
+                throw new DataFormatException(path, $"its tensors would take more than {budget >> 20} MiB (views share storages many times?)");
+            var t = emptyTensor ? empty(r.Size, storage.dtype) : storage.as_strided(r.Size, r.Stride, offset).contiguous();
+            created.Add(t);
+            return t;
+        }
+        return Visit(value, 0);
+    }
+
+    /// <summary>At most 4x the storage bytes in the file (views of shared storages) plus 64 MiB.</summary>
+    public static long MaterialisedBudget(long storageBytes) => checked(4 * storageBytes + (64L << 20));
+
+    /// <summary>
+    /// True when no two indices reach one element: with the dimensions of size > 1 sorted by stride, each
+    /// stride is at least the extent of the ones before it (the sufficient test torch itself uses).
+    /// </summary>
+    static bool NonOverlapping(long[] size, long[] stride)
+    {
+        long extent = 1;
+        foreach (int i in Enumerable.Range(0, size.Length).Where(i => size[i] > 1).OrderBy(i => stride[i]))
+        {
+            if (stride[i] < extent) return false;
+            extent = checked(stride[i] * size[i]);
+        }
+        return true;
     }
 
     static string FirstLine(string s) => s.Split('\n')[0];
