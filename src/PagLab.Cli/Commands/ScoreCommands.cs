@@ -17,6 +17,7 @@ public sealed class ScoreCommands : ICommandGroup
     {
         var denoiser = new Command("denoiser", "EDM denoisers that estimate the score of the data");
         denoiser.Subcommands.Add(TrainDenoiser());
+        denoiser.Subcommands.Add(TorchScriptCommands.DenoiserImport());
         root.Subcommands.Add(denoiser);
         root.Subcommands.Add(ScoreCommand());
         CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
@@ -67,7 +68,7 @@ public sealed class ScoreCommands : ICommandGroup
 
     static Command ScoreCommand()
     {
-        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder", Required = true };
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder (trained or imported)", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units ([0,1] images)", DefaultValueFactory = _ => 0.5 };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
@@ -76,12 +77,12 @@ public sealed class ScoreCommands : ICommandGroup
         var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser, dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            using var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
+            var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
+            using var _ = d;
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var spec = d.Network.Spec;
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
-                new ImageShape(spec.Channels, spec.Height, spec.Width), "the denoiser");
+                shape, "the denoiser");
             var test = data.Test.Take(n);
             var scores = ScoreFunction.Batched(d, test.Images, test.Labels, parse.GetValue(sigma));
             var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
@@ -136,9 +137,12 @@ public sealed class ScoreCommands : ICommandGroup
         if (option == "exact")
             return data is SubspaceGaussians sg ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on subspace-gaussians");
         if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or 'exact' on subspace-gaussians)");
-        var d = DenoiserTrainer.Load(option);
-        var spec = d.Network.Spec;
-        Require.That(data.Shape == new ImageShape(spec.Channels, spec.Height, spec.Width), $"the denoiser expects {spec.Channels}x{spec.Height}x{spec.Width} images, {data.Name} has {data.Shape}");
+        var (d, shape) = TorchScriptDenoiser.LoadFolder(option);
+        if (data.Shape != shape)
+        {
+            d.Dispose();
+            throw new PagLabException($"the denoiser expects {shape} images, {data.Name} has {data.Shape}");
+        }
         return d;
     }
 
