@@ -13,8 +13,6 @@ public class ModelFolderCliTests
 
     static string Hash(string file) => Convert.ToHexString(SHA256.HashData(System.IO.File.ReadAllBytes(file)));
 
-    static void Succeeds(CliProcess.Result r) => Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
-
     static void FailsWithOneLine(CliProcess.Result r, string expected)
     {
         Assert.Equal(2, r.ExitCode);
@@ -56,8 +54,7 @@ public class ModelFolderCliTests
     public void TorchScriptClassifier_ImportedOnTheCommandLine_WorksWithEvalAndMeasureManifold()
     {
         string dir = TestPaths.TempDir(), model = Path.Combine(dir, "m"), tangents = Path.Combine(dir, "t.safetensors");
-        var import = CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--normalize", "0.1307,0.3081", "--out", model);
-        Succeeds(import);
+        var import = ImportClassifier(model);
         Assert.Contains("imported TorchScript archive", import.Stdout);
         Assert.True(System.IO.File.Exists(Path.Combine(model, SavedModel.ScriptFile)));
 
@@ -71,6 +68,16 @@ public class ModelFolderCliTests
             "--out", Path.Combine(dir, "manifold.json"));
         Succeeds(manifold);
         Assert.Contains("off/on", manifold.Stdout);
+    }
+
+    [Fact]
+    public void TorchScriptClassifier_ForTheDistractorData_WorksWithMeasureDistractor()
+    {
+        string dir = TestPaths.TempDir(), model = Path.Combine(dir, "m");
+        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes-distractor", "--normalize", "0.1307,0.3081", "--out", model));
+        Succeeds(CliProcess.Run("measure", "distractor", "--model", model, "--dataset", "shapes-distractor", "--sigmas", "0,0.1,1", "--count", "16",
+            "--out", Path.Combine(dir, "distractor.json")));
+        Assert.True(System.IO.File.Exists(Path.Combine(dir, "distractor.json")));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using PagLab.IO.Torch;
+using PagLab.Tests.Cli;
 using static TorchSharp.torch;
 
 namespace PagLab.Tests.Models;
@@ -12,6 +13,17 @@ public static class TorchScriptFixtures
 
     /// <summary>A reference file (torch.save of named tensors), read through PagLab's restricted unpickler.</summary>
     public static Dictionary<string, Tensor> Reference(string name) => TorchFile.ReadStateDict(File(name));
+
+    /// <summary>The CLI result, after asserting that the command succeeded.</summary>
+    public static CliProcess.Result Succeeds(CliProcess.Result r)
+    {
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        return r;
+    }
+
+    /// <summary>`paglab model import` of the traced classifier (MNIST normalisation) on the embedded shapes data.</summary>
+    public static CliProcess.Result ImportClassifier(string folder) =>
+        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--normalize", "0.1307,0.3081", "--out", folder));
 
     /// <summary>Largest |a - b| over all elements.</summary>
     public static double MaxAbsDifference(Tensor a, Tensor b)

@@ -51,20 +51,22 @@ public class TorchScriptDenoiserTests
     }
 
     [Fact]
-    public void Cli_ImportedDenoiserAndClassifier_MeasureAlignmentAndScore()
+    public void Cli_ImportedDenoiserAndClassifier_MeasureAlignment_Score_AndFigureGradients()
     {
         string dir = TestPaths.TempDir(), model = Path.Combine(dir, "m"), denoiser = Path.Combine(dir, "d");
         var r = CliProcess.Run("denoiser", "import", File("denoiser_edm.pt"), "--form", "edm", "--dataset", "shapes", "--pixel-range", "-1,1", "--out", denoiser);
-        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Succeeds(r);
         Assert.Contains("network sigma = 2 x sigma", r.Stdout);
-        r = CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--normalize", "0.1307,0.3081", "--out", model);
-        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        ImportClassifier(model);
         r = CliProcess.Run("measure", "alignment", "--model", model, "--denoiser", denoiser, "--dataset", "shapes", "--count", "8", "--sigma", "0.25",
             "--out", Path.Combine(dir, "alignment.json"));
-        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Succeeds(r);
         Assert.Contains("gradient vs score (8 images", r.Stdout);
         r = CliProcess.Run("score", "--denoiser", denoiser, "--dataset", "shapes", "--count", "4", "--out", Path.Combine(dir, "scores.safetensors"));
-        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Succeeds(r);
+        Succeeds(CliProcess.Run("figure", "gradients", "--models", model, "--denoiser", denoiser, "--dataset", "shapes", "--count", "2",
+            "--out", Path.Combine(dir, "gradients.png")));
+        Assert.True(System.IO.File.Exists(Path.Combine(dir, "gradients.png")));
 
         r = CliProcess.Run("denoiser", "import", File("denoiser_bad_shape.pt"), "--form", "x0", "--dataset", "shapes", "--pixel-range", "-1,1", "--out", Path.Combine(dir, "bad"));
         Assert.Equal(2, r.ExitCode);

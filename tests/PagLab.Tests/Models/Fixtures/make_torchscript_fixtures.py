@@ -8,7 +8,8 @@ Run by hand with Debian's python3-torch (torch 1.13), never in CI (the outputs a
 Nothing is downloaded; every network is tiny, seeded and traced with torch.jit.trace on CPU.
 Outputs (each well under 1 MB):
   classifier.pt          a classifier for 1x28x28 inputs built from layers PagLab does not define
-                         (GELU, GroupNorm, max-pool, a residual add), trained for 60 steps
+                         (GELU, GroupNorm, max-pool, a residual add) for 28x28 inputs (and, through its adaptive pool, 56x28),
+                         trained for 60 steps
                          on synthetic blob images; it expects MNIST normalisation: (x - 0.1307) / 0.3081
                          of pixels x in [0,1] (import with --normalize 0.1307,0.3081)
   classifier_reference.pt  torch.save of tensors: inputs (16,1,28,28) in [0,1], labels, logits,
@@ -65,7 +66,7 @@ class Classifier(nn.Module):
     def forward(self, x):
         h = F.max_pool2d(F.gelu(self.norm1(self.conv1(x))), 2)   # (B, 8, 14, 14)
         h = h + F.gelu(self.norm2(self.conv2(h)))                 # residual add
-        h = F.max_pool2d(h, 2)                                    # (B, 8, 7, 7)
+        h = F.adaptive_max_pool2d(h, 7)                           # (B, 8, 7, 7): also takes 56x28 (shapes-distractor)
         return self.fc(h.flatten(1))
 
 
