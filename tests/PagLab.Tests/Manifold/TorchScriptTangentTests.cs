@@ -50,14 +50,13 @@ public class TorchScriptTangentTests
     public void Cli_TangentsFromATracedDecoder_FeedMeasureManifold()
     {
         string dir = TestPaths.TempDir(), tangents = Path.Combine(dir, "t.safetensors"), model = Path.Combine(dir, "m");
-        var r = CliProcess.Run("tangents", "--decoder", File("decoder.pt"), "--encoder", File("encoder.pt"), "--dataset", "shapes", "--count", "8", "--out", tangents);
-        Succeeds(r);
-        Assert.Contains("8 tangent spaces of dimension 4 in R^784", r.Stdout);
+        var spaces = Succeeds(CliProcess.Run("tangents", "--decoder", File("decoder.pt"), "--encoder", File("encoder.pt"), "--dataset", "shapes", "--count", "8",
+            "--out", tangents));
+        Assert.Contains("8 tangent spaces of dimension 4 in R^784", spaces.Stdout);
         ImportClassifier(model);
-        r = CliProcess.Run("measure", "manifold", "--model", model, "--tangents", tangents, "--dataset", "shapes", "--eps", "1", "--draws", "2",
-            "--out", Path.Combine(dir, "manifold.json"));
-        Succeeds(r);
-        r = CliProcess.Run("tangents", "--decoder", File("decoder.pt"), "--dataset", "shapes", "--out", tangents);
+        Succeeds(CliProcess.Run("measure", "manifold", "--model", model, "--tangents", tangents, "--dataset", "shapes", "--eps", "1", "--draws", "2",
+            "--out", Path.Combine(dir, "manifold.json")));
+        var r = CliProcess.Run("tangents", "--decoder", File("decoder.pt"), "--dataset", "shapes", "--out", tangents);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--decoder needs --encoder", r.Stderr);
     }
