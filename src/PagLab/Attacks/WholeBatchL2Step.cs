@@ -11,26 +11,26 @@ namespace PagLab.Attacks;
 /// </summary>
 public sealed class WholeBatchL2Step : IAttackStep
 {
-    const double Tiny = 1e-12;
-
+    /// <summary>x0 + delta * min(1, eps / ||delta||), one factor for the whole batch: only a batch outside the ball shrinks.</summary>
     public Tensor Project(Tensor x, Tensor x0, Tensor epsilon)
     {
         using var _ = NewDisposeScope();
         var delta = x - x0;
-        var factor = (epsilon.max() / delta.norm().clamp_min(Tiny)).clamp_max(1.0);   // shrink only outside the ball
-        return (x0 + delta * factor).MoveToOuterDisposeScope();
+        return (x0 + delta * (epsilon.max() / BatchNorm(delta)).clamp_max(1.0)).MoveToOuterDisposeScope();
     }
+
+    static Tensor BatchNorm(Tensor t) => t.norm().clamp_min(1e-12);  // one L2 norm over every pixel of every image
 
     public Tensor Step(Tensor x, Tensor g, Tensor stepSize)
     {
         using var _ = NewDisposeScope();
-        return (x + stepSize.max() * g / g.norm().clamp_min(Tiny)).MoveToOuterDisposeScope();
+        return (x + stepSize.max() * g / BatchNorm(g)).MoveToOuterDisposeScope();
     }
 
     public Tensor RandomPerturb(Tensor x0, Tensor epsilon, Generator? generator)
     {
         using var _ = NewDisposeScope();
         var u = rand(x0.shape, dtype: x0.dtype, device: x0.device, generator: generator);
-        return (x0 + epsilon.max() / 2 * u / u.norm().clamp_min(Tiny)).MoveToOuterDisposeScope();
+        return (x0 + epsilon.max() / 2 * u / BatchNorm(u)).MoveToOuterDisposeScope();
     }
 }
