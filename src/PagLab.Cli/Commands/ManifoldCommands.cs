@@ -63,7 +63,9 @@ public sealed class ManifoldCommands : ICommandGroup
     static Command Tangents()
     {
         var autoencoder = new Option<string?>("--autoencoder") { Description = "Autoencoder folder (estimator autoencoder)" };
-        var estimator = new Option<string>("--estimator") { Description = "autoencoder | local-pca | true (datasets with a known tangent space: subspace-gaussians)", DefaultValueFactory = _ => "autoencoder" };
+        var estimator = new Option<string>("--estimator") { Description = "autoencoder | local-pca | true (datasets with a known tangent space: subspace-gaussians); --decoder implies torchscript", DefaultValueFactory = _ => "autoencoder" };
+        var decoder = new Option<string?>("--decoder") { Description = "TorchScript decoder (B, k) -> images (runs code: trusted files only); needs --encoder" };
+        var encoder = new Option<string?>("--encoder") { Description = "TorchScript encoder images -> (B, k) codes, for --decoder" };
         var dataset = Dataset();
         var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)", DefaultValueFactory = _ => 64 };
         var split = new Option<string>("--split") { Description = "train | test", DefaultValueFactory = _ => "test" };
@@ -73,14 +75,19 @@ public sealed class ManifoldCommands : ICommandGroup
         var output = CommonOptions.Out(description: "Tangent-space file (.safetensors)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("tangents", "Estimate tangent spaces (exact batched decoder Jacobians, or local PCA) and save their bases")
-            { autoencoder, estimator, dataset, count, split, batchSize, neighbours, dimension, output, seed, dataRoot };
+            { autoencoder, estimator, decoder, encoder, dataset, count, split, batchSize, neighbours, dimension, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
             Require.Positive(parse.GetValue(count), "--count");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var spaces = parse.GetValue(estimator) switch
+            bool traced = parse.GetValue(decoder) is not null || parse.GetValue(encoder) is not null;
+            using var spaces = (traced ? "torchscript" : parse.GetValue(estimator)) switch
             {
+                "torchscript" => ManifoldExperiments.EstimateWithTorchScript(
+                    parse.GetValue(encoder) ?? throw new PagLabException("--decoder needs --encoder (the codes z = E(x) at which D's Jacobian is taken)"),
+                    parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
+                    data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress()),
                 "autoencoder" => ManifoldExperiments.EstimateWithAutoencoder(
                     parse.GetValue(autoencoder) ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
                     data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress()),

@@ -18,6 +18,7 @@ public sealed class ScoreCommands : ICommandGroup
     {
         var denoiser = new Command("denoiser", "EDM denoisers that estimate the score of the data");
         denoiser.Subcommands.Add(TrainDenoiser());
+        denoiser.Subcommands.Add(TorchScriptCommands.DenoiserImport());
         root.Subcommands.Add(denoiser);
         root.Subcommands.Add(ScoreCommand());
         CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
@@ -25,15 +26,21 @@ public sealed class ScoreCommands : ICommandGroup
     }
 
 
-    /// <summary>The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out loud) when there are none.</summary>
-    public static Lpips? OptionalLpips(string? weights, string? dataRoot, string net = "squeeze")
+    /// <summary>
+    /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out
+    /// loud) when there are none. Without --lpips-net: the given weights' network, else alex when its weights are present.
+    /// </summary>
+    public static Lpips? OptionalLpips(string? weights, string? dataRoot, string? net = null)
     {
+        net ??= Lpips.DefaultNet(weights ?? Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"), dataRoot);
+        Require.That(LpipsBackbone.Names.Contains(net), $"--lpips-net must be one of {string.Join(", ", LpipsBackbone.Names)}, got '{net}'");
         string? path = Lpips.FindWeights(weights, net, dataRoot);
         if (path is null)
         {
             Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or {Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
             return null;
         }
+        Console.WriteLine($"LPIPS-{net} ({path})");
         return Lpips.Load(net, path);
     }
 
@@ -71,7 +78,7 @@ public sealed class ScoreCommands : ICommandGroup
 
     static Command ScoreCommand()
     {
-        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder", Required = true };
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder (trained or imported)", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units ([0,1] images)", DefaultValueFactory = _ => 0.5 };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
@@ -80,12 +87,12 @@ public sealed class ScoreCommands : ICommandGroup
         var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser, dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            using var d = DenoiserTrainer.Load(parse.GetValue(denoiser)!);
+            var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
+            using var _ = d;
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var spec = d.Network.Spec;
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
-                new ImageShape(spec.Channels, spec.Height, spec.Width), "the denoiser");
+                shape, "the denoiser");
             var test = data.Test.Take(n);
             var scores = ScoreFunction.Batched(d, test.Images, test.Labels, parse.GetValue(sigma));
             var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
@@ -108,22 +115,23 @@ public sealed class ScoreCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
+        var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
+        var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
         var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("alignment", "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
-            { model, denoiser, dataset, sigma, mode, count, lpipsWeights, output, seed, dataRoot };
+            { model, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             using var net = SavedModel.Load(parse.GetValue(model)!);
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-            using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot));
-            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, lpips);
+            using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
+            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), parse.GetValue(mode)!, n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
@@ -140,9 +148,12 @@ public sealed class ScoreCommands : ICommandGroup
         if (option == "exact")
             return data is SubspaceGaussians sg ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on subspace-gaussians");
         if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or 'exact' on subspace-gaussians)");
-        var d = DenoiserTrainer.Load(option);
-        var spec = d.Network.Spec;
-        Require.That(data.Shape == new ImageShape(spec.Channels, spec.Height, spec.Width), $"the denoiser expects {spec.Channels}x{spec.Height}x{spec.Width} images, {data.Name} has {data.Shape}");
+        var (d, shape) = TorchScriptDenoiser.LoadFolder(option);
+        if (data.Shape != shape)
+        {
+            d.Dispose();
+            throw new PagLabException($"the denoiser expects {shape} images, {data.Name} has {data.Shape}");
+        }
         return d;
     }
 
@@ -151,14 +162,15 @@ public sealed class ScoreCommands : ICommandGroup
         var models = new Option<string>("--models") { Description = "Comma-separated model folders", Required = true };
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (or 'exact' on subspace-gaussians)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
+        var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
+        var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
         var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("gradients", "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
-            { models, denoiser, dataset, sigma, mode, count, lpipsWeights, output, seed, dataRoot };
+            { models, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             int n = parse.GetValue(count);
@@ -170,8 +182,8 @@ public sealed class ScoreCommands : ICommandGroup
             {
                 Require.That(list.Count > 0, "--models names no model");
                 using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-                using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot));
-                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, lpips);
+                using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
+                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), parse.GetValue(mode)!, n, lpips);
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

@@ -21,6 +21,14 @@ public sealed class TrainCommands : ICommandGroup
     }
 
     /// <summary>Parses "1,4,8" into numbers, with a one-line error naming the option.</summary>
+    /// <summary>A named PGD variant's settings, or null for the options given one by one.</summary>
+    static PgdConfig? PgdVariant(string name) => name switch
+    {
+        "paglab" => null,
+        "authors" => PgdConfig.Authors,
+        _ => throw new PagLabException($"--pgd-variant must be one of {string.Join(", ", PgdConfig.Variants)}, got '{name}'"),
+    };
+
     public static double[] ParseList(string text, string option)
     {
         try
@@ -48,7 +56,9 @@ public sealed class TrainCommands : ICommandGroup
         var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
         var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
         var randomStart = new Option<bool>("--random-start") { Description = "PGD: start at a random point of the ball" };
-        var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' variant)" };
+        var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' geometry)" };
+        var pgdVariant = new Option<string>("--pgd-variant")
+            { Description = "paglab (the options above) | authors (their pgd_l2_: whole-batch L2, uniform start, 2 eps / 10 steps, no clamping)", DefaultValueFactory = _ => "paglab" };
         var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd", DefaultValueFactory = _ => "adam" };
         var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 3e-3 };
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
@@ -69,7 +79,7 @@ public sealed class TrainCommands : ICommandGroup
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {
             dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm, steps, alphaFactor,
-            randomStart, batchNorm, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma, lrScale, batchSize, epochs,
+            randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma, lrScale, batchSize, epochs,
             trainSize, testSize, checkpointEvery, threads, resume, output, seed, device, dataRoot,
         };
         cmd.SetAction(parse =>
@@ -84,7 +94,7 @@ public sealed class TrainCommands : ICommandGroup
                     LambdaConvention = parse.GetValue(convention)!,
                     Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(parse.GetValue(objective)!), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
                     Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
-                    Pgd = new PgdConfig
+                    Pgd = PgdVariant(parse.GetValue(pgdVariant)!) ?? new PgdConfig
                     {
                         Norm = parse.GetValue(norm)!, Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
                         RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,

@@ -35,6 +35,14 @@ public sealed record PgdConfig
         foreach (var e in list)
             Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], got {e}");
     }
+
+    /// <summary>
+    /// The PAGs authors' attack (pags, PGDAdversarialLoss.pgd_l2_): L2 over the whole batch (<see cref="WholeBatchL2Step"/>),
+    /// uniform random start, step 2 eps / num_iter, 10 steps (PAGs Suppl. B.2), no clamping.
+    /// </summary>
+    public static PgdConfig Authors => new() { Norm = "l2", Steps = 10, AlphaFactor = 2, RandomStart = true, Normalisation = PgdNorm.WholeBatch };
+
+    public static readonly IReadOnlyList<string> Variants = new[] { "paglab", "authors" };
 }
 
 /// <summary>
@@ -44,6 +52,9 @@ public sealed record PgdConfig
 /// </summary>
 public static class Pgd
 {
+    public static IAttackStep StepFor(PgdConfig config) =>
+        config.Normalisation == PgdNorm.WholeBatch && config.Norm == "l2" ? new WholeBatchL2Step() : StepFor(config.Norm);
+
     public static IAttackStep StepFor(string norm) => norm switch
     {
         "l2" => new L2Step(),
@@ -58,7 +69,7 @@ public static class Pgd
         var x0 = x.detach();
         var eps = Attacks.PerExample.Broadcastable(epsilon, x0);
         var alpha = eps * (config.AlphaFactor / config.Steps);
-        IAttackStep step = StepFor(config.Norm);
+        IAttackStep step = StepFor(config);
         var adv = config.RandomStart ? step.RandomPerturb(x0, eps, generator) : x0.clone();
         for (int k = 0; k < config.Steps; k++)
         {
@@ -66,16 +77,7 @@ public static class Pgd
             var xk = adv.detach().requires_grad_(true);
             var loss = functional.cross_entropy(model.call(xk), y, reduction: Reduction.Sum);
             var g = torch.autograd.grad(new[] { loss }, new[] { xk })[0];
-            Tensor next;
-            if (config.Normalisation == PgdNorm.WholeBatch && config.Norm == "l2")
-            {
-                // The authors' variant: one norm over the whole flattened batch; eps bounds the batch.
-                var stepped = xk.detach() + alpha.max() * g / g.norm().clamp_min(1e-12);
-                var delta = stepped - x0;
-                var batchEps = eps.max();
-                next = (x0 + delta * (batchEps / delta.norm().clamp_min(1e-12)).clamp_max(1.0)).clamp(0, 1);
-            }
-            else next = step.Project(step.Step(xk.detach(), g, alpha), x0, eps);
+            var next = step.Project(step.Step(xk.detach(), g, alpha), x0, eps);
             adv = next.detach().MoveToOuterDisposeScope();
         }
         return adv.MoveToOuterDisposeScope();

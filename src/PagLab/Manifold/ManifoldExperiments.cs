@@ -68,6 +68,22 @@ public static class ManifoldExperiments
         return spaces;
     }
 
+    /// <summary>Tangent spaces from a traced encoder and decoder (TorchScript), as for PagLab's own autoencoder.</summary>
+    public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset, string split, int count,
+        int batchSize, IProgressSink progress)
+    {
+        using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);
+        var data = Split(dataset, split);
+        int n = (int)Math.Min(count, data.Count);
+        using var indices = arange(n, dtype: ScalarType.Int64);
+        using var images = data.Images.narrow(0, 0, n);
+        return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5, progress, new Dictionary<string, string>
+        {
+            ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name, ["split"] = split,
+            ["encoder"] = Path.GetFullPath(encoderPath), ["decoder"] = Path.GetFullPath(decoderPath),
+        });
+    }
+
     /// <summary>Local-PCA tangent spaces of the first count images of a split, neighbours from the training split.</summary>
     public static TangentSpaces EstimateWithLocalPca(IDataset dataset, string split, int count, int neighbours, int dimension)
     {

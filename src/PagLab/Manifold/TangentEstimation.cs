@@ -14,8 +14,19 @@ public static class TangentEstimation
     public static TangentSpaces FromAutoencoder(ConvAutoencoder autoencoder, Tensor images, Tensor indices, int batchSize = 32,
         double rankTolerance = 1e-5, IProgressSink? progress = null)
     {
-        progress ??= NullProgress.Instance;
         autoencoder.eval();
+        return FromEncoderDecoder(autoencoder.Encode, autoencoder.Decode, images, indices, batchSize, rankTolerance, progress, new Dictionary<string, string>
+        {
+            ["estimator"] = "autoencoder", ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
+            ["dataset"] = autoencoder.Spec.Dataset ?? "",
+        });
+    }
+
+    /// <summary>The same estimate for any encoder E: (b, C, H, W) -> (b, k) and decoder D: (b, k) -> (b, ...).</summary>
+    public static TangentSpaces FromEncoderDecoder(Func<Tensor, Tensor> encode, Func<Tensor, Tensor> decode, Tensor images, Tensor indices,
+        int batchSize, double rankTolerance, IProgressSink? progress, IReadOnlyDictionary<string, string> info)
+    {
+        progress ??= NullProgress.Instance;
         long n = images.shape[0];
         var parts = new List<(Tensor U, Tensor S)>();
         try
@@ -25,17 +36,13 @@ public static class TangentEstimation
                 using var _ = NewDisposeScope();
                 var x = images.narrow(0, start, Math.Min(batchSize, n - start));
                 Tensor z;
-                using (no_grad()) z = autoencoder.Encode(x);                     // (b, k)
-                var j = DecoderJacobian.Compute(autoencoder.Decode, z);          // (b, d, k)
+                using (no_grad()) z = encode(x);                                 // (b, k)
+                var j = DecoderJacobian.Compute(decode, z);                      // (b, d, k)
                 var (u, s) = TangentSpaces.Svd(j);                               // SVD per batch: J never piles up
                 parts.Add((u.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope()));
                 progress.Update("tangent spaces", start + x.shape[0], n);
             }
-            return TangentSpaces.FromSvd(parts, indices, rankTolerance, new Dictionary<string, string>
-            {
-                ["estimator"] = "autoencoder", ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
-                ["dataset"] = autoencoder.Spec.Dataset ?? "",
-            });
+            return TangentSpaces.FromSvd(parts, indices, rankTolerance, info);
         }
         finally { foreach (var (u, s) in parts) { u.Dispose(); s.Dispose(); } }
     }

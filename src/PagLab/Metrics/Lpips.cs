@@ -147,6 +147,32 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     public static string DataRootWeights(string net, string? dataRoot) =>
         Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{net}-v0.1.safetensors");
 
+    /// <summary>
+    /// The LPIPS network to use when none is named: the one of the weight file given (--lpips-weights or
+    /// PAGLAB_LPIPS_WEIGHTS), else AlexNet when its weights are in the data root (the paper measures with
+    /// LPIPS-AlexNet, Section 5), else SqueezeNet.
+    /// </summary>
+    public static string DefaultNet(string? weights, string? dataRoot)
+    {
+        if (!string.IsNullOrEmpty(weights) && File.Exists(weights)) return NetOfWeights(weights) ?? "squeeze";
+        return File.Exists(DataRootWeights("alex", dataRoot)) ? "alex" : "squeeze";
+    }
+
+    /// <summary>Which network a weight file belongs to: squeeze has 7 lin layers, alex and vgg 5 (alex's first kernel is 11x11).</summary>
+    public static string? NetOfWeights(string path)
+    {
+        var tensors = TorchFile.ReadStateDict(path);
+        try
+        {
+            var names = tensors.Keys.Select(MapName).Where(n => n is not null).ToHashSet();
+            if (names.Contains("lin6.model.1.weight")) return "squeeze";
+            if (!names.Contains("lin4.model.1.weight")) return null;
+            var first = tensors.FirstOrDefault(kv => MapName(kv.Key) == "features.0.weight").Value;
+            return first is null ? null : first.shape[^1] == 11 ? "alex" : "vgg";
+        }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+    }
+
     /// <summary><see cref="FindWeights"/>, or a one-line error saying where it looked.</summary>
     public static string ResolveWeights(string? option, string net = "squeeze", string? dataRoot = null) =>
         FindWeights(option, net, dataRoot) ?? throw new PagLabException(

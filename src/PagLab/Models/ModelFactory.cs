@@ -16,7 +16,7 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
     public ImageClassifier(ModelSpec spec, Module<Tensor, Tensor> network) : base(nameof(ImageClassifier))
     {
         Spec = spec;
-        if (spec.Mean.Length > 0) normalize = new Normalize(spec.Mean, spec.Std);
+        if (spec.InputTransform() is { } input) normalize = new Normalize(input.Mean, input.Std);
         net = network;
         RegisterComponents();
     }
@@ -38,6 +38,9 @@ public static class ModelFactory
 {
     public static readonly IReadOnlyList<string> Architectures = new[] { "resnet18", "lenet", "smallcnn", "mlp", "linear" };
 
+    /// <summary>The arch of an imported TorchScript network: loaded from its folder, never built here.</summary>
+    public const string TorchScriptArch = "torchscript";
+
     /// <summary>Builds a freshly initialised model; seed makes the initialisation reproducible.</summary>
     public static ImageClassifier Create(ModelSpec spec, long? seed = null)
     {
@@ -50,6 +53,7 @@ public static class ModelFactory
             "smallcnn" => new SmallCnn(spec),
             "mlp" => new Mlp(spec),
             "linear" => new Mlp(spec, linear: true),
+            TorchScriptArch => throw new Common.PagLabException("a TorchScript model is loaded from its model folder, not built from a spec"),
             _ => throw new Common.PagLabException($"unknown architecture '{spec.Arch}'"),
         };
         return new ImageClassifier(spec, network);

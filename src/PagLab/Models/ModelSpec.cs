@@ -9,7 +9,7 @@ namespace PagLab.Models;
 /// </summary>
 public sealed record ModelSpec
 {
-    public required string Arch { get; init; }                 // resnet18 | lenet | smallcnn | mlp | linear
+    public required string Arch { get; init; }                 // resnet18 | lenet | smallcnn | mlp | linear | torchscript
     public required int Channels { get; init; }
     public required int Height { get; init; }
     public required int Width { get; init; }
@@ -18,6 +18,7 @@ public sealed record ModelSpec
     public string Activation { get; init; } = "relu";          // relu | softplus:BETA (smooth models for gradient studies)
     public float[] Mean { get; init; } = Array.Empty<float>();  // per channel; empty = no normalisation
     public float[] Std { get; init; } = Array.Empty<float>();
+    public float[] PixelRange { get; init; } = { 0, 1 };        // [lo, hi] the network's pixels span (e.g. -1,1)
     public int Hidden { get; init; } = 256;                     // mlp hidden width
     public string? Dataset { get; init; }
 
@@ -29,14 +30,29 @@ public sealed record ModelSpec
         Classes = dataset.Classes, Dataset = dataset.Name,
     };
 
+    /// <summary>
+    /// The network's input for pixels x in [0,1]: (lo + (hi - lo) x - mean) / std, written as one per-channel
+    /// affine map (x - m') / s' with m' = (mean - lo) / (hi - lo), s' = std / (hi - lo). Null when it is the identity.
+    /// </summary>
+    public (float[] Mean, float[] Std)? InputTransform()
+    {
+        float lo = PixelRange[0], width = PixelRange[1] - PixelRange[0];
+        if (Mean.Length == 0 && lo == 0 && width == 1) return null;
+        float[] mean = Mean.Length > 0 ? Mean : new float[Channels], std = Std.Length > 0 ? Std : Enumerable.Repeat(1f, Channels).ToArray();
+        return (mean.Select(m => (m - lo) / width).ToArray(), std.Select(s => s / width).ToArray());
+    }
+
     public void Validate()
     {
-        Require.That(ModelFactory.Architectures.Contains(Arch), $"unknown architecture '{Arch}' (known: {string.Join(", ", ModelFactory.Architectures)})");
+        Require.That(ModelFactory.Architectures.Contains(Arch) || Arch == ModelFactory.TorchScriptArch,
+            $"unknown architecture '{Arch}' (known: {string.Join(", ", ModelFactory.Architectures)})");
         Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
         Require.That(Classes >= 2, $"a classifier needs at least 2 classes, got {Classes}");
         Require.Positive(WidthMultiplier, "width multiplier");
         Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == Channels), "normalisation mean/std must have one value per channel");
-        Require.That(Std.All(s => s > 0), "normalisation std must be positive");
+        Require.That(Std.All(s => s > 0 && float.IsFinite(s)) && Mean.All(float.IsFinite), "normalisation std must be positive and finite");
+        Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0],
+            $"pixel range must be LO,HI with LO < HI, got [{string.Join(",", PixelRange)}]");
         ActivationSpec.Parse(Activation);
     }
 }

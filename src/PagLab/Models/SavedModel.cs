@@ -15,10 +15,13 @@ public sealed record ModelFile
     public Dictionary<string, string> Notes { get; init; } = new();
 }
 
-/// <summary>A saved model is a folder: model.safetensors (all parameters and buffers) + model.json.</summary>
+/// <summary>
+/// A saved model is a folder: model.safetensors (all parameters and buffers) + model.json; an imported
+/// TorchScript model keeps its archive as model.pt instead of model.safetensors.
+/// </summary>
 public static class SavedModel
 {
-    public const string WeightsFile = "model.safetensors", InfoFile = "model.json";
+    public const string WeightsFile = "model.safetensors", InfoFile = "model.json", ScriptFile = "model.pt";
 
     public static void Save(string dir, ImageClassifier model, string? objective = null, Dictionary<string, string>? notes = null)
     {
@@ -36,12 +39,31 @@ public static class SavedModel
         if (file.FormatVersion > ModelFile.CurrentFormat)
             throw new DataFormatException(info, $"model format {file.FormatVersion} is newer than this PagLab understands ({ModelFile.CurrentFormat})");
         if (file.Spec is null) throw new DataFormatException(info, "no model spec");
+        if (file.Spec.Arch == ModelFactory.TorchScriptArch)
+        {
+            file.Spec.Validate();
+            var script = TorchScriptClassifier.Load(Path.Combine(dir, ScriptFile), file.Spec);
+            if (device is not null) script.to(device);
+            return script;
+        }
         var model = ModelFactory.Create(file.Spec);
         LoadWeights(model, weights);
         if (device is not null) model.to(device);
         model.eval();
         return model;
     }
+
+    /// <summary>Writes a model folder for an imported TorchScript archive (copied as model.pt) into an empty folder.</summary>
+    public static void SaveTorchScript(string dir, ModelSpec spec, string archive, Dictionary<string, string> notes)
+    {
+        Directory.CreateDirectory(dir);
+        File.Copy(archive, Path.Combine(dir, ScriptFile), overwrite: true);
+        JsonFiles.Write(Path.Combine(dir, InfoFile), new ModelFile { Spec = spec, Objective = null, Notes = notes });
+    }
+
+    /// <summary>Whether the folder holds an imported TorchScript model.</summary>
+    public static bool IsTorchScript(string dir) =>
+        File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir, InfoFile)).Spec?.Arch == ModelFactory.TorchScriptArch;
 
     /// <summary>Parameters and buffers by name, detached.</summary>
     public static Dictionary<string, Tensor> StateDict(nn.Module module) =>

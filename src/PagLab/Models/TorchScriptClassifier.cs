@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Models;
+
+/// <summary>A traced or scripted PyTorch network as an ordinary module (its parameters and buffers under "script.").</summary>
+public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
+{
+    private readonly jit.ScriptModule<Tensor, Tensor> script;
+
+    public TorchScriptNetwork(jit.ScriptModule<Tensor, Tensor> script) : base(nameof(TorchScriptNetwork))
+    {
+        this.script = script;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => script.call(x);
+
+    /// <summary>
+    /// The script alone, not its inner modules: Module.Dispose walks named_modules() after disposing each
+    /// child, and a disposed script cannot list its modules (native handle gone).
+    /// </summary>
+    public override IEnumerable<(string name, nn.Module module)> named_modules() => named_children();
+}
+
+/// <summary>
+/// Imports a TorchScript classifier: the input contract (shape from the dataset, pixel range, per-channel
+/// normalisation) lives in the <see cref="ModelSpec"/>, applied by <see cref="ImageClassifier"/> in front of the
+/// script, so every command sees a model on [0,1] pixels. The folder keeps a copy of the archive as model.pt.
+/// </summary>
+public static class TorchScriptClassifier
+{
+    /// <summary>--normalize pairs (one MEAN,STD per channel, or one for all) and the --pixel-range LO,HI.</summary>
+    public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1");
+
+    /// <summary>Builds the spec from the dataset and the contract, loads the archive and checks its shapes.</summary>
+    public static ImageClassifier Import(string path, InputContract contract)
+    {
+        var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == contract.Dataset)
+                   ?? throw new PagLabException($"unknown dataset '{contract.Dataset}' (known: {string.Join(", ", Datasets.Names)})");
+        var (mean, std) = ParseNormalize(contract.Normalize, info.Shape.Channels);
+        var spec = new ModelSpec
+        {
+            Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height, Width = info.Shape.Width,
+            Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "--pixel-range"),
+            Dataset = contract.Dataset,
+        };
+        spec.Validate();
+        var model = Load(path, spec);
+        try { CheckShapes(model, path, $"--dataset {contract.Dataset}"); }
+        catch { model.Dispose(); throw; }
+        return model;
+    }
+
+    /// <summary>The archive wrapped in its input contract, in eval mode.</summary>
+    public static ImageClassifier Load(string path, ModelSpec spec)
+    {
+        var script = TorchScriptFile.LoadOneInput(path, "a TorchScript classifier");
+        var model = new ImageClassifier(spec, new TorchScriptNetwork(script));
+        model.eval();
+        return model;
+    }
+
+    /// <summary>One forward pass on a batch of two zero images: the output must be (2, classes).</summary>
+    public static void CheckShapes(ImageClassifier model, string path, string shapeSource)
+    {
+        var spec = model.Spec;
+        long[] input = { 2, spec.Channels, spec.Height, spec.Width };
+        using var _ = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor output;
+        try { output = model.call(zeros(input)); }
+        catch (Exception e) when (e is not PagLabException)
+        {
+            throw new DataFormatException(path, $"forward fails on input {Shape(input)} (expected from {shapeSource}): {TorchScriptFile.FirstLine(e.Message)}");
+        }
+        long[] expected = { 2, spec.Classes };
+        if (!output.shape.SequenceEqual(expected))
+            throw new DataFormatException(path, $"forward returns {Shape(output.shape)} for input {Shape(input)}, expected {Shape(expected)} " +
+                $"({spec.Classes} classes from {shapeSource})");
+    }
+
+    public static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    static string Shape(IEnumerable<long> shape) => "(" + string.Join(", ", shape) + ")";
+
+    static (float[] Mean, float[] Std) ParseNormalize(IReadOnlyList<string> pairs, int channels)
+    {
+        if (pairs.Count == 0) return (Array.Empty<float>(), Array.Empty<float>());
+        var parsed = pairs.Select(p => ParseRange(p, "--normalize", ordered: false)).ToList();
+        if (parsed.Count == 1) parsed = Enumerable.Repeat(parsed[0], channels).ToList();
+        Require.That(parsed.Count == channels, $"--normalize: give one MEAN,STD per channel ({channels}) or one for all, got {pairs.Count}");
+        return (parsed.Select(p => p[0]).ToArray(), parsed.Select(p => p[1]).ToArray());
+    }
+
+    /// <summary>"A,B" as two finite floats (with A &lt; B unless unordered).</summary>
+    public static float[] ParseRange(string text, string option, bool ordered = true)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2 && float.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out float a)
+            && float.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out float b)
+            && float.IsFinite(a) && float.IsFinite(b) && (!ordered || a < b))
+            return new[] { a, b };
+        throw new PagLabException(ordered ? $"{option}: expected LO,HI with LO < HI, got '{text}'" : $"{option}: expected MEAN,STD, got '{text}'");
+    }
+}
