@@ -131,7 +131,7 @@ public sealed class TorchScriptDenoiser : IDenoiser
             var spec = JsonFiles.Read<TorchScriptDenoiserSpec>(info);
             return (Load(Path.Combine(dir, ScriptFile), spec), spec.Shape);
         }
-        var trained = DenoiserTrainer.Load(dir);
+        var trained = SavedDenoiser.Load(dir);
         var u = trained.Network.Spec;
         return (trained, new ImageShape(u.Channels, u.Height, u.Width));
     }
