@@ -43,21 +43,27 @@ public sealed class ScoreCommands : ICommandGroup
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 2e-3 };
+        var arch = new Option<string>("--arch") { Description = "Network: unet (images) | mlp (vector-like data, e.g. subspace-gaussians)", DefaultValueFactory = _ => "unet" };
         var channels = new Option<int>("--channels") { Description = "U-Net base channels", DefaultValueFactory = _ => 32 };
+        var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 512 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
         var output = CommonOptions.Out(description: "Run folder");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)") { dataset, conditional, epochs, batchSize, lr, channels, trainSize, resume, output, seed, dataRoot };
+        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)")
+            { dataset, conditional, arch, epochs, batchSize, lr, channels, width, trainSize, resume, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var config = new DenoiserConfig
             {
                 Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional), Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr), BaseChannels = parse.GetValue(channels),
+                Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width),
                 TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
             };
             Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0, "--channels must be a multiple of 8 in 8..512");
+            Require.That(DenoiserNetworks.Names.Contains(config.Arch), $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
+            Require.InRange(config.HiddenWidth, 16, 8192, "--width");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
             return 0;
@@ -105,7 +111,11 @@ public sealed class ScoreCommands : ICommandGroup
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
-        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is conditional) | label | sum (unconditional score)",
+            DefaultValueFactory = _ => "predicted",
+        };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
@@ -122,9 +132,11 @@ public sealed class ScoreCommands : ICommandGroup
             var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma), parse.GetValue(mode)!, n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
-            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
+            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, {report.ScoreConditioning} score, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
             if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");
-            if (report.MeanGradientVsBayesGradient is { } bayes) Console.WriteLine($"gradient vs Bayes-optimal gradient: cosine {bayes.Cosine:F4}, SSIM {bayes.Ssim:F4}");
+            if (report.MeanGradientVsBayesGradient is { } bayes)
+                Console.WriteLine($"log-probability gradient vs Bayes-optimal log p(y|x) gradient: cosine {bayes.Cosine:F4}, SSIM {bayes.Ssim:F4}");
+            Console.WriteLine(report.Why);
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });
@@ -148,7 +160,11 @@ public sealed class ScoreCommands : ICommandGroup
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (or 'exact' on subspace-gaussians)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units", DefaultValueFactory = _ => 0.5 };
-        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is conditional) | label | sum (unconditional score)",
+            DefaultValueFactory = _ => "predicted",
+        };
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");

@@ -27,6 +27,8 @@ public sealed record DenoiserConfig
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 2e-3;
     public int BaseChannels { get; init; } = 32;
+    public string Arch { get; init; } = "unet";      // unet | mlp (DenoiserNetworks)
+    public int HiddenWidth { get; init; } = 512;     // mlp only
     public long Seed { get; init; } = 0;
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
@@ -55,7 +57,7 @@ public static class DenoiserTrainer
         string info = Path.Combine(dir, InfoFile);
         if (!File.Exists(info)) throw new PagLabException($"{dir}: not a denoiser folder (no {InfoFile}; train one with 'paglab denoiser train')");
         var file = JsonFiles.Read<DenoiserFile>(info);
-        var net = new UNet(file.Spec);
+        var net = DenoiserNetworks.Create(file.Spec);
         var tensors = SafeTensors.Read(Path.Combine(dir, WeightsFile));
         try { SavedModel.LoadStateDict(net, tensors, Path.Combine(dir, WeightsFile)); }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
@@ -87,10 +89,11 @@ public static class DenoiserTrainer
         {
             Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
             Classes = config.Conditional ? dataset.Classes : 0, BaseChannels = config.BaseChannels,
+            Arch = config.Arch, HiddenWidth = config.HiddenWidth,
         };
-        using var denoiser = new EdmPreconditioner(new UNet(spec));
+        using var denoiser = new EdmPreconditioner(DenoiserNetworks.Create(spec));
         using var optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
-        using var ema = new UNet(spec);
+        using var ema = DenoiserNetworks.Create(spec);
         CopyWeights(denoiser.Network, ema);
         Directory.CreateDirectory(runDir);
         var metrics = new List<DenoiserEpoch>();
@@ -153,7 +156,9 @@ public static class DenoiserTrainer
             progress.Line($"denoiser epoch {line.Epoch}/{config.Epochs}: EDM loss {line.Loss:F4} ({string.Join(", ", line.LossBySigma.Select(kv => $"sigma {kv.Key}: {kv.Value:F3}"))}) {line.Seconds:F1}s");
         }
         ema.eval();
-        Save(runDir, new EdmPreconditioner(ema), dataset.Name);
+        var trained = new EdmPreconditioner(ema);             // ema is disposed by its using
+        Save(runDir, trained, dataset.Name);
+        DenoiserQuality.Write(runDir, DenoiserQuality.Measure(trained, dataset));
         WriteInfo(runDir, config, RunStatus.Completed, started);
         return metrics;
     }

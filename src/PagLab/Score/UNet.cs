@@ -5,16 +5,50 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Score;
 
-/// <summary>Shape and conditioning of a denoiser network, stored in denoiser.json.</summary>
+/// <summary>Architecture, shape and conditioning of a denoiser network, stored in denoiser.json.</summary>
 public sealed record UNetSpec
 {
     public required int Channels { get; init; }
     public required int Height { get; init; }
     public required int Width { get; init; }
     public int Classes { get; init; } = 0;          // > 0: class-conditional
-    public int BaseChannels { get; init; } = 32;
+    public int BaseChannels { get; init; } = 32;    // unet: channels of the first stage
     public int EmbeddingDim { get; init; } = 128;
+    public string Arch { get; init; } = "unet";     // a name of DenoiserNetworks.Names (files from before it are U-Nets)
+    public int HiddenWidth { get; init; } = 512;    // mlp: width of the hidden layers
     public bool Conditional => Classes > 0;
+}
+
+/// <summary>The network F(x_in, c_noise, labels) inside <see cref="EdmPreconditioner"/>: same shape out as in.</summary>
+public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
+{
+    protected DenoiserNetwork(string name, UNetSpec spec) : base(name) => Spec = spec;
+
+    public UNetSpec Spec { get; }
+
+    /// <summary>Sinusoidal features of c_noise (Vaswani et al. 2017), (B, 2 frequencies), for an embedding MLP.</summary>
+    protected static Tensor NoiseFeatures(Tensor cNoise, int frequencies)
+    {
+        var freqs = exp(arange(frequencies, dtype: cNoise.dtype, device: cNoise.device) * (-Math.Log(1000) / frequencies));
+        var angles = cNoise.reshape(-1, 1) * freqs.reshape(1, -1) * 100;
+        return cat(new[] { angles.sin(), angles.cos() }, 1);
+    }
+}
+
+/// <summary>The denoiser architectures by name (`--arch`, sweeps' `denoiserArch`).</summary>
+public static class DenoiserNetworks
+{
+    static readonly Dictionary<string, Func<UNetSpec, DenoiserNetwork>> Table = new()
+    {
+        ["unet"] = spec => new UNet(spec),
+        ["mlp"] = spec => new MlpDenoiser(spec),
+    };
+
+    public static IReadOnlyCollection<string> Names => Table.Keys;
+
+    public static DenoiserNetwork Create(UNetSpec spec) =>
+        Table.TryGetValue(spec.Arch, out var make) ? make(spec)
+            : throw new Common.PagLabException($"unknown denoiser architecture '{spec.Arch}' (choose {string.Join(", ", Table.Keys)})");
 }
 
 /// <summary>
@@ -22,7 +56,7 @@ public sealed record UNetSpec
 /// 56x28, 32x32, 64x64), residual blocks with GroupNorm + SiLU, the noise level (and the class)
 /// added to every block through an embedding. F(x_in, c_noise, labels) -> same shape as x_in.
 /// </summary>
-public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
+public sealed class UNet : DenoiserNetwork
 {
     private readonly Conv2d stem, head;
     private readonly ResBlock enc1, enc2, enc3, mid, dec2, dec1;
@@ -33,9 +67,8 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
     private readonly Embedding? classEmbedding;
     private readonly int frequencies;
 
-    public UNet(UNetSpec spec) : base(nameof(UNet))
+    public UNet(UNetSpec spec) : base(nameof(UNet), spec)
     {
-        Spec = spec;
         int c = spec.BaseChannels, e = spec.EmbeddingDim;
         frequencies = 16;
         embed1 = Linear(2 * frequencies, e);
@@ -58,15 +91,10 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
         Models.NormLayers.ResetGroupNorms(this);
     }
 
-    public UNetSpec Spec { get; }
-
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        // Sinusoidal features of c_noise (Vaswani et al. 2017), then an MLP.
-        var freqs = exp(arange(frequencies, dtype: x.dtype, device: x.device) * (-Math.Log(1000) / frequencies));
-        var angles = cNoise.reshape(-1, 1) * freqs.reshape(1, -1) * 100;
-        var emb = embed2.call(functional.silu(embed1.call(cat(new[] { angles.sin(), angles.cos() }, 1)))); // (B, E)
+        var emb = embed2.call(functional.silu(embed1.call(NoiseFeatures(cNoise.to_type(x.dtype), frequencies)))); // (B, E)
         if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
         emb = functional.silu(emb);
 

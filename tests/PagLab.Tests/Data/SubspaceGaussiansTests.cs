@@ -90,6 +90,63 @@ public class SubspaceGaussiansTests
     }
 
     [Theory]
+    [InlineData(0.0, false)]
+    [InlineData(0.05, false)]
+    [InlineData(0.0, true)]
+    public void BayesLogPosteriorGradient_MatchesFiniteDifferencesOfTheLogPosterior(double tau, bool summed)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 3);
+        var classes = tensor(new long[] { 0, 4, 7 });
+        var g = ds.BayesLogPosteriorGradient(x, summed ? null : classes).flatten(1);
+        double F(Tensor input, int b)
+        {
+            var logPosterior = ds.BayesLogPosterior(input)[b];
+            return summed ? logPosterior.sum().item<double>() : logPosterior[classes[b]].item<double>();
+        }
+        var random = new Random(3);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            int b = trial % 3, j = random.Next(784);
+            double h = 1e-5;
+            var plus = x.clone(); plus.view(3, -1)[b, j] += h;
+            var minus = x.clone(); minus.view(3, -1)[b, j] -= h;
+            Assert.Equal((F(plus, b) - F(minus, b)) / (2 * h), g[b, j].item<double>(), 6);
+        }
+        // exp(log p) sums to one, and the log-evidence's gradient is what separates it from the logit gradient.
+        Assert.True((ds.BayesLogPosterior(x).exp().sum(1) - 1).abs().max().item<double>() < 1e-12);
+        if (!summed) Assert.True((g - ds.BayesLogitGradient(x, classes).flatten(1)).norm().item<double>() > 0.1 * g.norm().item<double>());
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.5)]
+    [InlineData(0.05, 0.2)]
+    public void ClassConditionalScore_IsTheGradientOfTheClassLogDensity_AndAveragesToTheScore(double tau, double sigma)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
+        var labels = tensor(new long[] { 3, 8 });
+        var score = ds.Score(x, sigma, labels).flatten(1);
+        var random = new Random(4);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            int b = trial % 2, j = random.Next(784);
+            double h = 1e-5;
+            var plus = x.clone(); plus.view(2, -1)[b, j] += h;
+            var minus = x.clone(); minus.view(2, -1)[b, j] -= h;
+            double numeric = (ds.LogDensity(plus, sigma, labels)[b].item<double>() - ds.LogDensity(minus, sigma, labels)[b].item<double>()) / (2 * h);
+            Assert.Equal(numeric, score[b, j].item<double>(), 4);
+        }
+        // grad log p_sigma(x) = sum_y p_sigma(y | x) grad log p_sigma(x | y); p_sigma(y | x) from the class densities.
+        var perClass = stack(Enumerable.Range(0, 10).Select(c => ds.LogDensity(x, sigma, full(2, c, dtype: ScalarType.Int64))).ToArray(), 1);
+        var weights = perClass.softmax(1);                                                         // (2, 10)
+        var scores = stack(Enumerable.Range(0, 10).Select(c => ds.Score(x, sigma, full(2, c, dtype: ScalarType.Int64)).flatten(1)).ToArray(), 1);
+        var mixed = (weights.unsqueeze(2) * scores).sum(1);
+        var marginal = ds.Score(x, sigma).flatten(1);
+        Assert.True(((mixed - marginal).norm() / marginal.norm()).item<double>() < 1e-10);
+    }
+
+    [Theory]
     [InlineData(0.0, 0.5)]
     [InlineData(0.0, 0.1)]
     [InlineData(0.05, 0.3)]

@@ -122,30 +122,76 @@ public class ScoreTests
         Assert.Null(x.grad);
     }
 
-    [Fact]
-    public void BayesOptimalClassifierGradient_IsPerfectlyAlignedWithItself_AndTheReportSaysSo()
+    [Theory]
+    [InlineData("predicted")]
+    [InlineData("label")]
+    [InlineData("sum")]
+    public void BayesClassifierAsAModel_HasBayesCosineOne_EvenWithAnInputDependentOffsetOnItsLogits(string mode)
     {
-        // A model whose logits ARE the Bayes logits has gradient cosine 1 to the Bayes gradient.
+        // Logits = exact log p(y|x) + c(x): a classifier with the Bayes posterior. Logit gradients differ from
+        // the log-posterior's by grad c(x); the comparison of log-probabilities must not see it.
         var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
-        var bayes = new BayesModel(ds);
-        var report = AlignmentMeasurement.Measure(bayes, new ExactDenoiser(ds), ds, 0.5, "predicted", 8, lpips: null);
-        Assert.Equal(8, report.Count);
-        Assert.True(report.MeanGradientVsBayesGradient!.Cosine > 0.999);
-        Assert.True(report.MeanScoreCosineToExact > 0.999999);
-        Assert.NotNull(report.Note);
+        foreach (var offset in new[] { 0.0, 5.0 })
+        {
+            var report = AlignmentMeasurement.Measure(new BayesModel(ds, offset), new ExactDenoiser(ds), ds, 0.5, mode, 8, lpips: null);
+            Assert.Equal(8, report.Count);
+            Assert.True(report.MeanGradientVsBayesGradient!.Cosine > 0.9999, $"{mode}, offset {offset}: {report.MeanGradientVsBayesGradient.Cosine}");
+            Assert.True(report.MeanScoreCosineToExact > 0.999999);
+            Assert.Equal("log-probabilities", report.BayesReadout);
+            Assert.NotNull(report.Note);
+        }
     }
 
+    [Fact]
+    public void ModelWithTheBayesLogits_IsNotTheBayesClassifier_ForTheLogitComparison_ButIsForLogProbabilities()
+    {
+        // The old comparison (logit gradients on both sides) called a model equal to the Bayes classifier up to an
+        // x-dependent offset misaligned; its log-probability gradients coincide.
+        var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
+        var x = ds.Test.Images.to_type(ScalarType.Float64);
+        var model = new BayesModel(ds, offset: 5.0);
+        var classes = ModelGradients.PredictedClasses(model, x);
+        var logit = ModelGradients.Compute(model, x, "predicted");
+        var logProbability = ModelGradients.Compute(model, x, "predicted", readout: GradientReadout.LogProbabilities);
+        var bayes = ds.BayesLogPosteriorGradient(x, classes);
+        double Cos(Tensor a, Tensor b) => PagLab.Metrics.CosineSimilarity.Compute(a, b).mean().item<double>();
+        Assert.True(Cos(logit, bayes) < 0.9);
+        Assert.True(Cos(logProbability, bayes) > 0.999999);
+    }
+
+    /// <summary>The Bayes classifier as a Module: log p(y|x) from torch ops (differentiable), plus offset * ||x - mean||^2 per row.</summary>
     sealed class BayesModel : Module<Tensor, Tensor>
     {
         readonly SubspaceGaussians data;
-        public BayesModel(SubspaceGaussians data) : base("bayes") => this.data = data;
+        readonly double offset;
+        public BayesModel(SubspaceGaussians data, double offset = 0) : base("bayes") { this.data = data; this.offset = offset; }
         public override Tensor forward(Tensor x)
         {
-            // Differentiable re-implementation of BayesLogits through torch ops.
-            var zs = (x.to_type(ScalarType.Float64).flatten(1) - data.Mean).matmul(data.SignalBasis);
+            var centred = x.to_type(ScalarType.Float64).flatten(1) - data.Mean;
+            var zs = centred.matmul(data.SignalBasis);
             var d2 = (zs.unsqueeze(1) - data.ClassMeansInSignalCoordinates.unsqueeze(0)).pow(2).sum(2);
-            return (d2 * (-0.5 / 0.09)).to_type(x.dtype);
+            var logPosterior = (d2 * (-0.5 / 0.09)).log_softmax(1);
+            return (logPosterior + offset * centred.pow(2).sum(1, keepdim: true)).to_type(x.dtype);
         }
+    }
+
+    [Fact]
+    public void Alignment_ConditionsTheScoreOnTheGradientsClass_AndSumUsesTheUnconditionalScore()
+    {
+        var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
+        var model = new BayesModel(ds);
+        foreach (var (mode, conditioning) in new[] { ("predicted", "predicted class"), ("label", "label"), ("sum", "unconditional") })
+        {
+            var report = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds), ds, 0.1, mode, 8, lpips: null);
+            Assert.Equal(conditioning, report.ScoreConditioning);
+            Assert.Contains(mode == "sum" ? "unconditional score" : "conditioned on that class", report.Why);
+        }
+        var unconditional = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds, conditional: false), ds, 0.1, "predicted", 8, lpips: null);
+        Assert.Equal("unconditional", unconditional.ScoreConditioning);
+        Assert.Contains("not class-conditional", unconditional.Why);
+        var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
+            AlignmentMeasurement.Measure(model, new EdmPreconditioner(Net(classes: 10)), ds, 0.1, "sum", 8, lpips: null));
+        Assert.Contains("class-conditional", e.Message);
     }
 
     [Fact]
@@ -157,7 +203,8 @@ public class ScoreTests
         var r = CliProcess.Run("measure", "alignment", "--model", Path.Combine(dir, "m"), "--denoiser", "exact", "--dataset", "subspace-gaussians",
             "--count", "16", "--out", Path.Combine(dir, "a.json"));
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("gradient vs Bayes-optimal gradient", r.Stdout);
+        Assert.Contains("gradient vs Bayes-optimal log p(y|x) gradient", r.Stdout);
+        Assert.Contains("predicted class score", r.Stdout);
         Assert.True(File.Exists(Path.Combine(dir, "a.json")));
     }
 }
