@@ -17,6 +17,7 @@ public sealed class ScoreCommands : ICommandGroup
     {
         var denoiser = new Command("denoiser", "EDM denoisers that estimate the score of the data");
         denoiser.Subcommands.Add(TrainDenoiser());
+        denoiser.Subcommands.Add(DenoiserQualityCommand());
         root.Subcommands.Add(denoiser);
         root.Subcommands.Add(ScoreCommand());
         CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
@@ -66,6 +67,33 @@ public sealed class ScoreCommands : ICommandGroup
             Require.InRange(config.HiddenWidth, 16, 8192, "--width");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command DenoiserQualityCommand()
+    {
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var count = new Option<int>("--count") { Description = "Held-out images", DefaultValueFactory = _ => DenoiserQuality.DefaultCount };
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var cmd = new Command("quality", $"EDM loss, denoising error and (where truth exists) cosine to the exact score, into the folder's {DenoiserQuality.FileName}")
+            { denoiser, dataset, count, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            string dir = parse.GetValue(denoiser)!;
+            int n = parse.GetValue(count);
+            Require.That(n >= 2, "--count must be >= 2");
+            using var d = DenoiserTrainer.Load(dir);
+            var spec = d.Network.Spec;
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
+                new ImageShape(spec.Channels, spec.Height, spec.Width), "the denoiser");
+            var quality = DenoiserQuality.Measure(d, data, n);
+            DenoiserQuality.Write(dir, quality);
+            Console.WriteLine($"EDM loss on {quality.Count} held-out images: {quality.EdmLoss.Mean:F4} [{quality.EdmLoss.Lower:F4}, {quality.EdmLoss.Upper:F4}]");
+            foreach (var q in quality.BySigma)
+                Console.WriteLine($"sigma {q.Sigma}: mse {q.Mse.Mean:G4}" + (q.ScoreCosine is { } c ? $", cosine to the exact score {c.Mean:F3} [{c.Lower:F3}, {c.Upper:F3}]" : ""));
             return 0;
         });
         return cmd;

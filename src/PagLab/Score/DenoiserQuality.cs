@@ -46,12 +46,13 @@ public sealed record DenoiserQuality
 
     public const string FileName = "quality.json";
     public static readonly double[] DefaultSigmas = { 0.1, 0.25, 0.5, 1 };
+    public const int DefaultCount = 500;                                 // held-out images (fewer if the test split is smaller)
 
     /// <summary>
     /// EDM loss, denoising error and (on subspace-gaussians) cosine to the exact score, on the first count test
     /// images, conditioned on their labels when the denoiser is conditional. Fixed draws (seed) for reproducibility.
     /// </summary>
-    public static DenoiserQuality Measure(EdmPreconditioner denoiser, IDataset dataset, int count = 500, double[]? sigmas = null,
+    public static DenoiserQuality Measure(EdmPreconditioner denoiser, IDataset dataset, int count = DefaultCount, double[]? sigmas = null,
         long seed = 0, int batchSize = 250)
     {
         sigmas ??= DefaultSigmas;

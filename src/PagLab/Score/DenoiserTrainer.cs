@@ -33,7 +33,7 @@ public sealed record DenoiserConfig
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
     public int? Threads { get; init; }
-    /// <summary>Exponential moving average of the weights (as EDM uses); the saved denoiser is the average.</summary>
+    /// <summary>Exponential moving average of the weights (as EDM uses, with its ramp-up); the saved denoiser is the average.</summary>
     public double EmaDecay { get; init; } = 0.995;
 }
 
@@ -82,7 +82,7 @@ public static class DenoiserTrainer
         var existing = RunFiles.ReadInfo(runDir);
         if (existing is not null && !resume) throw new PagLabException($"{runDir} already holds a run; pass --resume or choose another --out");
         if (existing is { Status: RunStatus.Completed }) return ReadMetrics(runDir);
-        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, 100));
+        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, DenoiserQuality.DefaultCount));
         var train = config.TrainSize is int n ? dataset.Train.Take(n) : dataset.Train;
         torch.manual_seed(config.Seed);
         var spec = new UNetSpec
@@ -132,7 +132,7 @@ public static class DenoiserTrainer
                 if (!float.IsFinite(value)) throw new PagLabException($"denoiser training diverged at epoch {epoch + 1} (loss {value}); try a smaller --lr");
                 mean.backward();
                 optimizer.step();
-                UpdateEma(ema, denoiser.Network, config.EmaDecay);
+                UpdateEma(ema, denoiser.Network, EmaDecayAt(config.EmaDecay, (long)epoch * batches + b + 1));
                 var l = loss.detach().data<float>().ToArray(); var s = sigma.data<float>().ToArray();
                 for (int i = 0; i < l.Length; i++)
                 {
@@ -169,6 +169,15 @@ public static class DenoiserTrainer
         var source = from.state_dict();
         foreach (var (name, t) in to.state_dict()) t.copy_(source[name]);
     }
+
+    /// <summary>
+    /// The EMA decay at optimizer step t (from 1), with EDM's ramp-up (Karras et al. 2022, training_loop.py:
+    /// ema_rampup_ratio = 0.05): the half-life is at most 5% of the steps so far, so a short run's average is not
+    /// dominated by its random initialisation (0.995^150 = 0.47 of it after 150 steps without the ramp-up).
+    /// </summary>
+    public static double EmaDecayAt(double decay, long step) => Math.Min(decay, Math.Pow(0.5, 1 / Math.Max(EmaRampUp * step, 1e-8)));
+
+    const double EmaRampUp = 0.05;
 
     /// <summary>ema = decay * ema + (1 - decay) * weights, in place.</summary>
     static void UpdateEma(nn.Module ema, nn.Module model, double decay)

@@ -75,6 +75,61 @@ public class ScoreTests
         Assert.True(loaded.Conditional);
     }
 
+    [Fact]
+    public void MlpDenoiser_TrainedBriefly_HasCosineAtLeast0_9ToTheExactScoreAtSigmaHalf_AndWritesItsQuality()
+    {
+        // 3 epochs of 10k subspace-gaussians images at batch 64 (~470 Adam steps, ~30 s on one core) reach 0.93
+        // (docs/score.md); the exact score is the truth, measured at clean held-out images as alignment uses it.
+        string dir = TestPaths.TempDir("mlp-denoiser");
+        using var data = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 0, TrainSize = 10_000, TestSize = 500 });
+        var config = new DenoiserConfig { Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 256, Epochs = 3, BatchSize = 64 };
+        DenoiserTrainer.Run(config, dir, dataset: data);
+        var quality = DenoiserQuality.Read(dir)!;
+        Assert.Equal(("mlp", 500, false), (quality.Arch, quality.Count, quality.Conditional));
+        var atHalf = quality.BySigma.Single(q => q.Sigma == 0.5);
+        Assert.True(atHalf.ScoreCosine!.Mean >= 0.9, $"cosine to the exact score at sigma 0.5: {atHalf.ScoreCosine.Mean:F3}");
+        Assert.True(atHalf.ScoreCosine.Lower <= atHalf.ScoreCosine.Mean && atHalf.ScoreCosine.Mean <= atHalf.ScoreCosine.Upper);
+        // The ideal denoiser is the floor of the denoising error; the trained one lies above it and below the error of
+        // answering the mean image (grey) for every input.
+        double meanImageError = (data.Test.Images - 0.5).pow(2).mean().item<float>();
+        Assert.True(atHalf.ExactMse!.Mean < atHalf.Mse.Mean && atHalf.Mse.Mean < meanImageError, $"{atHalf.Mse.Mean} vs {meanImageError}");
+        // The file's cosine is the one the score path gives (quality.json measures what alignment will use).
+        using var denoiser = DenoiserTrainer.Load(dir);
+        var x = data.Test.Images;
+        var cosine = PagLab.Metrics.CosineSimilarity.Compute(ScoreFunction.Compute(denoiser, x, 0.5).to_type(ScalarType.Float64), data.Score(x, 0.5));
+        Assert.Equal(atHalf.ScoreCosine.Mean, cosine.mean().item<double>(), 5);
+    }
+
+    [Fact]
+    public void Cli_DenoiserQuality_WritesQualityJson_WithTheCosineToTheExactScore()
+    {
+        torch.manual_seed(3);
+        var spec = new UNetSpec { Channels = 1, Height = 28, Width = 28, Arch = "mlp", HiddenWidth = 32 };
+        using var d = new EdmPreconditioner(DenoiserNetworks.Create(spec));
+        string dir = TestPaths.TempDir("den-quality");
+        DenoiserTrainer.Save(dir, d, "subspace-gaussians");
+        var r = CliProcess.Run("denoiser", "quality", "--denoiser", dir, "--dataset", "subspace-gaussians", "--count", "40");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var quality = DenoiserQuality.Read(dir)!;
+        Assert.Equal((40, "mlp"), (quality.Count, quality.Arch));
+        Assert.Equal(DenoiserQuality.DefaultSigmas, quality.BySigma.Select(q => q.Sigma).ToArray());
+        Assert.All(quality.BySigma, q => Assert.InRange(q.ScoreCosine!.Mean, -1, 1));
+        Assert.Contains("cosine to the exact score", r.Stdout);
+        var bad = CliProcess.Run("denoiser", "quality", "--denoiser", TestPaths.TempDir("empty"), "--dataset", "subspace-gaussians");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("not a denoiser folder", bad.Stderr + bad.Stdout);
+    }
+
+    [Fact]
+    public void EmaDecay_RampsUp_SoEarlyAveragesForgetTheInitialisation()
+    {
+        Assert.Equal(Math.Pow(0.5, 1 / 0.05), DenoiserTrainer.EmaDecayAt(0.995, 1), 12);    // step 1: half-life 0.05 steps
+        Assert.Equal(Math.Pow(0.5, 1 / 5.0), DenoiserTrainer.EmaDecayAt(0.995, 100), 12);  // half-life 5 steps
+        Assert.Equal(0.995, DenoiserTrainer.EmaDecayAt(0.995, 1_000_000));                   // the configured decay
+        double initialShare = Enumerable.Range(1, 150).Aggregate(1.0, (share, t) => share * DenoiserTrainer.EmaDecayAt(0.995, t));
+        Assert.True(initialShare < 1e-6, $"{initialShare}");
+    }
+
     static Module<Tensor, Tensor> Smooth()
     {
         torch.manual_seed(5);
