@@ -217,7 +217,9 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         return AsImages(score, x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>E[x0 | x0 + sigma n = x] (given y = labels when not null), the ideal denoiser (Tweedie: x + sigma^2 score).</summary>
+    /// <summary>
+    /// E[x0 | x0 + sigma n = x] (given y = labels when not null), the ideal denoiser (Tweedie: x + sigma^2 score).
+    /// </summary>
     public Tensor PosteriorMean(Tensor x, double sigma, Tensor? labels = null)
     {
         Require.Positive(sigma, "sigma");

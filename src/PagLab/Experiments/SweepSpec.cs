@@ -35,7 +35,7 @@ public sealed record SharedSettings
     public int DenoiserEpochs { get; init; } = 5;
     public int DenoiserBatchSize { get; init; } = 128;
     public string DenoiserArch { get; init; } = "unet";               // unet | mlp (vector-like data)
-    public bool? ConditionalDenoiser { get; init; }                   // null: conditional when measure.mode is predicted or label
+    public bool? ConditionalDenoiser { get; init; }                   // null: conditional unless measure.mode is sum
     public int? SharedTrainSize { get; init; }                        // images for the autoencoder and denoiser
 }
 
@@ -94,9 +94,11 @@ public sealed record SweepSpec
                      $"{where}: epochs and batch sizes must be at least 1");
         Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
         Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
-        Require.That(Score.DenoiserNetworks.Names.Contains(Shared.DenoiserArch), $"{where}: shared.denoiserArch must be unet or mlp");
+        Require.That(Score.DenoiserNetworks.Names.Contains(Shared.DenoiserArch),
+                     $"{where}: shared.denoiserArch must be {string.Join(" or ", Score.DenoiserNetworks.Names)}");
         Require.That(!(Measure.Mode == "sum" && Shared.ConditionalDenoiser == true),
-                     $"{where}: measure.mode sum compares with the unconditional score; set shared.conditionalDenoiser to false");
+                     $"{where}: measure.mode sum compares with the unconditional score; "
+                     + "set shared.conditionalDenoiser to false");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
     }
 

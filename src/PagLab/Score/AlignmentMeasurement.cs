@@ -33,10 +33,10 @@ public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
     public required string Mode { get; init; }
-    public string GradientReadout { get; init; } = "logits";             // of the model gradient compared with the score
-    public string ScoreConditioning { get; init; } = "unconditional";    // or "predicted class" / "label"
-    public string? BayesReadout { get; init; }                           // "log-probabilities" where the Bayes gradient exists
-    public string? Why { get; init; }                                    // which gradient and score, and why
+    public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
+    public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
+    public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
+    public string? Why { get; init; }                                  // which gradient and score, and why
     public double Sigma { get; init; }
     public int Count { get; init; }
     public string? LpipsNet { get; init; }
@@ -111,7 +111,8 @@ public static class AlignmentMeasurement
                 var trueScore = exact.Score(x, sigma, scoreLabels);
                 vsExact = Compare(gradient, trueScore, lpips);
                 scoreCosine = Metrics.CosineSimilarity.Compute(score.to_type(ScalarType.Float64), trueScore.to_type(ScalarType.Float64)).data<double>().ToArray();
-                var logProbability = ModelGradients.Compute(model, x, mode, y, readout: GradientReadout.LogProbabilities);
+                var logProbability = ModelGradients.Compute(model, x, mode, y,
+                    readout: GradientReadout.LogProbabilities);
                 vsBayes = Compare(logProbability, exact.BayesLogPosteriorGradient(x, targets), lpips);
             }
             var labels = y.data<long>().ToArray();
@@ -122,7 +123,8 @@ public static class AlignmentMeasurement
                     GradientVsExactScore = vsExact?[i], GradientVsBayesGradient = vsBayes?[i], ScoreCosineToExact = scoreCosine?[i],
                 });
         }
-        string conditioning = mode == "sum" || !denoiser.Conditional ? "unconditional" : mode == "label" ? "label" : "predicted class";
+        string conditioning = mode == "sum" || !denoiser.Conditional ? "unconditional"
+            : mode == "label" ? "label" : "predicted class";
         return new AlignmentReport
         {
             Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
@@ -137,20 +139,26 @@ public static class AlignmentMeasurement
         };
     }
 
-    /// <summary>The class each image's gradient is taken of: none for `sum`, the label, or the model's prediction.</summary>
+    /// <summary>The class each image's gradient is of: none for `sum`, the label, or the model's prediction.</summary>
     static Tensor? Targets(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor labels) =>
         mode == "sum" ? null : mode == "label" ? labels : ModelGradients.PredictedClasses(model, x);
 
     static string Explain(string mode, bool conditionalDenoiser, bool bayes)
     {
+        string which = mode == "label" ? "label" : "predicted class";
         string score = mode == "sum"
-            ? "the summed logits' gradient against the unconditional score (the authors' CIFAR-10 choice, PAGs Suppl. B.4-B.5)"
+            ? "the summed logits' gradient against the unconditional score"
+              + " (the authors' CIFAR-10 choice, PAGs Suppl. B.4-B.5)"
             : conditionalDenoiser
-                ? $"the {(mode == "label" ? "label" : "predicted class")}'s logit gradient against the score conditioned on that class (the authors' ImageNet-64 choice, Suppl. B.4-B.5)"
-                : $"the {(mode == "label" ? "label" : "predicted class")}'s logit gradient against the unconditional score, because the denoiser is not class-conditional (the paper pairs a class gradient with a conditional score, Suppl. B.4)";
+                ? $"the {which}'s logit gradient against the score conditioned on that class"
+                  + " (the authors' ImageNet-64 choice, Suppl. B.4-B.5)"
+                : $"the {which}'s logit gradient against the unconditional score, because the denoiser is not"
+                  + " class-conditional (the paper pairs a class gradient with a conditional score, Suppl. B.4)";
+        string bayesPart = " The Bayes comparison differentiates log-probabilities on both sides"
+            + " (log_softmax of the model, the exact log p(y|x)), because logits are log-probabilities only"
+            + " up to a per-input constant whose gradient does not vanish.";
         return "Compared " + score + "; logits, as the paper takes gradients before the softmax (Suppl. B.5)."
-            + (bayes ? " The Bayes comparison differentiates log-probabilities on both sides (log_softmax of the model, the exact log p(y|x)),"
-                       + " because logits are log-probabilities only up to a per-input constant whose gradient does not vanish." : "");
+            + (bayes ? bayesPart : "");
     }
 
     /// <summary>

@@ -13,7 +13,8 @@ public sealed record MeanInterval(double Mean, double Lower, double Upper)
     {
         Require.That(values.Count > 0, "an interval needs at least one value");
         double mean = values.Average();
-        double sd = values.Count > 1 ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : double.NaN;
+        double sd = values.Count > 1
+            ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : double.NaN;
         double half = 1.96 * sd / Math.Sqrt(values.Count);
         return new MeanInterval(mean, mean - half, mean + half);
     }
@@ -27,7 +28,8 @@ public sealed record DenoiserQualityAtSigma
     public required MeanInterval Mse { get; init; }
     /// <summary>The same for the exact posterior mean on the same draws (the floor), where it exists.</summary>
     public MeanInterval? ExactMse { get; init; }
-    /// <summary>Cosine of the score (D(x0) - x0) / sigma^2 at clean held-out images to the exact score, where it exists.</summary>
+    /// <summary>Cosine of the score (D(x0) - x0) / sigma^2 at clean held-out images to the exact score, where known.
+    /// </summary>
     public MeanInterval? ScoreCosine { get; init; }
 }
 
@@ -46,14 +48,14 @@ public sealed record DenoiserQuality
 
     public const string FileName = "quality.json";
     public static readonly double[] DefaultSigmas = { 0.1, 0.25, 0.5, 1 };
-    public const int DefaultCount = 500;                                 // held-out images (fewer if the test split is smaller)
+    public const int DefaultCount = 500;         // held-out images (fewer if the test split is smaller)
 
     /// <summary>
     /// EDM loss, denoising error and (on subspace-gaussians) cosine to the exact score, on the first count test
     /// images, conditioned on their labels when the denoiser is conditional. Fixed draws (seed) for reproducibility.
     /// </summary>
-    public static DenoiserQuality Measure(EdmPreconditioner denoiser, IDataset dataset, int count = DefaultCount, double[]? sigmas = null,
-        long seed = 0, int batchSize = 250)
+    public static DenoiserQuality Measure(EdmPreconditioner denoiser, IDataset dataset, int count = DefaultCount,
+        double[]? sigmas = null, long seed = 0, int batchSize = 250)
     {
         sigmas ??= DefaultSigmas;
         var split = dataset.Test.Take(count);
@@ -74,7 +76,8 @@ public sealed record DenoiserQuality
                 long n = Math.Min(batchSize, split.Count - start);
                 var x0 = split.Images.narrow(0, start, n);
                 var labels = denoiser.Conditional ? split.Labels.narrow(0, start, n) : null;
-                loss.AddRange(Score.EdmLoss.PerExample(denoiser, x0, labels, generator).Loss.to_type(ScalarType.Float64).data<double>());
+                var edm = Score.EdmLoss.PerExample(denoiser, x0, labels, generator).Loss;
+                loss.AddRange(edm.to_type(ScalarType.Float64).data<double>());
                 for (int i = 0; i < sigmas.Length; i++)
                 {
                     var noisy = x0 + randn(x0.shape, dtype: x0.dtype, generator: generator) * sigmas[i];
@@ -82,14 +85,17 @@ public sealed record DenoiserQuality
                     if (exact is null) continue;
                     exactMse[i].AddRange(PerPixelError(exact.PosteriorMean(noisy, sigmas[i], labels), x0));
                     var score = ScoreFunction.Compute(denoiser, x0, sigmas[i], labels).to_type(ScalarType.Float64);
-                    cosine[i].AddRange(Metrics.CosineSimilarity.Compute(score, exact.Score(x0, sigmas[i], labels)).to_type(ScalarType.Float64).data<double>());
+                    var truth = exact.Score(x0, sigmas[i], labels);
+                    var agreement = Metrics.CosineSimilarity.Compute(score, truth).to_type(ScalarType.Float64);
+                    cosine[i].AddRange(agreement.data<double>());
                 }
             }
         }
         finally { if (wasTraining) denoiser.Network.train(); }
         return new DenoiserQuality
         {
-            Dataset = dataset.Name, Arch = denoiser.Network.Spec.Arch, Conditional = denoiser.Conditional, Count = (int)split.Count,
+            Dataset = dataset.Name, Arch = denoiser.Network.Spec.Arch, Conditional = denoiser.Conditional,
+            Count = (int)split.Count,
             EdmLoss = MeanInterval.Of(loss),
             BySigma = sigmas.Select((s, i) => new DenoiserQualityAtSigma
             {
@@ -101,9 +107,11 @@ public sealed record DenoiserQuality
     }
 
     static double[] PerPixelError(Tensor denoised, Tensor x0) =>
-        (denoised.to_type(ScalarType.Float64) - x0.to_type(ScalarType.Float64)).pow(2).flatten(1).mean(new long[] { 1 }).data<double>().ToArray();
+        (denoised.to_type(ScalarType.Float64) - x0.to_type(ScalarType.Float64)).pow(2).flatten(1).mean(new long[] { 1 })
+            .data<double>().ToArray();
 
-    public static void Write(string denoiserDir, DenoiserQuality quality) => JsonFiles.Write(Path.Combine(denoiserDir, FileName), quality);
+    public static void Write(string denoiserDir, DenoiserQuality quality) =>
+        JsonFiles.Write(Path.Combine(denoiserDir, FileName), quality);
 
     /// <summary>quality.json of a denoiser folder, or null when it has none (trained before it existed).</summary>
     public static DenoiserQuality? Read(string denoiserDir)

@@ -33,7 +33,7 @@ public sealed record DenoiserConfig
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
     public int? Threads { get; init; }
-    /// <summary>Exponential moving average of the weights (as EDM uses, with its ramp-up); the saved denoiser is the average.</summary>
+    /// <summary>EMA of the weights (as EDM, with its ramp-up); the saved denoiser is the average.</summary>
     public double EmaDecay { get; init; } = 0.995;
 }
 
@@ -82,7 +82,8 @@ public static class DenoiserTrainer
         var existing = RunFiles.ReadInfo(runDir);
         if (existing is not null && !resume) throw new PagLabException($"{runDir} already holds a run; pass --resume or choose another --out");
         if (existing is { Status: RunStatus.Completed }) return ReadMetrics(runDir);
-        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, DenoiserQuality.DefaultCount));
+        dataset ??= Datasets.Load(config.Dataset,
+            new DataOptions(config.DataRoot, config.Seed, config.TrainSize, DenoiserQuality.DefaultCount));
         var train = config.TrainSize is int n ? dataset.Train.Take(n) : dataset.Train;
         torch.manual_seed(config.Seed);
         var spec = new UNetSpec
@@ -175,7 +176,8 @@ public static class DenoiserTrainer
     /// ema_rampup_ratio = 0.05): the half-life is at most 5% of the steps so far, so a short run's average is not
     /// dominated by its random initialisation (0.995^150 = 0.47 of it after 150 steps without the ramp-up).
     /// </summary>
-    public static double EmaDecayAt(double decay, long step) => Math.Min(decay, Math.Pow(0.5, 1 / Math.Max(EmaRampUp * step, 1e-8)));
+    public static double EmaDecayAt(double decay, long step) =>
+        Math.Min(decay, Math.Pow(0.5, 1 / Math.Max(EmaRampUp * step, 1e-8)));
 
     const double EmaRampUp = 0.05;
 

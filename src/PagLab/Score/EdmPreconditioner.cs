@@ -124,8 +124,14 @@ public static class ScoreFunction
 public sealed class ExactDenoiser : IDenoiser
 {
     private readonly Data.SubspaceGaussians data;
-    public ExactDenoiser(Data.SubspaceGaussians data, bool conditional = true) { this.data = data; Conditional = conditional; }
+    public ExactDenoiser(Data.SubspaceGaussians data, bool conditional = true)
+    {
+        this.data = data;
+        Conditional = conditional;
+    }
+
     public bool Conditional { get; }
-    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) => data.PosteriorMean(x, sigma, Conditional ? labels : null);
+    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) =>
+        data.PosteriorMean(x, sigma, Conditional ? labels : null);
     public void Dispose() { } // the dataset belongs to the caller
 }

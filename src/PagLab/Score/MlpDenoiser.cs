@@ -39,7 +39,8 @@ public sealed class MlpDenoiser : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        var emb = embed2.call(functional.silu(embed1.call(NoiseFeatures(cNoise.to_type(x.dtype), Frequencies)))); // (B, E)
+        var features = NoiseFeatures(cNoise.to_type(x.dtype), Frequencies);
+        var emb = embed2.call(functional.silu(embed1.call(features)));  // (B, E)
         if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
         emb = functional.silu(emb);
         var u = x.flatten(1);                                          // (B, D)

@@ -20,8 +20,9 @@ public static class ModelGradients
 {
     public static readonly IReadOnlyList<string> Modes = new[] { "sum", "predicted", "label" };
 
-    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null, int smoothDraws = 0,
-        double smoothSigma = 0, Generator? generator = null, GradientReadout readout = GradientReadout.Logits)
+    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null,
+        int smoothDraws = 0, double smoothSigma = 0, Generator? generator = null,
+        GradientReadout readout = GradientReadout.Logits)
     {
         Require.That(Modes.Contains(mode), $"--mode must be sum, predicted or label, got '{mode}'");
         Require.That(mode != "label" || labels is not null, "mode 'label' needs labels");

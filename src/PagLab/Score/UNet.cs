@@ -14,22 +14,23 @@ public sealed record UNetSpec
     public int Classes { get; init; } = 0;          // > 0: class-conditional
     public int BaseChannels { get; init; } = 32;    // unet: channels of the first stage
     public int EmbeddingDim { get; init; } = 128;
-    public string Arch { get; init; } = "unet";     // a name of DenoiserNetworks.Names (files from before it are U-Nets)
+    public string Arch { get; init; } = "unet";     // DenoiserNetworks.Names (files from before it are U-Nets)
     public int HiddenWidth { get; init; } = 512;    // mlp: width of the hidden layers
     public bool Conditional => Classes > 0;
 }
 
-/// <summary>The network F(x_in, c_noise, labels) inside <see cref="EdmPreconditioner"/>: same shape out as in.</summary>
+/// <summary>The network F(x_in, c_noise, labels) in <see cref="EdmPreconditioner"/>; output shaped as x_in.</summary>
 public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
 {
     protected DenoiserNetwork(string name, UNetSpec spec) : base(name) => Spec = spec;
 
     public UNetSpec Spec { get; }
 
-    /// <summary>Sinusoidal features of c_noise (Vaswani et al. 2017), (B, 2 frequencies), for an embedding MLP.</summary>
+    /// <summary>Sinusoidal features of c_noise (Vaswani et al. 2017), (B, 2 frequencies), for an embedding.</summary>
     protected static Tensor NoiseFeatures(Tensor cNoise, int frequencies)
     {
-        var freqs = exp(arange(frequencies, dtype: cNoise.dtype, device: cNoise.device) * (-Math.Log(1000) / frequencies));
+        var steps = arange(frequencies, dtype: cNoise.dtype, device: cNoise.device);
+        var freqs = exp(steps * (-Math.Log(1000) / frequencies));
         var angles = cNoise.reshape(-1, 1) * freqs.reshape(1, -1) * 100;
         return cat(new[] { angles.sin(), angles.cos() }, 1);
     }
@@ -48,7 +49,8 @@ public static class DenoiserNetworks
 
     public static DenoiserNetwork Create(UNetSpec spec) =>
         Table.TryGetValue(spec.Arch, out var make) ? make(spec)
-            : throw new Common.PagLabException($"unknown denoiser architecture '{spec.Arch}' (choose {string.Join(", ", Table.Keys)})");
+            : throw new Common.PagLabException(
+                $"unknown denoiser architecture '{spec.Arch}' (choose {string.Join(", ", Table.Keys)})");
 }
 
 /// <summary>
@@ -94,7 +96,8 @@ public sealed class UNet : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        var emb = embed2.call(functional.silu(embed1.call(NoiseFeatures(cNoise.to_type(x.dtype), frequencies)))); // (B, E)
+        var features = NoiseFeatures(cNoise.to_type(x.dtype), frequencies);
+        var emb = embed2.call(functional.silu(embed1.call(features)));  // (B, E)
         if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
         emb = functional.silu(emb);
 

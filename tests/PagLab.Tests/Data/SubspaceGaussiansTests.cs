@@ -12,7 +12,8 @@ public class SubspaceGaussiansTests
     static Tensor Some(SubspaceGaussians ds, int n = 6) => ds.Test.Images.narrow(0, 0, n).to_type(ScalarType.Float64);
 
     /// <summary>gradient (B, D) against central differences of f(x, b) at 8 random (image, pixel) pairs.</summary>
-    static void AssertMatchesFiniteDifferences(Tensor x, Tensor gradient, Func<Tensor, int, double> f, int seed, int digits)
+    static void AssertMatchesFiniteDifferences(Tensor x, Tensor gradient, Func<Tensor, int, double> f, int seed,
+        int digits)
     {
         long n = x.shape[0];
         var random = new Random(seed);
@@ -90,7 +91,8 @@ public class SubspaceGaussiansTests
         var x = Some(ds, 3);
         var classes = tensor(new long[] { 0, 4, 7 });
         var g = ds.BayesLogitGradient(x, classes).flatten(1);
-        AssertMatchesFiniteDifferences(x, g, (input, b) => ds.BayesLogits(input)[b, classes[b]].item<double>(), seed: 1, digits: 6);
+        AssertMatchesFiniteDifferences(x, g, (input, b) => ds.BayesLogits(input)[b, classes[b]].item<double>(),
+            seed: 1, digits: 6);
         var s = ds.SignalBasis;
         Assert.True((g - g.matmul(s).matmul(s.T)).abs().max().item<double>() < 1e-10);
     }
@@ -113,7 +115,8 @@ public class SubspaceGaussiansTests
         AssertMatchesFiniteDifferences(x, g, F, seed: 3, digits: 6);
         // exp(log p) sums to one, and the log-evidence's gradient is what separates it from the logit gradient.
         Assert.True((ds.BayesLogPosterior(x).exp().sum(1) - 1).abs().max().item<double>() < 1e-12);
-        if (!summed) Assert.True((g - ds.BayesLogitGradient(x, classes).flatten(1)).norm().item<double>() > 0.1 * g.norm().item<double>());
+        var logitGradient = ds.BayesLogitGradient(x, classes).flatten(1);
+        if (!summed) Assert.True((g - logitGradient).norm().item<double>() > 0.1 * g.norm().item<double>());
     }
 
     [Theory]
@@ -125,11 +128,12 @@ public class SubspaceGaussiansTests
         var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
         var labels = tensor(new long[] { 3, 8 });
         var score = ds.Score(x, sigma, labels).flatten(1);
-        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma, labels)[b].item<double>(), seed: 4, digits: 4);
+        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma, labels)[b].item<double>(),
+            seed: 4, digits: 4);
         // grad log p_sigma(x) = sum_y p_sigma(y | x) grad log p_sigma(x | y); p_sigma(y | x) from the class densities.
-        var perClass = stack(Enumerable.Range(0, 10).Select(c => ds.LogDensity(x, sigma, full(2, c, dtype: ScalarType.Int64))).ToArray(), 1);
-        var weights = perClass.softmax(1);                                                         // (2, 10)
-        var scores = stack(Enumerable.Range(0, 10).Select(c => ds.Score(x, sigma, full(2, c, dtype: ScalarType.Int64)).flatten(1)).ToArray(), 1);
+        var classes = Enumerable.Range(0, 10).Select(c => full(2, c, dtype: ScalarType.Int64)).ToArray();
+        var weights = stack(classes.Select(c => ds.LogDensity(x, sigma, c)).ToArray(), 1).softmax(1);     // (2, 10)
+        var scores = stack(classes.Select(c => ds.Score(x, sigma, c).flatten(1)).ToArray(), 1);           // (2, 10, D)
         var mixed = (weights.unsqueeze(2) * scores).sum(1);
         var marginal = ds.Score(x, sigma).flatten(1);
         Assert.True(((mixed - marginal).norm() / marginal.norm()).item<double>() < 1e-10);
@@ -144,7 +148,8 @@ public class SubspaceGaussiansTests
         var ds = Make(tau, train: 10);
         var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
         var score = ds.Score(x, sigma).flatten(1);
-        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma)[b].item<double>(), seed: 2, digits: 4);
+        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma)[b].item<double>(),
+            seed: 2, digits: 4);
     }
 
     [Fact]

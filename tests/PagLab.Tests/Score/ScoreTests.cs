@@ -81,23 +81,29 @@ public class ScoreTests
         // 3 epochs of 10k subspace-gaussians images at batch 64 (~470 Adam steps, ~30 s on one core) reach 0.93
         // (docs/score.md); the exact score is the truth, measured at clean held-out images as alignment uses it.
         string dir = TestPaths.TempDir("mlp-denoiser");
-        using var data = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 0, TrainSize = 10_000, TestSize = 500 });
-        var config = new DenoiserConfig { Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 256, Epochs = 3, BatchSize = 64 };
+        using var data = SubspaceGaussians.Create(new SubspaceGaussiansOptions { TrainSize = 10_000, TestSize = 500 });
+        var config = new DenoiserConfig
+        {
+            Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 256, Epochs = 3, BatchSize = 64,
+        };
         DenoiserTrainer.Run(config, dir, dataset: data);
         var quality = DenoiserQuality.Read(dir)!;
         Assert.Equal(("mlp", 500, false), (quality.Arch, quality.Count, quality.Conditional));
         var atHalf = quality.BySigma.Single(q => q.Sigma == 0.5);
-        Assert.True(atHalf.ScoreCosine!.Mean >= 0.9, $"cosine to the exact score at sigma 0.5: {atHalf.ScoreCosine.Mean:F3}");
-        Assert.True(atHalf.ScoreCosine.Lower <= atHalf.ScoreCosine.Mean && atHalf.ScoreCosine.Mean <= atHalf.ScoreCosine.Upper);
+        var cosineAtHalf = atHalf.ScoreCosine!;
+        Assert.True(cosineAtHalf.Mean >= 0.9, $"cosine to the exact score at sigma 0.5: {cosineAtHalf.Mean:F3}");
+        Assert.True(cosineAtHalf.Lower <= cosineAtHalf.Mean && cosineAtHalf.Mean <= cosineAtHalf.Upper);
         // The ideal denoiser is the floor of the denoising error; the trained one lies above it and below the error of
         // answering the mean image (grey) for every input.
         double meanImageError = (data.Test.Images - 0.5).pow(2).mean().item<float>();
-        Assert.True(atHalf.ExactMse!.Mean < atHalf.Mse.Mean && atHalf.Mse.Mean < meanImageError, $"{atHalf.Mse.Mean} vs {meanImageError}");
+        Assert.True(atHalf.ExactMse!.Mean < atHalf.Mse.Mean && atHalf.Mse.Mean < meanImageError,
+            $"{atHalf.Mse.Mean} vs {meanImageError}");
         // The file's cosine is the one the score path gives (quality.json measures what alignment will use).
         using var denoiser = DenoiserTrainer.Load(dir);
         var x = data.Test.Images;
-        var cosine = PagLab.Metrics.CosineSimilarity.Compute(ScoreFunction.Compute(denoiser, x, 0.5).to_type(ScalarType.Float64), data.Score(x, 0.5));
-        Assert.Equal(atHalf.ScoreCosine.Mean, cosine.mean().item<double>(), 5);
+        var score = ScoreFunction.Compute(denoiser, x, 0.5).to_type(ScalarType.Float64);
+        var cosine = PagLab.Metrics.CosineSimilarity.Compute(score, data.Score(x, 0.5));
+        Assert.Equal(cosineAtHalf.Mean, cosine.mean().item<double>(), 5);
     }
 
     [Fact]
@@ -108,14 +114,16 @@ public class ScoreTests
         using var d = new EdmPreconditioner(DenoiserNetworks.Create(spec));
         string dir = TestPaths.TempDir("den-quality");
         DenoiserTrainer.Save(dir, d, "subspace-gaussians");
-        var r = CliProcess.Run("denoiser", "quality", "--denoiser", dir, "--dataset", "subspace-gaussians", "--count", "40");
+        var r = CliProcess.Run("denoiser", "quality", "--denoiser", dir, "--dataset", "subspace-gaussians",
+            "--count", "40");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var quality = DenoiserQuality.Read(dir)!;
         Assert.Equal((40, "mlp"), (quality.Count, quality.Arch));
         Assert.Equal(DenoiserQuality.DefaultSigmas, quality.BySigma.Select(q => q.Sigma).ToArray());
         Assert.All(quality.BySigma, q => Assert.InRange(q.ScoreCosine!.Mean, -1, 1));
         Assert.Contains("cosine to the exact score", r.Stdout);
-        var bad = CliProcess.Run("denoiser", "quality", "--denoiser", TestPaths.TempDir("empty"), "--dataset", "subspace-gaussians");
+        var bad = CliProcess.Run("denoiser", "quality", "--denoiser", TestPaths.TempDir("empty"),
+            "--dataset", "subspace-gaussians");
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("not a denoiser folder", bad.Stderr + bad.Stdout);
     }
@@ -123,10 +131,11 @@ public class ScoreTests
     [Fact]
     public void EmaDecay_RampsUp_SoEarlyAveragesForgetTheInitialisation()
     {
-        Assert.Equal(Math.Pow(0.5, 1 / 0.05), DenoiserTrainer.EmaDecayAt(0.995, 1), 12);    // step 1: half-life 0.05 steps
+        Assert.Equal(Math.Pow(0.5, 1 / 0.05), DenoiserTrainer.EmaDecayAt(0.995, 1), 12);   // step 1: half-life 0.05
         Assert.Equal(Math.Pow(0.5, 1 / 5.0), DenoiserTrainer.EmaDecayAt(0.995, 100), 12);  // half-life 5 steps
         Assert.Equal(0.995, DenoiserTrainer.EmaDecayAt(0.995, 1_000_000));                   // the configured decay
-        double initialShare = Enumerable.Range(1, 150).Aggregate(1.0, (share, t) => share * DenoiserTrainer.EmaDecayAt(0.995, t));
+        double initialShare = Enumerable.Range(1, 150)
+            .Aggregate(1.0, (share, t) => share * DenoiserTrainer.EmaDecayAt(0.995, t));
         Assert.True(initialShare < 1e-6, $"{initialShare}");
     }
 
@@ -188,9 +197,11 @@ public class ScoreTests
         var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
         foreach (var offset in new[] { 0.0, 5.0 })
         {
-            var report = AlignmentMeasurement.Measure(new BayesModel(ds, offset), new ExactDenoiser(ds), ds, 0.5, mode, 8, lpips: null);
+            var report = AlignmentMeasurement.Measure(new BayesModel(ds, offset), new ExactDenoiser(ds), ds, 0.5,
+                mode, 8, lpips: null);
             Assert.Equal(8, report.Count);
-            Assert.True(report.MeanGradientVsBayesGradient!.Cosine > 0.9999, $"{mode}, offset {offset}: {report.MeanGradientVsBayesGradient.Cosine}");
+            double bayes = report.MeanGradientVsBayesGradient!.Cosine;
+            Assert.True(bayes > 0.9999, $"{mode}, offset {offset}: {bayes}");
             Assert.True(report.MeanScoreCosineToExact > 0.999999);
             Assert.Equal("log-probabilities", report.BayesReadout);
             Assert.NotNull(report.Note);
@@ -214,12 +225,17 @@ public class ScoreTests
         Assert.True(Cos(logProbability, bayes) > 0.999999);
     }
 
-    /// <summary>The Bayes classifier as a Module: log p(y|x) from torch ops (differentiable), plus offset * ||x - mean||^2 per row.</summary>
+    /// <summary>The Bayes classifier as a Module: log p(y|x) in torch ops, plus offset * ||x - mean||^2.</summary>
     sealed class BayesModel : Module<Tensor, Tensor>
     {
         readonly SubspaceGaussians data;
         readonly double offset;
-        public BayesModel(SubspaceGaussians data, double offset = 0) : base("bayes") { this.data = data; this.offset = offset; }
+        public BayesModel(SubspaceGaussians data, double offset = 0) : base("bayes")
+        {
+            this.data = data;
+            this.offset = offset;
+        }
+
         public override Tensor forward(Tensor x)
         {
             var centred = x.to_type(ScalarType.Float64).flatten(1) - data.Mean;
@@ -235,17 +251,20 @@ public class ScoreTests
     {
         var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
         var model = new BayesModel(ds);
-        foreach (var (mode, conditioning) in new[] { ("predicted", "predicted class"), ("label", "label"), ("sum", "unconditional") })
+        var expected = new[] { ("predicted", "predicted class"), ("label", "label"), ("sum", "unconditional") };
+        foreach (var (mode, conditioning) in expected)
         {
             var report = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds), ds, 0.1, mode, 8, lpips: null);
             Assert.Equal(conditioning, report.ScoreConditioning);
             Assert.Contains(mode == "sum" ? "unconditional score" : "conditioned on that class", report.Why);
         }
-        var unconditional = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds, conditional: false), ds, 0.1, "predicted", 8, lpips: null);
+        var unconditional = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds, conditional: false), ds, 0.1,
+            "predicted", 8, lpips: null);
         Assert.Equal("unconditional", unconditional.ScoreConditioning);
         Assert.Contains("not class-conditional", unconditional.Why);
         var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
-            AlignmentMeasurement.Measure(model, new EdmPreconditioner(Net(classes: 10)), ds, 0.1, "sum", 8, lpips: null));
+            AlignmentMeasurement.Measure(model, new EdmPreconditioner(Net(classes: 10)), ds, 0.1, "sum", 8,
+                lpips: null));
         Assert.Contains("class-conditional", e.Message);
     }
 
