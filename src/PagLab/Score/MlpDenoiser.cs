@@ -39,10 +39,7 @@ public sealed class MlpDenoiser : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        var features = NoiseFeatures(cNoise.to_type(x.dtype), Frequencies);
-        var emb = embed2.call(functional.silu(embed1.call(features)));  // (B, E)
-        if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
-        emb = functional.silu(emb);
+        var emb = Condition(embed1, embed2, classEmbedding, cNoise, labels, Frequencies, x.dtype);   // (B, E)
         var u = x.flatten(1);                                          // (B, D)
         var h = input.call(u);                                         // (B, hidden)
         foreach (var block in blocks) h = block.call(h, emb);

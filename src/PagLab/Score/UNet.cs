@@ -26,13 +26,19 @@ public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
 
     public UNetSpec Spec { get; }
 
-    /// <summary>Sinusoidal features of c_noise (Vaswani et al. 2017), (B, 2 frequencies), for an embedding.</summary>
-    protected static Tensor NoiseFeatures(Tensor cNoise, int frequencies)
+    /// <summary>
+    /// The conditioning vector (B, E): sinusoidal features of c_noise (Vaswani et al. 2017) through a two-layer
+    /// MLP, plus the class embedding when there is one, then SiLU.
+    /// </summary>
+    protected static Tensor Condition(Linear first, Linear second, Embedding? classes, Tensor cNoise, Tensor labels,
+        int frequencies, ScalarType dtype)
     {
-        var steps = arange(frequencies, dtype: cNoise.dtype, device: cNoise.device);
+        var steps = arange(frequencies, dtype: dtype, device: cNoise.device);
         var freqs = exp(steps * (-Math.Log(1000) / frequencies));
-        var angles = cNoise.reshape(-1, 1) * freqs.reshape(1, -1) * 100;
-        return cat(new[] { angles.sin(), angles.cos() }, 1);
+        var angles = cNoise.to_type(dtype).reshape(-1, 1) * freqs.reshape(1, -1) * 100;
+        var emb = second.call(functional.silu(first.call(cat(new[] { angles.sin(), angles.cos() }, 1))));
+        if (classes is not null) emb = emb + classes.call(labels);
+        return functional.silu(emb);
     }
 }
 
@@ -96,10 +102,7 @@ public sealed class UNet : DenoiserNetwork
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        var features = NoiseFeatures(cNoise.to_type(x.dtype), frequencies);
-        var emb = embed2.call(functional.silu(embed1.call(features)));  // (B, E)
-        if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
-        emb = functional.silu(emb);
+        var emb = Condition(embed1, embed2, classEmbedding, cNoise, labels, frequencies, x.dtype);   // (B, E)
 
         var h0 = enc1.call(stem.call(x), emb);                       // (B, c, H, W)
         var h1 = enc2.call(down1.call(h0), emb);                     // (B, 2c, H/2, W/2)
