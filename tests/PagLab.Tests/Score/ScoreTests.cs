@@ -78,7 +78,7 @@ public class ScoreTests
     [Fact]
     public void MlpDenoiser_TrainedBriefly_HasCosineAtLeast0_9ToTheExactScoreAtSigmaHalf_AndWritesItsQuality()
     {
-        // 3 epochs of 10k subspace-gaussians images at batch 64 (~470 Adam steps, ~30 s on one core) reach 0.93
+        // 3 epochs of 10k subspace-gaussians images at batch 64 (~470 Adam steps, 18 s of CPU on one thread) reach 0.93
         // (docs/score.md); the exact score is the truth, measured at clean held-out images as alignment uses it.
         string dir = TestPaths.TempDir("mlp-denoiser");
         using var data = SubspaceGaussians.Create(new SubspaceGaussiansOptions { TrainSize = 10_000, TestSize = 500 });
