@@ -19,6 +19,7 @@ public sealed class ScoreCommands : ICommandGroup
         var denoiser = new Command("denoiser", "EDM denoisers that estimate the score of the data");
         denoiser.Subcommands.Add(TrainDenoiser());
         denoiser.Subcommands.Add(TorchScriptCommands.DenoiserImport());
+        denoiser.Subcommands.Add(DenoiserQualityCommand());
         root.Subcommands.Add(denoiser);
         root.Subcommands.Add(ScoreCommand());
         CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Alignment());
@@ -51,26 +52,77 @@ public sealed class ScoreCommands : ICommandGroup
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 2e-3 };
+        var arch = new Option<string>("--arch")
+        {
+            Description = "Network: unet (images) | mlp (vector-like data, e.g. subspace-gaussians)",
+            DefaultValueFactory = _ => "unet",
+        };
         var channels = new Option<int>("--channels") { Description = "U-Net base channels", DefaultValueFactory = _ => 32 };
+        var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 512 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)") { dataset, conditional, epochs, batchSize, lr, channels, trainSize, resume, checkpointEvery, threads, output, seed, dataRoot };
+        var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)")
+        {
+            dataset, conditional, arch, epochs, batchSize, lr, channels, width, trainSize, resume, checkpointEvery,
+            threads, output, seed, dataRoot,
+        };
         cmd.SetAction(parse =>
         {
             var config = new DenoiserConfig
             {
                 Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional), Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr), BaseChannels = parse.GetValue(channels),
+                Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width),
                 TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
             Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0, "--channels must be a multiple of 8 in 8..512");
+            Require.That(DenoiserNetworks.Names.Contains(config.Arch),
+                $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
+            Require.InRange(config.HiddenWidth, 16, 8192, "--width");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command DenoiserQualityCommand()
+    {
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
+        var count = new Option<int>("--count")
+        {
+            Description = "Held-out images", DefaultValueFactory = _ => DenoiserQuality.DefaultCount,
+        };
+        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        string what = "EDM loss, denoising error and (where truth exists) cosine to the exact score, into the folder's "
+            + DenoiserQuality.FileName;
+        var cmd = new Command("quality", what)
+            { denoiser, dataset, count, seed, dataRoot };
+        cmd.SetAction(parse =>
+        {
+            string dir = parse.GetValue(denoiser)!;
+            int n = parse.GetValue(count);
+            Require.That(n >= 2, "--count must be >= 2");
+            using var d = DenoiserTrainer.Load(dir);
+            var spec = d.Network.Spec;
+            var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n);
+            var shape = new ImageShape(spec.Channels, spec.Height, spec.Width);
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, options, shape, "the denoiser");
+            var quality = DenoiserQuality.Measure(d, data, n);
+            DenoiserQuality.Write(dir, quality);
+            var loss = quality.EdmLoss;
+            Console.WriteLine(
+                $"EDM loss on {quality.Count} held-out images: {loss.Mean:F4} [{loss.Lower:F4}, {loss.Upper:F4}]");
+            foreach (var q in quality.BySigma)
+                Console.WriteLine($"sigma {q.Sigma}: mse {q.Mse.Mean:G4}"
+                    + (q.ScoreCosine is { } c
+                        ? $", cosine to the exact score {c.Mean:F3} [{c.Lower:F3}, {c.Upper:F3}]" : ""));
             return 0;
         });
         return cmd;
@@ -98,7 +150,8 @@ public sealed class ScoreCommands : ICommandGroup
             var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
             if (data is SubspaceGaussians exact)
             {
-                var truth = exact.Score(test.Images, parse.GetValue(sigma)).to_type(ScalarType.Float32);
+                var labels = d.Conditional ? test.Labels : null;     // the exact score conditioned as the denoiser's
+                var truth = exact.Score(test.Images, parse.GetValue(sigma), labels).to_type(ScalarType.Float32);
                 tensors["exactScores"] = truth;
                 double cos = Metrics.CosineSimilarity.Compute(scores.to_type(ScalarType.Float64), truth.to_type(ScalarType.Float64)).mean().item<double>();
                 Console.WriteLine($"mean cosine to the exact score: {cos:F4}");
@@ -117,7 +170,12 @@ public sealed class ScoreCommands : ICommandGroup
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
         var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
-        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
+                + " conditional) | label | sum (unconditional score)",
+            DefaultValueFactory = _ => "predicted",
+        };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
@@ -134,9 +192,15 @@ public sealed class ScoreCommands : ICommandGroup
             var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), parse.GetValue(mode)!, n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
-            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, sigma {report.Sigma}): 1-LPIPS {(m.OneMinusLpips is double l ? l.ToString("F4") : "n/a")}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
+            string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
+            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, "
+                + $"{report.ScoreConditioning} score, "
+                + $"sigma {report.Sigma}): 1-LPIPS {oneMinusLpips}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
             if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");
-            if (report.MeanGradientVsBayesGradient is { } bayes) Console.WriteLine($"gradient vs Bayes-optimal gradient: cosine {bayes.Cosine:F4}, SSIM {bayes.Ssim:F4}");
+            if (report.MeanGradientVsBayesGradient is { } bayes)
+                Console.WriteLine("log-probability gradient vs Bayes-optimal log p(y|x) gradient: "
+                    + $"cosine {bayes.Cosine:F4}, SSIM {bayes.Ssim:F4}");
+            Console.WriteLine(report.Why);
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });
@@ -164,7 +228,12 @@ public sealed class ScoreCommands : ICommandGroup
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
         var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
-        var mode = new Option<string>("--mode") { Description = "sum | predicted | label", DefaultValueFactory = _ => "sum" };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
+                + " conditional) | label | sum (unconditional score)",
+            DefaultValueFactory = _ => "predicted",
+        };
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");

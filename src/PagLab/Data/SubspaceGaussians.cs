@@ -123,13 +123,24 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
     Tensor Flat(Tensor x) => x.to_type(ScalarType.Float64).reshape(x.shape[0], -1); // (B, D)
     Tensor AsImages(Tensor flat, Tensor like) => flat.reshape(like.shape).to_type(like.dtype);
 
-    /// <summary>The Bayes classifier's logits log p(y|x) + const(x): -||z_s - m_y||^2 / (2 (w^2 + tau^2)). (B, Classes)</summary>
+    /// <summary>
+    /// The Bayes classifier's logits -||z_s - m_y||^2 / (2 (w^2 + tau^2)), (B, Classes): log p(z_s | y) up to a
+    /// constant, hence log p(y | x) only up to the per-row log-evidence, which depends on x. Compare gradients
+    /// through <see cref="BayesLogPosterior"/>, never these.
+    /// </summary>
     public Tensor BayesLogits(Tensor x)
     {
         using var scope = NewDisposeScope();
         var zs = (Flat(x) - mean64).matmul(signal64);                          // (B, ks)
         var d2 = (zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2);       // (B, Classes)
         return (d2 * (-0.5 / (W2 + Tau2))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The exact log p(y | x) = log_softmax_y(BayesLogits). (B, Classes), float64.</summary>
+    public Tensor BayesLogPosterior(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return BayesLogits(x).log_softmax(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Bayes-optimal p(y | x). (B, Classes), float64.</summary>
@@ -149,8 +160,28 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         return AsImages(g, x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>log p_sigma(x), p_sigma = p * N(0, sigma^2 I): a Gaussian mixture with covariance Sigma + sigma^2 I. (B), float64.</summary>
-    public Tensor LogDensity(Tensor x, double sigma)
+    /// <summary>
+    /// d/dx log p(c | x) for c = classes[b], or of sum_c log p(c | x) when classes is null, in closed form
+    /// (PAGs, Suppl. A: grad log p(c|x) = grad log p(x|c) - sum_j p(j|x) grad log p(x|j)):
+    /// S (m_c - sum_j p_j m_j) / (w^2 + tau^2), summed: S (sum_c m_c - C sum_j p_j m_j) / (w^2 + tau^2).
+    /// In the signal span like <see cref="BayesLogitGradient"/>, but free of the log-evidence's gradient.
+    /// </summary>
+    public Tensor BayesLogPosteriorGradient(Tensor x, Tensor? classes)
+    {
+        using var scope = NewDisposeScope();
+        var expectedMean = Posterior(x).matmul(means64);                      // (B, ks): sum_j p_j m_j
+        var m = classes is null
+            ? means64.sum(0, keepdim: true) - expectedMean * Options.Classes
+            : means64.index_select(0, classes.to_type(ScalarType.Int64)) - expectedMean;
+        var g = m.matmul(signal64.T) * (1.0 / (W2 + Tau2));
+        return AsImages(g, x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// log p_sigma(x), p_sigma = p * N(0, sigma^2 I): a Gaussian mixture with covariance Sigma + sigma^2 I, or with
+    /// labels the class density log p_sigma(x | y = labels[b]) (one Gaussian). (B), float64.
+    /// </summary>
+    public Tensor LogDensity(Tensor x, double sigma, Tensor? labels = null)
     {
         double t2 = CheckSmoothing(sigma);
         using var scope = NewDisposeScope();
@@ -161,11 +192,17 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         var perClass = (zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2) * (-0.5 / a);   // (B, Classes)
         var common = zd.pow(2).sum(1) * (-0.5 / b) + residual2 * (-0.5 / t2)
                      - 0.5 * (ks * Math.Log(a) + kd * Math.Log(b) + (d - ks - kd) * Math.Log(t2) + d * Math.Log(2 * Math.PI));
-        return (perClass.logsumexp(1) - Math.Log(Options.Classes) + common).MoveToOuterDisposeScope();
+        var mixture = labels is null
+            ? perClass.logsumexp(1) - Math.Log(Options.Classes)
+            : perClass.gather(1, labels.to_type(ScalarType.Int64).reshape(-1, 1)).squeeze(1);
+        return (mixture + common).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The score grad_x log p_sigma(x). (B, C, H, W) like x.</summary>
-    public Tensor Score(Tensor x, double sigma)
+    /// <summary>
+    /// The score grad_x log p_sigma(x), or with labels the class-conditional score grad_x log p_sigma(x | y):
+    /// the same formula with the responsibilities replaced by the one-hot label. (B, C, H, W) like x.
+    /// </summary>
+    public Tensor Score(Tensor x, double sigma, Tensor? labels = null)
     {
         double t2 = CheckSmoothing(sigma);
         using var scope = NewDisposeScope();
@@ -173,18 +210,21 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         var zs = centred.matmul(signal64); var zd = centred.matmul(distractor64);
         var residual = centred - zs.matmul(signal64.T) - zd.matmul(distractor64.T);
         double a = W2 + t2, b = D2 + t2;
-        var responsibilities = ((zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2) * (-0.5 / a)).softmax(1);
-        var expectedMean = responsibilities.matmul(means64);                  // (B, ks)
+        var expectedMean = labels is null                                     // (B, ks)
+            ? ((zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2) * (-0.5 / a)).softmax(1).matmul(means64)
+            : means64.index_select(0, labels.to_type(ScalarType.Int64));
         var score = (zs - expectedMean).matmul(signal64.T) * (-1 / a) + zd.matmul(distractor64.T) * (-1 / b) + residual * (-1 / t2);
         return AsImages(score, x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>E[x0 | x0 + sigma n = x], the ideal denoiser (Tweedie: x + sigma^2 score).</summary>
-    public Tensor PosteriorMean(Tensor x, double sigma)
+    /// <summary>
+    /// E[x0 | x0 + sigma n = x] (given y = labels when not null), the ideal denoiser (Tweedie: x + sigma^2 score).
+    /// </summary>
+    public Tensor PosteriorMean(Tensor x, double sigma, Tensor? labels = null)
     {
         Require.Positive(sigma, "sigma");
         using var scope = NewDisposeScope();
-        var s = Score(x, sigma).to_type(ScalarType.Float64);
+        var s = Score(x, sigma, labels).to_type(ScalarType.Float64);
         return AsImages(x.to_type(ScalarType.Float64).reshape(s.shape) + s * (sigma * sigma), x).MoveToOuterDisposeScope();
     }
 

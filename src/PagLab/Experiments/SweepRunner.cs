@@ -254,6 +254,8 @@ public static class SweepRunner
         DenoiserTrainer.Run(new DenoiserConfig
         {
             Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
+            Arch = spec.Shared.DenoiserArch,
+            Conditional = spec.Shared.ConditionalDenoiser ?? spec.Measure.Mode != "sum",
             DataRoot = spec.DataRoot, Seed = 0,
         }, den, progress, resume: true, dataset: LoadData(spec, datasetName));
     }

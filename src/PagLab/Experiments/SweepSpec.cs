@@ -23,6 +23,8 @@ public sealed record SharedSettings
     public int TangentCount { get; init; } = 64;
     public int DenoiserEpochs { get; init; } = 5;
     public int DenoiserBatchSize { get; init; } = 128;
+    public string DenoiserArch { get; init; } = "unet";               // unet | mlp (vector-like data)
+    public bool? ConditionalDenoiser { get; init; }                   // null: conditional unless measure.mode is sum
     public int? SharedTrainSize { get; init; }                        // images for the autoencoder and denoiser
     public int LocalPcaNeighbours { get; init; } = 64;                // local-pca estimator: neighbourhood size
     public int LocalPcaDimension { get; init; } = 16;                 // local-pca estimator: tangent dimension kept
@@ -37,7 +39,7 @@ public sealed record MeasureSettings
     public int Draws { get; init; } = 16;
     public int AlignmentCount { get; init; } = 64;
     public double AlignmentSigma { get; init; } = 0.25;              // pixel units (the paper's 0.5 in [-1,1])
-    public string Mode { get; init; } = "sum";
+    public string Mode { get; init; } = "predicted";                 // with a conditional score (docs/score.md)
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
     public string LpipsNet { get; init; } = "squeeze";
@@ -90,6 +92,11 @@ public sealed record SweepSpec
                      $"{where}: epochs and batch sizes must be at least 1");
         Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
         Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
+        Require.That(Score.DenoiserNetworks.Names.Contains(Shared.DenoiserArch),
+                     $"{where}: shared.denoiserArch must be {string.Join(" or ", Score.DenoiserNetworks.Names)}");
+        Require.That(!(Measure.Mode == "sum" && Shared.ConditionalDenoiser == true),
+                     $"{where}: measure.mode sum compares with the unconditional score; "
+                     + "set shared.conditionalDenoiser to false");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);

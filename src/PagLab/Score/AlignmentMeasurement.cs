@@ -33,6 +33,10 @@ public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
     public required string Mode { get; init; }
+    public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
+    public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
+    public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
+    public string? Why { get; init; }                                  // which gradient and score, and why
     public double Sigma { get; init; }
     public int Count { get; init; }
     public string? LpipsNet { get; init; }
@@ -76,7 +80,12 @@ public static class AlignmentMeasurement
         };
     }
 
-    /// <summary>Model gradients of `mode` for the split's first count test images, beside the denoiser's score at sigma.</summary>
+    /// <summary>
+    /// Model gradients of `mode` for the split's first count test images, beside the denoiser's score at sigma:
+    /// `sum` with the unconditional score, `predicted` / `label` with the score conditioned on the same class
+    /// when the denoiser is conditional (PAGs, Suppl. B.4-B.5). On subspace-gaussians also against the exact
+    /// score (same conditioning) and, as log-probability gradients, against the Bayes classifier's.
+    /// </summary>
     public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset, double sigma, string mode, int count, Lpips? lpips, int batchSize = 64)
     {
         Require.Positive(sigma, "--sigma");
@@ -91,17 +100,20 @@ public static class AlignmentMeasurement
             var x = split.Images.narrow(0, start, n);
             var y = split.Labels.narrow(0, start, n);
             var gradient = ModelGradients.Compute(model, x, mode, y);
-            var targets = mode == "sum" ? null : mode == "label" ? y : ModelGradients.PredictedClasses(model, x);
-            var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional ? (targets ?? y) : null);
+            var targets = Targets(model, x, mode, y);
+            var scoreLabels = denoiser.Conditional ? targets : null;
+            var score = ScoreFunction.Compute(denoiser, x, sigma, scoreLabels);
             var vsScore = Compare(gradient, score, lpips);
             Similarity[]? vsExact = null, vsBayes = null;
             double[]? scoreCosine = null;
             if (exact is not null)
             {
-                var trueScore = exact.Score(x, sigma);
+                var trueScore = exact.Score(x, sigma, scoreLabels);
                 vsExact = Compare(gradient, trueScore, lpips);
                 scoreCosine = Metrics.CosineSimilarity.Compute(score.to_type(ScalarType.Float64), trueScore.to_type(ScalarType.Float64)).data<double>().ToArray();
-                vsBayes = Compare(gradient, BayesGradient(exact, x, mode, targets), lpips);
+                var logProbability = ModelGradients.Compute(model, x, mode, y,
+                    readout: GradientReadout.LogProbabilities);
+                vsBayes = Compare(logProbability, exact.BayesLogPosteriorGradient(x, targets), lpips);
             }
             var labels = y.data<long>().ToArray();
             for (int i = 0; i < n; i++)
@@ -111,9 +123,13 @@ public static class AlignmentMeasurement
                     GradientVsExactScore = vsExact?[i], GradientVsBayesGradient = vsBayes?[i], ScoreCosineToExact = scoreCosine?[i],
                 });
         }
+        string conditioning = mode == "sum" || !denoiser.Conditional ? "unconditional"
+            : mode == "label" ? "label" : "predicted class";
         return new AlignmentReport
         {
             Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
+            ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
+            Why = Explain(mode, denoiser.Conditional, exact is not null),
             Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS, pass --lpips-weights, or put them in the data root's weights/ folder)" : null,
             MeanGradientVsScore = Mean(images.Select(i => i.GradientVsScore)),
             MeanGradientVsExactScore = exact is null ? null : Mean(images.Select(i => i.GradientVsExactScore!)),
@@ -123,15 +139,26 @@ public static class AlignmentMeasurement
         };
     }
 
-    /// <summary>The Bayes classifier's gradient in the same mode: summed over classes, or of the given classes.</summary>
-    public static Tensor BayesGradient(SubspaceGaussians data, Tensor x, string mode, Tensor? classes)
+    /// <summary>The class each image's gradient is of: none for `sum`, the label, or the model's prediction.</summary>
+    static Tensor? Targets(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor labels) =>
+        mode == "sum" ? null : mode == "label" ? labels : ModelGradients.PredictedClasses(model, x);
+
+    static string Explain(string mode, bool conditionalDenoiser, bool bayes)
     {
-        using var _ = NewDisposeScope();
-        if (classes is not null) return data.BayesLogitGradient(x, classes).MoveToOuterDisposeScope();
-        Tensor total = zeros_like(x, dtype: ScalarType.Float64);
-        for (int c = 0; c < data.Classes; c++)
-            total = total + data.BayesLogitGradient(x, full(x.shape[0], c, dtype: ScalarType.Int64)).to_type(ScalarType.Float64);
-        return total.MoveToOuterDisposeScope();
+        string which = mode == "label" ? "label" : "predicted class";
+        string score = mode == "sum"
+            ? "the summed logits' gradient against the unconditional score"
+              + " (the authors' CIFAR-10 choice, PAGs Suppl. B.4-B.5)"
+            : conditionalDenoiser
+                ? $"the {which}'s logit gradient against the score conditioned on that class"
+                  + " (the authors' ImageNet-64 choice, Suppl. B.4-B.5)"
+                : $"the {which}'s logit gradient against the unconditional score, because the denoiser is not"
+                  + " class-conditional (the paper pairs a class gradient with a conditional score, Suppl. B.4)";
+        string bayesPart = " The Bayes comparison differentiates log-probabilities on both sides"
+            + " (log_softmax of the model, the exact log p(y|x)), because logits are log-probabilities only"
+            + " up to a per-input constant whose gradient does not vanish.";
+        return "Compared " + score + "; logits, as the paper takes gradients before the softmax (Suppl. B.5)."
+            + (bayes ? bayesPart : "");
     }
 
     /// <summary>
@@ -143,9 +170,12 @@ public static class AlignmentMeasurement
         using var _ = NewDisposeScope();
         var split = dataset.Test.Take(count);
         var x = split.Images; var y = split.Labels;
-        var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional ? y : null);
-        var columns = new List<Tensor> { x.expand(-1, 3, -1, -1).contiguous(), ImageGrid.SignedToImage(score) };
+        var columns = new List<Tensor> { x.expand(-1, 3, -1, -1).contiguous() };
         var captions = new List<string[]> { Enumerable.Repeat("image", (int)split.Count).ToArray(), Enumerable.Repeat("score", (int)split.Count).ToArray() };
+        // One score column: with a conditional denoiser and a class mode it is conditioned on the label (the first
+        // model's prediction could differ from the others'); `sum` takes the unconditional score.
+        var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional && mode != "sum" ? y : null);
+        columns.Add(ImageGrid.SignedToImage(score));
         foreach (var (name, model) in models)
         {
             var g = ModelGradients.Compute(model, x, mode, y);

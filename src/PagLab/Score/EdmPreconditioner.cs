@@ -28,11 +28,11 @@ public sealed class EdmPreconditioner : IDenoiser
 {
     public const double SigmaData = 0.5; // EDM, Table 1
 
-    public EdmPreconditioner(UNet network) => Network = network;
+    public EdmPreconditioner(DenoiserNetwork network) => Network = network;
 
     public void Dispose() => Network.Dispose();
 
-    public UNet Network { get; }
+    public DenoiserNetwork Network { get; }
     public bool Conditional => Network.Spec.Conditional;
 
     public static (double CSkip, double COut, double CIn, double CNoise) Coefficients(double s)
@@ -51,6 +51,9 @@ public sealed class EdmPreconditioner : IDenoiser
         var cOut = s4 * SigmaData / (s4.pow(2) + sd2).sqrt();
         var cIn = 1 / (s4.pow(2) + sd2).sqrt();
         var cNoise = s.log() / 4;
+        if (Conditional && labels is null)
+            throw new Common.PagLabException("this denoiser is class-conditional and gives no unconditional score: "
+                + "mode 'sum' needs a denoiser trained without --conditional (or use mode predicted or label)");
         var l = labels ?? zeros(y.shape[0], dtype: ScalarType.Int64, device: y.device);
         var f = Network.call(cIn * y, cNoise, l);
         return (cSkip * y + cOut * f).MoveToOuterDisposeScope();
@@ -114,12 +117,21 @@ public static class ScoreFunction
     }
 }
 
-/// <summary>The exact posterior mean of subspace-gaussians as a denoiser (for testing the score path).</summary>
+/// <summary>
+/// The exact posterior mean of subspace-gaussians as a denoiser: given labels, E[x0 | x, y] (the
+/// class-conditional score), without them E[x0 | x] (the unconditional one); conditional = false ignores labels.
+/// </summary>
 public sealed class ExactDenoiser : IDenoiser
 {
     private readonly Data.SubspaceGaussians data;
-    public ExactDenoiser(Data.SubspaceGaussians data) => this.data = data;
-    public bool Conditional => false;
-    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) => data.PosteriorMean(x, sigma);
+    public ExactDenoiser(Data.SubspaceGaussians data, bool conditional = true)
+    {
+        this.data = data;
+        Conditional = conditional;
+    }
+
+    public bool Conditional { get; }
+    public Tensor Denoise(Tensor x, double sigma, Tensor? labels = null) =>
+        data.PosteriorMean(x, sigma, Conditional ? labels : null);
     public void Dispose() { } // the dataset belongs to the caller
 }

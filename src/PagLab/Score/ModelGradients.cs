@@ -5,18 +5,24 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Score;
 
+/// <summary>What is differentiated: the pre-softmax outputs, or the log-probabilities log_softmax(logits).</summary>
+public enum GradientReadout { Logits, LogProbabilities }
+
 /// <summary>
-/// Input gradients of the pre-softmax outputs (PAGs, Suppl. B.5; Simonyan et al. 2014 saliency
-/// without the absolute value): `sum` over classes (compare with an unconditional score),
-/// `predicted` class or `label` (compare with a conditional one). Optionally SmoothGrad (Smilkov et
-/// al. 2017): the mean gradient over n noisy copies, all in one batched pass. The caller's tensor
-/// is never modified and keeps its requires_grad.
+/// Input gradients (Simonyan et al. 2014 saliency without the absolute value) of the logits (PAGs,
+/// Suppl. B.5: "before the softmax"; compared with the score) or of the log-probabilities (compared
+/// with the Bayes classifier's log p(y|x), which unlike logits is defined without a per-input offset):
+/// `sum` over classes (compare with an unconditional score), `predicted` class or `label` (compare
+/// with a conditional one). Optionally SmoothGrad (Smilkov et al. 2017): the mean gradient over n
+/// noisy copies, all in one batched pass. The caller's tensor is never modified and keeps its requires_grad.
 /// </summary>
 public static class ModelGradients
 {
     public static readonly IReadOnlyList<string> Modes = new[] { "sum", "predicted", "label" };
 
-    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null, int smoothDraws = 0, double smoothSigma = 0, Generator? generator = null)
+    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null,
+        int smoothDraws = 0, double smoothSigma = 0, Generator? generator = null,
+        GradientReadout readout = GradientReadout.Logits)
     {
         Require.That(Modes.Contains(mode), $"--mode must be sum, predicted or label, got '{mode}'");
         Require.That(mode != "label" || labels is not null, "mode 'label' needs labels");
@@ -42,6 +48,7 @@ public static class ModelGradients
             }
             input = input.requires_grad_(true);
             var logits = model.call(input);
+            if (readout == GradientReadout.LogProbabilities) logits = logits.log_softmax(1);
             var selected = target is null ? logits.sum() : logits.gather(1, target.reshape(-1, 1)).sum();
             var g = torch.autograd.grad(new[] { selected }, new[] { input })[0];     // (copies*B, C, H, W)
             if (smoothDraws > 0) g = g.reshape(copies, b, g.shape[1], g.shape[2], g.shape[3]).mean(new long[] { 0 });

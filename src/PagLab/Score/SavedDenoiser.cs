@@ -24,7 +24,7 @@ public static class SavedDenoiser
             throw new PagLabException($"{dir}: not a denoiser folder (no {InfoFile}; " +
                                       "train one with 'paglab denoiser train')");
         var file = JsonFiles.Read<DenoiserFile>(info);
-        var net = new UNet(file.Spec);
+        var net = DenoiserNetworks.Create(file.Spec);
         SavedModel.LoadWeights(net, Path.Combine(dir, WeightsFile));
         net.eval();
         return new EdmPreconditioner(net);

@@ -5,16 +5,58 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Score;
 
-/// <summary>Shape and conditioning of a denoiser network, stored in denoiser.json.</summary>
+/// <summary>Architecture, shape and conditioning of a denoiser network, stored in denoiser.json.</summary>
 public sealed record UNetSpec
 {
     public required int Channels { get; init; }
     public required int Height { get; init; }
     public required int Width { get; init; }
     public int Classes { get; init; } = 0;          // > 0: class-conditional
-    public int BaseChannels { get; init; } = 32;
+    public int BaseChannels { get; init; } = 32;    // unet: channels of the first stage
     public int EmbeddingDim { get; init; } = 128;
+    public string Arch { get; init; } = "unet";     // DenoiserNetworks.Names (files from before it are U-Nets)
+    public int HiddenWidth { get; init; } = 512;    // mlp: width of the hidden layers
     public bool Conditional => Classes > 0;
+}
+
+/// <summary>The network F(x_in, c_noise, labels) in <see cref="EdmPreconditioner"/>; output shaped as x_in.</summary>
+public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
+{
+    protected DenoiserNetwork(string name, UNetSpec spec) : base(name) => Spec = spec;
+
+    public UNetSpec Spec { get; }
+
+    /// <summary>
+    /// The conditioning vector (B, E): sinusoidal features of c_noise (Vaswani et al. 2017) through a two-layer
+    /// MLP, plus the class embedding when there is one, then SiLU.
+    /// </summary>
+    protected static Tensor Condition(Linear first, Linear second, Embedding? classes, Tensor cNoise, Tensor labels,
+        int frequencies, ScalarType dtype)
+    {
+        var steps = arange(frequencies, dtype: dtype, device: cNoise.device);
+        var freqs = exp(steps * (-Math.Log(1000) / frequencies));
+        var angles = cNoise.to_type(dtype).reshape(-1, 1) * freqs.reshape(1, -1) * 100;
+        var emb = second.call(functional.silu(first.call(cat(new[] { angles.sin(), angles.cos() }, 1))));
+        if (classes is not null) emb = emb + classes.call(labels);
+        return functional.silu(emb);
+    }
+}
+
+/// <summary>The denoiser architectures by name (`--arch`, sweeps' `denoiserArch`).</summary>
+public static class DenoiserNetworks
+{
+    static readonly Dictionary<string, Func<UNetSpec, DenoiserNetwork>> Table = new()
+    {
+        ["unet"] = spec => new UNet(spec),
+        ["mlp"] = spec => new MlpDenoiser(spec),
+    };
+
+    public static IReadOnlyCollection<string> Names => Table.Keys;
+
+    public static DenoiserNetwork Create(UNetSpec spec) =>
+        Table.TryGetValue(spec.Arch, out var make) ? make(spec)
+            : throw new Common.PagLabException(
+                $"unknown denoiser architecture '{spec.Arch}' (choose {string.Join(", ", Table.Keys)})");
 }
 
 /// <summary>
@@ -22,7 +64,7 @@ public sealed record UNetSpec
 /// 56x28, 32x32, 64x64), residual blocks with GroupNorm + SiLU, the noise level (and the class)
 /// added to every block through an embedding. F(x_in, c_noise, labels) -> same shape as x_in.
 /// </summary>
-public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
+public sealed class UNet : DenoiserNetwork
 {
     private readonly Conv2d stem, head;
     private readonly ResBlock enc1, enc2, enc3, mid, dec2, dec1;
@@ -33,9 +75,8 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
     private readonly Embedding? classEmbedding;
     private readonly int frequencies;
 
-    public UNet(UNetSpec spec) : base(nameof(UNet))
+    public UNet(UNetSpec spec) : base(nameof(UNet), spec)
     {
-        Spec = spec;
         int c = spec.BaseChannels, e = spec.EmbeddingDim;
         frequencies = 16;
         embed1 = Linear(2 * frequencies, e);
@@ -58,17 +99,10 @@ public sealed class UNet : Module<Tensor, Tensor, Tensor, Tensor>
         Models.NormLayers.ResetGroupNorms(this);
     }
 
-    public UNetSpec Spec { get; }
-
     public override Tensor forward(Tensor x, Tensor cNoise, Tensor labels)
     {
         using var _ = NewDisposeScope();
-        // Sinusoidal features of c_noise (Vaswani et al. 2017), then an MLP.
-        var freqs = exp(arange(frequencies, dtype: x.dtype, device: x.device) * (-Math.Log(1000) / frequencies));
-        var angles = cNoise.reshape(-1, 1) * freqs.reshape(1, -1) * 100;
-        var emb = embed2.call(functional.silu(embed1.call(cat(new[] { angles.sin(), angles.cos() }, 1)))); // (B, E)
-        if (classEmbedding is not null) emb = emb + classEmbedding.call(labels);
-        emb = functional.silu(emb);
+        var emb = Condition(embed1, embed2, classEmbedding, cNoise, labels, frequencies, x.dtype);   // (B, E)
 
         var h0 = enc1.call(stem.call(x), emb);                       // (B, c, H, W)
         var h1 = enc2.call(down1.call(h0), emb);                     // (B, 2c, H/2, W/2)

@@ -16,11 +16,13 @@ public sealed record DenoiserConfig : IRunConfig
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 2e-3;
     public int BaseChannels { get; init; } = 32;
+    public string Arch { get; init; } = "unet";      // unet | mlp (DenoiserNetworks)
+    public int HiddenWidth { get; init; } = 512;     // mlp only
     public long Seed { get; init; } = 0;
     public string? DataRoot { get; init; }
     public int? TrainSize { get; init; }
     public int? Threads { get; init; }
-    /// <summary>Exponential moving average of the weights (as EDM uses); the saved denoiser is the average.</summary>
+    /// <summary>EMA of the weights (as EDM, with its ramp-up); the saved denoiser is the average.</summary>
     public double EmaDecay { get; init; } = 0.995;
     public int CheckpointEveryBatches { get; init; } = 100;
     public double CheckpointEverySeconds { get; init; } = 60;
@@ -76,12 +78,13 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     readonly DenoiserConfig config;
     readonly IDataset dataset;
     readonly EdmPreconditioner denoiser;
-    readonly UNet ema;
+    readonly DenoiserNetwork ema;
 
     public DenoiserStep(DenoiserConfig config, IDataset? dataset)
     {
         this.config = config;
-        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize, 100));
+        dataset ??= Datasets.Load(config.Dataset, new DataOptions(config.DataRoot, config.Seed, config.TrainSize,
+                                                                            DenoiserQuality.DefaultCount));
         this.dataset = dataset;
         Train = config.TrainSize is int n ? dataset.Train.Take(n) : dataset.Train;
         torch.manual_seed(config.Seed);
@@ -89,10 +92,11 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
         {
             Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
             Classes = config.Conditional ? dataset.Classes : 0, BaseChannels = config.BaseChannels,
+            Arch = config.Arch, HiddenWidth = config.HiddenWidth,
         };
-        denoiser = new EdmPreconditioner(new UNet(spec));
+        denoiser = new EdmPreconditioner(DenoiserNetworks.Create(spec));
         Optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
-        ema = new UNet(spec);
+        ema = DenoiserNetworks.Create(spec);
         using (no_grad())
         {
             var source = denoiser.Network.state_dict();
@@ -131,13 +135,23 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     }
 
     /// <summary>ema = decay * ema + (1 - decay) * weights, in place.</summary>
-    public void AfterUpdate()
+    public void AfterUpdate(long update)
     {
         using var _ = no_grad();
         var current = denoiser.Network.state_dict();
-        double decay = config.EmaDecay;
+        double decay = EmaDecayAt(config.EmaDecay, update);
         foreach (var (name, t) in ema.state_dict()) t.mul_(decay).add_(current[name], alpha: 1 - decay);
     }
+
+    /// <summary>
+    /// The EMA decay at optimizer step t (from 1), with EDM's ramp-up (Karras et al. 2022, training_loop.py:
+    /// ema_rampup_ratio = 0.05): the half-life is at most 5% of the steps so far, so a short run's average is not
+    /// dominated by its random initialisation (0.995^150 = 0.47 of it after 150 steps without the ramp-up).
+    /// </summary>
+    public static double EmaDecayAt(double decay, long step) =>
+        Math.Min(decay, Math.Pow(0.5, 1 / Math.Max(EmaRampUp * step, 1e-8)));
+
+    const double EmaRampUp = 0.05;
 
     public string Status(TrainPosition p) => $"loss {p.Sums.GetValueOrDefault("loss") / Math.Max(1, p.Seen):F4}";
 
@@ -158,7 +172,9 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     public void SaveFinal(string dir)
     {
         ema.eval();
-        SavedDenoiser.Save(dir, new EdmPreconditioner(ema), dataset.Name);
+        var trained = new EdmPreconditioner(ema);             // ema is disposed with the step
+        SavedDenoiser.Save(dir, trained, dataset.Name);
+        DenoiserQuality.Write(dir, DenoiserQuality.Measure(trained, dataset));
     }
 
     public void Dispose()

@@ -36,7 +36,8 @@ public interface ITrainingStep<TEpoch> : IDisposable where TEpoch : IEpochRecord
     void BeginEpoch(int epoch) { }
     /// <summary>The batch's mean loss, before backward; adds the step's own sums over the batch's images.</summary>
     Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums);
-    void AfterUpdate() { }
+    /// <summary>After optimizer update number <paramref name="update"/> (from 1, counted over the whole run).</summary>
+    void AfterUpdate(long update) { }
     string Status(TrainPosition position);
     TEpoch EndEpoch(int epoch, TrainPosition position);
     string Describe(TEpoch line);
@@ -107,7 +108,7 @@ public static class TrainingLoop
                 }
                 loss.backward();
                 step.Optimizer.step();
-                step.AfterUpdate();
+                step.AfterUpdate((long)epoch * batches + batchIndex + 1);
                 sums["loss"] = sums.GetValueOrDefault("loss") + (double)value * batch.Size;
                 batchIndex++;
                 position = new TrainPosition

@@ -11,6 +11,22 @@ public class SubspaceGaussiansTests
 
     static Tensor Some(SubspaceGaussians ds, int n = 6) => ds.Test.Images.narrow(0, 0, n).to_type(ScalarType.Float64);
 
+    /// <summary>gradient (B, D) against central differences of f(x, b) at 8 random (image, pixel) pairs.</summary>
+    static void AssertMatchesFiniteDifferences(Tensor x, Tensor gradient, Func<Tensor, int, double> f, int seed,
+        int digits)
+    {
+        long n = x.shape[0];
+        var random = new Random(seed);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            int b = (int)(trial % n), j = random.Next((int)gradient.shape[1]);
+            double h = 1e-5;
+            var plus = x.clone(); plus.view(n, -1)[b, j] += h;
+            var minus = x.clone(); minus.view(n, -1)[b, j] -= h;
+            Assert.Equal((f(plus, b) - f(minus, b)) / (2 * h), gradient[b, j].item<double>(), digits);
+        }
+    }
+
     [Fact]
     public void TangentBasis_IsOrthonormal_AndSmooth()
     {
@@ -75,18 +91,52 @@ public class SubspaceGaussiansTests
         var x = Some(ds, 3);
         var classes = tensor(new long[] { 0, 4, 7 });
         var g = ds.BayesLogitGradient(x, classes).flatten(1);
-        var random = new Random(1);
-        for (int trial = 0; trial < 8; trial++)
-        {
-            int b = trial % 3, j = random.Next(784);
-            double h = 1e-5;
-            var plus = x.clone(); plus.view(3, -1)[b, j] += h;
-            var minus = x.clone(); minus.view(3, -1)[b, j] -= h;
-            double numeric = (ds.BayesLogits(plus)[b, classes[b]].item<double>() - ds.BayesLogits(minus)[b, classes[b]].item<double>()) / (2 * h);
-            Assert.Equal(numeric, g[b, j].item<double>(), 6);
-        }
+        AssertMatchesFiniteDifferences(x, g, (input, b) => ds.BayesLogits(input)[b, classes[b]].item<double>(),
+            seed: 1, digits: 6);
         var s = ds.SignalBasis;
         Assert.True((g - g.matmul(s).matmul(s.T)).abs().max().item<double>() < 1e-10);
+    }
+
+    [Theory]
+    [InlineData(0.0, false)]
+    [InlineData(0.05, false)]
+    [InlineData(0.0, true)]
+    public void BayesLogPosteriorGradient_MatchesFiniteDifferencesOfTheLogPosterior(double tau, bool summed)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 3);
+        var classes = tensor(new long[] { 0, 4, 7 });
+        var g = ds.BayesLogPosteriorGradient(x, summed ? null : classes).flatten(1);
+        double F(Tensor input, int b)
+        {
+            var logPosterior = ds.BayesLogPosterior(input)[b];
+            return summed ? logPosterior.sum().item<double>() : logPosterior[classes[b]].item<double>();
+        }
+        AssertMatchesFiniteDifferences(x, g, F, seed: 3, digits: 6);
+        // exp(log p) sums to one, and the log-evidence's gradient is what separates it from the logit gradient.
+        Assert.True((ds.BayesLogPosterior(x).exp().sum(1) - 1).abs().max().item<double>() < 1e-12);
+        var logitGradient = ds.BayesLogitGradient(x, classes).flatten(1);
+        if (!summed) Assert.True((g - logitGradient).norm().item<double>() > 0.1 * g.norm().item<double>());
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.5)]
+    [InlineData(0.05, 0.2)]
+    public void ClassConditionalScore_IsTheGradientOfTheClassLogDensity_AndAveragesToTheScore(double tau, double sigma)
+    {
+        var ds = Make(tau, train: 10);
+        var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
+        var labels = tensor(new long[] { 3, 8 });
+        var score = ds.Score(x, sigma, labels).flatten(1);
+        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma, labels)[b].item<double>(),
+            seed: 4, digits: 4);
+        // grad log p_sigma(x) = sum_y p_sigma(y | x) grad log p_sigma(x | y); p_sigma(y | x) from the class densities.
+        var classes = Enumerable.Range(0, 10).Select(c => full(2, c, dtype: ScalarType.Int64)).ToArray();
+        var weights = stack(classes.Select(c => ds.LogDensity(x, sigma, c)).ToArray(), 1).softmax(1);     // (2, 10)
+        var scores = stack(classes.Select(c => ds.Score(x, sigma, c).flatten(1)).ToArray(), 1);           // (2, 10, D)
+        var mixed = (weights.unsqueeze(2) * scores).sum(1);
+        var marginal = ds.Score(x, sigma).flatten(1);
+        Assert.True(((mixed - marginal).norm() / marginal.norm()).item<double>() < 1e-10);
     }
 
     [Theory]
@@ -98,16 +148,8 @@ public class SubspaceGaussiansTests
         var ds = Make(tau, train: 10);
         var x = Some(ds, 2) + randn(2, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
         var score = ds.Score(x, sigma).flatten(1);
-        var random = new Random(2);
-        for (int trial = 0; trial < 8; trial++)
-        {
-            int b = trial % 2, j = random.Next(784);
-            double h = 1e-5;
-            var plus = x.clone(); plus.view(2, -1)[b, j] += h;
-            var minus = x.clone(); minus.view(2, -1)[b, j] -= h;
-            double numeric = (ds.LogDensity(plus, sigma)[b].item<double>() - ds.LogDensity(minus, sigma)[b].item<double>()) / (2 * h);
-            Assert.Equal(numeric, score[b, j].item<double>(), 4);
-        }
+        AssertMatchesFiniteDifferences(x, score, (input, b) => ds.LogDensity(input, sigma)[b].item<double>(),
+            seed: 2, digits: 4);
     }
 
     [Fact]

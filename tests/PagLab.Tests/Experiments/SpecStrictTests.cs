@@ -76,11 +76,11 @@ public class SpecStrictTests
     [InlineData("objectives: [{name: gnorm, strengths: [0.1, 0.1]}]", "lists strength 0.1 twice")]
     [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1]}]", "are the same training")]
     [InlineData("train: {arch: vit}", "train.arch 'vit' is unknown")]
-    [InlineData("train: {arch: mlp, learningRate: .nan}", "--lr must be in (0, 1e12]")]
+    [InlineData("train: {arch: mlp, learningRate: .nan}", "learningRate must be in (0, 1e12]")]
     [InlineData("measure: {epsilons: []}", "measure.epsilons must be a non-empty list")]
-    [InlineData("objectives: [{name: pgd, strengths: [1], steps: 0}]", "--steps must be in 1..1000")]
-    [InlineData("objectives: [{name: pgd, strengths: [1e20]}]", "--eps values must be in (0, 1000000], got 1E+20")]
-    [InlineData("objectives: [{name: randsmooth, strengths: [1e30]}]", "--sigma must be in [0, 1000]")]
+    [InlineData("objectives: [{name: pgd, strengths: [1], steps: 0}]", "steps must be in 1..1000")]
+    [InlineData("objectives: [{name: pgd, strengths: [1e20]}]", "epsilons values must be in (0, 1000000], got 1E+20")]
+    [InlineData("objectives: [{name: randsmooth, strengths: [1e30]}]", "sigma must be in [0, 1000]")]
     [InlineData("train: {arch: mlp, activation: tanh}", "job 000-")]
     public void BadGridsAndJobConfigs_AreRefusedUpFront(string replacement, string expected)
     {

@@ -60,7 +60,7 @@ public class RunFolderTests
     public void LossAboveTheBound_EndsTheRunAsDiverged()
     {
         string dir = TestPaths.TempDir("run");
-        var config = Tiny with { Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 1e15 } };
+        var config = Tiny with { Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 1e11 } };
         var result = Trainer.Run(config, dir);
         Assert.Equal(RunStatus.Diverged, result.Status);
         Assert.Contains($"above the bound {TrainingLoop.LossBound:G}", result.Message);

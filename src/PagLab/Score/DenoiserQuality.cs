@@ -1,0 +1,122 @@
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PagLab.Score;
+
+/// <summary>A mean over images with its 95% normal interval, mean -/+ 1.96 sd / sqrt(n).</summary>
+public sealed record MeanInterval(double Mean, double Lower, double Upper)
+{
+    public static MeanInterval Of(IReadOnlyList<double> values)
+    {
+        Require.That(values.Count > 0, "an interval needs at least one value");
+        double mean = values.Average();
+        double sd = values.Count > 1
+            ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : double.NaN;
+        double half = 1.96 * sd / Math.Sqrt(values.Count);
+        return new MeanInterval(mean, mean - half, mean + half);
+    }
+}
+
+/// <summary>The denoiser at one pixel-space noise level.</summary>
+public sealed record DenoiserQualityAtSigma
+{
+    public double Sigma { get; init; }
+    /// <summary>||D(x0 + sigma n, sigma) - x0||^2 per pixel on held-out images.</summary>
+    public required MeanInterval Mse { get; init; }
+    /// <summary>The same for the exact posterior mean on the same draws (the floor), where it exists.</summary>
+    public MeanInterval? ExactMse { get; init; }
+    /// <summary>Cosine of the score (D(x0) - x0) / sigma^2 at clean held-out images to the exact score, where known.
+    /// </summary>
+    public MeanInterval? ScoreCosine { get; init; }
+}
+
+/// <summary>quality.json beside a trained denoiser: how far its score can be trusted.</summary>
+public sealed record DenoiserQuality
+{
+    public int FormatVersion { get; init; } = 1;
+    public required string Dataset { get; init; }
+    public required string Arch { get; init; }
+    public bool Conditional { get; init; }
+    public int Count { get; init; }
+    /// <summary>The EDM training loss (weighted, ln s ~ N(-1.2, 1.2^2)) on held-out images.</summary>
+    public required MeanInterval EdmLoss { get; init; }
+    public List<DenoiserQualityAtSigma> BySigma { get; init; } = new();
+    public string Interval { get; init; } = "95% normal interval over images: mean -/+ 1.96 sd / sqrt(n)";
+
+    public const string FileName = "quality.json";
+    public static readonly double[] DefaultSigmas = { 0.1, 0.25, 0.5, 1 };
+    public const int DefaultCount = 500;         // held-out images (fewer if the test split is smaller)
+
+    /// <summary>
+    /// EDM loss, denoising error and (on subspace-gaussians) cosine to the exact score, on the first count test
+    /// images, conditioned on their labels when the denoiser is conditional. Fixed draws (seed) for reproducibility.
+    /// </summary>
+    public static DenoiserQuality Measure(EdmPreconditioner denoiser, IDataset dataset, int count = DefaultCount,
+        double[]? sigmas = null, long seed = 0, int batchSize = 250)
+    {
+        sigmas ??= DefaultSigmas;
+        var split = dataset.Test.Take(count);
+        var exact = dataset as SubspaceGaussians;
+        using var generator = new Generator((ulong)seed + 104729, device: CPU);
+        var loss = new List<double>();
+        var mse = sigmas.Select(_ => new List<double>()).ToArray();
+        var exactMse = sigmas.Select(_ => new List<double>()).ToArray();
+        var cosine = sigmas.Select(_ => new List<double>()).ToArray();
+        bool wasTraining = denoiser.Network.training;
+        denoiser.Network.eval();
+        try
+        {
+            for (long start = 0; start < split.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                long n = Math.Min(batchSize, split.Count - start);
+                var x0 = split.Images.narrow(0, start, n);
+                var labels = denoiser.Conditional ? split.Labels.narrow(0, start, n) : null;
+                var edm = Score.EdmLoss.PerExample(denoiser, x0, labels, generator).Loss;
+                loss.AddRange(edm.to_type(ScalarType.Float64).data<double>());
+                for (int i = 0; i < sigmas.Length; i++)
+                {
+                    var noisy = x0 + randn(x0.shape, dtype: x0.dtype, generator: generator) * sigmas[i];
+                    mse[i].AddRange(PerPixelError(denoiser.Denoise(noisy, sigmas[i], labels), x0));
+                    if (exact is null) continue;
+                    exactMse[i].AddRange(PerPixelError(exact.PosteriorMean(noisy, sigmas[i], labels), x0));
+                    var score = ScoreFunction.Compute(denoiser, x0, sigmas[i], labels).to_type(ScalarType.Float64);
+                    var truth = exact.Score(x0, sigmas[i], labels);
+                    var agreement = Metrics.CosineSimilarity.Compute(score, truth).to_type(ScalarType.Float64);
+                    cosine[i].AddRange(agreement.data<double>());
+                }
+            }
+        }
+        finally { if (wasTraining) denoiser.Network.train(); }
+        return new DenoiserQuality
+        {
+            Dataset = dataset.Name, Arch = denoiser.Network.Spec.Arch, Conditional = denoiser.Conditional,
+            Count = (int)split.Count,
+            EdmLoss = MeanInterval.Of(loss),
+            BySigma = sigmas.Select((s, i) => new DenoiserQualityAtSigma
+            {
+                Sigma = s, Mse = MeanInterval.Of(mse[i]),
+                ExactMse = exact is null ? null : MeanInterval.Of(exactMse[i]),
+                ScoreCosine = exact is null ? null : MeanInterval.Of(cosine[i]),
+            }).ToList(),
+        };
+    }
+
+    static double[] PerPixelError(Tensor denoised, Tensor x0) =>
+        (denoised.to_type(ScalarType.Float64) - x0.to_type(ScalarType.Float64)).pow(2).flatten(1).mean(new long[] { 1 })
+            .data<double>().ToArray();
+
+    public static void Write(string denoiserDir, DenoiserQuality quality) =>
+        JsonFiles.Write(Path.Combine(denoiserDir, FileName), quality);
+
+    /// <summary>quality.json of a denoiser folder, or null when it has none (trained before it existed).</summary>
+    public static DenoiserQuality? Read(string denoiserDir)
+    {
+        string path = Path.Combine(denoiserDir, FileName);
+        return File.Exists(path) ? JsonFiles.Read<DenoiserQuality>(path) : null;
+    }
+}
