@@ -1,6 +1,5 @@
 using TorchSharp;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using PagLab.Common;
 using PagLab.Data;
@@ -33,6 +32,7 @@ public static class SweepRunner
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public static void Prepare(SweepSpec spec, string dir)
     {
+        OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, SpecFile);
         string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
@@ -49,7 +49,7 @@ public static class SweepRunner
     {
         string jobDir = JobDir(dir, job);
         string result = Path.Combine(jobDir, ResultFile);
-        if (File.Exists(result)) return JsonFiles.Read<JobResult>(result).Status == "diverged" ? JobState.Diverged : JobState.Completed;
+        if (File.Exists(result)) return JobResult.Read(result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
         if (JobLock.ReadOwner(Path.Combine(jobDir, LockFile)) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
         if (File.Exists(Path.Combine(jobDir, ErrorFile))) return JobState.Failed;
         return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
@@ -94,8 +94,8 @@ public static class SweepRunner
             // while the next job runs libtorch, which can corrupt the native heap).
             using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress);
             JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
-            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy:F4}");
-            return result.Status == "diverged" ? JobState.Diverged : JobState.Completed;
+            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
+            return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
         }
         catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException or ArgumentException or System.Runtime.InteropServices.ExternalException)
         {
@@ -128,25 +128,33 @@ public static class SweepRunner
         string runDir = Path.Combine(jobDir, "train");
         var training = Trainer.Run(config, runDir, progress, resume: true);
         Stage("train");
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
+        long testImages = dataset.Test.Count, correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
         var baseResult = new JobResult
         {
-            Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed,
-            Status = training.Status == RunStatus.Diverged ? "diverged" : "completed",
-            TestAccuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN, Message = training.Message,
+            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name,
+            Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes, OutputMeasure = measure.Name,
+            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
+            TestCorrect = correct, TestImages = testImages,
+            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages) : Uncertainty.Estimate.Empty,
+            Message = training.Message,
         };
         if (training.Status == RunStatus.Diverged) return baseResult with { StageSeconds = stages };
 
         var result = baseResult;
         if (wantsManifold)
         {
-            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons, spec.Measure.Draws,
-                OutputKind.Logits, job.Seed, 16, NullProgress.Instance);
+            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons,
+                spec.Measure.Draws, measure, job.Seed, 16, NullProgress.Instance);
             ManifoldExperiments.WriteManifoldReport(Path.Combine(jobDir, "manifold.json"), report);
+            var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
             result = result with
             {
-                OnSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.On.Mean),
-                OffSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.Off.Mean),
-                Rho2 = report.Rho2.TryGetValue(spec.Measure.Mode, out var rho) ? rho.Mean : null,
+                Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
+                Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
+                Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
+                Rho2PerImage = rho2,
             };
             Stage("manifold");
         }
@@ -157,25 +165,20 @@ public static class SweepRunner
             using var lpips = LoadLpips(spec);
             var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
-            result = result with
-            {
-                OneMinusLpips = report.MeanGradientVsScore.OneMinusLpips, Ssim = report.MeanGradientVsScore.Ssim,
-                Cosine = report.MeanGradientVsScore.Cosine, BayesCosine = report.MeanGradientVsBayesGradient?.Cosine,
-            };
+            result = result with { Alignment = AlignmentResult.From(report) };
             Stage("alignment");
         }
         if (spec.Measure.Distractor && dataset.Test.SignalMask is not null)
         {
             var split = dataset.Test.Take(spec.Measure.DistractorCount);
-            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset, job.Seed);
+            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset,
+                job.Seed, measure);
             DistractorRobustness.Write(Path.Combine(jobDir, "distractor.json"), report);
-            result = result with { DistractorRatio = report.MeanRatio };
+            result = result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
             Stage("distractor");
         }
         return result with { StageSeconds = stages };
     }
-
-    static string Key(double eps) => eps.ToString("G6", CultureInfo.InvariantCulture);
 
     public static IDataset LoadData(SweepSpec spec, string dataset) =>
         Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
