@@ -147,8 +147,9 @@ public static class ReportBuilder
         var picks = order.Select(regime => levels.Where(l => l.Regime == regime)
                 .OrderByDescending(l => l.Alignment?.Mean ?? double.NegativeInfinity).FirstOrDefault())
             .OfType<LevelSummary>().ToList();
-        if (picks.Count == 0) return false;
+        // The standard model first, as the reference (also when no level has a regime, e.g. an undertrained sweep).
         if (levels.FirstOrDefault(l => l.Level.IsStandard) is { } standard && !picks.Contains(standard)) picks.Insert(0, standard);
+        if (picks.Count == 0) return false;
         using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
         var models = picks.Select(p => ($"{p.Regime.Name()}\n{p.Level.Label}",
             (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(
