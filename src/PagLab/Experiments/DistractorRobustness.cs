@@ -41,7 +41,8 @@ public sealed record DistractorReport
     public int Images { get; init; }
     public required Estimate CleanAccuracy { get; init; }
     public required List<DistractorPoint> Points { get; init; }
-    /// <summary>Relative noise robustness of the changes averaged over the noise levels above 0 (paired per image).</summary>
+    /// <summary>Relative noise robustness of the changes averaged over the noise levels above 0 (paired per
+    /// image).</summary>
     public required Estimate OverSigmas { get; init; }
 }
 
@@ -53,7 +54,8 @@ public sealed record DistractorReport
 /// </summary>
 public static class DistractorRobustness
 {
-    public static DistractorReport Measure(Module<Tensor, Tensor> model, DataSplit split, double[] sigmas, string modelName,
+    public static DistractorReport Measure(Module<Tensor, Tensor> model, DataSplit split, double[] sigmas,
+        string modelName,
         string datasetName, long seed = 0, OutputMeasure? measure = null, int batchSize = 500)
     {
         Require.That(split.SignalMask is not null && split.DistractorMask is not null,
@@ -101,7 +103,8 @@ public static class DistractorRobustness
         return new DistractorPoint
         {
             Sigma = sigma, SignalAccuracy = Estimate.Binomial(accS, n), DistractorAccuracy = Estimate.Binomial(accD, n),
-            SignalChange = Bootstrap.Mean(s), DistractorChange = Bootstrap.Mean(d), RelativeRobustness = Bootstrap.Ratio(s, d),
+            SignalChange = Bootstrap.Mean(s), DistractorChange = Bootstrap.Mean(d),
+                RelativeRobustness = Bootstrap.Ratio(s, d),
             SignalPerImage = signal, DistractorPerImage = distractor,
         };
     }
@@ -126,13 +129,15 @@ public static class DistractorRobustness
     public static void Write(string path, DistractorReport report)
     {
         JsonFiles.Write(path, report);
-        var csv = new StringBuilder("output_measure,sigma,signal_accuracy,signal_accuracy_lower,signal_accuracy_upper,"
-            + "distractor_accuracy,distractor_accuracy_lower,distractor_accuracy_upper,signal_change,signal_change_lower,"
-            + "signal_change_upper,distractor_change,distractor_change_lower,distractor_change_upper,relative_robustness,"
-            + "relative_robustness_lower,relative_robustness_upper\n");
+        var columns = new[]
+            { "signal_accuracy", "distractor_accuracy", "signal_change", "distractor_change", "relative_robustness" };
+        var csv = new StringBuilder("output_measure,sigma");
+        foreach (var c in columns) csv.Append($",{c},{c}_lower,{c}_upper");
+        csv.AppendLine();
         foreach (var p in report.Points)
         {
-            var cells = new[] { p.SignalAccuracy, p.DistractorAccuracy, p.SignalChange, p.DistractorChange, p.RelativeRobustness }
+            var cells = new[] { p.SignalAccuracy, p.DistractorAccuracy, p.SignalChange, p.DistractorChange,
+                p.RelativeRobustness }
                 .SelectMany(e => new[] { e.Mean, e.Lower, e.Upper }).Prepend(p.Sigma).Select(Format);
             csv.AppendLine(report.Outputs + "," + string.Join(",", cells));
         }

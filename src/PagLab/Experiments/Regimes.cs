@@ -24,10 +24,12 @@ public sealed record Level(string Dataset, string Objective, double Strength, IR
     public bool IsStandard => Objective == StandardObjective;
     public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobResult.Completed).ToList();
     public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
-    public string Label => IsStandard ? "standard" : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
+    public string Label => IsStandard ? "standard"
+        : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
     public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
 
-    /// <summary>Per-image values of the completed runs that have them (one array per seed); null when none has.</summary>
+    /// <summary>Per-image values of the completed runs that have them (one array per seed); null when none
+    /// has.</summary>
     public Sample? Values(Func<JobResult, double[]?> pick)
     {
         var runs = Completed.Select(pick).Where(v => v is { Length: > 0 }).Select(v => v!).ToList();
@@ -86,7 +88,8 @@ public sealed record RegimeRule
     {
         double? eps = EpsilonFor(results);
         var levels = Level.Of(results);
-        return levels.Select(l => Classify(l, levels.FirstOrDefault(s => s.IsStandard && s.Dataset == l.Dataset), eps)).ToList();
+        return levels.Select(l => Classify(l, levels.FirstOrDefault(s => s.IsStandard && s.Dataset == l.Dataset),
+            eps)).ToList();
     }
 
     LevelRegime Classify(Level level, Level? standard, double? eps)
@@ -98,16 +101,20 @@ public sealed record RegimeRule
         double chance = level.Chance;
         var standardAccuracy = standard.AccuracyEstimate;
         if (!standardAccuracy.Above(chance))
-            return Is(Regime.Unclassified, $"undertrained: the standard model's test accuracy {standardAccuracy.Text()} is not above "
-                                           + $"chance ({chance:G3}), so no model of {level.Dataset} can be placed in a regime");
+            return Is(Regime.Unclassified,
+                $"undertrained: the standard model's test accuracy {standardAccuracy.Text()} is not above "
+                                           + $"chance ({chance:G3}), so no model of {level.Dataset} can be placed in "
+                                               + $"a regime");
         var accuracy = level.AccuracyEstimate;
         if (!accuracy.Above(chance))
-            return Is(Regime.Excessive, $"collapsed: test accuracy {accuracy.Text()} is not above chance ({chance:G3})");
+            return Is(Regime.Excessive,
+                $"collapsed: test accuracy {accuracy.Text()} is not above chance ({chance:G3})");
         if (eps is not double e || level.On(e) is not { } on || level.Off(e) is not { } off
             || standard.On(e) is not { } standardOn || standard.Off(e) is not { } standardOff)
             return Is(Regime.Unclassified, "no on/off-manifold measurement to compare");
         if (on.Mean < ConstantOutput * standardOn.Mean && off.Mean < ConstantOutput * standardOff.Mean)
-            return Is(Regime.Excessive, $"near-constant output: on {on.Mean:G3} and off {off.Mean:G3} are below {ConstantOutput:G3} x "
+            return Is(Regime.Excessive,
+                $"near-constant output: on {on.Mean:G3} and off {off.Mean:G3} are below {ConstantOutput:G3} x "
                                         + $"the standard model's (accuracy {accuracy.Text()})");
         string notes = "";
         if (!level.IsStandard)
@@ -118,12 +125,15 @@ public sealed record RegimeRule
             if (onChange.Below(0) && accuracyChange.Below(0))
                 return Is(Regime.Excessive, $"insensitive on the manifold with an accuracy drop: {numbers}");
             if (onChange.Below(0)) notes = $"; on-manifold sensitivity fell but accuracy did not drop ({numbers})";
-            else if (accuracyChange.Below(0)) notes = $"; accuracy dropped but on-manifold sensitivity did not fall ({numbers})";
+            else if (accuracyChange.Below(0)) notes = $"; accuracy dropped but on-manifold sensitivity did not fall "
+                + $"({numbers})";
         }
-        var ratio = Bootstrap.Of(new[] { new Bootstrap.Group(new[] { off, on }) }, m => m[0][0] / m[0][1]);
-        string at = $"off/on {ratio.Text()} at eps {e.ToString("G3", CultureInfo.InvariantCulture)}, accuracy {accuracy.Text()}";
+        var ratio = Bootstrap.Ratio(off, on);
+        string at = $"off/on {ratio.Text()} at eps {e.ToString("G3", CultureInfo.InvariantCulture)}, accuracy "
+            + $"{accuracy.Text()}";
         if (ratio.Below(1)) return Is(Regime.BayesAligned, $"accurate and relatively off-manifold robust: {at}{notes}");
-        if (ratio.Above(1)) return Is(Regime.Weak, $"accurate but more sensitive off the manifold than on it: {at}{notes}");
+        if (ratio.Above(1)) return Is(Regime.Weak,
+            $"accurate but more sensitive off the manifold than on it: {at}{notes}");
         return Is(Regime.Boundary, $"off and on are not distinguishable: {at}{notes}");
     }
 }

@@ -9,13 +9,15 @@ using PagLab.Uncertainty;
 
 namespace PagLab.Experiments;
 
-/// <summary>On- and off-manifold output change at one perturbation norm, with the per-image values behind them.</summary>
+/// <summary>On- and off-manifold output change at one perturbation norm, with the per-image values behind
+/// them.</summary>
 public sealed record SensitivityResult
 {
     public double Epsilon { get; init; }
     public required Estimate On { get; init; }
     public required Estimate Off { get; init; }
-    /// <summary>mean(off) / mean(on), paired over images: below 1 = relatively off-manifold robust (PAGs Definition 1).</summary>
+    /// <summary>mean(off) / mean(on), paired over images: below 1 = relatively off-manifold robust (PAGs Definition
+    /// 1).</summary>
     public required Estimate OffOverOn { get; init; }
     public required double[] OnPerImage { get; init; }
     public required double[] OffPerImage { get; init; }
@@ -26,13 +28,15 @@ public sealed record SensitivityResult
         var off = Bootstrap.Sample.One(r.OffPerImage);
         return new SensitivityResult
         {
-            Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off), OffOverOn = Bootstrap.Ratio(off, on),
+            Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off), OffOverOn = Bootstrap.Ratio(off,
+                on),
             OnPerImage = r.OnPerImage, OffPerImage = r.OffPerImage,
         };
     }
 }
 
-/// <summary>Perceptual alignment of the model's input gradients with the score, per metric, with per-image values.</summary>
+/// <summary>Perceptual alignment of the model's input gradients with the score, per metric, with per-image
+/// values.</summary>
 public sealed record AlignmentResult
 {
     public required string Mode { get; init; }
@@ -42,7 +46,8 @@ public sealed record AlignmentResult
     public required Estimate Cosine { get; init; }
     /// <summary>Cosine of the model's gradient with the Bayes-optimal classifier's (subspace-gaussians only).</summary>
     public Estimate? BayesCosine { get; init; }
-    /// <summary>Cosine of the score used with the exact score (subspace-gaussians only): the score's own quality.</summary>
+    /// <summary>Cosine of the score used with the exact score (subspace-gaussians only): the score's own
+    /// quality.</summary>
     public Estimate? ScoreCosineToExact { get; init; }
     public double[]? OneMinusLpipsPerImage { get; init; }
     public required double[] SsimPerImage { get; init; }
@@ -53,7 +58,8 @@ public sealed record AlignmentResult
     {
         var images = report.Images;
         double[]? Values(Func<ImageAlignment, double?> pick) =>
-            images.Count > 0 && images.All(i => pick(i) is not null) ? images.Select(i => pick(i)!.Value).ToArray() : null;
+            images.Count > 0 && images.All(i => pick(i) is not null) ? images.Select(i => pick(i)!.Value).ToArray()
+                : null;
         Estimate? Of(double[]? v) => v is null ? null : Bootstrap.Mean(Bootstrap.Sample.One(v));
         var lpips = Values(i => i.GradientVsScore.OneMinusLpips);
         var ssim = Values(i => i.GradientVsScore.Ssim) ?? Array.Empty<double>();
@@ -100,7 +106,8 @@ public sealed record JobResult
     public double[]? Rho2PerImage { get; init; }
     public AlignmentResult? Alignment { get; init; }
     public List<DistractorPoint> Distractor { get; init; } = new();
-    /// <summary>Relative noise robustness of the changes averaged over sigma > 0 (signal / distractor; > 1: more robust on the distractor).</summary>
+    /// <summary>Relative noise robustness of the changes averaged over sigma > 0 (signal / distractor; > 1: more robust
+    /// on the distractor).</summary>
     public Estimate? DistractorOverSigmas { get; init; }
     public Dictionary<string, double> StageSeconds { get; init; } = new();
     public string? Message { get; init; }
@@ -121,7 +128,8 @@ public sealed record JobResult
             throw new DataFormatException(path, "invalid JSON");
         }
         if (format != CurrentFormat)
-            throw new PagLabException($"{path}: result format {format}, this PagLab reads format {CurrentFormat} (results with "
+            throw new PagLabException($"{path}: result format {format}, this PagLab reads format {CurrentFormat} "
+                + $"(results with "
                                       + "intervals); run the sweep again into a new folder");
         return JsonFiles.Read<JobResult>(path);
     }
@@ -136,7 +144,8 @@ public static class SweepResults
                 .Select(JobResult.Read).ToList()
             : new();
 
-    /// <summary>results.csv: one row per job, every number with its lower and upper 95% bound, and the regime of its level.</summary>
+    /// <summary>results.csv: one row per job, every number with its lower and upper 95% bound, and the regime of its
+    /// level.</summary>
     public static string Csv(IReadOnlyList<JobResult> results, IReadOnlyList<LevelRegime> regimes)
     {
         var eps = results.SelectMany(r => r.Sensitivity.Select(s => s.Epsilon)).Distinct().Order().ToList();
@@ -145,7 +154,8 @@ public static class SweepResults
         Columns("test_accuracy");
         foreach (var e in eps)
             foreach (var what in new[] { "on", "off", "off_over_on" }) Columns($"{what}_eps{Format(e)}");
-        foreach (var name in new[] { "rho2", "one_minus_lpips", "ssim", "cosine", "bayes_cosine", "relative_noise_robustness" }) Columns(name);
+        foreach (var name in new[] { "rho2", "one_minus_lpips", "ssim", "cosine", "bayes_cosine",
+            "relative_noise_robustness" }) Columns(name);
         header.AppendLine(",regime,regime_reason");
         var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
@@ -157,9 +167,11 @@ public static class SweepResults
                 var s = r.At(e);
                 cells.AddRange(new[] { s?.On, s?.Off, s?.OffOverOn });
             }
-            cells.AddRange(new[] { r.Rho2, r.Alignment?.OneMinusLpips, r.Alignment?.Ssim, r.Alignment?.Cosine, r.Alignment?.BayesCosine,
+            cells.AddRange(new[] { r.Rho2, r.Alignment?.OneMinusLpips, r.Alignment?.Ssim, r.Alignment?.Cosine,
+                r.Alignment?.BayesCosine,
                                    r.DistractorOverSigmas });
-            foreach (var c in cells) sb.Append(c is null ? ",,," : $",{Format(c.Mean)},{Format(c.Lower)},{Format(c.Upper)}");
+            foreach (var c in cells) sb.Append(c is null ? ",,,"
+                : $",{Format(c.Mean)},{Format(c.Lower)},{Format(c.Upper)}");
             var regime = regimes.FirstOrDefault(g => g.Level.Contains(r));
             sb.AppendLine($",{regime?.Regime.Name() ?? ""},{Quote(regime?.Reason ?? "")}");
         }

@@ -21,14 +21,17 @@ public static class Plots
         return s => s > 0 ? Math.Log10(s) : Math.Log10(min) - 1;
     }
 
-    /// <summary>Four panels: on, off (at the regime epsilon), test accuracy and alignment against log10 strength, per objective.</summary>
+    /// <summary>Four panels: on, off (at the regime epsilon), test accuracy and alignment against log10 strength, per
+    /// objective.</summary>
     public static void Figure3(string path, ReportModel model, string dataset)
     {
         double eps = model.RegimeEpsilon ?? double.NaN;
         var panels = new (string Title, Func<LevelSummary, Estimate?> Value)[]
         {
-            ($"on-manifold sensitivity (eps {eps.ToString("G3", Inv)})", l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.On),
-            ($"off-manifold sensitivity (eps {eps.ToString("G3", Inv)})", l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.Off),
+            ($"on-manifold sensitivity (eps {eps.ToString("G3", Inv)})",
+                l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.On),
+            ($"off-manifold sensitivity (eps {eps.ToString("G3", Inv)})",
+                l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.Off),
             ("test accuracy", l => l.Accuracy),
             ($"{model.AlignmentName} (gradient vs score)", l => l.Alignment),
         };
@@ -40,14 +43,16 @@ public static class Plots
             var plot = new ScottPlot.Plot();
             int color = 0;
             foreach (var curve in Curves(levels))
-                Curve(plot, curve.Select(l => (x(l.Level.Strength), value(l))), Palette[color++ % Palette.Length], curve[^1].Level.Objective, dashed: false);
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), value(l))), Palette[color++ % Palette.Length],
+                    curve[^1].Level.Objective, dashed: false);
             Finish(plot, title, "log10 strength (leftmost: standard)", plots.Count == 0);
             plots.Add(plot);
         }
         SaveSideBySide(plots, 400, 420, path);
     }
 
-    /// <summary>Supplement Figure 9: on (solid) and off (dashed) sensitivity against strength, one colour per epsilon, one panel per objective.</summary>
+    /// <summary>Supplement Figure 9: on (solid) and off (dashed) sensitivity against strength, one colour per epsilon,
+    /// one panel per objective.</summary>
     public static void Figure9(string path, ReportModel model, string dataset)
     {
         var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
@@ -61,23 +66,28 @@ public static class Plots
             {
                 string colour = Palette[e % Palette.Length];
                 EpsilonSummary? At(LevelSummary l) => l.Sensitivity.FirstOrDefault(s => s.Epsilon == epsilons[e]);
-                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.On)), colour, $"on, eps {epsilons[e].ToString("G3", Inv)}", dashed: false);
-                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.Off)), colour, $"off, eps {epsilons[e].ToString("G3", Inv)}", dashed: true);
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.On)), colour,
+                    $"on, eps {epsilons[e].ToString("G3", Inv)}", dashed: false);
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.Off)), colour,
+                    $"off, eps {epsilons[e].ToString("G3", Inv)}", dashed: true);
             }
-            Finish(plot, $"{curve[^1].Level.Objective}: on (solid) and off (dashed)", "log10 strength (leftmost: standard)", true);
+            Finish(plot, $"{curve[^1].Level.Objective}: on (solid) and off (dashed)",
+                "log10 strength (leftmost: standard)", true);
             plots.Add(plot);
         }
         if (plots.Count == 0) plots.Add(new ScottPlot.Plot());
         SaveSideBySide(plots, 420, 420, path);
     }
 
-    /// <summary>Figure 5: relative noise robustness (signal / distractor output change) against log10 sigma, one line per model.</summary>
+    /// <summary>Figure 5: relative noise robustness (signal / distractor output change) against log10 sigma, one line
+    /// per model.</summary>
     public static bool Figure5(string path, IReadOnlyList<(string Name, IReadOnlyList<SigmaSummary> Curve)> models)
     {
         var plot = new ScottPlot.Plot();
         int color = 0;
         foreach (var (name, curve) in models.Where(m => m.Curve.Count > 0))
-            Curve(plot, curve.Select(p => (Math.Log10(p.Sigma), (Estimate?)p.RelativeRobustness)), Palette[color++ % Palette.Length], name, dashed: false);
+            Curve(plot, curve.Select(p => (Math.Log10(p.Sigma), (Estimate?)p.RelativeRobustness)),
+                Palette[color++ % Palette.Length], name, dashed: false);
         if (color == 0) return false;
         var one = plot.Add.HorizontalLine(1);
         one.LinePattern = ScottPlot.LinePattern.Dotted;
@@ -91,19 +101,26 @@ public static class Plots
     /// <summary>Figure 5 for `paglab measure distractor`: one curve per report.</summary>
     public static bool Figure5(string path, IReadOnlyList<(string Name, DistractorReport Report)> reports) =>
         Figure5(path, reports.Select(r => (r.Name, (IReadOnlyList<SigmaSummary>)r.Report.Points.Where(p => p.Sigma > 0)
-            .Select(p => new SigmaSummary(p.Sigma, p.RelativeRobustness, p.SignalChange, p.DistractorChange)).ToList())).ToList());
+            .Select(p => new SigmaSummary(p.Sigma, p.RelativeRobustness, p.SignalChange,
+                p.DistractorChange)).ToList())).ToList());
 
-    /// <summary>The standard level, then each objective's levels by strength: one list per objective, each starting at the standard.</summary>
+    /// <summary>The standard level, then each objective's levels by strength: one list per objective, each starting at
+    /// the standard.</summary>
     static List<List<LevelSummary>> Curves(IReadOnlyList<LevelSummary> levels)
     {
         var standard = levels.Where(l => l.Level.IsStandard).Take(1).ToList();
         var objectives = levels.Where(l => !l.Level.IsStandard).Select(l => l.Level.Objective).Distinct().ToList();
         if (objectives.Count == 0) return standard.Count > 0 ? new() { standard } : new();
-        return objectives.Select(o => standard.Concat(levels.Where(l => l.Level.Objective == o).OrderBy(l => l.Level.Strength)).ToList()).ToList();
+        return objectives
+            .Select(o => standard.Concat(levels.Where(l => l.Level.Objective == o).OrderBy(l => l.Level.Strength))
+                .ToList())
+            .ToList();
     }
 
-    /// <summary>A line through the finite means with a vertical bar per point for its interval (infinite ends clipped).</summary>
-    static void Curve(ScottPlot.Plot plot, IEnumerable<(double X, Estimate? Y)> points, string colour, string legend, bool dashed)
+    /// <summary>A line through the finite means with a vertical bar per point for its interval (infinite ends
+    /// clipped).</summary>
+    static void Curve(ScottPlot.Plot plot, IEnumerable<(double X, Estimate? Y)> points, string colour, string legend,
+        bool dashed)
     {
         var finite = points.Where(p => p.Y is { } y && double.IsFinite(y.Mean) && double.IsFinite(p.X)).ToList();
         if (finite.Count == 0) return;
@@ -114,7 +131,8 @@ public static class Plots
         foreach (var (px, y) in finite)
         {
             if (double.IsNaN(y!.Lower) || double.IsNaN(y.Upper) || y.Upper <= y.Lower) continue;
-            double low = double.IsFinite(y.Lower) ? y.Lower : y.Mean, high = double.IsFinite(y.Upper) ? y.Upper : y.Mean;
+            double low = double.IsFinite(y.Lower) ? y.Lower : y.Mean, high = double.IsFinite(y.Upper) ? y.Upper
+                : y.Mean;
             var bar = plot.Add.Line(px, low, px, high);
             bar.Color = c;
         }
@@ -136,7 +154,8 @@ public static class Plots
             canvas.Clear(SkiaSharp.SKColors.White);
             for (int i = 0; i < plots.Count; i++)
             {
-                using var panel = SkiaSharp.SKBitmap.Decode(plots[i].GetImage(width, height).GetImageBytes(ScottPlot.ImageFormat.Png));
+                using var panel = SkiaSharp.SKBitmap.Decode(plots[i].GetImage(width,
+                    height).GetImageBytes(ScottPlot.ImageFormat.Png));
                 canvas.DrawBitmap(panel, i * width, 0);
             }
         }
@@ -145,5 +164,6 @@ public static class Plots
         AtomicFile.WriteAllBytes(path, data.ToArray());
     }
 
-    static void Save(ScottPlot.Image image, string path) => AtomicFile.WriteAllBytes(path, image.GetImageBytes(ScottPlot.ImageFormat.Png));
+    static void Save(ScottPlot.Image image, string path) => AtomicFile.WriteAllBytes(path,
+        image.GetImageBytes(ScottPlot.ImageFormat.Png));
 }

@@ -24,12 +24,14 @@ public static class ReportBuilder
     public static string Build(string sweepDir, string outPath, IProgressSink? progress = null)
     {
         string specPath = Path.Combine(sweepDir, SweepRunner.SpecFile);
-        if (!File.Exists(specPath)) throw new PagLabException($"{sweepDir}: not a sweep folder (no {SweepRunner.SpecFile})");
+        if (!File.Exists(specPath)) throw new PagLabException($"{sweepDir}: not a sweep folder (no "
+            + $"{SweepRunner.SpecFile})");
         var spec = SweepSpec.Load(specPath);
         var results = SweepResults.Read(sweepDir);
         if (results.Count == 0) throw new PagLabException($"{sweepDir}: no finished jobs yet (run 'paglab sweep run')");
         var model = ReportModel.Build(spec, results);
-        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-figures");
+        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
+            Path.GetFileNameWithoutExtension(outPath) + "-figures");
         Directory.CreateDirectory(figures);
         AtomicFile.WriteAllText(outPath, Render(model, spec, sweepDir, figures));
         return outPath;
@@ -39,24 +41,36 @@ public static class ReportBuilder
     {
         string eps = model.RegimeEpsilon is double e ? e.ToString("G3", Inv) : "–";
         var html = new StringBuilder();
-        html.Append($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>PagLab report: {Esc(model.Name)}</title><style>")
-            .Append("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}table{border-collapse:collapse;font-size:12px}")
-            .Append("td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td.l{text-align:left}th{background:#eee}")
-            .Append("img{max-width:100%;border:1px solid #ddd;margin:4px 0}.weak{background:#fde2e2}.bayes-aligned{background:#e2f5e2}")
-            .Append(".excessive{background:#e2e8fd}.held{background:#e2f5e2}.did-not-hold{background:#fde2e2}.inconclusive{background:#f3f3f3}")
+        html.Append($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>PagLab report: "
+            + $"{Esc(model.Name)}</title><style>")
+            .Append("body{font-family:sans-serif;max-width:1200px;margin:2em "
+                + "auto;color:#222}table{border-collapse:collapse;font-size:12px}")
+            .Append("td,th{border:1px solid #ccc;padding:3px "
+                + "6px;text-align:right}td.l{text-align:left}th{background:#eee}")
+            .Append("img{max-width:100%;border:1px solid #ddd;margin:4px "
+                + "0}.weak{background:#fde2e2}.bayes-aligned{background:#e2f5e2}")
+            .Append(".excessive{background:#e2e8fd}.held{background:#e2f5e2}.did-not-hold{background:#fde2e2}")
+            .Append(".inconclusive{background:#f3f3f3}")
             .Append("figcaption{font-size:13px;color:#555}</style></head><body>")
-            .Append($"<h1>PagLab report: {Esc(model.Name)}</h1><p>{model.Results.Count} of {model.JobsTotal} jobs finished; datasets ")
-            .Append($"{Esc(string.Join(", ", model.Datasets))}. Output measure: <b>{Esc(model.OutputMeasure)}</b> (the change of the model ")
+            .Append($"<h1>PagLab report: {Esc(model.Name)}</h1><p>{model.Results.Count} of {model.JobsTotal} jobs "
+                + $"finished; datasets ")
+            .Append($"{Esc(string.Join(", ", model.Datasets))}. Output measure: <b>{Esc(model.OutputMeasure)}</b> "
+                + "(the change of the model ")
             .Append($"output per image); regimes and findings compare at eps {eps}. Alignment is {model.AlignmentName}")
             .Append(model.HaveLpips ? "." : " (no LPIPS weights were available; cosine is in the table).")
-            .Append($" Gradient mode: {Esc(spec.Measure.Mode)}. Every number is a mean with its 95% interval [lower, upper]: percentile ")
-            .Append($"bootstrap over images ({Bootstrap.Replicates} replicates, fixed seed), over seeds then images where a level has ")
+            .Append($" Gradient mode: {Esc(spec.Measure.Mode)}. Every number is a mean with its 95% interval [lower, "
+                + $"upper]: percentile ")
+            .Append($"bootstrap over images ({Bootstrap.Replicates} replicates, fixed seed), over seeds then images "
+                + $"where a level has ")
             .Append("several seeds; test accuracy of one run has its exact binomial interval.</p>");
 
-        html.Append("<h2>Findings</h2><table><tr><th>dataset</th><th>objective</th><th>claim (paper)</th><th>outcome</th><th>numbers</th></tr>");
+        html.Append("<h2>Findings</h2><table><tr><th>dataset</th><th>objective</th><th>claim "
+            + "(paper)</th><th>outcome</th><th>numbers</th></tr>");
         foreach (var f in model.Findings)
-            html.Append($"<tr class=\"{f.OutcomeText.Replace(' ', '-')}\"><td class=l>{Esc(f.Dataset)}</td><td class=l>{Esc(f.Objective ?? "")}</td>")
-                .Append($"<td class=l>{Esc(f.Claim)}</td><td class=l><b>{f.OutcomeText}</b></td><td class=l>{Esc(f.Evidence)}</td></tr>");
+            html.Append($"<tr class=\"{f.OutcomeText.Replace(' ', '-')}\"><td class=l>{Esc(f.Dataset)}</td><td "
+                + $"class=l>{Esc(f.Objective ?? "")}</td>")
+                .Append($"<td class=l>{Esc(f.Claim)}</td><td class=l><b>{f.OutcomeText}</b></td><td "
+                    + $"class=l>{Esc(f.Evidence)}</td></tr>");
         html.Append("</table>");
 
         foreach (var dataset in model.Datasets)
@@ -65,63 +79,90 @@ public static class ReportBuilder
             html.Append($"<h2>{Esc(dataset)}</h2>");
             string Fig(string name) => Path.Combine(figures, $"{dataset}-{name}.png");
             Plots.Figure3(Fig("fig3"), model, dataset);
-            html.Append(Img(Fig("fig3"), $"Figure 3: on- and off-manifold sensitivity ({model.OutputMeasure} at eps {eps}), test accuracy and "
-                + $"{model.AlignmentName} against log10 strength, per objective, each curve starting at the standard model (leftmost). "
+            html.Append(Img(Fig("fig3"),
+                $"Figure 3: on- and off-manifold sensitivity ({model.OutputMeasure} at eps {eps}), test accuracy and "
+                + $"{model.AlignmentName} against log10 strength, per objective, each curve starting at the standard "
+                    + $"model (leftmost). "
                 + "Bars: 95% intervals."));
             Plots.Figure9(Fig("fig9"), model, dataset);
-            html.Append(Img(Fig("fig9"), "Figure 9: on- (solid) and off-manifold (dashed) sensitivity against strength, one colour per "
+            html.Append(Img(Fig("fig9"),
+                "Figure 9: on- (solid) and off-manifold (dashed) sensitivity against strength, one colour per "
                 + "perturbation norm eps, one panel per objective. Bars: 95% intervals."));
             var noise = model.Levels.Where(l => l.Level.Dataset == dataset && l.Noise.Count > 0)
                 .Select(l => (l.Level.Label, l.Noise)).ToList();
             if (Plots.Figure5(Fig("fig5"), noise))
-                html.Append(Img(Fig("fig5"), "Figure 5: relative noise robustness (output change from noise on the signal over that from noise "
-                    + "on the distractor; above 1 = more robust on the distractor) against sigma, one line per model. Bars: 95% intervals; "
-                    + "infinite values (the distractor does not move the output) are left out of the plot and shown in the table."));
+                html.Append(Img(Fig("fig5"),
+                    "Figure 5: relative noise robustness (output change from noise on the signal over that from noise "
+                    + "on the distractor; above 1 = more robust on the distractor) against sigma, one line per "
+                        + "model. Bars: 95% intervals; "
+                    + "infinite values (the distractor does not move the output) are left out of the plot and shown "
+                        + "in the table."));
             Figures67(html, model, spec, sweepDir, dataset, Fig);
         }
 
-        html.Append($"<h2>Regimes</h2><p>Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, against the standard model "
-            + "of its dataset: <b>none</b> if the standard model is not above chance accuracy (undertrained); <b>excessive</b> if collapsed "
-            + "(accuracy not above chance, or a near-constant output) or if on-manifold sensitivity and test accuracy are both below the "
-            + "standard's by their intervals; otherwise <b>bayes-aligned</b> if off/on is below 1 by its interval, <b>weak</b> if above, "
+        html.Append($"<h2>Regimes</h2><p>Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, "
+            + $"against the standard model "
+            + "of its dataset: <b>none</b> if the standard model is not above chance accuracy (undertrained); "
+                + "<b>excessive</b> if collapsed "
+            + "(accuracy not above chance, or a near-constant output) or if on-manifold sensitivity and test "
+                + "accuracy are both below the "
+            + "standard's by their intervals; otherwise <b>bayes-aligned</b> if off/on is below 1 by its interval, "
+                + "<b>weak</b> if above, "
             + "and the <b>boundary</b> between them if the interval contains 1.</p>");
         html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th><th>")
-            .Append($"{model.AlignmentName}</th><th>Bayes cos.</th><th>rel. noise rob.</th><th>regime</th><th>why</th></tr>");
+            .Append($"{model.AlignmentName}</th><th>Bayes cos.</th><th>rel. noise "
+                + $"rob.</th><th>regime</th><th>why</th></tr>");
         foreach (var l in model.Levels)
         {
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
-            html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td class=l>{Esc(l.Level.Dataset)}</td>")
-                .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td><td>{T(l.Alignment)}</td>")
-                .Append($"<td>{T(l.BayesCosine)}</td><td>{T(l.RelativeNoise)}</td><td class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");
+            html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
+                + $"class=l>{Esc(l.Level.Dataset)}</td>")
+                .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
+                .Append($"<td>{T(l.Alignment)}</td>")
+                .Append($"<td>{T(l.BayesCosine)}</td><td>{T(l.RelativeNoise)}</td><td "
+                    + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");
         }
         html.Append("</table>");
 
-        html.Append("<h2>Results</h2><table><tr><th>job</th><th>status</th><th>test acc.</th><th>on</th><th>off</th><th>off/on</th>")
-            .Append("<th>rho_2</th><th>1-LPIPS</th><th>SSIM</th><th>cosine</th><th>Bayes cos.</th><th>rel. noise rob.</th></tr>");
+        html.Append("<h2>Results</h2><table><tr><th>job</th><th>status</th><th>test "
+            + "acc.</th><th>on</th><th>off</th><th>off/on</th>")
+            .Append("<th>rho_2</th><th>1-LPIPS</th><th>SSIM</th><th>cosine</th><th>Bayes cos.</th><th>rel. noise "
+                + "rob.</th></tr>");
         foreach (var r in model.Results)
         {
             var at = model.RegimeEpsilon is double x ? r.At(x) : null;
             var a = r.Alignment;
-            html.Append($"<tr class=\"{model.SummaryOf(r)?.Regime.Name()}\"><td class=l>{Esc(r.Id)}</td><td>{r.Status}</td><td>{T(r.TestAccuracy, "F3")}</td>")
-                .Append($"<td>{T(at?.On)}</td><td>{T(at?.Off)}</td><td>{T(at?.OffOverOn)}</td><td>{T(r.Rho2)}</td><td>{T(a?.OneMinusLpips)}</td>")
-                .Append($"<td>{T(a?.Ssim)}</td><td>{T(a?.Cosine)}</td><td>{T(a?.BayesCosine)}</td><td>{T(r.DistractorOverSigmas)}</td></tr>");
+            html.Append($"<tr class=\"{model.SummaryOf(r)?.Regime.Name()}\"><td "
+                + $"class=l>{Esc(r.Id)}</td><td>{r.Status}</td><td>{T(r.TestAccuracy, "F3")}</td>")
+                .Append($"<td>{T(at?.On)}</td><td>{T(at?.Off)}</td><td>{T(at?.OffOverOn)}</td><td>{T(r.Rho2)}</td>")
+                .Append($"<td>{T(a?.OneMinusLpips)}</td><td>{T(a?.Ssim)}</td><td>{T(a?.Cosine)}</td>")
+                .Append($"<td>{T(a?.BayesCosine)}</td>")
+                .Append($"<td>{T(r.DistractorOverSigmas)}</td></tr>");
         }
         html.Append("</table>");
 
         double total = model.Stages.Sum(s => s.Seconds);
         html.Append("<h2>Time by stage</h2><table><tr><th>stage</th><th>seconds</th><th>share</th></tr>");
         foreach (var (stage, seconds) in model.Stages)
-            html.Append($"<tr><td class=l>{stage}</td><td>{seconds.ToString("F1", Inv)}</td><td>{(total > 0 ? seconds / total : 0).ToString("P0", Inv)}</td></tr>");
+        {
+            string share = (total > 0 ? seconds / total : 0).ToString("P0", Inv);
+            html.Append($"<tr><td class=l>{stage}</td><td>{seconds.ToString("F1", Inv)}</td><td>{share}</td></tr>");
+        }
         html.Append($"<tr><th>total</th><th>{total.ToString("F1", Inv)}</th><th></th></tr></table>");
         // Marks how many figures decoded, so a headless browser test can check the report.
-        html.Append("<script>window.addEventListener('load',function(){var i=[].slice.call(document.images);document.body.setAttribute(")
-            .Append("'data-images-loaded',i.filter(function(x){return x.complete&&x.naturalWidth>0;}).length+'/'+i.length);});</script>");
-        html.Append($"<p style=\"font-size:11px;color:#888\">Generated by PagLab on {DateTime.UtcNow:u} from {Esc(Path.GetFullPath(sweepDir))}.</p></body></html>");
+        html.Append("<script>window.addEventListener('load',function(){var "
+            + "i=[].slice.call(document.images);document.body.setAttribute(")
+            .Append("'data-images-loaded',i.filter(function(x){return "
+                + "x.complete&&x.naturalWidth>0;}).length+'/'+i.length);});</script>");
+        html.Append($"<p style=\"font-size:11px;color:#888\">Generated by PagLab on {DateTime.UtcNow:u} from "
+            + $"{Esc(Path.GetFullPath(sweepDir))}.</p></body></html>");
         return html.ToString();
     }
 
-    /// <summary>Figures 7 (perturbations) and 6 (gradients per regime), drawn from the sweep's shared artefacts and models.</summary>
-    static void Figures67(StringBuilder html, ReportModel model, SweepSpec spec, string sweepDir, string dataset, Func<string, string> fig)
+    /// <summary>Figures 7 (perturbations) and 6 (gradients per regime), drawn from the sweep's shared artefacts and
+    /// models.</summary>
+    static void Figures67(StringBuilder html, ReportModel model, SweepSpec spec, string sweepDir, string dataset,
+        Func<string, string> fig)
     {
         try
         {
@@ -130,17 +171,20 @@ public static class ReportBuilder
             if (File.Exists(tangents))
             {
                 ManifoldExperiments.ShowPerturbations(tangents, data, fig("fig7"), 6, 2.0, 0, 3);
-                html.Append(Img(fig("fig7"), "Figure 7: test images, a random on-manifold perturbation and a random off-manifold perturbation "
+                html.Append(Img(fig("fig7"),
+                    "Figure 7: test images, a random on-manifold perturbation and a random off-manifold perturbation "
                     + "of the same L2 norm (from the estimated tangent spaces)."));
             }
             if (spec.Measure.Alignment && Figure6(fig("fig6"), sweepDir, spec, data, model, dataset))
-                html.Append(Img(fig("fig6"), $"Figure 6: image, score, the standard model's input gradient and that of one model per regime "
+                html.Append(Img(fig("fig6"),
+                    $"Figure 6: image, score, the standard model's input gradient and that of one model per regime "
                     + $"(the best aligned in its regime), each with its LPIPS (or SSIM) to the score."));
         }
         catch (PagLabException e) { html.Append($"<p>Figures 6/7 skipped: {Esc(e.Message)}</p>"); }
     }
 
-    static bool Figure6(string path, string sweepDir, SweepSpec spec, Data.IDataset data, ReportModel model, string dataset)
+    static bool Figure6(string path, string sweepDir, SweepSpec spec, Data.IDataset data, ReportModel model,
+        string dataset)
     {
         var order = new[] { Regime.Weak, Regime.BayesAligned, Regime.Excessive };
         var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
@@ -148,14 +192,17 @@ public static class ReportBuilder
                 .OrderByDescending(l => l.Alignment?.Mean ?? double.NegativeInfinity).FirstOrDefault())
             .OfType<LevelSummary>().ToList();
         // The standard model first, as the reference (also when no level has a regime, e.g. an undertrained sweep).
-        if (levels.FirstOrDefault(l => l.Level.IsStandard) is { } standard && !picks.Contains(standard)) picks.Insert(0, standard);
+        if (levels.FirstOrDefault(l => l.Level.IsStandard) is { } standard
+            && !picks.Contains(standard)) picks.Insert(0, standard);
         if (picks.Count == 0) return false;
-        using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
+        using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg)
+            : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
         var models = picks.Select(p => ($"{p.Regime.Name()}\n{p.Level.Label}",
             (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(
                 Path.Combine(sweepDir, "jobs", p.Level.Completed[0].Id, "train")))).ToList();
         using var lpips = SweepRunner.LoadLpips(spec);
-        try { AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, lpips); }
+        try { AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma,
+            spec.Measure.Mode, 5, lpips); }
         finally { foreach (var (_, m) in models) m.Dispose(); }
         return true;
     }
@@ -163,7 +210,8 @@ public static class ReportBuilder
     static string T(Estimate? e, string format = "G3") => e is null ? "–" : Esc(e.Text(format));
 
     static string Img(string path, string caption) =>
-        $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(path))}\">"
+        $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" "
+            + $"src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(path))}\">"
         + $"<figcaption>{Esc(caption)}</figcaption></figure>";
 
     static string Esc(string s) => WebUtility.HtmlEncode(s);

@@ -10,7 +10,8 @@ public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, E
 /// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
 public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
 
-/// <summary>One point of the report's curves: a level's numbers with intervals over seeds and images, and its regime.</summary>
+/// <summary>One point of the report's curves: a level's numbers with intervals over seeds and images, and its
+/// regime.</summary>
 public sealed record LevelSummary
 {
     public required Level Level { get; init; }
@@ -47,7 +48,8 @@ public sealed record ReportModel
     public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results)
     {
         var regimes = spec.Regimes.Classify(results);
-        bool haveLpips = results.Where(r => r.Alignment is not null).DefaultIfEmpty().All(r => r?.Alignment?.OneMinusLpipsPerImage is not null)
+        bool haveLpips = results.Where(r => r.Alignment is not null).DefaultIfEmpty()
+            .All(r => r?.Alignment?.OneMinusLpipsPerImage is not null)
                          && results.Any(r => r.Alignment is not null);
         double? eps = spec.Regimes.EpsilonFor(results);
         var alignment = Reporting.Findings.AlignmentMetric(haveLpips);
@@ -56,9 +58,11 @@ public sealed record ReportModel
             Name = spec.Name, Datasets = spec.Datasets, JobsTotal = spec.Jobs().Count, Results = results,
             Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
             Findings = Reporting.Findings.Compute(regimes, eps, haveLpips), RegimeEpsilon = eps,
-            OutputMeasure = results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output,
+            OutputMeasure = results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
+                ?? spec.Measure.Output,
             HaveLpips = haveLpips,
-            Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key).Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),
+            Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
+                .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),
         };
     }
 
@@ -70,27 +74,30 @@ public sealed record ReportModel
         var sensitivity = epsilons.Where(e => level.On(e) is not null).Select(e =>
         {
             Sample on = level.On(e)!, off = level.Off(e)!;
-            var ratio = Bootstrap.Of(new[] { new Bootstrap.Group(new[] { off, on }) }, m => m[0][0] / m[0][1]);
+            var ratio = Bootstrap.Ratio(off, on);
             return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio);
         }).ToList();
-        var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0).Order();
+        var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0)
+            .Order();
         var noise = sigmas.Select(sigma =>
         {
-            var points = level.Completed.Select(r => r.Distractor.FirstOrDefault(p => p.Sigma == sigma)).OfType<DistractorPoint>().ToList();
-            Sample signal = new(points.Select(p => p.SignalPerImage).ToList()), distractor = new(points.Select(p => p.DistractorPerImage).ToList());
-            var ratio = Bootstrap.Of(new[] { new Bootstrap.Group(new[] { signal, distractor }) }, m => m[0][0] / m[0][1]);
+            var points = level.Completed
+                .Select(r => r.Distractor.FirstOrDefault(p => p.Sigma == sigma)).OfType<DistractorPoint>().ToList();
+            Sample signal = new(points.Select(p => p.SignalPerImage).ToList());
+            Sample distractor = new(points.Select(p => p.DistractorPerImage).ToList());
+            var ratio = Bootstrap.Ratio(signal, distractor);
             return new SigmaSummary(sigma, ratio, Bootstrap.Mean(signal), Bootstrap.Mean(distractor));
         }).ToList();
-        var overSigmas = level.Completed.Where(r => r.Distractor.Any(p => p.Sigma > 0)).Select(r => DistractorRobustness.MeanOverSigmas(r.Distractor)).ToList();
-        Estimate? relative = overSigmas.Count == 0 ? null : Bootstrap.Of(new[] { new Bootstrap.Group(new[]
-        {
-            new Sample(overSigmas.Select(o => o.Signal).ToList()), new Sample(overSigmas.Select(o => o.Distractor).ToList()),
-        }) }, m => m[0][0] / m[0][1]);
+        var overSigmas = level.Completed.Where(r => r.Distractor.Any(p => p.Sigma > 0))
+            .Select(r => DistractorRobustness.MeanOverSigmas(r.Distractor)).ToList();
+        Estimate? relative = overSigmas.Count == 0 ? null : Bootstrap.Ratio(
+            new Sample(overSigmas.Select(o => o.Signal).ToList()), new Sample(overSigmas.Select(o => o.Distractor).ToList()));
         return new LevelSummary
         {
             Level = level, Regime = regime.Regime, Reason = regime.Reason, Accuracy = level.AccuracyEstimate,
             Sensitivity = sensitivity, Alignment = Mean(level.Values(alignment)),
-            BayesCosine = Mean(level.Values(r => r.Alignment?.BayesCosinePerImage)), RelativeNoise = relative, Noise = noise,
+            BayesCosine = Mean(level.Values(r => r.Alignment?.BayesCosinePerImage)), RelativeNoise = relative,
+                Noise = noise,
         };
     }
 }

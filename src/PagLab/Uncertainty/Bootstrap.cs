@@ -19,7 +19,8 @@ public static class Bootstrap
     {
         public static Sample One(double[] images) => new(new[] { images });
         public int Units => Runs.Sum(r => r.Length);
-        public double Mean => Runs.Count == 0 ? double.NaN : Runs.Average(r => r.Length == 0 ? double.NaN : r.Average());
+        public double Mean => Runs.Count == 0 ? double.NaN : Runs.Average(r => r.Length == 0 ? double.NaN
+            : r.Average());
     }
 
     /// <summary>Quantities measured on the same runs and images of one model (paired).</summary>
@@ -28,7 +29,8 @@ public static class Bootstrap
     public static Estimate Mean(Sample sample, long seed = DefaultSeed) =>
         Of(new[] { new Group(new[] { sample }) }, m => m[0][0], seed);
 
-    /// <summary>mean(a) / mean(b) for paired samples (e.g. off over on), both resampled with the same indices.</summary>
+    /// <summary>mean(a) / mean(b) for paired samples (e.g. off over on), both resampled with the same
+    /// indices.</summary>
     public static Estimate Ratio(Sample a, Sample b, long seed = DefaultSeed) =>
         Of(new[] { new Group(new[] { a, b }) }, m => m[0][0] / m[0][1], seed);
 
@@ -38,7 +40,8 @@ public static class Bootstrap
 
     /// <summary>Spearman's rank correlation between x and the means of the levels (one model per level).</summary>
     public static Estimate Spearman(double[] x, IReadOnlyList<Sample> levels, long seed = DefaultSeed) =>
-        Of(levels.Select(l => new Group(new[] { l })).ToList(), m => Ranks.Spearman(x, m.Select(g => g[0]).ToArray()), seed);
+        Of(levels.Select(l => new Group(new[] { l })).ToList(), m => Ranks.Spearman(x, m.Select(g => g[0]).ToArray()),
+            seed);
 
     /// <summary>
     /// The statistic of the groups' quantity means (means[group][quantity]), its point value on all the
@@ -48,7 +51,8 @@ public static class Bootstrap
     public static Estimate Of(IReadOnlyList<Group> groups, Func<double[][], double> statistic, long seed = DefaultSeed,
         int replicates = Replicates)
     {
-        int units = groups.Count == 0 ? 0 : groups.Min(g => g.Quantities.Count == 0 ? 0 : g.Quantities.Min(q => q.Units));
+        int units = groups.Count == 0 ? 0 : groups
+            .Min(g => g.Quantities.Count == 0 ? 0 : g.Quantities.Min(q => q.Units));
         if (units == 0) return Estimate.Empty;
         foreach (var g in groups)
             if (g.Quantities.Any(q => q.Runs.Count != g.Quantities[0].Runs.Count
@@ -71,7 +75,8 @@ public static class Bootstrap
         return new Estimate(point, Percentile(values, tail), Percentile(values, 1 - tail), units);
     }
 
-    /// <summary>One replicate: runs with replacement, then images with replacement within each; means per quantity.</summary>
+    /// <summary>One replicate: runs with replacement, then images with replacement within each; means per
+    /// quantity.</summary>
     static void Resample(Group group, Random rng, double[] means)
     {
         var runs = group.Quantities[0].Runs;

@@ -9,7 +9,8 @@ namespace PagLab.Tests.Experiments;
 
 public class DistractorTests
 {
-    /// <summary>20 random 1x4x4 images; the signal is the top half, the distractor the bottom half of every image.</summary>
+    /// <summary>20 random 1x4x4 images; the signal is the top half, the distractor the bottom half of every
+    /// image.</summary>
     static DataSplit Split()
     {
         var generator = new Generator(5, device: CPU);
@@ -18,7 +19,8 @@ public class DistractorTests
         return new DataSplit(images, randint(0, 3, new long[] { 20 }, generator: generator), top, 1 - top);
     }
 
-    /// <summary>A linear 3-class model whose weights on the masked-out half are zero: it provably ignores that half.</summary>
+    /// <summary>A linear 3-class model whose weights on the masked-out half are zero: it provably ignores that
+    /// half.</summary>
     static Module<Tensor, Tensor> ReadingOnly(bool top)
     {
         var linear = Linear(16, 3);
@@ -42,7 +44,8 @@ public class DistractorTests
             Assert.Equal(0, p.DistractorChange.Mean);
             Assert.Equal(0, p.DistractorChange.Upper);
             Assert.True(p.SignalChange.Above(0));
-            Assert.True(double.IsPositiveInfinity(p.RelativeRobustness.Mean) && double.IsPositiveInfinity(p.RelativeRobustness.Lower));
+            Assert.True(double.IsPositiveInfinity(p.RelativeRobustness.Mean)
+                && double.IsPositiveInfinity(p.RelativeRobustness.Lower));
             Assert.Equal(report.CleanAccuracy.Mean, p.DistractorAccuracy.Mean);
         }
         Assert.True(double.IsPositiveInfinity(report.OverSigmas.Mean));
@@ -55,7 +58,8 @@ public class DistractorTests
     {
         using var split = Split();
         using var model = ReadingOnly(top: false);
-        var report = DistractorRobustness.Measure(model, split, new[] { 0.1, 0.5 }, "m", "toy", measure: new OutputMeasure(OutputKind.Logits, 2));
+        var report = DistractorRobustness.Measure(model, split, new[] { 0.1, 0.5 }, "m", "toy",
+            measure: new OutputMeasure(OutputKind.Logits, 2));
         Assert.Equal("logits-l2", report.Outputs);
         Assert.All(report.Points, p =>
         {
@@ -63,7 +67,8 @@ public class DistractorTests
             Assert.True(p.DistractorChange.Above(0));
             Assert.Equal((0.0, 0.0), (p.RelativeRobustness.Mean, p.RelativeRobustness.Upper));
         });
-        Assert.True(report.Points[1].DistractorChange.Mean > report.Points[0].DistractorChange.Mean, "more noise moves the output more");
+        Assert.True(report.Points[1].DistractorChange.Mean > report.Points[0].DistractorChange.Mean,
+            "more noise moves the output more");
     }
 
     [Fact]
@@ -78,6 +83,7 @@ public class DistractorTests
         Assert.StartsWith("output_measure,sigma,", lines[0]);
         Assert.StartsWith("softmax-l1,0.2,", lines[1]);
         Assert.EndsWith(",inf,inf,inf", lines[1]);
-        Assert.Equal(report.Points[0].SignalPerImage, PagLab.IO.JsonFiles.Read<DistractorReport>(path).Points[0].SignalPerImage);
+        Assert.Equal(report.Points[0].SignalPerImage,
+            PagLab.IO.JsonFiles.Read<DistractorReport>(path).Points[0].SignalPerImage);
     }
 }

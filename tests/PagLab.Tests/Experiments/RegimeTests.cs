@@ -43,10 +43,12 @@ public class RegimeTests
     public void UndertrainedSweep_GetsNoRegime_AndSaysWhy()
     {
         // examples/tiny-sweep.json: 1 epoch on 400 images, 0.078 test accuracy on 64 images of 10 classes.
-        var regimes = Classify(Run("standard", 0, 0.078, 1.0, 0.5, testImages: 64), Run("gnorm", 0.1, 0.09, 1.0, 0.4, testImages: 64),
+        var regimes = Classify(Run("standard", 0, 0.078, 1.0, 0.5, testImages: 64), Run("gnorm", 0.1, 0.09, 1.0, 0.4,
+            testImages: 64),
                                Run("gnorm", 10, 0.11, 0.9, 0.3, testImages: 64));
         Assert.All(regimes.Values, r => Assert.Equal(Regime.Unclassified, r.Regime));
-        Assert.All(regimes.Values, r => Assert.StartsWith("undertrained: the standard model's test accuracy 0.078", r.Reason));
+        Assert.All(regimes.Values, r => Assert.StartsWith("undertrained: the standard model's test accuracy 0.078",
+            r.Reason));
     }
 
     [Fact]
@@ -79,7 +81,9 @@ public class RegimeTests
     public void ResultOfTheOldFormat_IsRefusedWithOneLineNamingItsVersion()
     {
         string path = Path.Combine(TestPaths.TempDir("result"), "result.json");
-        File.WriteAllText(path, "{\"id\": \"x\", \"dataset\": \"d\", \"objective\": \"standard\", \"status\": \"completed\", \"testAccuracy\": 0.9, \"onSensitivity\": {\"1\": 0.5}}");
+        File.WriteAllText(path,
+            "{\"id\": \"x\", \"dataset\": \"d\", \"objective\": \"standard\", \"status\": \"completed\", "
+                + "\"testAccuracy\": 0.9, \"onSensitivity\": {\"1\": 0.5}}");
         var e = Assert.Throws<PagLab.Common.PagLabException>(() => JobResult.Read(path));
         Assert.Contains("result format 1", e.Message);
         Assert.DoesNotContain("\n", e.Message);

@@ -46,11 +46,13 @@ public class RegimeValidationTests(ITestOutputHelper output)
         var input = x.detach().clone().requires_grad_(true);
         var logProbabilities = model.call(input).log_softmax(1);
         var predicted = logProbabilities.argmax(1);
-        var gradient = torch.autograd.grad(new[] { logProbabilities.gather(1, predicted.unsqueeze(1)).sum() }, new[] { input })[0];
+        var gradient = torch.autograd.grad(new[] { logProbabilities.gather(1, predicted.unsqueeze(1)).sum() },
+            new[] { input })[0];
         var posterior = data.Posterior(x);                                                            // (B, C)
         var expected = zeros_like(x, dtype: ScalarType.Float64);
         for (int k = 0; k < data.Classes; k++)
-            expected = expected + posterior[.., k].view(-1, 1, 1, 1) * data.BayesLogitGradient(x, full(x.shape[0], k, dtype: ScalarType.Int64)).to_type(ScalarType.Float64);
+            expected = expected + posterior[.., k].view(-1, 1, 1, 1) * data.BayesLogitGradient(x, full(x.shape[0], k,
+                dtype: ScalarType.Int64)).to_type(ScalarType.Float64);
         var bayes = data.BayesLogitGradient(x, predicted).to_type(ScalarType.Float64) - expected;
         var a = gradient.to_type(ScalarType.Float64).flatten(1);
         var b = bayes.flatten(1);
@@ -72,7 +74,8 @@ public class RegimeValidationTests(ITestOutputHelper output)
         {
             using var model = SavedModel.Load(Path.Combine(dir, "jobs", level.Level.Completed[0].Id, "train"));
             rows.Add((level, BayesCosine(model, data, x)));
-            output.WriteLine($"{level.Level.Label,-12} accuracy {level.Level.AccuracyEstimate.Text()} cosine to Bayes {rows[^1].Cosine:F3} "
+            output.WriteLine($"{level.Level.Label,-12} accuracy {level.Level.AccuracyEstimate.Text()} cosine to "
+                + $"Bayes {rows[^1].Cosine:F3} "
                              + $"{level.Regime.Name()}: {level.Reason}");
         }
         var collapsed = rows.Where(r => !r.Regime.Level.AccuracyEstimate.Above(r.Regime.Level.Chance)).ToList();
@@ -82,7 +85,8 @@ public class RegimeValidationTests(ITestOutputHelper output)
         Assert.NotEmpty(aligned);
         Assert.NotEmpty(others);
         Assert.True(aligned.Min(r => r.Cosine) > others.Max(r => r.Cosine),
-            $"bayes-aligned cosines {string.Join(", ", aligned.Select(r => r.Cosine.ToString("F3")))} vs others {string.Join(", ", others.Select(r => r.Cosine.ToString("F3")))}");
+            $"bayes-aligned cosines {string.Join(", ", aligned.Select(r => r.Cosine.ToString("F3")))} vs others "
+                + $"{string.Join(", ", others.Select(r => r.Cosine.ToString("F3")))}");
         Assert.NotEmpty(collapsed);
         Assert.All(collapsed, r => Assert.Equal(Regime.Excessive, r.Regime.Regime));
     }

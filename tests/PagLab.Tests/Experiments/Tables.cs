@@ -6,7 +6,8 @@ namespace PagLab.Tests.Experiments;
 /// <summary>Constructed sweep results with per-image values for the regime and findings tests.</summary>
 public static class Tables
 {
-    /// <summary>n per-image values around mean with a relative spread (deterministic); a zero mean gives zeros.</summary>
+    /// <summary>n per-image values around mean with a relative spread (deterministic); a zero mean gives
+    /// zeros.</summary>
     public static double[] Around(double mean, double spread, int n, int seed)
     {
         var rng = new Random(seed);
@@ -16,7 +17,8 @@ public static class Tables
     static int next;
 
     /// <summary>One completed job at epsilon 1; accuracy over testImages images.</summary>
-    public static JobResult Run(string objective, double strength, double accuracy, double on, double off, long seed = 0,
+    public static JobResult Run(string objective, double strength, double accuracy, double on, double off,
+        long seed = 0,
         double spread = 0.1, int images = 40, int testImages = 2000, int classes = 10)
     {
         int s = Interlocked.Increment(ref next) * 7;
@@ -25,17 +27,21 @@ public static class Tables
         long correct = (long)Math.Round(accuracy * testImages);
         return new JobResult
         {
-            Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}-s{seed}", Dataset = "d", Objective = objective, Strength = strength,
-            Seed = seed, Status = JobResult.Completed, Classes = classes, TestCorrect = correct, TestImages = testImages,
+            Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}-s{seed}", Dataset = "d",
+                Objective = objective, Strength = strength,
+            Seed = seed, Status = JobResult.Completed, Classes = classes, TestCorrect = correct,
+                TestImages = testImages,
             TestAccuracy = Estimate.Binomial(correct, testImages), OutputMeasure = "softmax-l1",
             Sensitivity = new()
             {
-                SensitivityResult.From(new PagLab.Manifold.EpsilonResult(1, null!, null!, off / on) { OnPerImage = onImages, OffPerImage = offImages }),
+                SensitivityResult.From(new PagLab.Manifold.EpsilonResult(1, null!, null!,
+                    off / on) { OnPerImage = onImages, OffPerImage = offImages }),
             },
         };
     }
 
-    public static JobResult WithAlignment(this JobResult r, double alignment, double bayesCosine = double.NaN, double spread = 0.1)
+    public static JobResult WithAlignment(this JobResult r, double alignment, double bayesCosine = double.NaN,
+        double spread = 0.1)
     {
         var values = Around(alignment, spread, 40, (int)(alignment * 1000) + r.Id.Length);
         var bayes = double.IsNaN(bayesCosine) ? null : Around(bayesCosine, spread, 40, (int)(bayesCosine * 977) + 3);
@@ -43,7 +49,8 @@ public static class Tables
         {
             Alignment = new AlignmentResult
             {
-                Mode = "predicted", Sigma = 0.25, OneMinusLpipsPerImage = values, OneMinusLpips = Bootstrap.Mean(Bootstrap.Sample.One(values)),
+                Mode = "predicted", Sigma = 0.25, OneMinusLpipsPerImage = values,
+                    OneMinusLpips = Bootstrap.Mean(Bootstrap.Sample.One(values)),
                 SsimPerImage = values, Ssim = Bootstrap.Mean(Bootstrap.Sample.One(values)), CosinePerImage = values,
                 Cosine = Bootstrap.Mean(Bootstrap.Sample.One(values)), BayesCosinePerImage = bayes,
                 BayesCosine = bayes is null ? null : Bootstrap.Mean(Bootstrap.Sample.One(bayes)),
@@ -61,9 +68,11 @@ public static class Tables
             var a = Estimate.Binomial(1, 1);
             return new DistractorPoint
             {
-                Sigma = sigma, SignalAccuracy = a, DistractorAccuracy = a, SignalChange = Bootstrap.Mean(Bootstrap.Sample.One(s)),
+                Sigma = sigma, SignalAccuracy = a, DistractorAccuracy = a,
+                    SignalChange = Bootstrap.Mean(Bootstrap.Sample.One(s)),
                 DistractorChange = Bootstrap.Mean(Bootstrap.Sample.One(d)),
-                RelativeRobustness = Bootstrap.Ratio(Bootstrap.Sample.One(s), Bootstrap.Sample.One(d)), SignalPerImage = s, DistractorPerImage = d,
+                RelativeRobustness = Bootstrap.Ratio(Bootstrap.Sample.One(s), Bootstrap.Sample.One(d)),
+                    SignalPerImage = s, DistractorPerImage = d,
             };
         }
         return r with { Distractor = new() { Point(0, 0), Point(0.1, 0.5), Point(1, 1) } };
@@ -71,7 +80,8 @@ public static class Tables
 
     public static JobResult Diverged(string objective, double strength) => new()
     {
-        Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}", Dataset = "d", Objective = objective, Strength = strength,
+        Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}", Dataset = "d", Objective = objective,
+            Strength = strength,
         Status = JobResult.Diverged, TestAccuracy = Estimate.Empty, Classes = 10,
     };
 }

@@ -5,8 +5,11 @@ namespace PagLab.Tests.Uncertainty;
 
 public class BootstrapTests
 {
-    static double[] Normal(Random rng, int n, double mean, double std) =>
-        Enumerable.Range(0, n).Select(_ => mean + std * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble())).ToArray();
+    /// <summary>n normal draws (Box-Muller).</summary>
+    static double[] Normal(Random rng, int n, double mean, double std) => Enumerable.Range(0, n)
+        .Select(_ => mean + std * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble()))
+                              * Math.Cos(2 * Math.PI * rng.NextDouble()))
+        .ToArray();
 
     [Fact]
     public void MeanInterval_CoversTheTrueMean_AboutNinetyFivePercentOfTheTime()
@@ -15,7 +18,8 @@ public class BootstrapTests
         int trials = 300, covered = 0;
         for (int t = 0; t < trials; t++)
         {
-            var e = Bootstrap.Of(new[] { new Bootstrap.Group(new[] { Sample.One(Normal(rng, 60, 2.0, 1.0)) }) }, m => m[0][0], seed: t, replicates: 400);
+            var sample = new Bootstrap.Group(new[] { Sample.One(Normal(rng, 60, 2.0, 1.0)) });
+            var e = Bootstrap.Of(new[] { sample }, m => m[0][0], seed: t, replicates: 400);
             if (e.Lower <= 2.0 && 2.0 <= e.Upper) covered++;
         }
         // Percentile bootstrap of a mean of 60 normals: ~94%; 300 trials give a binomial sd of 1.4 points.
@@ -53,7 +57,8 @@ public class BootstrapTests
     {
         var rng = new Random(3);
         var within = new Sample(new[] { Normal(rng, 100, 1, 0.1), Normal(rng, 100, 1, 0.1), Normal(rng, 100, 1, 0.1) });
-        var between = new Sample(new[] { Normal(rng, 100, 0.5, 0.1), Normal(rng, 100, 1, 0.1), Normal(rng, 100, 1.5, 0.1) });
+        var between = new Sample(new[] { Normal(rng, 100, 0.5, 0.1), Normal(rng, 100, 1, 0.1), Normal(rng, 100, 1.5,
+            0.1) });
         var a = Bootstrap.Mean(within);
         var b = Bootstrap.Mean(between);
         Assert.Equal(1.0, b.Mean, 1);
