@@ -164,7 +164,7 @@ public sealed class ExperimentCommands : ICommandGroup
             foreach (var (job, state) in SweepRunner.Status(spec, d))
             {
                 string result = Path.Combine(SweepRunner.JobDir(d, job), SweepRunner.ResultFile);
-                string acc = File.Exists(result) ? JobResult.Read(result).TestAccuracy.Text("F4") : "";
+                string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
                 table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"), job.Seed.ToString(), state.ToString().ToLowerInvariant(), acc);
             }
             AnsiConsole.Write(table);
