@@ -1,4 +1,6 @@
 using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
 using System.Diagnostics;
 using System.Text.Json;
 using PagLab.Common;
@@ -115,6 +117,7 @@ public static class SweepRunner
         var dataset = LoadData(spec, job.Dataset);
         bool wantsManifold = spec.Measure.Manifold, wantsAlignment = spec.Measure.Alignment;
         if (wantsManifold) EnsureTangents(spec, dir, job.Dataset, progress);
+        if (wantsManifold) EnsurePerturbationFigure(dir, job.Dataset, dataset);
         if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
         Stage("shared");
 
@@ -165,6 +168,10 @@ public static class SweepRunner
             using var lpips = LoadLpips(spec);
             var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
+            // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
+            string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
+            AlignmentMeasurement.Figure(GradientFigurePath(dir, job.Id), new[] { (label, (Module<Tensor, Tensor>)model) }, denoiser,
+                dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, GradientFigureImages, lpips);
             result = result with { Alignment = AlignmentResult.From(report) };
             Stage("alignment");
         }
@@ -178,6 +185,21 @@ public static class SweepRunner
             Stage("distractor");
         }
         return result with { StageSeconds = stages };
+    }
+
+    /// <summary>Figure 6 artefact of a job: image, score and the model's gradient for the first test images.</summary>
+    public static string GradientFigurePath(string dir, string jobId) => Path.Combine(dir, "jobs", jobId, "fig6.png");
+    public const int GradientFigureImages = 5;
+
+    /// <summary>Figure 7 artefact of a dataset: test images with on- and off-manifold perturbations of one norm.</summary>
+    public static string PerturbationFigurePath(string dir, string dataset) =>
+        Path.Combine(SharedDir(dir, dataset), "fig7.png");
+
+    static void EnsurePerturbationFigure(string dir, string datasetName, IDataset dataset)
+    {
+        string path = PerturbationFigurePath(dir, datasetName);
+        if (!File.Exists(path))
+            ManifoldExperiments.ShowPerturbations(TangentsPath(dir, datasetName), dataset, path, 6, 2.0, 0, 3);
     }
 
     public static IDataset LoadData(SweepSpec spec, string dataset) =>

@@ -4,9 +4,6 @@ using System.Text;
 using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
-using PagLab.Manifold;
-using PagLab.Models;
-using PagLab.Score;
 using PagLab.Uncertainty;
 
 namespace PagLab.Reporting;
@@ -97,7 +94,7 @@ public static class ReportBuilder
                         + "model. Bars: 95% intervals; "
                     + "infinite values (the distractor does not move the output) are left out of the plot and shown "
                         + "in the table."));
-            Figures67(html, model, spec, sweepDir, dataset, Fig);
+            Figures67(html, model, sweepDir, dataset, Fig);
         }
 
         html.Append($"<h2>Regimes</h2><p>Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, "
@@ -159,52 +156,66 @@ public static class ReportBuilder
         return html.ToString();
     }
 
-    /// <summary>Figures 7 (perturbations) and 6 (gradients per regime), drawn from the sweep's shared artefacts and
-    /// models.</summary>
-    static void Figures67(StringBuilder html, ReportModel model, SweepSpec spec, string sweepDir, string dataset,
+    /// <summary>
+    /// Figures 7 (perturbations) and 6 (gradients per regime) from the artefacts the sweep drew: Figure 6
+    /// puts the standard model's panel (image, score, its gradient) beside the gradient column of the best
+    /// aligned level of each regime.
+    /// </summary>
+    static void Figures67(StringBuilder html, ReportModel model, string sweepDir, string dataset,
         Func<string, string> fig)
     {
-        try
-        {
-            var data = SweepRunner.LoadData(spec, dataset);
-            string tangents = SweepRunner.TangentsPath(sweepDir, dataset);
-            if (File.Exists(tangents))
-            {
-                ManifoldExperiments.ShowPerturbations(tangents, data, fig("fig7"), 6, 2.0, 0, 3);
-                html.Append(Img(fig("fig7"),
-                    "Figure 7: test images, a random on-manifold perturbation and a random off-manifold perturbation "
-                    + "of the same L2 norm (from the estimated tangent spaces)."));
-            }
-            if (spec.Measure.Alignment && Figure6(fig("fig6"), sweepDir, spec, data, model, dataset))
-                html.Append(Img(fig("fig6"),
-                    $"Figure 6: image, score, the standard model's input gradient and that of one model per regime "
-                    + $"(the best aligned in its regime), each with its LPIPS (or SSIM) to the score."));
-        }
-        catch (PagLabException e) { html.Append($"<p>Figures 6/7 skipped: {Esc(e.Message)}</p>"); }
-    }
-
-    static bool Figure6(string path, string sweepDir, SweepSpec spec, Data.IDataset data, ReportModel model,
-        string dataset)
-    {
-        var order = new[] { Regime.Weak, Regime.BayesAligned, Regime.Excessive };
+        string perturbations = SweepRunner.PerturbationFigurePath(sweepDir, dataset);
+        if (File.Exists(perturbations))
+            html.Append(Img(perturbations,
+                "Figure 7: test images, a random on-manifold perturbation and a random off-manifold "
+                + "perturbation of the same L2 norm (from the estimated tangent spaces)."));
         var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
-        var picks = order.Select(regime => levels.Where(l => l.Regime == regime)
+        var picks = new[] { Regime.Weak, Regime.BayesAligned, Regime.Excessive }
+            .Select(regime => levels.Where(l => l.Regime == regime && !l.Level.IsStandard)
                 .OrderByDescending(l => l.Alignment?.Mean ?? double.NegativeInfinity).FirstOrDefault())
             .OfType<LevelSummary>().ToList();
-        // The standard model first, as the reference (also when no level has a regime, e.g. an undertrained sweep).
-        if (levels.FirstOrDefault(l => l.Level.IsStandard) is { } standard
-            && !picks.Contains(standard)) picks.Insert(0, standard);
-        if (picks.Count == 0) return false;
-        using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg)
-            : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
-        var models = picks.Select(p => ($"{p.Regime.Name()}\n{p.Level.Label}",
-            (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(
-                Path.Combine(sweepDir, "jobs", p.Level.Completed[0].Id, "train")))).ToList();
-        using var lpips = SweepRunner.LoadLpips(spec);
-        try { AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma,
-            spec.Measure.Mode, 5, lpips); }
-        finally { foreach (var (_, m) in models) m.Dispose(); }
-        return true;
+        var standard = levels.FirstOrDefault(l => l.Level.IsStandard);
+        string Panel(LevelSummary l) => SweepRunner.GradientFigurePath(sweepDir, l.Level.Completed[0].Id);
+        if (standard is null || !File.Exists(Panel(standard))) return;
+        picks = picks.Where(p => File.Exists(Panel(p))).ToList();
+        GradientColumns(fig("fig6"), Panel(standard), picks.Select(Panel).ToList());
+        string columns = string.Join(", ", picks.Select(p => $"{p.Regime.Name()}: {p.Level.Label}"));
+        html.Append(Img(fig("fig6"),
+            $"Figure 6: image, score, the standard model's ({standard.Regime.Name()}) input gradient"
+            + (picks.Count > 0 ? $", then the best aligned model of each regime ({columns})"
+                : " (no other level has a regime)")
+            + $", each with its {(model.HaveLpips ? "LPIPS" : "SSIM")} to the score above it."));
+    }
+
+    /// <summary>The first panel whole, then the last of its three equal columns from each other panel.</summary>
+    static void GradientColumns(string path, string first, IReadOnlyList<string> others)
+    {
+        using var head = SkiaSharp.SKBitmap.Decode(first);
+        var columns = others.Select(SkiaSharp.SKBitmap.Decode).ToList();
+        try
+        {
+            int Column(SkiaSharp.SKBitmap b) => b.Width / 3;
+            int width = head.Width + columns.Sum(Column);
+            int height = Math.Max(head.Height, columns.Select(c => c.Height).DefaultIfEmpty(0).Max());
+            using var canvasBitmap = new SkiaSharp.SKBitmap(width, height);
+            using (var canvas = new SkiaSharp.SKCanvas(canvasBitmap))
+            {
+                canvas.Clear(SkiaSharp.SKColors.White);
+                canvas.DrawBitmap(head, 0, 0);
+                int x = head.Width;
+                foreach (var c in columns)
+                {
+                    int w = Column(c);
+                    canvas.DrawBitmap(c, new SkiaSharp.SKRect(c.Width - w, 0, c.Width, c.Height),
+                        new SkiaSharp.SKRect(x, 0, x + w, c.Height));
+                    x += w;
+                }
+            }
+            using var image = SkiaSharp.SKImage.FromBitmap(canvasBitmap);
+            using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            AtomicFile.WriteAllBytes(path, data.ToArray());
+        }
+        finally { foreach (var c in columns) c.Dispose(); }
     }
 
     static string T(Estimate? e, string format = "G3") => e is null ? "–" : Esc(e.Text(format));
