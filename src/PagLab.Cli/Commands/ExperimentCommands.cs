@@ -35,12 +35,17 @@ public sealed class ExperimentCommands : ICommandGroup
         var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset", DefaultValueFactory = _ => "mnist-distractor" };
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)", DefaultValueFactory = _ => "0,logspace(-2,1,30)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 1000 };
+        var outputs = new Option<string>("--outputs")
+            { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
+        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2", DefaultValueFactory = _ => "l1" };
         var output = CommonOptions.Out(description: "JSON report (CSV and PNG beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("distractor", "Robustness to noise on the signal vs on the distractor (PAGs Figure 5)") { model, dataset, sigmas, count, output, seed, dataRoot };
+        var cmd = new Command("distractor", "Relative noise robustness: signal-noise over distractor-noise output change (PAGs Figure 5)")
+            { model, dataset, sigmas, count, outputs, norm, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
+            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
@@ -49,33 +54,19 @@ public sealed class ExperimentCommands : ICommandGroup
             {
                 using var net = SavedModel.Load(dir);
                 Require.That(net.Spec.Shape == data.Shape, $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
-                var report = DistractorRobustness.Measure(net, data.Test.Take(n), grid, dir, data.Name, parse.GetValue(seed));
+                var report = DistractorRobustness.Measure(net, data.Test.Take(n), grid, dir, data.Name, parse.GetValue(seed), measure);
                 reports.Add(report);
-                Console.WriteLine($"{dir}: clean accuracy {report.CleanAccuracy:F4}, mean distractor/signal output-change ratio {report.MeanRatio:G4}");
+                Console.WriteLine($"{dir}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise robustness over sigma "
+                                  + $"({measure.Name}, signal / distractor change; > 1 = more robust on the distractor) {report.OverSigmas.Text("G4")}");
             }
             string path = parse.GetValue(output)!;
             if (reports.Count == 1) DistractorRobustness.Write(path, reports[0]);
             else JsonFiles.Write(path, reports);
-            DistractorPlot(Path.ChangeExtension(path, ".png"), reports);
+            Plots.Figure5(Path.ChangeExtension(path, ".png"), reports.Select(r => (Path.GetFileName(r.Model), r)).ToList());
             Console.WriteLine($"wrote {path} and {Path.ChangeExtension(path, ".png")}");
             return 0;
         });
         return cmd;
-    }
-
-    static void DistractorPlot(string path, IReadOnlyList<DistractorReport> reports)
-    {
-        var plot = new ScottPlot.Plot();
-        foreach (var r in reports)
-        {
-            var pts = r.Points.Where(p => p.Sigma > 0).ToList();
-            var xs = pts.Select(p => Math.Log10(p.Sigma)).ToArray();
-            var s = plot.Add.Scatter(xs, pts.Select(p => p.SignalOutputChange).ToArray()); s.LegendText = $"{Path.GetFileName(r.Model)}: signal";
-            var d = plot.Add.Scatter(xs, pts.Select(p => p.DistractorOutputChange).ToArray()); d.LegendText = "distractor"; d.LinePattern = ScottPlot.LinePattern.Dashed; d.Color = s.Color;
-        }
-        plot.XLabel("log10 sigma"); plot.YLabel("mean ||f(x + noise) - f(x)||");
-        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
-        AtomicFile.WriteAllBytes(path, plot.GetImage(900, 520).GetImageBytes(ScottPlot.ImageFormat.Png));
     }
 
     static Option<bool> AllowLarge() => new("--allow-large") { Description = $"Accept a sweep of more than {SweepSpec.MaxJobs} jobs" };
@@ -203,7 +194,7 @@ public sealed class ExperimentCommands : ICommandGroup
             foreach (var (job, state) in SweepRunner.Status(spec, d))
             {
                 string result = Path.Combine(SweepRunner.JobDir(d, job), SweepRunner.ResultFile);
-                string acc = File.Exists(result) ? JsonFiles.Read<JobResult>(result).TestAccuracy.ToString("F4") : "";
+                string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
                 table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"), job.Seed.ToString(), state.ToString().ToLowerInvariant(), acc);
             }
             AnsiConsole.Write(table);
@@ -293,9 +284,8 @@ public sealed class ExperimentCommands : ICommandGroup
             string specPath = Path.Combine(d, SweepRunner.SpecFile);
             if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
             var spec = SweepSpec.Load(specPath, allowLarge: true);
-            var rows = SweepResults.Classify(SweepResults.Read(d), spec.Regimes);
-            AtomicFile.WriteAllText(parse.GetValue(output)!, SweepResults.Csv(rows));
-            Console.WriteLine($"wrote {rows.Count} rows to {parse.GetValue(output)}");
+            int rows = SweepResults.WriteCsv(d, spec, parse.GetValue(output)!);
+            Console.WriteLine($"wrote {rows} rows to {parse.GetValue(output)}");
             return 0;
         });
         return cmd;
@@ -347,7 +337,7 @@ public sealed class ExperimentCommands : ICommandGroup
             }
             int failed = SweepRunner.Unfinished(spec, dir).Count;
             string report = ReportBuilder.Build(dir, Path.Combine(dir, "report.html"));
-            AtomicFile.WriteAllText(Path.Combine(dir, "results.csv"), SweepResults.Csv(SweepResults.Classify(SweepResults.Read(dir), spec.Regimes)));
+            SweepResults.WriteCsv(dir, spec, Path.Combine(dir, "results.csv"));
             Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} job(s) not done" : "")}");
             Console.WriteLine($"report: {Path.GetFullPath(report)}");
             return failed == 0 ? 0 : 4;

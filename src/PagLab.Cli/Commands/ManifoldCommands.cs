@@ -161,25 +161,28 @@ public sealed class ManifoldCommands : ICommandGroup
         var dataset = Dataset();
         var eps = new Option<string>("--eps") { Description = "Perturbation L2 norms", DefaultValueFactory = _ => "0.5,1,2,4" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image", DefaultValueFactory = _ => 8 };
-        var outputs = new Option<string>("--outputs") { Description = "logits | probabilities", DefaultValueFactory = _ => "logits" };
+        var outputs = new Option<string>("--outputs")
+            { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
+        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2", DefaultValueFactory = _ => "l1" };
         var batch = new Option<int>("--batch-images") { Description = "Images per batch", DefaultValueFactory = _ => 16 };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("manifold", "On- vs off-manifold robustness ||f(x) - f(x+u)||_2 per epsilon, with rho_1 (Definition 1) and rho_2 (Definition 2)")
-            { model, tangents, dataset, eps, draws, outputs, batch, output, seed, dataRoot };
+        var cmd = new Command("manifold", "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 (Definition 1) and rho_2 (Definition 2)")
+            { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var kind = parse.GetValue(outputs) switch
-            {
-                "logits" => OutputKind.Logits, "probabilities" => OutputKind.Probabilities,
-                var o => throw new PagLabException($"--outputs must be logits or probabilities, got '{o}'"),
-            };
+            var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data, ParseList(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
             foreach (var r in report.Results)
-                Console.WriteLine($"eps {r.Epsilon,6:G4}: on {r.On.Mean:G4} (sd {r.On.Std:G3})  off {r.Off.Mean:G4} (sd {r.Off.Std:G3})  off/on {r.OffOverOn:G4}");
+            {
+                var on = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
+                var off = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OffPerImage));
+                var ratio = Uncertainty.Bootstrap.Ratio(Uncertainty.Bootstrap.Sample.One(r.OffPerImage), Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
+                Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off {off.Text("G4")}  off/on {ratio.Text("G4")}");
+            }
             foreach (var (mode, d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
             return 0;
         });

@@ -1,27 +1,139 @@
+using System.Globalization;
+using PagLab.Uncertainty;
+using Sample = PagLab.Uncertainty.Bootstrap.Sample;
+
 namespace PagLab.Experiments;
 
+/// <summary>The three regimes of robustness (PAGs Section 5), plus the labels for runs no regime fits.</summary>
+public enum Regime { Weak, BayesAligned, Excessive, Boundary, Unclassified, Diverged }
+
+public static class RegimeNames
+{
+    public static string Name(this Regime regime) => regime switch
+    {
+        Regime.Weak => "weak", Regime.BayesAligned => "bayes-aligned", Regime.Excessive => "excessive",
+        Regime.Boundary => "weak/bayes-aligned boundary", Regime.Unclassified => "none", _ => "diverged",
+    };
+}
+
+/// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength.</summary>
+public sealed record Level(string Dataset, string Objective, double Strength, IReadOnlyList<JobResult> Runs)
+{
+    public const string StandardObjective = "standard";
+
+    public bool IsStandard => Objective == StandardObjective;
+    public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobResult.Completed).ToList();
+    public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
+    public string Label => IsStandard ? "standard"
+        : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
+    public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
+
+    /// <summary>Per-image values of the completed runs that have them (one array per seed); null when none
+    /// has.</summary>
+    public Sample? Values(Func<JobResult, double[]?> pick)
+    {
+        var runs = Completed.Select(pick).Where(v => v is { Length: > 0 }).Select(v => v!).ToList();
+        return runs.Count == 0 ? null : new Sample(runs);
+    }
+
+    public Sample Accuracy => Values(r => r.CorrectPerImage()) ?? new Sample(Array.Empty<double[]>());
+
+    /// <summary>Test accuracy: one seed's exact binomial interval, or the bootstrap over seeds and images.</summary>
+    public Estimate AccuracyEstimate => Completed.Count == 1 ? Completed[0].TestAccuracy : Bootstrap.Mean(Accuracy);
+    public Sample? On(double epsilon) => Values(r => r.At(epsilon)?.OnPerImage);
+    public Sample? Off(double epsilon) => Values(r => r.At(epsilon)?.OffPerImage);
+
+    /// <summary>Levels in sweep order: by dataset, the standard model first, then each objective by strength.</summary>
+    public static List<Level> Of(IReadOnlyList<JobResult> results) =>
+        results.GroupBy(r => (r.Dataset, r.Objective, r.Strength))
+            .Select(g => new Level(g.Key.Dataset, g.Key.Objective, g.Key.Strength, g.ToList()))
+            .OrderBy(l => l.Dataset, StringComparer.Ordinal).ThenBy(l => l.IsStandard ? 0 : 1)
+            .ThenBy(l => l.Objective, StringComparer.Ordinal).ThenBy(l => l.Strength).ToList();
+}
+
+/// <summary>A level's regime and the numbers that put it there.</summary>
+public sealed record LevelRegime(Level Level, Regime Regime, string Reason);
+
 /// <summary>
-/// The three regimes of PAGs Section 4.4, as an explicit rule over measured numbers, compared with
-/// the standard model(s) of the same dataset:
-///   excessive     — accuracy below the standard's by more than AccuracyTolerance, or on-manifold
-///                   sensitivity below OnManifoldDrop x the standard's (robust on the manifold too);
-///   weak          — otherwise, if off-manifold sensitivity is above on-manifold sensitivity;
-///   bayes-aligned — otherwise: off below on, accuracy kept.
-/// Sensitivities are the mean output changes at Epsilon (default: the middle of the measured epsilons).
+/// The regime rule, derived from PAGs Section 5 ("Three regimes of robustness") and the Figure 6
+/// caption (docs/experiments.md has the derivation). Per level (seeds pooled), against the standard
+/// model of the same dataset, at one perturbation norm epsilon on the sweep's output measure, every
+/// comparison by its 95% bootstrap interval:
+///   none (undertrained): the standard model is not above chance accuracy: nothing can be judged;
+///   excessive: collapsed (accuracy not above chance, or a near-constant output), or on-manifold
+///              sensitivity below the standard's together with test accuracy below the standard's;
+///   bayes-aligned: otherwise, off-manifold sensitivity below on-manifold (off/on interval below 1);
+///   weak: otherwise, off above on (interval above 1);
+///   boundary: the off/on interval contains 1.
 /// </summary>
 public sealed record RegimeRule
 {
-    public double AccuracyTolerance { get; init; } = 0.05;
-    public double OnManifoldDrop { get; init; } = 0.5;
+    /// <summary>The perturbation norm the rule compares at (default: the middle measured epsilon).</summary>
     public double? Epsilon { get; init; }
 
-    public const string Weak = "weak", BayesAligned = "bayes-aligned", Excessive = "excessive", Unknown = "unknown";
+    /// <summary>
+    /// Near-constant output: on and off changes both below this fraction of the standard model's
+    /// (a constant classifier moves only by float rounding, ~1e-5 of a trained model's change).
+    /// </summary>
+    public double ConstantOutput { get; init; } = 1e-3;
 
-    public string Classify(double accuracy, double on, double off, double referenceAccuracy, double referenceOn)
+    public double? EpsilonFor(IEnumerable<JobResult> results)
     {
-        if (!double.IsFinite(accuracy) || !double.IsFinite(on) || !double.IsFinite(off)) return Unknown;
-        if (accuracy < referenceAccuracy - AccuracyTolerance) return Excessive;
-        if (double.IsFinite(referenceOn) && on < OnManifoldDrop * referenceOn) return Excessive;
-        return off > on ? Weak : BayesAligned;
+        if (Epsilon is double e) return e;
+        var eps = results.SelectMany(r => r.Sensitivity.Select(s => s.Epsilon)).Distinct().Order().ToList();
+        return eps.Count == 0 ? null : eps[(eps.Count - 1) / 2];
+    }
+
+    public IReadOnlyList<LevelRegime> Classify(IReadOnlyList<JobResult> results)
+    {
+        double? eps = EpsilonFor(results);
+        var levels = Level.Of(results);
+        return levels.Select(l => Classify(l, levels.FirstOrDefault(s => s.IsStandard && s.Dataset == l.Dataset),
+            eps)).ToList();
+    }
+
+    LevelRegime Classify(Level level, Level? standard, double? eps)
+    {
+        LevelRegime Is(Regime regime, string reason) => new(level, regime, reason);
+        if (level.Completed.Count == 0) return Is(Regime.Diverged, "every seed diverged");
+        if (standard is null || standard.Completed.Count == 0)
+            return Is(Regime.Unclassified, $"no trained standard model of {level.Dataset} to compare with");
+        double chance = level.Chance;
+        var standardAccuracy = standard.AccuracyEstimate;
+        if (!standardAccuracy.Above(chance))
+            return Is(Regime.Unclassified,
+                $"undertrained: the standard model's test accuracy {standardAccuracy.Text()} is not above "
+                                           + $"chance ({chance:G3}), so no model of {level.Dataset} can be placed in "
+                                               + $"a regime");
+        var accuracy = level.AccuracyEstimate;
+        if (!accuracy.Above(chance))
+            return Is(Regime.Excessive,
+                $"collapsed: test accuracy {accuracy.Text()} is not above chance ({chance:G3})");
+        if (eps is not double e || level.On(e) is not { } on || level.Off(e) is not { } off
+            || standard.On(e) is not { } standardOn || standard.Off(e) is not { } standardOff)
+            return Is(Regime.Unclassified, "no on/off-manifold measurement to compare");
+        if (on.Mean < ConstantOutput * standardOn.Mean && off.Mean < ConstantOutput * standardOff.Mean)
+            return Is(Regime.Excessive,
+                $"near-constant output: on {on.Mean:G3} and off {off.Mean:G3} are below {ConstantOutput:G3} x "
+                                        + $"the standard model's (accuracy {accuracy.Text()})");
+        string notes = "";
+        if (!level.IsStandard)
+        {
+            var onChange = Bootstrap.Difference(on, standardOn);
+            var accuracyChange = Bootstrap.Difference(level.Accuracy, standard.Accuracy);
+            string numbers = $"on - standard's on {onChange.Text()}, accuracy - standard's {accuracyChange.Text()}";
+            if (onChange.Below(0) && accuracyChange.Below(0))
+                return Is(Regime.Excessive, $"insensitive on the manifold with an accuracy drop: {numbers}");
+            if (onChange.Below(0)) notes = $"; on-manifold sensitivity fell but accuracy did not drop ({numbers})";
+            else if (accuracyChange.Below(0)) notes = $"; accuracy dropped but on-manifold sensitivity did not fall "
+                + $"({numbers})";
+        }
+        var ratio = Bootstrap.Ratio(off, on);
+        string at = $"off/on {ratio.Text()} at eps {e.ToString("G3", CultureInfo.InvariantCulture)}, accuracy "
+            + $"{accuracy.Text()}";
+        if (ratio.Below(1)) return Is(Regime.BayesAligned, $"accurate and relatively off-manifold robust: {at}{notes}");
+        if (ratio.Above(1)) return Is(Regime.Weak,
+            $"accurate but more sensitive off the manifold than on it: {at}{notes}");
+        return Is(Regime.Boundary, $"off and on are not distinguishable: {at}{notes}");
     }
 }

@@ -1,12 +1,91 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Nodes;
+using PagLab.Common;
 using PagLab.IO;
+using PagLab.Manifold;
+using PagLab.Score;
+using PagLab.Uncertainty;
 
 namespace PagLab.Experiments;
 
-/// <summary>result.json of one sweep job: everything the results table and the report need.</summary>
+/// <summary>On- and off-manifold output change at one perturbation norm, with the per-image values behind
+/// them.</summary>
+public sealed record SensitivityResult
+{
+    public double Epsilon { get; init; }
+    public required Estimate On { get; init; }
+    public required Estimate Off { get; init; }
+    /// <summary>mean(off) / mean(on), paired over images: below 1 = relatively off-manifold robust (PAGs Definition
+    /// 1).</summary>
+    public required Estimate OffOverOn { get; init; }
+    public required double[] OnPerImage { get; init; }
+    public required double[] OffPerImage { get; init; }
+
+    public static SensitivityResult From(EpsilonResult r)
+    {
+        var on = Bootstrap.Sample.One(r.OnPerImage);
+        var off = Bootstrap.Sample.One(r.OffPerImage);
+        return new SensitivityResult
+        {
+            Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off), OffOverOn = Bootstrap.Ratio(off,
+                on),
+            OnPerImage = r.OnPerImage, OffPerImage = r.OffPerImage,
+        };
+    }
+}
+
+/// <summary>Perceptual alignment of the model's input gradients with the score, per metric, with per-image
+/// values.</summary>
+public sealed record AlignmentResult
+{
+    public required string Mode { get; init; }
+    public double Sigma { get; init; }
+    public Estimate? OneMinusLpips { get; init; }
+    public required Estimate Ssim { get; init; }
+    public required Estimate Cosine { get; init; }
+    /// <summary>Cosine of the model's gradient with the Bayes-optimal classifier's (subspace-gaussians only).</summary>
+    public Estimate? BayesCosine { get; init; }
+    /// <summary>Cosine of the score used with the exact score (subspace-gaussians only): the score's own
+    /// quality.</summary>
+    public Estimate? ScoreCosineToExact { get; init; }
+    public double[]? OneMinusLpipsPerImage { get; init; }
+    public required double[] SsimPerImage { get; init; }
+    public required double[] CosinePerImage { get; init; }
+    public double[]? BayesCosinePerImage { get; init; }
+
+    public static AlignmentResult From(AlignmentReport report)
+    {
+        var images = report.Images;
+        double[]? Values(Func<ImageAlignment, double?> pick) =>
+            images.Count > 0 && images.All(i => pick(i) is not null) ? images.Select(i => pick(i)!.Value).ToArray()
+                : null;
+        Estimate? Of(double[]? v) => v is null ? null : Bootstrap.Mean(Bootstrap.Sample.One(v));
+        var lpips = Values(i => i.GradientVsScore.OneMinusLpips);
+        var ssim = Values(i => i.GradientVsScore.Ssim) ?? Array.Empty<double>();
+        var cosine = Values(i => i.GradientVsScore.Cosine) ?? Array.Empty<double>();
+        var bayes = Values(i => i.GradientVsBayesGradient?.Cosine);
+        return new AlignmentResult
+        {
+            Mode = report.Mode, Sigma = report.Sigma, OneMinusLpips = Of(lpips), Ssim = Of(ssim)!, Cosine = Of(cosine)!,
+            BayesCosine = Of(bayes), ScoreCosineToExact = Of(Values(i => i.ScoreCosineToExact)),
+            OneMinusLpipsPerImage = lpips, SsimPerImage = ssim, CosinePerImage = cosine, BayesCosinePerImage = bayes,
+        };
+    }
+}
+
+/// <summary>
+/// result.json of one sweep job (format 2): every number with its 95% interval and the per-image
+/// values it was bootstrapped from, so a report can pool seeds. Typed lists per epsilon and per
+/// sigma; no number is a string key.
+/// </summary>
 public sealed record JobResult
 {
+    public const int CurrentFormat = 2;
+    public const string Completed = "completed", Diverged = "diverged";
+
+    /// <summary>The file format; result.json files without it are format 1 (point estimates only).</summary>
+    public int Format { get; init; }
     public required string Id { get; init; }
     public int Index { get; init; }
     public required string Dataset { get; init; }
@@ -14,21 +93,47 @@ public sealed record JobResult
     public double Strength { get; init; }
     public long Seed { get; init; }
     public required string Status { get; init; }                   // completed | diverged
-    public double TestAccuracy { get; init; } = double.NaN;
-    public Dictionary<string, double> OnSensitivity { get; init; } = new();   // by epsilon
-    public Dictionary<string, double> OffSensitivity { get; init; } = new();
-    public double? Rho2 { get; init; }
-    public double? OneMinusLpips { get; init; }
-    public double? Ssim { get; init; }
-    public double? Cosine { get; init; }
-    public double? BayesCosine { get; init; }
-    public double? DistractorRatio { get; init; }
+    public int Classes { get; init; }
+    public long TestCorrect { get; init; }
+    public long TestImages { get; init; }
+    /// <summary>Final test accuracy with its exact binomial interval.</summary>
+    public required Estimate TestAccuracy { get; init; }
+    /// <summary>The output measure of Sensitivity and Distractor (<see cref="OutputMeasure"/> name).</summary>
+    public string? OutputMeasure { get; init; }
+    public List<SensitivityResult> Sensitivity { get; init; } = new();
+    public string? Rho2Mode { get; init; }
+    public Estimate? Rho2 { get; init; }
+    public double[]? Rho2PerImage { get; init; }
+    public AlignmentResult? Alignment { get; init; }
+    public List<DistractorPoint> Distractor { get; init; } = new();
+    /// <summary>Relative noise robustness of the changes averaged over sigma > 0 (signal / distractor; > 1: more robust
+    /// on the distractor).</summary>
+    public Estimate? DistractorOverSigmas { get; init; }
     public Dictionary<string, double> StageSeconds { get; init; } = new();
     public string? Message { get; init; }
-}
 
-/// <summary>A results row: a job's result plus its regime.</summary>
-public sealed record ResultRow(JobResult Result, string Regime);
+    public SensitivityResult? At(double epsilon) => Sensitivity.FirstOrDefault(s => s.Epsilon == epsilon);
+
+    /// <summary>Test images as 0/1 outcomes (k ones, n - k zeros): accuracy as a per-image sample.</summary>
+    public double[] CorrectPerImage() =>
+        Enumerable.Range(0, (int)TestImages).Select(i => i < TestCorrect ? 1.0 : 0.0).ToArray();
+
+    /// <summary>Reads result.json; a file of another format is refused with one line naming its version.</summary>
+    public static JobResult Read(string path)
+    {
+        int format;
+        try { format = JsonNode.Parse(File.ReadAllText(path))?["format"]?.GetValue<int>() ?? 1; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            throw new DataFormatException(path, "invalid JSON");
+        }
+        if (format != CurrentFormat)
+            throw new PagLabException($"{path}: result format {format}, this PagLab reads format {CurrentFormat} "
+                + $"(results with "
+                                      + "intervals); run the sweep again into a new folder");
+        return JsonFiles.Read<JobResult>(path);
+    }
+}
 
 public static class SweepResults
 {
@@ -36,53 +141,52 @@ public static class SweepResults
         Directory.Exists(Path.Combine(sweepDir, "jobs"))
             ? Directory.GetDirectories(Path.Combine(sweepDir, "jobs")).Order(StringComparer.Ordinal)
                 .Select(d => Path.Combine(d, "result.json")).Where(File.Exists)
-                .Select(JsonFiles.Read<JobResult>).ToList()
+                .Select(JobResult.Read).ToList()
             : new();
 
-    /// <summary>The epsilon the regime rule looks at: the rule's, or the middle measured one.</summary>
-    public static string RegimeEpsilon(IEnumerable<JobResult> results, RegimeRule rule)
+    /// <summary>results.csv: one row per job, every number with its lower and upper 95% bound, and the regime of its
+    /// level.</summary>
+    public static string Csv(IReadOnlyList<JobResult> results, IReadOnlyList<LevelRegime> regimes)
     {
-        var eps = results.SelectMany(r => r.OnSensitivity.Keys).Distinct()
-                         .OrderBy(k => double.Parse(k, CultureInfo.InvariantCulture)).ToList();
-        if (rule.Epsilon is double e) return e.ToString("G6", CultureInfo.InvariantCulture);
-        return eps.Count == 0 ? "" : eps[(eps.Count - 1) / 2];
-    }
-
-    public static List<ResultRow> Classify(IReadOnlyList<JobResult> results, RegimeRule rule)
-    {
-        string eps = RegimeEpsilon(results, rule);
-        var rows = new List<ResultRow>();
+        var eps = results.SelectMany(r => r.Sensitivity.Select(s => s.Epsilon)).Distinct().Order().ToList();
+        var header = new StringBuilder("id,dataset,objective,strength,seed,status,output_measure");
+        void Columns(string name) => header.Append($",{name},{name}_lower,{name}_upper");
+        Columns("test_accuracy");
+        foreach (var e in eps)
+            foreach (var what in new[] { "on", "off", "off_over_on" }) Columns($"{what}_eps{Format(e)}");
+        foreach (var name in new[] { "rho2", "one_minus_lpips", "ssim", "cosine", "bayes_cosine",
+            "relative_noise_robustness" }) Columns(name);
+        header.AppendLine(",regime,regime_reason");
+        var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
         {
-            var reference = results.Where(s => s.Dataset == r.Dataset && s.Objective == "standard" && s.Status == "completed").ToList();
-            double refAcc = reference.Count > 0 ? reference.Average(s => s.TestAccuracy) : double.NaN;
-            double refOn = reference.Count > 0 && reference.All(s => s.OnSensitivity.ContainsKey(eps)) ? reference.Average(s => s.OnSensitivity[eps]) : double.NaN;
-            string regime = r.Status != "completed" ? r.Status
-                : !r.OnSensitivity.ContainsKey(eps) || double.IsNaN(refAcc) ? RegimeRule.Unknown
-                : rule.Classify(r.TestAccuracy, r.OnSensitivity[eps], r.OffSensitivity[eps], refAcc, refOn);
-            rows.Add(new ResultRow(r, regime));
-        }
-        return rows;
-    }
-
-    public static string Csv(IReadOnlyList<ResultRow> rows)
-    {
-        var eps = rows.SelectMany(r => r.Result.OnSensitivity.Keys).Distinct().OrderBy(k => double.Parse(k, CultureInfo.InvariantCulture)).ToList();
-        var sb = new StringBuilder("id,dataset,objective,strength,seed,status,test_accuracy");
-        foreach (var e in eps) sb.Append($",on_eps{e},off_eps{e},ratio_eps{e}");
-        sb.AppendLine(",rho2,one_minus_lpips,ssim,cosine,bayes_cosine,distractor_ratio,regime");
-        string F(double? v) => v is double d && double.IsFinite(d) ? d.ToString("G6", CultureInfo.InvariantCulture) : "";
-        foreach (var row in rows)
-        {
-            var r = row.Result;
-            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{F(r.Strength)},{r.Seed},{r.Status},{F(r.TestAccuracy)}");
+            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},{r.Status},{r.OutputMeasure}");
+            var cells = new List<Estimate?> { r.TestAccuracy };
             foreach (var e in eps)
             {
-                double? on = r.OnSensitivity.TryGetValue(e, out var a) ? a : null, off = r.OffSensitivity.TryGetValue(e, out var b) ? b : null;
-                sb.Append($",{F(on)},{F(off)},{F(on is > 0 && off is not null ? off / on : null)}");
+                var s = r.At(e);
+                cells.AddRange(new[] { s?.On, s?.Off, s?.OffOverOn });
             }
-            sb.AppendLine($",{F(r.Rho2)},{F(r.OneMinusLpips)},{F(r.Ssim)},{F(r.Cosine)},{F(r.BayesCosine)},{F(r.DistractorRatio)},{row.Regime}");
+            cells.AddRange(new[] { r.Rho2, r.Alignment?.OneMinusLpips, r.Alignment?.Ssim, r.Alignment?.Cosine,
+                r.Alignment?.BayesCosine,
+                                   r.DistractorOverSigmas });
+            foreach (var c in cells) sb.Append(c is null ? ",,,"
+                : $",{Format(c.Mean)},{Format(c.Lower)},{Format(c.Upper)}");
+            var regime = regimes.FirstOrDefault(g => g.Level.Contains(r));
+            sb.AppendLine($",{regime?.Regime.Name() ?? ""},{Quote(regime?.Reason ?? "")}");
         }
         return sb.ToString();
     }
+
+    /// <summary>`paglab results`: results.csv of a sweep folder; returns the number of rows.</summary>
+    public static int WriteCsv(string sweepDir, SweepSpec spec, string outPath)
+    {
+        var results = Read(sweepDir);
+        AtomicFile.WriteAllText(outPath, Csv(results, spec.Regimes.Classify(results)));
+        return results.Count;
+    }
+
+    static string Quote(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
+
+    static string Format(double v) => DistractorRobustness.Format(v);
 }

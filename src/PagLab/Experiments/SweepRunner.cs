@@ -1,6 +1,7 @@
 using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using PagLab.Common;
 using PagLab.Data;
@@ -33,6 +34,7 @@ public static class SweepRunner
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public static void Prepare(SweepSpec spec, string dir)
     {
+        OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, SpecFile);
         string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
@@ -50,7 +52,7 @@ public static class SweepRunner
     {
         string jobDir = JobDir(dir, job);
         string result = Path.Combine(jobDir, ResultFile);
-        if (File.Exists(result)) return JsonFiles.Read<JobResult>(result).Status == "diverged" ? JobState.Diverged : JobState.Completed;
+        if (File.Exists(result)) return JobResult.Read(result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
         if (JobLock.ReadOwner(Path.Combine(jobDir, LockFile)) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
         if (File.Exists(Path.Combine(jobDir, ErrorFile))) return JobState.Failed;
         return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
@@ -129,8 +131,8 @@ public static class SweepRunner
             // while the next job runs libtorch, which can corrupt the native heap).
             using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress);
             JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
-            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy:F4}");
-            return result.Status == "diverged" ? JobState.Diverged : JobState.Completed;
+            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
+            return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
         }
         catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException or ArgumentException or System.Runtime.InteropServices.ExternalException)
         {
@@ -150,6 +152,7 @@ public static class SweepRunner
         var dataset = LoadData(spec, job.Dataset);
         bool wantsManifold = spec.Measure.Manifold, wantsAlignment = spec.Measure.Alignment;
         if (wantsManifold) EnsureTangents(spec, dir, job.Dataset, progress);
+        if (wantsManifold) EnsurePerturbationFigure(dir, job.Dataset, dataset);
         if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
         Stage("shared");
 
@@ -160,25 +163,33 @@ public static class SweepRunner
         string runDir = Path.Combine(jobDir, "train");
         var training = Trainer.Run(config, runDir, progress, resume: true);
         Stage("train");
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
+        long testImages = dataset.Test.Count, correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
         var baseResult = new JobResult
         {
-            Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed,
-            Status = training.Status == RunStatus.Diverged ? "diverged" : "completed",
-            TestAccuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN, Message = training.Message,
+            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name,
+            Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes, OutputMeasure = measure.Name,
+            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
+            TestCorrect = correct, TestImages = testImages,
+            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages) : Uncertainty.Estimate.Empty,
+            Message = training.Message,
         };
         if (training.Status == RunStatus.Diverged) return baseResult with { StageSeconds = stages };
 
         var result = baseResult;
         if (wantsManifold)
         {
-            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons, spec.Measure.Draws,
-                OutputKind.Logits, job.Seed, 16, NullProgress.Instance);
+            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons,
+                spec.Measure.Draws, measure, job.Seed, 16, NullProgress.Instance);
             ManifoldExperiments.WriteManifoldReport(Path.Combine(jobDir, "manifold.json"), report);
+            var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
             result = result with
             {
-                OnSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.On.Mean),
-                OffSensitivity = report.Results.ToDictionary(r => Key(r.Epsilon), r => r.Off.Mean),
-                Rho2 = report.Rho2.TryGetValue(spec.Measure.Mode, out var rho) ? rho.Mean : null,
+                Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
+                Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
+                Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
+                Rho2PerImage = rho2,
             };
             Stage("manifold");
         }
@@ -189,25 +200,39 @@ public static class SweepRunner
             using var lpips = LoadLpips(spec);
             var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
-            result = result with
-            {
-                OneMinusLpips = report.MeanGradientVsScore.OneMinusLpips, Ssim = report.MeanGradientVsScore.Ssim,
-                Cosine = report.MeanGradientVsScore.Cosine, BayesCosine = report.MeanGradientVsBayesGradient?.Cosine,
-            };
+            // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
+            string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
+            AlignmentMeasurement.Figure(GradientFigurePath(dir, job.Id), new[] { (label, (Module<Tensor, Tensor>)model) }, denoiser,
+                dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, GradientFigureImages, lpips);
+            result = result with { Alignment = AlignmentResult.From(report) };
             Stage("alignment");
         }
         if (spec.Measure.Distractor && dataset.Test.SignalMask is not null)
         {
             var split = dataset.Test.Take(spec.Measure.DistractorCount);
-            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset, job.Seed);
+            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset,
+                job.Seed, measure);
             DistractorRobustness.Write(Path.Combine(jobDir, "distractor.json"), report);
-            result = result with { DistractorRatio = report.MeanRatio };
+            result = result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
             Stage("distractor");
         }
         return result with { StageSeconds = stages };
     }
 
-    static string Key(double eps) => eps.ToString("G6", CultureInfo.InvariantCulture);
+    /// <summary>Figure 6 artefact of a job: image, score and the model's gradient for the first test images.</summary>
+    public static string GradientFigurePath(string dir, string jobId) => Path.Combine(dir, "jobs", jobId, "fig6.png");
+    public const int GradientFigureImages = 5;
+
+    /// <summary>Figure 7 artefact of a dataset: test images with on- and off-manifold perturbations of one norm.</summary>
+    public static string PerturbationFigurePath(string dir, string dataset) =>
+        Path.Combine(SharedDir(dir, dataset), "fig7.png");
+
+    static void EnsurePerturbationFigure(string dir, string datasetName, IDataset dataset)
+    {
+        string path = PerturbationFigurePath(dir, datasetName);
+        if (!File.Exists(path))
+            ManifoldExperiments.ShowPerturbations(TangentsPath(dir, datasetName), dataset, path, 6, 2.0, 0, 3);
+    }
 
     public static IDataset LoadData(SweepSpec spec, string dataset) =>
         Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));

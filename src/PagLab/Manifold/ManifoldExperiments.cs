@@ -16,6 +16,7 @@ public sealed record ManifoldReport
     public required string Model { get; init; }
     public required string Tangents { get; init; }
     public required string Dataset { get; init; }
+    /// <summary>The output measure of Results (<see cref="OutputMeasure"/> name, e.g. softmax-l1).</summary>
     public required string Outputs { get; init; }
     public int Images { get; init; }
     public int Draws { get; init; }
@@ -23,6 +24,8 @@ public sealed record ManifoldReport
     public required IReadOnlyList<EpsilonResult> Results { get; init; }
     /// <summary>Definition 2 per class mode: mean, std and quantiles of rho_2 over the images.</summary>
     public required Dictionary<string, Distribution> Rho2 { get; init; }
+    /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
+    public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
     /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same draws.</summary>
     public required Dictionary<string, Dictionary<string, Distribution>> Rho1 { get; init; }
 }
@@ -113,15 +116,16 @@ public static class ManifoldExperiments
 
     /// <summary>`paglab measure manifold`.</summary>
     public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset, double[] epsilons, int draws,
-        OutputKind outputs, long seed, int batchImages, IProgressSink progress)
+        OutputMeasure measure, long seed, int batchImages, IProgressSink progress)
     {
         using var model = SavedModel.Load(modelDir);
         using var tangents = TangentSpaces.Load(tangentsPath);
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
-        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, outputs, seed, batchImages, progress);
+        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed, batchImages, progress);
 
         var rho2 = new Dictionary<string, Distribution>();
+        var rho2PerImage = new Dictionary<string, double[]>();
         var rho1 = new Dictionary<string, Dictionary<string, Distribution>>();
         long d = tangents.AmbientDim;
         foreach (var mode in Enum.GetValues<ClassMode>())
@@ -142,7 +146,12 @@ public static class ManifoldExperiments
                 for (int e = 0; e < epsilons.Length; e++)
                     r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode, y).MoveToOuterDisposeScope());
             }
-            using (var all = cat(r2, 0)) rho2[key] = Distribution.Of(all);
+            using (var all = cat(r2, 0))
+            {
+                rho2[key] = Distribution.Of(all);
+                using var values = all.to_type(ScalarType.Float64);
+                rho2PerImage[key] = values.data<double>().ToArray();
+            }
             rho1[key] = new();
             for (int e = 0; e < epsilons.Length; e++)
                 using (var all = cat(r1[e], 0)) rho1[key][Format(epsilons[e])] = Distribution.Of(all);
@@ -151,19 +160,23 @@ public static class ManifoldExperiments
         return new ManifoldReport
         {
             Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
-            Outputs = outputs.ToString().ToLowerInvariant(), Images = (int)images.shape[0], Draws = draws, Seed = seed,
-            Results = results, Rho2 = rho2, Rho1 = rho1,
+            Outputs = measure.Name, Images = (int)images.shape[0], Draws = draws, Seed = seed,
+            Results = results, Rho2 = rho2, Rho2PerImage = rho2PerImage, Rho1 = rho1,
         };
     }
 
     public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
     {
         JsonFiles.Write(jsonPath, report);
-        var csv = new StringBuilder("epsilon,direction,mean,std,q05,q25,median,q75,q95,max,count,off_over_on\n");
+        var csv = new StringBuilder("output_measure,epsilon,direction,mean,lower,upper,std,q05,q25,median,q75,q95,max,count,off_over_on\n");
         foreach (var r in report.Results)
-            foreach (var (name, dist) in new[] { ("on", r.On), ("off", r.Off) })
-                csv.AppendLine(string.Join(",", Format(r.Epsilon), name, Format(dist.Mean), Format(dist.Std), Format(dist.Q05), Format(dist.Q25),
-                    Format(dist.Median), Format(dist.Q75), Format(dist.Q95), Format(dist.Maximum), dist.Count.ToString(), Format(r.OffOverOn)));
+            foreach (var (name, dist, perImage) in new[] { ("on", r.On, r.OnPerImage), ("off", r.Off, r.OffPerImage) })
+            {
+                var interval = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(perImage));
+                csv.AppendLine(string.Join(",", report.Outputs, Format(r.Epsilon), name, Format(dist.Mean), Format(interval.Lower),
+                    Format(interval.Upper), Format(dist.Std), Format(dist.Q05), Format(dist.Q25), Format(dist.Median), Format(dist.Q75),
+                    Format(dist.Q95), Format(dist.Maximum), dist.Count.ToString(), Format(r.OffOverOn)));
+            }
         AtomicFile.WriteAllText(Path.ChangeExtension(jsonPath, ".csv"), csv.ToString());
         ManifoldPlots.OnOff(Path.ChangeExtension(jsonPath, ".png"), report.Results, $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
     }

@@ -1,4 +1,5 @@
 using PagLab.IO;
+using PagLab.Uncertainty;
 
 namespace PagLab.Manifold;
 
@@ -31,19 +32,27 @@ public static class ManifoldPlots
         Save(plot, path, 800, 500);
     }
 
-    /// <summary>Mean output change against epsilon, on and off the manifold (compare PAGs, Suppl. Figure 9).</summary>
+    /// <summary>
+    /// Mean output change against epsilon, on and off the manifold, with 95% bootstrap interval bars
+    /// over images (compare PAGs, Suppl. Figure 9).
+    /// </summary>
     public static void OnOff(string path, IReadOnlyList<EpsilonResult> results, string title)
     {
         var plot = new ScottPlot.Plot();
         double[] eps = results.Select(r => r.Epsilon).ToArray();
-        var on = plot.Add.Scatter(eps, results.Select(r => r.On.Mean).ToArray());
-        on.LegendText = "on-manifold";
-        on.Color = ScottPlot.Color.FromHex("#2ca02c");
-        var off = plot.Add.Scatter(eps, results.Select(r => r.Off.Mean).ToArray());
-        off.LegendText = "off-manifold";
-        off.Color = ScottPlot.Color.FromHex("#d62728");
+        foreach (var (name, colour, perImage) in new (string, string, Func<EpsilonResult, double[]>)[]
+                 { ("on-manifold", "#2ca02c", r => r.OnPerImage), ("off-manifold", "#d62728", r => r.OffPerImage) })
+        {
+            var estimates = results.Select(r => Bootstrap.Mean(Bootstrap.Sample.One(perImage(r)))).ToList();
+            var line = plot.Add.Scatter(eps, estimates.Select(e => e.Mean).ToArray());
+            line.LegendText = name;
+            line.Color = ScottPlot.Color.FromHex(colour);
+            for (int i = 0; i < eps.Length; i++)
+                if (estimates[i].Bounded)
+                    plot.Add.Line(eps[i], estimates[i].Lower, eps[i], estimates[i].Upper).Color = line.Color;
+        }
         plot.XLabel("epsilon (L2 norm of the perturbation)");
-        plot.YLabel("mean ||f(x) - f(x+u)||_2");
+        plot.YLabel("mean ||f(x) - f(x+u)|| (see title)");
         plot.Title(title);
         plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         Save(plot, path, 800, 500);

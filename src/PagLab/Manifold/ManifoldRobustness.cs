@@ -4,9 +4,6 @@ using static TorchSharp.torch;
 
 namespace PagLab.Manifold;
 
-/// <summary>Which model outputs the output change ||f(x) - f(x + u)||_2 is taken over.</summary>
-public enum OutputKind { Logits, Probabilities }
-
 /// <summary>Distribution of one set of output changes.</summary>
 public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75, double Q95, double Maximum, long Count)
 {
@@ -21,21 +18,30 @@ public sealed record Distribution(double Mean, double Std, double Q05, double Q2
     }
 }
 
-/// <summary>On- and off-manifold output change at one perturbation size.</summary>
-public sealed record EpsilonResult(double Epsilon, Distribution On, Distribution Off, double OffOverOn);
+/// <summary>
+/// On- and off-manifold output change at one perturbation size: distributions over images x draws,
+/// and per image the mean over its draws (the units an interval is bootstrapped over).
+/// </summary>
+public sealed record EpsilonResult(double Epsilon, Distribution On, Distribution Off, double OffOverOn)
+{
+    public double[] OnPerImage { get; init; } = Array.Empty<double>();
+    public double[] OffPerImage { get; init; } = Array.Empty<double>();
+}
 
 /// <summary>
 /// On- vs off-manifold robustness (PAGs, Section 4 "Measuring On- and Off-Manifold Robustness"):
 /// per image and draw, u ~ N(0, I) is split into P_x u and P_x^perp u, each rescaled to L2 norm
-/// epsilon, and the output change ||f(x) - f(x + u)||_2 over the C outputs is recorded.
+/// epsilon, and the output change ||f(x) - f(x + u)|| (<see cref="OutputMeasure"/>, default the
+/// L1 change of the softmax output) is recorded.
 /// All images of a batch, all draws and all epsilons go through the model as one batch.
 /// </summary>
 public static class ManifoldRobustness
 {
     public static IReadOnlyList<EpsilonResult> Measure(Func<Tensor, Tensor> model, Tensor images, TangentSpaces tangents, double[] epsilons,
-        int draws, OutputKind outputs = OutputKind.Logits, long seed = 0, int batchImages = 16, IProgressSink? progress = null)
+        int draws, OutputMeasure? measure = null, long seed = 0, int batchImages = 16, IProgressSink? progress = null)
     {
         progress ??= NullProgress.Instance;
+        measure ??= OutputMeasure.Default;
         Require.That(epsilons.Length > 0 && epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive numbers");
         Require.Positive(draws, "--draws");
         Require.That(images.shape[0] == tangents.Count, $"{images.shape[0]} images but {tangents.Count} tangent spaces");
@@ -59,14 +65,14 @@ public static class ManifoldRobustness
             var directions = stack(new[] { UnitRows(uOn), UnitRows(uOff) }, 0);            // (2, b, n, d)
             var steps = eps.unsqueeze(1) * directions.unsqueeze(0);                         // (E, 2, b, n, d)
             var perturbed = x.reshape(1, 1, b, 1, d) + steps;                               // (E, 2, b, n, d)
-            var clean = Outputs(model, x, outputs);                                         // (b, C)
-            var moved = Outputs(model, perturbed.view(-1, x.shape[1], x.shape[2], x.shape[3]), outputs)
+            var clean = measure.Of(model, x);                                               // (b, C)
+            var moved = measure.Of(model, perturbed.view(-1, x.shape[1], x.shape[2], x.shape[3]))
                 .view(epsilons.Length, 2, b, draws, -1);                                    // (E, 2, b, n, C)
-            var change = (moved - clean.view(1, 1, b, 1, -1)).norm(-1, false, 2);        // (E, 2, b, n)
+            var change = measure.Change(moved, clean.view(1, 1, b, 1, -1));                 // (E, 2, b, n)
             for (int e = 0; e < epsilons.Length; e++)
             {
-                on[e].Add(change[e, 0].flatten().MoveToOuterDisposeScope());
-                off[e].Add(change[e, 1].flatten().MoveToOuterDisposeScope());
+                on[e].Add(change[e, 0].MoveToOuterDisposeScope());                          // (b, n)
+                off[e].Add(change[e, 1].MoveToOuterDisposeScope());
             }
             progress.Update("on/off-manifold", start + b, n);
         }
@@ -77,10 +83,19 @@ public static class ManifoldRobustness
             using var offAll = cat(off[e], 0);
             var onD = Distribution.Of(onAll);
             var offD = Distribution.Of(offAll);
-            results.Add(new EpsilonResult(epsilons[e], onD, offD, offD.Mean / onD.Mean));
+            results.Add(new EpsilonResult(epsilons[e], onD, offD, offD.Mean / onD.Mean)
+            {
+                OnPerImage = PerImage(onAll), OffPerImage = PerImage(offAll),
+            });
             foreach (var t in on[e].Concat(off[e])) t.Dispose();
         }
         return results;
+    }
+
+    static double[] PerImage(Tensor change)
+    {
+        using var mean = change.to_type(ScalarType.Float64).mean(new long[] { 1 });     // (n images)
+        return mean.data<double>().ToArray();
     }
 
     /// <summary>Largest number of images sent through the model at once (bounds activation memory).</summary>

@@ -1,111 +1,148 @@
 using System.Globalization;
 using PagLab.Experiments;
 using PagLab.IO;
+using PagLab.Uncertainty;
 
 namespace PagLab.Reporting;
 
-/// <summary>The report's charts (ScottPlot 5, rendered off-screen).</summary>
+/// <summary>The report's charts (ScottPlot 5, rendered off-screen): means with 95% interval bars.</summary>
 public static class Plots
 {
     static readonly string[] Palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b" };
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>Four panels side by side: on, off, accuracy, alignment against log10 strength.</summary>
-    public static void Figure3(string path, IReadOnlyList<ResultRow> rows, string eps, bool haveLpips)
+    /// <summary>
+    /// x position of a strength on the log axis; the standard model (strength 0) sits one decade left
+    /// of the smallest strength, so every curve starts from it.
+    /// </summary>
+    static Func<double, double> Axis(IEnumerable<LevelSummary> levels)
     {
-        var panels = new (string Title, Func<JobResult, double> Value)[]
+        double min = levels.Where(l => l.Level.Strength > 0).Select(l => l.Level.Strength).DefaultIfEmpty(1).Min();
+        return s => s > 0 ? Math.Log10(s) : Math.Log10(min) - 1;
+    }
+
+    /// <summary>Four panels: on, off (at the regime epsilon), test accuracy and alignment against log10 strength, per
+    /// objective.</summary>
+    public static void Figure3(string path, ReportModel model, string dataset)
+    {
+        double eps = model.RegimeEpsilon ?? double.NaN;
+        var panels = new (string Title, Func<LevelSummary, Estimate?> Value)[]
         {
-            ("on-manifold sensitivity", r => r.OnSensitivity.TryGetValue(eps, out var v) ? v : double.NaN),
-            ("off-manifold sensitivity", r => r.OffSensitivity.TryGetValue(eps, out var v) ? v : double.NaN),
-            ("test accuracy", r => r.TestAccuracy),
-            (haveLpips ? "1 - LPIPS (gradient vs score)" : "SSIM (gradient vs score)", r => (haveLpips ? r.OneMinusLpips : r.Ssim) ?? double.NaN),
+            ($"on-manifold sensitivity (eps {eps.ToString("G3", Inv)})",
+                l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.On),
+            ($"off-manifold sensitivity (eps {eps.ToString("G3", Inv)})",
+                l => l.Sensitivity.FirstOrDefault(s => s.Epsilon == eps)?.Off),
+            ("test accuracy", l => l.Accuracy),
+            ($"{model.AlignmentName} (gradient vs score)", l => l.Alignment),
         };
-        var plots = Enumerable.Range(0, panels.Length).Select(_ => new ScottPlot.Plot()).ToList();
-        var completed = rows.Where(r => r.Result.Status == "completed").ToList();
-        for (int p = 0; p < panels.Length; p++)
+        var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
+        var x = Axis(levels);
+        var plots = new List<ScottPlot.Plot>();
+        foreach (var (title, value) in panels)
         {
-            var plot = plots[p];
-            var (title, value) = panels[p];
+            var plot = new ScottPlot.Plot();
             int color = 0;
-            foreach (var objective in completed.Select(r => r.Result.Objective).Distinct())
-            {
-                var groups = completed.Where(r => r.Result.Objective == objective).GroupBy(r => r.Result.Strength).OrderBy(g => g.Key).ToList();
-                if (objective == "standard")
-                {
-                    double mean = groups.SelectMany(g => g).Select(r => value(r.Result)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average();
-                    if (double.IsFinite(mean)) { var line = plot.Add.HorizontalLine(mean); line.LinePattern = ScottPlot.LinePattern.Dashed; line.LegendText = "standard"; line.Color = ScottPlot.Color.FromHex("#555555"); }
-                    continue;
-                }
-                var xs = groups.Select(g => Math.Log10(Math.Max(g.Key, 1e-12))).ToArray();
-                var means = groups.Select(g => g.Select(r => value(r.Result)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average()).ToArray();
-                var lows = groups.Select(g => g.Select(r => value(r.Result)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min()).ToArray();
-                var highs = groups.Select(g => g.Select(r => value(r.Result)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max()).ToArray();
-                var c = ScottPlot.Color.FromHex(Palette[color++ % Palette.Length]);
-                var scatter = plot.Add.Scatter(xs, means);
-                scatter.Color = c; scatter.LegendText = objective; scatter.MarkerSize = 6;
-                for (int i = 0; i < xs.Length; i++)
-                    if (double.IsFinite(lows[i]) && highs[i] > lows[i]) { var bar = plot.Add.Line(xs[i], lows[i], xs[i], highs[i]); bar.Color = c; }
-            }
-            plot.Title(title, size: 13);
-            plot.XLabel("log10 strength");
-            if (p == 0) plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+            foreach (var curve in Curves(levels))
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), value(l))), Palette[color++ % Palette.Length],
+                    curve[^1].Level.Objective, dashed: false);
+            Finish(plot, title, "log10 strength (leftmost: standard)", plots.Count == 0);
+            plots.Add(plot);
         }
         SaveSideBySide(plots, 400, 420, path);
     }
 
-    /// <summary>Off/on ratio against log10 strength, one panel per objective, one line per epsilon.</summary>
-    public static void Figure9(string path, IReadOnlyList<ResultRow> rows)
+    /// <summary>Supplement Figure 9: on (solid) and off (dashed) sensitivity against strength, one colour per epsilon,
+    /// one panel per objective.</summary>
+    public static void Figure9(string path, ReportModel model, string dataset)
     {
-        var completed = rows.Where(r => r.Result.Status == "completed" && r.Result.Objective != "standard").ToList();
-        var objectives = completed.Select(r => r.Result.Objective).Distinct().ToList();
-        var plots = Enumerable.Range(0, Math.Max(1, objectives.Count)).Select(_ => new ScottPlot.Plot()).ToList();
-        for (int p = 0; p < objectives.Count; p++)
+        var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
+        var x = Axis(levels);
+        var plots = new List<ScottPlot.Plot>();
+        foreach (var curve in Curves(levels))
         {
-            var plot = plots[p];
-            var mine = completed.Where(r => r.Result.Objective == objectives[p]).ToList();
-            var epsilons = mine.SelectMany(r => r.Result.OnSensitivity.Keys).Distinct().OrderBy(k => double.Parse(k, CultureInfo.InvariantCulture)).ToList();
-            int color = 0;
-            foreach (var e in epsilons)
+            var plot = new ScottPlot.Plot();
+            var epsilons = curve.SelectMany(l => l.Sensitivity.Select(s => s.Epsilon)).Distinct().Order().ToList();
+            for (int e = 0; e < epsilons.Count; e++)
             {
-                var groups = mine.GroupBy(r => r.Result.Strength).OrderBy(g => g.Key).ToList();
-                var xs = groups.Select(g => Math.Log10(Math.Max(g.Key, 1e-12))).ToArray();
-                var ys = groups.Select(g => g.Average(r => r.Result.OffSensitivity.GetValueOrDefault(e, double.NaN) / r.Result.OnSensitivity.GetValueOrDefault(e, double.NaN))).ToArray();
-                var s = plot.Add.Scatter(xs, ys);
-                s.LegendText = $"eps {e}"; s.Color = ScottPlot.Color.FromHex(Palette[color++ % Palette.Length]);
+                string colour = Palette[e % Palette.Length];
+                EpsilonSummary? At(LevelSummary l) => l.Sensitivity.FirstOrDefault(s => s.Epsilon == epsilons[e]);
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.On)), colour,
+                    $"on, eps {epsilons[e].ToString("G3", Inv)}", dashed: false);
+                Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.Off)), colour,
+                    $"off, eps {epsilons[e].ToString("G3", Inv)}", dashed: true);
             }
-            plot.Title($"{objectives[p]}: off / on", size: 13);
-            plot.XLabel("log10 strength");
-            plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+            Finish(plot, $"{curve[^1].Level.Objective}: on (solid) and off (dashed)",
+                "log10 strength (leftmost: standard)", true);
+            plots.Add(plot);
         }
-        SaveSideBySide(plots, 420, 400, path);
+        if (plots.Count == 0) plots.Add(new ScottPlot.Plot());
+        SaveSideBySide(plots, 420, 420, path);
     }
 
-    /// <summary>Signal (solid) and distractor (dashed) output change against sigma.</summary>
-    public static bool Figure5(string path, string sweepDir, IReadOnlyList<ResultRow> rows)
+    /// <summary>Figure 5: relative noise robustness (signal / distractor output change) against log10 sigma, one line
+    /// per model.</summary>
+    public static bool Figure5(string path, IReadOnlyList<(string Name, IReadOnlyList<SigmaSummary> Curve)> models)
     {
-        var picks = rows.Where(r => r.Result.Status == "completed" && r.Result.Objective == "standard").Take(1)
-            .Concat(rows.Where(r => r.Result.Status == "completed" && r.Result.Objective != "standard")
-                        .GroupBy(r => r.Result.Objective).Select(g => g.OrderByDescending(r => r.Result.Strength).First())).ToList();
         var plot = new ScottPlot.Plot();
         int color = 0;
-        foreach (var pick in picks)
-        {
-            string file = Path.Combine(sweepDir, "jobs", pick.Result.Id, "distractor.json");
-            if (!File.Exists(file)) continue;
-            var report = JsonFiles.Read<DistractorReport>(file);
-            var points = report.Points.Where(p => p.Sigma > 0).ToList();
-            var xs = points.Select(p => Math.Log10(p.Sigma)).ToArray();
-            var c = ScottPlot.Color.FromHex(Palette[color++ % Palette.Length]);
-            var signal = plot.Add.Scatter(xs, points.Select(p => p.SignalOutputChange).ToArray());
-            signal.Color = c; signal.LegendText = $"{pick.Result.Objective} {pick.Result.Strength:G3}: signal";
-            var distractor = plot.Add.Scatter(xs, points.Select(p => p.DistractorOutputChange).ToArray());
-            distractor.Color = c; distractor.LinePattern = ScottPlot.LinePattern.Dashed; distractor.LegendText = "distractor";
-        }
+        foreach (var (name, curve) in models.Where(m => m.Curve.Count > 0))
+            Curve(plot, curve.Select(p => (Math.Log10(p.Sigma), (Estimate?)p.RelativeRobustness)),
+                Palette[color++ % Palette.Length], name, dashed: false);
         if (color == 0) return false;
-        plot.XLabel("log10 sigma (noise std per pixel)");
-        plot.YLabel("mean ||f(x + noise) - f(x)||");
-        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        var one = plot.Add.HorizontalLine(1);
+        one.LinePattern = ScottPlot.LinePattern.Dotted;
+        one.Color = ScottPlot.Color.FromHex("#555555");
+        plot.YLabel("relative noise robustness (signal / distractor change)");
+        Finish(plot, "above 1: more robust to noise on the distractor", "log10 sigma (noise std per pixel)", true);
         Save(plot.GetImage(900, 520), path);
         return true;
+    }
+
+    /// <summary>Figure 5 for `paglab measure distractor`: one curve per report.</summary>
+    public static bool Figure5(string path, IReadOnlyList<(string Name, DistractorReport Report)> reports) =>
+        Figure5(path, reports.Select(r => (r.Name, (IReadOnlyList<SigmaSummary>)r.Report.Points.Where(p => p.Sigma > 0)
+            .Select(p => new SigmaSummary(p.Sigma, p.RelativeRobustness, p.SignalChange,
+                p.DistractorChange)).ToList())).ToList());
+
+    /// <summary>The standard level, then each objective's levels by strength: one list per objective, each starting at
+    /// the standard.</summary>
+    static List<List<LevelSummary>> Curves(IReadOnlyList<LevelSummary> levels)
+    {
+        var standard = levels.Where(l => l.Level.IsStandard).Take(1).ToList();
+        var objectives = levels.Where(l => !l.Level.IsStandard).Select(l => l.Level.Objective).Distinct().ToList();
+        if (objectives.Count == 0) return standard.Count > 0 ? new() { standard } : new();
+        return objectives
+            .Select(o => standard.Concat(levels.Where(l => l.Level.Objective == o).OrderBy(l => l.Level.Strength))
+                .ToList())
+            .ToList();
+    }
+
+    /// <summary>A line through the finite means with a vertical bar per point for its interval (infinite ends
+    /// clipped).</summary>
+    static void Curve(ScottPlot.Plot plot, IEnumerable<(double X, Estimate? Y)> points, string colour, string legend,
+        bool dashed)
+    {
+        var finite = points.Where(p => p.Y is { } y && double.IsFinite(y.Mean) && double.IsFinite(p.X)).ToList();
+        if (finite.Count == 0) return;
+        var c = ScottPlot.Color.FromHex(colour);
+        var line = plot.Add.Scatter(finite.Select(p => p.X).ToArray(), finite.Select(p => p.Y!.Mean).ToArray());
+        line.Color = c; line.LegendText = legend; line.MarkerSize = 6;
+        if (dashed) line.LinePattern = ScottPlot.LinePattern.Dashed;
+        foreach (var (px, y) in finite)
+        {
+            if (double.IsNaN(y!.Lower) || double.IsNaN(y.Upper) || y.Upper <= y.Lower) continue;
+            double low = double.IsFinite(y.Lower) ? y.Lower : y.Mean, high = double.IsFinite(y.Upper) ? y.Upper
+                : y.Mean;
+            var bar = plot.Add.Line(px, low, px, high);
+            bar.Color = c;
+        }
+    }
+
+    static void Finish(ScottPlot.Plot plot, string title, string xLabel, bool legend)
+    {
+        plot.Title(title, size: 13);
+        plot.XLabel(xLabel);
+        if (legend) plot.ShowLegend(ScottPlot.Alignment.UpperRight);
     }
 
     /// <summary>Renders each plot at width x height and puts them in one row.</summary>
@@ -117,7 +154,8 @@ public static class Plots
             canvas.Clear(SkiaSharp.SKColors.White);
             for (int i = 0; i < plots.Count; i++)
             {
-                using var panel = SkiaSharp.SKBitmap.Decode(plots[i].GetImage(width, height).GetImageBytes(ScottPlot.ImageFormat.Png));
+                using var panel = SkiaSharp.SKBitmap.Decode(plots[i].GetImage(width,
+                    height).GetImageBytes(ScottPlot.ImageFormat.Png));
                 canvas.DrawBitmap(panel, i * width, 0);
             }
         }
@@ -126,5 +164,6 @@ public static class Plots
         AtomicFile.WriteAllBytes(path, data.ToArray());
     }
 
-    static void Save(ScottPlot.Image image, string path) => AtomicFile.WriteAllBytes(path, image.GetImageBytes(ScottPlot.ImageFormat.Png));
+    static void Save(ScottPlot.Image image, string path) => AtomicFile.WriteAllBytes(path,
+        image.GetImageBytes(ScottPlot.ImageFormat.Png));
 }

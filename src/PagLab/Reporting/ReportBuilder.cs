@@ -4,198 +4,226 @@ using System.Text;
 using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
-using PagLab.Manifold;
-using PagLab.Models;
-using PagLab.Score;
-using PagLab.Training;
+using PagLab.Uncertainty;
 
 namespace PagLab.Reporting;
 
 /// <summary>
-/// `paglab report`: one self-contained HTML file (figures embedded as base64 PNG) with the paper's
-/// Figures 3, 5, 6, 7 and 9 for a sweep, the results table, the time per stage and a findings
-/// section computed from the numbers.
+/// `paglab report`: reads a sweep's typed results, builds the <see cref="ReportModel"/> (regimes,
+/// findings, intervals) and renders it as one self-contained HTML file (figures embedded as base64
+/// PNG): findings, the paper's Figures 3, 5, 6, 7 and 9, the regimes, the results table and the time
+/// per stage.
 /// </summary>
 public static class ReportBuilder
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
-    static string F(double? v, string format = "G4") => v is double d && double.IsFinite(d) ? d.ToString(format, Inv) : "–";
 
     public static string Build(string sweepDir, string outPath, IProgressSink? progress = null)
     {
-        progress ??= NullProgress.Instance;
         string specPath = Path.Combine(sweepDir, SweepRunner.SpecFile);
-        if (!File.Exists(specPath)) throw new PagLabException($"{sweepDir}: not a sweep folder (no {SweepRunner.SpecFile})");
-        var spec = SweepSpec.Load(specPath);
+        if (!File.Exists(specPath)) throw new PagLabException($"{sweepDir}: not a sweep folder (no "
+            + $"{SweepRunner.SpecFile})");
+        var spec = SweepSpec.Load(specPath, allowLarge: true); // the sweep ran, so its size was accepted
         var results = SweepResults.Read(sweepDir);
         if (results.Count == 0) throw new PagLabException($"{sweepDir}: no finished jobs yet (run 'paglab sweep run')");
-        var rows = SweepResults.Classify(results, spec.Regimes);
-        string eps = SweepResults.RegimeEpsilon(results, spec.Regimes);
-        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-figures");
+        var model = ReportModel.Build(spec, results);
+        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
+            Path.GetFileNameWithoutExtension(outPath) + "-figures");
         Directory.CreateDirectory(figures);
-        bool haveLpips = results.Any(r => r.OneMinusLpips is not null);
-
-        var html = new StringBuilder();
-        html.Append($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>PagLab report: {Esc(spec.Name)}</title><style>")
-            .Append("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}")
-            .Append("th{background:#eee}img{max-width:100%;border:1px solid #ddd;margin:4px 0}.weak{background:#fde2e2}.bayes-aligned{background:#e2f5e2}.excessive{background:#e2e8fd}.diverged{background:#eee}figcaption{font-size:13px;color:#555}</style></head><body>")
-            .Append($"<h1>PagLab report: {Esc(spec.Name)}</h1><p>{results.Count} of {spec.Jobs().Count} jobs finished; datasets {Esc(string.Join(", ", spec.Datasets))}; regime epsilon {eps}. ")
-            .Append(haveLpips ? "Alignment is 1 - LPIPS." : "No LPIPS weights were available: alignment is shown as SSIM (cosine in the table).").Append("</p>");
-
-        html.Append("<h2>Findings</h2><ul>");
-        foreach (var finding in Findings(rows, eps, haveLpips)) html.Append($"<li>{Esc(finding)}</li>");
-        html.Append("</ul>");
-
-        foreach (var dataset in spec.Datasets)
-        {
-            var mine = rows.Where(r => r.Result.Dataset == dataset).ToList();
-            if (mine.Count == 0) continue;
-            html.Append($"<h2>{Esc(dataset)}</h2>");
-            string Fig(string name) => Path.Combine(figures, $"{dataset}-{name}.png");
-            Plots.Figure3(Fig("fig3"), mine, eps, haveLpips);
-            html.Append(Img(Fig("fig3"), "Figure 3: on- and off-manifold sensitivity (mean output change at the regime epsilon), test accuracy and perceptual alignment against regularisation strength, per objective (mean over seeds, bars: min to max). Dashed: the standard model."));
-            Plots.Figure9(Fig("fig9"), mine);
-            html.Append(Img(Fig("fig9"), "Figure 9: off-/on-manifold sensitivity ratio against strength, one line per epsilon."));
-            if (mine.Any(r => r.Result.DistractorRatio is not null) && Plots.Figure5(Fig("fig5"), sweepDir, mine))
-                html.Append(Img(Fig("fig5"), "Figure 5: mean output change with noise on the signal (solid) or the distractor (dashed) against sigma, for the standard model and the strongest model of each objective."));
-            string tangents = SweepRunner.TangentsPath(sweepDir, dataset);
-            try
-            {
-                var data = SweepRunner.LoadData(spec, dataset);
-                if (File.Exists(tangents))
-                {
-                    ManifoldExperiments.ShowPerturbations(tangents, data, Fig("fig7"), 6, 2.0, 0, 3);
-                    html.Append(Img(Fig("fig7"), "Figure 7: test images, a random on-manifold perturbation and a random off-manifold perturbation of the same L2 norm (from the estimated tangent spaces)."));
-                }
-                if (spec.Measure.Alignment && Figure6(Fig("fig6"), sweepDir, spec, data, mine, progress))
-                    html.Append(Img(Fig("fig6"), "Figure 6: image, score, the standard model's input gradient and that of one model per regime (the best aligned in its regime), each with its LPIPS (or SSIM) to the score."));
-            }
-            catch (PagLabException e) { html.Append($"<p>Figures 6/7 skipped: {Esc(e.Message)}</p>"); }
-        }
-
-        html.Append("<h2>Results</h2><table><tr><th>job</th><th>objective</th><th>strength</th><th>seed</th><th>status</th><th>test acc.</th><th>on</th><th>off</th><th>off/on</th><th>rho_2</th><th>1-LPIPS</th><th>SSIM</th><th>cosine</th><th>Bayes cos.</th><th>distractor ratio</th><th>regime</th></tr>");
-        foreach (var row in rows)
-        {
-            var r = row.Result;
-            double? on = r.OnSensitivity.TryGetValue(eps, out var a) ? a : null, off = r.OffSensitivity.TryGetValue(eps, out var b) ? b : null;
-            html.Append($"<tr class=\"{row.Regime}\"><td>{Esc(r.Id)}</td><td>{r.Objective}</td><td>{F(r.Strength)}</td><td>{r.Seed}</td><td>{r.Status}</td><td>{F(r.TestAccuracy, "F4")}</td><td>{F(on)}</td><td>{F(off)}</td><td>{F(on > 0 ? off / on : null)}</td><td>{F(r.Rho2)}</td><td>{F(r.OneMinusLpips)}</td><td>{F(r.Ssim)}</td><td>{F(r.Cosine)}</td><td>{F(r.BayesCosine)}</td><td>{F(r.DistractorRatio)}</td><td>{row.Regime}</td></tr>");
-        }
-        html.Append("</table>");
-
-        var stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key).Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList();
-        double total = stages.Sum(s => s.Item2);
-        html.Append("<h2>Time by stage</h2><table><tr><th>stage</th><th>seconds</th><th>share</th></tr>");
-        foreach (var (stage, seconds) in stages) html.Append($"<tr><td>{stage}</td><td>{seconds:F1}</td><td>{(total > 0 ? seconds / total : 0):P0}</td></tr>");
-        html.Append($"<tr><th>total</th><th>{total:F1}</th><th></th></tr></table>");
-        html.Append($"<h2>Regime rule</h2><p>Compared with the standard model of the same dataset at epsilon {eps}: <b>excessive</b> if test accuracy drops by more than {spec.Regimes.AccuracyTolerance} or on-manifold sensitivity falls below {spec.Regimes.OnManifoldDrop} x the standard's; otherwise <b>weak</b> if off-manifold sensitivity exceeds on-manifold sensitivity, else <b>bayes-aligned</b> (PAGs Section 4.4).</p>");
-        // Marks how many figures decoded, so a headless browser test can check the report.
-        html.Append("<script>window.addEventListener('load',function(){var i=[].slice.call(document.images);document.body.setAttribute('data-images-loaded',i.filter(function(x){return x.complete&&x.naturalWidth>0;}).length+'/'+i.length);});</script>");
-        html.Append($"<p style=\"font-size:11px;color:#888\">Generated by PagLab on {DateTime.UtcNow:u} from {Esc(Path.GetFullPath(sweepDir))}.</p></body></html>");
-        AtomicFile.WriteAllText(outPath, html.ToString());
+        AtomicFile.WriteAllText(outPath, Render(model, spec, sweepDir, figures));
         return outPath;
     }
 
-    static bool Figure6(string path, string sweepDir, SweepSpec spec, Data.IDataset data, List<ResultRow> rows, IProgressSink progress)
+    static string Render(ReportModel model, SweepSpec spec, string sweepDir, string figures)
     {
-        var picks = rows.Where(r => r.Regime is RegimeRule.Weak or RegimeRule.BayesAligned or RegimeRule.Excessive)
-            .GroupBy(r => r.Regime).OrderBy(g => g.Key == RegimeRule.Weak ? 0 : g.Key == RegimeRule.BayesAligned ? 1 : 2)
-            .Select(g => g.OrderByDescending(r => r.Result.OneMinusLpips ?? r.Result.Ssim ?? 0).First()).ToList();
-        if (picks.Count == 0) return false;
-        using IDenoiser denoiser = data is Data.SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(SweepRunner.DenoiserDir(sweepDir, data.Name));
-        // The standard model first, as the reference, then one model per regime.
-        picks.InsertRange(0, rows.Where(r => r.Result.Objective == "standard" && r.Result.Status == "completed" && !picks.Contains(r)).Take(1));
-        var models = picks.Select(p => (p.Result.Objective == "standard" ? $"{p.Regime}\nstandard" : $"{p.Regime}\n{p.Result.Objective} {F(p.Result.Strength)}",
-            (TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>)SavedModel.Load(Path.Combine(sweepDir, "jobs", p.Result.Id, "train")))).ToList();
-        using var lpips = SweepRunner.LoadLpips(spec);
-        try { AlignmentMeasurement.Figure(path, models, denoiser, data, spec.Measure.AlignmentSigma, spec.Measure.Mode, 5, lpips); }
-        finally { foreach (var (_, m) in models) m.Dispose(); }
-        return true;
+        string eps = model.RegimeEpsilon is double e ? e.ToString("G3", Inv) : "–";
+        var html = new StringBuilder();
+        html.Append($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>PagLab report: "
+            + $"{Esc(model.Name)}</title><style>")
+            .Append("body{font-family:sans-serif;max-width:1200px;margin:2em "
+                + "auto;color:#222}table{border-collapse:collapse;font-size:12px}")
+            .Append("td,th{border:1px solid #ccc;padding:3px "
+                + "6px;text-align:right}td.l{text-align:left}th{background:#eee}")
+            .Append("img{max-width:100%;border:1px solid #ddd;margin:4px "
+                + "0}.weak{background:#fde2e2}.bayes-aligned{background:#e2f5e2}")
+            .Append(".excessive{background:#e2e8fd}.held{background:#e2f5e2}.did-not-hold{background:#fde2e2}")
+            .Append(".inconclusive{background:#f3f3f3}")
+            .Append("figcaption{font-size:13px;color:#555}</style></head><body>")
+            .Append($"<h1>PagLab report: {Esc(model.Name)}</h1><p>{model.Results.Count} of {model.JobsTotal} jobs "
+                + $"finished; datasets ")
+            .Append($"{Esc(string.Join(", ", model.Datasets))}. Output measure: <b>{Esc(model.OutputMeasure)}</b> "
+                + "(the change of the model ")
+            .Append($"output per image); regimes and findings compare at eps {eps}. Alignment is {model.AlignmentName}")
+            .Append(model.HaveLpips ? "." : " (no LPIPS weights were available; cosine is in the table).")
+            .Append($" Gradient mode: {Esc(spec.Measure.Mode)}. Every number is a mean with its 95% interval [lower, "
+                + $"upper]: percentile ")
+            .Append($"bootstrap over images ({Bootstrap.Replicates} replicates, fixed seed), over seeds then images "
+                + $"where a level has ")
+            .Append("several seeds; test accuracy of one run has its exact binomial interval.</p>");
+
+        html.Append("<h2>Findings</h2><table><tr><th>dataset</th><th>objective</th><th>claim "
+            + "(paper)</th><th>outcome</th><th>numbers</th></tr>");
+        foreach (var f in model.Findings)
+            html.Append($"<tr class=\"{f.OutcomeText.Replace(' ', '-')}\"><td class=l>{Esc(f.Dataset)}</td><td "
+                + $"class=l>{Esc(f.Objective ?? "")}</td>")
+                .Append($"<td class=l>{Esc(f.Claim)}</td><td class=l><b>{f.OutcomeText}</b></td><td "
+                    + $"class=l>{Esc(f.Evidence)}</td></tr>");
+        html.Append("</table>");
+
+        foreach (var dataset in model.Datasets)
+        {
+            if (model.Levels.All(l => l.Level.Dataset != dataset)) continue;
+            html.Append($"<h2>{Esc(dataset)}</h2>");
+            string Fig(string name) => Path.Combine(figures, $"{dataset}-{name}.png");
+            Plots.Figure3(Fig("fig3"), model, dataset);
+            html.Append(Img(Fig("fig3"),
+                $"Figure 3: on- and off-manifold sensitivity ({model.OutputMeasure} at eps {eps}), test accuracy and "
+                + $"{model.AlignmentName} against log10 strength, per objective, each curve starting at the standard "
+                    + $"model (leftmost). "
+                + "Bars: 95% intervals."));
+            Plots.Figure9(Fig("fig9"), model, dataset);
+            html.Append(Img(Fig("fig9"),
+                "Figure 9: on- (solid) and off-manifold (dashed) sensitivity against strength, one colour per "
+                + "perturbation norm eps, one panel per objective. Bars: 95% intervals."));
+            var noise = model.Levels.Where(l => l.Level.Dataset == dataset && l.Noise.Count > 0)
+                .Select(l => (l.Level.Label, l.Noise)).ToList();
+            if (Plots.Figure5(Fig("fig5"), noise))
+                html.Append(Img(Fig("fig5"),
+                    "Figure 5: relative noise robustness (output change from noise on the signal over that from noise "
+                    + "on the distractor; above 1 = more robust on the distractor) against sigma, one line per "
+                        + "model. Bars: 95% intervals; "
+                    + "infinite values (the distractor does not move the output) are left out of the plot and shown "
+                        + "in the table."));
+            Figures67(html, model, sweepDir, dataset, Fig);
+        }
+
+        html.Append($"<h2>Regimes</h2><p>Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, "
+            + $"against the standard model "
+            + "of its dataset: <b>none</b> if the standard model is not above chance accuracy (undertrained); "
+                + "<b>excessive</b> if collapsed "
+            + "(accuracy not above chance, or a near-constant output) or if on-manifold sensitivity and test "
+                + "accuracy are both below the "
+            + "standard's by their intervals; otherwise <b>bayes-aligned</b> if off/on is below 1 by its interval, "
+                + "<b>weak</b> if above, "
+            + "and the <b>boundary</b> between them if the interval contains 1.</p>");
+        html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th><th>")
+            .Append($"{model.AlignmentName}</th><th>Bayes cos.</th><th>rel. noise "
+                + $"rob.</th><th>regime</th><th>why</th></tr>");
+        foreach (var l in model.Levels)
+        {
+            var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
+            html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
+                + $"class=l>{Esc(l.Level.Dataset)}</td>")
+                .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
+                .Append($"<td>{T(l.Alignment)}</td>")
+                .Append($"<td>{T(l.BayesCosine)}</td><td>{T(l.RelativeNoise)}</td><td "
+                    + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");
+        }
+        html.Append("</table>");
+
+        html.Append("<h2>Results</h2><table><tr><th>job</th><th>status</th><th>test "
+            + "acc.</th><th>on</th><th>off</th><th>off/on</th>")
+            .Append("<th>rho_2</th><th>1-LPIPS</th><th>SSIM</th><th>cosine</th><th>Bayes cos.</th><th>rel. noise "
+                + "rob.</th></tr>");
+        foreach (var r in model.Results)
+        {
+            var at = model.RegimeEpsilon is double x ? r.At(x) : null;
+            var a = r.Alignment;
+            html.Append($"<tr class=\"{model.SummaryOf(r)?.Regime.Name()}\"><td "
+                + $"class=l>{Esc(r.Id)}</td><td>{r.Status}</td><td>{T(r.TestAccuracy, "F3")}</td>")
+                .Append($"<td>{T(at?.On)}</td><td>{T(at?.Off)}</td><td>{T(at?.OffOverOn)}</td><td>{T(r.Rho2)}</td>")
+                .Append($"<td>{T(a?.OneMinusLpips)}</td><td>{T(a?.Ssim)}</td><td>{T(a?.Cosine)}</td>")
+                .Append($"<td>{T(a?.BayesCosine)}</td>")
+                .Append($"<td>{T(r.DistractorOverSigmas)}</td></tr>");
+        }
+        html.Append("</table>");
+
+        double total = model.Stages.Sum(s => s.Seconds);
+        html.Append("<h2>Time by stage</h2><table><tr><th>stage</th><th>seconds</th><th>share</th></tr>");
+        foreach (var (stage, seconds) in model.Stages)
+        {
+            string share = (total > 0 ? seconds / total : 0).ToString("P0", Inv);
+            html.Append($"<tr><td class=l>{stage}</td><td>{seconds.ToString("F1", Inv)}</td><td>{share}</td></tr>");
+        }
+        html.Append($"<tr><th>total</th><th>{total.ToString("F1", Inv)}</th><th></th></tr></table>");
+        // Marks how many figures decoded, so a headless browser test can check the report.
+        html.Append("<script>window.addEventListener('load',function(){var "
+            + "i=[].slice.call(document.images);document.body.setAttribute(")
+            .Append("'data-images-loaded',i.filter(function(x){return "
+                + "x.complete&&x.naturalWidth>0;}).length+'/'+i.length);});</script>");
+        html.Append($"<p style=\"font-size:11px;color:#888\">Generated by PagLab on {DateTime.UtcNow:u} from "
+            + $"{Esc(Path.GetFullPath(sweepDir))}.</p></body></html>");
+        return html.ToString();
     }
 
-    /// <summary>Statements computed from the numbers, each with the numbers behind it.</summary>
-    public static List<string> Findings(IReadOnlyList<ResultRow> rows, string eps, bool haveLpips)
+    /// <summary>
+    /// Figures 7 (perturbations) and 6 (gradients per regime) from the artefacts the sweep drew: Figure 6
+    /// puts the standard model's panel (image, score, its gradient) beside the gradient column of the best
+    /// aligned level of each regime.
+    /// </summary>
+    static void Figures67(StringBuilder html, ReportModel model, string sweepDir, string dataset,
+        Func<string, string> fig)
     {
-        var notes = new List<string>();
-        foreach (var dataset in rows.Select(r => r.Result.Dataset).Distinct())
+        string perturbations = SweepRunner.PerturbationFigurePath(sweepDir, dataset);
+        if (File.Exists(perturbations))
+            html.Append(Img(perturbations,
+                "Figure 7: test images, a random on-manifold perturbation and a random off-manifold "
+                + "perturbation of the same L2 norm (from the estimated tangent spaces)."));
+        var levels = model.Levels.Where(l => l.Level.Dataset == dataset && l.Level.Completed.Count > 0).ToList();
+        var picks = new[] { Regime.Weak, Regime.BayesAligned, Regime.Excessive }
+            .Select(regime => levels.Where(l => l.Regime == regime && !l.Level.IsStandard)
+                .OrderByDescending(l => l.Alignment?.Mean ?? double.NegativeInfinity).FirstOrDefault())
+            .OfType<LevelSummary>().ToList();
+        var standard = levels.FirstOrDefault(l => l.Level.IsStandard);
+        string Panel(LevelSummary l) => SweepRunner.GradientFigurePath(sweepDir, l.Level.Completed[0].Id);
+        if (standard is null || !File.Exists(Panel(standard))) return;
+        picks = picks.Where(p => File.Exists(Panel(p))).ToList();
+        GradientColumns(fig("fig6"), Panel(standard), picks.Select(Panel).ToList());
+        string columns = string.Join(", ", picks.Select(p => $"{p.Regime.Name()}: {p.Level.Label}"));
+        html.Append(Img(fig("fig6"),
+            $"Figure 6: image, score, the standard model's ({standard.Regime.Name()}) input gradient"
+            + (picks.Count > 0 ? $", then the best aligned model of each regime ({columns})"
+                : " (no other level has a regime)")
+            + $", each with its {(model.HaveLpips ? "LPIPS" : "SSIM")} to the score above it."));
+    }
+
+    /// <summary>The first panel whole, then the last of its three equal columns from each other panel.</summary>
+    static void GradientColumns(string path, string first, IReadOnlyList<string> others)
+    {
+        using var head = SkiaSharp.SKBitmap.Decode(first);
+        var columns = others.Select(SkiaSharp.SKBitmap.Decode).ToList();
+        try
         {
-            var mine = rows.Where(r => r.Result.Dataset == dataset && r.Result.Status == "completed").ToList();
-            var standard = mine.Where(r => r.Result.Objective == "standard").ToList();
-            double? stdOn = standard.Count > 0 && standard.All(s => s.Result.OnSensitivity.ContainsKey(eps)) ? standard.Average(s => s.Result.OnSensitivity[eps]) : null;
-            double? stdOff = standard.Count > 0 && standard.All(s => s.Result.OffSensitivity.ContainsKey(eps)) ? standard.Average(s => s.Result.OffSensitivity[eps]) : null;
-            if (stdOn is double so && stdOff is double sf)
-                notes.Add($"{dataset}: the standard model is {(sf > so ? "more" : "less")} sensitive off the manifold than on it (off {sf:G3} vs on {so:G3} at eps {eps}).");
-            // The standard model is every objective's strength 0, so curves start from it when it was run.
-            var origin = stdOn is double on0 && stdOff is double off0
-                ? new[] { (Strength: 0.0, On: on0, Off: off0, Acc: standard.Average(r => r.Result.TestAccuracy), Align: standard.Average(r => Alignment(r, haveLpips))) }
-                : Array.Empty<(double Strength, double On, double Off, double Acc, double Align)>();
-            foreach (var objective in mine.Select(r => r.Result.Objective).Where(o => o != "standard").Distinct())
+            int Column(SkiaSharp.SKBitmap b) => b.Width / 3;
+            int width = head.Width + columns.Sum(Column);
+            int height = Math.Max(head.Height, columns.Select(c => c.Height).DefaultIfEmpty(0).Max());
+            using var canvasBitmap = new SkiaSharp.SKBitmap(width, height);
+            using (var canvas = new SkiaSharp.SKCanvas(canvasBitmap))
             {
-                var curve = origin.Concat(mine.Where(r => r.Result.Objective == objective && r.Result.OnSensitivity.ContainsKey(eps))
-                    .GroupBy(r => r.Result.Strength).OrderBy(g => g.Key)
-                    .Select(g => (Strength: g.Key, On: g.Average(r => r.Result.OnSensitivity[eps]), Off: g.Average(r => r.Result.OffSensitivity[eps]),
-                                  Acc: g.Average(r => r.Result.TestAccuracy), Align: g.Average(r => Alignment(r, haveLpips))))).ToList();
-                if (curve.Count < 2) continue;
-                int falls = Enumerable.Range(1, curve.Count - 1).Count(i => curve[i].Off < curve[i - 1].Off);
-                string offText = string.Join(" -> ", curve.Select(c => c.Off.ToString("G3", Inv)));
-                string onText = string.Join(" -> ", curve.Select(c => c.On.ToString("G3", Inv)));
-                bool monotone = falls == curve.Count - 1;
-                string from = origin.Length > 0 ? "strength 0 (standard), " : "";
-                var note = $"{dataset}, {objective}: from {from}{string.Join(", ", curve.Skip(origin.Length).Select(c => c.Strength.ToString("G3", Inv)))}, off-manifold sensitivity " +
-                           $"{(monotone ? "falls monotonically" : $"falls in {falls} of {curve.Count - 1} steps (not monotone)")} ({offText}); on-manifold: {onText}. ";
-                // A model whose output (almost) no longer moves (a constant classifier; float noise leaves ~1e-5) says nothing
-                // about on vs off: compare up to the last one that still responds, above 1/1000 of the first model's sensitivity.
-                bool Responds((double Strength, double On, double Off, double Acc, double Align) c) => c.On > 1e-3 * curve[0].On && c.Off > 1e-3 * curve[0].Off;
-                var last = curve.LastOrDefault(Responds);
-                var collapsed = curve.Where(c => !Responds(c)).ToList();
-                if (collapsed.Count > 0)
-                    note += $"Strength {string.Join(", ", collapsed.Select(c => c.Strength.ToString("G3", Inv)))} collapsed to a (nearly) constant output (accuracy {string.Join(", ", collapsed.Select(c => c.Acc.ToString("F3", Inv)))}) and {(collapsed.Count > 1 ? "are" : "is")} left out of the comparison. ";
-                if (last == default || last.Strength == curve[0].Strength) note += "Too few responsive models to compare the falls of off and on.";
-                else
+                canvas.Clear(SkiaSharp.SKColors.White);
+                canvas.DrawBitmap(head, 0, 0);
+                int x = head.Width;
+                foreach (var c in columns)
                 {
-                    double offDrop = last.Off / curve[0].Off, onDrop = last.On / curve[0].On;
-                    note += offDrop < onDrop
-                        ? $"Off fell faster than on (x{offDrop:G2} vs x{onDrop:G2} up to strength {last.Strength:G3}), as the paper finds."
-                        : $"Off did NOT fall faster than on (x{offDrop:G2} vs x{onDrop:G2} up to strength {last.Strength:G3}): this finding did not hold here.";
-                }
-                notes.Add(note);
-                var best = curve.Where(c => double.IsFinite(c.Align)).OrderByDescending(c => c.Align).FirstOrDefault();
-                if (best != default)
-                {
-                    bool interior = best.Strength > curve[0].Strength && best.Strength < curve[^1].Strength;
-                    string rise = string.Join(" -> ", curve.Select(c => double.IsFinite(c.Align) ? c.Align.ToString("G3", Inv) : "n/a"));
-                    notes.Add($"{dataset}, {objective}: alignment ({(haveLpips ? "1-LPIPS" : "SSIM")}) {rise}; it peaks at strength {best.Strength:G3} with {best.Align:G3} (accuracy there {best.Acc:F3}); " +
-                              (interior ? "the peak is inside the range: alignment first rises with robustness and then falls, the paper's 'Bayes-aligned' middle regime."
-                                        : "the peak is at an end of the range, so no interior optimum was seen here."));
+                    int w = Column(c);
+                    canvas.DrawBitmap(c, new SkiaSharp.SKRect(c.Width - w, 0, c.Width, c.Height),
+                        new SkiaSharp.SKRect(x, 0, x + w, c.Height));
+                    x += w;
                 }
             }
+            using var image = SkiaSharp.SKImage.FromBitmap(canvasBitmap);
+            using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            AtomicFile.WriteAllBytes(path, data.ToArray());
         }
-        foreach (var group in rows.GroupBy(r => r.Regime).OrderBy(g => g.Key))
-            notes.Add($"{group.Key}: {group.Count()} run(s): {string.Join(", ", group.Select(r => $"{r.Result.Objective} {r.Result.Strength.ToString("G3", Inv)}"))}.");
-        foreach (var regime in new[] { RegimeRule.Weak, RegimeRule.BayesAligned, RegimeRule.Excessive }.Where(g => rows.All(r => r.Regime != g)))
-            notes.Add($"{regime}: no run is in this regime{(regime == RegimeRule.Weak ? " (no model, the standard one included, is more sensitive off the manifold than on it)" : "")}.");
-        var distractor = rows.Where(r => r.Result.DistractorRatio is double d && double.IsFinite(d)).ToList();
-        if (distractor.Count > 0)
-        {
-            var std = distractor.Where(r => r.Result.Objective == "standard").Select(r => r.Result.DistractorRatio!.Value).DefaultIfEmpty(double.NaN).Average();
-            // Per objective, the strongest model that still works (not in the excessive regime): a broken classifier is trivially robust everywhere.
-            var robust = distractor.Where(r => r.Result.Objective != "standard").GroupBy(r => r.Result.Objective)
-                .Select(g => g.Where(r => r.Regime != RegimeRule.Excessive).OrderByDescending(r => r.Result.Strength).FirstOrDefault())
-                .OfType<ResultRow>().ToList();
-            string all = string.Join(", ", distractor.Where(r => r.Result.Objective != "standard").Select(r => $"{r.Result.Objective} {r.Result.Strength:G3}: {r.Result.DistractorRatio:G3}"));
-            if (robust.Count > 0)
-                notes.Add($"Signal vs distractor: relative noise robustness (distractor / signal output change; lower = more robust on the distractor) is {std:G3} for the standard model and " +
-                          string.Join(", ", robust.Select(r => $"{r.Result.DistractorRatio:G3} for {r.Result.Objective} {r.Result.Strength:G3}")) + " (the strongest non-excessive model of each objective)" +
-                          (robust.All(r => r.Result.DistractorRatio < std) ? "; robust models are relatively more robust on the distractor, as in Figure 5." : "; not every robust model is relatively more robust on the distractor, unlike Figure 5.") +
-                          $" All runs: {all}.");
-            else notes.Add($"Signal vs distractor: the standard model's relative noise robustness is {std:G3}; every robust run is excessive ({all}).");
-        }
-        return notes;
+        finally { foreach (var c in columns) c.Dispose(); }
     }
 
-    static double Alignment(ResultRow r, bool haveLpips) => (haveLpips ? r.Result.OneMinusLpips : r.Result.Ssim) ?? double.NaN;
+    static string T(Estimate? e, string format = "G3") => e is null ? "–" : Esc(e.Text(format));
 
     static string Img(string path, string caption) =>
-        $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(path))}\"><figcaption>{Esc(caption)}</figcaption></figure>";
+        $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" "
+            + $"src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(path))}\">"
+        + $"<figcaption>{Esc(caption)}</figcaption></figure>";
 
     static string Esc(string s) => WebUtility.HtmlEncode(s);
 }

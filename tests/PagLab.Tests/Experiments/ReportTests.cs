@@ -18,6 +18,9 @@ public class ReportTests
         ReportBuilder.Build(dir, html);
         string text = File.ReadAllText(html);
         Assert.Contains("Findings", text);
+        Assert.Contains("Output measure: <b>softmax-l1</b>", text);
+        Assert.Matches("(held|did not hold|inconclusive)</b>", text);
+        Assert.Matches(@"\d \[[-0-9.e]+, [-0-9.e]+\]", text);    // numbers carry intervals
         Assert.Contains("Figure 3", text);
         Assert.DoesNotContain("src=\"http", text);
         int images = Regex.Matches(text, "<img ").Count;

@@ -125,7 +125,8 @@ public class AlignmentTests
         using var model = RidgeLinearModel(data, labels, lambda: 0.1);
         using var x = Images(data, 12);
         using var spaces = new TangentSpaces(arange(12), Bases(data, 12).to_type(ScalarType.Float32), ones(12, K));
-        var results = ManifoldRobustness.Measure(model.call, x, spaces, new[] { 0.5, 2.0 }, draws: 8, seed: 2, batchImages: 5);
+        var results = ManifoldRobustness.Measure(model.call, x, spaces, new[] { 0.5, 2.0 }, draws: 8,
+            new OutputMeasure(OutputKind.Logits, 2), seed: 2, batchImages: 5);
         Assert.Equal(2, results.Count);
         foreach (var r in results)
         {

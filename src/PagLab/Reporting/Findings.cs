@@ -1,0 +1,296 @@
+using System.Globalization;
+using PagLab.Experiments;
+using PagLab.Uncertainty;
+using Sample = PagLab.Uncertainty.Bootstrap.Sample;
+
+namespace PagLab.Reporting;
+
+public enum Outcome { Held, NotHeld, Inconclusive }
+
+/// <summary>One of the paper's claims checked on a sweep: held, did not hold, or inconclusive, with the numbers behind
+/// it.</summary>
+public sealed record Finding(string Id, string Dataset, string? Objective, string Claim, Outcome Outcome,
+    string Evidence)
+{
+    public string OutcomeText =>
+        Outcome switch { Outcome.Held => "held", Outcome.NotHeld => "did not hold", _ => "inconclusive" };
+}
+
+/// <summary>
+/// The paper's findings as tests over typed results (no torch, no files). Every comparison is by a
+/// 95% bootstrap interval (<see cref="Bootstrap"/>): a difference counts only when its interval
+/// excludes 0; trends are Spearman's rank correlation with a bootstrap interval, not read off point
+/// estimates. Curves start at the standard model (strength 0 of every objective).
+/// </summary>
+public static class Findings
+{
+    public const string StandardOffAboveOn = "standard-off-above-on", OffFalls = "off-falls", OnFlat = "on-flat",
+        RelativeOffRobustnessGrows = "relative-off-robustness-grows", AlignmentPeaks = "alignment-peaks",
+        BayesAlignedMostAligned = "bayes-aligned-most-aligned",
+            BayesAlignedNearestBayes = "bayes-aligned-nearest-bayes",
+        StandardRelativeNoise = "standard-relative-noise", RobustRelativeNoise = "robust-relative-noise",
+            Trained = "trained";
+
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Alignment per image: 1 - LPIPS when every run has it, else SSIM.</summary>
+    public static Func<JobResult, double[]?> AlignmentMetric(bool haveLpips) =>
+        haveLpips ? r => r.Alignment?.OneMinusLpipsPerImage : r => r.Alignment?.SsimPerImage;
+
+    public static List<Finding> Compute(IReadOnlyList<LevelRegime> regimes, double? epsilon, bool haveLpips)
+    {
+        var findings = new List<Finding>();
+        foreach (var dataset in regimes.Select(r => r.Level.Dataset).Distinct())
+        {
+            var mine = regimes.Where(r => r.Level.Dataset == dataset && r.Level.Completed.Count > 0).ToList();
+            var standard = mine.FirstOrDefault(r => r.Level.IsStandard)?.Level;
+            var undertrained = mine.FirstOrDefault(r => r.Reason.StartsWith("undertrained", StringComparison.Ordinal));
+            if (undertrained is not null)
+            {
+                findings.Add(new Finding(Trained, dataset, null,
+                    "The models are trained well enough to test the paper's claims",
+                    Outcome.NotHeld, undertrained.Reason + "; no finding is drawn from this dataset."));
+                continue;
+            }
+            if (standard is null) continue;
+            var objectives = mine.Where(r => !r.Level.IsStandard).Select(r => r.Level.Objective).Distinct().ToList();
+            if (epsilon is double eps && standard.On(eps) is not null)
+            {
+                findings.Add(StandardOffOverOn(dataset, standard, eps));
+                foreach (var objective in objectives)
+                {
+                    var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level)
+                        .Prepend(standard).ToList();
+                    findings.Add(OffFalling(dataset, objective, curve, eps));
+                    findings.Add(OnFlatWhileOffFalls(dataset, objective, curve, eps));
+                    var working = mine.Where(r => r.Level.Objective == objective && !Collapsed(r))
+                        .Select(r => r.Level).Prepend(standard).ToList();
+                    findings.Add(RelativeRobustnessGrowing(dataset, objective, working, eps));
+                }
+            }
+            var alignment = AlignmentMetric(haveLpips);
+            string metric = haveLpips ? "1 - LPIPS" : "SSIM";
+            foreach (var objective in objectives)
+            {
+                var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level).Prepend(standard)
+                    .ToList();
+                findings.Add(AlignmentPeak(dataset, objective, curve, alignment, metric));
+            }
+            if (mine.Any(r => r.Level.Values(alignment) is not null))
+                findings.Add(RegimeComparison(BayesAlignedMostAligned, dataset, mine, alignment,
+                    $"Bayes-aligned models have the most perceptually aligned gradients ({metric} to the score; "
+                        + $"Figure 6)"));
+            var bayes = (Func<JobResult, double[]?>)(r => r.Alignment?.BayesCosinePerImage);
+            if (mine.Any(r => r.Level.Values(bayes) is not null))
+                findings.Add(RegimeComparison(BayesAlignedNearestBayes, dataset, mine, bayes,
+                    "Bayes-aligned models have the gradients closest to the Bayes-optimal classifier's (cosine; "
+                        + "ground truth)"));
+            if (Noise(standard) is { } standardNoise)
+            {
+                findings.Add(StandardNoise(dataset, standardNoise));
+                foreach (var objective in objectives)
+                    findings.Add(RobustNoise(dataset, objective, standardNoise,
+                        mine.Where(r => r.Level.Objective == objective).ToList()));
+            }
+        }
+        return findings;
+    }
+
+    static bool Collapsed(LevelRegime r) => r.Regime == Regime.Excessive &&
+        (r.Reason.StartsWith("collapsed", StringComparison.Ordinal) || r.Reason.StartsWith("near-constant",
+            StringComparison.Ordinal));
+
+    static string At(double eps) => $"eps {eps.ToString("G3", Inv)}";
+
+    /// <summary>Figure 3, left end: the standard model is more sensitive off the manifold than on it.</summary>
+    static Finding StandardOffOverOn(string dataset, Level standard, double eps)
+    {
+        var ratio = PairedRatio(standard.Off(eps)!, standard.On(eps)!);
+        var outcome = ratio.Above(1) ? Outcome.Held : ratio.Below(1) ? Outcome.NotHeld : Outcome.Inconclusive;
+        return new Finding(StandardOffAboveOn, dataset, null,
+            "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)",
+                outcome,
+            $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)");
+    }
+
+    /// <summary>Figure 3 top: off-manifold sensitivity decreases with the strength of the robustness
+    /// objective.</summary>
+    static Finding OffFalling(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    {
+        const string claim = "Off-manifold sensitivity falls as the robustness objective grows (Figure 3 top, red)";
+        var points = curve.Where(l => l.Off(eps) is not null).ToList();
+        if (points.Count < 3)
+            return new Finding(OffFalls, dataset, objective, claim, Outcome.Inconclusive,
+                $"only {points.Count} measured strengths (need 3)");
+        var rho = Bootstrap
+            .Spearman(points.Select(l => l.Strength).ToArray(), points.Select(l => l.Off(eps)!).ToList());
+        return new Finding(OffFalls, dataset, objective, claim, Falling(rho),
+            $"Spearman's rho of off vs strength {rho.Text()} (held if below 0); off at {At(eps)}: "
+                + $"{Curve(points, l => l.Off(eps)!)}");
+    }
+
+    /// <summary>
+    /// Figure 3 top: on-manifold sensitivity stays roughly constant while off falls. Walking up the
+    /// strengths, on stays "flat" while its difference to the standard's has an interval containing 0;
+    /// held up to the largest strength where on is still flat and off has fallen below the standard's.
+    /// </summary>
+    static Finding OnFlatWhileOffFalls(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    {
+        const string claim = "On-manifold sensitivity stays within its interval of the standard model's while "
+            + "off-manifold sensitivity falls (Figure 3 top, green flat)";
+        var standard = curve[0];
+        Level? flatUpTo = null;
+        string flatNumbers = "", brokeAt = "";
+        foreach (var level in curve.Skip(1).Where(l => l.On(eps) is not null))
+        {
+            var onChange = Bootstrap.Difference(level.On(eps)!, standard.On(eps)!);
+            var offChange = Bootstrap.Difference(level.Off(eps)!, standard.Off(eps)!);
+            string numbers = $"at {level.Label}: on - standard's {onChange.Text()}, off - standard's "
+                + $"{offChange.Text()}";
+            if (onChange.Below(0) || onChange.Above(0)) { brokeAt = numbers; break; }
+            if (offChange.Below(0)) { flatUpTo = level; flatNumbers = numbers; }
+        }
+        if (flatUpTo is not null)
+            return new Finding(OnFlat, dataset, objective, claim, Outcome.Held,
+                $"flat up to strength {flatUpTo.Strength.ToString("G3", Inv)} ({flatNumbers})"
+                + (brokeAt.Length > 0 ? $"; then on moved: {brokeAt}" : "; on never left its interval"));
+        if (brokeAt.Length > 0)
+            return new Finding(OnFlat, dataset, objective, claim, Outcome.NotHeld,
+                $"on moved before (or when) off fell below the standard's: {brokeAt}");
+        return new Finding(OnFlat, dataset, objective, claim, Outcome.Inconclusive,
+            $"off never fell below the standard's by its interval at {At(eps)}, so flatness while off falls cannot "
+                + $"be judged");
+    }
+
+    /// <summary>Definition 1 / Figure 3: models become relatively off-manifold robust (off/on falls), collapsed models
+    /// excluded.</summary>
+    static Finding RelativeRobustnessGrowing(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    {
+        const string claim = "Robust training makes models relatively off-manifold robust: off/on falls with "
+            + "strength (Definition 1, Figure 3)";
+        var points = curve.Where(l => l.Off(eps) is not null).ToList();
+        if (points.Count < 3)
+            return new Finding(RelativeOffRobustnessGrows, dataset, objective, claim, Outcome.Inconclusive,
+                $"only {points.Count} responsive strengths (need 3; collapsed models have no off/on)");
+        var groups = points.Select(l => new Bootstrap.Group(new[] { l.Off(eps)!, l.On(eps)! })).ToList();
+        double[] x = points.Select(l => l.Strength).ToArray();
+        var rho = Bootstrap.Of(groups, m => Ranks.Spearman(x, m.Select(g => g[0] / g[1]).ToArray()));
+        var ratios = points.Select(l => $"{l.Label}: {PairedRatio(l.Off(eps)!, l.On(eps)!).Text()}");
+        return new Finding(RelativeOffRobustnessGrows, dataset, objective, claim, Falling(rho),
+            $"Spearman's rho of off/on vs strength {rho.Text()} (held if below 0); off/on at {At(eps)}: "
+                + $"{string.Join("; ", ratios)}");
+    }
+
+    /// <summary>
+    /// Figure 3 bottom: alignment peaks at an intermediate strength. Held if some interior strength is
+    /// above both ends by its intervals; not held if every interior strength is below an end.
+    /// </summary>
+    static Finding AlignmentPeak(string dataset, string objective, IReadOnlyList<Level> curve, Func<JobResult,
+        double[]?> metric, string name)
+    {
+        string claim = $"Perceptual alignment ({name}) peaks at an intermediate strength (Figure 3 bottom)";
+        var points = curve.Where(l => l.Values(metric) is not null).ToList();
+        if (points.Count < 3)
+            return new Finding(AlignmentPeaks, dataset, objective, claim, Outcome.Inconclusive,
+                $"only {points.Count} measured strengths (need 3)");
+        Sample first = points[0].Values(metric)!, last = points[^1].Values(metric)!;
+        bool anyAbove = false, allBelow = true;
+        var notes = new List<string>();
+        foreach (var level in points.Skip(1).SkipLast(1))
+        {
+            var sample = level.Values(metric)!;
+            var overFirst = Bootstrap.Difference(sample, first);
+            var overLast = Bootstrap.Difference(sample, last);
+            if (overFirst.Above(0)
+                && overLast.Above(0)) { anyAbove = true; notes.Add($"{level.Label} is above both ends "
+                    + $"({overFirst.Text()}, {overLast.Text()})"); }
+            if (!overFirst.Below(0) && !overLast.Below(0)) allBelow = false;
+        }
+        var outcome = anyAbove ? Outcome.Held : allBelow ? Outcome.NotHeld : Outcome.Inconclusive;
+        return new Finding(AlignmentPeaks, dataset, objective, claim, outcome,
+            $"{name}: {Curve(points, l => l.Values(metric)!)}" + (notes.Count > 0 ? "; " + string.Join("; ", notes)
+                : "")
+            + (outcome == Outcome.NotHeld ? "; every intermediate strength is below an end" : ""));
+    }
+
+    /// <summary>Figure 6: the bayes-aligned regime beats the weak and the excessive ones on a per-image metric (runs
+    /// pooled per regime).</summary>
+    static Finding RegimeComparison(string id, string dataset, IReadOnlyList<LevelRegime> regimes, Func<JobResult,
+        double[]?> metric, string claim)
+    {
+        Sample? Pool(Regime regime)
+        {
+            var runs = regimes.Where(r => r.Regime == regime).SelectMany(r => r.Level.Completed).Select(metric)
+                .Where(v => v is { Length: > 0 }).Select(v => v!).ToList();
+            return runs.Count == 0 ? null : new Sample(runs);
+        }
+        var bayes = Pool(Regime.BayesAligned);
+        var others = new[] { Regime.Weak, Regime.Excessive }.Select(r => (Regime: r, Sample: Pool(r)))
+            .Where(o => o.Sample is not null).ToList();
+        if (bayes is null || others.Count == 0)
+            return new Finding(id, dataset, null, claim, Outcome.Inconclusive,
+                bayes is null ? "no run is bayes-aligned" : "no weak or excessive run to compare with");
+        var differences = others.Select(o => (o.Regime, Difference: Bootstrap.Difference(bayes, o.Sample!))).ToList();
+        var outcome = differences.All(d => d.Difference.Above(0)) ? Outcome.Held
+            : differences.Any(d => d.Difference.Below(0)) ? Outcome.NotHeld : Outcome.Inconclusive;
+        return new Finding(id, dataset, null, claim, outcome,
+            $"bayes-aligned {Bootstrap.Mean(bayes).Text()}; " + string.Join("; ", differences.Select(d =>
+                $"{d.Regime.Name()} {Bootstrap.Mean(others.First(o => o.Regime == d.Regime).Sample!).Text()}, "
+                    + $"difference {d.Difference.Text()}")));
+    }
+
+    /// <summary>Per image, signal and distractor output changes averaged over sigma > 0, for the completed
+    /// runs.</summary>
+    static (Sample Signal, Sample Distractor)? Noise(Level level)
+    {
+        var runs = level.Completed.Where(r => r.Distractor.Any(p => p.Sigma > 0))
+            .Select(r => DistractorRobustness.MeanOverSigmas(r.Distractor)).ToList();
+        if (runs.Count == 0) return null;
+        return (new Sample(runs.Select(r => r.Signal).ToList()), new Sample(runs.Select(r => r.Distractor).ToList()));
+    }
+
+    /// <summary>Figure 5: the standard model is already more robust to noise on the distractor (relative noise
+    /// robustness above 1).</summary>
+    static Finding StandardNoise(string dataset, (Sample Signal, Sample Distractor) standard)
+    {
+        var ratio = PairedRatio(standard.Signal, standard.Distractor);
+        var outcome = ratio.Above(1) ? Outcome.Held : ratio.Below(1) ? Outcome.NotHeld : Outcome.Inconclusive;
+        return new Finding(StandardRelativeNoise, dataset, null,
+            "The standard model is more robust to noise on the distractor than on the signal (Figure 5)", outcome,
+            $"relative noise robustness (signal / distractor change, averaged over sigma) {ratio.Text()} (held if "
+                + $"above 1)");
+    }
+
+    /// <summary>Figure 5: the strongest non-excessive model of an objective is relatively more robust on the distractor
+    /// than the standard.</summary>
+    static Finding RobustNoise(string dataset, string objective, (Sample Signal, Sample Distractor) standard,
+        IReadOnlyList<LevelRegime> levels)
+    {
+        const string claim = "Robust models are relatively more robust to noise on the distractor than the standard "
+            + "model (Figure 5)";
+        var pick = levels.Where(l => l.Regime is not (Regime.Excessive or Regime.Diverged))
+            .OrderByDescending(l => l.Level.Strength)
+            .Select(l => (Level: l.Level, Noise: Noise(l.Level))).FirstOrDefault(p => p.Noise is not null);
+        if (pick.Noise is not { } robust)
+            return new Finding(RobustRelativeNoise, dataset, objective, claim, Outcome.Inconclusive,
+                "no non-excessive model with a distractor measurement");
+        var groups = new[] { new Bootstrap.Group(new[] { robust.Signal, robust.Distractor }),
+            new Bootstrap.Group(new[] { standard.Signal, standard.Distractor }) };
+        var difference = Bootstrap.Of(groups, m => m[0][0] / m[0][1] - m[1][0] / m[1][1]);
+        var outcome = difference.Above(0) ? Outcome.Held : difference.Below(0) ? Outcome.NotHeld : Outcome.Inconclusive;
+        return new Finding(RobustRelativeNoise, dataset, objective, claim, outcome,
+            $"{pick.Level.Label} (the strongest non-excessive): "
+                + $"{PairedRatio(robust.Signal, robust.Distractor).Text()} vs standard "
+            + $"{PairedRatio(standard.Signal, standard.Distractor).Text()}, difference {difference.Text()}");
+    }
+
+    static Estimate PairedRatio(Sample a, Sample b) =>
+        Bootstrap.Ratio(a, b);
+
+    /// <summary>A falling trend: held if rho's interval is below 0, not held if above.</summary>
+    static Outcome Falling(Estimate rho) => rho.Below(0) ? Outcome.Held : rho.Above(0) ? Outcome.NotHeld
+        : Outcome.Inconclusive;
+
+    static string Curve(IEnumerable<Level> levels, Func<Level, Sample> sample) =>
+        string.Join("; ", levels.Select(l => $"{l.Label} {Bootstrap.Mean(sample(l)).Text()}"));
+}

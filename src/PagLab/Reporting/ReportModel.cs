@@ -1,0 +1,103 @@
+using PagLab.Experiments;
+using PagLab.Uncertainty;
+using Sample = PagLab.Uncertainty.Bootstrap.Sample;
+
+namespace PagLab.Reporting;
+
+/// <summary>On and off sensitivity of a level at one epsilon (seeds pooled).</summary>
+public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn);
+
+/// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
+public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
+
+/// <summary>One point of the report's curves: a level's numbers with intervals over seeds and images, and its
+/// regime.</summary>
+public sealed record LevelSummary
+{
+    public required Level Level { get; init; }
+    public required Regime Regime { get; init; }
+    public required string Reason { get; init; }
+    public required Estimate Accuracy { get; init; }
+    public required IReadOnlyList<EpsilonSummary> Sensitivity { get; init; }
+    public Estimate? Alignment { get; init; }
+    public Estimate? BayesCosine { get; init; }
+    public Estimate? RelativeNoise { get; init; }
+    public required IReadOnlyList<SigmaSummary> Noise { get; init; }
+}
+
+/// <summary>
+/// Everything the report shows, computed from typed results only (no torch, no file reads):
+/// levels with pooled intervals, regimes and findings. ReportBuilder renders it.
+/// </summary>
+public sealed record ReportModel
+{
+    public required string Name { get; init; }
+    public required IReadOnlyList<string> Datasets { get; init; }
+    public int JobsTotal { get; init; }
+    public required IReadOnlyList<JobResult> Results { get; init; }
+    public required IReadOnlyList<LevelSummary> Levels { get; init; }
+    public required IReadOnlyList<Finding> Findings { get; init; }
+    public double? RegimeEpsilon { get; init; }
+    public required string OutputMeasure { get; init; }
+    public bool HaveLpips { get; init; }
+    public string AlignmentName => HaveLpips ? "1 - LPIPS" : "SSIM";
+    public required IReadOnlyList<(string Stage, double Seconds)> Stages { get; init; }
+
+    public LevelSummary? SummaryOf(JobResult r) => Levels.FirstOrDefault(l => l.Level.Contains(r));
+
+    public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results)
+    {
+        var regimes = spec.Regimes.Classify(results);
+        bool haveLpips = results.Where(r => r.Alignment is not null).DefaultIfEmpty()
+            .All(r => r?.Alignment?.OneMinusLpipsPerImage is not null)
+                         && results.Any(r => r.Alignment is not null);
+        double? eps = spec.Regimes.EpsilonFor(results);
+        var alignment = Reporting.Findings.AlignmentMetric(haveLpips);
+        return new ReportModel
+        {
+            Name = spec.Name, Datasets = spec.Datasets, JobsTotal = spec.Jobs().Count, Results = results,
+            Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
+            Findings = Reporting.Findings.Compute(regimes, eps, haveLpips), RegimeEpsilon = eps,
+            OutputMeasure = results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
+                ?? spec.Measure.Output,
+            HaveLpips = haveLpips,
+            Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
+                .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),
+        };
+    }
+
+    static LevelSummary Summarise(LevelRegime regime, Func<JobResult, double[]?> alignment)
+    {
+        var level = regime.Level;
+        Estimate? Mean(Sample? s) => s is null ? null : Bootstrap.Mean(s);
+        var epsilons = level.Completed.SelectMany(r => r.Sensitivity.Select(s => s.Epsilon)).Distinct().Order();
+        var sensitivity = epsilons.Where(e => level.On(e) is not null).Select(e =>
+        {
+            Sample on = level.On(e)!, off = level.Off(e)!;
+            var ratio = Bootstrap.Ratio(off, on);
+            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio);
+        }).ToList();
+        var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0)
+            .Order();
+        var noise = sigmas.Select(sigma =>
+        {
+            var points = level.Completed
+                .Select(r => r.Distractor.FirstOrDefault(p => p.Sigma == sigma)).OfType<DistractorPoint>().ToList();
+            Sample signal = new(points.Select(p => p.SignalPerImage).ToList());
+            Sample distractor = new(points.Select(p => p.DistractorPerImage).ToList());
+            var ratio = Bootstrap.Ratio(signal, distractor);
+            return new SigmaSummary(sigma, ratio, Bootstrap.Mean(signal), Bootstrap.Mean(distractor));
+        }).ToList();
+        var overSigmas = level.Completed.Where(r => r.Distractor.Any(p => p.Sigma > 0))
+            .Select(r => DistractorRobustness.MeanOverSigmas(r.Distractor)).ToList();
+        Estimate? relative = overSigmas.Count == 0 ? null : Bootstrap.Ratio(
+            new Sample(overSigmas.Select(o => o.Signal).ToList()), new Sample(overSigmas.Select(o => o.Distractor).ToList()));
+        return new LevelSummary
+        {
+            Level = level, Regime = regime.Regime, Reason = regime.Reason, Accuracy = level.AccuracyEstimate,
+            Sensitivity = sensitivity, Alignment = Mean(level.Values(alignment)),
+            BayesCosine = Mean(level.Values(r => r.Alignment?.BayesCosinePerImage)), RelativeNoise = relative,
+                Noise = noise,
+        };
+    }
+}

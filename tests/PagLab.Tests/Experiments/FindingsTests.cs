@@ -1,0 +1,141 @@
+using PagLab.Experiments;
+using PagLab.Reporting;
+using static PagLab.Tests.Experiments.Tables;
+
+namespace PagLab.Tests.Experiments;
+
+public class FindingsTests
+{
+    static Finding Find(string id, string? objective, params JobResult[] table)
+    {
+        var regimes = new RegimeRule().Classify(table);
+        var findings = Findings.Compute(regimes, 1.0, haveLpips: true);
+        return findings.Single(f => f.Id == id && (objective is null || f.Objective == objective));
+    }
+
+    /// <summary>The standard model plus gnorm at 0.01, 0.1 and 1, with the given on, off (index 0 = standard) and
+    /// accuracy 0.95.</summary>
+    static JobResult[] Curve(double[] on, double[] off, double spread = 0.1, int images = 40) =>
+        on.Select((v, i) => Run(i == 0 ? "standard" : "gnorm", i == 0 ? 0 : Math.Pow(10, i - 3), 0.95, v, off[i],
+            spread: spread, images: images)).ToArray();
+
+    [Theory]
+    [InlineData(1.0, 2.0, 0.1, Outcome.Held)]
+    [InlineData(2.0, 1.0, 0.1, Outcome.NotHeld)]
+    [InlineData(1.0, 1.02, 0.8, Outcome.Inconclusive)]
+    public void StandardOffAboveOn(double on, double off, double spread, Outcome expected) =>
+        Assert.Equal(expected, Find(Findings.StandardOffAboveOn, null, Run("standard", 0, 0.95, on, off,
+            spread: spread)).Outcome);
+
+    public static TheoryData<double[], double[], double, Outcome> OffCurves => new()
+    {
+        { new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 }, 0.1, Outcome.Held },
+        { new[] { 1.0, 1, 1, 1 }, new[] { 0.5, 1, 1.5, 2 }, 0.1, Outcome.NotHeld },
+        { new[] { 1.0, 1, 1, 1 }, new[] { 1.0, 1, 1, 1 }, 0.9, Outcome.Inconclusive },
+    };
+
+    [Theory, MemberData(nameof(OffCurves))]
+    public void OffFalls_IsASpearmanTrendWithItsInterval(double[] on, double[] off, double spread, Outcome expected)
+    {
+        var f = Find(Findings.OffFalls, "gnorm", Curve(on, off, spread, images: 8));
+        Assert.Equal(expected, f.Outcome);
+        Assert.Contains("Spearman's rho", f.Evidence);
+    }
+
+    [Theory, MemberData(nameof(OffCurves))]
+    public void RelativeOffRobustnessGrows_IsASpearmanTrendOfOffOverOn(double[] on, double[] off, double spread,
+        Outcome expected) =>
+        Assert.Equal(expected, Find(Findings.RelativeOffRobustnessGrows, "gnorm", Curve(on, off, spread,
+            images: 8)).Outcome);
+
+    [Fact]
+    public void OnFlat_Held_SaysUpToWhichStrength()
+    {
+        var f = Find(Findings.OnFlat, "gnorm", Curve(new[] { 1.0, 1, 1, 0.3 }, new[] { 2.0, 1.5, 1, 0.2 }));
+        Assert.Equal(Outcome.Held, f.Outcome);
+        Assert.StartsWith("flat up to strength 0.1", f.Evidence);
+        Assert.Contains("then on moved: at gnorm 1", f.Evidence);
+    }
+
+    [Fact]
+    public void OnFlat_NotHeld_WhenOnFallsBeforeOff()
+    {
+        var f = Find(Findings.OnFlat, "gnorm", Curve(new[] { 1.0, 0.5, 0.3, 0.2 }, new[] { 2.0, 1.5, 1, 0.5 }));
+        Assert.Equal(Outcome.NotHeld, f.Outcome);
+        Assert.Contains("at gnorm 0.01", f.Evidence);
+    }
+
+    [Fact]
+    public void OnFlat_Inconclusive_WhenOffNeverFalls() =>
+        Assert.Equal(Outcome.Inconclusive, Find(Findings.OnFlat, "gnorm", Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0,
+            2, 2, 2 })).Outcome);
+
+    [Theory]
+    [InlineData(new[] { 0.7, 0.8, 0.9, 0.7 }, 0.05, Outcome.Held)]
+    [InlineData(new[] { 0.8, 0.7, 0.7, 0.9 }, 0.05, Outcome.NotHeld)]
+    [InlineData(new[] { 0.7, 0.7, 0.7, 0.7 }, 0.9, Outcome.Inconclusive)]
+    public void AlignmentPeaks_NeedsAnInteriorStrengthAboveBothEnds(double[] alignment, double spread, Outcome expected)
+    {
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Select((r, i) => r.WithAlignment(alignment[i], spread: spread)).ToArray();
+        Assert.Equal(expected, Find(Findings.AlignmentPeaks, "gnorm", table).Outcome);
+    }
+
+    /// <summary>Standard weak, gnorm 1 bayes-aligned, gnorm 10 excessive, with the given metric per level.</summary>
+    static JobResult[] ThreeRegimes(double[] alignment, double[] bayes, double spread) => new[]
+    {
+        Run("standard", 0, 0.95, 1, 2).WithAlignment(alignment[0], bayes[0], spread),
+        Run("gnorm", 1, 0.95, 1, 0.5).WithAlignment(alignment[1], bayes[1], spread),
+        Run("gnorm", 10, 0.5, 0.2, 0.1).WithAlignment(alignment[2], bayes[2], spread),
+    };
+
+    [Theory]
+    [InlineData(new[] { 0.6, 0.8, 0.5 }, 0.05, Outcome.Held)]
+    [InlineData(new[] { 0.8, 0.6, 0.5 }, 0.05, Outcome.NotHeld)]
+    [InlineData(new[] { 0.7, 0.7, 0.7 }, 0.9, Outcome.Inconclusive)]
+    public void BayesAlignedRuns_AreTheMostAligned_AndNearestTheBayesGradient(double[] metric, double spread,
+        Outcome expected)
+    {
+        var table = ThreeRegimes(metric, metric, spread);
+        Assert.Equal(expected, Find(Findings.BayesAlignedMostAligned, null, table).Outcome);
+        Assert.Equal(expected, Find(Findings.BayesAlignedNearestBayes, null, table).Outcome);
+    }
+
+    [Theory]
+    [InlineData(1.0, 0.5, 0.1, Outcome.Held)]
+    [InlineData(0.5, 1.0, 0.1, Outcome.NotHeld)]
+    [InlineData(1.0, 1.0, 0.9, Outcome.Inconclusive)]
+    public void StandardRelativeNoise_IsSignalOverDistractorChange(double signal, double distractor, double spread,
+        Outcome expected) =>
+        Assert.Equal(expected, Find(Findings.StandardRelativeNoise, null, Run("standard", 0, 0.95, 1,
+            2).WithNoise(signal, distractor, spread)).Outcome);
+
+    [Theory]
+    [InlineData(1.0, 0.2, 0.1, Outcome.Held)]
+    [InlineData(1.0, 0.0, 0.1, Outcome.Held)]      // ignores the distractor: infinitely more robust there
+    [InlineData(1.0, 2.0, 0.1, Outcome.NotHeld)]
+    [InlineData(1.0, 1.0, 0.9, Outcome.Inconclusive)]
+    public void RobustRelativeNoise_ComparesTheStrongestWorkingModelWithTheStandard(double signal, double distractor,
+        double spread, Outcome expected)
+    {
+        var table = new[]
+        {
+            Run("standard", 0, 0.95, 1, 2).WithNoise(1, 1, spread),
+            Run("pgd", 0.5, 0.95, 1, 0.5).WithNoise(signal, distractor, spread),
+            Run("pgd", 8, 0.1, 0, 0).WithNoise(1, 0.001, spread),                 // collapsed: excessive, never picked
+        };
+        var f = Find(Findings.RobustRelativeNoise, "pgd", table);
+        Assert.Equal(expected, f.Outcome);
+        Assert.StartsWith("pgd 0.5 (the strongest non-excessive)", f.Evidence);
+    }
+
+    [Fact]
+    public void UndertrainedDataset_DrawsNoFinding_AndSaysWhy()
+    {
+        var regimes = new RegimeRule().Classify(new[] { Run("standard", 0, 0.078, 1, 0.5, testImages: 64),
+            Run("gnorm", 1, 0.09, 1, 0.4, testImages: 64) });
+        var f = Assert.Single(Findings.Compute(regimes, 1.0, haveLpips: false));
+        Assert.Equal((Findings.Trained, Outcome.NotHeld), (f.Id, f.Outcome));
+        Assert.Contains("not above chance", f.Evidence);
+    }
+}
