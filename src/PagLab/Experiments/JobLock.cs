@@ -49,10 +49,15 @@ public sealed class JobLock : IDisposable
                 // No fsync: after a reboot the boot id differs, so a lock lost to a crash is stale anyway.
                 JsonSerializer.Serialize(stream, Me(), JsonFiles.Options);
             }
-            File.Move(temp, full, overwrite: false);
-            return true;
+            try
+            {
+                File.Move(temp, full, overwrite: false);
+                return true;
+            }
+            // The temp file was just written beside the lock, so the folder is writable: the move failed because
+            // the name exists. (Asking File.Exists here would race with a takeover that has just deleted it.)
+            catch (IOException) { return false; }
         }
-        catch (IOException) when (File.Exists(full)) { return false; }
         finally { File.Delete(temp); }
     }
 
