@@ -163,19 +163,33 @@ public sealed class ScoreCommands : ICommandGroup
         return cmd;
     }
 
+    /// <summary>The options every alignment command shares: noise level, LPIPS network, gradient mode.</summary>
+    static (Option<double?> Sigma, Option<string?> LpipsNet, Option<string> Mode) AlignmentOptions() =>
+    (
+        new Option<double?>("--sigma")
+        {
+            Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the"
+                + " paper; else 0.5)",
+        },
+        new Option<string?>("--lpips-net")
+        {
+            Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights"
+                + " are in the data root)",
+        },
+        new Option<string>("--mode")
+        {
+            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
+                + " conditional) | label | sum (unconditional score)",
+            DefaultValueFactory = _ => "predicted",
+        }
+    );
+
     static Command Alignment()
     {
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
-        var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
-        var mode = new Option<string>("--mode")
-        {
-            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
-                + " conditional) | label | sum (unconditional score)",
-            DefaultValueFactory = _ => "predicted",
-        };
+        var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
@@ -226,14 +240,7 @@ public sealed class ScoreCommands : ICommandGroup
         var models = new Option<string>("--models") { Description = "Comma-separated model folders", Required = true };
         var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (or 'exact' on subspace-gaussians)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var sigma = new Option<double?>("--sigma") { Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the paper; else 0.5)" };
-        var lpipsNet = new Option<string?>("--lpips-net") { Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights are in the data root)" };
-        var mode = new Option<string>("--mode")
-        {
-            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
-                + " conditional) | label | sum (unconditional score)",
-            DefaultValueFactory = _ => "predicted",
-        };
+        var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");

@@ -29,10 +29,12 @@ public sealed record Level(string Dataset, string Objective, double Strength, IR
     public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
 
     /// <summary>Per-image values of the completed runs that have them (one array per seed); null when none
-    /// has.</summary>
+    /// has. A run with a non-finite value (an overflowed or failed measurement) has no measurement: no finding or
+    /// regime may speak from it.</summary>
     public Sample? Values(Func<JobResult, double[]?> pick)
     {
-        var runs = Completed.Select(pick).Where(v => v is { Length: > 0 }).Select(v => v!).ToList();
+        var runs = Completed.Select(pick).Where(v => v is { Length: > 0 } && v.All(double.IsFinite)).Select(v => v!)
+            .ToList();
         return runs.Count == 0 ? null : new Sample(runs);
     }
 

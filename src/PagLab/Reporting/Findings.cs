@@ -54,7 +54,7 @@ public static class Findings
             }
             if (standard is null) continue;
             var objectives = mine.Where(r => !r.Level.IsStandard).Select(r => r.Level.Objective).Distinct().ToList();
-            if (epsilon is double eps && standard.On(eps) is not null)
+            if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
             {
                 findings.Add(StandardOffOverOn(dataset, standard, eps));
                 foreach (var objective in objectives)
@@ -118,7 +118,7 @@ public static class Findings
     static Finding OffFalling(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
     {
         const string claim = "Off-manifold sensitivity falls as the robustness objective grows (Figure 3 top, red)";
-        var points = curve.Where(l => l.Off(eps) is not null).ToList();
+        var points = curve.Where(l => l.On(eps) is not null && l.Off(eps) is not null).ToList();
         if (points.Count < 3)
             return new Finding(OffFalls, dataset, objective, claim, Outcome.Inconclusive,
                 $"only {points.Count} measured strengths (need 3)");
@@ -141,7 +141,7 @@ public static class Findings
         var standard = curve[0];
         Level? flatUpTo = null;
         string flatNumbers = "", brokeAt = "";
-        foreach (var level in curve.Skip(1).Where(l => l.On(eps) is not null))
+        foreach (var level in curve.Skip(1).Where(l => l.On(eps) is not null && l.Off(eps) is not null))
         {
             var onChange = Bootstrap.Difference(level.On(eps)!, standard.On(eps)!);
             var offChange = Bootstrap.Difference(level.Off(eps)!, standard.Off(eps)!);
@@ -168,7 +168,7 @@ public static class Findings
     {
         const string claim = "Robust training makes models relatively off-manifold robust: off/on falls with "
             + "strength (Definition 1, Figure 3)";
-        var points = curve.Where(l => l.Off(eps) is not null).ToList();
+        var points = curve.Where(l => l.On(eps) is not null && l.Off(eps) is not null).ToList();
         if (points.Count < 3)
             return new Finding(RelativeOffRobustnessGrows, dataset, objective, claim, Outcome.Inconclusive,
                 $"only {points.Count} responsive strengths (need 3; collapsed models have no off/on)");

@@ -71,7 +71,7 @@ public sealed record ReportModel
         var level = regime.Level;
         Estimate? Mean(Sample? s) => s is null ? null : Bootstrap.Mean(s);
         var epsilons = level.Completed.SelectMany(r => r.Sensitivity.Select(s => s.Epsilon)).Distinct().Order();
-        var sensitivity = epsilons.Where(e => level.On(e) is not null).Select(e =>
+        var sensitivity = epsilons.Where(e => level.On(e) is not null && level.Off(e) is not null).Select(e =>
         {
             Sample on = level.On(e)!, off = level.Off(e)!;
             var ratio = Bootstrap.Ratio(off, on);

@@ -138,4 +138,26 @@ public class FindingsTests
         Assert.Equal((Findings.Trained, Outcome.NotHeld), (f.Id, f.Outcome));
         Assert.Contains("not above chance", f.Evidence);
     }
+
+    static readonly string[] ManifoldFindings =
+        { Findings.StandardOffAboveOn, Findings.OffFalls, Findings.OnFlat, Findings.RelativeOffRobustnessGrows };
+
+    [Fact]
+    public void NothingMeasuredOnTheManifold_NoManifoldFindingIsStated()
+    {
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Select(r => r with { Sensitivity = new() }).ToArray();
+        var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true);
+        Assert.DoesNotContain(findings, f => ManifoldFindings.Contains(f.Id) && f.Outcome != Outcome.Inconclusive);
+    }
+
+    [Fact]
+    public void NonFiniteMeasurements_NeverHoldOrFail_AFinding()
+    {
+        // An overflowed measurement (off = +Infinity at every strength) must not decide any manifold finding.
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { double.PositiveInfinity, double.PositiveInfinity,
+            double.PositiveInfinity, double.PositiveInfinity });
+        var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true);
+        Assert.DoesNotContain(findings, f => ManifoldFindings.Contains(f.Id) && f.Outcome != Outcome.Inconclusive);
+    }
 }
