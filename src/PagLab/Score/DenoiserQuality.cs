@@ -1,36 +1,23 @@
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
+using PagLab.Uncertainty;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PagLab.Score;
-
-/// <summary>A mean over images with its 95% normal interval, mean -/+ 1.96 sd / sqrt(n).</summary>
-public sealed record MeanInterval(double Mean, double Lower, double Upper)
-{
-    public static MeanInterval Of(IReadOnlyList<double> values)
-    {
-        Require.That(values.Count > 0, "an interval needs at least one value");
-        double mean = values.Average();
-        double sd = values.Count > 1
-            ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : double.NaN;
-        double half = 1.96 * sd / Math.Sqrt(values.Count);
-        return new MeanInterval(mean, mean - half, mean + half);
-    }
-}
 
 /// <summary>The denoiser at one pixel-space noise level.</summary>
 public sealed record DenoiserQualityAtSigma
 {
     public double Sigma { get; init; }
     /// <summary>||D(x0 + sigma n, sigma) - x0||^2 per pixel on held-out images.</summary>
-    public required MeanInterval Mse { get; init; }
+    public required Estimate Mse { get; init; }
     /// <summary>The same for the exact posterior mean on the same draws (the floor), where it exists.</summary>
-    public MeanInterval? ExactMse { get; init; }
+    public Estimate? ExactMse { get; init; }
     /// <summary>Cosine of the score (D(x0) - x0) / sigma^2 at clean held-out images to the exact score, where known.
     /// </summary>
-    public MeanInterval? ScoreCosine { get; init; }
+    public Estimate? ScoreCosine { get; init; }
 }
 
 /// <summary>quality.json beside a trained denoiser: how far its score can be trusted.</summary>
@@ -42,7 +29,7 @@ public sealed record DenoiserQuality
     public bool Conditional { get; init; }
     public int Count { get; init; }
     /// <summary>The EDM training loss (weighted, ln s ~ N(-1.2, 1.2^2)) on held-out images.</summary>
-    public required MeanInterval EdmLoss { get; init; }
+    public required Estimate EdmLoss { get; init; }
     public List<DenoiserQualityAtSigma> BySigma { get; init; } = new();
     public string Interval { get; init; } = "95% normal interval over images: mean -/+ 1.96 sd / sqrt(n)";
 
@@ -96,12 +83,12 @@ public sealed record DenoiserQuality
         {
             Dataset = dataset.Name, Arch = denoiser.Network.Spec.Arch, Conditional = denoiser.Conditional,
             Count = (int)split.Count,
-            EdmLoss = MeanInterval.Of(loss),
+            EdmLoss = Estimate.Normal(loss),
             BySigma = sigmas.Select((s, i) => new DenoiserQualityAtSigma
             {
-                Sigma = s, Mse = MeanInterval.Of(mse[i]),
-                ExactMse = exact is null ? null : MeanInterval.Of(exactMse[i]),
-                ScoreCosine = exact is null ? null : MeanInterval.Of(cosine[i]),
+                Sigma = s, Mse = Estimate.Normal(mse[i]),
+                ExactMse = exact is null ? null : Estimate.Normal(exactMse[i]),
+                ScoreCosine = exact is null ? null : Estimate.Normal(cosine[i]),
             }).ToList(),
         };
     }

@@ -11,6 +11,18 @@ public sealed record Estimate(double Mean, double Lower, double Upper, int N)
 {
     public static Estimate Empty => new(double.NaN, double.NaN, double.NaN, 0);
 
+    /// <summary>A mean with its 95% normal interval, mean -/+ 1.96 sd / sqrt(n) (for large samples of
+    /// well-behaved values, where a bootstrap would give the same).</summary>
+    public static Estimate Normal(IReadOnlyList<double> values)
+    {
+        Common.Require.That(values.Count > 0, "an interval needs at least one value");
+        double mean = values.Average();
+        double sd = values.Count > 1
+            ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : double.NaN;
+        double half = 1.96 * sd / Math.Sqrt(values.Count);
+        return new Estimate(mean, mean - half, mean + half, values.Count);
+    }
+
     /// <summary>The interval lies entirely above v.</summary>
     public bool Above(double v) => Lower > v;
 
