@@ -27,6 +27,9 @@ public static class CommonOptions
         return option;
     }
 
+    public static Option<string?> Tensorboard(string what = "the run") => new("--tensorboard")
+    { Description = $"Write TensorBoard scalars of {what} into this folder (loss and lr per step, metrics per epoch)" };
+
     public static Option<string> Out(bool required = true, string description = "Output file or folder") => new("--out")
     { Description = description, Required = required };
 }

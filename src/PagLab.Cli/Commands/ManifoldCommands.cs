@@ -43,6 +43,8 @@ public sealed class ManifoldCommands : ICommandGroup
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("train", "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
             { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, checkpointEvery, threads, output, seed, dataRoot };
+        var tensorboard = CommonOptions.Tensorboard();
+        cmd.Options.Add(tensorboard);
         cmd.SetAction(parse =>
         {
             var config = new AutoencoderConfig
@@ -53,7 +55,8 @@ public sealed class ManifoldCommands : ICommandGroup
                 Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
-            using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
+            using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume),
+                                                     parse.GetValue(tensorboard));
             Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to {parse.GetValue(output)}");
             return 0;
         });

@@ -65,10 +65,11 @@ public sealed class ScoreCommands : ICommandGroup
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var tensorboard = CommonOptions.Tensorboard();
         var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)")
         {
             dataset, conditional, arch, epochs, batchSize, lr, channels, width, trainSize, resume, checkpointEvery,
-            threads, output, seed, dataRoot,
+            threads, output, seed, dataRoot, tensorboard,
         };
         cmd.SetAction(parse =>
         {
@@ -84,7 +85,8 @@ public sealed class ScoreCommands : ICommandGroup
             Require.That(DenoiserNetworks.Names.Contains(config.Arch),
                 $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
             Require.InRange(config.HiddenWidth, 16, 8192, "--width");
-            var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume));
+            var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume),
+                                              tensorboard: parse.GetValue(tensorboard));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
             return 0;
         });

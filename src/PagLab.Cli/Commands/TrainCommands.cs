@@ -29,6 +29,9 @@ public sealed class TrainCommands : ICommandGroup
         _ => throw new PagLabException($"--pgd-variant must be one of {string.Join(", ", PgdConfig.Variants)}, got '{name}'"),
     };
 
+    /// <summary>Whether the user wrote the option (not its default).</summary>
+    static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
     public static double[] ParseList(string text, string option)
     {
         try
@@ -69,6 +72,16 @@ public sealed class TrainCommands : ICommandGroup
         var lrScale = new Option<double?>("--lr-scale-reference") { Description = "Scale lr by reference/lambda when lambda exceeds it (PAGs Suppl. B.2)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 1 };
+        var augment = new Option<string>("--augment")
+        {
+            Description = "Training augmentation: none | crop-flip (random crop of the zero-padded image, horizontal flip)",
+            DefaultValueFactory = _ => "none",
+        };
+        var augmentPadding = new Option<int>("--augment-padding")
+            { Description = "crop-flip: zero padding per side", DefaultValueFactory = _ => 4 };
+        var preset = new Option<string?>("--preset")
+            { Description = "authors: the PAGs authors' recipe for the dataset (docs/training.md); flags given win" };
+        var tensorboard = CommonOptions.Tensorboard();
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
@@ -81,6 +94,16 @@ public sealed class TrainCommands : ICommandGroup
             dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm, steps, alphaFactor,
             randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma, lrScale, batchSize, epochs,
             trainSize, testSize, checkpointEvery, threads, resume, output, seed, device, dataRoot,
+            augment, augmentPadding, preset, tensorboard,
+        };
+        // the options a preset may fill, by TrainConfig key (TrainingPresets.Apply)
+        var presetKeys = new Dictionary<string, Option>
+        {
+            ["arch"] = arch, ["epochs"] = epochs, ["batchSize"] = batchSize, ["optimizer"] = optimizer,
+            ["learningRate"] = lr, ["momentum"] = momentum, ["weightDecay"] = weightDecay, ["schedule"] = schedule,
+            ["milestones"] = milestones, ["gamma"] = gamma, ["augment"] = augment, ["augmentPadding"] = augmentPadding,
+            ["lrScaleReference"] = lrScale, ["objective.lambdaConvention"] = convention,
+            ["objective.pgd"] = pgdVariant,
         };
         cmd.SetAction(parse =>
         {
@@ -107,10 +130,15 @@ public sealed class TrainCommands : ICommandGroup
                 Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
                 TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
+                Augment = parse.GetValue(augment)!, AugmentPadding = parse.GetValue(augmentPadding),
+                Preset = parse.GetValue(preset),
             };
+            bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));
+            config = TrainingPresets.Apply(config, key => Given(parse, presetKeys[key]) || key == "objective.pgd" && pgdGiven);
             config.Objective.Create(config.BatchSize); // validate before loading data
             string outDir = parse.GetValue(output)!;
-            var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume));
+            var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume),
+                                     parse.GetValue(tensorboard));
             if (result.Status == RunStatus.Diverged) { Console.Error.WriteLine($"error: {result.Message}"); return 3; }
             var last = result.Metrics.LastOrDefault();
             Console.WriteLine(last is null ? $"run {outDir}: {result.Message}" : $"run {outDir}: test accuracy {last.TestAccuracy:F4} after {last.Epoch} epoch(s)");

@@ -156,10 +156,7 @@ public static class SweepRunner
         if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
         Stage("shared");
 
-        var config = new TrainConfig(spec.Train)
-        {
-            Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
-        };
+        var config = JobConfig(spec, job);
         string runDir = Path.Combine(jobDir, "train");
         var training = Trainer.Run(config, runDir, progress, resume: true);
         Stage("train");
@@ -218,6 +215,14 @@ public static class SweepRunner
         }
         return result with { StageSeconds = stages };
     }
+
+    /// <summary>A job's training config: the spec's `train` section, the job's grid point, the preset per dataset.</summary>
+    public static TrainConfig JobConfig(SweepSpec spec, SweepJob job) => TrainingPresets.ApplyToSweepJob(
+        new TrainConfig(spec.Train)
+        {
+            Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot,
+            Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+        }, spec.Train);
 
     /// <summary>Figure 6 artefact of a job: image, score and the model's gradient for the first test images.</summary>
     public static string GradientFigurePath(string dir, string jobId) => Path.Combine(dir, "jobs", jobId, "fig6.png");

@@ -90,6 +90,8 @@ public sealed record SweepSpec
         }
         try { new TrainConfig(Train) { Dataset = Datasets[0] }.Validate(); }
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
+        try { TrainingPresets.Validate(Train.Preset, Datasets); }
+        catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         Require.That(Shared.DenoiserEpochs >= 1 && Shared.DenoiserBatchSize >= 1 && Shared.AutoencoderEpochs >= 1,
                      $"{where}: epochs and batch sizes must be at least 1");
         Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");

@@ -56,14 +56,14 @@ public static class AutoencoderTrainer
 
     /// <summary>The trained autoencoder (the saved one when the run had completed); divergence throws.</summary>
     public static ConvAutoencoder Run(AutoencoderConfig config, string runDir, IProgressSink? progress = null,
-                                      bool resume = false)
+                                      bool resume = false, string? tensorboard = null)
     {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed) return SavedAutoencoder.Load(runDir);
         var step = new AutoencoderStep(config);
         try
         {
-            var result = TrainingLoop.Run(run, step, progress);
+            var result = TrainingLoop.Run(run, step, progress, tensorboard);
             if (result.Status == RunStatus.Diverged) throw new PagLabException($"{runDir}: {result.Message}");
             return step.Model;
         }

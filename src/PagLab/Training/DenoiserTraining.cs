@@ -59,12 +59,13 @@ public static class DenoiserTrainer
 
     /// <summary>The run's metrics (the stored ones when it had completed); divergence throws.</summary>
     public static IReadOnlyList<DenoiserEpoch> Run(DenoiserConfig config, string runDir, IProgressSink? progress = null,
-                                                   bool resume = false, IDataset? dataset = null)
+                                                   bool resume = false, IDataset? dataset = null,
+                                                   string? tensorboard = null)
     {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed) return run.ReadMetrics<DenoiserEpoch>();
         using var step = new DenoiserStep(config, dataset);
-        var result = TrainingLoop.Run(run, step, progress);
+        var result = TrainingLoop.Run(run, step, progress, tensorboard);
         if (result.Status == RunStatus.Diverged)
             throw new PagLabException($"{runDir}: denoiser training {result.Message}; try a smaller learning rate");
         return result.Metrics;

@@ -20,6 +20,10 @@ public record TrainSettings
     public string Schedule { get; init; } = "none";             // none | multistep | cosine
     public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the run (150/175 of 200)
     public double Gamma { get; init; } = 0.1;                   // multistep decay factor
+    public string Augment { get; init; } = "none";              // none | crop-flip (Data/Augmentation)
+    public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors' CIFAR-10: 4)
+    /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win over it.</summary>
+    public string? Preset { get; init; }
     /// <summary>
     /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in
     /// proportion. When set, lr = lr * min(1, LrScaleReference / lambda) for gnorm and smooth.
@@ -67,6 +71,10 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
                      $"device must be cpu or cuda, got '{Device}'");
         Require.That(Milestones.All(m => m > 0 && double.IsFinite(m)), "milestones must be positive");
         Require.Positive(Gamma, "gamma");
+        Require.That(Data.Augmentation.Names.Contains(Augment),
+                     $"augment must be one of {string.Join(", ", Data.Augmentation.Names)}, got '{Augment}'");
+        TrainingPresets.Validate(Preset, new[] { Dataset });
+        Require.That(AugmentPadding is >= 0 and <= 64, $"augmentPadding must be in 0..64, got {AugmentPadding}");
         if (LrScaleReference is double r) Require.Positive(r, "lrScaleReference");
         if (TestSize is int n) Require.That(n >= 1, $"testSize must be >= 1, got {n}");
     }

@@ -18,13 +18,13 @@ public static class Trainer
     public const string Kind = "train";
 
     public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null,
-                                  bool resume = false)
+                                  bool resume = false, string? tensorboard = null)
     {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed)
             return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
         using var step = new ClassifierStep(config);
-        var result = TrainingLoop.Run(run, step, progress);
+        var result = TrainingLoop.Run(run, step, progress, tensorboard);
         return new TrainResult(result.Status, runDir, result.Metrics, result.Message);
     }
 
@@ -88,7 +88,8 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
 
     public Tensor Loss(Batch batch, Generator noise, Dictionary<string, double> sums)
     {
-        var x = batch.Images.to(device); var y = batch.Labels.to(device);
+        var images = Augmentation.Apply(config.Augment, batch.Images, config.AugmentPadding, noise);
+        var x = images.to(device); var y = batch.Labels.to(device);
         var terms = objective.Loss(model, x, y, noise);
         Add(sums, "crossEntropy", terms.CrossEntropy.item<float>() * (double)batch.Size);
         Add(sums, "penalty", terms.Penalty.item<float>() * (double)batch.Size);

@@ -61,7 +61,9 @@ public static class TrainingLoop
     /// </summary>
     public const double LossBound = 1e6;
 
-    public static LoopResult<TEpoch> Run<TEpoch>(RunFolder run, ITrainingStep<TEpoch> step, IProgressSink? progress)
+    /// <summary>Runs (or resumes) the loop; <paramref name="tensorboard"/>: a folder for TensorBoard scalars.</summary>
+    public static LoopResult<TEpoch> Run<TEpoch>(RunFolder run, ITrainingStep<TEpoch> step, IProgressSink? progress,
+                                                 string? tensorboard = null)
         where TEpoch : IEpochRecord
     {
         progress ??= NullProgress.Instance;
@@ -79,6 +81,7 @@ public static class TrainingLoop
         }
         run.Start();
         run.WriteMetrics(metrics);
+        var board = tensorboard is null ? null : new TensorboardLog(tensorboard);
 
         var sinceCheckpoint = Stopwatch.StartNew();
         for (int epoch = position.Epoch; epoch < options.Epochs; epoch++)
@@ -109,6 +112,7 @@ public static class TrainingLoop
                 loss.backward();
                 step.Optimizer.step();
                 step.AfterUpdate((long)epoch * batches + batchIndex + 1);
+                board?.Step((long)epoch * batches + batchIndex + 1, value, step.Optimizer.ParamGroups.First().LearningRate);
                 sums["loss"] = sums.GetValueOrDefault("loss") + (double)value * batch.Size;
                 batchIndex++;
                 position = new TrainPosition
@@ -128,6 +132,7 @@ public static class TrainingLoop
             }
             var line = step.EndEpoch(epoch, position);
             metrics.Add(line);
+            board?.Epoch(line);
             run.WriteMetrics(metrics);
             position = new TrainPosition { Epoch = epoch + 1 };
             Checkpoint.Save(run.Dir, step.Network, step.Optimizer, position, step.Extra);
