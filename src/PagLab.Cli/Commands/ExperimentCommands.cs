@@ -80,7 +80,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var workers = new Option<int>("--workers") { Description = "Worker processes on this machine", DefaultValueFactory = _ => 1 };
         var threads = CommonOptions.Threads("Torch threads per worker (default: cores / workers)");
         var allowLarge = AllowLarge();
-        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads, allowLarge };
+        var tensorboard = CommonOptions.Tensorboard("each job's training (one sub-folder per job id)");
+        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads, allowLarge, tensorboard };
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
@@ -92,10 +93,10 @@ public sealed class ExperimentCommands : ICommandGroup
             if (n == 1)
             {
                 TorchSharp.torch.set_num_threads(threadCount);
-                SweepRunner.RunAll(s, dir, new ConsoleProgress());
+                SweepRunner.RunAll(s, dir, new ConsoleProgress(), tensorboard: parse.GetValue(tensorboard));
                 return Finish(s, dir);
             }
-            RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount);
+            RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount, parse.GetValue(tensorboard));
             return Finish(s, dir);
         });
         return cmd;
@@ -105,7 +106,7 @@ public sealed class ExperimentCommands : ICommandGroup
     /// N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.
     /// Each is started from an argument list (no shell), so no path or name is ever read as a command.
     /// </summary>
-    static void RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads)
+    static void RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads, string? tensorboard = null)
     {
         string logs = Directory.CreateDirectory(Path.Combine(dir, "logs")).FullName;
         var (program, prefix) = SlurmScript.CurrentProgram();
@@ -116,6 +117,7 @@ public sealed class ExperimentCommands : ICommandGroup
             foreach (var arg in prefix.Concat(new[] { "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(dir) })
                          .Concat(new[] { "--workers", "1", "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
                 info.ArgumentList.Add(arg);
+            if (tensorboard is not null) { info.ArgumentList.Add("--tensorboard"); info.ArgumentList.Add(Path.GetFullPath(tensorboard)); }
             var log = new StreamWriter(Path.Combine(logs, $"worker{w}.log")) { AutoFlush = true };
             var child = Process.Start(info)!;
             DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
@@ -168,12 +170,14 @@ public sealed class ExperimentCommands : ICommandGroup
         var output = CommonOptions.Out(description: "Sweep folder");
         var index = new Option<int>("--index") { Description = "Job index (the Slurm array task id)", Required = true };
         var threads = CommonOptions.Threads("Torch threads");
-        var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads };
+        var tensorboard = CommonOptions.Tensorboard("the job's training (in a sub-folder named by its id)");
+        var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads, tensorboard };
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
-            var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress());
+            var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress(),
+                                           parse.GetValue(tensorboard));
             Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
             return state == JobState.Failed ? 4 : 0;
         });
@@ -326,8 +330,12 @@ public sealed class ExperimentCommands : ICommandGroup
             Directory.CreateDirectory(dir);
             string specPath = Path.Combine(dir, "demo-spec.json");
             if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);
-            if (PagLab.Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot) is not { } found || !File.Exists(found))
-                Console.WriteLine($"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {PagLab.Metrics.Lpips.DataRootWeights(spec.Measure.LpipsNet, spec.DataRoot)}): the report uses SSIM and cosine");
+            spec = SweepRunner.Prepare(spec, dir);
+            string net = spec.Measure.LpipsNet!;
+            if (PagLab.Metrics.Lpips.FindWeights(null, net, spec.DataRoot) is not { } found || !File.Exists(found))
+                Console.WriteLine("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at "
+                    + $"{PagLab.Metrics.Lpips.DataRootWeights(net, spec.DataRoot)}): the report uses SSIM and cosine");
+            else Console.WriteLine($"alignment with LPIPS-{net} ({found})");
             int n = parse.GetValue(workers);
             if (n > 1) RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
             else

@@ -41,6 +41,7 @@ public sealed record AlignmentResult
 {
     public required string Mode { get; init; }
     public double Sigma { get; init; }
+    public string? LpipsNet { get; init; }                  // the LPIPS network of OneMinusLpips
     public Estimate? OneMinusLpips { get; init; }
     public required Estimate Ssim { get; init; }
     public required Estimate Cosine { get; init; }
@@ -67,7 +68,7 @@ public sealed record AlignmentResult
         var bayes = Values(i => i.GradientVsBayesGradient?.Cosine);
         return new AlignmentResult
         {
-            Mode = report.Mode, Sigma = report.Sigma, OneMinusLpips = Of(lpips), Ssim = Of(ssim)!, Cosine = Of(cosine)!,
+            Mode = report.Mode, Sigma = report.Sigma, LpipsNet = report.LpipsNet, OneMinusLpips = Of(lpips), Ssim = Of(ssim)!, Cosine = Of(cosine)!,
             BayesCosine = Of(bayes), ScoreCosineToExact = Of(Values(i => i.ScoreCosineToExact)),
             OneMinusLpipsPerImage = lpips, SsimPerImage = ssim, CosinePerImage = cosine, BayesCosinePerImage = bayes,
         };

@@ -31,8 +31,12 @@ public static class SweepRunner
     public static string TangentsPath(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "tangents.safetensors");
     public static string DenoiserDir(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "denoiser");
 
-    /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
-    public static void Prepare(SweepSpec spec, string dir)
+    /// <summary>
+    /// Writes spec.json on first use; refuses a folder that holds a different sweep. Returns the spec to run:
+    /// an unset LPIPS network resolved once (Lpips.DefaultNet) and then read from spec.json, so weights that
+    /// appear later change neither the sweep's measurements nor whether it resumes.
+    /// </summary>
+    public static SweepSpec Prepare(SweepSpec spec, string dir)
     {
         OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         Directory.CreateDirectory(dir);
@@ -41,12 +45,23 @@ public static class SweepRunner
         if (File.Exists(path))
         {
             // read through today's record, so keys an older spec.json lacks compare as their defaults
-            if (JsonSerializer.Serialize(JsonFiles.Read<SweepSpec>(path), JsonFiles.Options).Trim() != json.Trim())
+            var stored = JsonFiles.Read<SweepSpec>(path);
+            spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? "squeeze");   // sweeps before the key measured squeeze
+            stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? "squeeze");
+            json = JsonSerializer.Serialize(spec, JsonFiles.Options);
+            if (JsonSerializer.Serialize(stored, JsonFiles.Options).Trim() != json.Trim())
                 throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
-            return;
+            return spec;
         }
-        AtomicFile.WriteAllText(path, json + "\n");
+        spec = WithLpipsNet(spec, Metrics.Lpips.DefaultNet(Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"),
+                                                           spec.DataRoot));
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(spec, JsonFiles.Options) + "\n");
+        return spec;
     }
+
+    /// <summary>The spec with its LPIPS network set to <paramref name="net"/> unless the spec names one.</summary>
+    static SweepSpec WithLpipsNet(SweepSpec spec, string net) =>
+        spec with { Measure = spec.Measure with { LpipsNet = spec.Measure.LpipsNet ?? net } };
 
     public static JobState State(string dir, SweepJob job)
     {
@@ -64,9 +79,10 @@ public static class SweepRunner
     /// returns unless a job failed. A job that fails here is not retried in the same call.
     /// Returns the number of jobs not done (see <see cref="Unfinished"/>).
     /// </summary>
-    public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true)
+    public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true,
+                             string? tensorboard = null)
     {
-        Prepare(spec, dir);
+        spec = Prepare(spec, dir);
         var jobs = spec.Jobs();
         var failedHere = new HashSet<int>();
         bool saidWaiting = false;
@@ -80,7 +96,7 @@ public static class SweepRunner
                 if (state is JobState.Completed or JobState.Diverged || failedHere.Contains(job.Index)) continue;
                 if (state == JobState.Running) { heldElsewhere++; continue; }
                 if (state == JobState.Failed && !retryFailed) continue;
-                var outcome = RunOne(spec, dir, job.Index, progress);
+                var outcome = RunOne(spec, dir, job.Index, progress, tensorboard);
                 if (outcome == JobState.Failed) failedHere.Add(job.Index);
                 if (outcome == JobState.Running) heldElsewhere++;
                 else ranAny = true;
@@ -110,10 +126,13 @@ public static class SweepRunner
         return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} (see jobs/<id>/{ErrorFile})";
     }
 
-    /// <summary>Runs one job (the Slurm array task), unless it is done or held by a live process.</summary>
-    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress)
+    /// <summary>
+    /// Runs one job (the Slurm array task), unless it is done or held by a live process;
+    /// <paramref name="tensorboard"/>: TensorBoard scalars of its training in DIR/&lt;job id&gt;.
+    /// </summary>
+    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress, string? tensorboard = null)
     {
-        Prepare(spec, dir);
+        spec = Prepare(spec, dir);
         var jobs = spec.Jobs();
         Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
         var job = jobs[index];
@@ -129,7 +148,7 @@ public static class SweepRunner
             JobResult result;
             // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
             // while the next job runs libtorch, which can corrupt the native heap).
-            using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress);
+            using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress, tensorboard);
             JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
             progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
             return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
@@ -142,7 +161,7 @@ public static class SweepRunner
         }
     }
 
-    static JobResult Execute(SweepSpec spec, string dir, SweepJob job, IProgressSink progress)
+    static JobResult Execute(SweepSpec spec, string dir, SweepJob job, IProgressSink progress, string? tensorboard)
     {
         string jobDir = JobDir(dir, job);
         var stages = new Dictionary<string, double>();
@@ -158,7 +177,8 @@ public static class SweepRunner
 
         var config = JobConfig(spec, job);
         string runDir = Path.Combine(jobDir, "train");
-        var training = Trainer.Run(config, runDir, progress, resume: true);
+        var training = Trainer.Run(config, runDir, progress, resume: true,
+                                   tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
         Stage("train");
         var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
@@ -245,8 +265,9 @@ public static class SweepRunner
     /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS or the data root's weights/ when present, else null (SSIM and cosine only).</summary>
     public static Metrics.Lpips? LoadLpips(SweepSpec spec)
     {
-        string? path = Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot);
-        return path is not null && File.Exists(path) ? Metrics.Lpips.Load(spec.Measure.LpipsNet, path) : null;
+        string net = spec.Measure.LpipsNet ?? "squeeze";       // Prepare resolves an unset network
+        string? path = Metrics.Lpips.FindWeights(null, net, spec.DataRoot);
+        return path is not null && File.Exists(path) ? Metrics.Lpips.Load(net, path) : null;
     }
 
     /// <summary>Builds shared/&lt;dataset&gt;/tangents.safetensors once (autoencoder first when that is the estimator).</summary>

@@ -44,7 +44,8 @@ public sealed record MeasureSettings
     public string Mode { get; init; } = "predicted";                 // with a conditional score (docs/score.md)
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
-    public string LpipsNet { get; init; } = "squeeze";
+    /// <summary>squeeze | alex | vgg; unset: alex when its weights are found, else squeeze, fixed in spec.json.</summary>
+    public string? LpipsNet { get; init; }
 }
 
 /// <summary>

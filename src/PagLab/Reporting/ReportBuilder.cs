@@ -54,7 +54,8 @@ public static class ReportBuilder
             .Append($"{Esc(string.Join(", ", model.Datasets))}. Output measure: <b>{Esc(model.OutputMeasure)}</b> "
                 + "(the change of the model ")
             .Append($"output per image); regimes and findings compare at eps {eps}. Alignment is {model.AlignmentName}")
-            .Append(model.HaveLpips ? "." : " (no LPIPS weights were available; cosine is in the table).")
+            .Append(model.HaveLpips ? $" (LPIPS-{Esc(spec.Measure.LpipsNet ?? "squeeze")})."
+                                    : " (no LPIPS weights were available; cosine is in the table).")
             .Append($" Gradient mode: {Esc(spec.Measure.Mode)}. Every number is a mean with its 95% interval [lower, "
                 + $"upper]: percentile ")
             .Append($"bootstrap over images ({Bootstrap.Replicates} replicates, fixed seed), over seeds then images "

@@ -8,7 +8,7 @@ namespace PagLab.Tests.Metrics;
 /// <summary>Which LPIPS network alignment uses when none is named, and the paper's per-dataset noise levels.</summary>
 public class LpipsDefaultNetTests
 {
-    static string WriteWeights(string net, string dir)
+    internal static string WriteWeights(string net, string dir)
     {
         using var lpips = new Lpips(net);
         string path = Path.Combine(dir, $"lpips-{net}-v0.1.safetensors");

@@ -33,7 +33,7 @@ public class ResumeTests
             "classifier" => new[]
             {
                 "train", "--objective", "smooth", "--lambda", "0.1", "--sigma", "0.1",
-                "--train-size", "2000", "--test-size", "200",
+                "--train-size", "2000", "--test-size", "200", "--augment", "crop-flip",
             },
             "autoencoder" => new[]
             {

@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+using PagLab.Experiments;
+using PagLab.Metrics;
+using PagLab.Tests.Cli;
+using PagLab.Tests.Metrics;
+
+namespace PagLab.Tests.Experiments;
+
+/// <summary>
+/// A sweep without measure.lpipsNet measures with LPIPS-AlexNet when its weights are found (as the paper), else
+/// SqueezeNet; the choice is fixed in spec.json, so weights added or removed later never stop a resume.
+/// </summary>
+public class SweepLpipsNetTests
+{
+    static string StoredNet(string dir) =>
+        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, SweepRunner.SpecFile)))!["measure"]!["lpipsNet"]!.GetValue<string>();
+
+    /// <summary>`sweep slurm` prepares the folder (writes or checks spec.json) without training anything.</summary>
+    static CliProcess.Result Prepare(string spec, string dir) => CliProcess.RunWithEnvironment(
+        new Dictionary<string, string?> { ["PAGLAB_LPIPS_WEIGHTS"] = null }, "sweep", "slurm", spec, "--out", dir);
+
+    [Fact]
+    public void UnsetLpipsNet_IsAlexWithItsWeights_AndStaysWhatSpecJsonSays()
+    {
+        string root = TestPaths.TempDir("root");
+        string alex = LpipsDefaultNetTests.WriteWeights("alex", Directory.CreateDirectory(Path.Combine(root, "weights")).FullName);
+        string spec = Path.Combine(TestPaths.TempDir("spec"), "spec.json");
+        File.WriteAllText(spec, $$"""{"datasets": ["shapes"], "objectives": [{"name": "standard"}], "dataRoot": "{{root}}"}""");
+
+        string withAlex = Path.Combine(TestPaths.TempDir("sweep"), "s");
+        var first = Prepare(spec, withAlex);
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        Assert.Equal("alex", StoredNet(withAlex));
+
+        File.Delete(alex);                                     // the default would now be squeeze
+        var again = Prepare(spec, withAlex);
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        Assert.Equal("alex", StoredNet(withAlex));
+
+        string without = Path.Combine(TestPaths.TempDir("sweep"), "s");
+        Assert.Equal(0, Prepare(spec, without).ExitCode);
+        Assert.Equal("squeeze", StoredNet(without));
+        LpipsDefaultNetTests.WriteWeights("alex", Path.Combine(root, "weights"));
+        var resumed = Prepare(spec, without);                  // a sweep begun with squeeze keeps it
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Equal("squeeze", StoredNet(without));
+        Assert.Equal("alex", Lpips.DefaultNet(null, root));
+    }
+}
