@@ -1,5 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using PagLab.Common;
+using PagLab.Experiments;
+using PagLab.Tests.Experiments;
 using PagLab.Training;
 
 namespace PagLab.Tests.Training;
@@ -130,5 +133,17 @@ public class TensorboardTests
         Assert.Equal((float)metrics[0].Loss, scalars.Single(s => s.Tag == "epoch/loss").Value);
         foreach (var (bucket, loss) in metrics[0].LossBySigma)
             Assert.Equal((float)loss, scalars.Single(s => s.Tag == $"epoch/lossBySigma/{bucket}").Value);
+    }
+
+    [Fact]
+    public void SweepJob_WritesItsTrainingScalars_IntoASubFolderNamedByItsId()
+    {
+        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
+        string dir = TestPaths.TempDir("sweep"), board = TestPaths.TempDir("tb");
+        var job = spec.Jobs()[0];
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, job.Index, NullProgress.Instance, board));
+        var (_, scalars) = ReadEvents(Assert.Single(Directory.GetFiles(Path.Combine(board, job.Id), "events.out.tfevents.*")));
+        Assert.Contains(scalars, s => s.Tag == "step/loss");
+        Assert.Contains(scalars, s => s.Tag == "epoch/testAccuracy" && s.Step == 1);
     }
 }
