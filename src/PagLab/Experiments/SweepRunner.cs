@@ -48,6 +48,9 @@ public static class SweepRunner
             var stored = JsonFiles.Read<SweepSpec>(path);
             spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? "squeeze");   // sweeps before the key measured squeeze
             stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? "squeeze");
+            // an unset alignmentSigma keeps the folder's (0.25 in sweeps begun when that was the default)
+            spec = spec with { Measure = spec.Measure with
+                { AlignmentSigma = spec.Measure.AlignmentSigma ?? stored.Measure.AlignmentSigma } };
             json = JsonSerializer.Serialize(spec, JsonFiles.Options);
             if (JsonSerializer.Serialize(stored, JsonFiles.Options).Trim() != json.Trim())
                 throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
@@ -215,12 +218,13 @@ public static class SweepRunner
         {
             using IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
             using var lpips = LoadLpips(spec);
-            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
+            double sigma = spec.Measure.AlignmentSigma ?? AlignmentDefaults.Sigma(job.Dataset);
+            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, sigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
             // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
             string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
             AlignmentMeasurement.Figure(GradientFigurePath(dir, job.Id), new[] { (label, (Module<Tensor, Tensor>)model) }, denoiser,
-                dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, GradientFigureImages, lpips);
+                dataset, sigma, spec.Measure.Mode, GradientFigureImages, lpips);
             result = result with { Alignment = AlignmentResult.From(report) };
             Stage("alignment");
         }

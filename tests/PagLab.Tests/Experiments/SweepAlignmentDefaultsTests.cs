@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using PagLab.Experiments;
+using PagLab.IO;
 using PagLab.Metrics;
+using PagLab.Score;
 using PagLab.Tests.Cli;
 using PagLab.Tests.Metrics;
 
@@ -8,9 +10,10 @@ namespace PagLab.Tests.Experiments;
 
 /// <summary>
 /// A sweep without measure.lpipsNet measures with LPIPS-AlexNet when its weights are found (as the paper), else
-/// SqueezeNet; the choice is fixed in spec.json, so weights added or removed later never stop a resume.
+/// SqueezeNet; the choice is fixed in spec.json, so weights added or removed later never stop a resume. Without
+/// measure.alignmentSigma it measures at the paper's noise level per dataset.
 /// </summary>
-public class SweepLpipsNetTests
+public class SweepAlignmentDefaultsTests
 {
     static string StoredNet(string dir) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(dir, SweepRunner.SpecFile)))!["measure"]!["lpipsNet"]!.GetValue<string>();
@@ -45,5 +48,21 @@ public class SweepLpipsNetTests
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Equal("squeeze", StoredNet(without));
         Assert.Equal("alex", Lpips.DefaultNet(null, root));
+    }
+
+    [Fact]
+    public void UnsetAlignmentSigma_IsThePapersPerDataset_AndAnOlderFolderKeepsItsOwn()
+    {
+        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Distractor = false } };
+        Assert.Null(spec.Measure.AlignmentSigma);
+        string dir = TestPaths.TempDir("sweep");
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 0, PagLab.Common.NullProgress.Instance));
+        var result = JobResult.Read(Path.Combine(SweepRunner.JobDir(dir, spec.Jobs()[0]), SweepRunner.ResultFile));
+        Assert.Equal(AlignmentDefaults.Sigma("subspace-gaussians"), result.Alignment!.Sigma);
+
+        string older = TestPaths.TempDir("sweep");               // spec.json of a sweep begun with the old default
+        JsonFiles.Write(Path.Combine(older, SweepRunner.SpecFile),
+                        spec with { Measure = spec.Measure with { AlignmentSigma = 0.25, LpipsNet = "squeeze" } });
+        Assert.Equal(0.25, SweepRunner.Prepare(spec, older).Measure.AlignmentSigma);
     }
 }
