@@ -113,6 +113,19 @@ public class TrainingPresetsTests
     }
 
     [Fact]
+    public void ExampleAuthorsSweep_TrainsEachDatasetWithItsRecipe()
+    {
+        var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
+        var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
+        Assert.All(configs.Where(c => c.Dataset == "cifar10"), c => Assert.Equal((200, "crop-flip", "resnet18"),
+                                                                                  (c.Epochs, c.Augment, c.Arch)));
+        Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"), c => Assert.Equal((9, "none", 0.1),
+                                                                                  (c.Epochs, c.Augment, c.LearningRate)));
+        var gnorm = configs.First(c => c.Dataset == "cifar10" && c.Objective.Name == "gnorm" && c.Objective.Lambda == 1);
+        Assert.Equal(("authors", 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
+    }
+
+    [Fact]
     public void TrainCli_PresetFillsWhatTheFlagsLeaveOut()
     {
         string root = TestPaths.RequireDataRoot();
