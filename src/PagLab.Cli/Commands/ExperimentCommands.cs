@@ -81,7 +81,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var threads = CommonOptions.Threads("Torch threads per worker (default: cores / workers)");
         var allowLarge = AllowLarge();
         var tensorboard = CommonOptions.Tensorboard("each job's training (one sub-folder per job id)");
-        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)") { spec, output, workers, threads, allowLarge, tensorboard };
+        var cmd = new Command("run", "Run every job not yet done (completed jobs are never rerun; partial ones resume)")
+            { spec, output, workers, threads, allowLarge, tensorboard };
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
@@ -117,7 +118,9 @@ public sealed class ExperimentCommands : ICommandGroup
             foreach (var arg in prefix.Concat(new[] { "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(dir) })
                          .Concat(new[] { "--workers", "1", "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
                 info.ArgumentList.Add(arg);
-            if (tensorboard is not null) { info.ArgumentList.Add("--tensorboard"); info.ArgumentList.Add(Path.GetFullPath(tensorboard)); }
+            if (tensorboard is not null)
+                foreach (var arg in new[] { "--tensorboard", Path.GetFullPath(tensorboard) })
+                    info.ArgumentList.Add(arg);
             var log = new StreamWriter(Path.Combine(logs, $"worker{w}.log")) { AutoFlush = true };
             var child = Process.Start(info)!;
             DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
@@ -171,7 +174,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var index = new Option<int>("--index") { Description = "Job index (the Slurm array task id)", Required = true };
         var threads = CommonOptions.Threads("Torch threads");
         var tensorboard = CommonOptions.Tensorboard("the job's training (in a sub-folder named by its id)");
-        var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)") { spec, output, index, threads, tensorboard };
+        var cmd = new Command("run-one", "Run job --index of a sweep (what each Slurm array task does)")
+            { spec, output, index, threads, tensorboard };
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size

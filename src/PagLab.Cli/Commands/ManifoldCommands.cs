@@ -55,8 +55,8 @@ public sealed class ManifoldCommands : ICommandGroup
                 Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
-            using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume),
-                                                     parse.GetValue(tensorboard));
+            using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
+                                                     parse.GetValue(resume), parse.GetValue(tensorboard));
             Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to {parse.GetValue(output)}");
             return 0;
         });

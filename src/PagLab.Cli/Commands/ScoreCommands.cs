@@ -85,8 +85,8 @@ public sealed class ScoreCommands : ICommandGroup
             Require.That(DenoiserNetworks.Names.Contains(config.Arch),
                 $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
             Require.InRange(config.HiddenWidth, 16, 8192, "--width");
-            var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(), parse.GetValue(resume),
-                                              tensorboard: parse.GetValue(tensorboard));
+            var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
+                                              parse.GetValue(resume), tensorboard: parse.GetValue(tensorboard));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
             return 0;
         });

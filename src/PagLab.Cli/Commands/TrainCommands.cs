@@ -74,7 +74,7 @@ public sealed class TrainCommands : ICommandGroup
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 1 };
         var augment = new Option<string>("--augment")
         {
-            Description = "Training augmentation: none | crop-flip (random crop of the zero-padded image, horizontal flip)",
+            Description = "Training augmentation: none | crop-flip (random crop of the zero-padded image, mirrored)",
             DefaultValueFactory = _ => "none",
         };
         var augmentPadding = new Option<int>("--augment-padding")
@@ -134,7 +134,8 @@ public sealed class TrainCommands : ICommandGroup
                 Preset = parse.GetValue(preset),
             };
             bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));
-            config = TrainingPresets.Apply(config, key => Given(parse, presetKeys[key]) || key == "objective.pgd" && pgdGiven);
+            config = TrainingPresets.Apply(config,
+                key => Given(parse, presetKeys[key]) || key == "objective.pgd" && pgdGiven);
             config.Objective.Create(config.BatchSize); // validate before loading data
             string outDir = parse.GetValue(output)!;
             var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume),

@@ -46,12 +46,13 @@ public static class Augmentation
         using var _ = NewDisposeScope();
         long b = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];
         var device = images.device;
-        var padded = nn.functional.pad(images, new long[] { padding, padding, padding, padding });  // (B, C, H+2P, W+2P)
+        var padded = nn.functional.pad(images, new long[] { padding, padding, padding, padding }); // (B,C,H+2P,W+2P)
         var r = arange(h, dtype: ScalarType.Int64, device: device).unsqueeze(0);                    // (1, H)
         var k = arange(w, dtype: ScalarType.Int64, device: device).unsqueeze(0);                    // (1, W)
         var rows = dy.to(device).unsqueeze(1) + r;                                                  // (B, H)
         var columns = dx.to(device).unsqueeze(1) + where(flip.to(device).unsqueeze(1), (w - 1) - k, k); // (B, W)
         var cropRows = padded.gather(2, rows.view(b, 1, h, 1).expand(b, c, h, w + 2 * padding));   // (B, C, H, W+2P)
-        return cropRows.gather(3, columns.view(b, 1, 1, w).expand(b, c, h, w)).MoveToOuterDisposeScope(); // (B, C, H, W)
+        var cropped = cropRows.gather(3, columns.view(b, 1, 1, w).expand(b, c, h, w));               // (B, C, H, W)
+        return cropped.MoveToOuterDisposeScope();
     }
 }

@@ -68,7 +68,8 @@ public sealed record AlignmentResult
         var bayes = Values(i => i.GradientVsBayesGradient?.Cosine);
         return new AlignmentResult
         {
-            Mode = report.Mode, Sigma = report.Sigma, LpipsNet = report.LpipsNet, OneMinusLpips = Of(lpips), Ssim = Of(ssim)!, Cosine = Of(cosine)!,
+            Mode = report.Mode, Sigma = report.Sigma, LpipsNet = report.LpipsNet,
+            OneMinusLpips = Of(lpips), Ssim = Of(ssim)!, Cosine = Of(cosine)!,
             BayesCosine = Of(bayes), ScoreCosineToExact = Of(Values(i => i.ScoreCosineToExact)),
             OneMinusLpipsPerImage = lpips, SsimPerImage = ssim, CosinePerImage = cosine, BayesCosinePerImage = bayes,
         };

@@ -133,7 +133,8 @@ public static class SweepRunner
     /// Runs one job (the Slurm array task), unless it is done or held by a live process;
     /// <paramref name="tensorboard"/>: TensorBoard scalars of its training in DIR/&lt;job id&gt;.
     /// </summary>
-    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress, string? tensorboard = null)
+    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress,
+                                  string? tensorboard = null)
     {
         spec = Prepare(spec, dir);
         var jobs = spec.Jobs();
@@ -219,7 +220,8 @@ public static class SweepRunner
             using IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
             using var lpips = LoadLpips(spec);
             double sigma = spec.Measure.AlignmentSigma ?? AlignmentDefaults.Sigma(job.Dataset);
-            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, sigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
+            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, sigma, spec.Measure.Mode,
+                                                      spec.Measure.AlignmentCount, lpips);
             AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
             // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
             string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
@@ -240,7 +242,7 @@ public static class SweepRunner
         return result with { StageSeconds = stages };
     }
 
-    /// <summary>A job's training config: the spec's `train` section, the job's grid point, the preset per dataset.</summary>
+    /// <summary>A job's training config: the spec's `train` section, its grid point, the preset per dataset.</summary>
     public static TrainConfig JobConfig(SweepSpec spec, SweepJob job) => TrainingPresets.ApplyToSweepJob(
         new TrainConfig(spec.Train)
         {

@@ -40,12 +40,12 @@ public sealed record MeasureSettings
     public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
     public int Draws { get; init; } = 16;
     public int AlignmentCount { get; init; } = 64;
-    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults: cifar10 0.25, ...).</summary>
+    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults).</summary>
     public double? AlignmentSigma { get; init; }
     public string Mode { get; init; } = "predicted";                 // with a conditional score (docs/score.md)
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
-    /// <summary>squeeze | alex | vgg; unset: alex when its weights are found, else squeeze, fixed in spec.json.</summary>
+    /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public string? LpipsNet { get; init; }
 }
 

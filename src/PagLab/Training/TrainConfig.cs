@@ -21,8 +21,8 @@ public record TrainSettings
     public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the run (150/175 of 200)
     public double Gamma { get; init; } = 0.1;                   // multistep decay factor
     public string Augment { get; init; } = "none";              // none | crop-flip (Data/Augmentation)
-    public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors' CIFAR-10: 4)
-    /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win over it.</summary>
+    public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors: 4)
+    /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win.</summary>
     public string? Preset { get; init; }
     /// <summary>
     /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in

@@ -112,7 +112,8 @@ public static class TrainingLoop
                 loss.backward();
                 step.Optimizer.step();
                 step.AfterUpdate((long)epoch * batches + batchIndex + 1);
-                board?.Step((long)epoch * batches + batchIndex + 1, value, step.Optimizer.ParamGroups.First().LearningRate);
+                board?.Step((long)epoch * batches + batchIndex + 1, value,
+                            step.Optimizer.ParamGroups.First().LearningRate);
                 sums["loss"] = sums.GetValueOrDefault("loss") + (double)value * batch.Size;
                 batchIndex++;
                 position = new TrainPosition

@@ -76,7 +76,7 @@ public static class TrainingPresets
             },
         };
 
-    /// <summary>A one-line error unless <paramref name="preset"/> is null or known and has a recipe for each dataset.</summary>
+    /// <summary>One line unless <paramref name="preset"/> is null, or known with a recipe per dataset.</summary>
     public static void Validate(string? preset, IEnumerable<string> datasets)
     {
         if (preset is null) return;

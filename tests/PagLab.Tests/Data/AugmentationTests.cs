@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Data;
 
-/// <summary>The authors' CIFAR-10 augmentation (random crop of the 4-pixel zero-padded image, horizontal flip).</summary>
+/// <summary>The authors' CIFAR-10 augmentation (random crop of the 4-pixel zero-padded image, flip).</summary>
 public class AugmentationTests
 {
     /// <summary>One image at a time, the way torchvision does it: pad, slice the window, mirror.</summary>
@@ -13,7 +13,7 @@ public class AugmentationTests
         var outputs = new List<Tensor>();
         for (int i = 0; i < images.shape[0]; i++)
         {
-            var padded = nn.functional.pad(images[i], new long[] { padding, padding, padding, padding }); // (C, H+2P, W+2P)
+            var padded = nn.functional.pad(images[i], new long[] { padding, padding, padding, padding }); // (C,H',W')
             var window = padded.narrow(1, dy[i], images.shape[2]).narrow(2, dx[i], images.shape[3]);
             outputs.Add(flip[i] ? window.flip(2) : window);
         }

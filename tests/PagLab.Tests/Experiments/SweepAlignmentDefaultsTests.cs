@@ -16,7 +16,8 @@ namespace PagLab.Tests.Experiments;
 public class SweepAlignmentDefaultsTests
 {
     static string StoredNet(string dir) =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, SweepRunner.SpecFile)))!["measure"]!["lpipsNet"]!.GetValue<string>();
+        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, SweepRunner.SpecFile)))!["measure"]!["lpipsNet"]!
+                .GetValue<string>();
 
     /// <summary>`sweep slurm` prepares the folder (writes or checks spec.json) without training anything.</summary>
     static CliProcess.Result Prepare(string spec, string dir) => CliProcess.RunWithEnvironment(
@@ -26,9 +27,11 @@ public class SweepAlignmentDefaultsTests
     public void UnsetLpipsNet_IsAlexWithItsWeights_AndStaysWhatSpecJsonSays()
     {
         string root = TestPaths.TempDir("root");
-        string alex = LpipsDefaultNetTests.WriteWeights("alex", Directory.CreateDirectory(Path.Combine(root, "weights")).FullName);
+        string weights = Directory.CreateDirectory(Path.Combine(root, "weights")).FullName;
+        string alex = LpipsDefaultNetTests.WriteWeights("alex", weights);
         string spec = Path.Combine(TestPaths.TempDir("spec"), "spec.json");
-        File.WriteAllText(spec, $$"""{"datasets": ["shapes"], "objectives": [{"name": "standard"}], "dataRoot": "{{root}}"}""");
+        File.WriteAllText(spec,
+            $$"""{"datasets": ["shapes"], "objectives": [{"name": "standard"}], "dataRoot": "{{root}}"}""");
 
         string withAlex = Path.Combine(TestPaths.TempDir("sweep"), "s");
         var first = Prepare(spec, withAlex);
@@ -43,7 +46,7 @@ public class SweepAlignmentDefaultsTests
         string without = Path.Combine(TestPaths.TempDir("sweep"), "s");
         Assert.Equal(0, Prepare(spec, without).ExitCode);
         Assert.Equal("squeeze", StoredNet(without));
-        LpipsDefaultNetTests.WriteWeights("alex", Path.Combine(root, "weights"));
+        LpipsDefaultNetTests.WriteWeights("alex", weights);
         var resumed = Prepare(spec, without);                  // a sweep begun with squeeze keeps it
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Equal("squeeze", StoredNet(without));
@@ -53,7 +56,8 @@ public class SweepAlignmentDefaultsTests
     [Fact]
     public void UnsetAlignmentSigma_IsThePapersPerDataset_AndAnOlderFolderKeepsItsOwn()
     {
-        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Distractor = false } };
+        var spec = TinySweep.Spec() with
+            { Measure = TinySweep.Spec().Measure with { Manifold = false, Distractor = false } };
         Assert.Null(spec.Measure.AlignmentSigma);
         string dir = TestPaths.TempDir("sweep");
         Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 0, PagLab.Common.NullProgress.Instance));

@@ -7,7 +7,7 @@ using PagLab.Training;
 
 namespace PagLab.Tests.Training;
 
-/// <summary>`--tensorboard DIR`: the event file TorchSharp's SummaryWriter writes, read back record by record.</summary>
+/// <summary>`--tensorboard DIR`: the event file TorchSharp's SummaryWriter writes, read back.</summary>
 public class TensorboardTests
 {
     sealed record Scalar(string Tag, long Step, float Value);
@@ -48,8 +48,14 @@ public class TensorboardTests
             switch (wire)
             {
                 case 0: fields.Add((field, wire, Varint(message, ref at), Array.Empty<byte>())); break;
-                case 1: fields.Add((field, wire, BitConverter.ToUInt64(message.Slice(at, 8)), Array.Empty<byte>())); at += 8; break;
-                case 5: fields.Add((field, wire, BitConverter.ToUInt32(message.Slice(at, 4)), Array.Empty<byte>())); at += 4; break;
+                case 1:
+                    fields.Add((field, wire, BitConverter.ToUInt64(message.Slice(at, 8)), Array.Empty<byte>()));
+                    at += 8;
+                    break;
+                case 5:
+                    fields.Add((field, wire, BitConverter.ToUInt32(message.Slice(at, 4)), Array.Empty<byte>()));
+                    at += 4;
+                    break;
                 case 2:
                     int length = (int)Varint(message, ref at);
                     fields.Add((field, wire, 0, message.Slice(at, length).ToArray()));
@@ -138,11 +144,13 @@ public class TensorboardTests
     [Fact]
     public void SweepJob_WritesItsTrainingScalars_IntoASubFolderNamedByItsId()
     {
-        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
+        var spec = TinySweep.Spec() with
+            { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
         string dir = TestPaths.TempDir("sweep"), board = TestPaths.TempDir("tb");
         var job = spec.Jobs()[0];
         Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, job.Index, NullProgress.Instance, board));
-        var (_, scalars) = ReadEvents(Assert.Single(Directory.GetFiles(Path.Combine(board, job.Id), "events.out.tfevents.*")));
+        var events = Assert.Single(Directory.GetFiles(Path.Combine(board, job.Id), "events.out.tfevents.*"));
+        var (_, scalars) = ReadEvents(events);
         Assert.Contains(scalars, s => s.Tag == "step/loss");
         Assert.Contains(scalars, s => s.Tag == "epoch/testAccuracy" && s.Step == 1);
     }

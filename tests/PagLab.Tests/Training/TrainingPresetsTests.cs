@@ -63,7 +63,8 @@ public class TrainingPresetsTests
     {
         // run_experiments.py: lr = 0.025 / (reg_constant / 0.01) above 0.01 (gnorm), / (c / 10) above 10 (smooth)
         var gnorm = Preset("cifar10", "gnorm") with { Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 1 } };
-        var smooth = Preset("cifar10", "smooth") with { Objective = new ObjectiveConfig { Name = "smooth", Lambda = 100 } };
+        var smooth = Preset("cifar10", "smooth") with
+            { Objective = new ObjectiveConfig { Name = "smooth", Lambda = 100 } };
         Assert.Equal(0.025 / (1 / 0.01), gnorm.LearningRateAt(0), 12);
         Assert.Equal(0.025 / (100 / 10.0), smooth.LearningRateAt(0), 12);
         Assert.Null(Preset("cifar10", "randsmooth").LrScaleReference);
@@ -89,7 +90,8 @@ public class TrainingPresetsTests
         }, key => key is "epochs" or "arch");
         Assert.Equal((3, "smallcnn", 0.025), (config.Epochs, config.Arch, config.LearningRate));
         var e = Assert.Throws<PagLabException>(() =>
-            TrainingPresets.Apply(new TrainConfig { Dataset = "shapes", Preset = TrainingPresets.Authors }, _ => false));
+            TrainingPresets.Apply(new TrainConfig { Dataset = "shapes", Preset = TrainingPresets.Authors },
+                                  _ => false));
         Assert.Contains("no recipe for dataset 'shapes'", e.Message);
     }
 
@@ -117,11 +119,11 @@ public class TrainingPresetsTests
     {
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
         var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
-        Assert.All(configs.Where(c => c.Dataset == "cifar10"), c => Assert.Equal((200, "crop-flip", "resnet18"),
-                                                                                  (c.Epochs, c.Augment, c.Arch)));
-        Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"), c => Assert.Equal((9, "none", 0.1),
-                                                                                  (c.Epochs, c.Augment, c.LearningRate)));
-        var gnorm = configs.First(c => c.Dataset == "cifar10" && c.Objective.Name == "gnorm" && c.Objective.Lambda == 1);
+        Assert.All(configs.Where(c => c.Dataset == "cifar10"),
+                   c => Assert.Equal((200, "crop-flip", "resnet18"), (c.Epochs, c.Augment, c.Arch)));
+        Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
+                   c => Assert.Equal((9, "none", 0.1), (c.Epochs, c.Augment, c.LearningRate)));
+        var gnorm = configs.First(c => c is { Dataset: "cifar10", Objective: { Name: "gnorm", Lambda: 1 } });
         Assert.Equal(("authors", 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
     }
 
