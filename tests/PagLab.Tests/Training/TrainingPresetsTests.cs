@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PagLab.Attacks;
-using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Objectives;
@@ -89,7 +88,7 @@ public class TrainingPresetsTests
             Dataset = "cifar10", Preset = TrainingPresets.Authors, Epochs = 3, Arch = "smallcnn",
         }, key => key is "epochs" or "arch");
         Assert.Equal((3, "smallcnn", 0.025), (config.Epochs, config.Arch, config.LearningRate));
-        var e = Assert.Throws<PagLabException>(() =>
+        var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
             TrainingPresets.Apply(new TrainConfig { Dataset = "shapes", Preset = TrainingPresets.Authors },
                                   _ => false));
         Assert.Contains("no recipe for dataset 'shapes'", e.Message);
@@ -110,7 +109,7 @@ public class TrainingPresetsTests
                      (mnist.Dataset, mnist.Epochs, mnist.LearningRate, mnist.Augment, mnist.Objective.Pgd.AlphaFactor));
 
         File.WriteAllText(path, "datasets: [shapes]\nobjectives: [{name: standard}]\ntrain: {preset: authors}\n");
-        var e = Assert.Throws<PagLabException>(() => SweepSpec.Load(path));
+        var e = Assert.Throws<PagLab.Common.PagLabException>(() => SweepSpec.Load(path));
         Assert.Contains("train.preset authors has no recipe for dataset 'shapes'", e.Message);
     }
 
