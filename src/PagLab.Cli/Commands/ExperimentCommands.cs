@@ -319,7 +319,10 @@ public sealed class ExperimentCommands : ICommandGroup
         var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
         var workers = new Option<int>("--workers") { Description = "Worker processes", DefaultValueFactory = _ => 1 };
         var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("demo", "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)") { output, full, workers, dataRoot };
+        var lpipsNet = new Option<string?>("--lpips-net")
+            { Description = "LPIPS network: squeeze | alex | vgg (default: alex when its weights are found, else squeeze)" };
+        var cmd = new Command("demo", "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)")
+            { output, full, workers, dataRoot, lpipsNet };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(output)!;
@@ -331,6 +334,8 @@ public sealed class ExperimentCommands : ICommandGroup
                 spec = SweepSpec.Full(present) with { DataRoot = parse.GetValue(dataRoot) };
             }
             else spec = SweepSpec.Demo() with { DataRoot = parse.GetValue(dataRoot) };
+            spec = spec with { Measure = spec.Measure with { LpipsNet = parse.GetValue(lpipsNet) } };
+            spec.Validate("--lpips-net");
             Directory.CreateDirectory(dir);
             string specPath = Path.Combine(dir, "demo-spec.json");
             if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);

@@ -104,6 +104,8 @@ public sealed record SweepSpec
                      $"{where}: measure.mode sum compares with the unconditional score; "
                      + "set shared.conditionalDenoiser to false");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
+        Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
+            $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
     }

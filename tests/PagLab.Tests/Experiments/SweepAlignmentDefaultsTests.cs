@@ -69,4 +69,12 @@ public class SweepAlignmentDefaultsTests
                         spec with { Measure = spec.Measure with { AlignmentSigma = 0.25, LpipsNet = "squeeze" } });
         Assert.Equal(0.25, SweepRunner.Prepare(spec, older).Measure.AlignmentSigma);
     }
+
+    [Fact]
+    public void UnknownLpipsNet_IsRefusedWhenTheSpecIsRead()
+    {
+        var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
+            (TinySweep.Spec() with { Measure = new MeasureSettings { LpipsNet = "alxe" } }).Validate("spec"));
+        Assert.Equal("spec: measure.lpipsNet must be one of squeeze, alex, vgg", e.Message);
+    }
 }
