@@ -320,8 +320,9 @@ public sealed class ExperimentCommands : ICommandGroup
         var workers = new Option<int>("--workers") { Description = "Worker processes", DefaultValueFactory = _ => 1 };
         var dataRoot = CommonOptions.DataRoot();
         var lpipsNet = new Option<string?>("--lpips-net")
-            { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found, else squeeze)" };
-        const string about = "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)";
+            { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found)" };
+        const string about =
+            "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)";
         var cmd = new Command("demo", about) { output, full, workers, dataRoot, lpipsNet };
         cmd.SetAction(parse =>
         {
