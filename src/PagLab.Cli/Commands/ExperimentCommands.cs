@@ -317,7 +317,12 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var output = new Option<string>("--out") { Description = "Demo folder", DefaultValueFactory = _ => "paglab-demo" };
         var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
-        var workers = new Option<int>("--workers") { Description = "Worker processes", DefaultValueFactory = _ => 1 };
+        // Two single-threaded workers beat one two-threaded process on the demo's small batches (docs/experiments.md).
+        var workers = new Option<int>("--workers")
+        {
+            Description = "Worker processes (default 2 on a machine with at least 2 cores)",
+            DefaultValueFactory = _ => Math.Min(2, Environment.ProcessorCount),
+        };
         var dataRoot = CommonOptions.DataRoot();
         var lpipsNet = new Option<string?>("--lpips-net")
             { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found)" };

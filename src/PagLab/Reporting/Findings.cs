@@ -37,7 +37,20 @@ public static class Findings
     public static Func<JobResult, double[]?> AlignmentMetric(bool haveLpips) =>
         haveLpips ? r => r.Alignment?.OneMinusLpipsPerImage : r => r.Alignment?.SsimPerImage;
 
-    public static List<Finding> Compute(IReadOnlyList<LevelRegime> regimes, double? epsilon, bool haveLpips)
+    /// <param name="scoreAdequacy">Per dataset, whether its score can support an alignment finding (null: not
+    /// judged). A finding about alignment to a score judged too poor is inconclusive, whatever its numbers.</param>
+    public static List<Finding> Compute(IReadOnlyList<LevelRegime> regimes, double? epsilon, bool haveLpips,
+        Func<string, Score.ScoreAdequacy?>? scoreAdequacy = null)
+    {
+        var findings = ComputeUnqualified(regimes, epsilon, haveLpips);
+        return findings.Select(f => f.Id is AlignmentPeaks or BayesAlignedMostAligned
+            && scoreAdequacy?.Invoke(f.Dataset) is { Adequate: false } poor
+                ? f with { Outcome = Outcome.Inconclusive,
+                    Evidence = $"the score is too poor to support this ({poor.Reason}); measured: {f.Evidence}" }
+                : f).ToList();
+    }
+
+    static List<Finding> ComputeUnqualified(IReadOnlyList<LevelRegime> regimes, double? epsilon, bool haveLpips)
     {
         var findings = new List<Finding>();
         foreach (var dataset in regimes.Select(r => r.Level.Dataset).Distinct())

@@ -10,6 +10,11 @@ public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, E
 /// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
 public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
 
+/// <summary>A dataset's denoiser quality (quality.json) and whether its score supports alignment findings at the
+/// alignment noise level.</summary>
+public sealed record ScoreSummary(string Dataset, Score.DenoiserQuality Quality, double AlignmentSigma,
+    Score.ScoreAdequacy? Adequacy);
+
 /// <summary>One point of the report's curves: a level's numbers with intervals over seeds and images, and its
 /// regime.</summary>
 public sealed record LevelSummary
@@ -42,11 +47,20 @@ public sealed record ReportModel
     public bool HaveLpips { get; init; }
     public string AlignmentName => HaveLpips ? "1 - LPIPS" : "SSIM";
     public required IReadOnlyList<(string Stage, double Seconds)> Stages { get; init; }
+    /// <summary>The denoisers behind the alignment numbers (datasets with an exact score have none).</summary>
+    public IReadOnlyList<ScoreSummary> Scores { get; init; } = Array.Empty<ScoreSummary>();
 
     public LevelSummary? SummaryOf(JobResult r) => Levels.FirstOrDefault(l => l.Level.Contains(r));
 
-    public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results)
+    /// <param name="denoiserQuality">Per dataset, the quality.json of the sweep's denoiser, where it has one.</param>
+    public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results,
+        IReadOnlyDictionary<string, Score.DenoiserQuality>? denoiserQuality = null)
     {
+        double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Score.AlignmentDefaults.Sigma(dataset);
+        var scores = (denoiserQuality ?? new Dictionary<string, Score.DenoiserQuality>())
+            .Where(kv => spec.Datasets.Contains(kv.Key))
+            .Select(kv => new ScoreSummary(kv.Key, kv.Value, SigmaOf(kv.Key), kv.Value.AdequacyAt(SigmaOf(kv.Key))))
+            .ToList();
         var regimes = spec.Regimes.Classify(results);
         bool haveLpips = results.Where(r => r.Alignment is not null).DefaultIfEmpty()
             .All(r => r?.Alignment?.OneMinusLpipsPerImage is not null)
@@ -57,7 +71,8 @@ public sealed record ReportModel
         {
             Name = spec.Name, Datasets = spec.Datasets, JobsTotal = spec.Jobs().Count, Results = results,
             Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
-            Findings = Reporting.Findings.Compute(regimes, eps, haveLpips), RegimeEpsilon = eps,
+            Findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
+                d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy), RegimeEpsilon = eps, Scores = scores,
             OutputMeasure = results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
                 ?? spec.Measure.Output,
             HaveLpips = haveLpips,

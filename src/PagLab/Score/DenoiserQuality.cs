@@ -18,7 +18,16 @@ public sealed record DenoiserQualityAtSigma
     /// <summary>Cosine of the score (D(x0) - x0) / sigma^2 at clean held-out images to the exact score, where known.
     /// </summary>
     public Estimate? ScoreCosine { get; init; }
+    /// <summary>The same error for the posterior mean under a Gaussian fit to the training images (per-pixel mean
+    /// and variance, per class when the denoiser is conditional): the best denoiser that knows only those.</summary>
+    public Estimate? BaselineMse { get; init; }
+    /// <summary>Baseline error minus the denoiser's, paired per image: above 0 means it learned more than the
+    /// Gaussian fit.</summary>
+    public Estimate? GainOverBaseline { get; init; }
 }
+
+/// <summary>Whether a score is good enough to support an alignment finding, and why.</summary>
+public sealed record ScoreAdequacy(bool Adequate, string Reason);
 
 /// <summary>quality.json beside a trained denoiser: how far its score can be trusted.</summary>
 public sealed record DenoiserQuality
@@ -34,6 +43,9 @@ public sealed record DenoiserQuality
     public string Interval { get; init; } = "95% normal interval over images: mean -/+ 1.96 sd / sqrt(n)";
 
     public const string FileName = "quality.json";
+    /// <summary>Where the exact score is known, the cosine a usable score must reach (its interval's lower end).
+    /// </summary>
+    public const double MinimumExactCosine = 0.9;
     public static readonly double[] DefaultSigmas = { 0.1, 0.25, 0.5, 1 };
     public const int DefaultCount = 500;         // held-out images (fewer if the test split is smaller)
 
@@ -52,6 +64,8 @@ public sealed record DenoiserQuality
         var mse = sigmas.Select(_ => new List<double>()).ToArray();
         var exactMse = sigmas.Select(_ => new List<double>()).ToArray();
         var cosine = sigmas.Select(_ => new List<double>()).ToArray();
+        var baselineMse = sigmas.Select(_ => new List<double>()).ToArray();
+        using var prior = GaussianPrior.Fit(dataset.Train, denoiser.Conditional);
         bool wasTraining = denoiser.Network.training;
         denoiser.Network.eval();
         try
@@ -69,6 +83,7 @@ public sealed record DenoiserQuality
                 {
                     var noisy = x0 + randn(x0.shape, dtype: x0.dtype, generator: generator) * sigmas[i];
                     mse[i].AddRange(PerPixelError(denoiser.Denoise(noisy, sigmas[i], labels), x0));
+                    baselineMse[i].AddRange(PerPixelError(prior.PosteriorMean(noisy, sigmas[i], labels), x0));
                     if (exact is null) continue;
                     exactMse[i].AddRange(PerPixelError(exact.PosteriorMean(noisy, sigmas[i], labels), x0));
                     var score = ScoreFunction.Compute(denoiser, x0, sigmas[i], labels).to_type(ScalarType.Float64);
@@ -89,8 +104,31 @@ public sealed record DenoiserQuality
                 Sigma = s, Mse = Estimate.Normal(mse[i]),
                 ExactMse = exact is null ? null : Estimate.Normal(exactMse[i]),
                 ScoreCosine = exact is null ? null : Estimate.Normal(cosine[i]),
+                BaselineMse = Estimate.Normal(baselineMse[i]),
+                GainOverBaseline = Estimate.Normal(baselineMse[i].Zip(mse[i], (b, m) => b - m).ToList()),
             }).ToList(),
         };
+    }
+
+    /// <summary>
+    /// Is the score at the alignment noise level good enough to support an alignment finding? Where the exact
+    /// score is known: its cosine's interval must lie at or above <see cref="MinimumExactCosine"/>. Elsewhere:
+    /// the denoiser must beat the Gaussian-fit baseline (the gain's interval above 0); otherwise its score says no
+    /// more about the data than their per-pixel mean and variance. Null when quality was not measured.
+    /// </summary>
+    public ScoreAdequacy? AdequacyAt(double sigma)
+    {
+        if (BySigma.Count == 0) return null;
+        var q = BySigma.MinBy(b => Math.Abs(Math.Log(b.Sigma / sigma)))!;
+        string at = q.Sigma == sigma ? FormattableString.Invariant($"sigma {q.Sigma:G3}")
+            : FormattableString.Invariant($"sigma {q.Sigma:G3} (nearest measured to {sigma:G3})");
+        if (q.ScoreCosine is Estimate c)
+            return new ScoreAdequacy(c.Lower >= MinimumExactCosine, FormattableString.Invariant(
+                $"cosine to the exact score {c.Text()} at {at}; a usable score needs >= {MinimumExactCosine:G2}"));
+        if (q.GainOverBaseline is not Estimate g || q.BaselineMse is not Estimate b)
+            return null;   // quality.json written before the baseline existed
+        return new ScoreAdequacy(g.Above(0), $"denoising error {q.Mse.Text()} vs {b.Text()} for a Gaussian fit at "
+            + at + (g.Above(0) ? "" : ": not better than the Gaussian fit"));
     }
 
     static double[] PerPixelError(Tensor denoised, Tensor x0) =>

@@ -81,6 +81,23 @@ public class FindingsTests
         Assert.Equal(expected, Find(Findings.AlignmentPeaks, "gnorm", table).Outcome);
     }
 
+    [Theory]
+    [InlineData(false, Outcome.Inconclusive)]
+    [InlineData(true, Outcome.Held)]
+    public void AlignmentFindings_AreInconclusive_WhenTheScoreIsTooPoor(bool adequate, Outcome expected)
+    {
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Select((r, i) => r.WithAlignment(new[] { 0.7, 0.8, 0.9, 0.7 }[i], spread: 0.05)).ToArray();
+        var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true,
+            _ => new PagLab.Score.ScoreAdequacy(adequate, "a stated reason"));
+        var peak = findings.Single(f => f.Id == Findings.AlignmentPeaks);
+        Assert.Equal(expected, peak.Outcome);
+        Assert.Equal(!adequate, peak.Evidence.StartsWith("the score is too poor to support this (a stated reason)"));
+        // Findings that do not rest on the score keep their outcome.
+        var off = findings.Single(f => f.Id == Findings.OffFalls);
+        Assert.Equal(Find(Findings.OffFalls, "gnorm", table).Outcome, off.Outcome);
+    }
+
     /// <summary>Standard weak, gnorm 1 bayes-aligned, gnorm 10 excessive, with the given metric per level.</summary>
     static JobResult[] ThreeRegimes(double[] alignment, double[] bayes, double spread) => new[]
     {

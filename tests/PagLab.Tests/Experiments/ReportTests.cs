@@ -14,9 +14,25 @@ public class ReportTests
         var spec = TinySweep.Spec(strengths: 2);
         string dir = TestPaths.TempDir("report");
         Assert.Equal(0, SweepRunner.RunAll(spec, dir, NullProgress.Instance));
+        // A denoiser quality that does not beat the Gaussian fit: the report must show it and say it is too poor.
+        static PagLab.Uncertainty.Estimate E(double m) => new(m, m - 0.01, m + 0.01, 50);
+        string denoiserDir = SweepRunner.DenoiserDir(dir, "subspace-gaussians");
+        Directory.CreateDirectory(denoiserDir);
+        PagLab.Score.DenoiserQuality.Write(denoiserDir, new PagLab.Score.DenoiserQuality
+        {
+            Dataset = "subspace-gaussians", Arch = "unet", Count = 50, EdmLoss = E(0.4),
+            BySigma = { new PagLab.Score.DenoiserQualityAtSigma { Sigma = spec.Measure.AlignmentSigma ?? 0.25, Mse = E(0.05),
+                BaselineMse = E(0.05), GainOverBaseline = E(0) } },
+        });
         string html = Path.Combine(dir, "report.html");
         ReportBuilder.Build(dir, html);
         string text = File.ReadAllText(html);
+        Assert.Contains("<h2>Score</h2>", text);
+        Assert.Contains("not better than the Gaussian fit", text);
+        string summary = File.ReadAllText(Path.Combine(dir, "report.md"));
+        Assert.Contains("| dataset | objective | the paper's claim | outcome | numbers |", summary);
+        Assert.Matches(@"\*\*(held|did not hold|inconclusive)\*\*", summary);
+        Assert.Contains("too poor for alignment findings", summary);
         Assert.Contains("Findings", text);
         Assert.Contains("Output measure: <b>softmax-l1</b>", text);
         Assert.Matches("(held|did not hold|inconclusive)</b>", text);

@@ -99,6 +99,10 @@ public class ScoreTests
         double meanImageError = (data.Test.Images - 0.5).pow(2).mean().item<float>();
         Assert.True(atHalf.ExactMse!.Mean < atHalf.Mse.Mean && atHalf.Mse.Mean < meanImageError,
             $"{atHalf.Mse.Mean} vs {meanImageError}");
+        // The exact posterior mean is the best denoiser, so it must beat the Gaussian fit on the same draws; the
+        // trained denoiser is judged adequate by its cosine.
+        Assert.True(atHalf.ExactMse!.Mean <= atHalf.BaselineMse!.Mean, $"{atHalf.ExactMse} vs {atHalf.BaselineMse}");
+        Assert.True(quality.AdequacyAt(0.5)!.Adequate == cosineAtHalf.Lower >= DenoiserQuality.MinimumExactCosine);
         // The file's cosine is the one the score path gives (quality.json measures what alignment will use).
         using var denoiser = DenoiserTrainer.Load(dir);
         var x = data.Test.Images;

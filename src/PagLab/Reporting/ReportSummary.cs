@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text;
+using PagLab.Experiments;
+using PagLab.Uncertainty;
+
+namespace PagLab.Reporting;
+
+/// <summary>
+/// The report's one-page Markdown twin (report.md beside report.html): each of the paper's findings beside
+/// PagLab's outcome with its numbers, the regimes and the score's quality; no figures.
+/// </summary>
+public static class ReportSummary
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Why a gradient mode is compared with which score (docs/score.md).</summary>
+    public static string ModeReason(string mode) => mode switch
+    {
+        "sum" => "gradient of the summed logits against the unconditional score: the authors' CIFAR-10 option",
+        "label" => "gradient of the true label's log-probability against the score conditioned on that label",
+        _ => "gradient of the predicted class's log-probability against the score conditioned on that class "
+            + "(the authors' ImageNet-64 choice; Suppl. B.4 finds the two agree)",
+    };
+
+    public static string Markdown(ReportModel model, SweepSpec spec)
+    {
+        var md = new StringBuilder();
+        string eps = model.RegimeEpsilon?.ToString("G3", Inv) ?? "–";
+        md.AppendLine($"# {model.Name}: the paper's findings, checked").AppendLine()
+            .AppendLine($"{model.Results.Count} of {model.JobsTotal} jobs finished on "
+                + $"{string.Join(", ", model.Datasets)}; seeds {string.Join(", ", spec.Seeds)}. Output measure "
+                + $"`{model.OutputMeasure}`, compared at eps {eps}; alignment is {model.AlignmentName}; gradient "
+                + $"mode `{spec.Measure.Mode}` ({ModeReason(spec.Measure.Mode)}). Every number is a mean with its "
+                + "95% interval [lower, upper] (bootstrap over seeds, then images). A finding is **held** when its "
+                + "interval says so, **did not hold** when it says the opposite, and **inconclusive** otherwise.")
+            .AppendLine()
+            .AppendLine("| dataset | objective | the paper's claim | outcome | numbers |")
+            .AppendLine("| --- | --- | --- | --- | --- |");
+        foreach (var f in model.Findings)
+            md.AppendLine($"| {f.Dataset} | {f.Objective ?? ""} | {Cell(f.Claim)} | **{f.OutcomeText}** | "
+                + $"{Cell(f.Evidence)} |");
+        md.AppendLine().AppendLine("## Regimes").AppendLine()
+            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | {model.AlignmentName} | regime | why |")
+            .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var l in model.Levels)
+        {
+            var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
+            md.AppendLine($"| {l.Level.Label} | {l.Level.Completed.Count} | {T(l.Accuracy, "F3")} | {T(at?.OffOverOn)} "
+                + $"| {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
+        }
+        if (model.Scores.Count > 0)
+        {
+            md.AppendLine().AppendLine("## Score").AppendLine();
+            foreach (var s in model.Scores)
+                md.AppendLine($"- {s.Dataset}: {s.Quality.Arch}{(s.Quality.Conditional ? " (conditional)" : "")} "
+                    + $"denoiser, held-out EDM loss {s.Quality.EdmLoss.Text("G4")}; "
+                    + (s.Adequacy is null ? "not judged."
+                        : (s.Adequacy.Adequate ? "supports alignment findings: " : "too poor for alignment findings: ")
+                          + s.Adequacy.Reason + "."));
+        }
+        return md.ToString();
+    }
+
+    static string T(Estimate? e, string format = "G3") => e is null ? "–" : e.Text(format);
+
+    static string Cell(string s) => s.Replace("|", "\\|").Replace("\n", " ");
+}
