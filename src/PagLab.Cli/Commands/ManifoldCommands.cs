@@ -89,17 +89,17 @@ public sealed class ManifoldCommands : ICommandGroup
                 ? ManifoldExperiments.EstimateWithTorchScript(
                     parse.GetValue(encoder) ?? throw new PagLabException("--decoder needs --encoder (the codes z = E(x) at which D's Jacobian is taken)"),
                     parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
-                    data, parse.GetValue(split), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
-                : parse.GetValue(estimator) switch
+                    data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
+                : estimator.ValueIn(parse) switch
                 {
                     TangentEstimator.Autoencoder => ManifoldExperiments.EstimateWithAutoencoder(
                         parse.GetValue(autoencoder)
                             ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
-                        data, parse.GetValue(split), parse.GetValue(count), parse.GetValue(batchSize),
+                        data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize),
                         new ConsoleProgress()),
-                    TangentEstimator.LocalPca => ManifoldExperiments.EstimateWithLocalPca(data, parse.GetValue(split),
+                    TangentEstimator.LocalPca => ManifoldExperiments.EstimateWithLocalPca(data, split.ValueIn(parse),
                         parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
-                    _ => TangentCheck.TrueSpaces(data, parse.GetValue(split), parse.GetValue(count)),
+                    _ => TangentCheck.TrueSpaces(data, split.ValueIn(parse), parse.GetValue(count)),
                 };
             spaces.Save(parse.GetValue(output)!);
             Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} ({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in {clock.Elapsed.TotalSeconds:F2}s -> {parse.GetValue(output)}");
@@ -211,7 +211,7 @@ public sealed class ManifoldCommands : ICommandGroup
             { model, tangents, dataset, sigmas, draws, count, mode, batch, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var classMode = parse.GetValue(mode);
+            var classMode = mode.ValueIn(parse);
             string tangentPath = parse.GetValue(tangents)!;
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count), data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),

@@ -81,19 +81,19 @@ public sealed class TrainCommands : ICommandGroup
                 WidthMultiplier = parse.GetValue(width),
                 Objective = new ObjectiveConfig
                 {
-                    Kind = parse.GetValue(objective),
-                    Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(parse.GetValue(objective)),
-                    LambdaConvention = parse.GetValue(convention),
-                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(parse.GetValue(objective)), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
+                    Kind = objective.ValueIn(parse),
+                    Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(objective.ValueIn(parse)),
+                    LambdaConvention = convention.ValueIn(parse),
+                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(objective.ValueIn(parse)), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
                     Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
-                    Pgd = PgdConfig.For(parse.GetValue(pgdVariant)) ?? new PgdConfig
+                    Pgd = PgdConfig.For(pgdVariant.ValueIn(parse)) ?? new PgdConfig
                     {
-                        Norm = parse.GetValue(norm), Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
+                        Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
                         RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
                     },
                 },
-                Optimizer = parse.GetValue(optimizer), LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
-                WeightDecay = parse.GetValue(weightDecay), Schedule = parse.GetValue(schedule),
+                Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(weightDecay), Schedule = schedule.ValueIn(parse),
                 Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
                 LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize), Epochs = parse.GetValue(epochs),
                 Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
