@@ -199,7 +199,8 @@ public sealed class ScoreCommands : ICommandGroup
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
             using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
-            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+            var report = AlignmentMeasurement.Measure(net, d, data,
+                parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
@@ -255,7 +256,8 @@ public sealed class ScoreCommands : ICommandGroup
                 Require.That(list.Count > 0, "--models names no model");
                 using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
                 using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
-                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data,
+                    parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

@@ -39,7 +39,8 @@ public sealed class TrainCommands : ICommandGroup
         var width = new Option<double>("--width") { Description = "resnet18 width multiplier", DefaultValueFactory = _ => 1.0 };
         var objective = NamedOption.Create("--objective", "Training objective", ObjectiveKind.Standard);
         var lambda = new Option<double?>("--lambda") { Description = $"Regularisation strength (gnorm default {ObjectiveConfig.DefaultGnormLambda}, smooth default {ObjectiveConfig.DefaultSmoothLambda})" };
-        var convention = NamedOption.Create("--lambda-convention", "How gnorm's lambda is read", LambdaConvention.PagLab);
+        var convention = NamedOption.Create("--lambda-convention", "How gnorm's lambda is read",
+            LambdaConvention.PagLab);
         var sigma = new Option<double?>("--sigma") { Description = $"Noise level (smooth default {ObjectiveConfig.DefaultSmoothSigma}, randsmooth default {ObjectiveConfig.DefaultRandSmoothSigma})" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)", DefaultValueFactory = _ => 1 };
         var probabilities = new Option<bool>("--on-probabilities") { Description = "smooth: penalise softmax probabilities, not logits" };
@@ -84,15 +85,18 @@ public sealed class TrainCommands : ICommandGroup
                     Kind = objective.ValueIn(parse),
                     Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(objective.ValueIn(parse)),
                     LambdaConvention = convention.ValueIn(parse),
-                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(objective.ValueIn(parse)), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
+                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(objective.ValueIn(parse)),
+                    Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
                     Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
                     Pgd = PgdConfig.For(pgdVariant.ValueIn(parse)) ?? new PgdConfig
                     {
-                        Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
+                        Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps),
+                        AlphaFactor = parse.GetValue(alphaFactor),
                         RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
                     },
                 },
-                Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
+                Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr),
+                Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(weightDecay), Schedule = schedule.ValueIn(parse),
                 Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
                 LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize), Epochs = parse.GetValue(epochs),
@@ -134,7 +138,8 @@ public sealed class TrainCommands : ICommandGroup
             // Every option checked before the model and data are loaded.
             var attackConfig = new PgdConfig
             {
-                Norm = parse.GetValue(attack) == "pgd-linf" ? AttackNorm.Linf : AttackNorm.L2, Steps = parse.GetValue(steps),
+                Norm = parse.GetValue(attack) == "pgd-linf" ? AttackNorm.Linf : AttackNorm.L2,
+                Steps = parse.GetValue(steps),
                 AlphaFactor = parse.GetValue(alphaFactor),
             };
             if (parse.GetValue(attack) is string named)

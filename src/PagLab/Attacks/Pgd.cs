@@ -72,7 +72,8 @@ public sealed record PgdConfig
 public static class Pgd
 {
     public static IAttackStep StepFor(PgdConfig config) =>
-        config.Normalisation == PgdNorm.WholeBatch && config.Norm == AttackNorm.L2 ? new WholeBatchL2Step() : StepFor(config.Norm);
+        config.Normalisation == PgdNorm.WholeBatch && config.Norm == AttackNorm.L2
+            ? new WholeBatchL2Step() : StepFor(config.Norm);
 
     // The step table (robustness's STEPS): one step geometry per norm.
     public static IAttackStep StepFor(AttackNorm norm) => norm switch

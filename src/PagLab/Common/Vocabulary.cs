@@ -51,34 +51,8 @@ public static class Vocabulary
     public static string Problem<T>(string? text, string property) where T : struct, Enum
     {
         string message = $"{property} must be one of {string.Join(", ", Table<T>.Names)}, got '{text}'";
-        string? near = Nearest(text ?? "", Table<T>.Names);
+        string? near = Spelling.Suggest(text ?? "", Table<T>.Names);
         return near is null ? message : $"{message} (did you mean {near}?)";
-    }
-
-    /// <summary>The closest name within edit distance 2 (or one that starts like the text), if any.</summary>
-    static string? Nearest(string text, IEnumerable<string> names)
-    {
-        string lower = text.ToLowerInvariant();
-        var best = names.Select(n => (Name: n, Distance: EditDistance(lower, n))).MinBy(p => p.Distance);
-        if (best.Name is not null && best.Distance <= Math.Min(2, Math.Max(1, lower.Length / 2))) return best.Name;
-        return lower.Length >= 2 ? names.FirstOrDefault(n => n.StartsWith(lower, StringComparison.Ordinal)) : null;
-    }
-
-    static int EditDistance(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
     }
 
     static class Table<T> where T : struct, Enum

@@ -36,7 +36,8 @@ public interface IDataset
 public static class DatasetSplits
 {
     /// <summary>The split of a dataset named by a <see cref="Split"/>.</summary>
-    public static DataSplit Part(this IDataset dataset, Split split) => split == Split.Train ? dataset.Train : dataset.Test;
+    public static DataSplit Part(this IDataset dataset, Split split) =>
+        split == Split.Train ? dataset.Train : dataset.Test;
 }
 
 /// <summary>A dataset held in memory.</summary>

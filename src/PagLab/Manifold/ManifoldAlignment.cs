@@ -29,7 +29,8 @@ public static class ManifoldAlignment
         {
             GradientMode.Sum => ones_like(logits),
             GradientMode.Predicted => nn.functional.one_hot(logits.argmax(1), classes).to_type(logits.dtype),
-            GradientMode.Label => nn.functional.one_hot(labels ?? throw new PagLabException("mode 'label' needs labels"),
+            GradientMode.Label => nn.functional.one_hot(
+                labels ?? throw new PagLabException("mode 'label' needs labels"),
                 classes).to_type(logits.dtype),
             _ => throw new ArgumentOutOfRangeException(nameof(mode)),
         };
@@ -64,7 +65,8 @@ public static class ManifoldAlignment
     /// rho_1 = E (f(x + P^perp u) - f(x))^2 / E (f(x + u) - f(x))^2 with u = sigma * noise,
     /// noise (B, n, d) standard normal; the same draws feed numerator and denominator.
     /// </summary>
-    public static Tensor Rho1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, Tensor noise, double sigma, GradientMode mode, Tensor? labels)
+    public static Tensor Rho1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, Tensor noise, double sigma,
+        GradientMode mode, Tensor? labels)
     {
         using var _ = NewDisposeScope();
         using var noGrad = no_grad();

@@ -66,7 +66,8 @@ public static class ManifoldExperiments
     }
 
     /// <summary>Tangent spaces from a traced encoder and decoder (TorchScript), as for PagLab's own autoencoder.</summary>
-    public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset, Split split, int count,
+    public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset,
+        Split split, int count,
         int batchSize, IProgressSink progress)
     {
         using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);

@@ -56,7 +56,8 @@ public static class TangentCheck
             estimators[Vocabulary.Name(TangentEstimator.LocalPca)] = PrincipalAngles.Summarise(angles);
         if (autoencoderDir is not null)
         {
-            using var ae = ManifoldExperiments.EstimateWithAutoencoder(autoencoderDir, dataset, Split.Test, count, 32, progress);
+            using var ae = ManifoldExperiments.EstimateWithAutoencoder(autoencoderDir, dataset, Split.Test, count, 32,
+                progress);
             using var angles = PrincipalAngles.Between(ae.Bases, truth);
             estimators[Vocabulary.Name(TangentEstimator.Autoencoder)] = PrincipalAngles.Summarise(angles);
         }

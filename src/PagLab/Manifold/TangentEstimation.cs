@@ -25,7 +25,8 @@ public static class TangentEstimation
         autoencoder.eval();
         return FromEncoderDecoder(autoencoder.Encode, autoencoder.Decode, images, indices, batchSize, rankTolerance, progress, new Dictionary<string, string>
         {
-            ["estimator"] = Vocabulary.Name(TangentEstimator.Autoencoder), ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
+            ["estimator"] = Vocabulary.Name(TangentEstimator.Autoencoder),
+            ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
             ["dataset"] = autoencoder.Spec.Dataset ?? "",
         });
     }
@@ -62,7 +63,8 @@ public static class TangentEstimation
         var (bases, values) = LocalPca.Estimate(images.flatten(1), pool.flatten(1), neighbours, dimension);
         var info = new Dictionary<string, string>
         {
-            ["estimator"] = Vocabulary.Name(TangentEstimator.LocalPca), ["neighbours"] = neighbours.ToString(), ["latent"] = dimension.ToString(),
+            ["estimator"] = Vocabulary.Name(TangentEstimator.LocalPca), ["neighbours"] = neighbours.ToString(),
+            ["latent"] = dimension.ToString(),
             ["rankTolerance"] = "0", ["rankDeficient"] = "0", ["minRank"] = dimension.ToString(),
         };
         var spaces = new TangentSpaces(indices.to_type(ScalarType.Int64).clone(), bases, values, info);

@@ -29,7 +29,8 @@ public sealed record ObjectiveConfig
     [JsonPropertyName("name")] public ObjectiveKind Kind { get; init; } = ObjectiveKind.Standard;
 
     /// <summary>Kind by name, for callers that still hold names (Experiments); not a separate file field.</summary>
-    [JsonIgnore] public string Name { get => Vocabulary.Name(Kind); init => Kind = Vocabulary.Parse<ObjectiveKind>(value, "name"); }
+    [JsonIgnore]
+    public string Name { get => Vocabulary.Name(Kind); init => Kind = Vocabulary.Parse<ObjectiveKind>(value, "name"); }
 
     public double Lambda { get; init; } = 0;
     public LambdaConvention LambdaConvention { get; init; } = LambdaConvention.PagLab; // gnorm only

@@ -129,7 +129,8 @@ public static class AlignmentMeasurement
             : mode == GradientMode.Label ? "label" : "predicted class";
         return new AlignmentReport
         {
-            Dataset = dataset.Name, Mode = Vocabulary.Name(mode), Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
+            Dataset = dataset.Name, Mode = Vocabulary.Name(mode), Sigma = sigma, Count = images.Count,
+            LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
             Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS,"
@@ -185,7 +186,8 @@ public static class AlignmentMeasurement
         var captions = new List<string[]> { Enumerable.Repeat("image", (int)split.Count).ToArray(), Enumerable.Repeat("score", (int)split.Count).ToArray() };
         // One score column: with a conditional denoiser and a class mode it is conditioned on the label (the first
         // model's prediction could differ from the others'); `sum` takes the unconditional score.
-        var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional && mode != GradientMode.Sum ? y : null);
+        var score = ScoreFunction.Compute(denoiser, x, sigma,
+            denoiser.Conditional && mode != GradientMode.Sum ? y : null);
         columns.Add(ImageGrid.SignedToImage(score));
         foreach (var (name, model) in models)
         {

@@ -50,7 +50,8 @@ public class AlignmentTests
         using var model = RidgeLinearModel(data, labels, lambda: 0.1);
         using var x = Images(data, 20);
         using var q = Bases(data, 20);
-        // (GradientMode.Sum is left out: one-hot targets sum to 1, so the summed logits are constant and their gradient vanishes)
+        // (GradientMode.Sum is left out: one-hot targets sum to 1, so the summed logits are constant and their
+        // gradient vanishes)
         foreach (var mode in new[] { GradientMode.Predicted, GradientMode.Label })
         {
             using var rho2 = ManifoldAlignment.Rho2(model.call, x, q, mode, labels.narrow(0, 0, 20));
@@ -107,7 +108,8 @@ public class AlignmentTests
         model.eval();
         using var x = Images(data, 8);
         using var q = Bases(data, 8);
-        var rows = ManifoldAlignment.Theorem1(model.call, x, q, new[] { 3.0, 1e-1, 1e-4 }, draws: 4000, GradientMode.Predicted, null, seed: 1);
+        var rows = ManifoldAlignment.Theorem1(model.call, x, q, new[] { 3.0, 1e-1, 1e-4 }, draws: 4000,
+            GradientMode.Predicted, null, seed: 1);
         var gap = rows.Select(r => r.MeanAbsDifference).ToArray();
         Assert.True(gap[2] < gap[0], $"|rho1 - rho2|: {string.Join(", ", gap)}");
         // at sigma -> 0 only the Monte-Carlo error of 4000 draws remains (relative ~ 2/sqrt(4000))

@@ -222,7 +222,8 @@ public class ScoreTests
         var model = new BayesModel(ds, offset: 5.0);
         var classes = ModelGradients.PredictedClasses(model, x);
         var logit = ModelGradients.Compute(model, x, GradientMode.Predicted);
-        var logProbability = ModelGradients.Compute(model, x, GradientMode.Predicted, readout: GradientReadout.LogProbabilities);
+        var logProbability = ModelGradients.Compute(model, x, GradientMode.Predicted,
+            readout: GradientReadout.LogProbabilities);
         var bayes = ds.BayesLogPosteriorGradient(x, classes);
         double Cos(Tensor a, Tensor b) => PagLab.Metrics.CosineSimilarity.Compute(a, b).mean().item<double>();
         Assert.True(Cos(logit, bayes) < 0.9);
