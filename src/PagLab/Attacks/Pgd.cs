@@ -58,8 +58,6 @@ public sealed record PgdConfig
         Norm = AttackNorm.L2, Steps = 10, AlphaFactor = 2, RandomStart = true, Normalisation = PgdNorm.WholeBatch,
     };
 
-    public static IReadOnlyList<string> Variants => Vocabulary.Names<PgdVariant>();
-
     /// <summary>The fixed settings of a variant; null for paglab (the caller's own settings).</summary>
     public static PgdConfig? For(PgdVariant variant) => variant == PgdVariant.Authors ? Authors : null;
 }
