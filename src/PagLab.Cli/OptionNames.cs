@@ -1,31 +1,45 @@
 using System.CommandLine;
+using System.Text.RegularExpressions;
 
 namespace PagLab.Cli;
 
 /// <summary>
-/// Library messages name a config property ("learningRate must be ..."), as a sweep spec spells it;
-/// on the command line the user typed a flag, so a message that opens with a property of the running
-/// command is shown with that command's flag ("--lr must be ...").
+/// The library never names a flag: its messages name config properties in camelCase, as a sweep spec spells
+/// them, either at the start ("learningRate must be ...", "pixelRange: expected ...") or elsewhere in backticks
+/// ("pass `resume` to continue it"). On the command line the user typed flags, so each property of the
+/// running command is shown as its flag ("--lr must be ...", "pass --resume to continue it"); a property the
+/// command has no flag for keeps its spelling.
 /// </summary>
-public static class OptionNames
+public static partial class OptionNames
 {
-    // Properties whose flag is not their kebab-case name.
-    static readonly Dictionary<string, string> Renamed = new()
+    // Properties whose flag is not their kebab-case name (the first one the command has is used).
+    static readonly Dictionary<string, string[]> Renamed = new()
     {
-        ["learningRate"] = "--lr", ["checkpointEveryBatches"] = "--checkpoint-every", ["baseChannels"] = "--channels",
-        ["epsilons"] = "--eps", ["pgd.steps"] = "--steps", ["pgd.alphaFactor"] = "--alpha-factor",
+        ["learningRate"] = ["--lr"], ["checkpointEveryBatches"] = ["--checkpoint-every"],
+        ["baseChannels"] = ["--channels"], ["epsilons"] = ["--eps"], ["pgd.steps"] = ["--steps"],
+        ["pgd.alphaFactor"] = ["--alpha-factor"], ["lpipsWeights"] = ["--lpips-weights", "--weights"],
     };
+
+    [GeneratedRegex("^([a-z][A-Za-z0-9.]*)(?=[ :])")]
+    private static partial Regex Leading();
+
+    [GeneratedRegex("`([a-z][A-Za-z0-9.]*)`")]
+    private static partial Regex Quoted();
 
     public static string AsFlags(string message, Command command)
     {
-        int end = message.IndexOf(' ');
-        string property = end > 0 ? message[..end] : "";
-        bool isProperty = property.Length > 0 && char.IsLower(property[0])
-                          && property.All(c => char.IsLetterOrDigit(c) || c == '.');
-        if (!isProperty)
-            return message;
-        string kebab = string.Concat(property.Select(c => char.IsUpper(c) ? $"-{char.ToLowerInvariant(c)}" : $"{c}"));
-        string flag = Renamed.GetValueOrDefault(property) ?? "--" + kebab;
-        return command.Options.Any(o => o.Name == flag || o.Aliases.Contains(flag)) ? flag + message[end..] : message;
+        var lead = Leading().Match(message);
+        if (lead.Success && FlagOf(lead.Groups[1].Value, command) is string flag)
+            message = flag + message[lead.Length..];
+        return Quoted().Replace(message, m => FlagOf(m.Groups[1].Value, command) ?? m.Value);
+    }
+
+    /// <summary>The command's flag for a property, or null when it has none.</summary>
+    public static string? FlagOf(string property, Command command)
+    {
+        string kebab = "--" + string.Concat(property.Select(c =>
+            char.IsUpper(c) ? $"-{char.ToLowerInvariant(c)}" : $"{c}"));
+        var candidates = Renamed.GetValueOrDefault(property) ?? [kebab];
+        return candidates.FirstOrDefault(f => command.Options.Any(o => o.Name == f || o.Aliases.Contains(f)));
     }
 }

@@ -33,9 +33,9 @@ public static class SmoothedClassifier
 
     public static CertificationResult Certify(Module<Tensor, Tensor> model, DataSplit split, double sigma, int n0, int n, double alpha, long seed = 0, int drawBatch = 1000)
     {
-        Common.Require.Positive(sigma, "--sigma");
-        Common.Require.That(n0 >= 1 && n >= 1, "--n0 and --n must be >= 1");
-        Common.Require.That(alpha > 0 && alpha < 0.5, $"--alpha must be in (0, 0.5), got {alpha}");
+        Common.Require.Positive(sigma, "sigma");
+        Common.Require.That(n0 >= 1 && n >= 1, "n0 and `n` must be >= 1");
+        Common.Require.That(alpha > 0 && alpha < 0.5, $"alpha must be in (0, 0.5), got {alpha}");
         model.eval();
         using var generator = new Generator(unchecked((ulong)seed + 17), device: CPU);
         var predictions = new long[split.Count];

@@ -24,8 +24,9 @@ public static class Cifar10Reader
 
     public static InMemoryDataset Load(string root)
     {
-        string folder = FindFolder(root)
-            ?? throw new PagLabException($"dataset 'cifar10' not found: no test_batch.bin in {Path.Combine(root, "cifar10")} (run 'paglab data fetch cifar10' or pass --data-root)");
+        string folder = FindFolder(root) ?? throw new PagLabException(
+            $"dataset 'cifar10' not found: no test_batch.bin in {Path.Combine(root, "cifar10")}"
+            + " (run 'paglab data fetch cifar10' or pass `dataRoot`)");
         var trainFiles = Enumerable.Range(1, 5).Select(i => Path.Combine(folder, $"data_batch_{i}.bin")).ToArray();
         foreach (var f in trainFiles)
             if (!File.Exists(f)) throw new PagLabException($"{f}: file not found (cifar10 needs data_batch_1..5.bin and test_batch.bin)");

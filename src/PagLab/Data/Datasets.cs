@@ -23,7 +23,7 @@ public static class Datasets
     public static readonly IReadOnlyList<string> FashionClasses = new[]
         { "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot" };
 
-    /// <summary>--data-root, else $PAGLAB_DATA, else ~/.cache/paglab.</summary>
+    /// <summary>The dataRoot given, else $PAGLAB_DATA, else ~/.cache/paglab.</summary>
     public static string ResolveRoot(string? dataRoot)
     {
         if (!string.IsNullOrWhiteSpace(dataRoot)) return Path.GetFullPath(dataRoot);
@@ -114,7 +114,8 @@ public static class Datasets
         string[] stems = { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" };
         for (int i = 0; i < 4; i++)
             if (files[i] is null)
-                throw new PagLabException($"dataset '{name}' not found: no {stems[i]}[.gz] in {folder} (run 'paglab data fetch {name}' or pass --data-root)");
+                throw new PagLabException($"dataset '{name}' not found: no {stems[i]}[.gz] in {folder}"
+                                          + $" (run 'paglab data fetch {name}' or pass `dataRoot`)");
         DataSplit Split(string images, string labels)
         {
             var x = IdxReader.ReadImages(images);

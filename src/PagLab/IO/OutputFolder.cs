@@ -20,7 +20,8 @@ public static class OutputFolder
         if (File.Exists(full)) throw new PagLabException($"{dir} is a file, not a folder");
         bool occupied = Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any();
         if (occupied && !overwrite)
-            throw new PagLabException($"{dir} already exists and holds {Describe(full)}: choose another --out, or pass --overwrite to replace it");
+            throw new PagLabException($"{dir} already exists and holds {Describe(full)}: choose another `out`,"
+                                      + " or pass `overwrite` to replace it");
         string parent = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
         Directory.CreateDirectory(parent);
         string fresh = Path.Combine(parent, $".{name}.new-{Guid.NewGuid():N}");

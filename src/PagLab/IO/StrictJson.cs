@@ -31,7 +31,7 @@ public static class StrictJson
                     string at = where.Length == 0 ? key : $"{where}.{key}";
                     if (!known.TryGetValue(key, out var property))
                     {
-                        string? hint = Suggest(key, known.Keys);
+                        string? hint = Common.Spelling.Suggest(key, known.Keys);
                         throw new DataFormatException(path, $"unknown key '{at}'{(hint is null ? "" : $" (did you mean '{hint}'?)")}");
                     }
                     Check(value, options.GetTypeInfo(property.PropertyType), options, path, at);
@@ -44,30 +44,5 @@ public static class StrictJson
                 foreach (var (key, value) in map) Check(value, options.GetTypeInfo(valueType), options, path, $"{where}.{key}");
                 break;
         }
-    }
-
-    /// <summary>The known name closest to <paramref name="key"/> (same letters in another case, or at most a third of it edited).</summary>
-    public static string? Suggest(string key, IEnumerable<string> known)
-    {
-        var best = known.Select(k => (Name: k, Distance: string.Equals(k, key, StringComparison.OrdinalIgnoreCase) ? 0 : Levenshtein(k.ToLowerInvariant(), key.ToLowerInvariant())))
-                        .OrderBy(c => c.Distance).FirstOrDefault();
-        return best.Name is not null && best.Distance <= Math.Max(2, key.Length / 3) ? best.Name : null;
-    }
-
-    static int Levenshtein(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
     }
 }

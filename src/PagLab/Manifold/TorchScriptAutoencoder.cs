@@ -36,11 +36,11 @@ public sealed class TorchScriptAutoencoder : IDisposable
     /// <summary>Loads both archives and checks the shapes on a batch of two: E(x) is (2, k), D(E(x)) has x's size per image.</summary>
     public static TorchScriptAutoencoder Load(string encoderPath, string decoderPath, ImageShape shape)
     {
-        var encoder = TorchScriptFile.LoadOneInput(encoderPath, "--encoder");
+        var encoder = TorchScriptFile.LoadOneInput(encoderPath, "`encoder`");
         jit.ScriptModule<Tensor, Tensor>? decoder = null;
         try
         {
-            decoder = TorchScriptFile.LoadOneInput(decoderPath, "--decoder");
+            decoder = TorchScriptFile.LoadOneInput(decoderPath, "`decoder`");
             using var _ = NewDisposeScope();
             using var noGrad = no_grad();
             long[] input = { 2, shape.Channels, shape.Height, shape.Width };

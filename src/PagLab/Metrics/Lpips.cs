@@ -99,7 +99,9 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
                 string fileName = name.StartsWith("net.", StringComparison.Ordinal) ? name[4..] : name;
                 if (!tensors.TryGetValue(fileName, out var src))
                 {
-                    string hint = fileName.StartsWith("lin", StringComparison.Ordinal) && linPath is null ? " (pass the LPIPS lin weights with --weights-lin)" : "";
+                    string hint = fileName.StartsWith("lin", StringComparison.Ordinal) && linPath is null
+                        ? " (pass the LPIPS lin weights as `weightsLin`)"
+                        : "";
                     throw new DataFormatException(linPath is not null && fileName.StartsWith("lin", StringComparison.Ordinal) ? linPath : weightsPath,
                         $"has no tensor '{fileName}' needed by LPIPS-{netName}{hint}");
                 }
@@ -148,7 +150,7 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{net}-v0.1.safetensors");
 
     /// <summary>
-    /// The LPIPS network to use when none is named: the one of the weight file given (--lpips-weights or
+    /// The LPIPS network to use when none is named: the one of the weight file given (lpipsWeights or
     /// PAGLAB_LPIPS_WEIGHTS), else AlexNet when its weights are in the data root (the paper measures with
     /// LPIPS-AlexNet, Section 5), else SqueezeNet.
     /// </summary>
@@ -176,7 +178,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     /// <summary><see cref="FindWeights"/>, or a one-line error saying where it looked.</summary>
     public static string ResolveWeights(string? option, string net = "squeeze", string? dataRoot = null) =>
         FindWeights(option, net, dataRoot) ?? throw new PagLabException(
-            $"no LPIPS weights: pass --weights PATH, set PAGLAB_LPIPS_WEIGHTS, or put lpips-{net}-v0.1.safetensors at {DataRootWeights(net, dataRoot)}");
+            $"no LPIPS weights: pass `lpipsWeights`, set PAGLAB_LPIPS_WEIGHTS, or put lpips-{net}-v0.1.safetensors"
+            + $" at {DataRootWeights(net, dataRoot)}");
 }
 
 /// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original (index 0 was its training dropout).</summary>

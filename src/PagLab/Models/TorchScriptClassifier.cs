@@ -35,7 +35,7 @@ public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
 /// </summary>
 public static class TorchScriptClassifier
 {
-    /// <summary>--normalize pairs (one MEAN,STD per channel, or one for all) and the --pixel-range LO,HI.</summary>
+    /// <summary>Normalize pairs (one MEAN,STD per channel, or one for all) and the pixel range LO,HI.</summary>
     public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1");
 
     /// <summary>Builds the spec from the dataset and the contract, loads the archive and checks its shapes.</summary>
@@ -47,12 +47,12 @@ public static class TorchScriptClassifier
         var spec = new ModelSpec
         {
             Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height, Width = info.Shape.Width,
-            Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "--pixel-range"),
+            Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "pixelRange"),
             Dataset = contract.Dataset,
         };
         spec.Validate();
         var model = Load(path, spec);
-        try { CheckShapes(model, path, $"--dataset {contract.Dataset}"); }
+        try { CheckShapes(model, path, $"`dataset` {contract.Dataset}"); }
         catch { model.Dispose(); throw; }
         return model;
     }
@@ -96,9 +96,10 @@ public static class TorchScriptClassifier
     static (float[] Mean, float[] Std) ParseNormalize(IReadOnlyList<string> pairs, int channels)
     {
         if (pairs.Count == 0) return (Array.Empty<float>(), Array.Empty<float>());
-        var parsed = pairs.Select(p => ParseRange(p, "--normalize", ordered: false)).ToList();
+        var parsed = pairs.Select(p => ParseRange(p, "normalize", ordered: false)).ToList();
         if (parsed.Count == 1) parsed = Enumerable.Repeat(parsed[0], channels).ToList();
-        Require.That(parsed.Count == channels, $"--normalize: give one MEAN,STD per channel ({channels}) or one for all, got {pairs.Count}");
+        Require.That(parsed.Count == channels, 
+            $"normalize: give one MEAN,STD per channel ({channels}) or one for all, got {pairs.Count}");
         return (parsed.Select(p => p[0]).ToArray(), parsed.Select(p => p[1]).ToArray());
     }
 

@@ -53,7 +53,7 @@ public sealed class EdmPreconditioner : IDenoiser
         var cNoise = s.log() / 4;
         if (Conditional && labels is null)
             throw new Common.PagLabException("this denoiser is class-conditional and gives no unconditional score: "
-                + "mode 'sum' needs a denoiser trained without --conditional (or use mode predicted or label)");
+                + "`mode` sum needs a denoiser trained without `conditional` (or use `mode` predicted or label)");
         var l = labels ?? zeros(y.shape[0], dtype: ScalarType.Int64, device: y.device);
         var f = Network.call(cIn * y, cNoise, l);
         return (cSkip * y + cOut * f).MoveToOuterDisposeScope();
@@ -96,7 +96,7 @@ public static class ScoreFunction
 {
     public static Tensor Compute(IDenoiser denoiser, Tensor x, double sigma, Tensor? labels = null)
     {
-        Common.Require.Positive(sigma, "--sigma");
+        Common.Require.Positive(sigma, "sigma");
         using var _ = NewDisposeScope();
         using var noGrad = no_grad();
         return ((denoiser.Denoise(x, sigma, labels) - x) / (sigma * sigma)).MoveToOuterDisposeScope();

@@ -32,11 +32,12 @@ public sealed record TorchScriptDenoiserSpec
 
     public void Validate()
     {
-        Require.That(Forms.Contains(Form), $"--form must be one of {string.Join(", ", Forms)}, got '{Form}'");
+        Require.That(Forms.Contains(Form), $"form must be one of {string.Join(", ", Forms)}, got '{Form}'");
         Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
-        Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0], "--pixel-range must be LO,HI with LO < HI");
-        Require.Positive(SigmaScale, "--sigma-scale");
-        Require.That(double.IsFinite(SigmaScale), "--sigma-scale must be finite");
+        Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0],
+            "pixelRange must be LO,HI with LO < HI");
+        Require.Positive(SigmaScale, "sigmaScale");
+        Require.That(double.IsFinite(SigmaScale), "sigmaScale must be finite");
     }
 }
 

@@ -42,7 +42,7 @@ public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
     }
 }
 
-/// <summary>The denoiser architectures by name (`--arch`, sweeps' `denoiserArch`).</summary>
+/// <summary>The denoiser architectures by name (the CLI's arch option, sweeps' denoiserArch).</summary>
 public static class DenoiserNetworks
 {
     static readonly Dictionary<string, Func<UNetSpec, DenoiserNetwork>> Table = new()

@@ -57,7 +57,7 @@ public sealed class RunFolder
             string info = Path.Combine(dir, RunFiles.Info);
             if (!resume)
                 throw new PagLabException($"{dir} already holds a run (status {Name(existing.Status)}); " +
-                                          "pass --resume to continue it or choose another --out");
+                                          "pass `resume` to continue it or choose another `out`");
             if (existing.FormatVersion > CurrentFormat)
                 throw new DataFormatException(info,
                     $"run format {existing.FormatVersion} is newer than this PagLab reads ({CurrentFormat})");
@@ -125,5 +125,5 @@ public sealed class RunFolder
         });
     }
 
-    static string Name(RunStatus status) => status.ToString().ToLowerInvariant();
+    static string Name(RunStatus status) => Vocabulary.Name(status);
 }

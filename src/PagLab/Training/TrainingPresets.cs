@@ -16,7 +16,7 @@ public sealed record AuthorsRecipe
     public string Arch { get; init; } = "resnet18";
     public required int Epochs { get; init; }
     public required int BatchSize { get; init; }
-    public string Optimizer { get; init; } = "sgd";
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     public required double LearningRate { get; init; }
     public double Momentum { get; init; } = 0.9;
     public required double WeightDecay { get; init; }
@@ -96,7 +96,7 @@ public static class TrainingPresets
         Validate(config.Preset, new[] { config.Dataset });
         var r = AuthorsRecipes[config.Dataset];
         T Pick<T>(string key, T given, T preset) => isSet(key) ? given : preset;
-        double? reference = r.LrScaleReferences.TryGetValue(config.Objective.Name, out var v) ? v : null;
+        double? reference = r.LrScaleReferences.TryGetValue(Vocabulary.Name(config.Objective.Kind), out var v) ? v : null;
         return config with
         {
             Arch = Pick("arch", config.Arch, r.Arch),
@@ -106,7 +106,7 @@ public static class TrainingPresets
             LearningRate = Pick("learningRate", config.LearningRate, r.LearningRate),
             Momentum = Pick("momentum", config.Momentum, r.Momentum),
             WeightDecay = Pick("weightDecay", config.WeightDecay, r.WeightDecay),
-            Schedule = Pick("schedule", config.Schedule, "multistep"),
+            Schedule = Pick("schedule", config.Schedule, Schedule.MultiStep),
             Milestones = Pick("milestones", config.Milestones, r.Milestones),
             Gamma = Pick("gamma", config.Gamma, r.Gamma),
             Augment = Pick("augment", config.Augment, r.Augment),
@@ -114,7 +114,8 @@ public static class TrainingPresets
             LrScaleReference = Pick("lrScaleReference", config.LrScaleReference, reference),
             Objective = config.Objective with
             {
-                LambdaConvention = Pick("objective.lambdaConvention", config.Objective.LambdaConvention, "authors"),
+                LambdaConvention = Pick("objective.lambdaConvention", config.Objective.LambdaConvention,
+                    Objectives.LambdaConvention.Authors),
                 Pgd = Pick("objective.pgd", config.Objective.Pgd, r.Pgd),
             },
         };

@@ -118,7 +118,7 @@ public class LpipsTests(ITestOutputHelper output)
         var features = reference.state_dict().Where(kv => kv.Key.StartsWith("net.")).ToDictionary(kv => kv.Key[4..], kv => kv.Value);
         TorchFile.WriteStateDict(Path.Combine(dir, "squeezenet1_1.pth"), features);
         var e = Assert.Throws<DataFormatException>(() => Lpips.Load("squeeze", Path.Combine(dir, "squeezenet1_1.pth")));
-        Assert.Contains("--weights-lin", e.Message);
+        Assert.Contains("`weightsLin`", e.Message);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public class TorchScriptClassifierTests
     {
         var e = Assert.Throws<DataFormatException>(() => TorchScriptClassifier.Import(File("classifier.pt"), Mnist with { Dataset = "cifar10" }));
         Assert.Contains("(2, 3, 32, 32)", e.Message);
-        Assert.Contains("--dataset cifar10", e.Message);
+        Assert.Contains("`dataset` cifar10", e.Message);
         Assert.DoesNotContain("\n", e.Message);
     }
 

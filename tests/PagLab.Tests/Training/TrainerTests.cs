@@ -33,7 +33,8 @@ public class TrainerTests
         string dir = TestPaths.TempDir("run");
         var config = new TrainConfig
         {
-            Dataset = "shapes", Epochs = 3, TrainSize = 1000, TestSize = 100, Optimizer = "sgd", LearningRate = 1e10, Momentum = 0.9,
+            Dataset = "shapes", Epochs = 3, TrainSize = 1000, TestSize = 100, Optimizer = OptimizerKind.Sgd,
+            LearningRate = 1e10, Momentum = 0.9,
             CheckpointEveryBatches = 1,
         };
         var result = Trainer.Run(config, dir);
@@ -50,6 +51,6 @@ public class TrainerTests
         var config = new TrainConfig { Dataset = "shapes", TrainSize = 200, TestSize = 50 };
         Trainer.Run(config, dir);
         var e = Assert.Throws<PagLab.Common.PagLabException>(() => Trainer.Run(config, dir));
-        Assert.Contains("--resume", e.Message);
+        Assert.Contains("pass `resume` to continue it", e.Message);
     }
 }

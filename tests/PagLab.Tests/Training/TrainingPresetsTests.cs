@@ -123,7 +123,7 @@ public class TrainingPresetsTests
         Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
                    c => Assert.Equal((9, "none", 0.1), (c.Epochs, c.Augment, c.LearningRate)));
         var gnorm = configs.First(c => c is { Dataset: "cifar10", Objective: { Name: "gnorm", Lambda: 1 } });
-        Assert.Equal(("authors", 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
+        Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
     }
 
     [Fact]

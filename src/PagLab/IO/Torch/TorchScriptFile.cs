@@ -41,7 +41,7 @@ public static class TorchScriptFile
         if (Detect(path) == PyTorchFileKind.StateDict)
             throw new PagLabException($"{path} is a PyTorch state dict (weights only), not a TorchScript archive: {whatFor} "
                 + "needs the network itself, saved with torch.jit.trace(net, example).save(FILE) (docs/pytorch-files.md)"
-                + "; a ResNet-18 state dict in the PAGs authors' names imports with 'paglab model import FILE --arch resnet18'");
+                + "; a ResNet-18 state dict in the PAGs authors' names imports with 'paglab model import FILE'");
     }
 
     /// <summary>Loads a one-input module (classifier, encoder, decoder) on the CPU, in eval mode.</summary>
