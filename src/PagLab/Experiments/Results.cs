@@ -137,12 +137,8 @@ public sealed record JobResult
 
 public static class SweepResults
 {
-    public static List<JobResult> Read(string sweepDir) =>
-        Directory.Exists(Path.Combine(sweepDir, "jobs"))
-            ? Directory.GetDirectories(Path.Combine(sweepDir, "jobs")).Order(StringComparer.Ordinal)
-                .Select(d => Path.Combine(d, "result.json")).Where(File.Exists)
-                .Select(JobResult.Read).ToList()
-            : new();
+    public static List<JobResult> Read(SweepFolder sweep) =>
+        sweep.FinishedJobs().Select(j => JobResult.Read(j.Result)).ToList();
 
     /// <summary>results.csv: one row per job, every number with its lower and upper 95% bound, and the regime of its
     /// level.</summary>
@@ -179,9 +175,9 @@ public static class SweepResults
     }
 
     /// <summary>`paglab results`: results.csv of a sweep folder; returns the number of rows.</summary>
-    public static int WriteCsv(string sweepDir, SweepSpec spec, string outPath)
+    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath)
     {
-        var results = Read(sweepDir);
+        var results = Read(sweep);
         AtomicFile.WriteAllText(outPath, Csv(results, spec.Regimes.Classify(results)));
         return results.Count;
     }

@@ -24,39 +24,18 @@ public enum JobState { Pending, Partial, Running, Completed, Diverged, Failed }
 /// </summary>
 public static class SweepRunner
 {
-    public const string SpecFile = "spec.json", ResultFile = "result.json", ErrorFile = "error.txt", LockFile = "job.lock";
-
-    public static string JobDir(string dir, SweepJob job) => Path.Combine(dir, "jobs", job.Id);
-    static string SharedDir(string dir, string dataset) => Path.Combine(dir, "shared", dataset);
-    public static string TangentsPath(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "tangents.safetensors");
-    public static string DenoiserDir(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "denoiser");
-
-    /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
-    public static void Prepare(SweepSpec spec, string dir)
+    public static JobState State(SweepFolder sweep, SweepJob job)
     {
-        OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, SpecFile);
-        string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
-        if (File.Exists(path))
-        {
-            // read through today's record, so keys an older spec.json lacks compare as their defaults
-            if (JsonSerializer.Serialize(JsonFiles.Read<SweepSpec>(path), JsonFiles.Options).Trim() != json.Trim())
-                throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
-            return;
-        }
-        AtomicFile.WriteAllText(path, json + "\n");
+        var folder = sweep.Job(job);
+        if (File.Exists(folder.Result))
+            return JobResult.Read(folder.Result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
+        if (JobLock.ReadOwner(folder.Lock) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
+        if (File.Exists(folder.Error)) return JobState.Failed;
+        return Directory.Exists(folder.Root) ? JobState.Partial : JobState.Pending;
     }
 
-    public static JobState State(string dir, SweepJob job)
-    {
-        string jobDir = JobDir(dir, job);
-        string result = Path.Combine(jobDir, ResultFile);
-        if (File.Exists(result)) return JobResult.Read(result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
-        if (JobLock.ReadOwner(Path.Combine(jobDir, LockFile)) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
-        if (File.Exists(Path.Combine(jobDir, ErrorFile))) return JobState.Failed;
-        return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
-    }
+    /// <summary>Done (completed or diverged) without reading result.json: cheap enough to ask often.</summary>
+    public static bool IsDone(SweepFolder sweep, SweepJob job) => File.Exists(sweep.Job(job).Result);
 
     /// <summary>
     /// Runs every job not yet done, in order, skipping ones another live process holds; then waits for
@@ -64,28 +43,32 @@ public static class SweepRunner
     /// returns unless a job failed. A job that fails here is not retried in the same call.
     /// Returns the number of jobs not done (see <see cref="Unfinished"/>).
     /// </summary>
-    public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true)
+    public static int RunAll(SweepSpec spec, SweepFolder sweep, IProgressSink progress, bool retryFailed = true)
     {
-        Prepare(spec, dir);
+        sweep.Prepare(spec);
         var jobs = spec.Jobs();
         var failedHere = new HashSet<int>();
+        var done = new HashSet<int>();
         bool saidWaiting = false;
+        using var session = new SweepSession(spec, sweep);
         while (true)
         {
             int heldElsewhere = 0;
             bool ranAny = false;
             foreach (var job in jobs)
             {
-                var state = State(dir, job);
-                if (state is JobState.Completed or JobState.Diverged || failedHere.Contains(job.Index)) continue;
+                if (done.Contains(job.Index) || failedHere.Contains(job.Index)) continue;
+                var state = State(sweep, job);
+                if (state is JobState.Completed or JobState.Diverged) { done.Add(job.Index); continue; }
                 if (state == JobState.Running) { heldElsewhere++; continue; }
                 if (state == JobState.Failed && !retryFailed) continue;
-                var outcome = RunOne(spec, dir, job.Index, progress);
+                var outcome = RunOne(session, spec, job, progress);
                 if (outcome == JobState.Failed) failedHere.Add(job.Index);
                 if (outcome == JobState.Running) heldElsewhere++;
                 else ranAny = true;
-                int done = jobs.Count(j => State(dir, j) is JobState.Completed or JobState.Diverged);
-                progress.Line($"sweep {spec.Name}: {done}/{jobs.Count} jobs done");
+                // Jobs other workers finished count too; a result file, once there, stays.
+                done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && IsDone(sweep, j)).Select(j => j.Index));
+                progress.Line($"sweep {spec.Name}: {done.Count}/{jobs.Count} jobs done");
             }
             if (heldElsewhere == 0 && !ranAny) break;
             if (heldElsewhere > 0 && !ranAny)
@@ -95,209 +78,173 @@ public static class SweepRunner
                 Thread.Sleep(1000);
             }
         }
-        return Unfinished(spec, dir).Count;
+        return Unfinished(spec, sweep).Count;
     }
 
     /// <summary>The jobs with neither a result nor a divergence, with their states.</summary>
-    public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, string dir) =>
-        Status(spec, dir).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, SweepFolder sweep) =>
+        Status(spec, sweep).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
 
     /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-... (partial)".</summary>
     public static string DescribeUnfinished(IReadOnlyList<(SweepJob Job, JobState State)> unfinished)
     {
         var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({u.State.ToString().ToLowerInvariant()})");
         string more = unfinished.Count > 10 ? $" and {unfinished.Count - 10} more" : "";
-        return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} (see jobs/<id>/{ErrorFile})";
+        return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} "
+            + $"(see jobs/<id>/{JobFolder.ErrorFile})";
     }
 
     /// <summary>Runs one job (the Slurm array task), unless it is done or held by a live process.</summary>
-    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress)
+    public static JobState RunOne(SweepSpec spec, SweepFolder sweep, int index, IProgressSink progress)
     {
-        Prepare(spec, dir);
+        sweep.Prepare(spec);
         var jobs = spec.Jobs();
         Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
-        var job = jobs[index];
-        string jobDir = JobDir(dir, job);
-        var state = State(dir, job);
+        using var session = new SweepSession(spec, sweep);
+        return RunOne(session, spec, jobs[index], progress);
+    }
+
+    static JobState RunOne(SweepSession session, SweepSpec spec, SweepJob job, IProgressSink progress)
+    {
+        var sweep = session.Folder;
+        var folder = sweep.Job(job);
+        var state = State(sweep, job);
         if (state is JobState.Completed or JobState.Diverged) return state;
-        using var jobLock = JobLock.TryAcquire(Path.Combine(jobDir, LockFile));
+        using var jobLock = JobLock.TryAcquire(folder.Lock);
         if (jobLock is null) return JobState.Running;
-        if (File.Exists(Path.Combine(jobDir, ResultFile))) return State(dir, job); // finished while we waited
-        File.Delete(Path.Combine(jobDir, ErrorFile));
+        if (File.Exists(folder.Result)) return State(sweep, job); // finished while we waited
+        File.Delete(folder.Error);
         try
         {
+            var clock = Stopwatch.StartNew();
+            // Kept for this worker's next job of the dataset, so loaded outside the job's scope.
+            var shared = session.Shared(job.Dataset, progress);
+            var stages = new Dictionary<string, double> { ["shared"] = clock.Elapsed.TotalSeconds };
             JobResult result;
             // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
             // while the next job runs libtorch, which can corrupt the native heap).
-            using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress);
-            JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
+            using (torch.NewDisposeScope()) result = Execute(session, job, shared, stages, progress);
+            JsonFiles.Write(folder.Result, result);
             progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
             return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
         }
-        catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException or ArgumentException or System.Runtime.InteropServices.ExternalException)
+        catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException
+                                      or ArgumentException or System.Runtime.InteropServices.ExternalException)
         {
-            AtomicFile.WriteAllText(Path.Combine(jobDir, ErrorFile), e.ToString());
+            AtomicFile.WriteAllText(folder.Error, e.ToString());
             progress.Line($"job {job.Id} failed: {e.Message.Split('\n')[0]}");
             return JobState.Failed;
         }
     }
 
-    static JobResult Execute(SweepSpec spec, string dir, SweepJob job, IProgressSink progress)
+    /// <summary>Train (resumable), then each measurement the spec asks for, on objects loaded once.</summary>
+    static JobResult Execute(SweepSession session, SweepJob job, SharedArtefacts shared,
+        Dictionary<string, double> stages, IProgressSink progress)
     {
-        string jobDir = JobDir(dir, job);
-        var stages = new Dictionary<string, double>();
+        var spec = session.Spec;
+        var folder = session.Folder.Job(job);
         var clock = Stopwatch.StartNew();
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
 
-        var dataset = LoadData(spec, job.Dataset);
-        bool wantsManifold = spec.Measure.Manifold, wantsAlignment = spec.Measure.Alignment;
-        if (wantsManifold) EnsureTangents(spec, dir, job.Dataset, progress);
-        if (wantsManifold) EnsurePerturbationFigure(dir, job.Dataset, dataset);
-        if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
-        Stage("shared");
-
         var config = new TrainConfig(spec.Train)
         {
-            Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+            Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot,
+            Objective = spec.ObjectiveFor(job.Objective, job.Strength),
         };
-        string runDir = Path.Combine(jobDir, "train");
-        var training = Trainer.Run(config, runDir, progress, resume: true);
+        var training = Trainer.Run(config, folder.Train, progress, resume: true, shared.Dataset);
         Stage("train");
-        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
-        long testImages = dataset.Test.Count, correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
-        var baseResult = new JobResult
-        {
-            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name,
-            Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes, OutputMeasure = measure.Name,
-            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
-            TestCorrect = correct, TestImages = testImages,
-            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages) : Uncertainty.Estimate.Empty,
-            Message = training.Message,
-        };
-        if (training.Status == RunStatus.Diverged) return baseResult with { StageSeconds = stages };
+        var result = TrainedResult(spec, job, shared.Dataset, training);
+        if (training.Status == RunStatus.Diverged) return result with { StageSeconds = stages };
 
-        var result = baseResult;
-        if (wantsManifold)
+        using var model = SavedModel.Load(folder.Train);
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        var context = new JobContext(spec, job, folder, shared, model, null, measure);
+        if (spec.Measure.Manifold)
         {
-            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons,
-                spec.Measure.Draws, measure, job.Seed, 16, NullProgress.Instance);
-            ManifoldExperiments.WriteManifoldReport(Path.Combine(jobDir, "manifold.json"), report);
-            var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
-            result = result with
-            {
-                Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
-                Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
-                Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
-                Rho2PerImage = rho2,
-            };
+            result = MeasureManifold(context, result);
             Stage("manifold");
         }
-        using var model = SavedModel.Load(runDir);
-        if (wantsAlignment)
+        if (spec.Measure.Alignment)
         {
-            using IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
-            using var lpips = LoadLpips(spec);
-            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, spec.Measure.AlignmentCount, lpips);
-            AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
-            // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-            string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
-            AlignmentMeasurement.Figure(GradientFigurePath(dir, job.Id), new[] { (label, (Module<Tensor, Tensor>)model) }, denoiser,
-                dataset, spec.Measure.AlignmentSigma, spec.Measure.Mode, GradientFigureImages, lpips);
-            result = result with { Alignment = AlignmentResult.From(report) };
+            result = MeasureAlignment(context with { Lpips = session.Lpips }, result);
             Stage("alignment");
         }
-        if (spec.Measure.Distractor && dataset.Test.SignalMask is not null)
+        if (spec.Measure.Distractor && shared.Dataset.Test.SignalMask is not null)
         {
-            var split = dataset.Test.Take(spec.Measure.DistractorCount);
-            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset,
-                job.Seed, measure);
-            DistractorRobustness.Write(Path.Combine(jobDir, "distractor.json"), report);
-            result = result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
+            result = MeasureDistractor(context, result);
             Stage("distractor");
         }
         return result with { StageSeconds = stages };
     }
 
-    /// <summary>Figure 6 artefact of a job: image, score and the model's gradient for the first test images.</summary>
-    public static string GradientFigurePath(string dir, string jobId) => Path.Combine(dir, "jobs", jobId, "fig6.png");
+    /// <summary>What every job reports once trained: accuracy with its binomial interval, or the divergence.</summary>
+    static JobResult TrainedResult(SweepSpec spec, SweepJob job, IDataset dataset, TrainResult training)
+    {
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
+        long testImages = dataset.Test.Count;
+        long correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
+        return new JobResult
+        {
+            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
+            Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
+            OutputMeasure = measure.Name,
+            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
+            TestCorrect = correct, TestImages = testImages,
+            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages)
+                : Uncertainty.Estimate.Empty,
+            Message = training.Message,
+        };
+    }
+
+    /// <summary>On- and off-manifold sensitivity and rho_2 (manifold.json).</summary>
+    static JobResult MeasureManifold(JobContext c, JobResult result)
+    {
+        var spec = c.Spec;
+        var report = ManifoldExperiments.MeasureManifold(c.Model, c.Folder.Train, c.Shared.Tangents!,
+            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
+            NullProgress.Instance);
+        ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
+        var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
+        return result with
+        {
+            Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
+            Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
+            Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
+            Rho2PerImage = rho2,
+        };
+    }
+
+    /// <summary>Perceptual alignment with the score (alignment.json) and this model's Figure 6 panel.</summary>
+    static JobResult MeasureAlignment(JobContext c, JobResult result)
+    {
+        var m = c.Spec.Measure;
+        var denoiser = c.Shared.Denoiser!;
+        var report = AlignmentMeasurement.Measure(c.Model, denoiser, c.Dataset, m.AlignmentSigma, m.Mode,
+            m.AlignmentCount, c.Lpips);
+        AlignmentMeasurement.Write(c.Folder.Alignment, report);
+        // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
+        string label = c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
+        AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
+            denoiser, c.Dataset, m.AlignmentSigma, m.Mode, GradientFigureImages, c.Lpips);
+        return result with { Alignment = AlignmentResult.From(report) };
+    }
+
+    /// <summary>Relative noise robustness on a distractor dataset (distractor.json).</summary>
+    static JobResult MeasureDistractor(JobContext c, JobResult result)
+    {
+        var m = c.Spec.Measure;
+        var split = c.Dataset.Test.Take(m.DistractorCount);
+        var report = DistractorRobustness.Measure(c.Model, split, SigmaGrid.Parse(m.DistractorSigmas), c.Job.Id,
+            c.Job.Dataset, c.Job.Seed, c.Measure);
+        DistractorRobustness.Write(c.Folder.Distractor, report);
+        return result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
+    }
+
+    /// <summary>Test images in each job's Figure 6 panel.</summary>
     public const int GradientFigureImages = 5;
 
-    /// <summary>Figure 7 artefact of a dataset: test images with on- and off-manifold perturbations of one norm.</summary>
-    public static string PerturbationFigurePath(string dir, string dataset) =>
-        Path.Combine(SharedDir(dir, dataset), "fig7.png");
-
-    static void EnsurePerturbationFigure(string dir, string datasetName, IDataset dataset)
-    {
-        string path = PerturbationFigurePath(dir, datasetName);
-        if (!File.Exists(path))
-            ManifoldExperiments.ShowPerturbations(TangentsPath(dir, datasetName), dataset, path, 6, 2.0, 0, 3);
-    }
-
-    public static IDataset LoadData(SweepSpec spec, string dataset) =>
-        Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
-
-    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS or the data root's weights/ when present, else null (SSIM and cosine only).</summary>
-    public static Metrics.Lpips? LoadLpips(SweepSpec spec)
-    {
-        string? path = Metrics.Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot);
-        return path is not null && File.Exists(path) ? Metrics.Lpips.Load(spec.Measure.LpipsNet, path) : null;
-    }
-
-    /// <summary>Builds shared/&lt;dataset&gt;/tangents.safetensors once (autoencoder first when that is the estimator).</summary>
-    public static void EnsureTangents(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
-    {
-        string path = TangentsPath(dir, datasetName);
-        if (File.Exists(path)) return;
-        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "tangents.lock"), progress, "tangent spaces");
-        if (File.Exists(path)) return;
-        var dataset = LoadData(spec, datasetName);
-        var s = spec.Shared;
-        TangentSpaces spaces;
-        if (s.TangentEstimator == "autoencoder")
-        {
-            string aeDir = Path.Combine(SharedDir(dir, datasetName), "autoencoder");
-            using (AutoencoderTrainer.Run(new AutoencoderConfig
-                   {
-                       Dataset = datasetName, Epochs = s.AutoencoderEpochs, Latent = s.AutoencoderLatent, TrainSize = s.SharedTrainSize ?? spec.Train.TrainSize,
-                       TestSize = spec.Train.TestSize, DataRoot = spec.DataRoot, Seed = 0,
-                   }, aeDir, progress, resume: true)) { }
-            spaces = ManifoldExperiments.EstimateWithAutoencoder(aeDir, dataset, "test", s.TangentCount, 16, progress);
-        }
-        else if (s.TangentEstimator == "local-pca") spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, s.LocalPcaNeighbours, s.LocalPcaDimension);
-        else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
-        using (spaces) spaces.Save(path);
-    }
-
-    /// <summary>Builds shared/&lt;dataset&gt;/denoiser once.</summary>
-    public static void EnsureDenoiser(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
-    {
-        string den = DenoiserDir(dir, datasetName);
-        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
-        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "denoiser.lock"), progress, "denoiser");
-        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
-        DenoiserTrainer.Run(new DenoiserConfig
-        {
-            Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
-            Arch = spec.Shared.DenoiserArch,
-            Conditional = spec.Shared.ConditionalDenoiser ?? spec.Measure.Mode != "sum",
-            DataRoot = spec.DataRoot, Seed = 0,
-        }, den, progress, resume: true, dataset: LoadData(spec, datasetName));
-    }
-
-    static JobLock WaitForLock(string path, IProgressSink progress, string what)
-    {
-        bool said = false;
-        while (true)
-        {
-            var held = JobLock.TryAcquire(path);
-            if (held is not null) return held;
-            if (!said) { progress.Line($"waiting for another process building the shared {what}"); said = true; }
-            Thread.Sleep(1000);
-        }
-    }
-
     /// <summary>One line per job for `paglab sweep status`.</summary>
-    public static IReadOnlyList<(SweepJob Job, JobState State)> Status(SweepSpec spec, string dir) =>
-        spec.Jobs().Select(j => (j, State(dir, j))).ToList();
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Status(SweepSpec spec, SweepFolder sweep) =>
+        spec.Jobs().Select(j => (j, State(sweep, j))).ToList();
 }

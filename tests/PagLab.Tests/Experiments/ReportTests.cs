@@ -13,9 +13,9 @@ public class ReportTests
     {
         var spec = TinySweep.Spec(strengths: 2);
         string dir = TestPaths.TempDir("report");
-        Assert.Equal(0, SweepRunner.RunAll(spec, dir, NullProgress.Instance));
+        Assert.Equal(0, SweepRunner.RunAll(spec, new SweepFolder(dir), NullProgress.Instance));
         string html = Path.Combine(dir, "report.html");
-        ReportBuilder.Build(dir, html);
+        ReportBuilder.Build(new SweepFolder(dir), html);
         string text = File.ReadAllText(html);
         Assert.Contains("Findings", text);
         Assert.Contains("Output measure: <b>softmax-l1</b>", text);
