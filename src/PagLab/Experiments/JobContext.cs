@@ -5,6 +5,7 @@ using PagLab.Metrics;
 using PagLab.Models;
 using PagLab.Score;
 using PagLab.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PagLab.Experiments;
@@ -134,53 +135,62 @@ public sealed class SharedArtefacts : IDisposable
 
 /// <summary>
 /// One worker process's view of a sweep: the shared artefacts of the dataset whose jobs run now (jobs come
-/// dataset by dataset, so one set is kept) and LPIPS, each loaded once for all the jobs this worker runs.
+/// dataset by dataset, so one set is kept) and LPIPS, loaded once for all the jobs of that dataset this
+/// worker runs. Their tensors live in a dispose scope of their own, opened between jobs and freed on this
+/// thread when the dataset changes or the session ends.
 /// </summary>
 public sealed class SweepSession : IDisposable
 {
-    readonly SweepSpec spec;
     SharedArtefacts? current;
     Lpips? lpips;
-    bool lpipsLoaded;
+    DisposeScope? scope;
 
     public SweepSession(SweepSpec spec, SweepFolder folder)
     {
-        this.spec = spec;
+        Spec = spec;
         Folder = folder;
     }
 
-    public SweepSpec Spec => spec;
+    public SweepSpec Spec { get; }
     public SweepFolder Folder { get; }
+    /// <summary>LPIPS for the current dataset's jobs when the spec measures alignment and weights are found
+    /// ($PAGLAB_LPIPS_WEIGHTS or the data root's weights/), else null (SSIM and cosine only).</summary>
+    public Lpips? Lpips => lpips;
 
-    /// <summary>The artefacts of one dataset; those of the previous dataset are freed.</summary>
+    /// <summary>The artefacts of one dataset (call between jobs); those of the previous dataset are freed.</summary>
     public SharedArtefacts Shared(string dataset, IProgressSink progress)
     {
         if (current?.Name == dataset) return current;
-        current?.Dispose();
-        current = null;
-        current = SharedArtefacts.Load(spec, Folder.Shared(dataset), dataset, progress);
-        return current;
-    }
-
-    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS or the data root's weights/ when present, else null (SSIM and
-    /// cosine only).</summary>
-    public Lpips? Lpips
-    {
-        get
+        Release();
+        scope = NewDisposeScope();
+        try
         {
-            if (lpipsLoaded) return lpips;
-            string? path = Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot);
-            lpips = path is not null && File.Exists(path) ? Lpips.Load(spec.Measure.LpipsNet, path) : null;
-            lpipsLoaded = true;
-            return lpips;
+            current = SharedArtefacts.Load(Spec, Folder.Shared(dataset), dataset, progress);
+            if (Spec.Measure.Alignment) lpips = LoadLpips(Spec);
+            return current;
+        }
+        catch
+        {
+            Release();
+            throw;
         }
     }
 
-    public void Dispose()
+    static Lpips? LoadLpips(SweepSpec spec)
+    {
+        string? path = Lpips.FindWeights(null, spec.Measure.LpipsNet, spec.DataRoot);
+        return path is not null && File.Exists(path) ? Lpips.Load(spec.Measure.LpipsNet, path) : null;
+    }
+
+    void Release()
     {
         current?.Dispose();
         lpips?.Dispose();
+        scope?.Dispose();
+        (current, lpips, scope) = (null, null, null);
     }
+
+    public void Dispose() => Release();
 }
 
 /// <summary>The objects one job measures with: its folder, the shared artefacts, its trained model, LPIPS.</summary>
