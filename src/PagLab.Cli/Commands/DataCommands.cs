@@ -56,7 +56,7 @@ public sealed class DataCommands : ICommandGroup
         var name = new Argument<string>("name") { Description = "Dataset name (see 'paglab data list')" };
         var output = CommonOptions.Out(description: "PNG file to write");
         var count = new Option<int>("--count") { Description = "Number of images", DefaultValueFactory = _ => 32 };
-        var split = new Option<string>("--split") { Description = "train or test", DefaultValueFactory = _ => "train" };
+        var split = NamedOption.Create("--split", "Split", Split.Train);
         var dataRoot = CommonOptions.DataRoot();
         var seed = CommonOptions.Seed();
         var cmd = new Command("show", "Write a labelled grid of sample images (distractor sets also show their masks)")
@@ -65,13 +65,11 @@ public sealed class DataCommands : ICommandGroup
         {
             int n = parse.GetValue(count);
             Common.Require.InRange(n, 1, 1024, "--count");
-            string which = parse.GetValue(split)!;
-            Common.Require.That(which is "train" or "test", $"--split must be train or test, got '{which}'");
             string path = parse.GetValue(output)!;
             // Generated datasets are made at a small size: only n images are shown.
             var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64), TestSize: Math.Max(n, 64));
             var dataset = Datasets.Load(parse.GetValue(name)!, options);
-            var part = (which == "train" ? dataset.Train : dataset.Test).Take(n);
+            var part = dataset.Part(split.ValueIn(parse)).Take(n);
             using var scope = NewDisposeScope();
             var labels = part.Labels.data<long>().ToArray();
             var captions = labels.Select(l => dataset.ClassNames[(int)l]).ToList();

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using PagLab.Common;
+using PagLab.Data;
 using PagLab.IO;
 using PagLab.Manifold;
+using PagLab.Models;
 using PagLab.Training;
 
 namespace PagLab.Cli.Commands;
@@ -63,12 +65,13 @@ public sealed class ManifoldCommands : ICommandGroup
     static Command Tangents()
     {
         var autoencoder = new Option<string?>("--autoencoder") { Description = "Autoencoder folder (estimator autoencoder)" };
-        var estimator = new Option<string>("--estimator") { Description = "autoencoder | local-pca | true (datasets with a known tangent space: subspace-gaussians); --decoder implies torchscript", DefaultValueFactory = _ => "autoencoder" };
+        var estimator = NamedOption.Create("--estimator", "Tangent estimator; --decoder implies a traced one",
+            TangentEstimator.Autoencoder);
         var decoder = new Option<string?>("--decoder") { Description = "TorchScript decoder (B, k) -> images (runs code: trusted files only); needs --encoder" };
         var encoder = new Option<string?>("--encoder") { Description = "TorchScript encoder images -> (B, k) codes, for --decoder" };
         var dataset = Dataset();
         var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)", DefaultValueFactory = _ => 64 };
-        var split = new Option<string>("--split") { Description = "train | test", DefaultValueFactory = _ => "test" };
+        var split = NamedOption.Create("--split", "Split", Split.Test);
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batched Jacobian", DefaultValueFactory = _ => 32 };
         var neighbours = new Option<int>("--neighbours") { Description = "local-pca: neighbourhood size", DefaultValueFactory = _ => 64 };
         var dimension = new Option<int>("--dimension") { Description = "local-pca: tangent dimension kept", DefaultValueFactory = _ => 16 };
@@ -82,19 +85,22 @@ public sealed class ManifoldCommands : ICommandGroup
             Require.Positive(parse.GetValue(count), "--count");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             bool traced = parse.GetValue(decoder) is not null || parse.GetValue(encoder) is not null;
-            using var spaces = (traced ? "torchscript" : parse.GetValue(estimator)) switch
-            {
-                "torchscript" => ManifoldExperiments.EstimateWithTorchScript(
+            using var spaces = traced
+                ? ManifoldExperiments.EstimateWithTorchScript(
                     parse.GetValue(encoder) ?? throw new PagLabException("--decoder needs --encoder (the codes z = E(x) at which D's Jacobian is taken)"),
                     parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
-                    data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress()),
-                "autoencoder" => ManifoldExperiments.EstimateWithAutoencoder(
-                    parse.GetValue(autoencoder) ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
-                    data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress()),
-                "local-pca" => ManifoldExperiments.EstimateWithLocalPca(data, parse.GetValue(split)!, parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
-                "true" => TangentCheck.TrueSpaces(data, parse.GetValue(split)!, parse.GetValue(count)),
-                var other => throw new PagLabException($"--estimator must be autoencoder, local-pca or true, got '{other}'"),
-            };
+                    data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
+                : estimator.ValueIn(parse) switch
+                {
+                    TangentEstimator.Autoencoder => ManifoldExperiments.EstimateWithAutoencoder(
+                        parse.GetValue(autoencoder)
+                            ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
+                        data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize),
+                        new ConsoleProgress()),
+                    TangentEstimator.LocalPca => ManifoldExperiments.EstimateWithLocalPca(data, split.ValueIn(parse),
+                        parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
+                    _ => TangentCheck.TrueSpaces(data, split.ValueIn(parse), parse.GetValue(count)),
+                };
             spaces.Save(parse.GetValue(output)!);
             Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} ({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in {clock.Elapsed.TotalSeconds:F2}s -> {parse.GetValue(output)}");
             return 0;
@@ -197,7 +203,7 @@ public sealed class ManifoldCommands : ICommandGroup
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels", DefaultValueFactory = _ => "1,0.3,0.1,0.03,0.01,0.001,0.0001" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image", DefaultValueFactory = _ => 256 };
         var count = new Option<int>("--count") { Description = "Use the first N tangent spaces", DefaultValueFactory = _ => 16 };
-        var mode = new Option<string>("--class") { Description = "sum | predicted | label: which logit is f", DefaultValueFactory = _ => "predicted" };
+        var mode = NamedOption.Create("--class", "Which logit is f", GradientMode.Predicted);
         var batch = new Option<int>("--batch-images") { Description = "Images per batch", DefaultValueFactory = _ => 4 };
         var output = CommonOptions.Out(description: "Output path; .json, .csv and .png are written");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
@@ -205,11 +211,7 @@ public sealed class ManifoldCommands : ICommandGroup
             { model, tangents, dataset, sigmas, draws, count, mode, batch, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var classMode = parse.GetValue(mode) switch
-            {
-                "sum" => ClassMode.Sum, "predicted" => ClassMode.Predicted, "label" => ClassMode.Label,
-                var m => throw new PagLabException($"--class must be sum, predicted or label, got '{m}'"),
-            };
+            var classMode = mode.ValueIn(parse);
             string tangentPath = parse.GetValue(tangents)!;
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count), data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),

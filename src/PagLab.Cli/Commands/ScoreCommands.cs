@@ -164,7 +164,7 @@ public sealed class ScoreCommands : ICommandGroup
     }
 
     /// <summary>The options every alignment command shares: noise level, LPIPS network, gradient mode.</summary>
-    static (Option<double?> Sigma, Option<string?> LpipsNet, Option<string> Mode) AlignmentOptions() =>
+    static (Option<double?> Sigma, Option<string?> LpipsNet, NamedOption<GradientMode> Mode) AlignmentOptions() =>
     (
         new Option<double?>("--sigma")
         {
@@ -176,12 +176,8 @@ public sealed class ScoreCommands : ICommandGroup
             Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights"
                 + " are in the data root)",
         },
-        new Option<string>("--mode")
-        {
-            Description = "Gradient of: predicted (class, with the score conditioned on it when the denoiser is"
-                + " conditional) | label | sum (unconditional score)",
-            DefaultValueFactory = _ => "predicted",
-        }
+        NamedOption.Create("--mode", "Gradient of (a class is paired with the score conditioned on it when the"
+            + " denoiser is conditional)", GradientMode.Predicted)
     );
 
     static Command Alignment()
@@ -203,7 +199,7 @@ public sealed class ScoreCommands : ICommandGroup
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
             using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
-            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), parse.GetValue(mode)!, n, lpips);
+            var report = AlignmentMeasurement.Measure(net, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
@@ -259,7 +255,7 @@ public sealed class ScoreCommands : ICommandGroup
                 Require.That(list.Count > 0, "--models names no model");
                 using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
                 using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
-                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), parse.GetValue(mode)!, n, lpips);
+                AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data, parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

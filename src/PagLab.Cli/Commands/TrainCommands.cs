@@ -21,14 +21,6 @@ public sealed class TrainCommands : ICommandGroup
     }
 
     /// <summary>Parses "1,4,8" into numbers, with a one-line error naming the option.</summary>
-    /// <summary>A named PGD variant's settings, or null for the options given one by one.</summary>
-    static PgdConfig? PgdVariant(string name) => name switch
-    {
-        "paglab" => null,
-        "authors" => PgdConfig.Authors,
-        _ => throw new PagLabException($"--pgd-variant must be one of {string.Join(", ", PgdConfig.Variants)}, got '{name}'"),
-    };
-
     public static double[] ParseList(string text, string option)
     {
         try
@@ -45,25 +37,24 @@ public sealed class TrainCommands : ICommandGroup
         var arch = new Option<string>("--arch") { Description = "resnet18 | lenet | smallcnn | mlp | linear", DefaultValueFactory = _ => "smallcnn" };
         var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA", DefaultValueFactory = _ => "relu" };
         var width = new Option<double>("--width") { Description = "resnet18 width multiplier", DefaultValueFactory = _ => 1.0 };
-        var objective = new Option<string>("--objective") { Description = "standard | gnorm | smooth | randsmooth | pgd", DefaultValueFactory = _ => "standard" };
+        var objective = NamedOption.Create("--objective", "Training objective", ObjectiveKind.Standard);
         var lambda = new Option<double?>("--lambda") { Description = $"Regularisation strength (gnorm default {ObjectiveConfig.DefaultGnormLambda}, smooth default {ObjectiveConfig.DefaultSmoothLambda})" };
-        var convention = new Option<string>("--lambda-convention") { Description = "paglab (per-example mean) or authors (their 1e5-scaled batch-mean gradient; gnorm)", DefaultValueFactory = _ => "paglab" };
+        var convention = NamedOption.Create("--lambda-convention", "How gnorm's lambda is read", LambdaConvention.PagLab);
         var sigma = new Option<double?>("--sigma") { Description = $"Noise level (smooth default {ObjectiveConfig.DefaultSmoothSigma}, randsmooth default {ObjectiveConfig.DefaultRandSmoothSigma})" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)", DefaultValueFactory = _ => 1 };
         var probabilities = new Option<bool>("--on-probabilities") { Description = "smooth: penalise softmax probabilities, not logits" };
         var eps = new Option<string>("--eps") { Description = "PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", DefaultValueFactory = _ => "1" };
-        var norm = new Option<string>("--norm") { Description = "PGD norm: l2 | linf", DefaultValueFactory = _ => "l2" };
+        var norm = NamedOption.Create("--norm", "PGD norm", AttackNorm.L2);
         var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
         var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
         var randomStart = new Option<bool>("--random-start") { Description = "PGD: start at a random point of the ball" };
         var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' geometry)" };
-        var pgdVariant = new Option<string>("--pgd-variant")
-            { Description = "paglab (the options above) | authors (their pgd_l2_: whole-batch L2, uniform start, 2 eps / 10 steps, no clamping)", DefaultValueFactory = _ => "paglab" };
-        var optimizer = new Option<string>("--optimizer") { Description = "adam | sgd", DefaultValueFactory = _ => "adam" };
+        var pgdVariant = NamedOption.Create("--pgd-variant", "PGD settings", PgdVariant.PagLab);
+        var optimizer = NamedOption.Create("--optimizer", "Optimizer", OptimizerKind.Adam);
         var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 3e-3 };
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
         var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 0.0 };
-        var schedule = new Option<string>("--schedule") { Description = "none | multistep | cosine", DefaultValueFactory = _ => "none" };
+        var schedule = NamedOption.Create("--schedule", "Learning-rate schedule", Schedule.None);
         var milestones = new Option<string>("--milestones") { Description = "multistep: epochs, or fractions of the run (<1)", DefaultValueFactory = _ => "0.75,0.875" };
         var gamma = new Option<double>("--gamma") { Description = "multistep decay factor", DefaultValueFactory = _ => 0.1 };
         var lrScale = new Option<double?>("--lr-scale-reference") { Description = "Scale lr by reference/lambda when lambda exceeds it (PAGs Suppl. B.2)" };
@@ -90,18 +81,19 @@ public sealed class TrainCommands : ICommandGroup
                 WidthMultiplier = parse.GetValue(width),
                 Objective = new ObjectiveConfig
                 {
-                    Name = parse.GetValue(objective)!, Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(parse.GetValue(objective)!),
-                    LambdaConvention = parse.GetValue(convention)!,
-                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(parse.GetValue(objective)!), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
+                    Kind = objective.ValueIn(parse),
+                    Lambda = parse.GetValue(lambda) ?? ObjectiveConfig.DefaultLambda(objective.ValueIn(parse)),
+                    LambdaConvention = convention.ValueIn(parse),
+                    Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(objective.ValueIn(parse)), Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
                     Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
-                    Pgd = PgdVariant(parse.GetValue(pgdVariant)!) ?? new PgdConfig
+                    Pgd = PgdConfig.For(pgdVariant.ValueIn(parse)) ?? new PgdConfig
                     {
-                        Norm = parse.GetValue(norm)!, Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
+                        Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor),
                         RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
                     },
                 },
-                Optimizer = parse.GetValue(optimizer)!, LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
-                WeightDecay = parse.GetValue(weightDecay), Schedule = parse.GetValue(schedule)!,
+                Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr), Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(weightDecay), Schedule = schedule.ValueIn(parse),
                 Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
                 LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize), Epochs = parse.GetValue(epochs),
                 Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
@@ -140,7 +132,11 @@ public sealed class TrainCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             // Every option checked before the model and data are loaded.
-            var attackConfig = new PgdConfig { Norm = parse.GetValue(attack) == "pgd-linf" ? "linf" : "l2", Steps = parse.GetValue(steps), AlphaFactor = parse.GetValue(alphaFactor) };
+            var attackConfig = new PgdConfig
+            {
+                Norm = parse.GetValue(attack) == "pgd-linf" ? AttackNorm.Linf : AttackNorm.L2, Steps = parse.GetValue(steps),
+                AlphaFactor = parse.GetValue(alphaFactor),
+            };
             if (parse.GetValue(attack) is string named)
             {
                 Require.That(named is "pgd-l2" or "pgd-linf", $"--attack must be pgd-l2 or pgd-linf, got '{named}'");

@@ -8,10 +8,24 @@ namespace PagLab.Attacks;
 /// <summary>How an L2 perturbation is normalised: per example (textbook) or over the whole batch (the PAGs authors' pgd_l2_).</summary>
 public enum PgdNorm { PerExample, WholeBatch }
 
+/// <summary>The norm ball of an attack: S = {x | ||x - x0|| <= eps}.</summary>
+public enum AttackNorm
+{
+    [Name("l2", "Euclidean ball, steps along the normalised gradient")] L2,
+    [Name("linf", "max-norm box, steps along the gradient's sign")] Linf,
+}
+
+/// <summary>Which PGD settings: PagLab's (per example, the options given) or the PAGs authors'.</summary>
+public enum PgdVariant
+{
+    [Name("paglab", "per-example L2 or Linf with the options given")] PagLab,
+    [Name("authors", "their pgd_l2_: whole-batch L2, uniform start, 2 eps / 10 steps, no clamping")] Authors,
+}
+
 /// <summary>Settings of one PGD attack. alpha = AlphaFactor * epsilon / Steps (per example).</summary>
 public sealed record PgdConfig
 {
-    public string Norm { get; init; } = "l2";            // l2 | linf
+    public AttackNorm Norm { get; init; } = AttackNorm.L2;
     public int Steps { get; init; } = 10;
     public double AlphaFactor { get; init; } = 2.5;       // PAGs Suppl. B.2 (MNIST): alpha = 2.5 eps / 10
     public bool RandomStart { get; init; } = false;
@@ -27,7 +41,6 @@ public sealed record PgdConfig
     /// <summary>Throws a one-line PagLabException unless the settings and each budget are usable.</summary>
     public void Validate(IEnumerable<double> epsilons, string option = "epsilons")
     {
-        Require.That(Norm is "l2" or "linf", $"norm must be l2 or linf, got '{Norm}'");
         Require.That(Steps is >= 1 and <= 1000, $"steps must be in 1..1000 for an attack, got {Steps}");
         Require.That(AlphaFactor > 0 && AlphaFactor <= 1000, $"alphaFactor must be in (0, 1000], got {AlphaFactor}");
         var list = epsilons.ToList();
@@ -40,9 +53,15 @@ public sealed record PgdConfig
     /// The PAGs authors' attack (pags, PGDAdversarialLoss.pgd_l2_): L2 over the whole batch (<see cref="WholeBatchL2Step"/>),
     /// uniform random start, step 2 eps / num_iter, 10 steps (PAGs Suppl. B.2), no clamping.
     /// </summary>
-    public static PgdConfig Authors => new() { Norm = "l2", Steps = 10, AlphaFactor = 2, RandomStart = true, Normalisation = PgdNorm.WholeBatch };
+    public static PgdConfig Authors => new()
+    {
+        Norm = AttackNorm.L2, Steps = 10, AlphaFactor = 2, RandomStart = true, Normalisation = PgdNorm.WholeBatch,
+    };
 
-    public static readonly IReadOnlyList<string> Variants = new[] { "paglab", "authors" };
+    public static IReadOnlyList<string> Variants => Vocabulary.Names<PgdVariant>();
+
+    /// <summary>The fixed settings of a variant; null for paglab (the caller's own settings).</summary>
+    public static PgdConfig? For(PgdVariant variant) => variant == PgdVariant.Authors ? Authors : null;
 }
 
 /// <summary>
@@ -53,13 +72,14 @@ public sealed record PgdConfig
 public static class Pgd
 {
     public static IAttackStep StepFor(PgdConfig config) =>
-        config.Normalisation == PgdNorm.WholeBatch && config.Norm == "l2" ? new WholeBatchL2Step() : StepFor(config.Norm);
+        config.Normalisation == PgdNorm.WholeBatch && config.Norm == AttackNorm.L2 ? new WholeBatchL2Step() : StepFor(config.Norm);
 
-    public static IAttackStep StepFor(string norm) => norm switch
+    // The step table (robustness's STEPS): one step geometry per norm.
+    public static IAttackStep StepFor(AttackNorm norm) => norm switch
     {
-        "l2" => new L2Step(),
-        "linf" => new LinfStep(),
-        _ => throw new Common.PagLabException($"unknown PGD norm '{norm}' (use l2 or linf)"),
+        AttackNorm.L2 => new L2Step(),
+        AttackNorm.Linf => new LinfStep(),
+        _ => throw new ArgumentOutOfRangeException(nameof(norm), norm, null),
     };
 
     /// <summary>Adversarial examples for (x, y); epsilon is per example (B) or a scalar tensor.</summary>

@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,6 +10,13 @@ public sealed record ImageShape(int Channels, int Height, int Width)
     public long Pixels => (long)Channels * Height * Width;
     public long[] WithBatch(long n) => new[] { n, Channels, Height, Width };
     public override string ToString() => $"{Channels}x{Height}x{Width}";
+}
+
+/// <summary>The two splits of every dataset.</summary>
+public enum Split
+{
+    [Name("train", "the training split")] Train,
+    [Name("test", "the test split")] Test,
 }
 
 /// <summary>
@@ -23,6 +31,12 @@ public interface IDataset
     IReadOnlyList<string> ClassNames { get; }
     DataSplit Train { get; }
     DataSplit Test { get; }
+}
+
+public static class DatasetSplits
+{
+    /// <summary>The split of a dataset named by a <see cref="Split"/>.</summary>
+    public static DataSplit Part(this IDataset dataset, Split split) => split == Split.Train ? dataset.Train : dataset.Test;
 }
 
 /// <summary>A dataset held in memory.</summary>

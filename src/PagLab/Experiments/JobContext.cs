@@ -87,7 +87,7 @@ public sealed class SharedArtefacts : IDisposable
                 TrainSize = s.SharedTrainSize ?? spec.Train.TrainSize, TestSize = spec.Train.TestSize,
                 DataRoot = spec.DataRoot, Seed = 0,
             }, folder.Autoencoder, progress, resume: true);
-            spaces = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, folder.Autoencoder, dataset, "test",
+            spaces = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, folder.Autoencoder, dataset, Split.Test,
                 s.TangentCount, 16, progress);
         }
         else if (s.TangentEstimator == "local-pca")

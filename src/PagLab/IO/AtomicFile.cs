@@ -50,7 +50,7 @@ public static class JsonFiles
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new Common.VocabularyJsonConverter() },   // vocabularies by name, other enums camelCase
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
@@ -69,7 +69,8 @@ public static class JsonFiles
         }
         catch (JsonException e)
         {
-            throw new Common.DataFormatException(path, $"invalid JSON ({e.Message.Split('\n')[0]})");
+            throw new Common.DataFormatException(path, e is Common.UnknownNameException unknown
+                ? unknown.AtItsKey : $"invalid JSON ({e.Message.Split('\n')[0]})");
         }
     }
 }

@@ -67,7 +67,8 @@ public static class YamlFiles
         }
         catch (JsonException e)
         {
-            throw new DataFormatException(path, $"unexpected value ({e.Message.Split('\n')[0]})");
+            throw new DataFormatException(path, e is Common.UnknownNameException unknown
+                ? unknown.AtItsKey : $"unexpected value ({e.Message.Split('\n')[0]})");
         }
     }
 

@@ -1,11 +1,9 @@
 using PagLab.Common;
+using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PagLab.Manifold;
-
-/// <summary>Which scalar f: R^d -> R the Definitions are applied to (PAGs, Section 3.1: "one of the C output classes").</summary>
-public enum ClassMode { Sum, Predicted, Label }
 
 /// <summary>
 /// One row of the Theorem 1 table: rho_1 at noise level sigma beside rho_2. Rho1Linear is the same
@@ -23,22 +21,23 @@ public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean,
 public static class ManifoldAlignment
 {
     /// <summary>The scalar per image: s_b(x) = sum_c w_bc f_c(x), with w from the class mode.</summary>
-    public static Tensor ClassWeights(ClassMode mode, Tensor logits, Tensor? labels)
+    public static Tensor ClassWeights(GradientMode mode, Tensor logits, Tensor? labels)
     {
         using var _ = NewDisposeScope();
         long classes = logits.shape[1];
         var weights = mode switch
         {
-            ClassMode.Sum => ones_like(logits),
-            ClassMode.Predicted => nn.functional.one_hot(logits.argmax(1), classes).to_type(logits.dtype),
-            ClassMode.Label => nn.functional.one_hot(labels ?? throw new PagLabException("class mode 'label' needs labels"), classes).to_type(logits.dtype),
+            GradientMode.Sum => ones_like(logits),
+            GradientMode.Predicted => nn.functional.one_hot(logits.argmax(1), classes).to_type(logits.dtype),
+            GradientMode.Label => nn.functional.one_hot(labels ?? throw new PagLabException("mode 'label' needs labels"),
+                classes).to_type(logits.dtype),
             _ => throw new ArgumentOutOfRangeException(nameof(mode)),
         };
         return weights.detach().MoveToOuterDisposeScope();
     }
 
     /// <summary>Input gradients of the selected scalar, (B, d), one batched backward pass.</summary>
-    public static Tensor ScalarGradient(Func<Tensor, Tensor> model, Tensor x, ClassMode mode, Tensor? labels)
+    public static Tensor ScalarGradient(Func<Tensor, Tensor> model, Tensor x, GradientMode mode, Tensor? labels)
     {
         using var _ = NewDisposeScope();
         using var grad = enable_grad();
@@ -52,7 +51,7 @@ public static class ManifoldAlignment
     /// <summary>
     /// PAGs, Definition 2: rho_2 = ||grad f - P_x grad f||^2 / ||grad f||^2 per image, (B).
     /// </summary>
-    public static Tensor Rho2(Func<Tensor, Tensor> model, Tensor x, Tensor bases, ClassMode mode, Tensor? labels)
+    public static Tensor Rho2(Func<Tensor, Tensor> model, Tensor x, Tensor bases, GradientMode mode, Tensor? labels)
     {
         using var _ = NewDisposeScope();
         var g = ScalarGradient(model, x, mode, labels);                    // (B, d)
@@ -65,7 +64,7 @@ public static class ManifoldAlignment
     /// rho_1 = E (f(x + P^perp u) - f(x))^2 / E (f(x + u) - f(x))^2 with u = sigma * noise,
     /// noise (B, n, d) standard normal; the same draws feed numerator and denominator.
     /// </summary>
-    public static Tensor Rho1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, Tensor noise, double sigma, ClassMode mode, Tensor? labels)
+    public static Tensor Rho1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, Tensor noise, double sigma, GradientMode mode, Tensor? labels)
     {
         using var _ = NewDisposeScope();
         using var noGrad = no_grad();
@@ -87,11 +86,11 @@ public static class ManifoldAlignment
     /// Runs in the dtype of x (use float64 to reach sigma = 1e-4 without cancellation).
     /// </summary>
     public static IReadOnlyList<Theorem1Row> Theorem1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, double[] sigmas, int draws,
-        ClassMode mode, Tensor? labels, long seed = 0, int batchImages = 8, IProgressSink? progress = null)
+        GradientMode mode, Tensor? labels, long seed = 0, int batchImages = 8, IProgressSink? progress = null)
     {
         progress ??= NullProgress.Instance;
         Require.That(sigmas.Length > 0 && sigmas.All(s => s > 0), "sigmas must be positive");
-        Require.Positive(draws, "--draws");
+        Require.Positive(draws, "draws");
         long count = x.shape[0], d = bases.shape[1];
         using var generator = new Generator((ulong)seed, device: CPU);
         var rho1 = new List<Tensor>[sigmas.Length];

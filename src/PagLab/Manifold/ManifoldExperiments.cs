@@ -36,7 +36,7 @@ public sealed record Theorem1Report
     public required string Model { get; init; }
     public required string Tangents { get; init; }
     public required string Dataset { get; init; }
-    public required string ClassMode { get; init; }
+    public required GradientMode ClassMode { get; init; }
     public int Images { get; init; }
     public int Draws { get; init; }
     public required IReadOnlyList<Theorem1Row> Rows { get; init; }
@@ -47,15 +47,9 @@ public static class ManifoldExperiments
 {
     public static IDataset LoadDataset(string name, string? dataRoot, long seed) => Datasets.Load(name, new DataOptions(dataRoot, seed));
 
-    public static DataSplit Split(IDataset dataset, string split) => split switch
-    {
-        "test" => dataset.Test,
-        "train" => dataset.Train,
-        _ => throw new PagLabException($"--split must be train or test, got '{split}'"),
-    };
-
     /// <summary>`paglab tangents`: autoencoder tangent spaces of the first count images of a split.</summary>
-    public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, string split, int count, int batchSize, IProgressSink progress)
+    public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, Split split, int count,
+        int batchSize, IProgressSink progress)
     {
         using var autoencoder = SavedAutoencoder.Load(autoencoderDir);
         return EstimateWithAutoencoder(autoencoder, autoencoderDir, dataset, split, count, batchSize, progress);
@@ -63,57 +57,73 @@ public static class ManifoldExperiments
 
     /// <summary>The same from an autoencoder in memory (autoencoderDir names where it is saved).</summary>
     public static TangentSpaces EstimateWithAutoencoder(ConvAutoencoder autoencoder, string autoencoderDir,
-        IDataset dataset, string split, int count, int batchSize, IProgressSink progress)
+        IDataset dataset, Split split, int count, int batchSize, IProgressSink progress)
     {
         Require.That(autoencoder.Spec.Shape == dataset.Shape,
             $"{autoencoderDir}: autoencoder takes {autoencoder.Spec.Shape} images but {dataset.Name} has {dataset.Shape}");
-        var data = Split(dataset, split);
+        var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
         using var indices = arange(n, dtype: ScalarType.Int64);
         using var images = data.Images.narrow(0, 0, n);
         var spaces = TangentEstimation.FromAutoencoder(autoencoder, images, indices, batchSize, progress: progress);
-        spaces.Info["split"] = split;
+        spaces.Info["split"] = Vocabulary.Name(split);
         spaces.Info["dataset"] = dataset.Name;
         spaces.Info["autoencoder"] = Path.GetFullPath(autoencoderDir);
         return spaces;
     }
 
     /// <summary>Tangent spaces from a traced encoder and decoder (TorchScript), as for PagLab's own autoencoder.</summary>
-    public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset, string split, int count,
+    public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset, Split split, int count,
         int batchSize, IProgressSink progress)
     {
         using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);
-        var data = Split(dataset, split);
+        var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
         using var indices = arange(n, dtype: ScalarType.Int64);
         using var images = data.Images.narrow(0, 0, n);
         return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5, progress, new Dictionary<string, string>
         {
-            ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name, ["split"] = split,
+            ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name,
+            ["split"] = Vocabulary.Name(split),
             ["encoder"] = Path.GetFullPath(encoderPath), ["decoder"] = Path.GetFullPath(decoderPath),
         });
     }
 
     /// <summary>Local-PCA tangent spaces of the first count images of a split, neighbours from the training split.</summary>
-    public static TangentSpaces EstimateWithLocalPca(IDataset dataset, string split, int count, int neighbours, int dimension)
+    public static TangentSpaces EstimateWithLocalPca(IDataset dataset, Split split, int count, int neighbours,
+        int dimension)
     {
-        var data = Split(dataset, split);
+        var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
         using var indices = arange(n, dtype: ScalarType.Int64);
         using var images = data.Images.narrow(0, 0, n);
         var spaces = TangentEstimation.FromLocalPca(images, indices, dataset.Train.Images, neighbours, dimension);
-        spaces.Info["split"] = split;
+        spaces.Info["split"] = Vocabulary.Name(split);
         spaces.Info["dataset"] = dataset.Name;
         return spaces;
     }
 
+    /// <summary>The split by name, as a sweep spec gives it.</summary>
+    public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, string split,
+        int count, int batchSize, IProgressSink progress) =>
+        EstimateWithAutoencoder(autoencoderDir, dataset, Vocabulary.Parse<Split>(split, "split"), count, batchSize,
+            progress);
+
+    /// <summary>The split by name, as a sweep spec gives it.</summary>
+    public static TangentSpaces EstimateWithLocalPca(IDataset dataset, string split, int count, int neighbours,
+        int dimension) =>
+        EstimateWithLocalPca(dataset, Vocabulary.Parse<Split>(split, "split"), count, neighbours, dimension);
+
     /// <summary>The images (and labels) the tangent spaces were computed for.</summary>
     public static (Tensor Images, Tensor Labels) ImagesOf(TangentSpaces tangents, IDataset dataset, string tangentsPath)
     {
-        string split = tangents.Info.GetValueOrDefault("split", "test");
+        // A file names its split; one whose name is unknown is refused with the file's path.
+        string split = tangents.Info.GetValueOrDefault("split", Vocabulary.Name(Data.Split.Test));
+        if (!Vocabulary.TryParse(split, out Split part))
+            throw new DataFormatException(tangentsPath, Vocabulary.Problem<Split>(split, "split"));
         if (tangents.Info.TryGetValue("dataset", out var name) && name.Length > 0 && name != dataset.Name)
             throw new PagLabException($"{tangentsPath}: tangent spaces are for dataset '{name}', not '{dataset.Name}'");
-        var data = Split(dataset, split);
+        var data = dataset.Part(part);
         long max = tangents.Indices.numel() == 0 ? -1 : tangents.Indices.max().item<long>();
         if (max >= data.Count) throw new DataFormatException(tangentsPath, $"image index {max} is beyond the {data.Count} images of the {split} split");
         if (dataset.Shape.Pixels != tangents.AmbientDim)
@@ -144,9 +154,9 @@ public static class ManifoldExperiments
         var rho2PerImage = new Dictionary<string, double[]>();
         var rho1 = new Dictionary<string, Dictionary<string, Distribution>>();
         long d = tangents.AmbientDim;
-        foreach (var mode in Enum.GetValues<ClassMode>())
+        foreach (var mode in Vocabulary.All<GradientMode>())
         {
-            string key = mode.ToString().ToLowerInvariant();
+            string key = Vocabulary.Name(mode);
             var r2 = new List<Tensor>();
             var r1 = epsilons.Select(_ => new List<Tensor>()).ToArray();
             using var generator = new Generator((ulong)seed, device: CPU);
@@ -199,7 +209,7 @@ public static class ManifoldExperiments
 
     /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation.</summary>
     public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int count, IDataset dataset, double[] sigmas, int draws,
-        ClassMode mode, long seed, int batchImages, IProgressSink progress)
+        GradientMode mode, long seed, int batchImages, IProgressSink progress)
     {
         using var model = SavedModel.Load(modelDir);
         model.to(ScalarType.Float64);
@@ -213,7 +223,7 @@ public static class ManifoldExperiments
         return new Theorem1Report
         {
             Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
-            ClassMode = mode.ToString().ToLowerInvariant(), Images = (int)images.shape[0], Draws = draws, Rows = rows,
+            ClassMode = mode, Images = (int)images.shape[0], Draws = draws, Rows = rows,
         };
     }
 
@@ -225,7 +235,8 @@ public static class ManifoldExperiments
         foreach (var r in report.Rows)
             csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean), Format(r.MeanAbsDifference), Format(r.MaxAbsDifference), Format(r.Rho1LinearMean), Format(r.MeanAbsToLinear)));
         AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".csv"), csv.ToString());
-        ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows, $"Theorem 1 on {report.Dataset} ({report.ClassMode} logit, {report.Images} images)");
+        ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows,
+            $"Theorem 1 on {report.Dataset} ({Vocabulary.Name(report.ClassMode)} logit, {report.Images} images)");
     }
 
     /// <summary>

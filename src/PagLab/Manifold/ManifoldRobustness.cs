@@ -43,7 +43,7 @@ public static class ManifoldRobustness
         progress ??= NullProgress.Instance;
         measure ??= OutputMeasure.Default;
         Require.That(epsilons.Length > 0 && epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive numbers");
-        Require.Positive(draws, "--draws");
+        Require.Positive(draws, "draws");
         Require.That(images.shape[0] == tangents.Count, $"{images.shape[0]} images but {tangents.Count} tangent spaces");
         long n = images.shape[0], d = tangents.AmbientDim;
         Require.That(images[0].numel() == d, $"images have {images[0].numel()} pixels but the tangent spaces live in dimension {d}");

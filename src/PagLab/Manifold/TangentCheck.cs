@@ -26,34 +26,39 @@ public static class TangentCheck
     };
 
     /// <summary>The true tangent spaces of the first count images of a split (the same basis for every image).</summary>
-    public static TangentSpaces TrueSpaces(IDataset dataset, string split, int count)
+    public static TangentSpaces TrueSpaces(IDataset dataset, Split split, int count)
     {
         using var _ = NewDisposeScope();
         var basis = TrueBasis(dataset).to_type(ScalarType.Float32);                    // (d, k)
-        long n = Math.Min(count, ManifoldExperiments.Split(dataset, split).Count);
+        long n = Math.Min(count, dataset.Part(split).Count);
         var bases = basis.unsqueeze(0).expand(n, -1, -1).contiguous();
         var values = ones(n, basis.shape[1]);
         var spaces = new TangentSpaces(arange(n, dtype: ScalarType.Int64), bases, values, new Dictionary<string, string>
         {
-            ["estimator"] = "true", ["split"] = split, ["dataset"] = dataset.Name, ["latent"] = basis.shape[1].ToString(),
+            ["estimator"] = Vocabulary.Name(TangentEstimator.True), ["split"] = Vocabulary.Name(split),
+            ["dataset"] = dataset.Name, ["latent"] = basis.shape[1].ToString(),
         });
         spaces.Indices.MoveToOuterDisposeScope(); bases.MoveToOuterDisposeScope(); values.MoveToOuterDisposeScope();
         return spaces;
     }
+
+    /// <summary>The split by name, as a sweep spec gives it.</summary>
+    public static TangentSpaces TrueSpaces(IDataset dataset, string split, int count) =>
+        TrueSpaces(dataset, Vocabulary.Parse<Split>(split, "split"), count);
 
     public static TangentCheckReport Run(IDataset dataset, string? autoencoderDir, int count, int neighbours, int? dimension, IProgressSink progress)
     {
         using var truth = TrueBasis(dataset);
         int k = dimension ?? (int)truth.shape[1];
         var estimators = new Dictionary<string, AngleSummary>();
-        using (var pca = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", count, neighbours, k))
+        using (var pca = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k))
         using (var angles = PrincipalAngles.Between(pca.Bases, truth))
-            estimators["local-pca"] = PrincipalAngles.Summarise(angles);
+            estimators[Vocabulary.Name(TangentEstimator.LocalPca)] = PrincipalAngles.Summarise(angles);
         if (autoencoderDir is not null)
         {
-            using var ae = ManifoldExperiments.EstimateWithAutoencoder(autoencoderDir, dataset, "test", count, 32, progress);
+            using var ae = ManifoldExperiments.EstimateWithAutoencoder(autoencoderDir, dataset, Split.Test, count, 32, progress);
             using var angles = PrincipalAngles.Between(ae.Bases, truth);
-            estimators["autoencoder"] = PrincipalAngles.Summarise(angles);
+            estimators[Vocabulary.Name(TangentEstimator.Autoencoder)] = PrincipalAngles.Summarise(angles);
         }
         return new TangentCheckReport { Dataset = dataset.Name, Images = (int)Math.Min(count, dataset.Test.Count), TrueDimension = (int)truth.shape[1], Estimators = estimators };
     }

@@ -4,6 +4,14 @@ using static TorchSharp.torch;
 
 namespace PagLab.Manifold;
 
+/// <summary>Where tangent spaces come from (the "estimator" of a tangent-space file).</summary>
+public enum TangentEstimator
+{
+    [Name("autoencoder", "column space of the decoder's Jacobian at the encoding (PAGs, Suppl. B.6)")] Autoencoder,
+    [Name("local-pca", "principal directions of each image's nearest training images")] LocalPca,
+    [Name("true", "the known tangent space of a synthetic dataset (subspace-gaussians)")] True,
+}
+
 /// <summary>The two tangent-space estimators, run over a set of images in batches.</summary>
 public static class TangentEstimation
 {
@@ -17,7 +25,7 @@ public static class TangentEstimation
         autoencoder.eval();
         return FromEncoderDecoder(autoencoder.Encode, autoencoder.Decode, images, indices, batchSize, rankTolerance, progress, new Dictionary<string, string>
         {
-            ["estimator"] = "autoencoder", ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
+            ["estimator"] = Vocabulary.Name(TangentEstimator.Autoencoder), ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
             ["dataset"] = autoencoder.Spec.Dataset ?? "",
         });
     }
@@ -54,7 +62,7 @@ public static class TangentEstimation
         var (bases, values) = LocalPca.Estimate(images.flatten(1), pool.flatten(1), neighbours, dimension);
         var info = new Dictionary<string, string>
         {
-            ["estimator"] = "local-pca", ["neighbours"] = neighbours.ToString(), ["latent"] = dimension.ToString(),
+            ["estimator"] = Vocabulary.Name(TangentEstimator.LocalPca), ["neighbours"] = neighbours.ToString(), ["latent"] = dimension.ToString(),
             ["rankTolerance"] = "0", ["rankDeficient"] = "0", ["minRank"] = dimension.ToString(),
         };
         var spaces = new TangentSpaces(indices.to_type(ScalarType.Int64).clone(), bases, values, info);

@@ -6,7 +6,7 @@ namespace PagLab.Objectives;
 /// <summary>Standard training: mean cross-entropy.</summary>
 public sealed class CrossEntropy : ITrainingObjective
 {
-    public string Name => "standard";
+    public ObjectiveKind Kind => ObjectiveKind.Standard;
 
     public ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise)
     {

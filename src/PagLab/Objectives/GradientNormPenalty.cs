@@ -17,7 +17,7 @@ public sealed class GradientNormPenalty : ITrainingObjective
     public GradientNormPenalty(double lambda) => Lambda = lambda;
 
     public double Lambda { get; }
-    public string Name => "gnorm";
+    public ObjectiveKind Kind => ObjectiveKind.Gnorm;
 
     /// <summary>Our lambda for the authors' reg_constant at batch size B.</summary>
     public static double FromAuthorsConstant(double regConstant, int batchSize) => regConstant * 1e5 / ((double)batchSize * batchSize);

@@ -17,6 +17,6 @@ public sealed record ObjectiveTerms(Tensor Total, Tensor CrossEntropy, Tensor Pe
 /// </summary>
 public interface ITrainingObjective
 {
-    string Name { get; }
+    ObjectiveKind Kind { get; }
     ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise);
 }

@@ -1,14 +1,38 @@
 using PagLab.Attacks;
+using System.Text.Json.Serialization;
 using PagLab.Common;
 
 namespace PagLab.Objectives;
 
+/// <summary>The training objectives (PAGs, Section 4 and Suppl. B.2).</summary>
+public enum ObjectiveKind
+{
+    [Name("standard", "cross-entropy only")] Standard,
+    [Name("gnorm", "cross-entropy + lambda * squared input-gradient norm (double backprop)")] Gnorm,
+    [Name("smooth", "cross-entropy + lambda * output change under Gaussian noise of sigma")] Smooth,
+    [Name("randsmooth", "cross-entropy on Gaussian-noised inputs (randomized smoothing, sigma)")] RandSmooth,
+    [Name("pgd", "adversarial training on PGD examples within epsilon")] Pgd,
+}
+
+/// <summary>How lambda of gnorm is read.</summary>
+public enum LambdaConvention
+{
+    [Name("paglab", "lambda multiplies the per-example mean squared gradient norm")] PagLab,
+    [Name("authors", "the PAGs authors' reg_constant (1e5-scaled batch-mean gradient, see GradientNormPenalty)")]
+    Authors,
+}
+
 /// <summary>Which objective and how strong. Strength: lambda (gnorm, smooth), sigma (smooth, randsmooth), epsilons (pgd).</summary>
 public sealed record ObjectiveConfig
 {
-    public string Name { get; init; } = "standard";          // standard | gnorm | smooth | randsmooth | pgd
+    /// <summary>Which objective; "name" in files and specs.</summary>
+    [JsonPropertyName("name")] public ObjectiveKind Kind { get; init; } = ObjectiveKind.Standard;
+
+    /// <summary>Kind by name, for callers that still hold names (Experiments); not a separate file field.</summary>
+    [JsonIgnore] public string Name { get => Vocabulary.Name(Kind); init => Kind = Vocabulary.Parse<ObjectiveKind>(value, "name"); }
+
     public double Lambda { get; init; } = 0;
-    public string LambdaConvention { get; init; } = "paglab"; // paglab | authors (gnorm: their reg_constant, see GradientNormPenalty)
+    public LambdaConvention LambdaConvention { get; init; } = LambdaConvention.PagLab; // gnorm only
     public double Sigma { get; init; } = 0;
     public int Draws { get; init; } = 1;                       // smooth: noise draws per image
     public bool OnProbabilities { get; init; } = false;        // smooth: penalise probabilities instead of logits
@@ -19,17 +43,24 @@ public sealed record ObjectiveConfig
     // smallcnn above 90% test accuracy after one epoch of the shared MNIST (measured, docs/training.md).
     public const double DefaultGnormLambda = 0.01, DefaultSmoothLambda = 1.0, DefaultSmoothSigma = 0.1, DefaultRandSmoothSigma = 0.15;
 
-    public static double DefaultLambda(string objective) => objective switch { "gnorm" => DefaultGnormLambda, "smooth" => DefaultSmoothLambda, _ => 0 };
-    public static double DefaultSigma(string objective) => objective switch { "smooth" => DefaultSmoothSigma, "randsmooth" => DefaultRandSmoothSigma, _ => 0 };
+    public static double DefaultLambda(ObjectiveKind objective) => objective switch
+    {
+        ObjectiveKind.Gnorm => DefaultGnormLambda, ObjectiveKind.Smooth => DefaultSmoothLambda, _ => 0,
+    };
 
-    public static readonly IReadOnlyList<string> Names = new[] { "standard", "gnorm", "smooth", "randsmooth", "pgd" };
+    public static double DefaultSigma(ObjectiveKind objective) => objective switch
+    {
+        ObjectiveKind.Smooth => DefaultSmoothSigma, ObjectiveKind.RandSmooth => DefaultRandSmoothSigma, _ => 0,
+    };
+
+    public static IReadOnlyList<string> Names => Vocabulary.Names<ObjectiveKind>();
 
     /// <summary>The single number a sweep varies for this objective.</summary>
-    public double Strength => Name switch
+    public double Strength => Kind switch
     {
-        "gnorm" or "smooth" => Lambda,
-        "randsmooth" => Sigma,
-        "pgd" => Epsilons.Max(),
+        ObjectiveKind.Gnorm or ObjectiveKind.Smooth => Lambda,
+        ObjectiveKind.RandSmooth => Sigma,
+        ObjectiveKind.Pgd => Epsilons.Max(),
         _ => 0,
     };
 
@@ -38,22 +69,20 @@ public sealed record ObjectiveConfig
 
     public ITrainingObjective Create(int batchSize)
     {
-        Require.That(Names.Contains(Name), $"unknown objective '{Name}' (known: {string.Join(", ", Names)})");
-        Require.That(LambdaConvention is "paglab" or "authors",
-            $"lambdaConvention must be paglab or authors, got '{LambdaConvention}'");
         // Beyond these the loss overflows float32 (or the noise drowns every image): refused, not trained into NaN.
         Require.That(Lambda >= 0 && Lambda <= MaxLambda, $"lambda must be in [0, {MaxLambda:G}], got {Lambda}");
         Require.That(Sigma >= 0 && Sigma <= MaxSigma, $"sigma must be in [0, {MaxSigma:G}], got {Sigma}");
         Require.That(Draws is >= 1 and <= 1024, $"draws must be in 1..1024, got {Draws}");
-        switch (Name)
+        switch (Kind)
         {
-            case "standard": return new CrossEntropy();
-            case "gnorm":
-                return new GradientNormPenalty(LambdaConvention == "authors" ? GradientNormPenalty.FromAuthorsConstant(Lambda, batchSize) : Lambda);
-            case "smooth":
+            case ObjectiveKind.Standard: return new CrossEntropy();
+            case ObjectiveKind.Gnorm:
+                return new GradientNormPenalty(LambdaConvention == LambdaConvention.Authors
+                    ? GradientNormPenalty.FromAuthorsConstant(Lambda, batchSize) : Lambda);
+            case ObjectiveKind.Smooth:
                 Require.Positive(Sigma, "sigma (smooth needs a noise level)");
                 return new SmoothnessPenalty(Lambda, Sigma, Draws, OnProbabilities);
-            case "randsmooth": return new RandomizedSmoothing(Sigma);
+            case ObjectiveKind.RandSmooth: return new RandomizedSmoothing(Sigma);
             default:
                 Pgd.Validate(Epsilons);
                 return new PgdAdversarialTraining(Epsilons, Pgd);

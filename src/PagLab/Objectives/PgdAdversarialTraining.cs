@@ -14,13 +14,13 @@ public sealed class PgdAdversarialTraining : ITrainingObjective
 {
     public PgdAdversarialTraining(IReadOnlyList<double> epsilons, PgdConfig attack)
     {
-        if (epsilons.Count == 0) throw new Common.PagLabException("pgd needs at least one --eps value");
+        if (epsilons.Count == 0) throw new Common.PagLabException("epsilons needs at least one value for pgd");
         Epsilons = epsilons; Attack = attack;
     }
 
     public IReadOnlyList<double> Epsilons { get; }
     public PgdConfig Attack { get; }
-    public string Name => "pgd";
+    public ObjectiveKind Kind => ObjectiveKind.Pgd;
 
     public ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise)
     {

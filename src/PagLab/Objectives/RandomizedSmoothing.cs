@@ -12,7 +12,7 @@ public sealed class RandomizedSmoothing : ITrainingObjective
     public RandomizedSmoothing(double sigma) => Sigma = sigma;
 
     public double Sigma { get; }
-    public string Name => "randsmooth";
+    public ObjectiveKind Kind => ObjectiveKind.RandSmooth;
 
     public ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise)
     {

@@ -22,7 +22,7 @@ public sealed class SmoothnessPenalty : ITrainingObjective
     public double Sigma { get; }
     public int Draws { get; }
     public bool OnProbabilities { get; }
-    public string Name => "smooth";
+    public ObjectiveKind Kind => ObjectiveKind.Smooth;
 
     private bool? separateBatches;
 

@@ -3,6 +3,7 @@ using PagLab.Data;
 using PagLab.Imaging;
 using PagLab.IO;
 using PagLab.Metrics;
+using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -32,7 +33,7 @@ public sealed record ImageAlignment
 public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
-    public required string Mode { get; init; }
+    public required string Mode { get; init; }                          // a GradientMode's name
     public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
     public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
     public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
@@ -86,10 +87,11 @@ public static class AlignmentMeasurement
     /// when the denoiser is conditional (PAGs, Suppl. B.4-B.5). On subspace-gaussians also against the exact
     /// score (same conditioning) and, as log-probability gradients, against the Bayes classifier's.
     /// </summary>
-    public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset, double sigma, string mode, int count, Lpips? lpips, int batchSize = 64)
+    public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset,
+        double sigma, GradientMode mode, int count, Lpips? lpips, int batchSize = 64)
     {
-        Require.Positive(sigma, "--sigma");
-        Require.That(count >= 1, "--count must be >= 1");
+        Require.Positive(sigma, "sigma");
+        Require.That(count >= 1, "count must be >= 1");
         var split = dataset.Test.Take(count);
         var exact = dataset as SubspaceGaussians;
         var images = new List<ImageAlignment>();
@@ -123,14 +125,15 @@ public static class AlignmentMeasurement
                     GradientVsExactScore = vsExact?[i], GradientVsBayesGradient = vsBayes?[i], ScoreCosineToExact = scoreCosine?[i],
                 });
         }
-        string conditioning = mode == "sum" || !denoiser.Conditional ? "unconditional"
-            : mode == "label" ? "label" : "predicted class";
+        string conditioning = mode == GradientMode.Sum || !denoiser.Conditional ? "unconditional"
+            : mode == GradientMode.Label ? "label" : "predicted class";
         return new AlignmentReport
         {
-            Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
+            Dataset = dataset.Name, Mode = Vocabulary.Name(mode), Sigma = sigma, Count = images.Count, LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
-            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS, pass --lpips-weights, or put them in the data root's weights/ folder)" : null,
+            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS,"
+                                   + " name a weight file, or put them in the data root's weights/ folder)" : null,
             MeanGradientVsScore = Mean(images.Select(i => i.GradientVsScore)),
             MeanGradientVsExactScore = exact is null ? null : Mean(images.Select(i => i.GradientVsExactScore!)),
             MeanGradientVsBayesGradient = exact is null ? null : Mean(images.Select(i => i.GradientVsBayesGradient!)),
@@ -139,14 +142,21 @@ public static class AlignmentMeasurement
         };
     }
 
-    /// <summary>The class each image's gradient is of: none for `sum`, the label, or the model's prediction.</summary>
-    static Tensor? Targets(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor labels) =>
-        mode == "sum" ? null : mode == "label" ? labels : ModelGradients.PredictedClasses(model, x);
+    /// <summary>The mode by name, as a sweep spec's measure.mode gives it.</summary>
+    public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset,
+        double sigma, string mode, int count, Lpips? lpips, int batchSize = 64) =>
+        Measure(model, denoiser, dataset, sigma, Vocabulary.Parse<GradientMode>(mode, "mode"), count, lpips, batchSize);
 
-    static string Explain(string mode, bool conditionalDenoiser, bool bayes)
+    /// <summary>The class each image's gradient is of: none for `sum`, the label, or the model's prediction.</summary>
+    static Tensor? Targets(Module<Tensor, Tensor> model, Tensor x, GradientMode mode, Tensor labels) => mode switch
     {
-        string which = mode == "label" ? "label" : "predicted class";
-        string score = mode == "sum"
+        GradientMode.Sum => null, GradientMode.Label => labels, _ => ModelGradients.PredictedClasses(model, x),
+    };
+
+    static string Explain(GradientMode mode, bool conditionalDenoiser, bool bayes)
+    {
+        string which = mode == GradientMode.Label ? "label" : "predicted class";
+        string score = mode == GradientMode.Sum
             ? "the summed logits' gradient against the unconditional score"
               + " (the authors' CIFAR-10 choice, PAGs Suppl. B.4-B.5)"
             : conditionalDenoiser
@@ -165,7 +175,8 @@ public static class AlignmentMeasurement
     /// The paper's Figure 6 layout, one row per image: the image, the score, then each model's
     /// gradient with its LPIPS (or SSIM) to the score above it.
     /// </summary>
-    public static void Figure(string path, IReadOnlyList<(string Name, Module<Tensor, Tensor> Model)> models, IDenoiser denoiser, IDataset dataset, double sigma, string mode, int count, Lpips? lpips)
+    public static void Figure(string path, IReadOnlyList<(string Name, Module<Tensor, Tensor> Model)> models,
+        IDenoiser denoiser, IDataset dataset, double sigma, GradientMode mode, int count, Lpips? lpips)
     {
         using var _ = NewDisposeScope();
         var split = dataset.Test.Take(count);
@@ -174,7 +185,7 @@ public static class AlignmentMeasurement
         var captions = new List<string[]> { Enumerable.Repeat("image", (int)split.Count).ToArray(), Enumerable.Repeat("score", (int)split.Count).ToArray() };
         // One score column: with a conditional denoiser and a class mode it is conditioned on the label (the first
         // model's prediction could differ from the others'); `sum` takes the unconditional score.
-        var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional && mode != "sum" ? y : null);
+        var score = ScoreFunction.Compute(denoiser, x, sigma, denoiser.Conditional && mode != GradientMode.Sum ? y : null);
         columns.Add(ImageGrid.SignedToImage(score));
         foreach (var (name, model) in models)
         {
@@ -187,6 +198,11 @@ public static class AlignmentMeasurement
         var labels = Enumerable.Range(0, (int)split.Count).SelectMany(i => captions.Select(c => c[i])).ToList();
         ImageGrid.SavePng(path, tiles, columns.Count, labels, scale: 4);
     }
+
+    /// <summary>The mode by name, as a sweep spec's measure.mode gives it.</summary>
+    public static void Figure(string path, IReadOnlyList<(string Name, Module<Tensor, Tensor> Model)> models,
+        IDenoiser denoiser, IDataset dataset, double sigma, string mode, int count, Lpips? lpips) =>
+        Figure(path, models, denoiser, dataset, sigma, Vocabulary.Parse<GradientMode>(mode, "mode"), count, lpips);
 
     public static void Write(string path, AlignmentReport report) => JsonFiles.Write(path, report);
 }

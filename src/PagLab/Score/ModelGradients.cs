@@ -1,4 +1,5 @@
 using PagLab.Common;
+using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -18,14 +19,11 @@ public enum GradientReadout { Logits, LogProbabilities }
 /// </summary>
 public static class ModelGradients
 {
-    public static readonly IReadOnlyList<string> Modes = new[] { "sum", "predicted", "label" };
-
-    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, string mode, Tensor? labels = null,
+    public static Tensor Compute(Module<Tensor, Tensor> model, Tensor x, GradientMode mode, Tensor? labels = null,
         int smoothDraws = 0, double smoothSigma = 0, Generator? generator = null,
         GradientReadout readout = GradientReadout.Logits)
     {
-        Require.That(Modes.Contains(mode), $"--mode must be sum, predicted or label, got '{mode}'");
-        Require.That(mode != "label" || labels is not null, "mode 'label' needs labels");
+        Require.That(mode != GradientMode.Label || labels is not null, "mode 'label' needs labels");
         bool wasTraining = model.training;
         model.eval();
         try
@@ -34,8 +32,8 @@ public static class ModelGradients
             long b = x.shape[0];
             Tensor? target = mode switch
             {
-                "predicted" => PredictedClasses(model, x),
-                "label" => labels!,
+                GradientMode.Predicted => PredictedClasses(model, x),
+                GradientMode.Label => labels!,
                 _ => null,
             };
             int copies = Math.Max(1, smoothDraws);

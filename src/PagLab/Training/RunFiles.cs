@@ -4,7 +4,14 @@ using PagLab.IO;
 
 namespace PagLab.Training;
 
-public enum RunStatus { Running, Completed, Diverged, Failed }
+/// <summary>The state of a run folder, as run.json spells it.</summary>
+public enum RunStatus
+{
+    [Name("running", "training, or stopped before it finished (resumable)")] Running,
+    [Name("completed", "trained for every epoch; the final model is saved")] Completed,
+    [Name("diverged", "stopped at a non-finite loss; no final model")] Diverged,
+    [Name("failed", "stopped by an error")] Failed,
+}
 
 /// <summary>run.json: the full config, the environment and the state of a run.</summary>
 public sealed record RunInfo

@@ -3,6 +3,20 @@ using PagLab.Objectives;
 
 namespace PagLab.Training;
 
+public enum OptimizerKind
+{
+    [Name("adam", "Adam (Kingma and Ba 2015)")] Adam,
+    [Name("sgd", "SGD with momentum and weight decay")] Sgd,
+}
+
+/// <summary>How the learning rate changes over the epochs.</summary>
+public enum Schedule
+{
+    [Name("none", "constant learning rate")] None,
+    [Name("multistep", "times gamma at each milestone")] MultiStep,
+    [Name("cosine", "cosine annealing to zero over the run")] Cosine,
+}
+
 /// <summary>
 /// How a classifier trains, apart from what a sweep's grid varies (dataset, objective, seed). A sweep
 /// spec's `train` section is this record and TrainConfig extends it, so a spec can set whatever the CLI
@@ -13,11 +27,11 @@ public record TrainSettings
     public string Arch { get; init; } = "smallcnn";
     public string Activation { get; init; } = "relu";
     public double WidthMultiplier { get; init; } = 1.0;
-    public string Optimizer { get; init; } = "adam";            // adam | sgd
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
     public double LearningRate { get; init; } = 3e-3;
     public double Momentum { get; init; } = 0.9;                // sgd only
     public double WeightDecay { get; init; } = 0;
-    public string Schedule { get; init; } = "none";             // none | multistep | cosine
+    public Schedule Schedule { get; init; } = Schedule.None;
     public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the run (150/175 of 200)
     public double Gamma { get; init; } = 0.1;                   // multistep decay factor
     /// <summary>
@@ -56,9 +70,6 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
     /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
-        Require.That(Optimizer is "adam" or "sgd", $"optimizer must be adam or sgd, got '{Optimizer}'");
-        Require.That(Schedule is "none" or "multistep" or "cosine",
-                     $"schedule must be none, multistep or cosine, got '{Schedule}'");
         RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads,
                     TrainSize);
         Require.InRange(Momentum, 0, 1, "momentum");
@@ -88,18 +99,19 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
     public double LearningRateAt(int epoch)
     {
         double lr = LearningRate;
-        if (LrScaleReference is double reference && Objective.Name is "gnorm" or "smooth" && Objective.Lambda > reference)
+        if (LrScaleReference is double reference && Objective.Kind is ObjectiveKind.Gnorm or ObjectiveKind.Smooth
+            && Objective.Lambda > reference)
             lr *= reference / Objective.Lambda;
         switch (Schedule)
         {
-            case "multistep":
+            case Schedule.MultiStep:
                 foreach (var m in Milestones)
                 {
                     int at = m < 1 ? (int)(m * Epochs) : (int)m; // fractions of the run, or epoch numbers
                     if (epoch >= at) lr *= Gamma;
                 }
                 return lr;
-            case "cosine":
+            case Schedule.Cosine:
                 return lr * 0.5 * (1 + Math.Cos(Math.PI * epoch / Epochs));
             default:
                 return lr;

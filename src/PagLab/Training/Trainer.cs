@@ -63,7 +63,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         model.to(device);
         Optimizer = config.Optimizer switch
         {
-            "sgd" => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,
+            OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,
                                     weight_decay: config.WeightDecay),
             _ => torch.optim.Adam(model.parameters(), config.LearningRate, weight_decay: config.WeightDecay),
         };

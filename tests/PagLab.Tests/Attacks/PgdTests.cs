@@ -14,9 +14,9 @@ public class PgdTests
     }
 
     [Theory]
-    [InlineData("l2")]
-    [InlineData("linf")]
-    public void EveryIterate_StaysInsideEachExamplesBall_AndInUnitRange(string norm)
+    [InlineData(AttackNorm.L2)]
+    [InlineData(AttackNorm.Linf)]
+    public void EveryIterate_StaysInsideEachExamplesBall_AndInUnitRange(AttackNorm norm)
     {
         var model = Model();
         var x = rand(6, 1, 8, 8);
@@ -26,16 +26,16 @@ public class PgdTests
         {
             var adv = Pgd.Attack(model, x, y, eps, new PgdConfig { Norm = norm, Steps = steps, AlphaFactor = 2.5, RandomStart = steps % 2 == 0 });
             var delta = (adv - x).flatten(1);
-            var size = norm == "l2" ? delta.norm(1) : delta.abs().amax(new long[] { 1 });
+            var size = norm == AttackNorm.L2 ? delta.norm(1) : delta.abs().amax(new long[] { 1 });
             Assert.True((size <= eps + 1e-5).all().item<bool>(), $"budget exceeded after {steps} steps: {string.Join(",", size.data<float>().ToArray())}");
             Assert.True(adv.min().item<float>() >= 0 && adv.max().item<float>() <= 1);
         }
     }
 
     [Theory]
-    [InlineData("l2")]
-    [InlineData("linf")]
-    public void Attack_IncreasesTheLossOfEveryExample(string norm)
+    [InlineData(AttackNorm.L2)]
+    [InlineData(AttackNorm.Linf)]
+    public void Attack_IncreasesTheLossOfEveryExample(AttackNorm norm)
     {
         var model = Model();
         var x = rand(8, 1, 8, 8) * 0.5 + 0.25;

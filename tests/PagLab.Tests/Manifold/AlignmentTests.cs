@@ -50,14 +50,14 @@ public class AlignmentTests
         using var model = RidgeLinearModel(data, labels, lambda: 0.1);
         using var x = Images(data, 20);
         using var q = Bases(data, 20);
-        // (ClassMode.Sum is left out: one-hot targets sum to 1, so the summed logits are constant and their gradient vanishes)
-        foreach (var mode in new[] { ClassMode.Predicted, ClassMode.Label })
+        // (GradientMode.Sum is left out: one-hot targets sum to 1, so the summed logits are constant and their gradient vanishes)
+        foreach (var mode in new[] { GradientMode.Predicted, GradientMode.Label })
         {
             using var rho2 = ManifoldAlignment.Rho2(model.call, x, q, mode, labels.narrow(0, 0, 20));
             Assert.True(rho2.max().item<double>() < 1e-12, $"{mode}: rho_2 = {rho2.max().item<double>()}");
         }
         using var noise = randn(20, 50, D, ScalarType.Float64);
-        using var rho1 = ManifoldAlignment.Rho1(model.call, x, q, noise, 0.5, ClassMode.Predicted, null);
+        using var rho1 = ManifoldAlignment.Rho1(model.call, x, q, noise, 0.5, GradientMode.Predicted, null);
         Assert.True(rho1.max().item<double>() < 1e-12, $"rho_1 = {rho1.max().item<double>()}");
     }
 
@@ -73,7 +73,7 @@ public class AlignmentTests
         model.to(ScalarType.Float64);
         using var x = data.Points.view(-1, 1, Side, Side);
         using var q = Bases(data, 20);
-        using var before = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        using var before = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, GradientMode.Predicted, null);
         using var sgd = optim.SGD(model.parameters(), 0.5, weight_decay: 0.05);
         for (int step = 0; step < 600; step++)
         {
@@ -82,7 +82,7 @@ public class AlignmentTests
             nn.functional.cross_entropy(model.call(x), labels).backward();
             sgd.step();
         }
-        using var after = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, ClassMode.Predicted, null);
+        using var after = ManifoldAlignment.Rho2(model.call, x.narrow(0, 0, 20), q, GradientMode.Predicted, null);
         Assert.True(before.mean().item<double>() > 0.3, $"before: {before.mean().item<double>()}");
         Assert.True(after.max().item<double>() < 1e-8, $"after: {after.max().item<double>()}");
     }
@@ -94,7 +94,7 @@ public class AlignmentTests
         using var data = new SubspaceData(D, K, 50, seed: 12);
         using var model = ModelFactory.Create(Spec("linear"), seed: 5);
         model.to(ScalarType.Float64);
-        using var rho2 = ManifoldAlignment.Rho2(model.call, Images(data, 10), Bases(data, 10), ClassMode.Sum, null);
+        using var rho2 = ManifoldAlignment.Rho2(model.call, Images(data, 10), Bases(data, 10), GradientMode.Sum, null);
         Assert.True(rho2.mean().item<double>() > 0.3, $"rho_2 = {rho2.mean().item<double>()}");
     }
 
@@ -107,7 +107,7 @@ public class AlignmentTests
         model.eval();
         using var x = Images(data, 8);
         using var q = Bases(data, 8);
-        var rows = ManifoldAlignment.Theorem1(model.call, x, q, new[] { 3.0, 1e-1, 1e-4 }, draws: 4000, ClassMode.Predicted, null, seed: 1);
+        var rows = ManifoldAlignment.Theorem1(model.call, x, q, new[] { 3.0, 1e-1, 1e-4 }, draws: 4000, GradientMode.Predicted, null, seed: 1);
         var gap = rows.Select(r => r.MeanAbsDifference).ToArray();
         Assert.True(gap[2] < gap[0], $"|rho1 - rho2|: {string.Join(", ", gap)}");
         // at sigma -> 0 only the Monte-Carlo error of 4000 draws remains (relative ~ 2/sqrt(4000))

@@ -62,7 +62,7 @@ public class TangentCheckTests
         }
         using var images = dataset.Test.Images.narrow(0, 0, 20).to_type(ScalarType.Float64);
         using var labels = dataset.Test.Labels.narrow(0, 0, 20);
-        using var rho2 = ManifoldAlignment.Rho2(model.call, images, spaces.Bases, ClassMode.Label, labels);
+        using var rho2 = ManifoldAlignment.Rho2(model.call, images, spaces.Bases, GradientMode.Label, labels);
         // images are stored as float32, so the data leave the subspace by ~1e-7 per pixel: bound 1e-6
         // (a random linear model has rho_2 ~ 1 - 4/64)
         Assert.True(rho2.max().item<double>() < 1e-6, $"rho_2 = {rho2.max().item<double>()}");

@@ -149,22 +149,25 @@ public class ScoreTests
     }
 
     [Theory]
-    [InlineData("sum")]
-    [InlineData("predicted")]
-    [InlineData("label")]
-    public void ModelGradients_MatchFiniteDifferences_InEveryMode(string mode)
+    [InlineData(GradientMode.Sum)]
+    [InlineData(GradientMode.Predicted)]
+    [InlineData(GradientMode.Label)]
+    public void ModelGradients_MatchFiniteDifferences_InEveryMode(GradientMode mode)
     {
         var model = Smooth();
         var x = rand(3, 1, 4, 4, dtype: ScalarType.Float64);
         var labels = tensor(new long[] { 2, 0, 3 });
         var g = ModelGradients.Compute(model, x, mode, labels).flatten(1);
         Tensor target;
-        using (no_grad()) target = mode switch { "label" => labels, "predicted" => model.call(x).argmax(1), _ => labels };
+        using (no_grad()) target = mode switch
+        {
+            GradientMode.Label => labels, GradientMode.Predicted => model.call(x).argmax(1), _ => labels,
+        };
         double F(Tensor input, int b)
         {
             using var _ = no_grad();
             var logits = model.call(input)[b];
-            return mode == "sum" ? logits.sum().item<double>() : logits[target[b]].item<double>();
+            return mode == GradientMode.Sum ? logits.sum().item<double>() : logits[target[b]].item<double>();
         }
         for (int b = 0; b < 3; b++)
             foreach (var j in new[] { 0, 5, 15 })
@@ -180,8 +183,8 @@ public class ScoreTests
     {
         var model = Smooth();
         var x = rand(2, 1, 4, 4, dtype: ScalarType.Float64);
-        var plain = ModelGradients.Compute(model, x, "sum");
-        var smooth = ModelGradients.Compute(model, x, "sum", smoothDraws: 5, smoothSigma: 0);
+        var plain = ModelGradients.Compute(model, x, GradientMode.Sum);
+        var smooth = ModelGradients.Compute(model, x, GradientMode.Sum, smoothDraws: 5, smoothSigma: 0);
         Assert.True((plain - smooth).abs().max().item<double>() < 1e-12);
         Assert.False(x.requires_grad);
         Assert.Null(x.grad);
@@ -218,8 +221,8 @@ public class ScoreTests
         var x = ds.Test.Images.to_type(ScalarType.Float64);
         var model = new BayesModel(ds, offset: 5.0);
         var classes = ModelGradients.PredictedClasses(model, x);
-        var logit = ModelGradients.Compute(model, x, "predicted");
-        var logProbability = ModelGradients.Compute(model, x, "predicted", readout: GradientReadout.LogProbabilities);
+        var logit = ModelGradients.Compute(model, x, GradientMode.Predicted);
+        var logProbability = ModelGradients.Compute(model, x, GradientMode.Predicted, readout: GradientReadout.LogProbabilities);
         var bayes = ds.BayesLogPosteriorGradient(x, classes);
         double Cos(Tensor a, Tensor b) => PagLab.Metrics.CosineSimilarity.Compute(a, b).mean().item<double>();
         Assert.True(Cos(logit, bayes) < 0.9);

@@ -32,7 +32,7 @@ public class TrainSettingsTests
         {
             Dataset = job.Dataset, Seed = job.Seed, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
         };
-        Assert.Equal(("sgd", 0.8, 5e-4, "cosine", 4, 1),
+        Assert.Equal((OptimizerKind.Sgd, 0.8, 5e-4, Schedule.Cosine, 4, 1),
                      (config.Optimizer, config.Momentum, config.WeightDecay, config.Schedule, config.Epochs,
                       config.Threads));
         Assert.Equal(0.1 * 0.5 * (1 + Math.Cos(Math.PI * 2 / 4)), config.LearningRateAt(2), 12);
@@ -51,7 +51,7 @@ public class TrainSettingsTests
 
     [Theory]
     [InlineData("train: {learningRate: -1}\n", "train.learningRate must be in (0, 1e12], got -1")]
-    [InlineData("train: {schedule: weekly}\n", "train.schedule must be none, multistep or cosine, got 'weekly'")]
+    [InlineData("train: {schedule: weekly}\n", "train.schedule must be one of none, multistep, cosine, got 'weekly'")]
     [InlineData("train: {batchSize: 0}\n", "train.batchSize must be in 1..65536, got 0")]
     public void BadTrainValue_IsRefusedNamingTheSpecKey(string yaml, string expected)
     {

@@ -33,7 +33,7 @@ public class TrainerTests
         string dir = TestPaths.TempDir("run");
         var config = new TrainConfig
         {
-            Dataset = "shapes", Epochs = 3, TrainSize = 1000, TestSize = 100, Optimizer = "sgd", LearningRate = 1e10, Momentum = 0.9,
+            Dataset = "shapes", Epochs = 3, TrainSize = 1000, TestSize = 100, Optimizer = OptimizerKind.Sgd, LearningRate = 1e10, Momentum = 0.9,
             CheckpointEveryBatches = 1,
         };
         var result = Trainer.Run(config, dir);
