@@ -128,7 +128,7 @@ public sealed class ExperimentCommands : ICommandGroup
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             var state = SweepRunner.RunOne(s, new SweepFolder(parse.GetValue(output)!), parse.GetValue(index),
                 new ConsoleProgress());
-            Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
+            Console.WriteLine($"job {parse.GetValue(index)}: {Vocabulary.Name(state)}");
             return state == JobState.Failed ? 4 : 0;
         });
         return cmd;
@@ -148,7 +148,7 @@ public sealed class ExperimentCommands : ICommandGroup
                 string result = sweep.Job(job).Result;
                 string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
                 table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"),
-                    job.Seed.ToString(), state.ToString().ToLowerInvariant(), acc);
+                    job.Seed.ToString(), Vocabulary.Name(state), acc);
             }
             AnsiConsole.Write(table);
             Console.WriteLine(LocalWorkers.Summary(spec, sweep));

@@ -85,5 +85,5 @@ public static class LocalWorkers
     /// <summary>"sweep NAME: 3 completed, 1 failed".</summary>
     public static string Summary(SweepSpec spec, SweepFolder sweep) =>
         $"sweep {spec.Name}: " + string.Join(", ", SweepRunner.Status(spec, sweep).GroupBy(s => s.State)
-            .Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
+            .Select(g => $"{g.Count()} {Vocabulary.Name(g.Key)}"));
 }

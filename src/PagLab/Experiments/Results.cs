@@ -82,7 +82,6 @@ public sealed record AlignmentResult
 public sealed record JobResult
 {
     public const int CurrentFormat = 2;
-    public const string Completed = "completed", Diverged = "diverged";
 
     /// <summary>The file format; result.json files without it are format 1 (point estimates only).</summary>
     public int Format { get; init; }
@@ -92,7 +91,8 @@ public sealed record JobResult
     public required string Objective { get; init; }
     public double Strength { get; init; }
     public long Seed { get; init; }
-    public required string Status { get; init; }                   // completed | diverged
+    /// <summary>Completed or Diverged (a result is written for no other state).</summary>
+    public required JobState Status { get; init; }
     public int Classes { get; init; }
     public long TestCorrect { get; init; }
     public long TestImages { get; init; }
@@ -156,7 +156,7 @@ public static class SweepResults
         var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
         {
-            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},{r.Status},{r.OutputMeasure}");
+            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},{Vocabulary.Name(r.Status)},{r.OutputMeasure}");
             var cells = new List<Estimate?> { r.TestAccuracy };
             foreach (var e in eps)
             {

@@ -13,7 +13,16 @@ using PagLab.Training;
 
 namespace PagLab.Experiments;
 
-public enum JobState { Pending, Partial, Running, Completed, Diverged, Failed }
+/// <summary>The one status vocabulary of a sweep job (result.json stores completed or diverged).</summary>
+public enum JobState
+{
+    [Name("pending", "not started")] Pending,
+    [Name("partial", "started and stopped before it finished (resumes)")] Partial,
+    [Name("running", "held by a live process")] Running,
+    [Name("completed", "trained and measured; result.json written")] Completed,
+    [Name("diverged", "training stopped at a non-finite loss; result.json written, nothing measured")] Diverged,
+    [Name("failed", "stopped by an error (jobs/<id>/error.txt)")] Failed,
+}
 
 /// <summary>
 /// Runs sweep jobs, each in its own folder jobs/&lt;id&gt;/: train (resumable), then measure manifold
@@ -28,7 +37,7 @@ public static class SweepRunner
     {
         var folder = sweep.Job(job);
         if (File.Exists(folder.Result))
-            return JobResult.Read(folder.Result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
+            return JobResult.Read(folder.Result).Status;
         if (JobLock.ReadOwner(folder.Lock) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
         if (File.Exists(folder.Error)) return JobState.Failed;
         return Directory.Exists(folder.Root) ? JobState.Partial : JobState.Pending;
@@ -88,7 +97,7 @@ public static class SweepRunner
     /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-... (partial)".</summary>
     public static string DescribeUnfinished(IReadOnlyList<(SweepJob Job, JobState State)> unfinished)
     {
-        var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({u.State.ToString().ToLowerInvariant()})");
+        var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({Vocabulary.Name(u.State)})");
         string more = unfinished.Count > 10 ? $" and {unfinished.Count - 10} more" : "";
         return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} "
             + $"(see jobs/<id>/{JobFolder.ErrorFile})";
@@ -125,8 +134,8 @@ public static class SweepRunner
             // while the next job runs libtorch, which can corrupt the native heap).
             using (torch.NewDisposeScope()) result = Execute(session, job, shared, stages, progress);
             JsonFiles.Write(folder.Result, result);
-            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
-            return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
+            progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, test accuracy {result.TestAccuracy.Text("F4")}");
+            return result.Status;
         }
         catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException
                                       or ArgumentException or System.Runtime.InteropServices.ExternalException)
@@ -189,7 +198,7 @@ public static class SweepRunner
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
             Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
             OutputMeasure = measure.Name,
-            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
+            Status = training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed,
             TestCorrect = correct, TestImages = testImages,
             TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages)
                 : Uncertainty.Estimate.Empty,

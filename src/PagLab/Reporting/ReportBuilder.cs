@@ -128,7 +128,7 @@ public static class ReportBuilder
             var at = model.RegimeEpsilon is double x ? r.At(x) : null;
             var a = r.Alignment;
             html.Append($"<tr class=\"{model.SummaryOf(r)?.Regime.Name()}\"><td "
-                + $"class=l>{Esc(r.Id)}</td><td>{r.Status}</td><td>{T(r.TestAccuracy, "F3")}</td>")
+                + $"class=l>{Esc(r.Id)}</td><td>{Vocabulary.Name(r.Status)}</td><td>{T(r.TestAccuracy, "F3")}</td>")
                 .Append($"<td>{T(at?.On)}</td><td>{T(at?.Off)}</td><td>{T(at?.OffOverOn)}</td><td>{T(r.Rho2)}</td>")
                 .Append($"<td>{T(a?.OneMinusLpips)}</td><td>{T(a?.Ssim)}</td><td>{T(a?.Cosine)}</td>")
                 .Append($"<td>{T(a?.BayesCosine)}</td>")
