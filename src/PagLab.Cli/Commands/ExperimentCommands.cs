@@ -45,25 +45,20 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
-            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
+            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}",
+                "--outputs/--norm");
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
-            var reports = new List<DistractorReport>();
-            foreach (var dir in parse.GetValue(model)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                using var net = SavedModel.Load(dir);
-                Require.That(net.Spec.Shape == data.Shape, $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
-                var report = DistractorRobustness.Measure(net, data.Test.Take(n), grid, dir, data.Name, parse.GetValue(seed), measure);
-                reports.Add(report);
-                Console.WriteLine($"{dir}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise robustness over sigma "
-                                  + $"({measure.Name}, signal / distractor change; > 1 = more robust on the distractor) {report.OverSigmas.Text("G4")}");
-            }
+            var data = Datasets.Load(parse.GetValue(dataset)!,
+                new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            var models = parse.GetValue(model)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             string path = parse.GetValue(output)!;
-            if (reports.Count == 1) DistractorRobustness.Write(path, reports[0]);
-            else JsonFiles.Write(path, reports);
-            Plots.Figure5(Path.ChangeExtension(path, ".png"), reports.Select(r => (Path.GetFileName(r.Model), r)).ToList());
-            Console.WriteLine($"wrote {path} and {Path.ChangeExtension(path, ".png")}");
+            string figure = DistractorStudy.Run(models, data, n, grid, parse.GetValue(seed), measure, path, report =>
+                Console.WriteLine($"{report.Model}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise "
+                    + $"robustness over sigma ({measure.Name}, signal / distractor change; > 1 = more robust on the "
+                    + $"distractor) {report.OverSigmas.Text("G4")}"));
+            Console.WriteLine($"wrote {path} and {figure}");
             return 0;
         });
         return cmd;
