@@ -78,8 +78,9 @@ public sealed class SharedArtefacts : IDisposable
         using var held = WaitForLock(folder.TangentsLock, progress, "tangent spaces");
         if (File.Exists(folder.Tangents)) return;
         var s = spec.Shared;
+        var estimator = Vocabulary.Parse<TangentEstimator>(s.TangentEstimator, "shared.tangentEstimator");
         TangentSpaces spaces;
-        if (s.TangentEstimator == "autoencoder")
+        if (estimator == TangentEstimator.Autoencoder)
         {
             using var autoencoder = AutoencoderTrainer.Run(new AutoencoderConfig
             {
@@ -90,7 +91,7 @@ public sealed class SharedArtefacts : IDisposable
             spaces = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, folder.Autoencoder, dataset, Split.Test,
                 s.TangentCount, 16, progress);
         }
-        else if (s.TangentEstimator == "local-pca")
+        else if (estimator == TangentEstimator.LocalPca)
             spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, s.LocalPcaNeighbours,
                 s.LocalPcaDimension);
         else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
@@ -100,15 +101,15 @@ public sealed class SharedArtefacts : IDisposable
     /// <summary>Trains denoiser/ once.</summary>
     static void BuildDenoiser(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
     {
-        string info = Path.Combine(folder.Denoiser, DenoiserTrainer.InfoFile);
-        if (File.Exists(info)) return;
+        if (File.Exists(folder.DenoiserInfo)) return;
         using var held = WaitForLock(folder.DenoiserLock, progress, "denoiser");
-        if (File.Exists(info)) return;
+        if (File.Exists(folder.DenoiserInfo)) return;
         DenoiserTrainer.Run(new DenoiserConfig
         {
             Dataset = dataset.Name, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize,
             TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize, Arch = spec.Shared.DenoiserArch,
-            Conditional = spec.Shared.ConditionalDenoiser ?? spec.Measure.Mode != "sum",
+            Conditional = spec.Shared.ConditionalDenoiser
+                ?? Vocabulary.Parse<GradientMode>(spec.Measure.Mode, "measure.mode") != GradientMode.Sum,
             DataRoot = spec.DataRoot, Seed = 0,
         }, folder.Denoiser, progress, resume: true, dataset: dataset);
     }

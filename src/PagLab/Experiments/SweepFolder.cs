@@ -99,5 +99,7 @@ public sealed record SharedFolder(string Root)
     /// <summary>Figure 7: test images with on- and off-manifold perturbations of one norm.</summary>
     public string PerturbationFigure => Path.Combine(Root, "fig7.png");
     public string Denoiser => Path.Combine(Root, "denoiser");
+    /// <summary>Written last by the denoiser's training: its presence means the denoiser is built.</summary>
+    public string DenoiserInfo => Path.Combine(Denoiser, Training.DenoiserTrainer.InfoFile);
     public string DenoiserLock => Path.Combine(Root, "denoiser.lock");
 }
