@@ -16,7 +16,8 @@ public sealed class ConsoleProgress : IProgressSink
     TimeSpan taskStart, lastPrint = TimeSpan.FromDays(-1);
     bool barShown;
 
-    public ConsoleProgress(TimeSpan? plainInterval = null) => this.plainInterval = plainInterval ?? TimeSpan.FromSeconds(10);
+    public ConsoleProgress(TimeSpan? plainInterval = null) =>
+        this.plainInterval = plainInterval ?? TimeSpan.FromSeconds(10);
 
     public void Update(string task, long done, long total, string status = "")
     {
@@ -24,14 +25,16 @@ public sealed class ConsoleProgress : IProgressSink
         if (task != currentTask) { currentTask = task; taskStart = now; lastPrint = TimeSpan.FromDays(-1); }
         double fraction = total > 0 ? Math.Clamp((double)done / total, 0, 1) : 0;
         var elapsed = now - taskStart;
-        string eta = fraction > 0 && fraction < 1 ? Format(TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction)) : "--:--";
+        string eta = fraction > 0 && fraction < 1
+            ? Format(TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction)) : "--:--";
         if (interactive)
         {
             if (now - lastPrint < TimeSpan.FromMilliseconds(100) && done < total) return;
             lastPrint = now;
             const int width = 24;
             int filled = (int)Math.Round(fraction * width);
-            string line = $"{task} [{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,3:0}% {done}/{total} {status} ETA {eta}";
+            string bar = new string('#', filled) + new string('.', width - filled);
+            string line = $"{task} [{bar}] {fraction * 100,3:0}% {done}/{total} {status} ETA {eta}";
             int max = Math.Max(20, SafeWidth() - 1);
             if (line.Length > max) line = line[..max];
             Console.Write("\r" + line.PadRight(max));
@@ -46,7 +49,11 @@ public sealed class ConsoleProgress : IProgressSink
 
     public void Line(string message)
     {
-        if (interactive && barShown) { Console.Write("\r" + new string(' ', Math.Max(20, SafeWidth() - 1)) + "\r"); barShown = false; }
+        if (interactive && barShown)
+        {
+            Console.Write("\r" + new string(' ', Math.Max(20, SafeWidth() - 1)) + "\r");
+            barShown = false;
+        }
         Console.WriteLine(message);
     }
 

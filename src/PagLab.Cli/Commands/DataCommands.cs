@@ -44,7 +44,8 @@ public sealed class DataCommands : ICommandGroup
         {
             string root = Datasets.ResolveRoot(parse.GetValue(dataRoot));
             string? mirror = parse.GetValue(urlBase) ?? Environment.GetEnvironmentVariable("PAGLAB_DOWNLOAD_BASE");
-            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new ConsoleProgress(TimeSpan.FromSeconds(5))).GetAwaiter().GetResult();
+            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new ConsoleProgress(TimeSpan.FromSeconds(5)))
+                .GetAwaiter().GetResult();
             Console.WriteLine($"{parse.GetValue(name)} is in {Datasets.Folder(root, parse.GetValue(name)!)}");
             return 0;
         });

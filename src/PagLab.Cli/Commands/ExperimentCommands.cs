@@ -73,7 +73,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var option = new Option<int>("--workers") { Description = description, DefaultValueFactory = _ => 1 };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is var n && n is < 1 or > 64) result.AddError($"--workers must be in [1, 64], got {n}");
+            if (result.GetValueOrDefault<int>() is var n && n is < 1 or > 64)
+                result.AddError($"--workers must be in [1, 64], got {n}");
         });
         return option;
     }
@@ -93,8 +94,8 @@ public sealed class ExperimentCommands : ICommandGroup
             var sweep = new SweepFolder(parse.GetValue(output)!);
             int n = parse.GetValue(workers);
             var progress = new ConsoleProgress(n == 1 ? null : TimeSpan.FromSeconds(15));
-            LocalWorkers.Run(s, parse.GetValue(spec)!, sweep, n, parse.GetValue(threads) ?? LocalWorkers.DefaultThreads(n),
-                progress);
+            int threadCount = parse.GetValue(threads) ?? LocalWorkers.DefaultThreads(n);
+            LocalWorkers.Run(s, parse.GetValue(spec)!, sweep, n, threadCount, progress);
             return Finish(s, sweep);
         });
         return cmd;
@@ -166,8 +167,8 @@ public sealed class ExperimentCommands : ICommandGroup
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             var sweep = new SweepFolder(parse.GetValue(output)!);
-            string path = SlurmScript.Write(s, parse.GetValue(spec)!, sweep, parse.GetValue(script), parse.GetValue(cpus),
-                parse.GetValue(partition), parse.GetValue(time));
+            string path = SlurmScript.Write(s, parse.GetValue(spec)!, sweep, parse.GetValue(script),
+                parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time));
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
             return 0;
         });
@@ -252,8 +253,9 @@ public sealed class ExperimentCommands : ICommandGroup
         var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
         var workers = Workers("Worker processes");
         var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("demo", "The whole study, small: train, measure, report (embedded shapes-distractor data, "
-            + "no download)") { output, full, workers, dataRoot };
+        var cmd = new Command("demo",
+            "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)")
+            { output, full, workers, dataRoot };
         cmd.SetAction(parse =>
         {
             int n = parse.GetValue(workers);

@@ -147,9 +147,11 @@ public sealed class TrainCommands : ICommandGroup
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
             var smoothing = parse.GetValue(smoothed)
-                ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n), parse.GetValue(alpha))
+                ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n),
+                    parse.GetValue(alpha))
                 : null;
-            var epsilons = parse.GetValue(attack) is null ? Array.Empty<double>() : ParseList(parse.GetValue(eps)!, "--eps");
+            var epsilons = parse.GetValue(attack) is null ? Array.Empty<double>()
+                : ParseList(parse.GetValue(eps)!, "--eps");
             var report = EvalReport.Measure(net, parse.GetValue(model)!, data.Name, test, parse.GetValue(attack),
                 attackConfig, epsilons, smoothing, parse.GetValue(seed), Console.WriteLine);
             if (parse.GetValue(output) is string path) { JsonFiles.Write(path, report); Console.WriteLine($"wrote {path}"); }

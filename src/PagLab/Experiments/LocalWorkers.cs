@@ -57,11 +57,12 @@ public static class LocalWorkers
         while (children.Any(c => !c.Process.HasExited))
         {
             // A result file, once there, stays: only the jobs not yet done are looked at again.
-            done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && SweepRunner.IsDone(sweep, j)).Select(j => j.Index));
+            done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && SweepRunner.IsDone(sweep, j))
+                .Select(j => j.Index));
             var states = jobs.Where(j => !done.Contains(j.Index)).Select(j => SweepRunner.State(sweep, j)).ToList();
             progress.Update($"sweep {spec.Name}", done.Count, jobs.Count,
-                $"running {states.Count(s => s == JobState.Running)}, failed {states.Count(s => s == JobState.Failed)}, "
-                + $"{clock.Elapsed:hh\\:mm\\:ss}");
+                $"running {states.Count(s => s == JobState.Running)}, "
+                + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
             Thread.Sleep(1000);
         }
         foreach (var (child, log) in children)

@@ -156,7 +156,8 @@ public static class SweepResults
         var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
         {
-            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},{Vocabulary.Name(r.Status)},{r.OutputMeasure}");
+            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},"
+                + $"{Vocabulary.Name(r.Status)},{r.OutputMeasure}");
             var cells = new List<Estimate?> { r.TestAccuracy };
             foreach (var e in eps)
             {

@@ -90,7 +90,8 @@ public sealed record JobFolder(string Root)
     public string Lock => Path.Combine(Root, LockFile);
 }
 
-/// <summary>shared/&lt;dataset&gt;/ of a sweep: what all jobs of one dataset share, each built once under a lock.</summary>
+/// <summary>shared/&lt;dataset&gt;/ of a sweep: what the jobs of one dataset share, each built once under a lock.
+/// </summary>
 public sealed record SharedFolder(string Root)
 {
     public string Autoencoder => Path.Combine(Root, "autoencoder");

@@ -134,7 +134,8 @@ public static class SweepRunner
             // while the next job runs libtorch, which can corrupt the native heap).
             using (torch.NewDisposeScope()) result = Execute(session, job, shared, stages, progress);
             JsonFiles.Write(folder.Result, result);
-            progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, test accuracy {result.TestAccuracy.Text("F4")}");
+            progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, "
+                + $"test accuracy {result.TestAccuracy.Text("F4")}");
             return result.Status;
         }
         catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException

@@ -26,7 +26,8 @@ public static class DistractorStudy
             using var net = SavedModel.Load(dir);
             Require.That(net.Spec.Shape == data.Shape,
                 $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
-            var report = DistractorRobustness.Measure(net, data.Test.Take(count), sigmas, dir, data.Name, seed, measure);
+            var report = DistractorRobustness.Measure(net, data.Test.Take(count), sigmas, dir, data.Name, seed,
+                measure);
             reports.Add(report);
             measured(report);
         }

@@ -27,8 +27,8 @@ public static class ScoreFile
             var labels = denoiser.Conditional ? test.Labels : null;     // the exact score conditioned as the denoiser's
             var truth = exact.Score(test.Images, sigma, labels).to_type(ScalarType.Float32);
             tensors["exactScores"] = truth;
-            cosine = Metrics.CosineSimilarity.Compute(scores.to_type(ScalarType.Float64), truth.to_type(ScalarType.Float64))
-                .mean().item<double>();
+            cosine = Metrics.CosineSimilarity.Compute(scores.to_type(ScalarType.Float64),
+                truth.to_type(ScalarType.Float64)).mean().item<double>();
         }
         SafeTensors.Write(path, tensors, new Dictionary<string, string>
         {

@@ -17,7 +17,8 @@ public sealed record EvalReport
     /// <summary>pgd-l2 or pgd-linf; null when no attack was run.</summary>
     public string? Attack { get; init; }
     public int? Steps { get; init; }
-    /// <summary>Robust accuracy per epsilon, keyed by the epsilon as written (the file format of `eval --out`).</summary>
+    /// <summary>Robust accuracy per epsilon, keyed by the epsilon as written (the file format of `eval --out`).
+    /// </summary>
     public Dictionary<string, double>? RobustAccuracy { get; init; }
     public CertificationResult? Smoothed { get; init; }
 
@@ -30,7 +31,8 @@ public sealed record EvalReport
     {
         double clean = Evaluation.Accuracy(model, split);
         say($"clean accuracy: {clean:F4} ({split.Count} images)");
-        var report = new EvalReport { Model = modelName, Dataset = dataset, Count = split.Count, CleanAccuracy = clean };
+        var report = new EvalReport
+            { Model = modelName, Dataset = dataset, Count = split.Count, CleanAccuracy = clean };
         if (attack is not null)
         {
             var robust = new Dictionary<string, double>();

@@ -160,7 +160,8 @@ public class SweepTests
     {
         string dir = TestPaths.TempDir("sweep");
         new SweepFolder(dir).Prepare(TinySweep.Spec());
-        var e = Assert.Throws<PagLabException>(() => new SweepFolder(dir).Prepare(TinySweep.Spec() with { Name = "other" }));
+        var e = Assert.Throws<PagLabException>(
+            () => new SweepFolder(dir).Prepare(TinySweep.Spec() with { Name = "other" }));
         Assert.Contains("different sweep", e.Message);
     }
 
