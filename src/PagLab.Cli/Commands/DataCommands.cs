@@ -44,7 +44,8 @@ public sealed class DataCommands : ICommandGroup
         {
             string root = Datasets.ResolveRoot(parse.GetValue(dataRoot));
             string? mirror = parse.GetValue(urlBase) ?? Environment.GetEnvironmentVariable("PAGLAB_DOWNLOAD_BASE");
-            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new Common.ConsoleProgress(TimeSpan.FromSeconds(5))).GetAwaiter().GetResult();
+            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new ConsoleProgress(TimeSpan.FromSeconds(5)))
+                .GetAwaiter().GetResult();
             Console.WriteLine($"{parse.GetValue(name)} is in {Datasets.Folder(root, parse.GetValue(name)!)}");
             return 0;
         });
@@ -70,19 +71,7 @@ public sealed class DataCommands : ICommandGroup
             var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64), TestSize: Math.Max(n, 64));
             var dataset = Datasets.Load(parse.GetValue(name)!, options);
             var part = dataset.Part(split.ValueIn(parse)).Take(n);
-            using var scope = NewDisposeScope();
-            var labels = part.Labels.data<long>().ToArray();
-            var captions = labels.Select(l => dataset.ClassNames[(int)l]).ToList();
-            var images = part.Images;
-            int columns = Math.Min(8, (int)part.Count);
-            if (part.SignalMask is not null && part.DistractorMask is not null)
-            {
-                // Each image, then its signal mask, then its distractor mask, side by side.
-                images = stack(new[] { part.Images, part.SignalMask, part.DistractorMask }, 1).flatten(0, 1);
-                captions = captions.SelectMany(c => new[] { c, "signal", "distr." }).ToList();
-                columns = 3 * Math.Min(4, (int)part.Count);
-            }
-            ImageGrid.SavePng(path, images, columns, captions, scale: 3);
+            SampleGrid.Save(path, dataset, part);
             Console.WriteLine($"wrote {path} ({part.Count} {dataset.Name} images, {dataset.Shape})");
             return 0;
         });

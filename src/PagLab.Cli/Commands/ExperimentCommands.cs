@@ -45,25 +45,20 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
-            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
+            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}",
+                "--outputs/--norm");
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
-            var reports = new List<DistractorReport>();
-            foreach (var dir in parse.GetValue(model)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                using var net = SavedModel.Load(dir);
-                Require.That(net.Spec.Shape == data.Shape, $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
-                var report = DistractorRobustness.Measure(net, data.Test.Take(n), grid, dir, data.Name, parse.GetValue(seed), measure);
-                reports.Add(report);
-                Console.WriteLine($"{dir}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise robustness over sigma "
-                                  + $"({measure.Name}, signal / distractor change; > 1 = more robust on the distractor) {report.OverSigmas.Text("G4")}");
-            }
+            var data = Datasets.Load(parse.GetValue(dataset)!,
+                new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
+            var models = parse.GetValue(model)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             string path = parse.GetValue(output)!;
-            if (reports.Count == 1) DistractorRobustness.Write(path, reports[0]);
-            else JsonFiles.Write(path, reports);
-            Plots.Figure5(Path.ChangeExtension(path, ".png"), reports.Select(r => (Path.GetFileName(r.Model), r)).ToList());
-            Console.WriteLine($"wrote {path} and {Path.ChangeExtension(path, ".png")}");
+            string figure = DistractorStudy.Run(models, data, n, grid, parse.GetValue(seed), measure, path, report =>
+                Console.WriteLine($"{report.Model}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise "
+                    + $"robustness over sigma ({measure.Name}, signal / distractor change; > 1 = more robust on the "
+                    + $"distractor) {report.OverSigmas.Text("G4")}"));
+            Console.WriteLine($"wrote {path} and {figure}");
             return 0;
         });
         return cmd;
@@ -73,11 +68,22 @@ public sealed class ExperimentCommands : ICommandGroup
 
     static Argument<string> SpecArgument() => new("spec") { Description = "Sweep spec (JSON; see docs/experiments.md)" };
 
+    static Option<int> Workers(string description, int byDefault = 1)
+    {
+        var option = new Option<int>("--workers") { Description = description, DefaultValueFactory = _ => byDefault };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is var n && n is < 1 or > 64)
+                result.AddError($"--workers must be in [1, 64], got {n}");
+        });
+        return option;
+    }
+
     static Command Run()
     {
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
-        var workers = new Option<int>("--workers") { Description = "Worker processes on this machine", DefaultValueFactory = _ => 1 };
+        var workers = Workers("Worker processes on this machine");
         var threads = CommonOptions.Threads("Torch threads per worker (default: cores / workers)");
         var allowLarge = AllowLarge();
         var tensorboard = CommonOptions.Tensorboard("each job's training (one sub-folder per job id)");
@@ -86,85 +92,24 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
-            string dir = parse.GetValue(output)!;
+            var sweep = new SweepFolder(parse.GetValue(output)!);
             int n = parse.GetValue(workers);
-            Require.InRange(n, 1, 64, "--workers");
-            SweepRunner.Prepare(s, dir);
-            int threadCount = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n);
-            if (n == 1)
-            {
-                TorchSharp.torch.set_num_threads(threadCount);
-                SweepRunner.RunAll(s, dir, new ConsoleProgress(), tensorboard: parse.GetValue(tensorboard));
-                return Finish(s, dir);
-            }
-            RunWorkers(s, parse.GetValue(spec)!, dir, n, threadCount, parse.GetValue(tensorboard));
-            return Finish(s, dir);
+            var progress = new ConsoleProgress(n == 1 ? null : TimeSpan.FromSeconds(15));
+            int threadCount = parse.GetValue(threads) ?? LocalWorkers.DefaultThreads(n);
+            LocalWorkers.Run(s, parse.GetValue(spec)!, sweep, n, threadCount, progress, parse.GetValue(tensorboard));
+            return Finish(s, sweep);
         });
         return cmd;
     }
 
-    /// <summary>
-    /// N child processes each running `sweep run --workers 1`; locks keep them off each other's jobs.
-    /// Each is started from an argument list (no shell), so no path or name is ever read as a command.
-    /// </summary>
-    static void RunWorkers(SweepSpec spec, string specPath, string dir, int n, int threads, string? tensorboard = null)
-    {
-        string logs = Directory.CreateDirectory(Path.Combine(dir, "logs")).FullName;
-        var (program, prefix) = SlurmScript.CurrentProgram();
-        var children = new List<(Process Process, StreamWriter Log)>();
-        for (int w = 0; w < n; w++)
-        {
-            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in prefix.Concat(new[] { "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(dir) })
-                         .Concat(new[] { "--workers", "1", "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
-                info.ArgumentList.Add(arg);
-            if (tensorboard is not null)
-                foreach (var arg in new[] { "--tensorboard", Path.GetFullPath(tensorboard) })
-                    info.ArgumentList.Add(arg);
-            var log = new StreamWriter(Path.Combine(logs, $"worker{w}.log")) { AutoFlush = true };
-            var child = Process.Start(info)!;
-            DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-            child.OutputDataReceived += write;
-            child.ErrorDataReceived += write;
-            child.BeginOutputReadLine();
-            child.BeginErrorReadLine();
-            children.Add((child, log));
-            Thread.Sleep(300); // stagger, so the first worker claims the shared artefacts
-        }
-        var progress = new ConsoleProgress(TimeSpan.FromSeconds(15));
-        var jobs = spec.Jobs();
-        var clock = Stopwatch.StartNew();
-        while (children.Any(c => !c.Process.HasExited))
-        {
-            var states = jobs.Select(j => SweepRunner.State(dir, j)).ToList();
-            int done = states.Count(s => s is JobState.Completed or JobState.Diverged);
-            progress.Update($"sweep {spec.Name}", done, jobs.Count,
-                $"running {states.Count(s => s == JobState.Running)}, failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
-            Thread.Sleep(1000);
-        }
-        foreach (var (child, log) in children)
-        {
-            child.WaitForExit(); // drains the output still buffered
-            using (log) lock (log) log.Flush();
-            child.Dispose();
-        }
-        progress.Line($"workers finished (logs in {logs})");
-    }
-
     /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are not.</summary>
-    static int Finish(SweepSpec spec, string dir)
+    static int Finish(SweepSpec spec, SweepFolder sweep)
     {
-        PrintSummary(spec, dir);
-        var unfinished = SweepRunner.Unfinished(spec, dir);
+        Console.WriteLine(LocalWorkers.Summary(spec, sweep));
+        var unfinished = SweepRunner.Unfinished(spec, sweep);
         if (unfinished.Count == 0) return 0;
         Console.Error.WriteLine($"error: {SweepRunner.DescribeUnfinished(unfinished)}");
         return 4;
-    }
-
-    static void PrintSummary(SweepSpec spec, string dir)
-    {
-        var states = SweepRunner.Status(spec, dir);
-        Console.WriteLine($"sweep {spec.Name}: " + string.Join(", ", states.GroupBy(s => s.State).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}")));
     }
 
     static Command RunOne()
@@ -180,9 +125,9 @@ public sealed class ExperimentCommands : ICommandGroup
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
-            var state = SweepRunner.RunOne(s, parse.GetValue(output)!, parse.GetValue(index), new ConsoleProgress(),
-                                           parse.GetValue(tensorboard));
-            Console.WriteLine($"job {parse.GetValue(index)}: {state.ToString().ToLowerInvariant()}");
+            var state = SweepRunner.RunOne(s, new SweepFolder(parse.GetValue(output)!), parse.GetValue(index),
+                new ConsoleProgress(), parse.GetValue(tensorboard));
+            Console.WriteLine($"job {parse.GetValue(index)}: {Vocabulary.Name(state)}");
             return state == JobState.Failed ? 4 : 0;
         });
         return cmd;
@@ -194,19 +139,18 @@ public sealed class ExperimentCommands : ICommandGroup
         var cmd = new Command("status", "A table of the sweep's jobs and their states") { dir };
         cmd.SetAction(parse =>
         {
-            string d = parse.GetValue(dir)!;
-            string specPath = Path.Combine(d, SweepRunner.SpecFile);
-            if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath, allowLarge: true);
+            var sweep = SweepFolder.Open(parse.GetValue(dir)!);
+            var spec = sweep.ReadSpec();
             var table = new Table().AddColumns("#", "dataset", "objective", "strength", "seed", "state", "test acc.");
-            foreach (var (job, state) in SweepRunner.Status(spec, d))
+            foreach (var (job, state) in SweepRunner.Status(spec, sweep))
             {
-                string result = Path.Combine(SweepRunner.JobDir(d, job), SweepRunner.ResultFile);
+                string result = sweep.Job(job).Result;
                 string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
-                table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"), job.Seed.ToString(), state.ToString().ToLowerInvariant(), acc);
+                table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"),
+                    job.Seed.ToString(), Vocabulary.Name(state), acc);
             }
             AnsiConsole.Write(table);
-            PrintSummary(spec, d);
+            Console.WriteLine(LocalWorkers.Summary(spec, sweep));
             return 0;
         });
         return cmd;
@@ -225,14 +169,9 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
-            string dir = parse.GetValue(output)!;
-            string path = parse.GetValue(script) ?? Path.Combine(dir, "sweep.sbatch");
-            // Every value is checked before anything is written.
-            string text = SlurmScript.Build(s, parse.GetValue(spec)!, dir, SlurmScript.CurrentCommand(), parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time));
-            SweepRunner.Prepare(s, dir);
-            Directory.CreateDirectory(Path.Combine(dir, "slurm")); // Slurm opens --output before the script runs
-            AtomicFile.WriteAllText(path, text);
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            var sweep = new SweepFolder(parse.GetValue(output)!);
+            string path = SlurmScript.Write(s, parse.GetValue(spec)!, sweep, parse.GetValue(script),
+                parse.GetValue(cpus), parse.GetValue(partition), parse.GetValue(time));
             Console.WriteLine($"wrote {path} ({s.Jobs().Count} array tasks); submit with: sbatch {path}");
             return 0;
         });
@@ -288,11 +227,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var cmd = new Command("results", "One CSV row per finished job, with its regime") { dir, output };
         cmd.SetAction(parse =>
         {
-            string d = parse.GetValue(dir)!;
-            string specPath = Path.Combine(d, SweepRunner.SpecFile);
-            if (!File.Exists(specPath)) throw new PagLabException($"{d}: not a sweep folder (no {SweepRunner.SpecFile})");
-            var spec = SweepSpec.Load(specPath, allowLarge: true);
-            int rows = SweepResults.WriteCsv(d, spec, parse.GetValue(output)!);
+            var sweep = SweepFolder.Open(parse.GetValue(dir)!);
+            int rows = SweepResults.WriteCsv(sweep, sweep.ReadSpec(), parse.GetValue(output)!);
             Console.WriteLine($"wrote {rows} rows to {parse.GetValue(output)}");
             return 0;
         });
@@ -306,7 +242,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var cmd = new Command("report", "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
         cmd.SetAction(parse =>
         {
-            string path = ReportBuilder.Build(parse.GetValue(dir)!, parse.GetValue(output)!, new ConsoleProgress());
+            string path = ReportBuilder.Build(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
+                new ConsoleProgress());
             Console.WriteLine($"report: {Path.GetFullPath(path)}");
             return 0;
         });
@@ -318,52 +255,24 @@ public sealed class ExperimentCommands : ICommandGroup
         var output = new Option<string>("--out") { Description = "Demo folder", DefaultValueFactory = _ => "paglab-demo" };
         var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
         // Two single-threaded workers beat one two-threaded process on the demo's small batches (docs/experiments.md).
-        var workers = new Option<int>("--workers")
-        {
-            Description = "Worker processes (default 2 on a machine with at least 2 cores)",
-            DefaultValueFactory = _ => Math.Min(2, Environment.ProcessorCount),
-        };
+        var workers = Workers("Worker processes (default 2 on a machine with at least 2 cores)",
+            Math.Min(2, Environment.ProcessorCount));
         var dataRoot = CommonOptions.DataRoot();
         var lpipsNet = new Option<string?>("--lpips-net")
             { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found)" };
-        const string about =
-            "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)";
-        var cmd = new Command("demo", about) { output, full, workers, dataRoot, lpipsNet };
+        var cmd = new Command("demo",
+            "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)")
+            { output, full, workers, dataRoot, lpipsNet };
         cmd.SetAction(parse =>
         {
-            string dir = parse.GetValue(output)!;
-            var clock = Stopwatch.StartNew();
-            SweepSpec spec;
-            if (parse.GetValue(full))
-            {
-                var present = Datasets.Describe(parse.GetValue(dataRoot)).Where(d => d.Present && d.Name is "mnist-distractor" or "fashion-mnist-distractor" or "cifar10" or "shapes-distractor" or "subspace-gaussians").Select(d => d.Name);
-                spec = SweepSpec.Full(present) with { DataRoot = parse.GetValue(dataRoot) };
-            }
-            else spec = SweepSpec.Demo() with { DataRoot = parse.GetValue(dataRoot) };
-            spec = spec with { Measure = spec.Measure with { LpipsNet = parse.GetValue(lpipsNet) } };
-            spec.Validate("--lpips-net");
-            Directory.CreateDirectory(dir);
-            string specPath = Path.Combine(dir, "demo-spec.json");
-            if (!File.Exists(specPath)) JsonFiles.Write(specPath, spec);
-            spec = SweepRunner.Prepare(spec, dir);
-            string net = spec.Measure.LpipsNet!;
-            if (PagLab.Metrics.Lpips.FindWeights(null, net, spec.DataRoot) is not { } found || !File.Exists(found))
-                Console.WriteLine("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at "
-                    + $"{PagLab.Metrics.Lpips.DataRootWeights(net, spec.DataRoot)}): the report uses SSIM and cosine");
-            else Console.WriteLine($"alignment with LPIPS-{net} ({found})");
             int n = parse.GetValue(workers);
-            if (n > 1) RunWorkers(spec, specPath, dir, n, Math.Max(1, Environment.ProcessorCount / n));
-            else
-            {
-                TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
-                SweepRunner.RunAll(spec, dir, new ConsoleProgress(TimeSpan.FromSeconds(20)));
-            }
-            int failed = SweepRunner.Unfinished(spec, dir).Count;
-            string report = ReportBuilder.Build(dir, Path.Combine(dir, "report.html"));
-            SweepResults.WriteCsv(dir, spec, Path.Combine(dir, "results.csv"));
-            Console.WriteLine($"demo finished in {clock.Elapsed:mm\\:ss}{(failed != 0 ? $" with {failed} job(s) not done" : "")}");
-            Console.WriteLine($"report: {Path.GetFullPath(report)}");
-            return failed == 0 ? 0 : 4;
+            var outcome = PagLab.Reporting.Demo.Run(new SweepFolder(parse.GetValue(output)!), parse.GetValue(full), n,
+                parse.GetValue(dataRoot), new ConsoleProgress(TimeSpan.FromSeconds(n == 1 ? 20 : 15)),
+                parse.GetValue(lpipsNet));
+            string notDone = outcome.Unfinished != 0 ? $" with {outcome.Unfinished} job(s) not done" : "";
+            Console.WriteLine($"demo finished in {outcome.Elapsed:mm\\:ss}{notDone}");
+            Console.WriteLine($"report: {Path.GetFullPath(outcome.Report)}");
+            return outcome.Unfinished == 0 ? 0 : 4;
         });
         return cmd;
     }

@@ -148,17 +148,8 @@ public sealed class ScoreCommands : ICommandGroup
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
                 shape, "the denoiser");
             var test = data.Test.Take(n);
-            var scores = ScoreFunction.Batched(d, test.Images, test.Labels, parse.GetValue(sigma));
-            var tensors = new Dictionary<string, Tensor> { ["indices"] = arange(test.Count, dtype: ScalarType.Int64), ["images"] = test.Images, ["scores"] = scores, ["labels"] = test.Labels };
-            if (data is SubspaceGaussians exact)
-            {
-                var labels = d.Conditional ? test.Labels : null;     // the exact score conditioned as the denoiser's
-                var truth = exact.Score(test.Images, parse.GetValue(sigma), labels).to_type(ScalarType.Float32);
-                tensors["exactScores"] = truth;
-                double cos = Metrics.CosineSimilarity.Compute(scores.to_type(ScalarType.Float64), truth.to_type(ScalarType.Float64)).mean().item<double>();
+            if (ScoreFile.Write(parse.GetValue(output)!, d, data, test, parse.GetValue(sigma)) is double cos)
                 Console.WriteLine($"mean cosine to the exact score: {cos:F4}");
-            }
-            SafeTensors.Write(parse.GetValue(output)!, tensors, new Dictionary<string, string> { ["sigma"] = parse.GetValue(sigma).ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = data.Name });
             Console.WriteLine($"wrote {test.Count} scores to {parse.GetValue(output)}");
             return 0;
         });

@@ -135,7 +135,7 @@ public sealed class TrainCommands : ICommandGroup
             config.Objective.Create(config.BatchSize); // validate before loading data
             string outDir = parse.GetValue(output)!;
             var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume),
-                                     parse.GetValue(tensorboard));
+                                     tensorboard: parse.GetValue(tensorboard));
             if (result.Status == RunStatus.Diverged) { Console.Error.WriteLine($"error: {result.Message}"); return 3; }
             var last = result.Metrics.LastOrDefault();
             Console.WriteLine(last is null ? $"run {outDir}: {result.Message}" : $"run {outDir}: test accuracy {last.TestAccuracy:F4} after {last.Epoch} epoch(s)");
@@ -180,29 +180,14 @@ public sealed class TrainCommands : ICommandGroup
             using var net = SavedModel.Load(parse.GetValue(model)!);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
-            var report = new Dictionary<string, object> { ["model"] = parse.GetValue(model)!, ["dataset"] = data.Name, ["count"] = test.Count };
-            double clean = Evaluation.Accuracy(net, test);
-            report["cleanAccuracy"] = clean;
-            Console.WriteLine($"clean accuracy: {clean:F4} ({test.Count} images)");
-            if (parse.GetValue(attack) is string a)
-            {
-                var config = attackConfig;
-                var robust = new Dictionary<string, double>();
-                foreach (var e in ParseList(parse.GetValue(eps)!, "--eps"))
-                {
-                    double acc = Evaluation.RobustAccuracy(net, test, e, config, parse.GetValue(seed));
-                    robust[e.ToString(CultureInfo.InvariantCulture)] = acc;
-                    Console.WriteLine($"robust accuracy ({a}, eps {e}, {config.Steps} steps): {acc:F4}");
-                }
-                report["attack"] = a; report["steps"] = config.Steps; report["robustAccuracy"] = robust;
-            }
-            if (parse.GetValue(smoothed))
-            {
-                var cert = SmoothedClassifier.Certify(net, test, parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n), parse.GetValue(alpha), parse.GetValue(seed));
-                report["smoothed"] = cert;
-                Console.WriteLine($"smoothed classifier (sigma {cert.Sigma}): accuracy {cert.Accuracy:F4}, abstained {cert.AbstainRate:F4}, mean certified radius {cert.MeanRadius:F4}");
-                foreach (var (r, acc) in cert.CertifiedAccuracyAt) Console.WriteLine($"  certified accuracy at radius {r}: {acc:F4}");
-            }
+            var smoothing = parse.GetValue(smoothed)
+                ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n),
+                    parse.GetValue(alpha))
+                : null;
+            var epsilons = parse.GetValue(attack) is null ? Array.Empty<double>()
+                : ParseList(parse.GetValue(eps)!, "--eps");
+            var report = EvalReport.Measure(net, parse.GetValue(model)!, data.Name, test, parse.GetValue(attack),
+                attackConfig, epsilons, smoothing, parse.GetValue(seed), Console.WriteLine);
             if (parse.GetValue(output) is string path) { JsonFiles.Write(path, report); Console.WriteLine($"wrote {path}"); }
             return 0;
         });

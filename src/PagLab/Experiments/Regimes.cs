@@ -22,7 +22,7 @@ public sealed record Level(string Dataset, string Objective, double Strength, IR
     public const string StandardObjective = "standard";
 
     public bool IsStandard => Objective == StandardObjective;
-    public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobResult.Completed).ToList();
+    public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobState.Completed).ToList();
     public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
     public string Label => IsStandard ? "standard"
         : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";

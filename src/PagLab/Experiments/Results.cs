@@ -84,7 +84,6 @@ public sealed record AlignmentResult
 public sealed record JobResult
 {
     public const int CurrentFormat = 2;
-    public const string Completed = "completed", Diverged = "diverged";
 
     /// <summary>The file format; result.json files without it are format 1 (point estimates only).</summary>
     public int Format { get; init; }
@@ -94,7 +93,8 @@ public sealed record JobResult
     public required string Objective { get; init; }
     public double Strength { get; init; }
     public long Seed { get; init; }
-    public required string Status { get; init; }                   // completed | diverged
+    /// <summary>Completed or Diverged (a result is written for no other state).</summary>
+    public required JobState Status { get; init; }
     public int Classes { get; init; }
     public long TestCorrect { get; init; }
     public long TestImages { get; init; }
@@ -139,12 +139,8 @@ public sealed record JobResult
 
 public static class SweepResults
 {
-    public static List<JobResult> Read(string sweepDir) =>
-        Directory.Exists(Path.Combine(sweepDir, "jobs"))
-            ? Directory.GetDirectories(Path.Combine(sweepDir, "jobs")).Order(StringComparer.Ordinal)
-                .Select(d => Path.Combine(d, "result.json")).Where(File.Exists)
-                .Select(JobResult.Read).ToList()
-            : new();
+    public static List<JobResult> Read(SweepFolder sweep) =>
+        sweep.FinishedJobs().Select(j => JobResult.Read(j.Result)).ToList();
 
     /// <summary>results.csv: one row per job, every number with its lower and upper 95% bound, and the regime of its
     /// level.</summary>
@@ -162,7 +158,8 @@ public static class SweepResults
         var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
         {
-            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},{r.Status},{r.OutputMeasure}");
+            sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},"
+                + $"{Vocabulary.Name(r.Status)},{r.OutputMeasure}");
             var cells = new List<Estimate?> { r.TestAccuracy };
             foreach (var e in eps)
             {
@@ -181,9 +178,9 @@ public static class SweepResults
     }
 
     /// <summary>`paglab results`: results.csv of a sweep folder; returns the number of rows.</summary>
-    public static int WriteCsv(string sweepDir, SweepSpec spec, string outPath)
+    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath)
     {
-        var results = Read(sweepDir);
+        var results = Read(sweep);
         AtomicFile.WriteAllText(outPath, Csv(results, spec.Regimes.Classify(results)));
         return results.Count;
     }

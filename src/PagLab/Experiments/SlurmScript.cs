@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using PagLab.Common;
+using PagLab.IO;
 
 namespace PagLab.Experiments;
 
@@ -14,10 +15,30 @@ namespace PagLab.Experiments;
 /// </summary>
 public static partial class SlurmScript
 {
-    public static string Build(SweepSpec spec, string specPath, string outDir, string paglabCommand, int cpusPerTask = 2, string? partition = null, string? time = null)
+    /// <summary>
+    /// `paglab sweep slurm`: writes the script (default sweep.sbatch in the sweep folder), spec.json and the
+    /// log folder Slurm opens before the script runs; every value is checked before anything is written.
+    /// Returns the script's path.
+    /// </summary>
+    public static string Write(SweepSpec spec, string specPath, SweepFolder sweep, string? scriptPath, int cpusPerTask,
+        string? partition, string? time)
+    {
+        string path = scriptPath ?? sweep.SlurmScript;
+        string text = Build(spec, specPath, sweep, CurrentCommand(), cpusPerTask, partition, time);
+        sweep.Prepare(spec);
+        Directory.CreateDirectory(sweep.SlurmLogs);
+        AtomicFile.WriteAllText(path, text);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        return path;
+    }
+
+    public static string Build(SweepSpec spec, string specPath, SweepFolder sweep, string paglabCommand,
+        int cpusPerTask = 2, string? partition = null, string? time = null)
     {
         int n = spec.Jobs().Count;
-        string logs = Path.Combine(Path.GetFullPath(outDir), "slurm");
+        string logs = Path.GetFullPath(sweep.SlurmLogs), outDir = sweep.Root;
         Require.That(SweepSpec.IsSafeName(spec.Name), $"sweep name '{Printable(spec.Name)}' may hold only letters, digits, '.', '_' and '-'");
         Require.InRange(cpusPerTask, 1, 4096, "--cpus-per-task");
         Require.That(partition is null || PartitionPattern().IsMatch(partition), $"--partition '{Printable(partition)}' may hold only letters, digits, '.', '_', '-' and ','");

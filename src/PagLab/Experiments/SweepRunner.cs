@@ -13,7 +13,16 @@ using PagLab.Training;
 
 namespace PagLab.Experiments;
 
-public enum JobState { Pending, Partial, Running, Completed, Diverged, Failed }
+/// <summary>The one status vocabulary of a sweep job (result.json stores completed or diverged).</summary>
+public enum JobState
+{
+    [Name("pending", "not started")] Pending,
+    [Name("partial", "started and stopped before it finished (resumes)")] Partial,
+    [Name("running", "held by a live process")] Running,
+    [Name("completed", "trained and measured; result.json written")] Completed,
+    [Name("diverged", "training stopped at a non-finite loss; result.json written, nothing measured")] Diverged,
+    [Name("failed", "stopped by an error (jobs/<id>/error.txt)")] Failed,
+}
 
 /// <summary>
 /// Runs sweep jobs, each in its own folder jobs/&lt;id&gt;/: train (resumable), then measure manifold
@@ -24,57 +33,18 @@ public enum JobState { Pending, Partial, Running, Completed, Diverged, Failed }
 /// </summary>
 public static class SweepRunner
 {
-    public const string SpecFile = "spec.json", ResultFile = "result.json", ErrorFile = "error.txt", LockFile = "job.lock";
-
-    public static string JobDir(string dir, SweepJob job) => Path.Combine(dir, "jobs", job.Id);
-    static string SharedDir(string dir, string dataset) => Path.Combine(dir, "shared", dataset);
-    public static string TangentsPath(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "tangents.safetensors");
-    public static string DenoiserDir(string dir, string dataset) => Path.Combine(SharedDir(dir, dataset), "denoiser");
-
-    /// <summary>
-    /// Writes spec.json on first use; refuses a folder that holds a different sweep. Returns the spec to run:
-    /// an unset LPIPS network resolved once (Lpips.DefaultNet) and then read from spec.json, so weights that
-    /// appear later change neither the sweep's measurements nor whether it resumes.
-    /// </summary>
-    public static SweepSpec Prepare(SweepSpec spec, string dir)
+    public static JobState State(SweepFolder sweep, SweepJob job)
     {
-        OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, SpecFile);
-        string json = JsonSerializer.Serialize(spec, JsonFiles.Options);
-        if (File.Exists(path))
-        {
-            // read through today's record, so keys an older spec.json lacks compare as their defaults
-            var stored = JsonFiles.Read<SweepSpec>(path);
-            spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? "squeeze");   // sweeps before the key measured squeeze
-            stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? "squeeze");
-            // an unset alignmentSigma keeps the folder's (0.25 in sweeps begun when that was the default)
-            spec = spec with { Measure = spec.Measure with
-                { AlignmentSigma = spec.Measure.AlignmentSigma ?? stored.Measure.AlignmentSigma } };
-            json = JsonSerializer.Serialize(spec, JsonFiles.Options);
-            if (JsonSerializer.Serialize(stored, JsonFiles.Options).Trim() != json.Trim())
-                throw new PagLabException($"{dir} holds a different sweep (its {SpecFile} differs); use another --out or the same spec");
-            return spec;
-        }
-        spec = WithLpipsNet(spec, Metrics.Lpips.DefaultNet(Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"),
-                                                           spec.DataRoot));
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(spec, JsonFiles.Options) + "\n");
-        return spec;
+        var folder = sweep.Job(job);
+        if (File.Exists(folder.Result))
+            return JobResult.Read(folder.Result).Status;
+        if (JobLock.ReadOwner(folder.Lock) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
+        if (File.Exists(folder.Error)) return JobState.Failed;
+        return Directory.Exists(folder.Root) ? JobState.Partial : JobState.Pending;
     }
 
-    /// <summary>The spec with its LPIPS network set to <paramref name="net"/> unless the spec names one.</summary>
-    static SweepSpec WithLpipsNet(SweepSpec spec, string net) =>
-        spec with { Measure = spec.Measure with { LpipsNet = spec.Measure.LpipsNet ?? net } };
-
-    public static JobState State(string dir, SweepJob job)
-    {
-        string jobDir = JobDir(dir, job);
-        string result = Path.Combine(jobDir, ResultFile);
-        if (File.Exists(result)) return JobResult.Read(result).Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
-        if (JobLock.ReadOwner(Path.Combine(jobDir, LockFile)) is { } owner && JobLock.IsAlive(owner)) return JobState.Running;
-        if (File.Exists(Path.Combine(jobDir, ErrorFile))) return JobState.Failed;
-        return Directory.Exists(jobDir) ? JobState.Partial : JobState.Pending;
-    }
+    /// <summary>Done (completed or diverged) without reading result.json: cheap enough to ask often.</summary>
+    public static bool IsDone(SweepFolder sweep, SweepJob job) => File.Exists(sweep.Job(job).Result);
 
     /// <summary>
     /// Runs every job not yet done, in order, skipping ones another live process holds; then waits for
@@ -82,29 +52,33 @@ public static class SweepRunner
     /// returns unless a job failed. A job that fails here is not retried in the same call.
     /// Returns the number of jobs not done (see <see cref="Unfinished"/>).
     /// </summary>
-    public static int RunAll(SweepSpec spec, string dir, IProgressSink progress, bool retryFailed = true,
-                             string? tensorboard = null)
+    public static int RunAll(SweepSpec spec, SweepFolder sweep, IProgressSink progress, bool retryFailed = true,
+        string? tensorboard = null)
     {
-        spec = Prepare(spec, dir);
+        spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
         var failedHere = new HashSet<int>();
+        var done = new HashSet<int>();
         bool saidWaiting = false;
+        using var session = new SweepSession(spec, sweep);
         while (true)
         {
             int heldElsewhere = 0;
             bool ranAny = false;
             foreach (var job in jobs)
             {
-                var state = State(dir, job);
-                if (state is JobState.Completed or JobState.Diverged || failedHere.Contains(job.Index)) continue;
+                if (done.Contains(job.Index) || failedHere.Contains(job.Index)) continue;
+                var state = State(sweep, job);
+                if (state is JobState.Completed or JobState.Diverged) { done.Add(job.Index); continue; }
                 if (state == JobState.Running) { heldElsewhere++; continue; }
                 if (state == JobState.Failed && !retryFailed) continue;
-                var outcome = RunOne(spec, dir, job.Index, progress, tensorboard);
+                var outcome = RunOne(session, spec, job, progress, tensorboard);
                 if (outcome == JobState.Failed) failedHere.Add(job.Index);
                 if (outcome == JobState.Running) heldElsewhere++;
                 else ranAny = true;
-                int done = jobs.Count(j => State(dir, j) is JobState.Completed or JobState.Diverged);
-                progress.Line($"sweep {spec.Name}: {done}/{jobs.Count} jobs done");
+                // Jobs other workers finished count too; a result file, once there, stays.
+                done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && IsDone(sweep, j)).Select(j => j.Index));
+                progress.Line($"sweep {spec.Name}: {done.Count}/{jobs.Count} jobs done");
             }
             if (heldElsewhere == 0 && !ranAny) break;
             if (heldElsewhere > 0 && !ranAny)
@@ -114,129 +88,102 @@ public static class SweepRunner
                 Thread.Sleep(1000);
             }
         }
-        return Unfinished(spec, dir).Count;
+        return Unfinished(spec, sweep).Count;
     }
 
     /// <summary>The jobs with neither a result nor a divergence, with their states.</summary>
-    public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, string dir) =>
-        Status(spec, dir).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, SweepFolder sweep) =>
+        Status(spec, sweep).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
 
     /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-... (partial)".</summary>
     public static string DescribeUnfinished(IReadOnlyList<(SweepJob Job, JobState State)> unfinished)
     {
-        var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({u.State.ToString().ToLowerInvariant()})");
+        var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({Vocabulary.Name(u.State)})");
         string more = unfinished.Count > 10 ? $" and {unfinished.Count - 10} more" : "";
-        return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} (see jobs/<id>/{ErrorFile})";
+        return $"{unfinished.Count} job(s) not done: {string.Join(", ", named)}{more} "
+            + $"(see jobs/<id>/{JobFolder.ErrorFile})";
     }
 
     /// <summary>
     /// Runs one job (the Slurm array task), unless it is done or held by a live process;
     /// <paramref name="tensorboard"/>: TensorBoard scalars of its training in DIR/&lt;job id&gt;.
     /// </summary>
-    public static JobState RunOne(SweepSpec spec, string dir, int index, IProgressSink progress,
-                                  string? tensorboard = null)
+    public static JobState RunOne(SweepSpec spec, SweepFolder sweep, int index, IProgressSink progress,
+        string? tensorboard = null)
     {
-        spec = Prepare(spec, dir);
+        spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
         Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
-        var job = jobs[index];
-        string jobDir = JobDir(dir, job);
-        var state = State(dir, job);
+        using var session = new SweepSession(spec, sweep);
+        return RunOne(session, spec, jobs[index], progress, tensorboard);
+    }
+
+    static JobState RunOne(SweepSession session, SweepSpec spec, SweepJob job, IProgressSink progress,
+        string? tensorboard)
+    {
+        var sweep = session.Folder;
+        var folder = sweep.Job(job);
+        var state = State(sweep, job);
         if (state is JobState.Completed or JobState.Diverged) return state;
-        using var jobLock = JobLock.TryAcquire(Path.Combine(jobDir, LockFile));
+        using var jobLock = JobLock.TryAcquire(folder.Lock);
         if (jobLock is null) return JobState.Running;
-        if (File.Exists(Path.Combine(jobDir, ResultFile))) return State(dir, job); // finished while we waited
-        File.Delete(Path.Combine(jobDir, ErrorFile));
+        if (File.Exists(folder.Result)) return State(sweep, job); // finished while we waited
+        File.Delete(folder.Error);
         try
         {
+            var clock = Stopwatch.StartNew();
+            // Kept for this worker's next job of the dataset, so loaded outside the job's scope.
+            var shared = session.Shared(job.Dataset, progress);
+            var stages = new Dictionary<string, double> { ["shared"] = clock.Elapsed.TotalSeconds };
             JobResult result;
             // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
             // while the next job runs libtorch, which can corrupt the native heap).
-            using (torch.NewDisposeScope()) result = Execute(spec, dir, job, progress, tensorboard);
-            JsonFiles.Write(Path.Combine(jobDir, ResultFile), result);
-            progress.Line($"job {job.Id}: {result.Status}, test accuracy {result.TestAccuracy.Text("F4")}");
-            return result.Status == JobResult.Diverged ? JobState.Diverged : JobState.Completed;
+            using (torch.NewDisposeScope()) result = Execute(session, job, shared, stages, progress, tensorboard);
+            JsonFiles.Write(folder.Result, result);
+            progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, "
+                + $"test accuracy {result.TestAccuracy.Text("F4")}");
+            return result.Status;
         }
-        catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException or ArgumentException or System.Runtime.InteropServices.ExternalException)
+        catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException
+                                      or ArgumentException or System.Runtime.InteropServices.ExternalException)
         {
-            AtomicFile.WriteAllText(Path.Combine(jobDir, ErrorFile), e.ToString());
+            AtomicFile.WriteAllText(folder.Error, e.ToString());
             progress.Line($"job {job.Id} failed: {e.Message.Split('\n')[0]}");
             return JobState.Failed;
         }
     }
 
-    static JobResult Execute(SweepSpec spec, string dir, SweepJob job, IProgressSink progress, string? tensorboard)
+    /// <summary>Train (resumable), then each measurement the spec asks for, on objects loaded once.</summary>
+    static JobResult Execute(SweepSession session, SweepJob job, SharedArtefacts shared,
+        Dictionary<string, double> stages, IProgressSink progress, string? tensorboard)
     {
-        string jobDir = JobDir(dir, job);
-        var stages = new Dictionary<string, double>();
+        var spec = session.Spec;
+        var folder = session.Folder.Job(job);
         var clock = Stopwatch.StartNew();
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
 
-        var dataset = LoadData(spec, job.Dataset);
-        bool wantsManifold = spec.Measure.Manifold, wantsAlignment = spec.Measure.Alignment;
-        if (wantsManifold) EnsureTangents(spec, dir, job.Dataset, progress);
-        if (wantsManifold) EnsurePerturbationFigure(dir, job.Dataset, dataset);
-        if (wantsAlignment && dataset is not SubspaceGaussians) EnsureDenoiser(spec, dir, job.Dataset, progress);
-        Stage("shared");
-
-        var config = JobConfig(spec, job);
-        string runDir = Path.Combine(jobDir, "train");
-        var training = Trainer.Run(config, runDir, progress, resume: true,
-                                   tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
+        var training = Trainer.Run(JobConfig(spec, job), folder.Train, progress, resume: true, shared.Dataset,
+            tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
         Stage("train");
-        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
-        long testImages = dataset.Test.Count, correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
-        var baseResult = new JobResult
-        {
-            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset, Objective = job.Objective.Name,
-            Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes, OutputMeasure = measure.Name,
-            Status = training.Status == RunStatus.Diverged ? JobResult.Diverged : JobResult.Completed,
-            TestCorrect = correct, TestImages = testImages,
-            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages) : Uncertainty.Estimate.Empty,
-            Message = training.Message,
-        };
-        if (training.Status == RunStatus.Diverged) return baseResult with { StageSeconds = stages };
+        var result = TrainedResult(spec, job, shared.Dataset, training);
+        if (training.Status == RunStatus.Diverged) return result with { StageSeconds = stages };
 
-        var result = baseResult;
-        if (wantsManifold)
+        using var model = SavedModel.Load(folder.Train);
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        var context = new JobContext(spec, job, folder, shared, model, null, measure);
+        if (spec.Measure.Manifold)
         {
-            var report = ManifoldExperiments.MeasureManifold(runDir, TangentsPath(dir, job.Dataset), dataset, spec.Measure.Epsilons,
-                spec.Measure.Draws, measure, job.Seed, 16, NullProgress.Instance);
-            ManifoldExperiments.WriteManifoldReport(Path.Combine(jobDir, "manifold.json"), report);
-            var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
-            result = result with
-            {
-                Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
-                Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
-                Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
-                Rho2PerImage = rho2,
-            };
+            result = MeasureManifold(context, result);
             Stage("manifold");
         }
-        using var model = SavedModel.Load(runDir);
-        if (wantsAlignment)
+        if (spec.Measure.Alignment)
         {
-            using IDenoiser denoiser = dataset is SubspaceGaussians sg ? new ExactDenoiser(sg) : DenoiserTrainer.Load(DenoiserDir(dir, job.Dataset));
-            using var lpips = LoadLpips(spec);
-            double sigma = spec.Measure.AlignmentSigma ?? AlignmentDefaults.Sigma(job.Dataset);
-            var report = AlignmentMeasurement.Measure(model, denoiser, dataset, sigma, spec.Measure.Mode,
-                                                      spec.Measure.AlignmentCount, lpips);
-            AlignmentMeasurement.Write(Path.Combine(jobDir, "alignment.json"), report);
-            // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-            string label = job.Objective.Name == "standard" ? "standard" : $"{job.Objective.Name} {job.Strength:G3}";
-            AlignmentMeasurement.Figure(GradientFigurePath(dir, job.Id), new[] { (label, (Module<Tensor, Tensor>)model) }, denoiser,
-                dataset, sigma, spec.Measure.Mode, GradientFigureImages, lpips);
-            result = result with { Alignment = AlignmentResult.From(report) };
+            result = MeasureAlignment(context with { Lpips = session.Lpips }, result);
             Stage("alignment");
         }
-        if (spec.Measure.Distractor && dataset.Test.SignalMask is not null)
+        if (spec.Measure.Distractor && shared.Dataset.Test.SignalMask is not null)
         {
-            var split = dataset.Test.Take(spec.Measure.DistractorCount);
-            var report = DistractorRobustness.Measure(model, split, SigmaGrid.Parse(spec.Measure.DistractorSigmas), job.Id, job.Dataset,
-                job.Seed, measure);
-            DistractorRobustness.Write(Path.Combine(jobDir, "distractor.json"), report);
-            result = result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
+            result = MeasureDistractor(context, result);
             Stage("distractor");
         }
         return result with { StageSeconds = stages };
@@ -250,86 +197,75 @@ public static class SweepRunner
             Objective = spec.ObjectiveFor(job.Objective, job.Strength),
         }, spec.Train);
 
-    /// <summary>Figure 6 artefact of a job: image, score and the model's gradient for the first test images.</summary>
-    public static string GradientFigurePath(string dir, string jobId) => Path.Combine(dir, "jobs", jobId, "fig6.png");
+    /// <summary>What every job reports once trained: accuracy with its binomial interval, or the divergence.</summary>
+    static JobResult TrainedResult(SweepSpec spec, SweepJob job, IDataset dataset, TrainResult training)
+    {
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
+        double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
+        long testImages = dataset.Test.Count;
+        long correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
+        return new JobResult
+        {
+            Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
+            Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
+            OutputMeasure = measure.Name,
+            Status = training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed,
+            TestCorrect = correct, TestImages = testImages,
+            TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages)
+                : Uncertainty.Estimate.Empty,
+            Message = training.Message,
+        };
+    }
+
+    /// <summary>On- and off-manifold sensitivity and rho_2 (manifold.json).</summary>
+    static JobResult MeasureManifold(JobContext c, JobResult result)
+    {
+        var spec = c.Spec;
+        var report = ManifoldExperiments.MeasureManifold(c.Model, c.Folder.Train, c.Shared.Tangents!,
+            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
+            NullProgress.Instance);
+        ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
+        var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
+        return result with
+        {
+            Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
+            Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
+            Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
+            Rho2PerImage = rho2,
+        };
+    }
+
+    /// <summary>Perceptual alignment with the score (alignment.json) and this model's Figure 6 panel.</summary>
+    static JobResult MeasureAlignment(JobContext c, JobResult result)
+    {
+        var m = c.Spec.Measure;
+        var denoiser = c.Shared.Denoiser!;
+        double sigma = m.AlignmentSigma ?? AlignmentDefaults.Sigma(c.Job.Dataset);
+        var report = AlignmentMeasurement.Measure(c.Model, denoiser, c.Dataset, sigma, m.Mode,
+            m.AlignmentCount, c.Lpips);
+        AlignmentMeasurement.Write(c.Folder.Alignment, report);
+        // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
+        string label = c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
+        AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
+            denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
+        return result with { Alignment = AlignmentResult.From(report) };
+    }
+
+    /// <summary>Relative noise robustness on a distractor dataset (distractor.json).</summary>
+    static JobResult MeasureDistractor(JobContext c, JobResult result)
+    {
+        var m = c.Spec.Measure;
+        var split = c.Dataset.Test.Take(m.DistractorCount);
+        var report = DistractorRobustness.Measure(c.Model, split, SigmaGrid.Parse(m.DistractorSigmas), c.Job.Id,
+            c.Job.Dataset, c.Job.Seed, c.Measure);
+        DistractorRobustness.Write(c.Folder.Distractor, report);
+        return result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };
+    }
+
+    /// <summary>Test images in each job's Figure 6 panel.</summary>
     public const int GradientFigureImages = 5;
 
-    /// <summary>Figure 7 artefact of a dataset: test images with on- and off-manifold perturbations of one norm.</summary>
-    public static string PerturbationFigurePath(string dir, string dataset) =>
-        Path.Combine(SharedDir(dir, dataset), "fig7.png");
-
-    static void EnsurePerturbationFigure(string dir, string datasetName, IDataset dataset)
-    {
-        string path = PerturbationFigurePath(dir, datasetName);
-        if (!File.Exists(path))
-            ManifoldExperiments.ShowPerturbations(TangentsPath(dir, datasetName), dataset, path, 6, 2.0, 0, 3);
-    }
-
-    public static IDataset LoadData(SweepSpec spec, string dataset) =>
-        Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
-
-    /// <summary>LPIPS from $PAGLAB_LPIPS_WEIGHTS or the data root's weights/ when present, else null (SSIM and cosine only).</summary>
-    public static Metrics.Lpips? LoadLpips(SweepSpec spec)
-    {
-        string net = spec.Measure.LpipsNet ?? "squeeze";       // Prepare resolves an unset network
-        string? path = Metrics.Lpips.FindWeights(null, net, spec.DataRoot);
-        return path is not null && File.Exists(path) ? Metrics.Lpips.Load(net, path) : null;
-    }
-
-    /// <summary>Builds shared/&lt;dataset&gt;/tangents.safetensors once (autoencoder first when that is the estimator).</summary>
-    public static void EnsureTangents(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
-    {
-        string path = TangentsPath(dir, datasetName);
-        if (File.Exists(path)) return;
-        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "tangents.lock"), progress, "tangent spaces");
-        if (File.Exists(path)) return;
-        var dataset = LoadData(spec, datasetName);
-        var s = spec.Shared;
-        TangentSpaces spaces;
-        if (s.TangentEstimator == "autoencoder")
-        {
-            string aeDir = Path.Combine(SharedDir(dir, datasetName), "autoencoder");
-            using (AutoencoderTrainer.Run(new AutoencoderConfig
-                   {
-                       Dataset = datasetName, Epochs = s.AutoencoderEpochs, Latent = s.AutoencoderLatent, TrainSize = s.SharedTrainSize ?? spec.Train.TrainSize,
-                       TestSize = spec.Train.TestSize, DataRoot = spec.DataRoot, Seed = 0,
-                   }, aeDir, progress, resume: true)) { }
-            spaces = ManifoldExperiments.EstimateWithAutoencoder(aeDir, dataset, "test", s.TangentCount, 16, progress);
-        }
-        else if (s.TangentEstimator == "local-pca") spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, s.LocalPcaNeighbours, s.LocalPcaDimension);
-        else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
-        using (spaces) spaces.Save(path);
-    }
-
-    /// <summary>Builds shared/&lt;dataset&gt;/denoiser once.</summary>
-    public static void EnsureDenoiser(SweepSpec spec, string dir, string datasetName, IProgressSink progress)
-    {
-        string den = DenoiserDir(dir, datasetName);
-        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
-        using var held = WaitForLock(Path.Combine(SharedDir(dir, datasetName), "denoiser.lock"), progress, "denoiser");
-        if (File.Exists(Path.Combine(den, DenoiserTrainer.InfoFile))) return;
-        DenoiserTrainer.Run(new DenoiserConfig
-        {
-            Dataset = datasetName, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize, TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize,
-            Arch = spec.Shared.DenoiserArch,
-            Conditional = spec.Shared.ConditionalDenoiser ?? spec.Measure.Mode != "sum",
-            DataRoot = spec.DataRoot, Seed = 0,
-        }, den, progress, resume: true, dataset: LoadData(spec, datasetName));
-    }
-
-    static JobLock WaitForLock(string path, IProgressSink progress, string what)
-    {
-        bool said = false;
-        while (true)
-        {
-            var held = JobLock.TryAcquire(path);
-            if (held is not null) return held;
-            if (!said) { progress.Line($"waiting for another process building the shared {what}"); said = true; }
-            Thread.Sleep(1000);
-        }
-    }
-
     /// <summary>One line per job for `paglab sweep status`.</summary>
-    public static IReadOnlyList<(SweepJob Job, JobState State)> Status(SweepSpec spec, string dir) =>
-        spec.Jobs().Select(j => (j, State(dir, j))).ToList();
+    public static IReadOnlyList<(SweepJob Job, JobState State)> Status(SweepSpec spec, SweepFolder sweep) =>
+        spec.Jobs().Select(j => (j, State(sweep, j))).ToList();
 }

@@ -52,6 +52,13 @@ public static class ManifoldExperiments
         int batchSize, IProgressSink progress)
     {
         using var autoencoder = SavedAutoencoder.Load(autoencoderDir);
+        return EstimateWithAutoencoder(autoencoder, autoencoderDir, dataset, split, count, batchSize, progress);
+    }
+
+    /// <summary>The same from an autoencoder in memory (autoencoderDir names where it is saved).</summary>
+    public static TangentSpaces EstimateWithAutoencoder(ConvAutoencoder autoencoder, string autoencoderDir,
+        IDataset dataset, Split split, int count, int batchSize, IProgressSink progress)
+    {
         Require.That(autoencoder.Spec.Shape == dataset.Shape,
             $"{autoencoderDir}: autoencoder takes {autoencoder.Spec.Shape} images but {dataset.Name} has {dataset.Shape}");
         var data = dataset.Part(split);
@@ -131,6 +138,15 @@ public static class ManifoldExperiments
     {
         using var model = SavedModel.Load(modelDir);
         using var tangents = TangentSpaces.Load(tangentsPath);
+        return MeasureManifold(model, modelDir, tangents, tangentsPath, dataset, epsilons, draws, measure, seed,
+            batchImages, progress);
+    }
+
+    /// <summary>The same with the model and tangent spaces in memory (the paths name them in the report).</summary>
+    public static ManifoldReport MeasureManifold(ImageClassifier model, string modelDir, TangentSpaces tangents,
+        string tangentsPath, IDataset dataset, double[] epsilons, int draws, OutputMeasure measure, long seed,
+        int batchImages, IProgressSink progress)
+    {
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed, batchImages, progress);
@@ -231,6 +247,13 @@ public static class ManifoldExperiments
     public static void ShowPerturbations(string tangentsPath, IDataset dataset, string outPath, int count, double epsilon, long seed, int scale)
     {
         using var tangents = TangentSpaces.Load(tangentsPath);
+        ShowPerturbations(tangents, tangentsPath, dataset, outPath, count, epsilon, seed, scale);
+    }
+
+    /// <summary>The same with the tangent spaces in memory (tangentsPath names them in messages).</summary>
+    public static void ShowPerturbations(TangentSpaces tangents, string tangentsPath, IDataset dataset, string outPath,
+        int count, double epsilon, long seed, int scale)
+    {
         int n = (int)Math.Min(count, tangents.Count);
         using var rows = arange(n, dtype: ScalarType.Int64);
         using var subset = tangents.Select(rows);

@@ -17,13 +17,14 @@ public static class Trainer
 {
     public const string Kind = "train";
 
+    /// <summary>Trains into runDir; dataset, when given, is the one config names (a sweep job loads it once).</summary>
     public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null,
-                                  bool resume = false, string? tensorboard = null)
+                                  bool resume = false, IDataset? dataset = null, string? tensorboard = null)
     {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed)
             return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
-        using var step = new ClassifierStep(config);
+        using var step = new ClassifierStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress, tensorboard);
         return new TrainResult(result.Status, runDir, result.Metrics, result.Message);
     }
@@ -47,13 +48,13 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
     readonly Device device;
     double learningRate;
 
-    public ClassifierStep(TrainConfig config)
+    public ClassifierStep(TrainConfig config, IDataset? dataset = null)
     {
         this.config = config;
         device = Devices.Resolve(config.Device);
         var data = new DataOptions(config.DataRoot, config.DataSeed ?? config.Seed, config.TrainSize, config.TestSize);
-        dataset = Datasets.Load(config.Dataset, data);
-        var spec = ModelSpec.For(config.Arch, dataset) with
+        this.dataset = dataset ?? Datasets.Load(config.Dataset, data);
+        var spec = ModelSpec.For(config.Arch, this.dataset) with
         {
             Activation = config.Activation, WidthMultiplier = config.WidthMultiplier,
         };

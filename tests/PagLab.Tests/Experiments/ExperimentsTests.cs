@@ -91,7 +91,7 @@ public class SweepTests
         Assert.True(a.WaitForExit(TimeSpan.FromMinutes(4)) && b.WaitForExit(TimeSpan.FromMinutes(4)));
         Assert.Equal(0, a.ExitCode); Assert.Equal(0, b.ExitCode);
         var jobs = spec.Jobs();
-        Assert.All(jobs, j => Assert.True(File.Exists(Path.Combine(SweepRunner.JobDir(dir, j), SweepRunner.ResultFile))));
+        Assert.All(jobs, j => Assert.True(File.Exists(new SweepFolder(dir).Job(j).Result)));
         // Each job trained exactly once: one "job ...: completed" line over both processes.
         var lines = (await outA + await outB).Split('\n').Where(l => l.StartsWith("job ", StringComparison.Ordinal) && l.Contains(": completed")).ToList();
         Assert.Equal(jobs.Count, lines.Count);
@@ -104,7 +104,7 @@ public class SweepTests
         var spec = TinySweep.Spec(strengths: 2);
         string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
         var jobs = spec.Jobs();
-        string first = Path.Combine(SweepRunner.JobDir(dir, jobs[0]), SweepRunner.ResultFile);
+        string first = new SweepFolder(dir).Job(jobs[0]).Result;
         using (var p = Process.Start(CliProcess.StartInfo("sweep", "run", specPath, "--out", dir, "--threads", "1"))!)
         {
             var clock = Stopwatch.StartNew();
@@ -118,7 +118,7 @@ public class SweepTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.DoesNotContain($"job {jobs[0].Id}:", r.Stdout);
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(first));
-        Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(dir, j)));
+        Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(new SweepFolder(dir), j)));
 
         var status = CliProcess.Run("sweep", "status", dir);
         Assert.Contains($"{jobs.Count} completed", status.Stdout);
@@ -133,12 +133,12 @@ public class SweepTests
         var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
         string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
         var bad = spec.Jobs()[1];
-        Directory.CreateDirectory(SweepRunner.JobDir(dir, bad));
-        File.WriteAllText(Path.Combine(SweepRunner.JobDir(dir, bad), "train"), "a file where the run folder goes");
+        Directory.CreateDirectory(new SweepFolder(dir).Job(bad).Root);
+        File.WriteAllText(new SweepFolder(dir).Job(bad).Train, "a file where the run folder goes");
         var r = CliProcess.Run("sweep", "run", specPath, "--out", dir, "--threads", "1");
         Assert.Equal(4, r.ExitCode);
         Assert.Contains($"error: 1 job(s) not done: {bad.Id} (failed)", r.Stderr);
-        Assert.Equal(JobState.Completed, SweepRunner.State(dir, spec.Jobs()[0]));
+        Assert.Equal(JobState.Completed, SweepRunner.State(new SweepFolder(dir), spec.Jobs()[0]));
     }
 
     [Fact]
@@ -149,9 +149,9 @@ public class SweepTests
         using var outer = TorchSharp.torch.NewDisposeScope();
         var spec = TinySweep.Spec(strengths: 1);
         string dir = TestPaths.TempDir("sweep");
-        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 0, NullProgress.Instance));
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 0, NullProgress.Instance));
         Assert.Equal(0, outer.DisposablesCount);
-        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 1, NullProgress.Instance));
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 1, NullProgress.Instance));
         Assert.Equal(0, outer.DisposablesCount);
     }
 
@@ -159,8 +159,9 @@ public class SweepTests
     public void FolderOfAnotherSweep_IsRefused()
     {
         string dir = TestPaths.TempDir("sweep");
-        SweepRunner.Prepare(TinySweep.Spec(), dir);
-        var e = Assert.Throws<PagLabException>(() => SweepRunner.Prepare(TinySweep.Spec() with { Name = "other" }, dir));
+        new SweepFolder(dir).Prepare(TinySweep.Spec());
+        var e = Assert.Throws<PagLabException>(
+            () => new SweepFolder(dir).Prepare(TinySweep.Spec() with { Name = "other" }));
         Assert.Contains("different sweep", e.Message);
     }
 
@@ -168,7 +169,7 @@ public class SweepTests
     public void SlurmScript_RunsOneJobPerArrayTask_WithRequeue()
     {
         var spec = TinySweep.Spec(strengths: 2);
-        string text = SlurmScript.Build(spec, "/x/spec.json", "/x/out", "paglab");
+        string text = SlurmScript.Build(spec, "/x/spec.json", new SweepFolder("/x/out"), "paglab");
         Assert.Contains($"#SBATCH --array=0-{spec.Jobs().Count - 1}", text);
         Assert.Contains("#SBATCH --requeue", text);
         Assert.Contains("sweep run-one '/x/spec.json' --out '/x/out' --index \"$SLURM_ARRAY_TASK_ID\"", text);

@@ -47,7 +47,8 @@ public class InjectionTests
         File.WriteAllText(fake, "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$ARGS_FILE\"\n");
         File.SetUnixFileMode(fake, (UnixFileMode)0b111_101_101);
         string script = Path.Combine(dir, "sweep.sbatch");
-        File.WriteAllText(script, SlurmScript.Build(TinySweep.Spec(), specPath, outDir, SlurmScript.Quote(fake)));
+        File.WriteAllText(script,
+            SlurmScript.Build(TinySweep.Spec(), specPath, new SweepFolder(outDir), SlurmScript.Quote(fake)));
         Shell($"bash {SlurmScript.Quote(script)}", dir, ("SLURM_ARRAY_TASK_ID", "1"), ("ARGS_FILE", Path.Combine(dir, "args.txt")));
         Assert.False(File.Exists(Path.Combine(dir, "INJECTED")));
         Assert.Equal(new[] { "sweep", "run-one", specPath, "--out", outDir, "--index", "1", "--threads", "2" }, File.ReadAllLines(Path.Combine(dir, "args.txt")));
@@ -89,7 +90,8 @@ public class InjectionTests
     public void SlurmOutputFolderWithAnApostrophe_IsRefusedWithOneLine()
     {
         string outDir = Path.Combine(TestPaths.TempDir("slurm"), "Bob's sweeps");
-        var e = Assert.Throws<PagLabException>(() => SlurmScript.Build(TinySweep.Spec(), "/x/spec.json", outDir, "paglab"));
+        var e = Assert.Throws<PagLabException>(
+            () => SlurmScript.Build(TinySweep.Spec(), "/x/spec.json", new SweepFolder(outDir), "paglab"));
         Assert.Contains("#SBATCH", e.Message);
     }
 
@@ -109,7 +111,8 @@ public class InjectionTests
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)));
         Assert.True(p.ExitCode == 0, await stderr);
         Assert.Empty(Directory.GetFiles(root, "INJECTED", SearchOption.AllDirectories));
-        Assert.All(spec.Jobs(), j => Assert.Equal(JobState.Completed, SweepRunner.State(Path.Combine(folder, "out"), j)));
+        var sweep = new SweepFolder(Path.Combine(folder, "out"));
+        Assert.All(spec.Jobs(), j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
         Assert.Contains("jobs done", File.ReadAllText(Path.Combine(folder, "out", "logs", "worker0.log")));
     }
 }

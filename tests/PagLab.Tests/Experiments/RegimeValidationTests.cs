@@ -65,15 +65,15 @@ public class RegimeValidationTests(ITestOutputHelper output)
     {
         var spec = Spec();
         string dir = TestPaths.TempDir("validation");
-        Assert.Equal(0, SweepRunner.RunAll(spec, dir, NullProgress.Instance));
-        var results = SweepResults.Read(dir);
+        Assert.Equal(0, SweepRunner.RunAll(spec, new SweepFolder(dir), NullProgress.Instance));
+        var results = SweepResults.Read(new SweepFolder(dir));
         var regimes = spec.Regimes.Classify(results);
-        var data = (SubspaceGaussians)SweepRunner.LoadData(spec, "subspace-gaussians");
+        var data = (SubspaceGaussians)SharedArtefacts.LoadDataset(spec, "subspace-gaussians");
         using var x = data.Test.Images.narrow(0, 0, 256);
         var rows = new List<(LevelRegime Regime, double Cosine)>();
         foreach (var level in regimes)
         {
-            using var model = SavedModel.Load(Path.Combine(dir, "jobs", level.Level.Completed[0].Id, "train"));
+            using var model = SavedModel.Load(new SweepFolder(dir).Job(level.Level.Completed[0].Id).Train);
             rows.Add((level, BayesCosine(model, data, x)));
             output.WriteLine($"{level.Level.Label,-12} accuracy {level.Level.AccuracyEstimate.Text()} cosine to "
                 + $"Bayes {rows[^1].Cosine:F3} "

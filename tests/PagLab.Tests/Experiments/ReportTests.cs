@@ -13,19 +13,20 @@ public class ReportTests
     {
         var spec = TinySweep.Spec(strengths: 2);
         string dir = TestPaths.TempDir("report");
-        Assert.Equal(0, SweepRunner.RunAll(spec, dir, NullProgress.Instance));
+        Assert.Equal(0, SweepRunner.RunAll(spec, new SweepFolder(dir), NullProgress.Instance));
         // A denoiser quality that does not beat the Gaussian fit: the report must show it and say it is too poor.
         static PagLab.Uncertainty.Estimate E(double m) => new(m, m - 0.01, m + 0.01, 50);
-        string denoiserDir = SweepRunner.DenoiserDir(dir, "subspace-gaussians");
+        string denoiserDir = new SweepFolder(dir).Shared("subspace-gaussians").Denoiser;
         Directory.CreateDirectory(denoiserDir);
         PagLab.Score.DenoiserQuality.Write(denoiserDir, new PagLab.Score.DenoiserQuality
         {
             Dataset = "subspace-gaussians", Arch = "unet", Count = 50, EdmLoss = E(0.4),
-            BySigma = { new PagLab.Score.DenoiserQualityAtSigma { Sigma = spec.Measure.AlignmentSigma ?? 0.25, Mse = E(0.05),
+            BySigma = { new PagLab.Score.DenoiserQualityAtSigma { Sigma = spec.Measure.AlignmentSigma ?? 0.25,
+                Mse = E(0.05),
                 BaselineMse = E(0.05), GainOverBaseline = E(0) } },
         });
         string html = Path.Combine(dir, "report.html");
-        ReportBuilder.Build(dir, html);
+        ReportBuilder.Build(new SweepFolder(dir), html);
         string text = File.ReadAllText(html);
         Assert.Contains("<h2>Score</h2>", text);
         Assert.Contains("not better than the Gaussian fit", text);

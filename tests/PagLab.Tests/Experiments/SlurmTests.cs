@@ -132,7 +132,7 @@ public sealed class SlurmTests
             while (clock.Elapsed < TimeSpan.FromMinutes(5) && cluster.Run("squeue", "-h").Trim().Length > 0) Thread.Sleep(1000);
             Assert.True(cluster.Run("squeue", "-h").Trim().Length == 0, "the array did not finish in 5 minutes");
             foreach (var job in spec.Jobs())
-                Assert.True(File.Exists(Path.Combine(SweepRunner.JobDir(dir, job), SweepRunner.ResultFile)),
+                Assert.True(File.Exists(new SweepFolder(dir).Job(job).Result),
                     $"job {job.Id} has no result; Slurm log: {string.Join(" | ", Directory.GetFiles(Path.Combine(dir, "slurm")).Select(File.ReadAllText)).Replace('\n', ' ')}");
         }
     }

@@ -16,7 +16,7 @@ namespace PagLab.Tests.Experiments;
 public class SweepAlignmentDefaultsTests
 {
     static string StoredNet(string dir) =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, SweepRunner.SpecFile)))!["measure"]!["lpipsNet"]!
+        JsonNode.Parse(File.ReadAllText(new SweepFolder(dir).Spec))!["measure"]!["lpipsNet"]!
                 .GetValue<string>();
 
     /// <summary>`sweep slurm` prepares the folder (writes or checks spec.json) without training anything.</summary>
@@ -60,14 +60,14 @@ public class SweepAlignmentDefaultsTests
             { Measure = TinySweep.Spec().Measure with { Manifold = false, Distractor = false } };
         Assert.Null(spec.Measure.AlignmentSigma);
         string dir = TestPaths.TempDir("sweep");
-        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, dir, 0, PagLab.Common.NullProgress.Instance));
-        var result = JobResult.Read(Path.Combine(SweepRunner.JobDir(dir, spec.Jobs()[0]), SweepRunner.ResultFile));
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 0, PagLab.Common.NullProgress.Instance));
+        var result = JobResult.Read(new SweepFolder(dir).Job(spec.Jobs()[0]).Result);
         Assert.Equal(AlignmentDefaults.Sigma("subspace-gaussians"), result.Alignment!.Sigma);
 
         string older = TestPaths.TempDir("sweep");               // spec.json of a sweep begun with the old default
-        JsonFiles.Write(Path.Combine(older, SweepRunner.SpecFile),
+        JsonFiles.Write(new SweepFolder(older).Spec,
                         spec with { Measure = spec.Measure with { AlignmentSigma = 0.25, LpipsNet = "squeeze" } });
-        Assert.Equal(0.25, SweepRunner.Prepare(spec, older).Measure.AlignmentSigma);
+        Assert.Equal(0.25, new SweepFolder(older).Prepare(spec).Measure.AlignmentSigma);
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public static class Tables
         {
             Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}-s{seed}", Dataset = "d",
                 Objective = objective, Strength = strength,
-            Seed = seed, Status = JobResult.Completed, Classes = classes, TestCorrect = correct,
+            Seed = seed, Status = JobState.Completed, Classes = classes, TestCorrect = correct,
                 TestImages = testImages,
             TestAccuracy = Estimate.Binomial(correct, testImages), OutputMeasure = "softmax-l1",
             Sensitivity = new()
@@ -83,6 +83,6 @@ public static class Tables
     {
         Format = JobResult.CurrentFormat, Id = $"{objective}-{strength}", Dataset = "d", Objective = objective,
             Strength = strength,
-        Status = JobResult.Diverged, TestAccuracy = Estimate.Empty, Classes = 10,
+        Status = JobState.Diverged, TestAccuracy = Estimate.Empty, Classes = 10,
     };
 }

@@ -76,11 +76,11 @@ public class TrainSettingsTests
             Assert.True(json["train"]!.AsObject().Remove(key), key);
         json["shared"]!.AsObject().Remove("localPcaNeighbours");
         json["shared"]!.AsObject().Remove("localPcaDimension");
-        File.WriteAllText(Path.Combine(dir, SweepRunner.SpecFile), json.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, SweepFolder.SpecFile), json.ToJsonString());
 
-        SweepRunner.Prepare(spec, dir);
+        new SweepFolder(dir).Prepare(spec);
         var other = spec with { Train = spec.Train with { Epochs = 2 } };
-        var e = Assert.Throws<PagLabException>(() => SweepRunner.Prepare(other, dir));
+        var e = Assert.Throws<PagLabException>(() => new SweepFolder(dir).Prepare(other));
         Assert.Contains("holds a different sweep", e.Message);
     }
 }

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using PagLab.Common;
+
+namespace PagLab.Experiments;
+
+/// <summary>
+/// Runs a sweep on this machine: in this process with one worker, else N child processes each running
+/// `sweep run --workers 1` (job locks keep them off each other's jobs), each logging to logs/worker&lt;n&gt;.log.
+/// </summary>
+public static class LocalWorkers
+{
+    /// <summary>Runs every job not yet done; returns when all workers have finished.</summary>
+    /// <param name="specPath">The spec file the child processes read.</param>
+    /// <param name="threads">Torch threads per worker.</param>
+    /// <param name="progress">Receives the sweep's progress (every job's with one worker).</param>
+    /// <param name="tensorboard">TensorBoard scalars of each job's training in DIR/&lt;job id&gt;.</param>
+    public static void Run(SweepSpec spec, string specPath, SweepFolder sweep, int workers, int threads,
+        IProgressSink progress, string? tensorboard = null)
+    {
+        Require.InRange(workers, 1, 64, nameof(workers));
+        spec = sweep.Prepare(spec);
+        if (workers == 1)
+        {
+            TorchSharp.torch.set_num_threads(threads);
+            SweepRunner.RunAll(spec, sweep, progress, tensorboard: tensorboard);
+        }
+        else RunProcesses(spec, specPath, sweep, workers, threads, progress, tensorboard);
+    }
+
+    /// <summary>
+    /// Each child is started from an argument list (no shell), so no path or name is ever read as a command.
+    /// </summary>
+    static void RunProcesses(SweepSpec spec, string specPath, SweepFolder sweep, int n, int threads,
+        IProgressSink progress, string? tensorboard)
+    {
+        string logs = Directory.CreateDirectory(sweep.Logs).FullName;
+        var (program, prefix) = SlurmScript.CurrentProgram();
+        var children = new List<(Process Process, StreamWriter Log)>();
+        for (int w = 0; w < n; w++)
+        {
+            var info = new ProcessStartInfo(program)
+                { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in prefix.Concat(WorkerArguments(specPath, sweep, threads, tensorboard))) info.ArgumentList.Add(arg);
+            var log = new StreamWriter(sweep.WorkerLog(w)) { AutoFlush = true };
+            var child = Process.Start(info)!;
+            DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+            child.OutputDataReceived += write;
+            child.ErrorDataReceived += write;
+            child.BeginOutputReadLine();
+            child.BeginErrorReadLine();
+            children.Add((child, log));
+            Thread.Sleep(300); // stagger, so the first worker claims the shared artefacts
+        }
+        var jobs = spec.Jobs();
+        var done = new HashSet<int>();
+        var clock = Stopwatch.StartNew();
+        while (children.Any(c => !c.Process.HasExited))
+        {
+            // A result file, once there, stays: only the jobs not yet done are looked at again.
+            done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && SweepRunner.IsDone(sweep, j))
+                .Select(j => j.Index));
+            var states = jobs.Where(j => !done.Contains(j.Index)).Select(j => SweepRunner.State(sweep, j)).ToList();
+            progress.Update($"sweep {spec.Name}", done.Count, jobs.Count,
+                $"running {states.Count(s => s == JobState.Running)}, "
+                + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
+            Thread.Sleep(1000);
+        }
+        foreach (var (child, log) in children)
+        {
+            child.WaitForExit(); // drains the output still buffered
+            using (log) lock (log) log.Flush();
+            child.Dispose();
+        }
+        progress.Line($"workers finished (logs in {logs})");
+    }
+
+    static IEnumerable<string> WorkerArguments(string specPath, SweepFolder sweep, int threads, string? tensorboard)
+    {
+        var args = new List<string>
+        {
+            "sweep", "run", Path.GetFullPath(specPath), "--out", Path.GetFullPath(sweep.Root),
+            "--workers", "1", "--threads", threads.ToString(CultureInfo.InvariantCulture),
+        };
+        if (tensorboard is not null) args.AddRange(new[] { "--tensorboard", Path.GetFullPath(tensorboard) });
+        return args;
+    }
+
+    /// <summary>Torch threads per worker when the user gave none: the cores shared out.</summary>
+    public static int DefaultThreads(int workers) => Math.Max(1, Environment.ProcessorCount / workers);
+
+    /// <summary>"sweep NAME: 3 completed, 1 failed".</summary>
+    public static string Summary(SweepSpec spec, SweepFolder sweep) =>
+        $"sweep {spec.Name}: " + string.Join(", ", SweepRunner.Status(spec, sweep).GroupBy(s => s.State)
+            .Select(g => $"{g.Count()} {Vocabulary.Name(g.Key)}"));
+}

@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.Experiments;
+using PagLab.IO;
+using PagLab.Metrics;
+
+namespace PagLab.Reporting;
+
+/// <summary>What `paglab demo` did: the jobs not done, the report, the wall time.</summary>
+public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed);
+
+/// <summary>
+/// The whole study, small: the demo sweep (or, full, the paper-scale one on the datasets present), run on
+/// this machine, then report.html and results.csv in its folder.
+/// </summary>
+public static class Demo
+{
+    /// <summary>The datasets a full demo sweeps when present.</summary>
+    static readonly string[] FullDatasets =
+        { "mnist-distractor", "fashion-mnist-distractor", "cifar10", "shapes-distractor", "subspace-gaussians" };
+
+    /// <param name="lpipsNet">The LPIPS network; null: alex when its weights are found, else squeeze.</param>
+    public static DemoOutcome Run(SweepFolder sweep, bool full, int workers, string? dataRoot, IProgressSink progress,
+        string? lpipsNet = null)
+    {
+        var clock = Stopwatch.StartNew();
+        var spec = full
+            ? SweepSpec.Full(Datasets.Describe(dataRoot).Where(d => d.Present && FullDatasets.Contains(d.Name))
+                .Select(d => d.Name)) with { DataRoot = dataRoot }
+            : SweepSpec.Demo() with { DataRoot = dataRoot };
+        spec = spec with { Measure = spec.Measure with { LpipsNet = lpipsNet } };
+        spec.Validate(nameof(lpipsNet));
+        Directory.CreateDirectory(sweep.Root);
+        if (!File.Exists(sweep.DemoSpec)) JsonFiles.Write(sweep.DemoSpec, spec);
+        spec = sweep.Prepare(spec);
+        string net = spec.Measure.LpipsNet!;
+        if (Lpips.FindWeights(null, net, spec.DataRoot) is not { } found || !File.Exists(found))
+            progress.Line("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at "
+                + $"{Lpips.DataRootWeights(net, spec.DataRoot)}): the report uses SSIM and cosine");
+        else progress.Line($"alignment with LPIPS-{net} ({found})");
+        LocalWorkers.Run(spec, sweep.DemoSpec, sweep, workers, LocalWorkers.DefaultThreads(workers), progress);
+        int unfinished = SweepRunner.Unfinished(spec, sweep).Count;
+        string report = ReportBuilder.Build(sweep, sweep.Report);
+        SweepResults.WriteCsv(sweep, spec, sweep.ResultsCsv);
+        return new DemoOutcome(unfinished, report, clock.Elapsed);
+    }
+}

@@ -1,0 +1,28 @@
+using PagLab.Tests.Cli;
+
+namespace PagLab.Tests.Experiments;
+
+public class ResultsCsvRegressionTests
+{
+    /// <summary>
+    /// examples/tiny-sweep.json with one torch thread gives byte for byte the results.csv that main's code wrote
+    /// before the sweep folder and job context were introduced (Expected/tiny-sweep-results.csv; one thread,
+    /// because the order of floating-point sums depends on the thread count). results.csv has no wall-time column.
+    /// </summary>
+    [Fact]
+    public void TinySweep_ResultsCsv_IsByteIdenticalToTheCommittedOne()
+    {
+        TestPaths.RequireLpipsWeights(); // the expected file has LPIPS columns
+        string dir = Path.Combine(TestPaths.TempDir("regress"), "sweep");
+        string spec = Path.Combine(TestPaths.RepoRoot, "examples", "tiny-sweep.json");
+        var run = CliProcess.Run("sweep", "run", spec, "--out", dir, "--threads", "1");
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        string csv = Path.Combine(dir, "results.csv");
+        var results = CliProcess.Run("results", dir, "--out", csv);
+        Assert.True(results.ExitCode == 0, results.Stdout + results.Stderr);
+        string expected = Path.Combine(TestPaths.RepoRoot, "tests", "PagLab.Tests", "Experiments", "Expected",
+            "tiny-sweep-results.csv");
+        Assert.Equal(File.ReadAllText(expected), File.ReadAllText(csv));
+        Assert.Equal(File.ReadAllBytes(expected), File.ReadAllBytes(csv));
+    }
+}

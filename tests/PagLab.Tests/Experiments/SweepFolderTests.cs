@@ -1,0 +1,47 @@
+using PagLab.Common;
+using PagLab.Experiments;
+
+namespace PagLab.Tests.Experiments;
+
+public class SweepFolderTests
+{
+    [Fact]
+    public void Open_RefusesAFolderWithoutSpec_WithOneLine()
+    {
+        string dir = TestPaths.TempDir("notasweep");
+        var e = Assert.Throws<PagLabException>(() => SweepFolder.Open(dir));
+        Assert.Equal($"{dir}: not a sweep folder (no spec.json)", e.Message);
+    }
+
+    [Fact]
+    public void Paths_KeepTheLayoutOfSweepsWrittenBefore()
+    {
+        // Sweep folders written by earlier versions must still load: every name stays where it was.
+        var sweep = new SweepFolder("/s");
+        var job = TinySweep.Spec().Jobs()[1];
+        Assert.Equal("/s/spec.json", sweep.Spec);
+        Assert.Equal($"/s/jobs/{job.Id}/result.json", sweep.Job(job).Result);
+        Assert.Equal($"/s/jobs/{job.Id}/train", sweep.Job(job.Id).Train);
+        Assert.Equal($"/s/jobs/{job.Id}/fig6.png", sweep.Job(job).GradientFigure);
+        Assert.Equal($"/s/jobs/{job.Id}/job.lock", sweep.Job(job).Lock);
+        Assert.Equal("/s/shared/mnist/tangents.safetensors", sweep.Shared("mnist").Tangents);
+        Assert.Equal("/s/shared/mnist/denoiser", sweep.Shared("mnist").Denoiser);
+        Assert.Equal("/s/shared/mnist/fig7.png", sweep.Shared("mnist").PerturbationFigure);
+        Assert.Equal("/s/logs/worker1.log", sweep.WorkerLog(1));
+    }
+
+    [Fact]
+    public void Session_LoadsTheSharedArtefactsOfADatasetOnce_AndBuildsThemOnDisk()
+    {
+        var spec = TinySweep.Spec();
+        var sweep = new SweepFolder(TestPaths.TempDir("session"));
+        sweep.Prepare(spec);
+        using var session = new SweepSession(spec, sweep);
+        var first = session.Shared("subspace-gaussians", NullProgress.Instance);
+        Assert.Same(first, session.Shared("subspace-gaussians", NullProgress.Instance));
+        Assert.NotNull(first.Tangents);
+        Assert.NotNull(first.Denoiser);
+        Assert.True(File.Exists(sweep.Shared("subspace-gaussians").Tangents));
+        Assert.True(File.Exists(sweep.Shared("subspace-gaussians").PerturbationFigure));
+    }
+}
