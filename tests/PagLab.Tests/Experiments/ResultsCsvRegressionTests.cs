@@ -8,13 +8,20 @@ public class ResultsCsvRegressionTests
     /// examples/tiny-sweep.json with one torch thread gives byte for byte the results.csv that main's code wrote
     /// before the sweep folder and job context were introduced (Expected/tiny-sweep-results.csv; one thread,
     /// because the order of floating-point sums depends on the thread count). results.csv has no wall-time column.
+    /// The settings whose defaults changed since (issue 14: alignment sigma per dataset, LPIPS network) are pinned
+    /// to the values that file was made with.
     /// </summary>
     [Fact]
     public void TinySweep_ResultsCsv_IsByteIdenticalToTheCommittedOne()
     {
         TestPaths.RequireLpipsWeights(); // the expected file has LPIPS columns
         string dir = Path.Combine(TestPaths.TempDir("regress"), "sweep");
-        string spec = Path.Combine(TestPaths.RepoRoot, "examples", "tiny-sweep.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(
+            File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "examples", "tiny-sweep.json")))!;
+        json["measure"]!["alignmentSigma"] = 0.25;
+        json["measure"]!["lpipsNet"] = "squeeze";
+        string spec = Path.Combine(TestPaths.TempDir("regress-spec"), "tiny-sweep.json");
+        File.WriteAllText(spec, json.ToJsonString());
         var run = CliProcess.Run("sweep", "run", spec, "--out", dir, "--threads", "1");
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
         string csv = Path.Combine(dir, "results.csv");
