@@ -49,6 +49,10 @@ public static class ImportedModels
             Require.That(Directory.Exists(m.Path), $"{where}: model '{m.Name}': {m.Path} not found");
             Require.That(File.Exists(System.IO.Path.Combine(m.Path, SavedModel.InfoFile)),
                 $"{where}: model '{m.Name}': {m.Path} is not a model folder (no {SavedModel.InfoFile})");
+            // Shapes are checked when the job loads the dataset; a model made for another dataset is refused now.
+            var made = IO.JsonFiles.Read<ModelFile>(System.IO.Path.Combine(m.Path, SavedModel.InfoFile)).Spec?.Dataset;
+            Require.That(made is null || made == m.Dataset,
+                $"{where}: model '{m.Name}' was made for {made}, listed for {m.Dataset}");
         }
         var twice = (spec.Models ?? Array.Empty<ImportedModel>()).GroupBy(m => m.Name)
             .FirstOrDefault(g => g.Count() > 1);

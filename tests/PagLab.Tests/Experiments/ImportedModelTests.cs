@@ -97,6 +97,13 @@ public class ImportedModelTests
         e = Assert.Throws<PagLabException>(() => SweepSpec.Load(notModel));
         Assert.Contains("is not a model folder (no model.json)", e.Message);
 
+        string otherDataset = SpecWith("mnist-model");
+        JsonFiles.Write(Path.Combine(Path.GetDirectoryName(otherDataset)!, "mnist-model", "model.json"),
+            new PagLab.Models.ModelFile { Spec = new PagLab.Models.ModelSpec
+                { Arch = "linear", Channels = 1, Height = 28, Width = 28, Classes = 10, Dataset = "mnist" } });
+        Assert.Contains("model 'lin' was made for mnist, listed for subspace-gaussians",
+            Assert.Throws<PagLabException>(() => SweepSpec.Load(otherDataset)).Message);
+
         Assert.Contains("may hold only", Assert.Throws<PagLabException>(() => SweepSpec.Load(SpecWith(".", "a b")))
             .Message);
 
