@@ -5,7 +5,7 @@ namespace PagLab.Tests.Experiments;
 public class ResultsCsvRegressionTests
 {
     /// <summary>
-    /// examples/tiny-sweep.json with one torch thread gives byte for byte the results.csv that main's code wrote
+    /// examples/tiny-sweep.json (alignment at sigma 0.25) with one torch thread gives byte for byte the results.csv that main's code wrote
     /// before the sweep folder and job context were introduced (Expected/tiny-sweep-results.csv; one thread,
     /// because the order of floating-point sums depends on the thread count). results.csv has no wall-time column.
     /// </summary>
@@ -14,7 +14,13 @@ public class ResultsCsvRegressionTests
     {
         TestPaths.RequireLpipsWeights(); // the expected file has LPIPS columns
         string dir = Path.Combine(TestPaths.TempDir("regress"), "sweep");
-        string spec = Path.Combine(TestPaths.RepoRoot, "examples", "tiny-sweep.json");
+        // The expected file was made when the alignment sigma of datasets without a paper value was 0.25; it is
+        // 0.5 since (Score/AlignmentDefaults), so the spec states the sigma the file was measured at.
+        var example = System.Text.Json.Nodes.JsonNode.Parse(
+            File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "examples", "tiny-sweep.json")))!;
+        example["measure"]!["alignmentSigma"] = 0.25;
+        string spec = Path.Combine(TestPaths.TempDir("regress-spec"), "tiny-sweep.json");
+        File.WriteAllText(spec, example.ToJsonString());
         var run = CliProcess.Run("sweep", "run", spec, "--out", dir, "--threads", "1");
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
         string csv = Path.Combine(dir, "results.csv");
