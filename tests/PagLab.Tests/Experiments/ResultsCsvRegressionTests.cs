@@ -5,7 +5,8 @@ namespace PagLab.Tests.Experiments;
 public class ResultsCsvRegressionTests
 {
     /// <summary>
-    /// examples/tiny-sweep.json (alignment at sigma 0.25) with one torch thread gives byte for byte the results.csv that main's code wrote
+    /// examples/tiny-sweep.json (alignment at sigma 0.25) with one torch thread gives byte for byte the results.csv
+    /// that main's code wrote
     /// before the sweep folder and job context were introduced (Expected/tiny-sweep-results.csv; one thread,
     /// because the order of floating-point sums depends on the thread count). results.csv has no wall-time column.
     /// </summary>
