@@ -124,7 +124,9 @@ public sealed record SweepSpec
         long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == "standard" ? 1L : o.Strengths.Length);
         if (jobs > MaxJobs && !allowLarge)
             throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass --allow-large if you mean it");
-        var twice = Jobs().Where(j => j.Imported is null).GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength, j.Seed))
+        var twice = Jobs().Where(j => j.Imported is null)
+                          .GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength,
+                              j.Seed))
                           .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
             throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same training (an objective listed twice)");
@@ -235,5 +237,6 @@ public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objectiv
     /// <summary>Set for a model the sweep measures without training it.</summary>
     public ImportedModel? Imported { get; init; }
 
-    public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}" : $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
+    public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}"
+        : $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
 }
