@@ -200,4 +200,6 @@ public sealed record JobContext(SweepSpec Spec, SweepJob Job, JobFolder Folder, 
     ImageClassifier Model, Lpips? Lpips, OutputMeasure Measure)
 {
     public IDataset Dataset => Shared.Dataset;
+    /// <summary>The measured model's folder: the job's training run, or the imported model's folder.</summary>
+    public string ModelDir => Job.Imported?.Path ?? Folder.Train;
 }

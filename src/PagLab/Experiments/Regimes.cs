@@ -16,15 +16,20 @@ public static class RegimeNames
     };
 }
 
-/// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength.</summary>
-public sealed record Level(string Dataset, string Objective, double Strength, IReadOnlyList<JobResult> Runs)
+/// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength; or one
+/// imported model (<paramref name="Model"/> its name), a point of its own on no objective's curve.</summary>
+public sealed record Level(string Dataset, string Objective, double Strength, IReadOnlyList<JobResult> Runs,
+    string? Model = null)
 {
     public const string StandardObjective = "standard";
 
     public bool IsStandard => Objective == StandardObjective;
+    public bool IsImported => Model is not null;
+    /// <summary>A point of an objective's strength curve (neither the standard model nor an imported one).</summary>
+    public bool OnCurve => !IsStandard && !IsImported;
     public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobState.Completed).ToList();
     public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
-    public string Label => IsStandard ? "standard"
+    public string Label => IsImported ? $"{Objective} {Model}" : IsStandard ? "standard"
         : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
     public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
 
@@ -47,10 +52,11 @@ public sealed record Level(string Dataset, string Objective, double Strength, IR
 
     /// <summary>Levels in sweep order: by dataset, the standard model first, then each objective by strength.</summary>
     public static List<Level> Of(IReadOnlyList<JobResult> results) =>
-        results.GroupBy(r => (r.Dataset, r.Objective, r.Strength))
-            .Select(g => new Level(g.Key.Dataset, g.Key.Objective, g.Key.Strength, g.ToList()))
-            .OrderBy(l => l.Dataset, StringComparer.Ordinal).ThenBy(l => l.IsStandard ? 0 : 1)
-            .ThenBy(l => l.Objective, StringComparer.Ordinal).ThenBy(l => l.Strength).ToList();
+        results.GroupBy(r => (r.Dataset, r.Objective, r.Strength, r.Model))
+            .Select(g => new Level(g.Key.Dataset, g.Key.Objective, g.Key.Strength, g.ToList(), g.Key.Model))
+            .OrderBy(l => l.Dataset, StringComparer.Ordinal).ThenBy(l => l.IsStandard ? 0 : l.IsImported ? 2 : 1)
+            .ThenBy(l => l.Objective, StringComparer.Ordinal).ThenBy(l => l.Strength)
+            .ThenBy(l => l.Model, StringComparer.Ordinal).ToList();
 }
 
 /// <summary>A level's regime and the numbers that put it there.</summary>

@@ -93,6 +93,8 @@ public sealed record JobResult
     public required string Objective { get; init; }
     public double Strength { get; init; }
     public long Seed { get; init; }
+    /// <summary>An imported model's name (objective "imported"); null for a trained job.</summary>
+    public string? Model { get; init; }
     /// <summary>Completed or Diverged (a result is written for no other state).</summary>
     public required JobState Status { get; init; }
     public int Classes { get; init; }

@@ -162,6 +162,7 @@ public static class SweepRunner
         var clock = Stopwatch.StartNew();
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
 
+        if (job.Imported is not null) return ExecuteImported(session, job, shared, stages);
         var training = Trainer.Run(JobConfig(spec, job), folder.Train, progress, resume: true, shared.Dataset,
             tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
         Stage("train");
@@ -169,8 +170,18 @@ public static class SweepRunner
         if (training.Status == RunStatus.Diverged) return result with { StageSeconds = stages };
 
         using var model = SavedModel.Load(folder.Train);
+        return Measure(session, job, shared, model, result, stages);
+    }
+
+    /// <summary>Each measurement the spec asks for, on a trained or imported model.</summary>
+    static JobResult Measure(SweepSession session, SweepJob job, SharedArtefacts shared, ImageClassifier model,
+        JobResult result, Dictionary<string, double> stages)
+    {
+        var spec = session.Spec;
+        var clock = Stopwatch.StartNew();
+        void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
         var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        var context = new JobContext(spec, job, folder, shared, model, null, measure);
+        var context = new JobContext(spec, job, session.Folder.Job(job), shared, model, null, measure);
         if (spec.Measure.Manifold)
         {
             result = MeasureManifold(context, result);
@@ -200,8 +211,16 @@ public static class SweepRunner
     /// <summary>What every job reports once trained: accuracy with its binomial interval, or the divergence.</summary>
     static JobResult TrainedResult(SweepSpec spec, SweepJob job, IDataset dataset, TrainResult training)
     {
-        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         double accuracy = training.Metrics.LastOrDefault()?.TestAccuracy ?? double.NaN;
+        return ResultOf(spec, job, dataset, accuracy,
+            training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed, training.Message);
+    }
+
+    /// <summary>A job's result before measuring: test accuracy with its exact binomial interval.</summary>
+    static JobResult ResultOf(SweepSpec spec, SweepJob job, IDataset dataset, double accuracy, JobState status,
+        string? message)
+    {
+        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         long testImages = dataset.Test.Count;
         long correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
         return new JobResult
@@ -209,19 +228,40 @@ public static class SweepRunner
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
             Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
             OutputMeasure = measure.Name,
-            Status = training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed,
+            Status = status,
             TestCorrect = correct, TestImages = testImages,
             TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages)
                 : Uncertainty.Estimate.Empty,
-            Message = training.Message,
+            Message = message,
         };
+    }
+
+    /// <summary>
+    /// An imported model: nothing is trained; its test accuracy on the sweep's test split (the images every job is
+    /// tested on), then the same measurements as a trained job's.
+    /// </summary>
+    static JobResult ExecuteImported(SweepSession session, SweepJob job, SharedArtefacts shared,
+        Dictionary<string, double> stages)
+    {
+        var imported = job.Imported!;
+        var clock = Stopwatch.StartNew();
+        using var model = SavedModel.Load(imported.Path);
+        var dataset = shared.Dataset;
+        Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,
+            $"model '{imported.Name}' ({imported.Path}) takes {model.Spec.Shape} images into {model.Spec.Classes} "
+            + $"classes; {dataset.Name} has {dataset.Shape} images and {dataset.Classes} classes");
+        double accuracy = Evaluation.Accuracy(model, dataset.Test);
+        stages["evaluate"] = clock.Elapsed.TotalSeconds;
+        var result = ResultOf(session.Spec, job, dataset, accuracy, JobState.Completed, "imported, not trained")
+            with { Objective = ImportedModel.Objective, Model = imported.Name };
+        return Measure(session, job, shared, model, result, stages);
     }
 
     /// <summary>On- and off-manifold sensitivity and rho_2 (manifold.json).</summary>
     static JobResult MeasureManifold(JobContext c, JobResult result)
     {
         var spec = c.Spec;
-        var report = ManifoldExperiments.MeasureManifold(c.Model, c.Folder.Train, c.Shared.Tangents!,
+        var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
             c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
             NullProgress.Instance);
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
@@ -245,7 +285,8 @@ public static class SweepRunner
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);
         // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-        string label = c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
+        string label = c.Job.Imported is { } imported ? $"{ImportedModel.Objective} {imported.Name}"
+            : c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
         return result with { Alignment = AlignmentResult.From(report) };

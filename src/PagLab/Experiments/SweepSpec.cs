@@ -65,6 +65,8 @@ public sealed record SweepSpec
     public MeasureSettings Measure { get; init; } = new();
     public RegimeRule Regimes { get; init; } = new();
     public string? DataRoot { get; init; }
+    /// <summary>Models measured beside the trained ones without training (ImportedModels); null: none.</summary>
+    public ImportedModel[]? Models { get; init; }
 
     /// <summary>The most jobs a sweep may have unless forced (--allow-large): each job is a trained model and a folder.</summary>
     public const int MaxJobs = 10_000;
@@ -72,7 +74,7 @@ public sealed record SweepSpec
     /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
     public static SweepSpec Load(string path, bool allowLarge = false)
     {
-        var spec = YamlFiles.ReadSpec<SweepSpec>(path);
+        var spec = ImportedModels.Resolve(YamlFiles.ReadSpec<SweepSpec>(path), path);
         spec.Validate(path, allowLarge);
         return spec;
     }
@@ -106,6 +108,7 @@ public sealed record SweepSpec
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
         Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
             $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
+        ImportedModels.Validate(this, where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
     }
@@ -121,7 +124,9 @@ public sealed record SweepSpec
         long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == "standard" ? 1L : o.Strengths.Length);
         if (jobs > MaxJobs && !allowLarge)
             throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass --allow-large if you mean it");
-        var twice = Jobs().GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength, j.Seed))
+        var twice = Jobs().Where(j => j.Imported is null)
+                          .GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength,
+                              j.Seed))
                           .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
             throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same training (an objective listed twice)");
@@ -130,8 +135,9 @@ public sealed record SweepSpec
     /// <summary>Each job's objective and training settings checked as the trainer will check them, so no job fails on its config.</summary>
     void ValidateJobs(string where)
     {
-        Require.That(Models.ModelFactory.Architectures.Contains(Train.Arch),
-            $"{where}: train.arch '{Train.Arch}' is unknown (known: {string.Join(", ", Models.ModelFactory.Architectures)})");
+        Require.That(PagLab.Models.ModelFactory.Architectures.Contains(Train.Arch),
+            $"{where}: train.arch '{Train.Arch}' is unknown "
+            + $"(known: {string.Join(", ", PagLab.Models.ModelFactory.Architectures)})");
         Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0 && e <= Attacks.PgdConfig.MaxEpsilon),
             $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");
         Require.That(Measure.Draws >= 1 && Measure.AlignmentCount >= 1 && Measure.DistractorCount >= 1,
@@ -143,7 +149,7 @@ public sealed record SweepSpec
         {
             try
             {
-                Models.ActivationSpec.Parse(Train.Activation);
+                PagLab.Models.ActivationSpec.Parse(Train.Activation);
                 var config = new Training.TrainConfig
                 {
                     Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs, BatchSize = Train.BatchSize,
@@ -170,6 +176,7 @@ public sealed record SweepSpec
                 foreach (var strength in objective.Name == "standard" ? new[] { 0.0 } : objective.Strengths)
                     foreach (var seed in Seeds)
                         jobs.Add(new SweepJob(jobs.Count, dataset, objective, strength, seed));
+        jobs.AddRange(ImportedModels.Jobs(this, jobs.Count));
         return jobs;
     }
 
@@ -227,5 +234,9 @@ public sealed record SweepSpec
 
 public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objective, double Strength, long Seed)
 {
-    public string Id => $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
+    /// <summary>Set for a model the sweep measures without training it.</summary>
+    public ImportedModel? Imported { get; init; }
+
+    public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}"
+        : $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
 }

@@ -66,7 +66,7 @@ public static class Findings
                 continue;
             }
             if (standard is null) continue;
-            var objectives = mine.Where(r => !r.Level.IsStandard).Select(r => r.Level.Objective).Distinct().ToList();
+            var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective).Distinct().ToList();
             if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
             {
                 findings.Add(StandardOffOverOn(dataset, standard, eps));

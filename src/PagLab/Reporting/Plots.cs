@@ -45,6 +45,7 @@ public static class Plots
             foreach (var curve in Curves(levels))
                 Curve(plot, curve.Select(l => (x(l.Level.Strength), value(l))), Palette[color++ % Palette.Length],
                     curve[^1].Level.Objective, dashed: false);
+            ImportedPoints(plot, levels, x, value, color);
             Finish(plot, title, "log10 strength (leftmost: standard)", plots.Count == 0);
             plots.Add(plot);
         }
@@ -109,12 +110,30 @@ public static class Plots
     static List<List<LevelSummary>> Curves(IReadOnlyList<LevelSummary> levels)
     {
         var standard = levels.Where(l => l.Level.IsStandard).Take(1).ToList();
-        var objectives = levels.Where(l => !l.Level.IsStandard).Select(l => l.Level.Objective).Distinct().ToList();
+        var objectives = levels.Where(l => l.Level.OnCurve).Select(l => l.Level.Objective).Distinct().ToList();
         if (objectives.Count == 0) return standard.Count > 0 ? new() { standard } : new();
         return objectives
             .Select(o => standard.Concat(levels.Where(l => l.Level.Objective == o).OrderBy(l => l.Level.Strength))
                 .ToList())
             .ToList();
+    }
+
+    /// <summary>Each imported model as a lone diamond at the standard model's x (it has no strength), on no curve.
+    /// </summary>
+    static void ImportedPoints(ScottPlot.Plot plot, IEnumerable<LevelSummary> levels, Func<double, double> x,
+        Func<LevelSummary, Estimate?> value, int color)
+    {
+        foreach (var level in levels.Where(l => l.Level.IsImported))
+        {
+            int before = plot.GetPlottables().Count();
+            Curve(plot, new[] { (x(0), value(level)) }, Palette[color++ % Palette.Length], level.Level.Label,
+                dashed: false);
+            foreach (var point in plot.GetPlottables().Skip(before).OfType<ScottPlot.Plottables.Scatter>())
+            {
+                point.MarkerShape = ScottPlot.MarkerShape.FilledDiamond;
+                point.MarkerSize = 10;
+            }
+        }
     }
 
     /// <summary>A line through the finite means with a vertical bar per point for its interval (infinite ends

@@ -36,6 +36,12 @@ public static class ReportBuilder
         return outPath;
     }
 
+    /// <summary>Figure 3's caption for imported models, which are points of their own, not on a curve.</summary>
+    static string ImportedNote(ReportModel model, string dataset) =>
+        model.Levels.Any(l => l.Level.Dataset == dataset && l.Level.IsImported)
+            ? " Diamonds: imported models (not trained by the sweep), drawn at the standard model's position."
+            : "";
+
     static string Render(ReportModel model, SweepSpec spec, SweepFolder sweep, string figures)
     {
         string eps = model.RegimeEpsilon is double e ? e.ToString("G3", Inv) : "–";
@@ -85,7 +91,7 @@ public static class ReportBuilder
                 $"Figure 3: on- and off-manifold sensitivity ({model.OutputMeasure} at eps {eps}), test accuracy and "
                 + $"{model.AlignmentName} against log10 strength, per objective, each curve starting at the standard "
                     + $"model (leftmost). "
-                + "Bars: 95% intervals."));
+                + "Bars: 95% intervals." + ImportedNote(model, dataset)));
             Plots.Figure9(Fig("fig9"), model, dataset);
             html.Append(Img(Fig("fig9"),
                 "Figure 9: on- (solid) and off-manifold (dashed) sensitivity against strength, one colour per "
