@@ -113,7 +113,7 @@ public static class SweepRunner
     {
         spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
-        Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
+        Require.That(index >= 0 && index < jobs.Count, $"index must be in 0..{jobs.Count - 1}, got {index}");
         using var session = new SweepSession(spec, sweep);
         return RunOne(session, spec, jobs[index], progress, tensorboard);
     }

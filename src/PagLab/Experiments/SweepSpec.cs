@@ -66,7 +66,7 @@ public sealed record SweepSpec
     public RegimeRule Regimes { get; init; } = new();
     public string? DataRoot { get; init; }
 
-    /// <summary>The most jobs a sweep may have unless forced (--allow-large): each job is a trained model and a folder.</summary>
+    /// <summary>The most jobs a sweep may have unless forced (allowLarge): each job is a trained model and a folder.</summary>
     public const int MaxJobs = 10_000;
 
     /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
@@ -120,7 +120,7 @@ public sealed record SweepSpec
             if (Twice(o.Strengths) is { } strength) throw new PagLabException($"{where}: objective '{o.Name}' lists strength {strength} twice");
         long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == "standard" ? 1L : o.Strengths.Length);
         if (jobs > MaxJobs && !allowLarge)
-            throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass --allow-large if you mean it");
+            throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass `allowLarge` if you mean it");
         var twice = Jobs().GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength, j.Seed))
                           .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
@@ -205,7 +205,7 @@ public sealed record SweepSpec
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25 },
     };
 
-    /// <summary>The paper-scale spec over the datasets present (`paglab demo --full`).</summary>
+    /// <summary>The paper-scale spec over the datasets present (what the demo runs at full scale).</summary>
     public static SweepSpec Full(IEnumerable<string> datasets) => Demo() with
     {
         Name = "full",
