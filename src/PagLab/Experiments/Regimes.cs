@@ -1,4 +1,6 @@
 using System.Globalization;
+using PagLab.Common;
+using PagLab.Objectives;
 using PagLab.Uncertainty;
 using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
@@ -19,12 +21,12 @@ public static class RegimeNames
 /// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength.</summary>
 public sealed record Level(string Dataset, string Objective, double Strength, IReadOnlyList<JobResult> Runs)
 {
-    public const string StandardObjective = "standard";
+    public static readonly string StandardObjective = Vocabulary.Name(ObjectiveKind.Standard);
 
     public bool IsStandard => Objective == StandardObjective;
     public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobState.Completed).ToList();
     public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
-    public string Label => IsStandard ? "standard"
+    public string Label => IsStandard ? StandardObjective
         : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
     public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
 

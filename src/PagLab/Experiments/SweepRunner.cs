@@ -8,6 +8,7 @@ using PagLab.Data;
 using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Models;
+using PagLab.Objectives;
 using PagLab.Score;
 using PagLab.Training;
 
@@ -207,7 +208,7 @@ public static class SweepRunner
         return new JobResult
         {
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
-            Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
+            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
             OutputMeasure = measure.Name,
             Status = training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed,
             TestCorrect = correct, TestImages = testImages,
@@ -225,7 +226,7 @@ public static class SweepRunner
             c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
             NullProgress.Instance);
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
-        var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
+        var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with
         {
             Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
@@ -245,7 +246,8 @@ public static class SweepRunner
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);
         // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-        string label = c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
+        string objective = Vocabulary.Name(c.Job.Objective.Name);
+        string label = c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
         return result with { Alignment = AlignmentResult.From(report) };
