@@ -104,9 +104,9 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(path);
         var cifar = SweepRunner.JobConfig(spec, spec.Jobs()[0]);
         var mnist = SweepRunner.JobConfig(spec, spec.Jobs()[1]);
-        Assert.Equal(("cifar10", 2, 64, 0.025, "crop-flip"),
+        Assert.Equal(("cifar10", 2, 64, 0.025, PagLab.Data.AugmentationKind.CropFlip),
                      (cifar.Dataset, cifar.Epochs, cifar.TrainSize, cifar.LearningRate, cifar.Augment));
-        Assert.Equal(("mnist-distractor", 2, 0.1, "none", 2.5),
+        Assert.Equal(("mnist-distractor", 2, 0.1, PagLab.Data.AugmentationKind.None, 2.5),
                      (mnist.Dataset, mnist.Epochs, mnist.LearningRate, mnist.Augment, mnist.Objective.Pgd.AlphaFactor));
 
         File.WriteAllText(path, "datasets: [shapes]\nobjectives: [{name: standard}]\ntrain: {preset: authors}\n");
@@ -120,9 +120,9 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
         var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
         Assert.All(configs.Where(c => c.Dataset == "cifar10"),
-                   c => Assert.Equal((200, "crop-flip", "resnet18"), (c.Epochs, c.Augment, c.Arch)));
+                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, "resnet18"), (c.Epochs, c.Augment, c.Arch)));
         Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
-                   c => Assert.Equal((9, "none", 0.1), (c.Epochs, c.Augment, c.LearningRate)));
+                   c => Assert.Equal((9, PagLab.Data.AugmentationKind.None, 0.1), (c.Epochs, c.Augment, c.LearningRate)));
         var gnorm = configs.First(c => c is { Dataset: "cifar10", Objective: { Kind: ObjectiveKind.Gnorm, Lambda: 1 } });
         Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
     }
