@@ -208,7 +208,8 @@ public static class SweepRunner
         return new JobResult
         {
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
-            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
+            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed,
+            Classes = dataset.Classes,
             OutputMeasure = measure.Name,
             Status = training.Status == RunStatus.Diverged ? JobState.Diverged : JobState.Completed,
             TestCorrect = correct, TestImages = testImages,

@@ -21,7 +21,7 @@ public sealed record SharedSettings
 {
     public int AutoencoderEpochs { get; init; } = 5;
     public int? AutoencoderLatent { get; init; }
-    public TangentEstimator TangentEstimator { get; init; } = TangentEstimator.Autoencoder;   // true: subspace-gaussians
+    public TangentEstimator TangentEstimator { get; init; } = TangentEstimator.Autoencoder; // true: subspace-gaussians
     public int TangentCount { get; init; } = 64;
     public int DenoiserEpochs { get; init; } = 5;
     public int DenoiserBatchSize { get; init; } = 128;
@@ -68,7 +68,8 @@ public sealed record SweepSpec
     public RegimeRule Regimes { get; init; } = new();
     public string? DataRoot { get; init; }
 
-    /// <summary>The most jobs a sweep may have unless forced (allowLarge): each job is a trained model and a folder.</summary>
+    /// <summary>The most jobs a sweep may have unless forced (allowLarge): each job is a trained model and a folder.
+    /// </summary>
     public const int MaxJobs = 10_000;
 
     /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
@@ -117,8 +118,11 @@ public sealed record SweepSpec
         if (Twice(Datasets) is { } d) throw new PagLabException($"{where}: dataset '{d}' is listed twice");
         if (Twice(Seeds) is { } seed) throw new PagLabException($"{where}: seed {seed} is listed twice");
         foreach (var o in Objectives)
-            if (Twice(o.Strengths) is { } strength) throw new PagLabException($"{where}: objective '{Vocabulary.Name(o.Name)}' lists strength {strength} twice");
-        long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == ObjectiveKind.Standard ? 1L : o.Strengths.Length);
+            if (Twice(o.Strengths) is { } strength)
+                throw new PagLabException(
+                    $"{where}: objective '{Vocabulary.Name(o.Name)}' lists strength {strength} twice");
+        long jobs = (long)Datasets.Length * Seeds.Length
+            * Objectives.Sum(o => o.Name == ObjectiveKind.Standard ? 1L : o.Strengths.Length);
         if (jobs > MaxJobs && !allowLarge)
             throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass `allowLarge` if you mean it");
         var twice = Jobs().GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength, j.Seed))
@@ -216,7 +220,8 @@ public sealed record SweepSpec
         {
             new ObjectiveSweep { Name = ObjectiveKind.Standard },
             new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
-            new ObjectiveSweep { Name = ObjectiveKind.Smooth, Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
+            new ObjectiveSweep
+                { Name = ObjectiveKind.Smooth, Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
             new ObjectiveSweep { Name = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
             new ObjectiveSweep { Name = ObjectiveKind.Pgd, Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 }, Steps = 10 },
         },

@@ -14,7 +14,10 @@ public static class TinySweep
         Objectives = new[]
         {
             new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
-            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray() },
+            new ObjectiveSweep
+            {
+                Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray(),
+            },
         },
         Train = new TrainSettings { Arch = "mlp", Epochs = 1, TrainSize = 400, TestSize = 64 },
         Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 8 },

@@ -19,7 +19,8 @@ public class TrainingPresetsTests
     static TrainConfig Preset(string dataset, string objective = "standard") =>
         TrainingPresets.Apply(new TrainConfig
         {
-            Dataset = dataset, Preset = TrainingPresets.Authors, Objective = new ObjectiveConfig { Kind = Vocabulary.Parse<ObjectiveKind>(objective, "name") },
+            Dataset = dataset, Preset = TrainingPresets.Authors,
+            Objective = new ObjectiveConfig { Kind = Vocabulary.Parse<ObjectiveKind>(objective, "name") },
         }, _ => false);
 
     static string Value(TrainConfig config, string key)
@@ -62,7 +63,8 @@ public class TrainingPresetsTests
     public void AuthorsPreset_Cifar10_ScalesTheLearningRateDown_AboveGnorm001AndSmooth10()
     {
         // run_experiments.py: lr = 0.025 / (reg_constant / 0.01) above 0.01 (gnorm), / (c / 10) above 10 (smooth)
-        var gnorm = Preset("cifar10", "gnorm") with { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 1 } };
+        var gnorm = Preset("cifar10", "gnorm") with
+            { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 1 } };
         var smooth = Preset("cifar10", "smooth") with
             { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Smooth, Lambda = 100 } };
         Assert.Equal(0.025 / (1 / 0.01), gnorm.LearningRateAt(0), 12);
@@ -120,10 +122,13 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
         var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
         Assert.All(configs.Where(c => c.Dataset == "cifar10"),
-                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, "resnet18"), (c.Epochs, c.Augment, c.Arch)));
+                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, "resnet18"),
+                       (c.Epochs, c.Augment, c.Arch)));
         Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
-                   c => Assert.Equal((9, PagLab.Data.AugmentationKind.None, 0.1), (c.Epochs, c.Augment, c.LearningRate)));
-        var gnorm = configs.First(c => c is { Dataset: "cifar10", Objective: { Kind: ObjectiveKind.Gnorm, Lambda: 1 } });
+                   c => Assert.Equal((9, PagLab.Data.AugmentationKind.None, 0.1),
+                       (c.Epochs, c.Augment, c.LearningRate)));
+        var gnorm = configs.First(c =>
+            c is { Dataset: "cifar10", Objective: { Kind: ObjectiveKind.Gnorm, Lambda: 1 } });
         Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
     }
 
