@@ -58,12 +58,14 @@ static class Bench
 
         var objectives = new Dictionary<string, ObjectiveConfig>
         {
-            ["standard"] = new() { Name = "standard" },
-            ["gnorm"] = new() { Name = "gnorm", Lambda = GradientNormPenalty.FromAuthorsConstant(1e-3, 128) },
-            ["smooth"] = new() { Name = "smooth", Lambda = 0.1, Sigma = 0.1 },
-            ["randsmooth"] = new() { Name = "randsmooth", Sigma = 0.25 },
-            ["pgd3"] = new() { Name = "pgd", Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 3 } },
-            ["pgd10"] = new() { Name = "pgd", Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 10 } },
+            ["standard"] = new() { Kind = ObjectiveKind.Standard },
+            ["gnorm"] = new()
+                { Kind = ObjectiveKind.Gnorm, Lambda = GradientNormPenalty.FromAuthorsConstant(1e-3, 128) },
+            ["smooth"] = new() { Kind = ObjectiveKind.Smooth, Lambda = 0.1, Sigma = 0.1 },
+            ["randsmooth"] = new() { Kind = ObjectiveKind.RandSmooth, Sigma = 0.25 },
+            ["pgd3"] = new() { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 3 } },
+            ["pgd10"] = new()
+                { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 10 } },
         };
         foreach (var arch in new[] { "smallcnn", "resnet18" })
             foreach (var (name, objective) in objectives)
@@ -166,7 +168,8 @@ static class Bench
         Row gnormAll = Time(() => { using var s = NewDisposeScope(); model.zero_grad(); using var terms = gnorm.Loss(model, x, y, noise); terms.Total.backward(); }, 1, 3, 128);
         rows["profile/resnet18/gnorm-forward+input-grad+backward"] = gnormAll with { Note = $"double backward = {(gnormAll.MedianMs - inputGrad.MedianMs) / forward.MedianMs:F2}x forward; whole = {gnormAll.MedianMs / both.MedianMs:F2}x standard" };
         // Channels-last layouts for the whole standard step (weights and input as NHWC memory).
-        Row channelsLast = TrainStep("resnet18", new ObjectiveConfig { Name = "standard" }, 128, 3, channelsLast: true);
+        Row channelsLast = TrainStep("resnet18", new ObjectiveConfig { Kind = ObjectiveKind.Standard }, 128, 3,
+            channelsLast: true);
         rows["profile/resnet18/standard-step-channels-last"] = channelsLast;
         double convMs = 0;
         // (in, out, size, stride, how many times it occurs in the network)

@@ -146,7 +146,8 @@ public sealed class ExperimentCommands : ICommandGroup
             {
                 string result = sweep.Job(job).Result;
                 string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
-                table.AddRow(job.Index.ToString(), job.Dataset, job.Objective.Name, job.Strength.ToString("G4"),
+                table.AddRow(job.Index.ToString(), job.Dataset, Vocabulary.Name(job.Objective.Name),
+                    job.Strength.ToString("G4"),
                     job.Seed.ToString(), Vocabulary.Name(state), acc);
             }
             AnsiConsole.Write(table);

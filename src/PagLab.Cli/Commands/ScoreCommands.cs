@@ -197,7 +197,7 @@ public sealed class ScoreCommands : ICommandGroup
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
-            Console.WriteLine($"gradient vs score ({report.Count} images, mode {report.Mode}, "
+            Console.WriteLine($"gradient vs score ({report.Count} images, mode {Vocabulary.Name(report.Mode)}, "
                 + $"{report.ScoreConditioning} score, "
                 + $"sigma {report.Sigma}): 1-LPIPS {oneMinusLpips}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
             if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");

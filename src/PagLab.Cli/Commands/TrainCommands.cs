@@ -126,7 +126,8 @@ public sealed class TrainCommands : ICommandGroup
                 Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
                 TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
-                Augment = parse.GetValue(augment)!, AugmentPadding = parse.GetValue(augmentPadding),
+                Augment = Vocabulary.Parse<PagLab.Data.AugmentationKind>(parse.GetValue(augment)!, "augment"),
+                AugmentPadding = parse.GetValue(augmentPadding),
                 Preset = parse.GetValue(preset),
             };
             bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));

@@ -4,6 +4,13 @@ using static TorchSharp.torch;
 
 namespace PagLab.Data;
 
+/// <summary>The training-time augmentations ("augment" in configs and specs).</summary>
+public enum AugmentationKind
+{
+    [Name("none", "the images as they are")] None,
+    [Name("crop-flip", "random crop of the zero-padded image, mirrored left-right with probability 1/2")] CropFlip,
+}
+
 /// <summary>
 /// Training-time data augmentation, on whole batches. `crop-flip` is the authors' CIFAR-10 recipe
 /// (tml-tuebingen/pags utils/datasets.py: torchvision RandomCrop(32, padding=4) then RandomHorizontalFlip):
@@ -13,16 +20,9 @@ namespace PagLab.Data;
 /// </summary>
 public static class Augmentation
 {
-    public const string None = "none", CropFlip = "crop-flip";
-    public static readonly IReadOnlyList<string> Names = new[] { None, CropFlip };
-
     /// <summary>The augmented batch (a new tensor), or <paramref name="images"/> itself for `none`.</summary>
-    public static Tensor Apply(string name, Tensor images, int padding, Generator generator) => name switch
-    {
-        None => images,
-        CropFlip => RandomCropFlip(images, padding, generator),
-        _ => throw new PagLabException($"augment must be one of {string.Join(", ", Names)}, got '{name}'"),
-    };
+    public static Tensor Apply(AugmentationKind kind, Tensor images, int padding, Generator generator) =>
+        kind == AugmentationKind.CropFlip ? RandomCropFlip(images, padding, generator) : images;
 
     /// <summary>Draws the offsets (B) in 0..2P and the flips (B) with probability 1/2, then crops and flips.</summary>
     public static Tensor RandomCropFlip(Tensor images, int padding, Generator generator)

@@ -66,5 +66,5 @@ public static class ImportedModels
             new SweepJob(first + i, m.Dataset, Standard, 0, 0) { Imported = m });
 
     /// <summary>The objective slot of an imported job: it trains nothing, so no objective's settings apply.</summary>
-    static readonly ObjectiveSweep Standard = new() { Name = Level.StandardObjective };
+    static readonly ObjectiveSweep Standard = new() { Name = Objectives.ObjectiveKind.Standard };
 }

@@ -78,7 +78,7 @@ public sealed class SharedArtefacts : IDisposable
         using var held = WaitForLock(folder.TangentsLock, progress, "tangent spaces");
         if (File.Exists(folder.Tangents)) return;
         var s = spec.Shared;
-        var estimator = Vocabulary.Parse<TangentEstimator>(s.TangentEstimator, "shared.tangentEstimator");
+        var estimator = s.TangentEstimator;
         TangentSpaces spaces;
         if (estimator == TangentEstimator.Autoencoder)
         {
@@ -92,9 +92,9 @@ public sealed class SharedArtefacts : IDisposable
                 s.TangentCount, 16, progress);
         }
         else if (estimator == TangentEstimator.LocalPca)
-            spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, "test", s.TangentCount, s.LocalPcaNeighbours,
+            spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, s.TangentCount, s.LocalPcaNeighbours,
                 s.LocalPcaDimension);
-        else spaces = TangentCheck.TrueSpaces(dataset, "test", s.TangentCount);
+        else spaces = TangentCheck.TrueSpaces(dataset, Split.Test, s.TangentCount);
         using (spaces) spaces.Save(folder.Tangents);
     }
 
@@ -109,7 +109,7 @@ public sealed class SharedArtefacts : IDisposable
             Dataset = dataset.Name, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize,
             TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize, Arch = spec.Shared.DenoiserArch,
             Conditional = spec.Shared.ConditionalDenoiser
-                ?? Vocabulary.Parse<GradientMode>(spec.Measure.Mode, "measure.mode") != GradientMode.Sum,
+                ?? spec.Measure.Mode != GradientMode.Sum,
             DataRoot = spec.DataRoot, Seed = 0,
         }, folder.Denoiser, progress, resume: true, dataset: dataset);
     }

@@ -75,6 +75,7 @@ public static class LocalWorkers
         progress.Line($"workers finished (logs in {logs})");
     }
 
+    // The CLI's command line each worker runs (its flags, not the library's property names).
     static IEnumerable<string> WorkerArguments(string specPath, SweepFolder sweep, int threads, string? tensorboard)
     {
         var args = new List<string>

@@ -1,4 +1,6 @@
 using System.Globalization;
+using PagLab.Common;
+using PagLab.Objectives;
 using PagLab.Uncertainty;
 using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
@@ -21,7 +23,7 @@ public static class RegimeNames
 public sealed record Level(string Dataset, string Objective, double Strength, IReadOnlyList<JobResult> Runs,
     string? Model = null)
 {
-    public const string StandardObjective = "standard";
+    public static readonly string StandardObjective = Vocabulary.Name(ObjectiveKind.Standard);
 
     public bool IsStandard => Objective == StandardObjective;
     public bool IsImported => Model is not null;
@@ -29,7 +31,7 @@ public sealed record Level(string Dataset, string Objective, double Strength, IR
     public bool OnCurve => !IsStandard && !IsImported;
     public IReadOnlyList<JobResult> Completed => Runs.Where(r => r.Status == JobState.Completed).ToList();
     public bool Contains(JobResult r) => Runs.Any(x => ReferenceEquals(x, r));
-    public string Label => IsImported ? $"{Objective} {Model}" : IsStandard ? "standard"
+    public string Label => IsImported ? $"{Objective} {Model}" : IsStandard ? StandardObjective
         : $"{Objective} {Strength.ToString("G3", CultureInfo.InvariantCulture)}";
     public double Chance => Completed.Count == 0 ? double.NaN : 1.0 / Math.Max(1, Completed[0].Classes);
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using PagLab.Common;
 using PagLab.IO;
 using PagLab.Manifold;
+using PagLab.Models;
 using PagLab.Score;
 using PagLab.Uncertainty;
 
@@ -39,7 +40,7 @@ public sealed record SensitivityResult
 /// values.</summary>
 public sealed record AlignmentResult
 {
-    public required string Mode { get; init; }
+    public required GradientMode Mode { get; init; }
     public double Sigma { get; init; }
     public string? LpipsNet { get; init; }                  // the LPIPS network of OneMinusLpips
     public Estimate? OneMinusLpips { get; init; }
@@ -105,7 +106,7 @@ public sealed record JobResult
     /// <summary>The output measure of Sensitivity and Distractor (<see cref="OutputMeasure"/> name).</summary>
     public string? OutputMeasure { get; init; }
     public List<SensitivityResult> Sensitivity { get; init; } = new();
-    public string? Rho2Mode { get; init; }
+    public GradientMode? Rho2Mode { get; init; }
     public Estimate? Rho2 { get; init; }
     public double[]? Rho2PerImage { get; init; }
     public AlignmentResult? Alignment { get; init; }

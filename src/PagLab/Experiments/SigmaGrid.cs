@@ -9,7 +9,7 @@ namespace PagLab.Experiments;
 /// </summary>
 public static class SigmaGrid
 {
-    public static double[] Parse(string text, string option = "--sigmas")
+    public static double[] Parse(string text, string option = "sigmas")
     {
         var values = new List<double>();
         foreach (var item in SplitTopLevel(text))

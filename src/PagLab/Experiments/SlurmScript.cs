@@ -40,11 +40,14 @@ public static partial class SlurmScript
         int n = spec.Jobs().Count;
         string logs = Path.GetFullPath(sweep.SlurmLogs), outDir = sweep.Root;
         Require.That(SweepSpec.IsSafeName(spec.Name), $"sweep name '{Printable(spec.Name)}' may hold only letters, digits, '.', '_' and '-'");
-        Require.InRange(cpusPerTask, 1, 4096, "--cpus-per-task");
-        Require.That(partition is null || PartitionPattern().IsMatch(partition), $"--partition '{Printable(partition)}' may hold only letters, digits, '.', '_', '-' and ','");
-        Require.That(time is null || TimePattern().IsMatch(time), $"--time '{Printable(time)}' must look like [D-]HH:MM:SS or minutes");
-        Require.That(DirectivePathPattern().IsMatch(logs),
-            $"{outDir}: a Slurm #SBATCH --output path may hold only letters, digits and . _ - + / @ = , (no spaces, quotes or %); use another --out");
+        Require.InRange(cpusPerTask, 1, 4096, "cpusPerTask");
+        Require.That(partition is null || PartitionPattern().IsMatch(partition),
+            $"partition '{Printable(partition)}' may hold only letters, digits, '.', '_', '-' and ','");
+        Require.That(time is null || TimePattern().IsMatch(time),
+            $"time '{Printable(time)}' must look like [D-]HH:MM:SS or minutes");
+        Require.That(DirectivePathPattern().IsMatch(logs), $"{outDir}: a Slurm #SBATCH --output path may hold only "
+            + "letters, digits and . _ - + / @ = , (no spaces, quotes or %); use another `out`");
+        // From here on: the script's text, Slurm directives and the CLI command line each array task runs.
         var sb = new StringBuilder();
         sb.AppendLine("#!/bin/bash");
         sb.AppendLine($"#SBATCH --job-name=paglab-{spec.Name}");

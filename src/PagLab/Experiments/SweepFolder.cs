@@ -65,7 +65,7 @@ public sealed class SweepFolder
                 { AlignmentSigma = spec.Measure.AlignmentSigma ?? stored.Measure.AlignmentSigma } };
             if (JsonSerializer.Serialize(stored, JsonFiles.Options).Trim()
                 != JsonSerializer.Serialize(spec, JsonFiles.Options).Trim())
-                throw new PagLabException($"{Root} holds a different sweep (its {SpecFile} differs); use another --out "
+                throw new PagLabException($"{Root} holds a different sweep (its {SpecFile} differs); use another `out` "
                     + "or the same spec");
             return spec;
         }

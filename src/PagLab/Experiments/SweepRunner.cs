@@ -8,6 +8,7 @@ using PagLab.Data;
 using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Models;
+using PagLab.Objectives;
 using PagLab.Score;
 using PagLab.Training;
 
@@ -113,7 +114,7 @@ public static class SweepRunner
     {
         spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
-        Require.That(index >= 0 && index < jobs.Count, $"--index must be in 0..{jobs.Count - 1}, got {index}");
+        Require.That(index >= 0 && index < jobs.Count, $"index must be in 0..{jobs.Count - 1}, got {index}");
         using var session = new SweepSession(spec, sweep);
         return RunOne(session, spec, jobs[index], progress, tensorboard);
     }
@@ -226,7 +227,8 @@ public static class SweepRunner
         return new JobResult
         {
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
-            Objective = job.Objective.Name, Strength = job.Strength, Seed = job.Seed, Classes = dataset.Classes,
+            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed,
+            Classes = dataset.Classes,
             OutputMeasure = measure.Name,
             Status = status,
             TestCorrect = correct, TestImages = testImages,
@@ -265,7 +267,7 @@ public static class SweepRunner
             c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
             NullProgress.Instance);
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
-        var rho2 = report.Rho2PerImage.GetValueOrDefault(spec.Measure.Mode);
+        var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with
         {
             Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
@@ -285,8 +287,9 @@ public static class SweepRunner
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);
         // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
+        string objective = Vocabulary.Name(c.Job.Objective.Name);
         string label = c.Job.Imported is { } imported ? $"{ImportedModel.Objective} {imported.Name}"
-            : c.Job.Objective.Name == "standard" ? "standard" : $"{c.Job.Objective.Name} {c.Job.Strength:G3}";
+            : c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
         return result with { Alignment = AlignmentResult.From(report) };

@@ -1,6 +1,8 @@
 using System.Globalization;
 using PagLab.Common;
 using PagLab.IO;
+using PagLab.Manifold;
+using PagLab.Models;
 using PagLab.Objectives;
 using PagLab.Training;
 
@@ -9,7 +11,7 @@ namespace PagLab.Experiments;
 /// <summary>One objective swept over strengths (lambda for gnorm/smooth, sigma for randsmooth, eps for pgd).</summary>
 public sealed record ObjectiveSweep
 {
-    public required string Name { get; init; }
+    public required ObjectiveKind Name { get; init; }
     public double[] Strengths { get; init; } = { 0 };
     public double? Sigma { get; init; }          // smooth: its fixed noise level
     public int? Steps { get; init; }             // pgd steps
@@ -19,7 +21,7 @@ public sealed record SharedSettings
 {
     public int AutoencoderEpochs { get; init; } = 5;
     public int? AutoencoderLatent { get; init; }
-    public string TangentEstimator { get; init; } = "autoencoder";   // autoencoder | local-pca | true (subspace-gaussians)
+    public TangentEstimator TangentEstimator { get; init; } = TangentEstimator.Autoencoder; // true: subspace-gaussians
     public int TangentCount { get; init; } = 64;
     public int DenoiserEpochs { get; init; } = 5;
     public int DenoiserBatchSize { get; init; } = 128;
@@ -42,7 +44,7 @@ public sealed record MeasureSettings
     public int AlignmentCount { get; init; } = 64;
     /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults).</summary>
     public double? AlignmentSigma { get; init; }
-    public string Mode { get; init; } = "predicted";                 // with a conditional score (docs/score.md)
+    public GradientMode Mode { get; init; } = GradientMode.Predicted;  // with a conditional score (docs/score.md)
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
     /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
@@ -68,7 +70,8 @@ public sealed record SweepSpec
     /// <summary>Models measured beside the trained ones without training (ImportedModels); null: none.</summary>
     public ImportedModel[]? Models { get; init; }
 
-    /// <summary>The most jobs a sweep may have unless forced (--allow-large): each job is a trained model and a folder.</summary>
+    /// <summary>The most jobs a sweep may have unless forced (allowLarge): each job is a trained model and a folder.
+    /// </summary>
     public const int MaxJobs = 10_000;
 
     /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
@@ -89,8 +92,8 @@ public sealed record SweepSpec
             Require.That(Data.Datasets.Names.Contains(d), $"{where}: unknown dataset '{d}'");
         foreach (var o in Objectives)
         {
-            Require.That(ObjectiveConfig.Names.Contains(o.Name), $"{where}: unknown objective '{o.Name}'");
-            Require.That(o.Strengths is { Length: > 0 } && o.Strengths.All(s => s >= 0 && double.IsFinite(s)), $"{where}: objective '{o.Name}' needs strengths >= 0");
+            Require.That(o.Strengths is { Length: > 0 } && o.Strengths.All(s => s >= 0 && double.IsFinite(s)),
+                $"{where}: objective '{Vocabulary.Name(o.Name)}' needs strengths >= 0");
         }
         try { new TrainConfig(Train) { Dataset = Datasets[0] }.Validate(); }
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
@@ -98,11 +101,9 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         Require.That(Shared.DenoiserEpochs >= 1 && Shared.DenoiserBatchSize >= 1 && Shared.AutoencoderEpochs >= 1,
                      $"{where}: epochs and batch sizes must be at least 1");
-        Require.That(Shared.TangentEstimator is "autoencoder" or "local-pca" or "true", $"{where}: tangentEstimator must be autoencoder, local-pca or true");
-        Require.That(Measure.Mode is "sum" or "predicted" or "label", $"{where}: measure.mode must be sum, predicted or label");
         Require.That(Score.DenoiserNetworks.Names.Contains(Shared.DenoiserArch),
                      $"{where}: shared.denoiserArch must be {string.Join(" or ", Score.DenoiserNetworks.Names)}");
-        Require.That(!(Measure.Mode == "sum" && Shared.ConditionalDenoiser == true),
+        Require.That(!(Measure.Mode == GradientMode.Sum && Shared.ConditionalDenoiser == true),
                      $"{where}: measure.mode sum compares with the unconditional score; "
                      + "set shared.conditionalDenoiser to false");
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
@@ -120,10 +121,13 @@ public sealed record SweepSpec
         if (Twice(Datasets) is { } d) throw new PagLabException($"{where}: dataset '{d}' is listed twice");
         if (Twice(Seeds) is { } seed) throw new PagLabException($"{where}: seed {seed} is listed twice");
         foreach (var o in Objectives)
-            if (Twice(o.Strengths) is { } strength) throw new PagLabException($"{where}: objective '{o.Name}' lists strength {strength} twice");
-        long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => o.Name == "standard" ? 1L : o.Strengths.Length);
+            if (Twice(o.Strengths) is { } strength)
+                throw new PagLabException(
+                    $"{where}: objective '{Vocabulary.Name(o.Name)}' lists strength {strength} twice");
+        long jobs = (long)Datasets.Length * Seeds.Length
+            * Objectives.Sum(o => o.Name == ObjectiveKind.Standard ? 1L : o.Strengths.Length);
         if (jobs > MaxJobs && !allowLarge)
-            throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass --allow-large if you mean it");
+            throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass `allowLarge` if you mean it");
         var twice = Jobs().Where(j => j.Imported is null)
                           .GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength,
                               j.Seed))
@@ -173,7 +177,7 @@ public sealed record SweepSpec
         var jobs = new List<SweepJob>();
         foreach (var dataset in Datasets)
             foreach (var objective in Objectives)
-                foreach (var strength in objective.Name == "standard" ? new[] { 0.0 } : objective.Strengths)
+                foreach (var strength in objective.Name == ObjectiveKind.Standard ? new[] { 0.0 } : objective.Strengths)
                     foreach (var seed in Seeds)
                         jobs.Add(new SweepJob(jobs.Count, dataset, objective, strength, seed));
         jobs.AddRange(ImportedModels.Jobs(this, jobs.Count));
@@ -182,11 +186,13 @@ public sealed record SweepSpec
 
     public ObjectiveConfig ObjectiveFor(ObjectiveSweep o, double strength) => o.Name switch
     {
-        "gnorm" => new ObjectiveConfig { Name = "gnorm", Lambda = strength },
-        "smooth" => new ObjectiveConfig { Name = "smooth", Lambda = strength, Sigma = o.Sigma ?? ObjectiveConfig.DefaultSmoothSigma },
-        "randsmooth" => new ObjectiveConfig { Name = "randsmooth", Sigma = strength },
-        "pgd" => new ObjectiveConfig { Name = "pgd", Epsilons = new[] { strength }, Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? new Attacks.PgdConfig().Steps } },
-        _ => new ObjectiveConfig { Name = "standard" },
+        ObjectiveKind.Gnorm => new ObjectiveConfig { Kind = o.Name, Lambda = strength },
+        ObjectiveKind.Smooth => new ObjectiveConfig
+            { Kind = o.Name, Lambda = strength, Sigma = o.Sigma ?? ObjectiveConfig.DefaultSmoothSigma },
+        ObjectiveKind.RandSmooth => new ObjectiveConfig { Kind = o.Name, Sigma = strength },
+        ObjectiveKind.Pgd => new ObjectiveConfig { Kind = o.Name, Epsilons = new[] { strength },
+            Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? new Attacks.PgdConfig().Steps } },
+        _ => new ObjectiveConfig { Kind = ObjectiveKind.Standard },
     };
 
     /// <summary>The demo: a small version of the whole study on the embedded shapes-distractor data.</summary>
@@ -196,10 +202,10 @@ public sealed record SweepSpec
         Datasets = new[] { "shapes-distractor" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = "standard" },
-            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.01, 0.1, 1, 10 } },
-            new ObjectiveSweep { Name = "randsmooth", Strengths = new[] { 0.05, 0.1, 0.2, 0.3 } },
-            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.1, 0.25, 0.5, 1 }, Steps = 3 },
+            new ObjectiveSweep { Name = ObjectiveKind.Standard },
+            new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.01, 0.1, 1, 10 } },
+            new ObjectiveSweep { Name = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.2, 0.3 } },
+            new ObjectiveSweep { Name = ObjectiveKind.Pgd, Strengths = new[] { 0.1, 0.25, 0.5, 1 }, Steps = 3 },
         },
         Seeds = new long[] { 0 },
         // Sized to finish in under 15 minutes on 2 cores of an AVX2-only CPU (Zen 3), the slowest machine
@@ -212,18 +218,19 @@ public sealed record SweepSpec
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25 },
     };
 
-    /// <summary>The paper-scale spec over the datasets present (`paglab demo --full`).</summary>
+    /// <summary>The paper-scale spec over the datasets present (what the demo runs at full scale).</summary>
     public static SweepSpec Full(IEnumerable<string> datasets) => Demo() with
     {
         Name = "full",
         Datasets = datasets.ToArray(),
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = "standard" },
-            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
-            new ObjectiveSweep { Name = "smooth", Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
-            new ObjectiveSweep { Name = "randsmooth", Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
-            new ObjectiveSweep { Name = "pgd", Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 }, Steps = 10 },
+            new ObjectiveSweep { Name = ObjectiveKind.Standard },
+            new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
+            new ObjectiveSweep
+                { Name = ObjectiveKind.Smooth, Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
+            new ObjectiveSweep { Name = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
+            new ObjectiveSweep { Name = ObjectiveKind.Pgd, Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 }, Steps = 10 },
         },
         Seeds = new long[] { 0, 1, 2 },
         Train = new TrainSettings { Epochs = 10 },
@@ -238,5 +245,6 @@ public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objectiv
     public ImportedModel? Imported { get; init; }
 
     public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}"
-        : $"{Index:D3}-{Dataset}-{Objective.Name}-{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
+        : $"{Index:D3}-{Dataset}-{Vocabulary.Name(Objective.Name)}-"
+            + $"{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
 }

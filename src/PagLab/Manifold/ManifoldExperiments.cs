@@ -104,17 +104,6 @@ public static class ManifoldExperiments
         return spaces;
     }
 
-    /// <summary>The split by name, as a sweep spec gives it.</summary>
-    public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, string split,
-        int count, int batchSize, IProgressSink progress) =>
-        EstimateWithAutoencoder(autoencoderDir, dataset, Vocabulary.Parse<Split>(split, "split"), count, batchSize,
-            progress);
-
-    /// <summary>The split by name, as a sweep spec gives it.</summary>
-    public static TangentSpaces EstimateWithLocalPca(IDataset dataset, string split, int count, int neighbours,
-        int dimension) =>
-        EstimateWithLocalPca(dataset, Vocabulary.Parse<Split>(split, "split"), count, neighbours, dimension);
-
     /// <summary>The images (and labels) the tangent spaces were computed for.</summary>
     public static (Tensor Images, Tensor Labels) ImagesOf(TangentSpaces tangents, IDataset dataset, string tangentsPath)
     {

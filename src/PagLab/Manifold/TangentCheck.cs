@@ -42,10 +42,6 @@ public static class TangentCheck
         return spaces;
     }
 
-    /// <summary>The split by name, as a sweep spec gives it.</summary>
-    public static TangentSpaces TrueSpaces(IDataset dataset, string split, int count) =>
-        TrueSpaces(dataset, Vocabulary.Parse<Split>(split, "split"), count);
-
     public static TangentCheckReport Run(IDataset dataset, string? autoencoderDir, int count, int neighbours, int? dimension, IProgressSink progress)
     {
         using var truth = TrueBasis(dataset);

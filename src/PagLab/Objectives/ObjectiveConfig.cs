@@ -28,10 +28,6 @@ public sealed record ObjectiveConfig
     /// <summary>Which objective; "name" in files and specs.</summary>
     [JsonPropertyName("name")] public ObjectiveKind Kind { get; init; } = ObjectiveKind.Standard;
 
-    /// <summary>Kind by name, for callers that still hold names (Experiments); not a separate file field.</summary>
-    [JsonIgnore]
-    public string Name { get => Vocabulary.Name(Kind); init => Kind = Vocabulary.Parse<ObjectiveKind>(value, "name"); }
-
     public double Lambda { get; init; } = 0;
     public LambdaConvention LambdaConvention { get; init; } = LambdaConvention.PagLab; // gnorm only
     public double Sigma { get; init; } = 0;
@@ -53,8 +49,6 @@ public sealed record ObjectiveConfig
     {
         ObjectiveKind.Smooth => DefaultSmoothSigma, ObjectiveKind.RandSmooth => DefaultRandSmoothSigma, _ => 0,
     };
-
-    public static IReadOnlyList<string> Names => Vocabulary.Names<ObjectiveKind>();
 
     /// <summary>The single number a sweep varies for this objective.</summary>
     public double Strength => Kind switch

@@ -64,7 +64,8 @@ public static class ReportBuilder
             .Append($"output per image); regimes and findings compare at eps {eps}. Alignment is {model.AlignmentName}")
             .Append(model.HaveLpips ? $" (LPIPS-{Esc(spec.Measure.LpipsNet ?? "squeeze")})."
                                     : " (no LPIPS weights were available; cosine is in the table).")
-            .Append($" Gradient mode: {Esc(spec.Measure.Mode)} ({Esc(ReportSummary.ModeReason(spec.Measure.Mode))})."
+            .Append($" Gradient mode: {Esc(Vocabulary.Name(spec.Measure.Mode))}"
+                + $" ({Esc(ReportSummary.ModeReason(spec.Measure.Mode))})."
                 + " Every number is a mean with its 95% interval [lower, "
                 + $"upper]: percentile ")
             .Append($"bootstrap over images ({Bootstrap.Replicates} replicates, fixed seed), over seeds then images "

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using PagLab.Common;
 using PagLab.Experiments;
+using PagLab.Models;
 using PagLab.Uncertainty;
 
 namespace PagLab.Reporting;
@@ -14,10 +16,12 @@ public static class ReportSummary
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Why a gradient mode is compared with which score (docs/score.md).</summary>
-    public static string ModeReason(string mode) => mode switch
+    public static string ModeReason(GradientMode mode) => mode switch
     {
-        "sum" => "gradient of the summed logits against the unconditional score: the authors' CIFAR-10 option",
-        "label" => "gradient of the true label's log-probability against the score conditioned on that label",
+        GradientMode.Sum =>
+            "gradient of the summed logits against the unconditional score: the authors' CIFAR-10 option",
+        GradientMode.Label =>
+            "gradient of the true label's log-probability against the score conditioned on that label",
         _ => "gradient of the predicted class's log-probability against the score conditioned on that class "
             + "(the authors' ImageNet-64 choice; Suppl. B.4 finds the two agree)",
     };
@@ -30,7 +34,8 @@ public static class ReportSummary
             .AppendLine($"{model.Results.Count} of {model.JobsTotal} jobs finished on "
                 + $"{string.Join(", ", model.Datasets)}; seeds {string.Join(", ", spec.Seeds)}. Output measure "
                 + $"`{model.OutputMeasure}`, compared at eps {eps}; alignment is {model.AlignmentName}; gradient "
-                + $"mode `{spec.Measure.Mode}` ({ModeReason(spec.Measure.Mode)}). Every number is a mean with its "
+                + $"mode `{Vocabulary.Name(spec.Measure.Mode)}` ({ModeReason(spec.Measure.Mode)})."
+                + " Every number is a mean with its "
                 + "95% interval [lower, upper] (bootstrap over seeds, then images). A finding is **held** when its "
                 + "interval says so, **did not hold** when it says the opposite, and **inconclusive** otherwise.")
             .AppendLine()

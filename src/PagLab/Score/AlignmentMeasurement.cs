@@ -33,7 +33,7 @@ public sealed record ImageAlignment
 public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
-    public required string Mode { get; init; }                          // a GradientMode's name
+    public required GradientMode Mode { get; init; }
     public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
     public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
     public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
@@ -129,7 +129,7 @@ public static class AlignmentMeasurement
             : mode == GradientMode.Label ? "label" : "predicted class";
         return new AlignmentReport
         {
-            Dataset = dataset.Name, Mode = Vocabulary.Name(mode), Sigma = sigma, Count = images.Count,
+            Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count,
             LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
@@ -142,11 +142,6 @@ public static class AlignmentMeasurement
             Images = images,
         };
     }
-
-    /// <summary>The mode by name, as a sweep spec's measure.mode gives it.</summary>
-    public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset,
-        double sigma, string mode, int count, Lpips? lpips, int batchSize = 64) =>
-        Measure(model, denoiser, dataset, sigma, Vocabulary.Parse<GradientMode>(mode, "mode"), count, lpips, batchSize);
 
     /// <summary>The class each image's gradient is of: none for `sum`, the label, or the model's prediction.</summary>
     static Tensor? Targets(Module<Tensor, Tensor> model, Tensor x, GradientMode mode, Tensor labels) => mode switch
@@ -200,11 +195,6 @@ public static class AlignmentMeasurement
         var labels = Enumerable.Range(0, (int)split.Count).SelectMany(i => captions.Select(c => c[i])).ToList();
         ImageGrid.SavePng(path, tiles, columns.Count, labels, scale: 4);
     }
-
-    /// <summary>The mode by name, as a sweep spec's measure.mode gives it.</summary>
-    public static void Figure(string path, IReadOnlyList<(string Name, Module<Tensor, Tensor> Model)> models,
-        IDenoiser denoiser, IDataset dataset, double sigma, string mode, int count, Lpips? lpips) =>
-        Figure(path, models, denoiser, dataset, sigma, Vocabulary.Parse<GradientMode>(mode, "mode"), count, lpips);
 
     public static void Write(string path, AlignmentReport report) => JsonFiles.Write(path, report);
 }

@@ -34,7 +34,7 @@ public record TrainSettings
     public Schedule Schedule { get; init; } = Schedule.None;
     public double[] Milestones { get; init; } = { 0.75, 0.875 }; // multistep: fractions of the run (150/175 of 200)
     public double Gamma { get; init; } = 0.1;                   // multistep decay factor
-    public string Augment { get; init; } = "none";              // none | crop-flip (Data/Augmentation)
+    public Data.AugmentationKind Augment { get; init; } = Data.AugmentationKind.None;
     public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors: 4)
     /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win.</summary>
     public string? Preset { get; init; }
@@ -82,8 +82,6 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
                      $"device must be cpu or cuda, got '{Device}'");
         Require.That(Milestones.All(m => m > 0 && double.IsFinite(m)), "milestones must be positive");
         Require.Positive(Gamma, "gamma");
-        Require.That(Data.Augmentation.Names.Contains(Augment),
-                     $"augment must be one of {string.Join(", ", Data.Augmentation.Names)}, got '{Augment}'");
         TrainingPresets.Validate(Preset, new[] { Dataset });
         Require.That(AugmentPadding is >= 0 and <= 64, $"augmentPadding must be in 0..64, got {AugmentPadding}");
         if (LrScaleReference is double r) Require.Positive(r, "lrScaleReference");

@@ -121,7 +121,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
     public void SaveFinal(string dir)
     {
         model.eval();
-        SavedModel.Save(dir, model, config.Objective.Name, new Dictionary<string, string>
+        SavedModel.Save(dir, model, Vocabulary.Name(config.Objective.Kind), new Dictionary<string, string>
         {
             ["strength"] = config.Objective.Strength.ToString(CultureInfo.InvariantCulture),
             ["epochs"] = config.Epochs.ToString(CultureInfo.InvariantCulture),

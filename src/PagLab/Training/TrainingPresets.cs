@@ -22,7 +22,7 @@ public sealed record AuthorsRecipe
     public required double WeightDecay { get; init; }
     public required double[] Milestones { get; init; }   // fractions of the run (< 1) or epochs
     public double Gamma { get; init; } = 0.1;
-    public required string Augment { get; init; }
+    public required Data.AugmentationKind Augment { get; init; }
     public int AugmentPadding { get; init; } = 4;
     public Dictionary<string, double> LrScaleReferences { get; init; } = new();
     public required PgdConfig Pgd { get; init; }
@@ -50,7 +50,7 @@ public static class TrainingPresets
             {
                 Source = "run_experiments.py train_*, train_models.py, utils/datasets.py, utils/regularized_loss.py",
                 Epochs = 200, BatchSize = 128, LearningRate = 0.025, WeightDecay = 5e-4,
-                Milestones = new[] { 0.75, 0.875 }, Augment = Data.Augmentation.CropFlip, AugmentPadding = 4,
+                Milestones = new[] { 0.75, 0.875 }, Augment = Data.AugmentationKind.CropFlip, AugmentPadding = 4,
                 LrScaleReferences = new() { ["gnorm"] = 0.01, ["smooth"] = 10 },
                 Pgd = PgdConfig.Authors,
             },
@@ -61,7 +61,7 @@ public static class TrainingPresets
             {
                 Source = "train_robust_imagenet.py",
                 Epochs = 90, BatchSize = 4096, LearningRate = 0.1, WeightDecay = 1e-4,
-                Milestones = new double[] { 30, 60 }, Augment = Data.Augmentation.CropFlip, AugmentPadding = 8,
+                Milestones = new double[] { 30, 60 }, Augment = Data.AugmentationKind.CropFlip, AugmentPadding = 8,
                 Pgd = PgdConfig.Authors with { Steps = 3 },
             },
             // notebooks/MNISTDistractorPGDTraining.ipynb (PAGs Suppl. B.2): ResNet-18, 9 epochs, batch 128,
@@ -71,7 +71,7 @@ public static class TrainingPresets
             {
                 Source = "notebooks/MNISTDistractorPGDTraining.ipynb",
                 Epochs = 9, BatchSize = 128, LearningRate = 0.1, Momentum = 0, WeightDecay = 0,
-                Milestones = new double[] { 3 }, Augment = Data.Augmentation.None,
+                Milestones = new double[] { 3 }, Augment = Data.AugmentationKind.None,
                 Pgd = PgdConfig.Authors with { AlphaFactor = 2.5 },
             },
         };

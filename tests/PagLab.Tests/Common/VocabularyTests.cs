@@ -2,6 +2,7 @@ using System.Text.Json;
 using PagLab.Attacks;
 using PagLab.Common;
 using PagLab.Data;
+using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Models;
@@ -136,10 +137,13 @@ public class VocabularyTests
     }
 
     [Fact]
-    public void ObjectiveName_IsTheKindByName_ForCallersThatHoldNames()
+    public void SpecObjectiveNames_AreReadAsKinds_AndAnUnknownOneIsRefusedAtItsKey()
     {
-        Assert.Equal(ObjectiveKind.RandSmooth, new ObjectiveConfig { Name = "randsmooth" }.Kind);
-        Assert.Equal("gnorm", new ObjectiveConfig { Kind = ObjectiveKind.Gnorm }.Name);
-        Assert.Throws<PagLabException>(() => new ObjectiveConfig { Name = "ridge" });
+        string dir = TestPaths.TempDir("vocab"), path = Path.Combine(dir, "spec.yaml");
+        File.WriteAllText(path, "name: s\ndatasets: [subspace-gaussians]\nobjectives: [{name: randsmooth}]\n");
+        Assert.Equal(ObjectiveKind.RandSmooth, SweepSpec.Load(path).Objectives[0].Name);
+        File.WriteAllText(path, "name: s\ndatasets: [subspace-gaussians]\nobjectives: [{name: ridge}]\n");
+        var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
+        Assert.Contains("ridge", e.Message);
     }
 }

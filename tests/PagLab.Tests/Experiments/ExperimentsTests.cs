@@ -187,7 +187,7 @@ public class SweepSpecFileTests
         var yaml = SweepSpec.Load(Path.Combine(Examples, "tiny-sweep.yaml"));
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(json, JsonFiles.Options), System.Text.Json.JsonSerializer.Serialize(yaml, JsonFiles.Options));
         Assert.Equal(json.Jobs().Select(j => j.Id), yaml.Jobs().Select(j => j.Id));
-        Assert.Equal("true", yaml.Shared.TangentEstimator);
+        Assert.Equal(PagLab.Manifold.TangentEstimator.True, yaml.Shared.TangentEstimator);
     }
 
     [Fact]

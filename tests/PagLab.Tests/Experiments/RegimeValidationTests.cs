@@ -27,11 +27,11 @@ public class RegimeValidationTests(ITestOutputHelper output)
         Datasets = new[] { "subspace-gaussians" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = "standard" },
-            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.1, 1, 10 } },
+            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
+            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 1, 10 } },
         },
         Train = new TrainSettings { Arch = "linear", Epochs = 5, TrainSize = 4000, TestSize = 500 },
-        Shared = new SharedSettings { TangentEstimator = "true", TangentCount = 32 },
+        Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 32 },
         Measure = new MeasureSettings { Epsilons = new[] { 1.0 }, Draws = 8, Alignment = false, Distractor = false },
     };
 

@@ -50,7 +50,7 @@ public static class Tables
         {
             Alignment = new AlignmentResult
             {
-                Mode = "predicted", Sigma = 0.25, OneMinusLpipsPerImage = values,
+                Mode = PagLab.Models.GradientMode.Predicted, Sigma = 0.25, OneMinusLpipsPerImage = values,
                     OneMinusLpips = Bootstrap.Mean(Bootstrap.Sample.One(values)),
                 SsimPerImage = values, Ssim = Bootstrap.Mean(Bootstrap.Sample.One(values)), CosinePerImage = values,
                 Cosine = Bootstrap.Mean(Bootstrap.Sample.One(values)), BayesCosinePerImage = bayes,

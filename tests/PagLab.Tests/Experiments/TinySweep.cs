@@ -13,11 +13,14 @@ public static class TinySweep
         Datasets = new[] { "subspace-gaussians" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = "standard" },
-            new ObjectiveSweep { Name = "gnorm", Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray() },
+            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
+            new ObjectiveSweep
+            {
+                Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray(),
+            },
         },
         Train = new TrainSettings { Arch = "mlp", Epochs = 1, TrainSize = 400, TestSize = 64 },
-        Shared = new SharedSettings { TangentEstimator = "true", TangentCount = 8 },
+        Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 8 },
         Measure = new MeasureSettings { Epsilons = new[] { 0.5, 1.0 }, Draws = 4, AlignmentCount = 8 },
     };
 

@@ -31,7 +31,7 @@ public class TangentCheckTests
     public void TrueSpaces_ProjectLikeTheDatasetsOwnProjector()
     {
         using var dataset = Small();
-        using var spaces = TangentCheck.TrueSpaces(dataset, "test", 6);
+        using var spaces = TangentCheck.TrueSpaces(dataset, PagLab.Data.Split.Test, 6);
         using var v = randn(6, 1, 8, 8, ScalarType.Float64);
         using var ours = spaces.ProjectOn(v.flatten(1));
         using var theirs = dataset.ProjectOnManifold(v);
@@ -45,7 +45,7 @@ public class TangentCheckTests
         // PAGs Section 3.3, Argument 2 (ridge with a free bias, closed form) and Theorem 2: the Bayes
         // logit gradients of subspace-gaussians lie in the tangent space as well.
         using var dataset = Small();
-        using var spaces = TangentCheck.TrueSpaces(dataset, "test", 20);
+        using var spaces = TangentCheck.TrueSpaces(dataset, PagLab.Data.Split.Test, 20);
         var spec = ModelSpec.For("linear", dataset);
         using var model = ModelFactory.Create(spec, seed: 1);
         model.to(ScalarType.Float64);

@@ -195,10 +195,10 @@ public class ScoreTests
     }
 
     [Theory]
-    [InlineData("predicted")]
-    [InlineData("label")]
-    [InlineData("sum")]
-    public void BayesClassifierAsAModel_HasBayesCosineOne_EvenWithAnInputDependentOffsetOnItsLogits(string mode)
+    [InlineData(GradientMode.Predicted)]
+    [InlineData(GradientMode.Label)]
+    [InlineData(GradientMode.Sum)]
+    public void BayesClassifierAsAModel_HasBayesCosineOne_EvenWithAnInputDependentOffsetOnItsLogits(GradientMode mode)
     {
         // Logits = exact log p(y|x) + c(x): a classifier with the Bayes posterior. Logit gradients differ from
         // the log-posterior's by grad c(x); the comparison of log-probabilities must not see it.
@@ -260,19 +260,20 @@ public class ScoreTests
     {
         var ds = SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 2, TrainSize = 10, TestSize = 8 });
         var model = new BayesModel(ds);
-        var expected = new[] { ("predicted", "predicted class"), ("label", "label"), ("sum", "unconditional") };
+        var expected = new[] { (GradientMode.Predicted, "predicted class"), (GradientMode.Label, "label"),
+            (GradientMode.Sum, "unconditional") };
         foreach (var (mode, conditioning) in expected)
         {
             var report = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds), ds, 0.1, mode, 8, lpips: null);
             Assert.Equal(conditioning, report.ScoreConditioning);
-            Assert.Contains(mode == "sum" ? "unconditional score" : "conditioned on that class", report.Why);
+            Assert.Contains(mode == GradientMode.Sum ? "unconditional score" : "conditioned on that class", report.Why);
         }
         var unconditional = AlignmentMeasurement.Measure(model, new ExactDenoiser(ds, conditional: false), ds, 0.1,
-            "predicted", 8, lpips: null);
+            GradientMode.Predicted, 8, lpips: null);
         Assert.Equal("unconditional", unconditional.ScoreConditioning);
         Assert.Contains("not class-conditional", unconditional.Why);
         var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
-            AlignmentMeasurement.Measure(model, new EdmPreconditioner(Net(classes: 10)), ds, 0.1, "sum", 8,
+            AlignmentMeasurement.Measure(model, new EdmPreconditioner(Net(classes: 10)), ds, 0.1, GradientMode.Sum, 8,
                 lpips: null));
         Assert.Contains("class-conditional", e.Message);
     }

@@ -28,7 +28,8 @@ public class RunFolderTests
     {
         string dir = TestPaths.TempDir("run");
         Trainer.Run(Tiny, dir);
-        var other = Tiny with { BatchSize = 64, Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 0.01 } };
+        var other = Tiny with
+            { BatchSize = 64, Objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 0.01 } };
         var e = Assert.Throws<PagLabException>(() => Trainer.Run(other, dir, resume: true));
         Assert.Contains("batchSize 50 -> 64", e.Message);
         Assert.Contains("objective.name standard -> gnorm", e.Message);
@@ -60,7 +61,7 @@ public class RunFolderTests
     public void LossAboveTheBound_EndsTheRunAsDiverged()
     {
         string dir = TestPaths.TempDir("run");
-        var config = Tiny with { Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 1e11 } };
+        var config = Tiny with { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 1e11 } };
         var result = Trainer.Run(config, dir);
         Assert.Equal(RunStatus.Diverged, result.Status);
         Assert.Contains($"above the bound {TrainingLoop.LossBound:G}", result.Message);

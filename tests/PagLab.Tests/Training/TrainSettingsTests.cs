@@ -44,7 +44,7 @@ public class TrainSettingsTests
         var spec = Load("");
         // as JSON, so that arrays compare by value
         Assert.Equal(JsonSerializer.Serialize(new TrainSettings()), JsonSerializer.Serialize(spec.Train));
-        var pgd = spec.Jobs().Single(j => j.Objective.Name == "pgd");
+        var pgd = spec.Jobs().Single(j => j.Objective.Name == PagLab.Objectives.ObjectiveKind.Pgd);
         Assert.Equal(new PgdConfig().Steps, spec.ObjectiveFor(pgd.Objective, pgd.Strength).Pgd.Steps);
         Assert.Equal(10, new PgdConfig().Steps);   // paglab train --steps defaults to 10
     }

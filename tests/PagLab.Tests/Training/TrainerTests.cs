@@ -18,7 +18,8 @@ public class TrainerTests
             Dataset = "shapes", Arch = "smallcnn", Epochs = 3, TrainSize = 3000, TestSize = 500, Seed = 1, LearningRate = 3e-3,
             Objective = new ObjectiveConfig
             {
-                Name = objective, Lambda = lambda, Sigma = objective == "pgd" ? 0 : strength,
+                Kind = PagLab.Common.Vocabulary.Parse<ObjectiveKind>(objective, "name"), Lambda = lambda,
+                Sigma = objective == "pgd" ? 0 : strength,
                 Epsilons = new[] { strength > 0 ? strength : 1.0 }, Pgd = new() { Steps = 3 },
             },
         };

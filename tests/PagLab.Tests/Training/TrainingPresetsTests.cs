@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PagLab.Attacks;
+using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Objectives;
@@ -18,7 +19,8 @@ public class TrainingPresetsTests
     static TrainConfig Preset(string dataset, string objective = "standard") =>
         TrainingPresets.Apply(new TrainConfig
         {
-            Dataset = dataset, Preset = TrainingPresets.Authors, Objective = new ObjectiveConfig { Name = objective },
+            Dataset = dataset, Preset = TrainingPresets.Authors,
+            Objective = new ObjectiveConfig { Kind = Vocabulary.Parse<ObjectiveKind>(objective, "name") },
         }, _ => false);
 
     static string Value(TrainConfig config, string key)
@@ -61,9 +63,10 @@ public class TrainingPresetsTests
     public void AuthorsPreset_Cifar10_ScalesTheLearningRateDown_AboveGnorm001AndSmooth10()
     {
         // run_experiments.py: lr = 0.025 / (reg_constant / 0.01) above 0.01 (gnorm), / (c / 10) above 10 (smooth)
-        var gnorm = Preset("cifar10", "gnorm") with { Objective = new ObjectiveConfig { Name = "gnorm", Lambda = 1 } };
+        var gnorm = Preset("cifar10", "gnorm") with
+            { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 1 } };
         var smooth = Preset("cifar10", "smooth") with
-            { Objective = new ObjectiveConfig { Name = "smooth", Lambda = 100 } };
+            { Objective = new ObjectiveConfig { Kind = ObjectiveKind.Smooth, Lambda = 100 } };
         Assert.Equal(0.025 / (1 / 0.01), gnorm.LearningRateAt(0), 12);
         Assert.Equal(0.025 / (100 / 10.0), smooth.LearningRateAt(0), 12);
         Assert.Null(Preset("cifar10", "randsmooth").LrScaleReference);
@@ -103,9 +106,9 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(path);
         var cifar = SweepRunner.JobConfig(spec, spec.Jobs()[0]);
         var mnist = SweepRunner.JobConfig(spec, spec.Jobs()[1]);
-        Assert.Equal(("cifar10", 2, 64, 0.025, "crop-flip"),
+        Assert.Equal(("cifar10", 2, 64, 0.025, PagLab.Data.AugmentationKind.CropFlip),
                      (cifar.Dataset, cifar.Epochs, cifar.TrainSize, cifar.LearningRate, cifar.Augment));
-        Assert.Equal(("mnist-distractor", 2, 0.1, "none", 2.5),
+        Assert.Equal(("mnist-distractor", 2, 0.1, PagLab.Data.AugmentationKind.None, 2.5),
                      (mnist.Dataset, mnist.Epochs, mnist.LearningRate, mnist.Augment, mnist.Objective.Pgd.AlphaFactor));
 
         File.WriteAllText(path, "datasets: [shapes]\nobjectives: [{name: standard}]\ntrain: {preset: authors}\n");
@@ -119,10 +122,13 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
         var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
         Assert.All(configs.Where(c => c.Dataset == "cifar10"),
-                   c => Assert.Equal((200, "crop-flip", "resnet18"), (c.Epochs, c.Augment, c.Arch)));
+                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, "resnet18"),
+                       (c.Epochs, c.Augment, c.Arch)));
         Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
-                   c => Assert.Equal((9, "none", 0.1), (c.Epochs, c.Augment, c.LearningRate)));
-        var gnorm = configs.First(c => c is { Dataset: "cifar10", Objective: { Name: "gnorm", Lambda: 1 } });
+                   c => Assert.Equal((9, PagLab.Data.AugmentationKind.None, 0.1),
+                       (c.Epochs, c.Augment, c.LearningRate)));
+        var gnorm = configs.First(c =>
+            c is { Dataset: "cifar10", Objective: { Kind: ObjectiveKind.Gnorm, Lambda: 1 } });
         Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
     }
 
