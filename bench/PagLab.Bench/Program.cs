@@ -26,7 +26,8 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] | peak [--threads 2] | report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
+    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] | peak [--threads 2] "
+        + "| report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
     return 2;
 }
 
@@ -34,16 +35,19 @@ sealed record Row(double MedianMs, double P25Ms, double P75Ms, int Repeats, int 
 
 static class Bench
 {
-    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
+    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a,
+        name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
 
     public static Row Time(Action action, int warmup, int repeats, int items, string? note = null)
     {
         for (int i = 0; i < warmup; i++) action();
         var times = new List<double>();
-        for (int i = 0; i < repeats; i++) { var sw = Stopwatch.StartNew(); action(); times.Add(sw.Elapsed.TotalMilliseconds); }
+        for (int i = 0; i < repeats; i++) { var sw =
+            Stopwatch.StartNew(); action(); times.Add(sw.Elapsed.TotalMilliseconds); }
         times.Sort();
         double Q(double p) => times[Math.Min(times.Count - 1, (int)Math.Round(p * (times.Count - 1)))];
-        return new Row(times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2, Q(0.25), Q(0.75), repeats, items, note);
+        return new Row(times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count
+            / 2]) / 2, Q(0.25), Q(0.75), repeats, items, note);
     }
 
     public static int Run(string[] a)
@@ -80,19 +84,26 @@ static class Bench
         if (!quick) Profile(rows);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
-        foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128, 8) })
+        foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
+            8) })
         {
             torch.manual_seed(0);
-            using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = k, Channels = c, Height = size, Width = size });
+            using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = k, Channels = c,
+                Height = size, Width = size });
             var z = randn(images, k);
             string tag = $"{c * size * size}x{k}";
-            Add($"tangents/{tag}/batched-per-image", Scale(Time(() => { using var s = NewDisposeScope(); TangentSpaces.FromColumns(DecoderJacobian.Compute(ae.Decode, z), arange(images, dtype: ScalarType.Int64)).Dispose(); }, 1, quick ? 2 : 5, images), images));
-            Add($"tangents/{tag}/per-pixel-per-image", Time(() => PerPixelJacobian.Compute(ae.Decode, z.narrow(0, 0, 1)).Dispose(), 0, 1, 1, "PagLab running the authors' loop"));
+            Add($"tangents/{tag}/batched-per-image",
+                Scale(Time(() => { using var s =
+                NewDisposeScope(); TangentSpaces.FromColumns(DecoderJacobian.Compute(ae.Decode, z), arange(images,
+                dtype: ScalarType.Int64)).Dispose(); }, 1, quick ? 2 : 5, images), images));
+            Add($"tangents/{tag}/per-pixel-per-image", Time(() => PerPixelJacobian.Compute(ae.Decode, z.narrow(0, 0,
+                1)).Dispose(), 0, 1, 1, "PagLab running the authors' loop"));
             using var scope = NewDisposeScope();
             var exact = DecoderJacobian.Compute(ae.Decode, z.narrow(0, 0, 1));
             var reference = PerPixelJacobian.Compute(ae.Decode, z.narrow(0, 0, 1));
             double diff = (exact - reference).abs().max().item<float>();
-            rows[$"tangents/{tag}/batched-per-image"] = rows[$"tangents/{tag}/batched-per-image"] with { Note = $"max |batched - per-pixel| = {diff:G2}" };
+            rows[$"tangents/{tag}/batched-per-image"] = rows[$"tangents/{tag}/batched-per-image"] with { Note =
+                $"max |batched - per-pixel| = {diff:G2}" };
         }
 
         // LPIPS squeeze on a batch of 64 RGB 64x64 pairs.
@@ -101,7 +112,9 @@ static class Bench
         {
             using var lpips = Lpips.Load("squeeze", weights);
             var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
-            Add("lpips/squeeze/64x3x64x64", Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); lpips.call(x, y).sum().item<float>(); }, 1, quick ? 3 : 10, 64));
+            Add("lpips/squeeze/64x3x64x64",
+                Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); lpips.call(x,
+                y).sum().item<float>(); }, 1, quick ? 3 : 10, 64));
         }
 
         // The score of a batch: one denoiser forward (U-Net, 28x28, batch 128).
@@ -110,13 +123,15 @@ static class Bench
             var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
             denoiser.Network.eval();
             var x = rand(128, 1, 28, 28);
-            Add("score/unet28/batch128", Time(() => { using var s = NewDisposeScope(); ScoreFunction.Compute(denoiser, x, 0.5).sum().item<float>(); }, 1, quick ? 3 : 10, 128));
+            Add("score/unet28/batch128", Time(() => { using var s = NewDisposeScope(); ScoreFunction.Compute(denoiser,
+                x, 0.5).sum().item<float>(); }, 1, quick ? 3 : 10, 128));
         }
 
         // Native memory: resident set after 200 and after 2,000 standard smallcnn steps.
         {
             int first = quick ? 50 : 200, second = quick ? 500 : 2000;
-            using var model = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }, 0);
+            using var model = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
+                Width = 28, Classes = 10 }, 0);
             using var opt = torch.optim.Adam(model.parameters(), 1e-3);
             var objective = new CrossEntropy();
             var x = rand(128, 1, 28, 28); var y = randint(10, new long[] { 128 });
@@ -132,18 +147,22 @@ static class Bench
             }
             GC.Collect();
             long rssSecond = Rss();
-            rows["memory/smallcnn/rss-growth"] = new Row(0, 0, 0, 1, 0, $"RSS {rssFirst / 1048576.0:F0} MB after {first} steps, {rssSecond / 1048576.0:F0} MB after {second}: {(rssSecond - rssFirst) * 100.0 / rssFirst:+0.0;-0.0}%");
+            rows["memory/smallcnn/rss-growth"] = new Row(0, 0, 0, 1, 0,
+                $"RSS {rssFirst / 1048576.0:F0} MB after {first} steps, {rssSecond / 1048576.0:F0} MB after "
+                + $"{second}: {(rssSecond - rssFirst) * 100.0 / rssFirst:+0.0;-0.0}%");
             Console.Error.WriteLine(rows["memory/smallcnn/rss-growth"].Note);
         }
 
         var json = new JsonObject
         {
-            ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString(), ["threads"] = threads, ["quick"] = quick,
+            ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString(), ["threads"] = threads,
+                ["quick"] = quick,
             ["resnet18MacsPerImage"] = ResNet18Macs(32, 32, 3),
             ["measuredPeakGflops"] = MeasuredPeak(threads),
             ["rows"] = JsonSerializer.SerializeToNode(rows),
         };
-        File.WriteAllText(Arg(a, "--out", "paglab.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Arg(a, "--out", "paglab.json"),
+            json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 
@@ -156,34 +175,47 @@ static class Bench
         var x = rand(128, 3, 32, 32); var y = randint(10, new long[] { 128 });
         double macs = ResNet18Macs(32, 32, 3) * 128;
         Row forward = Time(() => { using var s = NewDisposeScope(); model.call(x).sum().item<float>(); }, 1, 3, 128);
-        rows["profile/resnet18/forward"] = forward with { Note = $"{2 * macs / (forward.MedianMs / 1000) / 1e9:F1} GFLOP/s" };
-        Row both = Time(() => { using var s = NewDisposeScope(); model.zero_grad(); functional.cross_entropy(model.call(x), y).backward(); }, 1, 3, 128);
-        rows["profile/resnet18/forward+backward"] = both with { Note = $"backward = {both.MedianMs / forward.MedianMs - 1:F2}x forward" };
+        rows["profile/resnet18/forward"] = forward with { Note =
+            $"{2 * macs / (forward.MedianMs / 1000) / 1e9:F1} GFLOP/s" };
+        Row both = Time(() => { using var s =
+            NewDisposeScope(); model.zero_grad(); functional.cross_entropy(model.call(x), y).backward(); }, 1, 3, 128);
+        rows["profile/resnet18/forward+backward"] = both with { Note =
+            $"backward = {both.MedianMs / forward.MedianMs - 1:F2}x forward" };
         // The gradient-norm step in parts, timing PagLab's own objective: its loss (forward + input gradient
         // with create_graph + penalty), then that plus the backward through it (the double backward).
         var gnorm = new GradientNormPenalty(GradientNormPenalty.FromAuthorsConstant(1e-3, 128));
         using var noise = new Generator(0, device: CPU);
-        Row inputGrad = Time(() => { using var s = NewDisposeScope(); using var terms = gnorm.Loss(model, x, y, noise); terms.Total.item<float>(); }, 1, 3, 128);
-        rows["profile/resnet18/gnorm-forward+input-grad"] = inputGrad with { Note = $"{inputGrad.MedianMs / forward.MedianMs:F2}x forward" };
-        Row gnormAll = Time(() => { using var s = NewDisposeScope(); model.zero_grad(); using var terms = gnorm.Loss(model, x, y, noise); terms.Total.backward(); }, 1, 3, 128);
-        rows["profile/resnet18/gnorm-forward+input-grad+backward"] = gnormAll with { Note = $"double backward = {(gnormAll.MedianMs - inputGrad.MedianMs) / forward.MedianMs:F2}x forward; whole = {gnormAll.MedianMs / both.MedianMs:F2}x standard" };
+        Row inputGrad = Time(() => { using var s = NewDisposeScope(); using var terms = gnorm.Loss(model, x, y,
+            noise); terms.Total.item<float>(); }, 1, 3, 128);
+        rows["profile/resnet18/gnorm-forward+input-grad"] = inputGrad with { Note =
+            $"{inputGrad.MedianMs / forward.MedianMs:F2}x forward" };
+        Row gnormAll = Time(() => { using var s = NewDisposeScope(); model.zero_grad(); using var terms =
+            gnorm.Loss(model, x, y, noise); terms.Total.backward(); }, 1, 3, 128);
+        rows["profile/resnet18/gnorm-forward+input-grad+backward"] = gnormAll with { Note =
+            $"double backward = {(gnormAll.MedianMs - inputGrad.MedianMs) / forward.MedianMs:F2}x forward; whole = "
+            + $"{gnormAll.MedianMs / both.MedianMs:F2}x standard" };
         // Channels-last layouts for the whole standard step (weights and input as NHWC memory).
         Row channelsLast = TrainStep("resnet18", new ObjectiveConfig { Kind = ObjectiveKind.Standard }, 128, 3,
             channelsLast: true);
         rows["profile/resnet18/standard-step-channels-last"] = channelsLast;
         double convMs = 0;
         // (in, out, size, stride, how many times it occurs in the network)
-        foreach (var (cin, cout, size, stride, times) in new[] { (3, 64, 32, 1, 1), (64, 64, 32, 1, 4), (64, 128, 32, 2, 1), (128, 128, 16, 1, 3), (128, 256, 16, 2, 1), (256, 256, 8, 1, 3), (256, 512, 8, 2, 1), (512, 512, 4, 1, 3) })
+        foreach (var (cin, cout, size, stride, times) in new[] { (3, 64, 32, 1, 1), (64, 64, 32, 1, 4), (64, 128, 32, 2,
+            1), (128, 128, 16, 1, 3), (128, 256, 16, 2, 1), (256, 256, 8, 1, 3), (256, 512, 8, 2, 1), (512, 512, 4, 1,
+            3) })
         {
             using var scope = NewDisposeScope();
             var input = rand(128, cin, size, size); var weight = randn(cout, cin, 3, 3) * 0.01;
-            Row r = Time(() => { using var s = NewDisposeScope(); nn.functional.conv2d(input, weight, strides: new long[] { stride }, padding: new long[] { 1 }).sum().item<float>(); }, 1, 3, 128);
+            Row r = Time(() => { using var s = NewDisposeScope(); nn.functional.conv2d(input, weight,
+                strides: new long[] { stride }, padding: new long[] { 1 }).sum().item<float>(); }, 1, 3, 128);
             int o = size / stride;
             double flops = 2.0 * cin * cout * 9 * o * o * 128;
             convMs += r.MedianMs * times;
-            rows[$"profile/conv3x3/{cin}-{cout}@{size}s{stride}"] = r with { Note = $"{flops / (r.MedianMs / 1000) / 1e9:F1} GFLOP/s; occurs {times}x" };
+            rows[$"profile/conv3x3/{cin}-{cout}@{size}s{stride}"] = r with { Note =
+                $"{flops / (r.MedianMs / 1000) / 1e9:F1} GFLOP/s; occurs {times}x" };
         }
-        rows["profile/resnet18/forward-in-3x3-convs"] = new Row(convMs, convMs, convMs, 1, 128, $"{convMs / forward.MedianMs:P0} of the forward pass is in its 3x3 convolutions");
+        rows["profile/resnet18/forward-in-3x3-convs"] = new Row(convMs, convMs, convMs, 1, 128,
+            $"{convMs / forward.MedianMs:P0} of the forward pass is in its 3x3 convolutions");
     }
 
     /// <summary>
@@ -200,7 +232,8 @@ static class Bench
         {
             var clock = Stopwatch.StartNew();
             var sums = new float[threads];
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => sums[t] = lanes == 16 ? Fma512(iterations) : Fma256(iterations));
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                t => sums[t] = lanes == 16 ? Fma512(iterations) : Fma256(iterations));
             best = Math.Max(best, threads * iterations * 12.0 * lanes * 2 / clock.Elapsed.TotalSeconds / 1e9);
             if (sums.Any(float.IsNaN)) throw new InvalidOperationException("FMA loop produced NaN");
         }
@@ -211,13 +244,18 @@ static class Bench
     static float Fma512(long n)
     {
         var m = Vector512.Create(0.9999999f); var c = Vector512.Create(1e-7f);
-        Vector512<float> a0 = Vector512<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        Vector512<float> a0 = Vector512<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+            a8 = a0, a9 = a0, a10 = a0, a11 = a0;
         for (long i = 0; i < n; i++)
         {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c); a2 = Vector512.FusedMultiplyAdd(a2, m, c);
-            a3 = Vector512.FusedMultiplyAdd(a3, m, c); a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c); a8 = Vector512.FusedMultiplyAdd(a8, m, c);
-            a9 = Vector512.FusedMultiplyAdd(a9, m, c); a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
+            a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m,
+                c); a2 = Vector512.FusedMultiplyAdd(a2, m, c);
+            a3 = Vector512.FusedMultiplyAdd(a3, m, c); a4 = Vector512.FusedMultiplyAdd(a4, m,
+                c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
+            a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m,
+                c); a8 = Vector512.FusedMultiplyAdd(a8, m, c);
+            a9 = Vector512.FusedMultiplyAdd(a9, m, c); a10 = Vector512.FusedMultiplyAdd(a10, m,
+                c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
         }
         return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }
@@ -225,20 +263,26 @@ static class Bench
     static float Fma256(long n)
     {
         var m = Vector256.Create(0.9999999f); var c = Vector256.Create(1e-7f);
-        Vector256<float> a0 = Vector256<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        Vector256<float> a0 = Vector256<float>.One, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+            a8 = a0, a9 = a0, a10 = a0, a11 = a0;
         for (long i = 0; i < n; i++)
         {
-            a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m, c); a2 = Vector256.FusedMultiplyAdd(a2, m, c);
-            a3 = Vector256.FusedMultiplyAdd(a3, m, c); a4 = Vector256.FusedMultiplyAdd(a4, m, c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m, c); a8 = Vector256.FusedMultiplyAdd(a8, m, c);
-            a9 = Vector256.FusedMultiplyAdd(a9, m, c); a10 = Vector256.FusedMultiplyAdd(a10, m, c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
+            a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m,
+                c); a2 = Vector256.FusedMultiplyAdd(a2, m, c);
+            a3 = Vector256.FusedMultiplyAdd(a3, m, c); a4 = Vector256.FusedMultiplyAdd(a4, m,
+                c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
+            a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m,
+                c); a8 = Vector256.FusedMultiplyAdd(a8, m, c);
+            a9 = Vector256.FusedMultiplyAdd(a9, m, c); a10 = Vector256.FusedMultiplyAdd(a10, m,
+                c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
         }
         return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }
 
     public static int PrintPeak(string[] a) { MeasuredPeak(int.Parse(Arg(a, "--threads", "2"))); return 0; }
 
-    static Row Scale(Row r, int images) => r with { MedianMs = r.MedianMs / images, P25Ms = r.P25Ms / images, P75Ms = r.P75Ms / images, Items = 1 };
+    static Row Scale(Row r, int images) => r with { MedianMs = r.MedianMs / images, P25Ms = r.P25Ms / images,
+        P75Ms = r.P75Ms / images, Items = 1 };
 
     static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats, bool channelsLast = false)
     {
@@ -273,13 +317,15 @@ static class Bench
     static void ToChannelsLast(Module model)
     {
         foreach (var (_, m) in model.named_modules())
-            if (m is TorchSharp.Modules.Conv2d conv) conv.weight = new TorchSharp.Modules.Parameter(ChannelsLast(conv.weight!.detach()));
+            if (m is TorchSharp.Modules.Conv2d conv) conv.weight =
+                new TorchSharp.Modules.Parameter(ChannelsLast(conv.weight!.detach()));
     }
 
     static long Rss()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ',
+                StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         return 0;
     }
 
@@ -291,7 +337,8 @@ static class Bench
         foreach (var (planes, stride) in new[] { (64, 1), (128, 2), (256, 2), (512, 2) })
         {
             h /= stride; w /= stride;
-            macs += (double)inPlanes * planes * 9 * h * w + 3.0 * planes * planes * 9 * h * w; // 4 3x3 convs in 2 blocks
+            // 4 3x3 convs in 2 blocks
+            macs += (double)inPlanes * planes * 9 * h * w + 3.0 * planes * planes * 9 * h * w;
             if (stride != 1 || inPlanes != planes) macs += (double)inPlanes * planes * h * w; // 1x1 shortcut
             inPlanes = planes;
         }
@@ -301,7 +348,8 @@ static class Bench
 
 static class Report
 {
-    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
+    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a,
+        name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Write(string[] a)
@@ -310,13 +358,20 @@ static class Report
         var torchSide = JsonNode.Parse(File.ReadAllText(Arg(a, "--torch", "torch.json")))!;
         var ours = paglab["rows"]!.AsObject();
         var theirs = torchSide["rows"]!.AsObject();
-        double Ms(JsonNode? row) => row?["MedianMs"]?.GetValue<double>() ?? row?["median_ms"]?.GetValue<double>() ?? double.NaN;
+        double Ms(JsonNode? row) => row?["MedianMs"]?.GetValue<double>() ?? row?["median_ms"]?.GetValue<double>()
+            ?? double.NaN;
         string F(double v, string f = "F1") => double.IsFinite(v) ? v.ToString(f, Inv) : "–";
 
         var md = new StringBuilder("# Benchmarks: PagLab vs PyTorch\n\n");
-        md.AppendLine($"Generated by `bench/run` on {DateTime.UtcNow:u}. Machine: {Cpu()} ({Environment.ProcessorCount} cores), {Arg(a, "--load", "load unknown")}.");
-        md.AppendLine($"PagLab commit {Arg(a, "--commit", "?")}, TorchSharp {paglab["torchsharp"]} (libtorch 2.10, CPU), {paglab["threads"]} threads; PyTorch {torchSide["torch"]} (Debian python3-torch), {torchSide["threads"]} threads.");
-        md.AppendLine("PyTorch runs the same work the way the PAGs authors' code does (their loss definitions, `x.requires_grad_()` per batch, `.item()` logging, their PGD loop with `loss.backward()` per step, their one-backward-per-pixel tangent loop). Batch 128. Numbers are noisy on a shared 2-core machine: the ratios matter, absolute times are context.\n");
+        md.AppendLine($"Generated by `bench/run` on {DateTime.UtcNow:u}. Machine: {Cpu()} "
+            + $"({Environment.ProcessorCount} cores), {Arg(a, "--load", "load unknown")}.");
+        md.AppendLine($"PagLab commit {Arg(a, "--commit", "?")}, TorchSharp {paglab["torchsharp"]} (libtorch 2.10, "
+            + $"CPU), {paglab["threads"]} threads; PyTorch {torchSide["torch"]} (Debian python3-torch), "
+            + $"{torchSide["threads"]} threads.");
+        md.AppendLine("PyTorch runs the same work the way the PAGs authors' code does (their loss definitions, "
+            + "`x.requires_grad_()` per batch, `.item()` logging, their PGD loop with `loss.backward()` per step, "
+            + "their one-backward-per-pixel tangent loop). Batch 128. Numbers are noisy on a shared 2-core machine: "
+            + "the ratios matter, absolute times are context.\n");
         md.AppendLine("| row | PagLab ms (p25-p75) | PyTorch ms | PagLab / PyTorch speed | note |");
         md.AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var (name, row) in ours)
@@ -324,9 +379,13 @@ static class Report
             if (name.StartsWith("memory/") || name.StartsWith("profile/")) continue;
             double o = Ms(row), t = Ms(theirs[name]);
             string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
-            md.AppendLine($"| {name} | {F(o)} ({F(row!["P25Ms"]!.GetValue<double>())}-{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | {speed} | {row["Note"]?.GetValue<string>() ?? ""} |");
+            md.AppendLine($"| {name} | {F(o)} "
+                + $"({F(row!["P25Ms"]!.GetValue<double>())}-{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | "
+                + $"{speed} | {row["Note"]?.GetValue<string>() ?? ""} |");
         }
-        if (Arg(a, "--demo-seconds", "") is { Length: > 0 } demo) md.AppendLine($"| demo (`paglab demo`, whole study) | {demo} s | – | – | see docs/experiments.md for the stage split |");
+        if (Arg(a, "--demo-seconds",
+            "") is { Length: > 0 } demo) md.AppendLine($"| demo (`paglab demo`, whole study) | {demo} s | – | – | "
+            + $"see docs/experiments.md for the stage split |");
 
         md.AppendLine("\n## Targets\n");
         double Std(string arch) => Ms(ours[$"train-step/{arch}/standard"]);
@@ -336,20 +395,32 @@ static class Report
                 string key = $"train-step/{arch}/{obj}";
                 if (!ours.ContainsKey(key)) continue;
                 double o = Ms(ours[key]), t = Ms(theirs[key]);
-                md.AppendLine($"- {key}: images/s {128000 / o:F0} vs PyTorch {128000 / t:F0} = {t / o:F2}x (target >= 1.5x): **{(t / o >= 1.5 ? "met" : "not met")}**");
-                if (obj == "gnorm") md.AppendLine($"- {arch} gnorm step / standard step = {o / Std(arch):F2} (target <= 3): **{(o / Std(arch) <= 3 ? "met" : "not met")}**");
-                if (obj.StartsWith("pgd")) { int k = int.Parse(obj[3..]); md.AppendLine($"- {arch} pgd-{k} step / standard step = {o / Std(arch):F2} (target <= {k + 1.5}): **{(o / Std(arch) <= k + 1.5 ? "met" : "not met")}**"); }
+                md.AppendLine($"- {key}: images/s {128000 / o:F0} vs PyTorch {128000 / t:F0} = {t / o:F2}x (target "
+                    + $">= 1.5x): **{(t / o >= 1.5 ? "met" : "not met")}**");
+                if (obj == "gnorm") md.AppendLine($"- {arch} gnorm step / standard step = {o / Std(arch):F2} (target "
+                    + $"<= 3): **{(o / Std(arch) <= 3 ? "met" : "not met")}**");
+                if (obj.StartsWith("pgd")) { int k =
+                    int.Parse(obj[3..]); md.AppendLine($"- {arch} pgd-{k} step / standard step = {o / Std(arch):F2} "
+                    + $"(target <= {k + 1.5}): **{(o / Std(arch) <= k + 1.5 ? "met" : "not met")}**"); }
             }
         foreach (var tag in new[] { "784x16", "3072x128" })
         {
-            double batched = Ms(ours[$"tangents/{tag}/batched-per-image"]), pixel = Ms(ours[$"tangents/{tag}/per-pixel-per-image"]), pixelTorch = Ms(theirs[$"tangents/{tag}/per-pixel-per-image"]);
+            double batched = Ms(ours[$"tangents/{tag}/batched-per-image"]),
+                pixel = Ms(ours[$"tangents/{tag}/per-pixel-per-image"]),
+                pixelTorch = Ms(theirs[$"tangents/{tag}/per-pixel-per-image"]);
             if (!double.IsFinite(batched)) continue;
-            md.AppendLine($"- tangents {tag}: batched {batched:F2} ms/image vs per-pixel {pixel:F0} ms/image in PagLab ({pixel / batched:F0}x) and {F(pixelTorch, "F0")} ms/image in PyTorch ({F(pixelTorch / batched, "F0")}x) (target >= 100x): **{(Math.Max(pixel, double.IsFinite(pixelTorch) ? pixelTorch : 0) / batched >= 100 ? "met" : "not met")}**; {ours[$"tangents/{tag}/batched-per-image"]!["Note"]}");
+            md.AppendLine($"- tangents {tag}: batched {batched:F2} ms/image vs per-pixel {pixel:F0} ms/image in "
+                + $"PagLab ({pixel / batched:F0}x) and {F(pixelTorch, "F0")} ms/image in PyTorch "
+                + $"({F(pixelTorch / batched, "F0")}x) (target >= 100x): "
+                + $"**{(Math.Max(pixel, double.IsFinite(pixelTorch) ? pixelTorch : 0) / batched >= 100
+                    ? "met" : "not met")}"
+                + $"**; {ours[$"tangents/{tag}/batched-per-image"]!["Note"]}");
         }
         if (ours["memory/smallcnn/rss-growth"]?["Note"]?.GetValue<string>() is string mem)
         {
             var pct = double.Parse(mem[(mem.LastIndexOf(':') + 1)..].Trim().TrimEnd('%'), Inv);
-            md.AppendLine($"- native memory: {mem} (target within 10%): **{(Math.Abs(pct) <= 10 ? "met" : "not met")}**");
+            md.AppendLine($"- native memory: {mem} (target within 10%): "
+                + $"**{(Math.Abs(pct) <= 10 ? "met" : "not met")}**");
         }
         double macs = paglab["resnet18MacsPerImage"]!.GetValue<double>();
         double stepMs = Std("resnet18");
@@ -358,68 +429,126 @@ static class Report
         var (nominal, derivation) = Peak();
         double measured = paglab["measuredPeakGflops"]?.GetValue<double>() ?? double.NaN;
         double peak = double.IsFinite(measured) ? Math.Max(measured, nominal) : nominal;
-        md.AppendLine($"- fp32 peak: nominal {nominal:F0} GFLOP/s ({derivation}); measured {F(measured, "F0")} GFLOP/s by a loop of independent FMA chains on the same threads, which runs at the real (boosted) clock. The larger, {peak:F0} GFLOP/s, is the peak used below.");
-        md.AppendLine($"- resnet18 standard step: {macs / 1e6:F0} M MACs per image forward, x2 FLOPs, x3 for forward+backward, x128 = {flops / 1e9:F0} GFLOP per step in {stepMs:F0} ms = **{achieved:F1} GFLOP/s**, {achieved / peak:P0} of the fp32 peak. Target >= 50%: **{(achieved / peak >= 0.5 ? "met" : "not met")}**.");
-        if (Arg(a, "--demo-seconds", "") is { Length: > 0 } demoText && double.TryParse(demoText, Inv, out var demoSeconds))
-            md.AppendLine($"- `paglab demo`: {demoSeconds:F0} s on {paglab["threads"]} threads (target < 900 s): **{(demoSeconds < 900 ? "met" : "not met")}**");
-        md.AppendLine("- Targets not met on resnet18 are explained by the profile below: both sides run the same libtorch kernels there.");
+        md.AppendLine($"- fp32 peak: nominal {nominal:F0} GFLOP/s ({derivation}); measured {F(measured, "F0")} "
+            + $"GFLOP/s by a loop of independent FMA chains on the same threads, which runs at the real (boosted) "
+            + $"clock. The larger, {peak:F0} GFLOP/s, is the peak used below.");
+        md.AppendLine($"- resnet18 standard step: {macs / 1e6:F0} M MACs per image forward, x2 FLOPs, x3 for "
+            + $"forward+backward, x128 = {flops / 1e9:F0} GFLOP per step in {stepMs:F0} ms = **{achieved:F1} "
+            + $"GFLOP/s**, {achieved / peak:P0} of the fp32 peak. Target >= 50%: "
+            + $"**{(achieved / peak >= 0.5 ? "met" : "not met")}**.");
+        if (Arg(a, "--demo-seconds", "") is { Length: > 0 } demoText && double.TryParse(demoText, Inv,
+            out var demoSeconds))
+            md.AppendLine($"- `paglab demo`: {demoSeconds:F0} s on {paglab["threads"]} threads (target < 900 s): "
+                + $"**{(demoSeconds < 900 ? "met" : "not met")}**");
+        md.AppendLine("- Targets not met on resnet18 are explained by the profile below: both sides run the same "
+            + "libtorch kernels there.");
         md.AppendLine("\n## Where the time goes (resnet18)\n");
-        md.AppendLine("Measured on both sides (batch 128, same threads): the step split into forward and backward, the gradient-norm step split into its parts, the standard step with channels-last layouts, and (PagLab) every distinct 3x3 convolution of the network timed alone.\n");
+        md.AppendLine("Measured on both sides (batch 128, same threads): the step split into forward and backward, "
+            + "the gradient-norm step split into its parts, the standard step with channels-last layouts, and "
+            + "(PagLab) every distinct 3x3 convolution of the network timed alone.\n");
         md.AppendLine("| what | PagLab ms | PyTorch ms | note |");
         md.AppendLine("| --- | --- | --- | --- |");
-        if (!ours.Any(r => r.Key.StartsWith("profile/"))) md.AppendLine("| (not measured: run `bench/run` without --quick) | | | |");
+        if (!ours.Any(r =>
+            r.Key.StartsWith("profile/"))) md.AppendLine("| (not measured: run `bench/run` without --quick) | | | |");
         foreach (var (name, row) in ours.Where(r => r.Key.StartsWith("profile/")))
-            md.AppendLine($"| {name["profile/".Length..]} | {F(Ms(row))} | {F(Ms(theirs[name]))} | {row!["Note"]?.GetValue<string>() ?? ""} |");
+            md.AppendLine($"| {name["profile/".Length..]} | {F(Ms(row))} | {F(Ms(theirs[name]))} | "
+                + $"{row!["Note"]?.GetValue<string>() ?? ""} |");
         md.AppendLine();
-        var convs = ours.Where(r => r.Key.StartsWith("profile/conv3x3/")).Select(r => double.Parse(r.Value!["Note"]!.GetValue<string>().Split(' ')[0], Inv)).ToList();
-        if (convs.Count > 0 && ours["profile/resnet18/forward-in-3x3-convs"] is JsonNode inConvs && ours["profile/resnet18/forward"] is JsonNode fwd)
+        var convs = ours.Where(r => r.Key.StartsWith("profile/conv3x3/")).Select(r =>
+            double.Parse(r.Value!["Note"]!.GetValue<string>().Split(' ')[0], Inv)).ToList();
+        if (convs.Count > 0 && ours["profile/resnet18/forward-in-3x3-convs"] is JsonNode inConvs
+            && ours["profile/resnet18/forward"] is JsonNode fwd)
         {
             double share = Ms(inConvs) / Ms(fwd);
             double P(string n) => Ms(ours[$"profile/resnet18/{n}"]);
             double T(string n) => Ms(theirs[$"profile/resnet18/{n}"]);
-            double stdOurs = Ms(ours["train-step/resnet18/standard"]), stdTheirs = Ms(theirs["train-step/resnet18/standard"]);
-            var resnetRatios = ours.Where(r => r.Key.StartsWith("train-step/resnet18/")).Select(r => Ms(theirs[r.Key]) / Ms(r.Value)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).ToList();
-            md.AppendLine($"Reading the table: the 3x3 convolutions alone run at {convs.Min():F0}-{convs.Max():F0} GFLOP/s, {convs.Min() / peak:P0}-{convs.Max() / peak:P0} of the peak " +
-                          $"(the 3-channel stem is the slow one), yet they are only {share:P0} of the forward time: the rest goes to batch norm, ReLU, the residual adds and the 1x1 shortcuts, " +
-                          $"memory-bound passes over the activations that do few FLOPs each. Forward: PagLab {P("forward"):F0} ms, PyTorch {T("forward"):F0} ms; forward + backward: {P("forward+backward"):F0} vs {T("forward+backward"):F0} ms. " +
-                          "PagLab makes the same few hundred libtorch calls per step as PyTorch, so on resnet18 both sides spend their time in the same kernels: " +
-                          $"PagLab is {resnetRatios.Min():F2}-{resnetRatios.Max():F2}x PyTorch there (slower on plain forward/backward, where only the two libtorch builds differ; faster on PGD, where PagLab's loop does less work). " +
-                          "A 1.5x lead over PyTorch on resnet18 is out of reach for a library that calls the same kernels; on smallcnn, where per-call overheads and the loss code matter, PagLab is 2-3x faster.\n");
-            md.AppendLine($"Gradient-norm step: forward + input gradient with create_graph costs {P("gnorm-forward+input-grad") / P("forward"):F2}x a forward in PagLab and {T("gnorm-forward+input-grad") / T("forward"):F2}x in PyTorch; " +
-                          $"the backward through that graph (double backward: second derivatives of every convolution and batch norm) costs {(P("gnorm-forward+input-grad+backward") - P("gnorm-forward+input-grad")) / P("forward"):F2}x a forward in PagLab " +
-                          $"and {(T("gnorm-forward+input-grad+backward") - T("gnorm-forward+input-grad")) / T("forward"):F2}x in PyTorch. The whole gnorm pass is {P("gnorm-forward+input-grad+backward") / P("forward+backward"):F2}x the standard forward + backward in PagLab " +
-                          $"and {T("gnorm-forward+input-grad+backward") / T("forward+backward"):F2}x in PyTorch. By FLOP count the gnorm pass is about 2x the standard one (forward F, input-gradient backward ~F, then the backward through both graphs ~4F, against 3F); " +
-                          "the time above that is the double-backward kernels: batch norm's double backward in libtorch is composed from a dozen elementwise ops, not one fused kernel, and convolution double backward adds layout reorders. " +
-                          "Closing the gap would take a fused batch-norm double backward, or evaluating the penalty with eval-mode batch norm, which changes the objective.\n");
-            md.AppendLine($"Channels-last: the standard resnet18 step with NHWC weights and input takes {P("standard-step-channels-last"):F0} ms in PagLab ({stdOurs / P("standard-step-channels-last"):F2}x the NCHW step) " +
-                          $"and {T("standard-step-channels-last"):F0} ms in PyTorch ({stdTheirs / T("standard-step-channels-last"):F2}x). TorchSharp 0.107 has no memory-format argument; PagLab's row gets the layout from the strides " +
-                          "(a permuted contiguous copy), which libtorch honours. PagLab's models keep NCHW for now: with the permute trick the input gradients come back with NHWC strides, " +
-                          "and every consumer of input gradients (PGD, the gradient penalties, alignment, saliency figures) would have to be checked for it; the speed-up is the same on both sides, so it would not change the ratios above. " +
-                          (stdOurs / P("standard-step-channels-last") >= 1.15 ? "It is large enough to adopt for conv-heavy models as a next step.\n" : "It is too small to justify that.\n"));
+            double stdOurs = Ms(ours["train-step/resnet18/standard"]),
+                stdTheirs = Ms(theirs["train-step/resnet18/standard"]);
+            var resnetRatios = ours.Where(r => r.Key.StartsWith("train-step/resnet18/")).Select(r => Ms(theirs[r.Key])
+                / Ms(r.Value)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).ToList();
+            md.AppendLine($"Reading the table: the 3x3 convolutions alone run at {convs.Min():F0}-{convs.Max():F0} "
+                + $"GFLOP/s, {convs.Min() / peak:P0}-{convs.Max() / peak:P0} of the peak " +
+                          $"(the 3-channel stem is the slow one), yet they are only {share:P0} of the forward time: "
+                              + $"the rest goes to batch norm, ReLU, the residual adds and the 1x1 shortcuts, " +
+                          $"memory-bound passes over the activations that do few FLOPs each. Forward: PagLab "
+                              + $"{P("forward"):F0} ms, PyTorch {T("forward"):F0} ms; forward + backward: "
+                              + $"{P("forward+backward"):F0} vs {T("forward+backward"):F0} ms. " +
+                          "PagLab makes the same few hundred libtorch calls per step as PyTorch, so on resnet18 both "
+                              + "sides spend their time in the same kernels: " +
+                          $"PagLab is {resnetRatios.Min():F2}-{resnetRatios.Max():F2}x PyTorch there (slower on "
+                              + $"plain forward/backward, where only the two libtorch builds differ; faster on PGD, "
+                              + $"where PagLab's loop does less work). " +
+                          "A 1.5x lead over PyTorch on resnet18 is out of reach for a library that calls the same "
+                              + "kernels; on smallcnn, where per-call overheads and the loss code matter, PagLab is "
+                              + "2-3x faster.\n");
+            md.AppendLine($"Gradient-norm step: forward + input gradient with create_graph costs "
+                + $"{P("gnorm-forward+input-grad") / P("forward"):F2}x a forward in PagLab and "
+                + $"{T("gnorm-forward+input-grad") / T("forward"):F2}x in PyTorch; " +
+                          $"the backward through that graph (double backward: second derivatives of every "
+                              + $"convolution and batch norm) costs "
+                              + $"{(P("gnorm-forward+input-grad+backward") - P("gnorm-forward+input-grad"))
+                                   / P("forward"):F2}x a forward in PagLab " +
+                          $"and {(T("gnorm-forward+input-grad+backward") - T("gnorm-forward+input-grad"))
+                                 / T("forward"):F2}x in PyTorch. The whole gnorm pass is "
+                          + $"{P("gnorm-forward+input-grad+backward") / P("forward+backward"):F2}x the standard "
+                          + "forward + backward in PagLab " +
+                          $"and {T("gnorm-forward+input-grad+backward") / T("forward+backward"):F2}x in PyTorch. By "
+                              + $"FLOP count the gnorm pass is about 2x the standard one (forward F, input-gradient "
+                              + $"backward ~F, then the backward through both graphs ~4F, against 3F); " +
+                          "the time above that is the double-backward kernels: batch norm's double backward in "
+                              + "libtorch is composed from a dozen elementwise ops, not one fused kernel, and "
+                              + "convolution double backward adds layout reorders. " +
+                          "Closing the gap would take a fused batch-norm double backward, or evaluating the penalty "
+                              + "with eval-mode batch norm, which changes the objective.\n");
+            md.AppendLine($"Channels-last: the standard resnet18 step with NHWC weights and input takes "
+                + $"{P("standard-step-channels-last"):F0} ms in PagLab "
+                + $"({stdOurs / P("standard-step-channels-last"):F2}x the NCHW step) " +
+                          $"and {T("standard-step-channels-last"):F0} ms in PyTorch "
+                              + $"({stdTheirs / T("standard-step-channels-last"):F2}x). TorchSharp 0.107 has no "
+                              + $"memory-format argument; PagLab's row gets the layout from the strides " +
+                          "(a permuted contiguous copy), which libtorch honours. PagLab's models keep NCHW for now: "
+                              + "with the permute trick the input gradients come back with NHWC strides, " +
+                          "and every consumer of input gradients (PGD, the gradient penalties, alignment, saliency "
+                              + "figures) would have to be checked for it; the speed-up is the same on both sides, "
+                              + "so it would not change the ratios above. " +
+                          (stdOurs / P("standard-step-channels-last") >= 1.15
+                              ? "It is large enough to adopt for conv-heavy models as a next step.\n" :
+                              "It is too small to justify that.\n"));
         }
-        md.AppendLine("Why PagLab leads on the small model: the clean and noisy passes of the smoothness penalty share one forward call (in models without BatchNorm), PGD takes input gradients only " +
-                      "(no parameter-gradient accumulation, unlike the authors' loop), per-batch scalars are read once per batch, and libtorch 2.10's kernels are newer than Debian's PyTorch 1.13.");
+        md.AppendLine("Why PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
+            + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +
+                      "(no parameter-gradient accumulation, unlike the authors' loop), per-batch scalars are read "
+                          + "once per batch, and libtorch 2.10's kernels are newer than Debian's PyTorch 1.13.");
         File.WriteAllText(Arg(a, "--out", "BENCHMARKS.md"), md.ToString());
         return 0;
     }
 
-    static string Cpu() => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':')[1].Trim() ?? "unknown CPU";
+    static string Cpu() => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l =>
+        l.StartsWith("model name"))?.Split(':')[1].Trim() ?? "unknown CPU";
 
     /// <summary>fp32 peak = cores x clock x FLOPs per cycle (vector lanes x 2 for FMA x FMA units).</summary>
     static (double Peak, string Derivation) Peak()
     {
-        string Field(string name) => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(name))?.Split(':')[1].Trim() ?? "";
+        string Field(string name) => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l =>
+            l.StartsWith(name))?.Split(':')[1].Trim() ?? "";
         string flags = " " + Field("flags") + " ";
         double mhz = double.TryParse(Field("cpu MHz"), NumberStyles.Float, Inv, out var m) ? m : 2000;
         int family = int.TryParse(Field("cpu family"), out var f) ? f : 0;
-        bool amd = Field("vendor_id") == "AuthenticAMD", avx512 = flags.Contains(" avx512f "), fma = flags.Contains(" fma ");
+        bool amd = Field("vendor_id") == "AuthenticAMD", avx512 = flags.Contains(" avx512f "),
+            fma = flags.Contains(" fma ");
         // Two FMA pipes per core on Zen 2-5 and on Skylake-SP and later Xeons. Family 25 is Zen 3 (AVX2 only)
         // or Zen 4 (AVX-512 run as two 256-bit halves); Zen 5 (family 26) has full 512-bit pipes.
         int lanes = avx512 && !(amd && family < 26) ? 16 : flags.Contains(" avx2 ") || flags.Contains(" avx ") ? 8 : 4;
         const int units = 2;
         double perCycle = lanes * (fma ? 2 : 1) * units;
         double peak = Environment.ProcessorCount * mhz / 1000 * perCycle;
-        string cpu = amd ? $"AMD family {family}{(family == 26 ? " (Zen 5)" : family == 25 ? (avx512 ? " (Zen 4)" : " (Zen 3)") : "")}" : Field("vendor_id");
-        return (peak, $"{Environment.ProcessorCount} cores x {mhz / 1000:F2} GHz (the clock /proc/cpuinfo reports; boost clocks would raise it) x {perCycle} FLOP/cycle = {lanes} fp32 lanes x {(fma ? "2 (FMA)" : "1")} x {units} FMA pipes; {cpu}, {(avx512 ? "avx512f" : "no avx512")}{(fma ? ", fma" : "")}");
+        string cpu = amd
+            ? $"AMD family {family}"
+              + (family == 26 ? " (Zen 5)" : family == 25 ? (avx512 ? " (Zen 4)" : " (Zen 3)") : "")
+            : Field("vendor_id");
+        return (peak,
+            $"{Environment.ProcessorCount} cores x {mhz / 1000:F2} GHz (the clock /proc/cpuinfo reports; boost "
+            + $"clocks would raise it) x {perCycle} FLOP/cycle = {lanes} fp32 lanes x {(fma ? "2 (FMA)" : "1")} x "
+            + $"{units} FMA pipes; {cpu}, {(avx512 ? "avx512f" : "no avx512")}{(fma ? ", fma" : "")}");
     }
 }

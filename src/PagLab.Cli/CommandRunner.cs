@@ -21,8 +21,10 @@ public static class CommandRunner
         {
             // One line, not the whole help page: the user sees what is wrong at once.
             // The most specific problem first: an unknown word beats "a subcommand is required".
-            var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal) ? 0 : 1).First();
-            Console.Error.WriteLine($"error: {first.Message} (see '{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
+            var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized",
+                StringComparison.Ordinal) ? 0 : 1).First();
+            Console.Error.WriteLine($"error: {first.Message} (see "
+                + $"'{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
             return 2;
         }
         try
@@ -56,7 +58,8 @@ public static class CommandRunner
     static IEnumerable<string> CommandPath(ParseResult parse)
     {
         var names = new List<string>();
-        for (var r = parse.CommandResult; r is not null && r.Command is not RootCommand; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+        for (var r = parse.CommandResult; r is not null && r.Command is not RootCommand; r =
+            r.Parent as System.CommandLine.Parsing.CommandResult)
             names.Insert(0, r.Command.Name);
         return names;
     }

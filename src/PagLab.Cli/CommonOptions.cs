@@ -2,10 +2,12 @@ using System.CommandLine;
 
 namespace PagLab.Cli;
 
-/// <summary>Options shared by many commands, declared once. Create a fresh copy per command with the factories.</summary>
+/// <summary>Options shared by many commands, declared once. Create a fresh copy per command with the
+/// factories.</summary>
 public static class CommonOptions
 {
-    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show full error details (stack traces)", Recursive = true };
+    public static readonly Option<bool> Verbose = new("--verbose") { Description =
+        "Show full error details (stack traces)", Recursive = true };
 
     public static Option<string?> DataRoot() => new("--data-root")
     { Description = "Folder holding datasets (default: $PAGLAB_DATA, else ~/.cache/paglab)" };
@@ -22,7 +24,8 @@ public static class CommonOptions
         var option = new Option<int?>("--threads") { Description = description };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int?>() is int t && t is < 1 or > 1024) result.AddError($"--threads must be in 1..1024, got {t}");
+            if (result.GetValueOrDefault<int?>() is int t
+                && t is < 1 or > 1024) result.AddError($"--threads must be in 1..1024, got {t}");
         });
         return option;
     }

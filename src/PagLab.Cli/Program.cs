@@ -4,7 +4,8 @@ using PagLab.Cli;
 using PagLab.Common;
 
 // Thin CLI: every command group (Commands/*.cs) parses options and calls one library method.
-var root = new RootCommand("PagLab: perceptually-aligned gradients, off-manifold robustness, and the tools to measure them.");
+var root =
+    new RootCommand("PagLab: perceptually-aligned gradients, off-manifold robustness, and the tools to measure them.");
 root.Options.Add(CommonOptions.Verbose);
 foreach (var type in Assembly.GetExecutingAssembly().GetTypes()
              .Where(t => typeof(ICommandGroup).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)

@@ -22,7 +22,8 @@ public sealed class TensorScopePerTest : BeforeAfterTestAttribute
     public override void Before(MethodInfo methodUnderTest, IXunitTest test)
     {
         // Async tests may end on another thread, and a DisposeScope belongs to the thread that opened it.
-        if (typeof(Task).IsAssignableFrom(methodUnderTest.ReturnType) || typeof(ValueTask).IsAssignableFrom(methodUnderTest.ReturnType)) return;
+        if (typeof(Task).IsAssignableFrom(methodUnderTest.ReturnType)
+            || typeof(ValueTask).IsAssignableFrom(methodUnderTest.ReturnType)) return;
         Scopes[test.UniqueID] = (NewDisposeScope(), Environment.CurrentManagedThreadId);
     }
 
@@ -30,7 +31,8 @@ public sealed class TensorScopePerTest : BeforeAfterTestAttribute
     {
         if (!Scopes.TryRemove(test.UniqueID, out var entry)) return;
         if (entry.Thread != Environment.CurrentManagedThreadId)
-            throw new InvalidOperationException($"{test.TestDisplayName}: ran on another thread than it started on; its tensor scope cannot be closed");
+            throw new InvalidOperationException($"{test.TestDisplayName}: ran on another thread than it started on; "
+                + $"its tensor scope cannot be closed");
         entry.Scope.Dispose();
     }
 }

@@ -3,19 +3,23 @@ namespace PagLab.Tests;
 /// <summary>Where the shared test data lives (set by .ci/run), and fresh temp folders.</summary>
 public static class TestPaths
 {
-    public static string? DataRoot => Environment.GetEnvironmentVariable("PAGLAB_DATA") is { Length: > 0 } d && Directory.Exists(d) ? d : null;
-    public static string? LpipsWeights => Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS") is { Length: > 0 } w && File.Exists(w) ? w : null;
+    public static string? DataRoot => Environment.GetEnvironmentVariable("PAGLAB_DATA") is { Length: > 0 } d
+        && Directory.Exists(d) ? d : null;
+    public static string? LpipsWeights =>
+        Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS") is { Length: > 0 } w && File.Exists(w) ? w : null;
 
     /// <summary>The shared data root, or a visible skip when it is absent.</summary>
     public static string RequireDataRoot()
     {
-        Assert.SkipWhen(DataRoot is null, "PAGLAB_DATA is not set or missing (run through .ci/run with ../shared present)");
+        Assert.SkipWhen(DataRoot is null,
+            "PAGLAB_DATA is not set or missing (run through .ci/run with ../shared present)");
         return DataRoot!;
     }
 
     public static string RequireLpipsWeights()
     {
-        Assert.SkipWhen(LpipsWeights is null, "PAGLAB_LPIPS_WEIGHTS is not set or missing (run through .ci/run with ../shared present)");
+        Assert.SkipWhen(LpipsWeights is null,
+            "PAGLAB_LPIPS_WEIGHTS is not set or missing (run through .ci/run with ../shared present)");
         return LpipsWeights!;
     }
 
@@ -31,12 +35,14 @@ public static class TestPaths
     }
 
     /// <summary>A fresh folder under one per-run root, removed when the test process exits.</summary>
-    public static string TempDir(string prefix = "t") => Directory.CreateDirectory(Path.Combine(Root.Value, $"{prefix}-{Guid.NewGuid():N}")).FullName;
+    public static string TempDir(string prefix = "t") => Directory.CreateDirectory(Path.Combine(Root.Value,
+        $"{prefix}-{Guid.NewGuid():N}")).FullName;
 
     static readonly Lazy<string> Root = new(() =>
     {
         string root = Directory.CreateTempSubdirectory("paglab-tests-").FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { } };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(root,
+            recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { } };
         return root;
     });
 }

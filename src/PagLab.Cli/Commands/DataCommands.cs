@@ -28,7 +28,8 @@ public sealed class DataCommands : ICommandGroup
             Console.WriteLine($"data root: {Datasets.ResolveRoot(parse.GetValue(dataRoot))}");
             Console.WriteLine($"{"name",-26} {"shape",-9} {"classes",7}  {"present",-7}  where");
             foreach (var d in infos)
-                Console.WriteLine($"{d.Name,-26} {d.Shape,-9} {d.Classes,7}  {(d.Present ? "yes" : "no"),-7}  {d.Where}");
+                Console.WriteLine($"{d.Name,-26} {d.Shape,-9} {d.Classes,7}  {(d.Present ? "yes" : "no"),-7}  "
+                    + $"{d.Where}");
             return 0;
         });
         return cmd;
@@ -38,13 +39,17 @@ public sealed class DataCommands : ICommandGroup
     {
         var name = new Argument<string>("name") { Description = "mnist | fashion-mnist | cifar10" };
         var dataRoot = CommonOptions.DataRoot();
-        var urlBase = new Option<string?>("--url-base") { Description = "Download from this base URL instead of the official one (a mirror); also $PAGLAB_DOWNLOAD_BASE" };
-        var cmd = new Command("fetch", "Download a dataset's official files (SHA-256 checked, resumable, never a half file)") { name, dataRoot, urlBase };
+        var urlBase = new Option<string?>("--url-base") { Description =
+            "Download from this base URL instead of the official one (a mirror); also $PAGLAB_DOWNLOAD_BASE" };
+        var cmd = new Command("fetch",
+            "Download a dataset's official files (SHA-256 checked, resumable, never a half file)") { name, dataRoot,
+            urlBase };
         cmd.SetAction(parse =>
         {
             string root = Datasets.ResolveRoot(parse.GetValue(dataRoot));
             string? mirror = parse.GetValue(urlBase) ?? Environment.GetEnvironmentVariable("PAGLAB_DOWNLOAD_BASE");
-            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror, new ConsoleProgress(TimeSpan.FromSeconds(5)))
+            Downloader.FetchDatasetAsync(parse.GetValue(name)!, root, mirror,
+                new ConsoleProgress(TimeSpan.FromSeconds(5)))
                 .GetAwaiter().GetResult();
             Console.WriteLine($"{parse.GetValue(name)} is in {Datasets.Folder(root, parse.GetValue(name)!)}");
             return 0;
@@ -68,7 +73,8 @@ public sealed class DataCommands : ICommandGroup
             Common.Require.InRange(n, 1, 1024, "--count");
             string path = parse.GetValue(output)!;
             // Generated datasets are made at a small size: only n images are shown.
-            var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64), TestSize: Math.Max(n, 64));
+            var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64),
+                TestSize: Math.Max(n, 64));
             var dataset = Datasets.Load(parse.GetValue(name)!, options);
             var part = dataset.Part(split.ValueIn(parse)).Take(n);
             SampleGrid.Save(path, dataset, part);

@@ -16,7 +16,8 @@ public sealed class ExperimentCommands : ICommandGroup
     public void Register(RootCommand root)
     {
         CommandTree.Group(root, "measure", "Measurements on trained models").Subcommands.Add(Distractor());
-        var sweep = new Command("sweep", "Resumable sweeps over datasets x objectives x strengths x seeds, on one machine or a Slurm cluster");
+        var sweep = new Command("sweep",
+            "Resumable sweeps over datasets x objectives x strengths x seeds, on one machine or a Slurm cluster");
         sweep.Subcommands.Add(Run());
         sweep.Subcommands.Add(RunOne());
         sweep.Subcommands.Add(Status());
@@ -32,15 +33,19 @@ public sealed class ExperimentCommands : ICommandGroup
     static Command Distractor()
     {
         var model = new Option<string>("--model") { Description = "Model folder(s), comma-separated", Required = true };
-        var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset", DefaultValueFactory = _ => "mnist-distractor" };
-        var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)", DefaultValueFactory = _ => "0,logspace(-2,1,30)" };
+        var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset",
+            DefaultValueFactory = _ => "mnist-distractor" };
+        var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)",
+            DefaultValueFactory = _ => "0,logspace(-2,1,30)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 1000 };
         var outputs = new Option<string>("--outputs")
             { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
-        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2", DefaultValueFactory = _ => "l1" };
+        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2",
+            DefaultValueFactory = _ => "l1" };
         var output = CommonOptions.Out(description: "JSON report (CSV and PNG beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("distractor", "Relative noise robustness: signal-noise over distractor-noise output change (PAGs Figure 5)")
+        var cmd = new Command("distractor",
+            "Relative noise robustness: signal-noise over distractor-noise output change (PAGs Figure 5)")
             { model, dataset, sigmas, count, outputs, norm, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
@@ -64,9 +69,11 @@ public sealed class ExperimentCommands : ICommandGroup
         return cmd;
     }
 
-    static Option<bool> AllowLarge() => new("--allow-large") { Description = $"Accept a sweep of more than {SweepSpec.MaxJobs} jobs" };
+    static Option<bool> AllowLarge() => new("--allow-large") { Description =
+        $"Accept a sweep of more than {SweepSpec.MaxJobs} jobs" };
 
-    static Argument<string> SpecArgument() => new("spec") { Description = "Sweep spec (JSON; see docs/experiments.md)" };
+    static Argument<string> SpecArgument() => new("spec") { Description =
+        "Sweep spec (JSON; see docs/experiments.md)" };
 
     static Option<int> Workers(string description, int byDefault = 1)
     {
@@ -102,7 +109,8 @@ public sealed class ExperimentCommands : ICommandGroup
         return cmd;
     }
 
-    /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are not.</summary>
+    /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are
+    /// not.</summary>
     static int Finish(SweepSpec spec, SweepFolder sweep)
     {
         Console.WriteLine(LocalWorkers.Summary(spec, sweep));
@@ -161,12 +169,15 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var spec = SpecArgument();
         var output = CommonOptions.Out(description: "Sweep folder");
-        var script = new Option<string?>("--script") { Description = "Where to write the sbatch script (default DIR/sweep.sbatch)" };
-        var cpus = new Option<int>("--cpus-per-task") { Description = "CPUs per array task", DefaultValueFactory = _ => 2 };
+        var script = new Option<string?>("--script") { Description =
+            "Where to write the sbatch script (default DIR/sweep.sbatch)" };
+        var cpus = new Option<int>("--cpus-per-task") { Description = "CPUs per array task",
+            DefaultValueFactory = _ => 2 };
         var partition = new Option<string?>("--partition") { Description = "Slurm partition" };
         var time = new Option<string?>("--time") { Description = "Slurm time limit per task, e.g. 04:00:00" };
         var allowLarge = AllowLarge();
-        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output, script, cpus, partition, time, allowLarge };
+        var cmd = new Command("slurm", "Write a Slurm job-array script (one task per job, --requeue)") { spec, output,
+            script, cpus, partition, time, allowLarge };
         cmd.SetAction(parse =>
         {
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
@@ -187,8 +198,10 @@ public sealed class ExperimentCommands : ICommandGroup
     static Command TryLock()
     {
         var locks = new Argument<string[]>("locks") { Description = "Lock files, one per round" };
-        var go = new Option<string>("--go") { Description = "File that will hold the Unix time in ms of the first round", Required = true };
-        var interval = new Option<int>("--interval") { Description = "ms between rounds", DefaultValueFactory = _ => 100 };
+        var go = new Option<string>("--go") { Description =
+            "File that will hold the Unix time in ms of the first round", Required = true };
+        var interval = new Option<int>("--interval") { Description = "ms between rounds",
+            DefaultValueFactory = _ => 100 };
         var cmd = new Command("try-lock", "Race for job locks (a test aid)") { locks, go, interval };
         cmd.Hidden = true;
         cmd.SetAction(parse =>
@@ -240,7 +253,8 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var dir = new Argument<string>("dir") { Description = "Sweep folder" };
         var output = CommonOptions.Out(description: "HTML file");
-        var cmd = new Command("report", "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
+        var cmd = new Command("report",
+            "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
         cmd.SetAction(parse =>
         {
             string path = ReportBuilder.Build(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
@@ -253,8 +267,10 @@ public sealed class ExperimentCommands : ICommandGroup
 
     static Command Demo()
     {
-        var output = new Option<string>("--out") { Description = "Demo folder", DefaultValueFactory = _ => "paglab-demo" };
-        var full = new Option<bool>("--full") { Description = "The paper-scale sweep on the datasets present (hours on a CPU)" };
+        var output = new Option<string>("--out") { Description = "Demo folder",
+            DefaultValueFactory = _ => "paglab-demo" };
+        var full = new Option<bool>("--full") { Description =
+            "The paper-scale sweep on the datasets present (hours on a CPU)" };
         // Two single-threaded workers beat one two-threaded process on the demo's small batches (docs/experiments.md).
         var workers = Workers("Worker processes (default 2 on a machine with at least 2 cores)",
             Math.Min(2, Environment.ProcessorCount));

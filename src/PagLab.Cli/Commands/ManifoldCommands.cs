@@ -14,7 +14,8 @@ public sealed class ManifoldCommands : ICommandGroup
 {
     public void Register(RootCommand root)
     {
-        CommandTree.Group(root, "autoencoder", "Autoencoders that estimate the data manifold").Subcommands.Add(AutoencoderTrain());
+        CommandTree.Group(root, "autoencoder",
+            "Autoencoders that estimate the data manifold").Subcommands.Add(AutoencoderTrain());
         var tangents = Tangents();
         tangents.Subcommands.Add(Check());
         tangents.Subcommands.Add(Show());
@@ -25,26 +26,33 @@ public sealed class ManifoldCommands : ICommandGroup
     }
 
 
-    static Option<string> Dataset() => new("--dataset") { Description = "Dataset name (see 'paglab data list')", Required = true };
+    static Option<string> Dataset() => new("--dataset") { Description = "Dataset name (see 'paglab data list')",
+        Required = true };
 
     static Command AutoencoderTrain()
     {
         var dataset = Dataset();
-        var latent = new Option<int?>("--latent") { Description = "Latent dimension k (default 16 for 28-pixel data, 128 from 32 pixels)" };
+        var latent = new Option<int?>("--latent") { Description =
+            "Latent dimension k (default 16 for 28-pixel data, 128 from 32 pixels)" };
         var kind = new Option<string>("--kind") { Description = "ae | vae", DefaultValueFactory = _ => "ae" };
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
-        var kl = new Option<double>("--kl-weight") { Description = "vae: weight of the KL term", DefaultValueFactory = _ => 1.0 };
+        var kl = new Option<double>("--kl-weight") { Description = "vae: weight of the KL term",
+            DefaultValueFactory = _ => 1.0 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var resume = new Option<bool>("--resume") { Description =
+            "Continue the run in --out from its last checkpoint" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
+            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder (receives autoencoder.safetensors + autoencoder.json)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("train", "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
-            { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, checkpointEvery, threads, output, seed, dataRoot };
+        var cmd = new Command("train",
+            "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
+            { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, checkpointEvery, threads,
+                output, seed, dataRoot };
         var tensorboard = CommonOptions.Tensorboard();
         cmd.Options.Add(tensorboard);
         cmd.SetAction(parse =>
@@ -52,14 +60,17 @@ public sealed class ManifoldCommands : ICommandGroup
             var config = new AutoencoderConfig
             {
                 Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = parse.GetValue(kind)!,
-                Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
-                KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
+                Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize),
+                    LearningRate = parse.GetValue(lr),
+                KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(trainSize),
+                    TestSize = parse.GetValue(testSize),
                 Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
             using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
                                                      parse.GetValue(resume), parse.GetValue(tensorboard));
-            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to {parse.GetValue(output)}");
+            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to "
+                + $"{parse.GetValue(output)}");
             return 0;
         });
         return cmd;
@@ -67,30 +78,42 @@ public sealed class ManifoldCommands : ICommandGroup
 
     static Command Tangents()
     {
-        var autoencoder = new Option<string?>("--autoencoder") { Description = "Autoencoder folder (estimator autoencoder)" };
+        var autoencoder = new Option<string?>("--autoencoder") { Description =
+            "Autoencoder folder (estimator autoencoder)" };
         var estimator = NamedOption.Create("--estimator", "Tangent estimator; --decoder implies a traced one",
             TangentEstimator.Autoencoder);
-        var decoder = new Option<string?>("--decoder") { Description = "TorchScript decoder (B, k) -> images (runs code: trusted files only); needs --encoder" };
-        var encoder = new Option<string?>("--encoder") { Description = "TorchScript encoder images -> (B, k) codes, for --decoder" };
+        var decoder = new Option<string?>("--decoder") { Description =
+            "TorchScript decoder (B, k) -> images (runs code: trusted files only); needs --encoder" };
+        var encoder = new Option<string?>("--encoder") { Description =
+            "TorchScript encoder images -> (B, k) codes, for --decoder" };
         var dataset = Dataset();
-        var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)", DefaultValueFactory = _ => 64 };
+        var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)",
+            DefaultValueFactory = _ => 64 };
         var split = NamedOption.Create("--split", "Split", Split.Test);
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per batched Jacobian", DefaultValueFactory = _ => 32 };
-        var neighbours = new Option<int>("--neighbours") { Description = "local-pca: neighbourhood size", DefaultValueFactory = _ => 64 };
-        var dimension = new Option<int>("--dimension") { Description = "local-pca: tangent dimension kept", DefaultValueFactory = _ => 16 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per batched Jacobian",
+            DefaultValueFactory = _ => 32 };
+        var neighbours = new Option<int>("--neighbours") { Description = "local-pca: neighbourhood size",
+            DefaultValueFactory = _ => 64 };
+        var dimension = new Option<int>("--dimension") { Description = "local-pca: tangent dimension kept",
+            DefaultValueFactory = _ => 16 };
         var output = CommonOptions.Out(description: "Tangent-space file (.safetensors)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("tangents", "Estimate tangent spaces (exact batched decoder Jacobians, or local PCA) and save their bases")
-            { autoencoder, estimator, decoder, encoder, dataset, count, split, batchSize, neighbours, dimension, output, seed, dataRoot };
+        var cmd = new Command("tangents",
+            "Estimate tangent spaces (exact batched decoder Jacobians, or local PCA) and save their bases")
+            { autoencoder, estimator, decoder, encoder, dataset, count, split, batchSize, neighbours, dimension, output,
+                seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
+            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
+                parse.GetValue(seed));
             Require.Positive(parse.GetValue(count), "--count");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             bool traced = parse.GetValue(decoder) is not null || parse.GetValue(encoder) is not null;
             using var spaces = traced
                 ? ManifoldExperiments.EstimateWithTorchScript(
-                    parse.GetValue(encoder) ?? throw new PagLabException("--decoder needs --encoder (the codes z = E(x) at which D's Jacobian is taken)"),
+                    parse.GetValue(encoder)
+                        ?? throw new PagLabException("--decoder needs --encoder (the codes z = E(x) at which D's "
+                        + "Jacobian is taken)"),
                     parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
                     data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
                 : estimator.ValueIn(parse) switch
@@ -105,7 +128,9 @@ public sealed class ManifoldCommands : ICommandGroup
                     _ => TangentCheck.TrueSpaces(data, split.ValueIn(parse), parse.GetValue(count)),
                 };
             spaces.Save(parse.GetValue(output)!);
-            Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} ({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in {clock.Elapsed.TotalSeconds:F2}s -> {parse.GetValue(output)}");
+            Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} "
+                + $"({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in "
+                + $"{clock.Elapsed.TotalSeconds:F2}s -> {parse.GetValue(output)}");
             return 0;
         });
         return cmd;
@@ -113,21 +138,28 @@ public sealed class ManifoldCommands : ICommandGroup
 
     static Command Check()
     {
-        var dataset = new Option<string>("--dataset") { Description = "A dataset with a known tangent space", DefaultValueFactory = _ => "subspace-gaussians" };
-        var autoencoder = new Option<string?>("--autoencoder") { Description = "Autoencoder folder (also check the autoencoder estimator)" };
+        var dataset = new Option<string>("--dataset") { Description = "A dataset with a known tangent space",
+            DefaultValueFactory = _ => "subspace-gaussians" };
+        var autoencoder = new Option<string?>("--autoencoder") { Description =
+            "Autoencoder folder (also check the autoencoder estimator)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 64 };
-        var neighbours = new Option<int>("--neighbours") { Description = "local-pca neighbourhood size", DefaultValueFactory = _ => 64 };
+        var neighbours = new Option<int>("--neighbours") { Description = "local-pca neighbourhood size",
+            DefaultValueFactory = _ => 64 };
         var dimension = new Option<int?>("--dimension") { Description = "local-pca dimension (default: the true one)" };
         var output = CommonOptions.Out(required: false, description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("check", "Principal angles (mean, max) between estimated and true tangent spaces, for both estimators")
+        var cmd = new Command("check",
+            "Principal angles (mean, max) between estimated and true tangent spaces, for both estimators")
             { dataset, autoencoder, count, neighbours, dimension, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
-            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
-            var report = TangentCheck.Run(data, parse.GetValue(autoencoder), parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension), new ConsoleProgress());
+            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
+                parse.GetValue(seed));
+            var report = TangentCheck.Run(data, parse.GetValue(autoencoder), parse.GetValue(count),
+                parse.GetValue(neighbours), parse.GetValue(dimension), new ConsoleProgress());
             foreach (var (name, a) in report.Estimators)
-                Console.WriteLine($"{name}: mean principal angle {a.MeanDegrees:F3} deg, max {a.MaxDegrees:F3} deg, mean largest {a.MeanLargestDegrees:F3} deg over {a.Count} images");
+                Console.WriteLine($"{name}: mean principal angle {a.MeanDegrees:F3} deg, max {a.MaxDegrees:F3} deg, "
+                    + $"mean largest {a.MeanLargestDegrees:F3} deg over {a.Count} images");
             if (parse.GetValue(output) is string path) JsonFiles.Write(path, report);
             return 0;
         });
@@ -139,18 +171,22 @@ public sealed class ManifoldCommands : ICommandGroup
         var file = new Argument<string>("tangents") { Description = "Tangent-space file" };
         var dataset = Dataset();
         var count = new Option<int>("--count") { Description = "Images (rows)", DefaultValueFactory = _ => 8 };
-        var epsilon = new Option<double>("--eps") { Description = "L2 norm of both perturbations", DefaultValueFactory = _ => 3.0 };
+        var epsilon = new Option<double>("--eps") { Description = "L2 norm of both perturbations",
+            DefaultValueFactory = _ => 3.0 };
         var scale = new Option<int>("--scale") { Description = "Pixel upscaling", DefaultValueFactory = _ => 3 };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("show", "PAGs Figure 7: images, a random on-manifold and a random off-manifold perturbation of the same L2 norm")
+        var cmd = new Command("show",
+            "PAGs Figure 7: images, a random on-manifold and a random off-manifold perturbation of the same L2 norm")
             { dataset, count, epsilon, scale, output, seed, dataRoot };
         cmd.Arguments.Add(file);
         cmd.SetAction(parse =>
         {
-            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
+            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
+                parse.GetValue(seed));
             Require.Positive(parse.GetValue(epsilon), "--eps");
-            ManifoldExperiments.ShowPerturbations(parse.GetValue(file)!, data, parse.GetValue(output)!, parse.GetValue(count), parse.GetValue(epsilon), parse.GetValue(seed), parse.GetValue(scale));
+            ManifoldExperiments.ShowPerturbations(parse.GetValue(file)!, data, parse.GetValue(output)!,
+                parse.GetValue(count), parse.GetValue(epsilon), parse.GetValue(seed), parse.GetValue(scale));
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });
@@ -159,8 +195,11 @@ public sealed class ManifoldCommands : ICommandGroup
 
     static double[] ParseList(string text, string option)
     {
-        try { return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
-        catch (FormatException) { throw new PagLabException($"{option}: expected comma-separated numbers, got '{text}'"); }
+        try { return text.Split(',',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => double.Parse(s,
+            CultureInfo.InvariantCulture)).ToArray(); }
+        catch (FormatException) { throw new PagLabException($"{option}: expected comma-separated numbers, got "
+            + $"'{text}'"); }
     }
 
     static Command MeasureManifold()
@@ -168,31 +207,41 @@ public sealed class ManifoldCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
         var tangents = new Option<string>("--tangents") { Description = "Tangent-space file", Required = true };
         var dataset = Dataset();
-        var eps = new Option<string>("--eps") { Description = "Perturbation L2 norms", DefaultValueFactory = _ => "0.5,1,2,4" };
+        var eps = new Option<string>("--eps") { Description = "Perturbation L2 norms",
+            DefaultValueFactory = _ => "0.5,1,2,4" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image", DefaultValueFactory = _ => 8 };
         var outputs = new Option<string>("--outputs")
             { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
-        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2", DefaultValueFactory = _ => "l1" };
-        var batch = new Option<int>("--batch-images") { Description = "Images per batch", DefaultValueFactory = _ => 16 };
+        var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2",
+            DefaultValueFactory = _ => "l1" };
+        var batch = new Option<int>("--batch-images") { Description = "Images per batch",
+            DefaultValueFactory = _ => 16 };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("manifold", "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 (Definition 1) and rho_2 (Definition 2)")
+        var cmd = new Command("manifold",
+            "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 "
+            + "(Definition 1) and rho_2 (Definition 2)")
             { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
-            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data, ParseList(parse.GetValue(eps)!, "--eps"),
+            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
+                parse.GetValue(seed));
+            var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
+                ParseList(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
             foreach (var r in report.Results)
             {
                 var on = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
                 var off = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OffPerImage));
-                var ratio = Uncertainty.Bootstrap.Ratio(Uncertainty.Bootstrap.Sample.One(r.OffPerImage), Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
-                Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off {off.Text("G4")}  off/on {ratio.Text("G4")}");
+                var ratio = Uncertainty.Bootstrap.Ratio(Uncertainty.Bootstrap.Sample.One(r.OffPerImage),
+                    Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
+                Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off "
+                    + $"{off.Text("G4")}  off/on {ratio.Text("G4")}");
             }
-            foreach (var (mode, d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
+            foreach (var (mode,
+                d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
             return 0;
         });
         return cmd;
@@ -203,25 +252,33 @@ public sealed class ManifoldCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
         var tangents = new Option<string>("--tangents") { Description = "Tangent-space file", Required = true };
         var dataset = Dataset();
-        var sigmas = new Option<string>("--sigmas") { Description = "Noise levels", DefaultValueFactory = _ => "1,0.3,0.1,0.03,0.01,0.001,0.0001" };
-        var draws = new Option<int>("--draws") { Description = "Noise draws per image", DefaultValueFactory = _ => 256 };
-        var count = new Option<int>("--count") { Description = "Use the first N tangent spaces", DefaultValueFactory = _ => 16 };
+        var sigmas = new Option<string>("--sigmas") { Description = "Noise levels",
+            DefaultValueFactory = _ => "1,0.3,0.1,0.03,0.01,0.001,0.0001" };
+        var draws = new Option<int>("--draws") { Description = "Noise draws per image",
+            DefaultValueFactory = _ => 256 };
+        var count = new Option<int>("--count") { Description = "Use the first N tangent spaces",
+            DefaultValueFactory = _ => 16 };
         var mode = NamedOption.Create("--class", "Which logit is f", GradientMode.Predicted);
-        var batch = new Option<int>("--batch-images") { Description = "Images per batch", DefaultValueFactory = _ => 4 };
+        var batch = new Option<int>("--batch-images") { Description = "Images per batch",
+            DefaultValueFactory = _ => 4 };
         var output = CommonOptions.Out(description: "Output path; .json, .csv and .png are written");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("theorem1", "Theorem 1: rho_1(sigma) (Definition 1) against rho_2 (Definition 2) as sigma falls")
+        var cmd = new Command("theorem1",
+            "Theorem 1: rho_1(sigma) (Definition 1) against rho_2 (Definition 2) as sigma falls")
             { model, tangents, dataset, sigmas, draws, count, mode, batch, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var classMode = mode.ValueIn(parse);
             string tangentPath = parse.GetValue(tangents)!;
-            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot), parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count), data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),
+            var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
+                parse.GetValue(seed));
+            var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count),
+                data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),
                 parse.GetValue(draws), classMode, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteTheorem1Report(parse.GetValue(output)!, report);
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
-            foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} {r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");
+            foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} "
+                + $"{r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");
             return 0;
         });
         return cmd;

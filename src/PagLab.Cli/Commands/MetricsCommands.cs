@@ -14,10 +14,15 @@ public sealed class MetricsCommands : ICommandGroup
     {
         var a = new Argument<string>("a") { Description = "First image (PNG, JPEG, ...)" };
         var b = new Argument<string>("b") { Description = "Second image, same size" };
-        var net = new Option<string>("--net") { Description = "Backbone: squeeze, alex or vgg", DefaultValueFactory = _ => "squeeze" };
-        var weights = new Option<string?>("--weights") { Description = "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors" };
-        var lin = new Option<string?>("--weights-lin") { Description = "The original LPIPS lin weights (e.g. v0.1/squeeze.pth) when --weights holds only the backbone" };
-        var cmd = new Command("lpips", "LPIPS v0.1 distance between two images of the same size (pixels read as [0,1], compared in [-1,1])");
+        var net = new Option<string>("--net") { Description = "Backbone: squeeze, alex or vgg",
+            DefaultValueFactory = _ => "squeeze" };
+        var weights = new Option<string?>("--weights") { Description =
+            "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth "
+            + "with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors" };
+        var lin = new Option<string?>("--weights-lin") { Description =
+            "The original LPIPS lin weights (e.g. v0.1/squeeze.pth) when --weights holds only the backbone" };
+        var cmd = new Command("lpips",
+            "LPIPS v0.1 distance between two images of the same size (pixels read as [0,1], compared in [-1,1])");
         cmd.Arguments.Add(a);
         cmd.Arguments.Add(b);
         cmd.Options.Add(net);
@@ -27,12 +32,14 @@ public sealed class MetricsCommands : ICommandGroup
         cmd.Options.Add(dataRoot);
         cmd.SetAction(parse =>
         {
-            using var lpips = Lpips.Load(parse.GetValue(net)!, Lpips.ResolveWeights(parse.GetValue(weights), parse.GetValue(net)!, parse.GetValue(dataRoot)), parse.GetValue(lin));
+            using var lpips = Lpips.Load(parse.GetValue(net)!, Lpips.ResolveWeights(parse.GetValue(weights),
+                parse.GetValue(net)!, parse.GetValue(dataRoot)), parse.GetValue(lin));
             string pathA = parse.GetValue(a)!, pathB = parse.GetValue(b)!;
             using var x = RgbImage.Read(pathA);
             using var y = RgbImage.Read(pathB);
             if (!x.shape.SequenceEqual(y.shape))
-                throw new PagLabException($"{pathB}: is {y.shape[2]}x{y.shape[1]} but {pathA} is {x.shape[2]}x{x.shape[1]}; LPIPS compares images of the same size");
+                throw new PagLabException($"{pathB}: is {y.shape[2]}x{y.shape[1]} but {pathA} is "
+                    + $"{x.shape[2]}x{x.shape[1]}; LPIPS compares images of the same size");
             using var _ = no_grad();
             using var d = lpips.call(Lpips.FromUnitRange(x.unsqueeze(0)), Lpips.FromUnitRange(y.unsqueeze(0)));
             Console.WriteLine(d.item<float>().ToString("G6", CultureInfo.InvariantCulture));

@@ -6,7 +6,8 @@ using PagLab.Models;
 
 namespace PagLab.Cli.Commands;
 
-/// <summary>`paglab model import|export`: TorchScript classifiers, and state dicts in the PAGs authors' ResNet-18 names.</summary>
+/// <summary>`paglab model import|export`: TorchScript classifiers, and state dicts in the PAGs authors' ResNet-18
+/// names.</summary>
 public sealed class ModelInteropCommands : ICommandGroup
 {
     public void Register(RootCommand root)
@@ -18,16 +19,26 @@ public sealed class ModelInteropCommands : ICommandGroup
             root.Subcommands.Add(model);
         }
 
-        var file = new Argument<string>("file") { Description = "TorchScript archive, or a state dict (.pt/.pth, zip or legacy format, or .safetensors)" };
-        var arch = new Option<string?>("--arch") { Description = "State dicts only: architecture of the weights (resnet18, the default)" };
-        var dataset = new Option<string>("--dataset") { Description = "Dataset the model was trained on (sets the input shape and classes)", Required = true };
-        var activation = new Option<string>("--activation") { Description = "State dicts: relu, or softplus:BETA (the authors' resnet18softplus uses softplus:20)", DefaultValueFactory = _ => "relu" };
+        var file = new Argument<string>("file") { Description =
+            "TorchScript archive, or a state dict (.pt/.pth, zip or legacy format, or .safetensors)" };
+        var arch = new Option<string?>("--arch") { Description =
+            "State dicts only: architecture of the weights (resnet18, the default)" };
+        var dataset = new Option<string>("--dataset") { Description =
+            "Dataset the model was trained on (sets the input shape and classes)", Required = true };
+        var activation = new Option<string>("--activation") { Description =
+            "State dicts: relu, or softplus:BETA (the authors' resnet18softplus uses softplus:20)",
+            DefaultValueFactory = _ => "relu" };
         var normalize = new Option<string[]>("--normalize")
-            { Description = "TorchScript: MEAN,STD the network subtracts and divides by, per channel (repeat per channel, or once for all)" };
-        var pixelRange = new Option<string>("--pixel-range") { Description = "TorchScript: LO,HI of the pixels the network expects", DefaultValueFactory = _ => "0,1" };
-        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing non-empty --out folder (a run or a model) as a whole" };
+            { Description =
+                "TorchScript: MEAN,STD the network subtracts and divides by, per channel (repeat per channel, or "
+                + "once for all)" };
+        var pixelRange = new Option<string>("--pixel-range") { Description =
+            "TorchScript: LO,HI of the pixels the network expects", DefaultValueFactory = _ => "0,1" };
+        var overwrite = new Option<bool>("--overwrite") { Description =
+            "Replace an existing non-empty --out folder (a run or a model) as a whole" };
         var outDir = CommonOptions.Out(description: "Model folder to write");
-        var import = new Command("import", "Import a TorchScript classifier, or a state dict in the authors' ResNet-18 names, into a model folder")
+        var import = new Command("import",
+            "Import a TorchScript classifier, or a state dict in the authors' ResNet-18 names, into a model folder")
             { arch, dataset, activation, normalize, pixelRange, overwrite, outDir };
         import.Arguments.Add(file);
         import.SetAction(parse =>
@@ -37,22 +48,32 @@ public sealed class ModelInteropCommands : ICommandGroup
             if (TorchScriptFile.Detect(source) == PyTorchFileKind.TorchScript)
             {
                 if (parse.GetValue(arch) is string a)
-                    throw new PagLabException($"{source} is a TorchScript archive (code and weights), not a state dict: drop --arch {a} " +
+                    throw new PagLabException($"{source} is a TorchScript archive (code and weights), not a state "
+                        + $"dict: drop --arch {a} " +
                         "and give its input contract (--dataset, --normalize, --pixel-range)");
-                var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!, parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
+                var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
+                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
                 using var m = TorchScriptClassifier.Import(source, contract);
                 notes["sha256"] = TorchScriptClassifier.Sha256(source);
-                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec, source, notes));
-                Console.WriteLine($"imported TorchScript archive {source} -> {output} ({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
-                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use files from sources you trust");
+                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec,
+                    source, notes));
+                Console.WriteLine($"imported TorchScript archive {source} -> {output} "
+                    + $"({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
+                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use "
+                        + $"files from sources you trust");
                 return 0;
             }
-            if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0 || parse.GetResult(pixelRange) is { Implicit: false })
-                throw new PagLabException($"{source} is a state dict (weights only): --normalize and --pixel-range apply to TorchScript archives; " +
+            if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0
+                || parse.GetResult(pixelRange) is { Implicit: false })
+                throw new PagLabException($"{source} is a state dict (weights only): --normalize and --pixel-range "
+                    + $"apply to TorchScript archives; " +
                     "a state dict's normalisation comes from its normalize.mean/std tensors");
-            using var model = PyTorchWeights.Import(source, new PyTorchWeights.ImportOptions(parse.GetValue(arch) ?? "resnet18", parse.GetValue(dataset)!, parse.GetValue(activation)!));
+            using var model = PyTorchWeights.Import(source,
+                new PyTorchWeights.ImportOptions(parse.GetValue(arch) ?? "resnet18", parse.GetValue(dataset)!,
+                parse.GetValue(activation)!));
             OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.Save(dir, model, notes: notes));
-            Console.WriteLine($"imported state dict {source} -> {output} ({model.Spec.Arch}, {model.Spec.Channels}x{model.Spec.Height}x{model.Spec.Width}, {model.Spec.Classes} classes)");
+            Console.WriteLine($"imported state dict {source} -> {output} ({model.Spec.Arch}, "
+                + $"{model.Spec.Channels}x{model.Spec.Height}x{model.Spec.Width}, {model.Spec.Classes} classes)");
             return 0;
         });
         model.Subcommands.Add(import);
@@ -66,7 +87,8 @@ public sealed class ModelInteropCommands : ICommandGroup
         {
             OutputFolder.RefuseInside(parse.GetValue(dir)!, parse.GetValue(outFile)!, "model export");
             if (SavedModel.IsTorchScript(parse.GetValue(dir)!))
-                throw new PagLabException($"{parse.GetValue(dir)} holds an imported TorchScript model: its PyTorch file is {Path.Combine(parse.GetValue(dir)!, SavedModel.ScriptFile)}");
+                throw new PagLabException($"{parse.GetValue(dir)} holds an imported TorchScript model: its PyTorch "
+                    + $"file is {Path.Combine(parse.GetValue(dir)!, SavedModel.ScriptFile)}");
             using var m = SavedModel.Load(parse.GetValue(dir)!);
             PyTorchWeights.Export(m, parse.GetValue(outFile)!);
             Console.WriteLine($"exported {parse.GetValue(dir)} -> {parse.GetValue(outFile)}");

@@ -29,16 +29,19 @@ public sealed class ScoreCommands : ICommandGroup
 
     /// <summary>
     /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out
-    /// loud) when there are none. Without --lpips-net: the given weights' network, else alex when its weights are present.
+    /// loud) when there are none. Without --lpips-net: the given weights' network, else alex when its weights are
+    /// present.
     /// </summary>
     public static Lpips? OptionalLpips(string? weights, string? dataRoot, string? net = null)
     {
         net ??= Lpips.DefaultNet(weights ?? Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"), dataRoot);
-        Require.That(LpipsBackbone.Names.Contains(net), $"--lpips-net must be one of {string.Join(", ", LpipsBackbone.Names)}, got '{net}'");
+        Require.That(LpipsBackbone.Names.Contains(net),
+            $"--lpips-net must be one of {string.Join(", ", LpipsBackbone.Names)}, got '{net}'");
         string? path = Lpips.FindWeights(weights, net, dataRoot);
         if (path is null)
         {
-            Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or {Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
+            Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or "
+                + $"{Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
             return null;
         }
         Console.WriteLine($"LPIPS-{net} ({path})");
@@ -57,11 +60,13 @@ public sealed class ScoreCommands : ICommandGroup
             Description = "Network: unet (images) | mlp (vector-like data, e.g. subspace-gaussians)",
             DefaultValueFactory = _ => "unet",
         };
-        var channels = new Option<int>("--channels") { Description = "U-Net base channels", DefaultValueFactory = _ => 32 };
+        var channels = new Option<int>("--channels") { Description = "U-Net base channels",
+            DefaultValueFactory = _ => 32 };
         var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 512 };
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
+            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
         var output = CommonOptions.Out(description: "Run folder");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
@@ -75,13 +80,16 @@ public sealed class ScoreCommands : ICommandGroup
         {
             var config = new DenoiserConfig
             {
-                Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional), Epochs = parse.GetValue(epochs),
-                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr), BaseChannels = parse.GetValue(channels),
+                Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional),
+                    Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
+                    BaseChannels = parse.GetValue(channels),
                 Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width),
                 TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
             };
-            Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0, "--channels must be a multiple of 8 in 8..512");
+            Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0,
+                "--channels must be a multiple of 8 in 8..512");
             Require.That(DenoiserNetworks.Names.Contains(config.Arch),
                 $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
             Require.InRange(config.HiddenWidth, 16, 8192, "--width");
@@ -132,20 +140,24 @@ public sealed class ScoreCommands : ICommandGroup
 
     static Command ScoreCommand()
     {
-        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder (trained or imported)", Required = true };
+        var denoiser = new Option<string>("--denoiser") { Description = "Denoiser folder (trained or imported)",
+            Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units ([0,1] images)", DefaultValueFactory = _ => 0.5 };
+        var sigma = new Option<double>("--sigma") { Description = "Noise level in pixel units ([0,1] images)",
+            DefaultValueFactory = _ => 0.5 };
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
         var output = CommonOptions.Out(description: "safetensors file: indices, images, scores");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser, dataset, sigma, count, output, seed, dataRoot };
+        var cmd = new Command("score", "Score s(x, sigma) = (D(x, sigma) - x) / sigma^2 of test images") { denoiser,
+            dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
             using var _ = d;
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
-            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n),
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
+                parse.GetValue(seed), TestSize: n),
                 shape, "the denoiser");
             var test = data.Test.Take(n);
             if (ScoreFile.Write(parse.GetValue(output)!, d, data, test, parse.GetValue(sigma)) is double cos)
@@ -176,22 +188,27 @@ public sealed class ScoreCommands : ICommandGroup
     static Command Alignment()
     {
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
-        var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
+        var denoiser = new Option<string?>("--denoiser") { Description =
+            "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
-        var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+        var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("alignment", "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
+        var cmd = new Command("alignment",
+            "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
             { model, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             using var net = SavedModel.Load(parse.GetValue(model)!);
             int n = parse.GetValue(count);
-            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
+                parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
             using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-            using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
+            using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
+                parse.GetValue(lpipsNet));
             var report = AlignmentMeasurement.Measure(net, d, data,
                 parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
@@ -214,8 +231,11 @@ public sealed class ScoreCommands : ICommandGroup
     static IDenoiser ResolveDenoiser(string? option, IDataset data)
     {
         if (option == "exact")
-            return data is SubspaceGaussians sg ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on subspace-gaussians");
-        if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or 'exact' on subspace-gaussians)");
+            return data is SubspaceGaussians sg
+                ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on "
+                + "subspace-gaussians");
+        if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or "
+            + "'exact' on subspace-gaussians)");
         var (d, shape) = TorchScriptDenoiser.LoadFolder(option);
         if (data.Shape != shape)
         {
@@ -228,27 +248,34 @@ public sealed class ScoreCommands : ICommandGroup
     static Command GradientsFigure()
     {
         var models = new Option<string>("--models") { Description = "Comma-separated model folders", Required = true };
-        var denoiser = new Option<string?>("--denoiser") { Description = "Denoiser folder (or 'exact' on subspace-gaussians)" };
+        var denoiser = new Option<string?>("--denoiser") { Description =
+            "Denoiser folder (or 'exact' on subspace-gaussians)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
-        var lpipsWeights = new Option<string?>("--lpips-weights") { Description = "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+        var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var cmd = new Command("gradients", "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
+        var cmd = new Command("gradients",
+            "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
             { models, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
             int n = parse.GetValue(count);
             Require.InRange(n, 1, 64, "--count");
-            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
-            var list = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor, Tensor>)SavedModel.Load(dir))).ToList();
+            var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
+                parse.GetValue(seed), TestSize: n));
+            var list = parse.GetValue(models)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor,
+                    Tensor>)SavedModel.Load(dir))).ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");
                 using var d = ResolveDenoiser(parse.GetValue(denoiser), data);
-                using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot), parse.GetValue(lpipsNet));
+                using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
+                    parse.GetValue(lpipsNet));
                 AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data,
                     parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
             }

@@ -31,37 +31,57 @@ public sealed class TrainCommands : ICommandGroup
             return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                        .Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         }
-        catch (FormatException) { throw new PagLabException($"{option}: '{text}' is not a comma-separated list of numbers"); }
+        catch (FormatException) { throw new PagLabException($"{option}: '{text}' is not a comma-separated list of "
+            + $"numbers"); }
     }
 
     static Command Train()
     {
-        var dataset = new Option<string>("--dataset") { Description = "Dataset name (see 'paglab data list')", Required = true };
-        var arch = new Option<string>("--arch") { Description = "resnet18 | lenet | smallcnn | mlp | linear", DefaultValueFactory = _ => "smallcnn" };
-        var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA", DefaultValueFactory = _ => "relu" };
-        var width = new Option<double>("--width") { Description = "resnet18 width multiplier", DefaultValueFactory = _ => 1.0 };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name (see 'paglab data list')",
+            Required = true };
+        var arch = new Option<string>("--arch") { Description = "resnet18 | lenet | smallcnn | mlp | linear",
+            DefaultValueFactory = _ => "smallcnn" };
+        var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA",
+            DefaultValueFactory = _ => "relu" };
+        var width = new Option<double>("--width") { Description = "resnet18 width multiplier",
+            DefaultValueFactory = _ => 1.0 };
         var objective = NamedOption.Create("--objective", "Training objective", ObjectiveKind.Standard);
-        var lambda = new Option<double?>("--lambda") { Description = $"Regularisation strength (gnorm default {ObjectiveConfig.DefaultGnormLambda}, smooth default {ObjectiveConfig.DefaultSmoothLambda})" };
+        var lambda = new Option<double?>("--lambda") { Description =
+            $"Regularisation strength (gnorm default {ObjectiveConfig.DefaultGnormLambda}, smooth default "
+            + $"{ObjectiveConfig.DefaultSmoothLambda})" };
         var convention = NamedOption.Create("--lambda-convention", "How gnorm's lambda is read",
             LambdaConvention.PagLab);
-        var sigma = new Option<double?>("--sigma") { Description = $"Noise level (smooth default {ObjectiveConfig.DefaultSmoothSigma}, randsmooth default {ObjectiveConfig.DefaultRandSmoothSigma})" };
-        var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)", DefaultValueFactory = _ => 1 };
-        var probabilities = new Option<bool>("--on-probabilities") { Description = "smooth: penalise softmax probabilities, not logits" };
-        var eps = new Option<string>("--eps") { Description = "PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", DefaultValueFactory = _ => "1" };
+        var sigma = new Option<double?>("--sigma") { Description =
+            $"Noise level (smooth default {ObjectiveConfig.DefaultSmoothSigma}, randsmooth default "
+            + $"{ObjectiveConfig.DefaultRandSmoothSigma})" };
+        var draws = new Option<int>("--draws") { Description = "Noise draws per image (smooth)",
+            DefaultValueFactory = _ => 1 };
+        var probabilities = new Option<bool>("--on-probabilities") { Description =
+            "smooth: penalise softmax probabilities, not logits" };
+        var eps = new Option<string>("--eps") { Description =
+            "PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", DefaultValueFactory = _ => "1" };
         var norm = NamedOption.Create("--norm", "PGD norm", AttackNorm.L2);
         var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
-        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
-        var randomStart = new Option<bool>("--random-start") { Description = "PGD: start at a random point of the ball" };
-        var batchNorm = new Option<bool>("--pgd-batch-norm") { Description = "PGD: normalise over the whole batch (the authors' geometry)" };
+        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps",
+            DefaultValueFactory = _ => 2.5 };
+        var randomStart = new Option<bool>("--random-start") { Description =
+            "PGD: start at a random point of the ball" };
+        var batchNorm = new Option<bool>("--pgd-batch-norm") { Description =
+            "PGD: normalise over the whole batch (the authors' geometry)" };
         var pgdVariant = NamedOption.Create("--pgd-variant", "PGD settings", PgdVariant.PagLab);
         var optimizer = NamedOption.Create("--optimizer", "Optimizer", OptimizerKind.Adam);
         var lr = new Option<double>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => 3e-3 };
-        var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
-        var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay", DefaultValueFactory = _ => 0.0 };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum",
+            DefaultValueFactory = _ => 0.9 };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay",
+            DefaultValueFactory = _ => 0.0 };
         var schedule = NamedOption.Create("--schedule", "Learning-rate schedule", Schedule.None);
-        var milestones = new Option<string>("--milestones") { Description = "multistep: epochs, or fractions of the run (<1)", DefaultValueFactory = _ => "0.75,0.875" };
-        var gamma = new Option<double>("--gamma") { Description = "multistep decay factor", DefaultValueFactory = _ => 0.1 };
-        var lrScale = new Option<double?>("--lr-scale-reference") { Description = "Scale lr by reference/lambda when lambda exceeds it (PAGs Suppl. B.2)" };
+        var milestones = new Option<string>("--milestones") { Description =
+            "multistep: epochs, or fractions of the run (<1)", DefaultValueFactory = _ => "0.75,0.875" };
+        var gamma = new Option<double>("--gamma") { Description = "multistep decay factor",
+            DefaultValueFactory = _ => 0.1 };
+        var lrScale = new Option<double?>("--lr-scale-reference") { Description =
+            "Scale lr by reference/lambda when lambda exceeds it (PAGs Suppl. B.2)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 1 };
         var augment = new Option<string>("--augment")
@@ -76,15 +96,19 @@ public sealed class TrainCommands : ICommandGroup
         var tensorboard = CommonOptions.Tensorboard();
         var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
         var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
+            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
         var threads = CommonOptions.Threads("Torch CPU threads");
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+        var resume = new Option<bool>("--resume") { Description =
+            "Continue the run in --out from its last checkpoint" };
         var output = CommonOptions.Out(description: "Run folder to create");
         var seed = CommonOptions.Seed(); var device = CommonOptions.Device(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {
-            dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm, steps, alphaFactor,
-            randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma, lrScale, batchSize, epochs,
+            dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm,
+                steps, alphaFactor,
+            randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma,
+                lrScale, batchSize, epochs,
             trainSize, testSize, checkpointEvery, threads, resume, output, seed, device, dataRoot,
             augment, augmentPadding, preset, tensorboard,
         };
@@ -101,7 +125,8 @@ public sealed class TrainCommands : ICommandGroup
         {
             var config = new TrainConfig
             {
-                Dataset = parse.GetValue(dataset)!, Arch = parse.GetValue(arch)!, Activation = parse.GetValue(activation)!,
+                Dataset = parse.GetValue(dataset)!, Arch = parse.GetValue(arch)!,
+                    Activation = parse.GetValue(activation)!,
                 WidthMultiplier = parse.GetValue(width),
                 Objective = new ObjectiveConfig
                 {
@@ -115,14 +140,16 @@ public sealed class TrainCommands : ICommandGroup
                     {
                         Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps),
                         AlphaFactor = parse.GetValue(alphaFactor),
-                        RandomStart = parse.GetValue(randomStart), Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
+                        RandomStart = parse.GetValue(randomStart),
+                            Normalisation = parse.GetValue(batchNorm) ? PgdNorm.WholeBatch : PgdNorm.PerExample,
                     },
                 },
                 Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr),
                 Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(weightDecay), Schedule = schedule.ValueIn(parse),
                 Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
-                LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize), Epochs = parse.GetValue(epochs),
+                LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize),
+                    Epochs = parse.GetValue(epochs),
                 Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
                 TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
                 CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
@@ -139,7 +166,9 @@ public sealed class TrainCommands : ICommandGroup
                                      tensorboard: parse.GetValue(tensorboard));
             if (result.Status == RunStatus.Diverged) { Console.Error.WriteLine($"error: {result.Message}"); return 3; }
             var last = result.Metrics.LastOrDefault();
-            Console.WriteLine(last is null ? $"run {outDir}: {result.Message}" : $"run {outDir}: test accuracy {last.TestAccuracy:F4} after {last.Epoch} epoch(s)");
+            Console.WriteLine(last is null
+                ? $"run {outDir}: {result.Message}" : $"run {outDir}: test accuracy {last.TestAccuracy:F4} after "
+                + $"{last.Epoch} epoch(s)");
             return 0;
         });
         return cmd;
@@ -150,19 +179,27 @@ public sealed class TrainCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model or run folder", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var attack = new Option<string?>("--attack") { Description = "pgd-l2 | pgd-linf" };
-        var eps = new Option<string>("--eps") { Description = "Attack budget(s), e.g. 0.5,1,2", DefaultValueFactory = _ => "1" };
+        var eps = new Option<string>("--eps") { Description = "Attack budget(s), e.g. 0.5,1,2",
+            DefaultValueFactory = _ => "1" };
         var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 20 };
-        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
-        var smoothed = new Option<bool>("--smoothed") { Description = "Certify the smoothed classifier (Cohen et al. 2019)" };
-        var sigma = new Option<double>("--sigma") { Description = "Smoothing noise level", DefaultValueFactory = _ => 0.25 };
-        var n = new Option<int>("--n") { Description = "Monte Carlo draws for certification", DefaultValueFactory = _ => 1000 };
-        var n0 = new Option<int>("--n0") { Description = "Draws to select the top class", DefaultValueFactory = _ => 100 };
-        var alpha = new Option<double>("--alpha") { Description = "Failure probability of the certificate", DefaultValueFactory = _ => 0.001 };
+        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps",
+            DefaultValueFactory = _ => 2.5 };
+        var smoothed = new Option<bool>("--smoothed") { Description =
+            "Certify the smoothed classifier (Cohen et al. 2019)" };
+        var sigma = new Option<double>("--sigma") { Description = "Smoothing noise level",
+            DefaultValueFactory = _ => 0.25 };
+        var n = new Option<int>("--n") { Description = "Monte Carlo draws for certification",
+            DefaultValueFactory = _ => 1000 };
+        var n0 = new Option<int>("--n0") { Description = "Draws to select the top class",
+            DefaultValueFactory = _ => 100 };
+        var alpha = new Option<double>("--alpha") { Description = "Failure probability of the certificate",
+            DefaultValueFactory = _ => 0.001 };
         var count = new Option<int?>("--count") { Description = "Evaluate the first n test images" };
         var output = CommonOptions.Out(required: false, description: "JSON file to write");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("eval", "Clean, PGD-robust or certified (randomized smoothing) accuracy of a model")
-            { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
+            { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed,
+                dataRoot };
         cmd.SetAction(parse =>
         {
             // Every option checked before the model and data are loaded.
@@ -179,7 +216,8 @@ public sealed class TrainCommands : ICommandGroup
             }
             if (parse.GetValue(count) is int wanted) Require.That(wanted >= 1, $"--count must be >= 1, got {wanted}");
             using var net = SavedModel.Load(parse.GetValue(model)!);
-            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
+            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
+                parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
             var smoothing = parse.GetValue(smoothed)
                 ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n),
@@ -189,7 +227,8 @@ public sealed class TrainCommands : ICommandGroup
                 : ParseList(parse.GetValue(eps)!, "--eps");
             var report = EvalReport.Measure(net, parse.GetValue(model)!, data.Name, test, parse.GetValue(attack),
                 attackConfig, epsilons, smoothing, parse.GetValue(seed), Console.WriteLine);
-            if (parse.GetValue(output) is string path) { JsonFiles.Write(path, report); Console.WriteLine($"wrote {path}"); }
+            if (parse.GetValue(output) is string path) { JsonFiles.Write(path,
+                report); Console.WriteLine($"wrote {path}"); }
             return 0;
         });
         return cmd;

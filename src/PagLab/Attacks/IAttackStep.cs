@@ -21,7 +21,8 @@ public interface IAttackStep
 
 public static class PerExample
 {
-    /// <summary>L2 norm of each example over all but the batch dimension, shaped (B, 1, 1, 1) for broadcasting.</summary>
+    /// <summary>L2 norm of each example over all but the batch dimension, shaped (B, 1, 1, 1) for
+    /// broadcasting.</summary>
     public static Tensor L2Norm(Tensor t)
     {
         var shape = new long[t.dim()];

@@ -5,7 +5,8 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Attacks;
 
-/// <summary>How an L2 perturbation is normalised: per example (textbook) or over the whole batch (the PAGs authors' pgd_l2_).</summary>
+/// <summary>How an L2 perturbation is normalised: per example (textbook) or over the whole batch (the PAGs authors'
+/// pgd_l2_).</summary>
 public enum PgdNorm { PerExample, WholeBatch }
 
 /// <summary>The norm ball of an attack: S = {x | ||x - x0|| <= eps}.</summary>
@@ -50,7 +51,8 @@ public sealed record PgdConfig
     }
 
     /// <summary>
-    /// The PAGs authors' attack (pags, PGDAdversarialLoss.pgd_l2_): L2 over the whole batch (<see cref="WholeBatchL2Step"/>),
+    /// The PAGs authors' attack (pags, PGDAdversarialLoss.pgd_l2_): L2 over the whole batch (<see
+    /// cref="WholeBatchL2Step"/>),
     /// uniform random start, step 2 eps / num_iter, 10 steps (PAGs Suppl. B.2), no clamping.
     /// </summary>
     public static PgdConfig Authors => new()
@@ -82,7 +84,8 @@ public static class Pgd
     };
 
     /// <summary>Adversarial examples for (x, y); epsilon is per example (B) or a scalar tensor.</summary>
-    public static Tensor Attack(Module<Tensor, Tensor> model, Tensor x, Tensor y, Tensor epsilon, PgdConfig config, Generator? generator = null)
+    public static Tensor Attack(Module<Tensor, Tensor> model, Tensor x, Tensor y, Tensor epsilon, PgdConfig config,
+        Generator? generator = null)
     {
         using var scope = NewDisposeScope();
         var x0 = x.detach();

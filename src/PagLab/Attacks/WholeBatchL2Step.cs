@@ -11,7 +11,8 @@ namespace PagLab.Attacks;
 /// </summary>
 public sealed class WholeBatchL2Step : IAttackStep
 {
-    /// <summary>x0 + delta * min(1, eps / ||delta||), one factor for the whole batch: only a batch outside the ball shrinks.</summary>
+    /// <summary>x0 + delta * min(1, eps / ||delta||), one factor for the whole batch: only a batch outside the ball
+    /// shrinks.</summary>
     public Tensor Project(Tensor x, Tensor x0, Tensor epsilon)
     {
         using var _ = NewDisposeScope();

@@ -31,7 +31,8 @@ public static class SmoothedClassifier
 {
     public static readonly double[] Radii = { 0, 0.25, 0.5, 1.0, 2.0 };
 
-    public static CertificationResult Certify(Module<Tensor, Tensor> model, DataSplit split, double sigma, int n0, int n, double alpha, long seed = 0, int drawBatch = 1000)
+    public static CertificationResult Certify(Module<Tensor, Tensor> model, DataSplit split, double sigma, int n0,
+        int n, double alpha, long seed = 0, int drawBatch = 1000)
     {
         Common.Require.Positive(sigma, "sigma");
         Common.Require.That(n0 >= 1 && n >= 1, "n0 and `n` must be >= 1");
@@ -61,13 +62,15 @@ public static class SmoothedClassifier
             AbstainRate = count == 0 ? 0 : (double)predictions.Count(p => p < 0) / count,
             MeanRadius = correct.Length == 0 ? 0 : correct.Average(i => radii[i]),
             CertifiedAccuracyAt = Radii.ToDictionary(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                                                     r => count == 0 ? 0 : (double)correct.Count(i => radii[i] >= r) / count),
+                                                     r => count == 0 ? 0 : (double)correct.Count(i => radii[i] >= r)
+                                                         / count),
             Predictions = predictions, Radii = radii,
         };
     }
 
     /// <summary>Class counts of f(x + eps) over `draws` noise draws of one image x (1, C, H, W), in batches.</summary>
-    static Tensor Counts(Module<Tensor, Tensor> model, Tensor x, double sigma, int draws, int drawBatch, Generator generator)
+    static Tensor Counts(Module<Tensor, Tensor> model, Tensor x, double sigma, int draws, int drawBatch,
+        Generator generator)
     {
         Tensor? counts = null;
         using (no_grad())

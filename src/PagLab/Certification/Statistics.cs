@@ -8,25 +8,31 @@ public static class Statistics
     {
         if (p <= 0) return double.NegativeInfinity;
         if (p >= 1) return double.PositiveInfinity;
-        double[] a = { -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00 };
-        double[] b = { -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01 };
-        double[] c = { -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00 };
+        double[] a = { -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+            -3.066479806614716e+01, 2.506628277459239e+00 };
+        double[] b = { -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+            -1.328068155288572e+01 };
+        double[] c = { -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+            4.374664141464968e+00, 2.938163982698783e+00 };
         double[] d = { 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00 };
         double x;
         if (p < 0.02425)
         {
             double q = Math.Sqrt(-2 * Math.Log(p));
-            x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+            x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q
+                + d[2]) * q + d[3]) * q + 1);
         }
         else if (p > 1 - 0.02425)
         {
             double q = Math.Sqrt(-2 * Math.Log(1 - p));
-            x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+            x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q
+                + d[2]) * q + d[3]) * q + 1);
         }
         else
         {
             double q = p - 0.5, r = q * q;
-            x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+            x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r
+                + b[2]) * r + b[3]) * r + b[4]) * r + 1);
         }
         double e = NormalCdf(x) - p;
         double u = e * Math.Sqrt(2 * Math.PI) * Math.Exp(x * x / 2);
@@ -35,7 +41,8 @@ public static class Statistics
 
     public static double NormalCdf(double x) => 0.5 * Erfc(-x / Math.Sqrt(2));
 
-    /// <summary>Complementary error function (Numerical Recipes erfccheb-free variant, relative error &lt; 1.2e-7 refined by series).</summary>
+    /// <summary>Complementary error function (Numerical Recipes erfccheb-free variant, relative error &lt; 1.2e-7
+    /// refined by series).</summary>
     public static double Erfc(double x)
     {
         // W. J. Cody's rational approximations are long; this continued-fraction/series pair is accurate to ~1e-15.
@@ -74,7 +81,8 @@ public static class Statistics
 
     public static double LogGamma(double x)
     {
-        double[] g = { 76.18009172947146, -86.50532032941677, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5 };
+        double[] g = { 76.18009172947146, -86.50532032941677, 24.01409824083091, -1.231739572450155,
+            0.1208650973866179e-2, -0.5395239384953e-5 };
         double y = x, tmp = x + 5.5;
         tmp -= (x + 0.5) * Math.Log(tmp);
         double ser = 1.000000000190015;
@@ -123,5 +131,6 @@ public static class Statistics
     /// One-sided (1 - alpha) Clopper-Pearson lower bound on a binomial proportion with k successes
     /// in n trials: the alpha-quantile of Beta(k, n - k + 1) (Cohen et al. 2019, LowerConfBound).
     /// </summary>
-    public static double ClopperPearsonLower(long k, long n, double alpha) => k <= 0 ? 0 : BetaQuantile(alpha, k, n - k + 1);
+    public static double ClopperPearsonLower(long k, long n, double alpha) => k <= 0 ? 0 : BetaQuantile(alpha, k,
+        n - k + 1);
 }

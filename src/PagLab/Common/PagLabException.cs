@@ -24,7 +24,10 @@ public static class Require
         if (!condition) throw new PagLabException(message);
     }
 
-    public static void Positive(double value, string option) => That(value > 0 && double.IsFinite(value), $"{option} must be a positive number, got {value}");
-    public static void NonNegative(double value, string option) => That(value >= 0 && double.IsFinite(value), $"{option} must be >= 0, got {value}");
-    public static void InRange(double value, double lo, double hi, string option) => That(value >= lo && value <= hi, $"{option} must be in [{lo}, {hi}], got {value}");
+    public static void Positive(double value, string option) => That(value > 0 && double.IsFinite(value),
+        $"{option} must be a positive number, got {value}");
+    public static void NonNegative(double value, string option) => That(value >= 0 && double.IsFinite(value),
+        $"{option} must be >= 0, got {value}");
+    public static void InRange(double value, double lo, double hi, string option) => That(value >= lo && value <= hi,
+        $"{option} must be in [{lo}, {hi}], got {value}");
 }

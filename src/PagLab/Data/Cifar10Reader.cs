@@ -14,10 +14,12 @@ public static class Cifar10Reader
     public static readonly IReadOnlyList<string> ClassNames =
         new[] { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" };
 
-    /// <summary>The folder holding the .bin files: &lt;root&gt;/cifar10 or &lt;root&gt;/cifar10/cifar-10-batches-bin.</summary>
+    /// <summary>The folder holding the .bin files: &lt;root&gt;/cifar10 or
+    /// &lt;root&gt;/cifar10/cifar-10-batches-bin.</summary>
     public static string? FindFolder(string root)
     {
-        foreach (var folder in new[] { Path.Combine(root, "cifar10"), Path.Combine(root, "cifar10", "cifar-10-batches-bin"), Path.Combine(root, "cifar-10-batches-bin") })
+        foreach (var folder in new[] { Path.Combine(root, "cifar10"), Path.Combine(root, "cifar10",
+            "cifar-10-batches-bin"), Path.Combine(root, "cifar-10-batches-bin") })
             if (File.Exists(Path.Combine(folder, "test_batch.bin"))) return folder;
         return null;
     }
@@ -29,11 +31,14 @@ public static class Cifar10Reader
             + " (run 'paglab data fetch cifar10' or pass `dataRoot`)");
         var trainFiles = Enumerable.Range(1, 5).Select(i => Path.Combine(folder, $"data_batch_{i}.bin")).ToArray();
         foreach (var f in trainFiles)
-            if (!File.Exists(f)) throw new PagLabException($"{f}: file not found (cifar10 needs data_batch_1..5.bin and test_batch.bin)");
+            if (!File.Exists(f)) throw new PagLabException($"{f}: file not found (cifar10 needs data_batch_1..5.bin "
+                + $"and test_batch.bin)");
         var parts = trainFiles.Select(ReadBatch).ToList();
-        var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0), cat(parts.Select(p => p.Labels).ToArray(), 0));
+        var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0),
+            cat(parts.Select(p => p.Labels).ToArray(), 0));
         foreach (var p in parts) p.Dispose();
-        return new InMemoryDataset("cifar10", new ImageShape(3, 32, 32), ClassNames, train, ReadBatch(Path.Combine(folder, "test_batch.bin")));
+        return new InMemoryDataset("cifar10", new ImageShape(3, 32, 32), ClassNames, train,
+            ReadBatch(Path.Combine(folder, "test_batch.bin")));
     }
 
     /// <summary>One .bin file as a split: images (N, 3, 32, 32) in [0,1], labels (N).</summary>
@@ -42,12 +47,14 @@ public static class Cifar10Reader
         if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
         byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0 || bytes.Length % RecordBytes != 0)
-            throw new DataFormatException(path, $"size {bytes.Length} is not a multiple of the {RecordBytes}-byte CIFAR-10 record (truncated?)");
+            throw new DataFormatException(path,
+                $"size {bytes.Length} is not a multiple of the {RecordBytes}-byte CIFAR-10 record (truncated?)");
         int n = bytes.Length / RecordBytes;
         using var scope = NewDisposeScope();
         var records = tensor(bytes, new long[] { n, RecordBytes });
         var labels = records.select(1, 0).to_type(ScalarType.Int64);
-        if (labels.max().item<long>() >= 10) throw new DataFormatException(path, "label byte outside 0..9 (not a CIFAR-10 binary file?)");
+        if (labels.max().item<long>() >= 10) throw new DataFormatException(path,
+            "label byte outside 0..9 (not a CIFAR-10 binary file?)");
         var images = records.narrow(1, 1, 3072).reshape(n, 3, 32, 32).to_type(ScalarType.Float32).div_(255f);
         return new DataSplit(images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
     }

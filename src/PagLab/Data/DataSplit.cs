@@ -28,10 +28,13 @@ public sealed class DataSplit : IDisposable
 {
     public DataSplit(Tensor images, Tensor labels, Tensor? signalMask = null, Tensor? distractorMask = null)
     {
-        if (images.dim() != 4) throw new ArgumentException($"images must be (N, C, H, W), got {string.Join("x", images.shape)}");
-        if (labels.dim() != 1 || labels.shape[0] != images.shape[0]) throw new ArgumentException("labels must be (N) and match images");
+        if (images.dim() != 4) throw new ArgumentException($"images must be (N, C, H, W), got "
+            + $"{string.Join("x", images.shape)}");
+        if (labels.dim() != 1
+            || labels.shape[0] != images.shape[0]) throw new ArgumentException("labels must be (N) and match images");
         // No implicit conversion: a conversion made inside a caller's DisposeScope would be disposed with it.
-        if (images.dtype != ScalarType.Float32) throw new ArgumentException($"images must be float32, got {images.dtype}");
+        if (images.dtype != ScalarType.Float32) throw new ArgumentException($"images must be float32, got "
+            + $"{images.dtype}");
         if (labels.dtype != ScalarType.Int64) throw new ArgumentException($"labels must be int64, got {labels.dtype}");
         Images = images;
         Labels = labels;
@@ -49,7 +52,8 @@ public sealed class DataSplit : IDisposable
     public DataSplit Take(long n)
     {
         n = Math.Min(n, Count);
-        return new DataSplit(Images.narrow(0, 0, n), Labels.narrow(0, 0, n), SignalMask?.narrow(0, 0, n), DistractorMask?.narrow(0, 0, n));
+        return new DataSplit(Images.narrow(0, 0, n), Labels.narrow(0, 0, n), SignalMask?.narrow(0, 0, n),
+            DistractorMask?.narrow(0, 0, n));
     }
 
     /// <summary>Rows picked by index (one gather per tensor).</summary>
@@ -74,7 +78,8 @@ public sealed class DataSplit : IDisposable
     }
 
     /// <summary>Mini-batches of one epoch, starting at batch firstBatch (for resuming mid-epoch).</summary>
-    public IEnumerable<Batch> Batches(int batchSize, long seed = 0, int epoch = 0, bool shuffle = true, int firstBatch = 0, bool dropLast = false)
+    public IEnumerable<Batch> Batches(int batchSize, long seed = 0, int epoch = 0, bool shuffle = true,
+        int firstBatch = 0, bool dropLast = false)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
         using var order = EpochOrder(seed, epoch, shuffle);

@@ -19,7 +19,8 @@ public static class Datasets
         "mnist-distractor", "fashion-mnist-distractor", "shapes-distractor", "subspace-gaussians",
     };
 
-    public static readonly IReadOnlyList<string> MnistClasses = Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
+    public static readonly IReadOnlyList<string> MnistClasses = Enumerable.Range(0,
+        10).Select(i => i.ToString()).ToArray();
     public static readonly IReadOnlyList<string> FashionClasses = new[]
         { "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot" };
 
@@ -30,15 +31,18 @@ public static class Datasets
         var env = Environment.GetEnvironmentVariable("PAGLAB_DATA");
         if (!string.IsNullOrWhiteSpace(env)) return Path.GetFullPath(env);
         string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        string cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(home, ".cache");
+        string cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x
+            ? x : Path.Combine(home, ".cache");
         return Path.Combine(cache, "paglab");
     }
 
-    /// <summary>Load <paramref name="name"/> and insist its images are what <paramref name="user"/> (a model, a denoiser) expects.</summary>
+    /// <summary>Load <paramref name="name"/> and insist its images are what <paramref name="user"/> (a model, a
+    /// denoiser) expects.</summary>
     public static IDataset LoadFor(string name, DataOptions options, ImageShape expected, string user)
     {
         var data = Load(name, options);
-        if (data.Shape != expected) throw new PagLabException($"{user} expects {expected} images, {data.Name} has {data.Shape}");
+        if (data.Shape != expected) throw new PagLabException($"{user} expects {expected} images, {data.Name} has "
+            + $"{data.Shape}");
         return data;
     }
 
@@ -51,10 +55,14 @@ public static class Datasets
     public static IDataset Load(string name, DataOptions? options = null)
     {
         options ??= new DataOptions();
-        if (options.TrainSize is <= 0 || options.TestSize is <= 0) throw new PagLabException("train and test sizes must be positive");
-        string generator = name.EndsWith("-distractor", StringComparison.Ordinal) ? name[..^"-distractor".Length] : name;
-        if (generator is "shapes" or "subspace-gaussians" && (options.TrainSize > MaxGenerated || options.TestSize > MaxGenerated))
-            throw new PagLabException($"{name} is generated at the size asked for: at most {MaxGenerated} images per split, got {Math.Max(options.TrainSize ?? 0, options.TestSize ?? 0)}");
+        if (options.TrainSize is <= 0
+            || options.TestSize is <= 0) throw new PagLabException("train and test sizes must be positive");
+        string generator = name.EndsWith("-distractor",
+            StringComparison.Ordinal) ? name[..^"-distractor".Length] : name;
+        if (generator is "shapes" or "subspace-gaussians" && (options.TrainSize > MaxGenerated
+            || options.TestSize > MaxGenerated))
+            throw new PagLabException($"{name} is generated at the size asked for: at most {MaxGenerated} images per "
+                + $"split, got {Math.Max(options.TrainSize ?? 0, options.TestSize ?? 0)}");
         string root = ResolveRoot(options.DataRoot);
         IDataset full = name switch
         {
@@ -89,29 +97,34 @@ public static class Datasets
         {
             new DatasetInfo("mnist", new(1, 28, 28), 10, Has("mnist"), Folder(root, "mnist")),
             new DatasetInfo("fashion-mnist", new(1, 28, 28), 10, Has("fashion-mnist"), Folder(root, "fashion-mnist")),
-            new DatasetInfo("cifar10", new(3, 32, 32), 10, Has("cifar10"), Cifar10Reader.FindFolder(root) ?? Folder(root, "cifar10")),
+            new DatasetInfo("cifar10", new(3, 32, 32), 10, Has("cifar10"),
+                Cifar10Reader.FindFolder(root) ?? Folder(root, "cifar10")),
             new DatasetInfo("imagenet64", new(3, 64, 64), 1000, Has("imagenet64"), Folder(root, "imagenet64")),
             new DatasetInfo("shapes", new(1, 28, 28), 10, true, "embedded (procedural)"),
             new DatasetInfo("mnist-distractor", new(1, 56, 28), 10, Has("mnist"), "built from mnist"),
-            new DatasetInfo("fashion-mnist-distractor", new(1, 56, 28), 10, Has("fashion-mnist"), "built from fashion-mnist"),
+            new DatasetInfo("fashion-mnist-distractor", new(1, 56, 28), 10, Has("fashion-mnist"),
+                "built from fashion-mnist"),
             new DatasetInfo("shapes-distractor", new(1, 56, 28), 10, true, "embedded (procedural)"),
             new DatasetInfo("subspace-gaussians", new(1, 28, 28), 10, true, "embedded (synthetic, closed forms)"),
         };
     }
 
-    /// <summary>The four IDX files (train images, train labels, test images, test labels), gz preferred; null where missing.</summary>
+    /// <summary>The four IDX files (train images, train labels, test images, test labels), gz preferred; null where
+    /// missing.</summary>
     public static string?[] IdxFiles(string folder)
     {
         string? Find(string stem) =>
             new[] { stem + ".gz", stem }.Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists);
-        return new[] { Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte") };
+        return new[] { Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), Find("t10k-images-idx3-ubyte"),
+            Find("t10k-labels-idx1-ubyte") };
     }
 
     static IDataset Idx(string name, string root, IReadOnlyList<string> classes)
     {
         string folder = Folder(root, name);
         var files = IdxFiles(folder);
-        string[] stems = { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" };
+        string[] stems = { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte" };
         for (int i = 0; i < 4; i++)
             if (files[i] is null)
                 throw new PagLabException($"dataset '{name}' not found: no {stems[i]}[.gz] in {folder}"
@@ -120,19 +133,23 @@ public static class Datasets
         {
             var x = IdxReader.ReadImages(images);
             var y = IdxReader.ReadLabels(labels);
-            if (x.shape[0] != y.shape[0]) throw new DataFormatException(labels, $"{y.shape[0]} labels for {x.shape[0]} images in {images}");
-            if (x.shape[2] != 28 || x.shape[3] != 28) throw new DataFormatException(images, $"expected 28x28 images, got {x.shape[2]}x{x.shape[3]}");
+            if (x.shape[0] != y.shape[0]) throw new DataFormatException(labels,
+                $"{y.shape[0]} labels for {x.shape[0]} images in {images}");
+            if (x.shape[2] != 28 || x.shape[3] != 28) throw new DataFormatException(images,
+                $"expected 28x28 images, got {x.shape[2]}x{x.shape[3]}");
             if (y.numel() > 0 && (y.min().item<long>() < 0 || y.max().item<long>() >= classes.Count))
                 throw new DataFormatException(labels, $"labels outside 0..{classes.Count - 1}");
             return new DataSplit(x, y);
         }
-        return new InMemoryDataset(name, new ImageShape(1, 28, 28), classes, Split(files[0]!, files[1]!), Split(files[2]!, files[3]!));
+        return new InMemoryDataset(name, new ImageShape(1, 28, 28), classes, Split(files[0]!, files[1]!),
+            Split(files[2]!, files[3]!));
     }
 
     static IDataset Trim(IDataset full, DataOptions options)
     {
         if (options.TrainSize is null && options.TestSize is null) return full;
-        if (full is SubspaceGaussians or InMemoryDataset { Name: "shapes" }) return full; // generated at the requested size
+        // generated at the requested size
+        if (full is SubspaceGaussians or InMemoryDataset { Name: "shapes" }) return full;
         return new InMemoryDataset(full.Name, full.Shape, full.ClassNames,
             options.TrainSize is int tr ? full.Train.Take(tr) : full.Train,
             options.TestSize is int te ? full.Test.Take(te) : full.Test);

@@ -27,7 +27,8 @@ public static class DistractorDataset
     public static InMemoryDataset Create(IDataset source, long seed = 0)
     {
         if (source.Shape != new ImageShape(1, 28, 28))
-            throw new Common.PagLabException($"distractor datasets need 1x28x28 source images, {source.Name} has {source.Shape}");
+            throw new Common.PagLabException($"distractor datasets need 1x28x28 source images, {source.Name} has "
+                + $"{source.Shape}");
         return new InMemoryDataset($"{source.Name}-distractor", new ImageShape(1, 56, 28), source.ClassNames,
             Compose(source.Train, seed * 2 + 1), Compose(source.Test, seed * 2 + 2));
     }
@@ -43,7 +44,8 @@ public static class DistractorDataset
         var bottom = where(signalOnTop, letter, source.Images);
         var images = cat(new[] { top, bottom }, dim: 2).contiguous();                  // (n, 1, 56, 28)
         var one = torch.ones(n, 1, 28, 28); var zero = torch.zeros(n, 1, 28, 28);
-        var signalMask = cat(new[] { where(signalOnTop, one, zero), where(signalOnTop, zero, one) }, dim: 2).contiguous();
+        var signalMask = cat(new[] { where(signalOnTop, one, zero), where(signalOnTop, zero, one) },
+            dim: 2).contiguous();
         var distractorMask = (1 - signalMask).contiguous();
         return new DataSplit(images.MoveToOuterDisposeScope(), source.Labels.clone().MoveToOuterDisposeScope(),
                              signalMask.MoveToOuterDisposeScope(), distractorMask.MoveToOuterDisposeScope());

@@ -7,10 +7,12 @@ using PagLab.Common;
 
 namespace PagLab.Data;
 
-/// <summary>One official file: where it lives, its published SHA-256 and its size in bytes (which bounds the download).</summary>
+/// <summary>One official file: where it lives, its published SHA-256 and its size in bytes (which bounds the
+/// download).</summary>
 public sealed record RemoteFile(string Name, string Url, string Sha256, long Size)
 {
-    /// <summary>The most bytes accepted: the size plus 10% and 1 MB of slack, so a server that streams forever stops here.</summary>
+    /// <summary>The most bytes accepted: the size plus 10% and 1 MB of slack, so a server that streams forever stops
+    /// here.</summary>
     public long MaxBytes => Size + Size / 10 + (1 << 20);
 }
 
@@ -27,29 +29,40 @@ public static class DatasetSources
     {
         ["mnist"] = new[]
         {
-            new RemoteFile("train-images-idx3-ubyte.gz", Mnist + "train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-            new RemoteFile("train-labels-idx1-ubyte.gz", Mnist + "train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", Mnist + "t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", Mnist + "t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+            new RemoteFile("train-images-idx3-ubyte.gz", Mnist + "train-images-idx3-ubyte.gz",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+            new RemoteFile("train-labels-idx1-ubyte.gz", Mnist + "train-labels-idx1-ubyte.gz",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+            new RemoteFile("t10k-images-idx3-ubyte.gz", Mnist + "t10k-images-idx3-ubyte.gz",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+            new RemoteFile("t10k-labels-idx1-ubyte.gz", Mnist + "t10k-labels-idx1-ubyte.gz",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
         },
         ["fashion-mnist"] = new[]
         {
-            new RemoteFile("train-images-idx3-ubyte.gz", Fashion + "train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
-            new RemoteFile("train-labels-idx1-ubyte.gz", Fashion + "train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", Fashion + "t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", Fashion + "t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+            new RemoteFile("train-images-idx3-ubyte.gz", Fashion + "train-images-idx3-ubyte.gz",
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+            new RemoteFile("train-labels-idx1-ubyte.gz", Fashion + "train-labels-idx1-ubyte.gz",
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+            new RemoteFile("t10k-images-idx3-ubyte.gz", Fashion + "t10k-images-idx3-ubyte.gz",
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+            new RemoteFile("t10k-labels-idx1-ubyte.gz", Fashion + "t10k-labels-idx1-ubyte.gz",
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
         },
         ["cifar10"] = new[]
         {
-            new RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),
+            new RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),
         },
     };
 
-    /// <summary>The files of a dataset, with the URL directory replaced by urlBase when given (mirrors, tests).</summary>
+    /// <summary>The files of a dataset, with the URL directory replaced by urlBase when given (mirrors,
+    /// tests).</summary>
     public static RemoteFile[] For(string dataset, string? urlBase)
     {
         if (dataset == "imagenet64")
-            throw new PagLabException("imagenet64 cannot be fetched automatically: download the 64x64 npz files from image-net.org (login required) into <data-root>/imagenet64/");
+            throw new PagLabException("imagenet64 cannot be fetched automatically: download the 64x64 npz files from "
+                + "image-net.org (login required) into <data-root>/imagenet64/");
         if (!Files.TryGetValue(dataset, out var files))
             throw new PagLabException(Datasets.Names.Contains(dataset)
                 ? $"'{dataset}' needs no download (it is generated or built from another dataset)"
@@ -70,14 +83,16 @@ public static class Downloader
     /// <summary>How long a transfer may go without a byte before it is abandoned (resumable).</summary>
     public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(60);
 
-    public static async Task FetchAsync(RemoteFile file, string folder, IProgressSink progress, HttpClient? client = null, CancellationToken cancel = default,
+    public static async Task FetchAsync(RemoteFile file, string folder, IProgressSink progress,
+        HttpClient? client = null, CancellationToken cancel = default,
                                         TimeSpan? stallTimeout = null)
     {
         if (!Uri.TryCreate(file.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new PagLabException($"{file.Url}: only http:// and https:// URLs can be downloaded");
         Directory.CreateDirectory(folder);
         string final = Path.Combine(folder, file.Name), partial = final + ".partial";
-        if (File.Exists(final) && Sha256(final) == file.Sha256) { progress.Line($"{file.Name}: present and verified"); return; }
+        if (File.Exists(final)
+            && Sha256(final) == file.Sha256) { progress.Line($"{file.Name}: present and verified"); return; }
         client ??= SharedClient;
         var stall = stallTimeout ?? DefaultStallTimeout;
         using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -103,9 +118,11 @@ public static class Downloader
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            throw new PagLabException($"{file.Url}: no answer within {stall.TotalSeconds:F0} s; run the same command again to retry");
+            throw new PagLabException($"{file.Url}: no answer within {stall.TotalSeconds:F0} s; run the same command "
+                + $"again to retry");
         }
-        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or NotSupportedException or UriFormatException)
+        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or NotSupportedException or
+            UriFormatException)
         {
             throw new PagLabException($"{file.Url}: download failed ({e.Message.Split('\n')[0]})");
         }
@@ -115,17 +132,21 @@ public static class Downloader
             {
                 // The server will not resume: the partial file may already be whole; otherwise keep it and say so.
                 if (Sha256(partial) == file.Sha256) { Finish(file, partial, final, progress); return; }
-                throw new PagLabException($"{file.Url}: the server refused to resume (416) and {partial} ({have} bytes) is not the whole file; delete it and run again");
+                throw new PagLabException($"{file.Url}: the server refused to resume (416) and {partial} ({have} "
+                    + $"bytes) is not the whole file; delete it and run again");
             }
             if (!response.IsSuccessStatusCode)
-                throw new PagLabException($"{file.Url}: server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw new PagLabException($"{file.Url}: server answered {(int)response.StatusCode} "
+                    + $"{response.ReasonPhrase}");
             bool resumed = have > 0 && response.StatusCode == HttpStatusCode.PartialContent;
             if (!resumed) have = 0; // the server ignored the range: start over
             long? total = response.Content.Headers.ContentLength is long n ? n + have : null;
             if (total > file.MaxBytes)
-                throw new PagLabException($"{file.Url}: the server announces {total} bytes, {file.Name} has {file.Size}; refused");
+                throw new PagLabException($"{file.Url}: the server announces {total} bytes, {file.Name} has "
+                    + $"{file.Size}; refused");
             await using var body = await response.Content.ReadAsStreamAsync(watchdog.Token);
-            await using var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write);
+            await using var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create,
+                FileAccess.Write);
             var buffer = new byte[1 << 16];
             long done = have;
             var clock = Stopwatch.StartNew();
@@ -139,26 +160,32 @@ public static class Downloader
                     await output.WriteAsync(buffer.AsMemory(0, read), cancel);
                     done += read;
                     if (done > file.MaxBytes)
-                        throw new PagLabException($"{file.Url}: more than {file.MaxBytes} bytes received, {file.Name} has {file.Size}; the transfer was stopped");
-                    progress.Update(file.Name, done, total ?? done, $"{done / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F1} MB/s");
+                        throw new PagLabException($"{file.Url}: more than {file.MaxBytes} bytes received, "
+                            + $"{file.Name} has {file.Size}; the transfer was stopped");
+                    progress.Update(file.Name, done, total ?? done,
+                        $"{done / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F1} MB/s");
                 }
             }
             catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
             {
-                throw new PagLabException($"{file.Url}: no data for {stall.TotalSeconds:F0} s after {done} bytes; run the same command again to resume");
+                throw new PagLabException($"{file.Url}: no data for {stall.TotalSeconds:F0} s after {done} bytes; "
+                    + $"run the same command again to resume");
             }
             catch (Exception e) when (e is IOException or HttpRequestException)
             {
-                throw new PagLabException($"{file.Url}: transfer interrupted after {done} bytes ({e.Message}); run the same command again to resume");
+                throw new PagLabException($"{file.Url}: transfer interrupted after {done} bytes ({e.Message}); run "
+                    + $"the same command again to resume");
             }
             if (total is long expected && done < expected)
-                throw new PagLabException($"{file.Url}: transfer ended after {done} of {expected} bytes; run the same command again to resume");
+                throw new PagLabException($"{file.Url}: transfer ended after {done} of {expected} bytes; run the "
+                    + $"same command again to resume");
         }
         string digest = Sha256(partial);
         if (digest != file.Sha256)
         {
             File.Delete(partial);
-            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}); the download was discarded");
+            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}); the "
+                + $"download was discarded");
         }
         Finish(file, partial, final, progress);
     }
@@ -170,13 +197,15 @@ public static class Downloader
     }
 
     /// <summary>Downloads every file of a dataset into &lt;root&gt;/&lt;name&gt;/ and unpacks archives.</summary>
-    public static async Task FetchDatasetAsync(string dataset, string root, string? urlBase, IProgressSink progress, HttpClient? client = null)
+    public static async Task FetchDatasetAsync(string dataset, string root, string? urlBase, IProgressSink progress,
+        HttpClient? client = null)
     {
         string folder = Datasets.Folder(root, dataset);
         foreach (var file in DatasetSources.For(dataset, urlBase))
         {
             await FetchAsync(file, folder, progress, client);
-            if (file.Name.EndsWith(".tar.gz", StringComparison.Ordinal)) ExtractCifar(Path.Combine(folder, file.Name), folder);
+            if (file.Name.EndsWith(".tar.gz", StringComparison.Ordinal)) ExtractCifar(Path.Combine(folder, file.Name),
+                folder);
         }
     }
 
@@ -191,7 +220,8 @@ public static class Downloader
             while (tar.GetNextEntry() is { } entry)
             {
                 string name = Path.GetFileName(entry.Name);
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || !wanted.Contains(name) || entry.DataStream is null) continue;
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile)
+                    || !wanted.Contains(name) || entry.DataStream is null) continue;
                 string target = Path.Combine(folder, name);
                 var stream = entry.DataStream;
                 IO.AtomicFile.Write(target, s => stream.CopyTo(s));
@@ -210,5 +240,6 @@ public static class Downloader
     }
 
     // No overall timeout (a large file on a slow link may take long); the stall timeout above ends a dead transfer.
-    static readonly HttpClient SharedClient = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+    static readonly HttpClient SharedClient = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout =
+        Timeout.InfiniteTimeSpan };
 }

@@ -43,7 +43,8 @@ public static class DatasetSplits
 /// <summary>A dataset held in memory.</summary>
 public sealed class InMemoryDataset : IDataset, IDisposable
 {
-    public InMemoryDataset(string name, ImageShape shape, IReadOnlyList<string> classNames, DataSplit train, DataSplit test)
+    public InMemoryDataset(string name, ImageShape shape, IReadOnlyList<string> classNames, DataSplit train,
+        DataSplit test)
     {
         Name = name; Shape = shape; ClassNames = classNames; Train = train; Test = test;
     }

@@ -49,20 +49,27 @@ public static class IdxReader
             var header = new byte[4 + 4 * rank];
             if (ReadFully(stream, header) < header.Length) throw new DataFormatException(path, "truncated IDX header");
             int magic = BinaryPrimitives.ReadInt32BigEndian(header);
-            if (magic != expectedMagic) throw new DataFormatException(path, $"wrong magic number {magic} (expected {expectedMagic} for IDX {what})");
-            var dims = Enumerable.Range(0, rank).Select(i => BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 + 4 * i))).ToArray();
+            if (magic != expectedMagic) throw new DataFormatException(path,
+                $"wrong magic number {magic} (expected {expectedMagic} for IDX {what})");
+            var dims = Enumerable.Range(0,
+                rank).Select(i => BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 + 4 * i))).ToArray();
             if (dims[0] < 0 || dims[0] > MaxItems || dims.Skip(1).Any(d => d <= 0 || d > 4096))
-                throw new DataFormatException(path, $"bad IDX dimensions {string.Join("x", dims)} (at most {MaxItems} items of at most 4096x4096)");
+                throw new DataFormatException(path,
+                    $"bad IDX dimensions {string.Join("x", dims)} (at most {MaxItems} items of at most 4096x4096)");
             long expected = dims.Aggregate(1L, (a, d) => a * d);
-            if (expected > Array.MaxLength) throw new DataFormatException(path, $"IDX header promises {expected} bytes, more than one array can hold");
+            if (expected > Array.MaxLength) throw new DataFormatException(path,
+                $"IDX header promises {expected} bytes, more than one array can hold");
             var data = new byte[expected];
             int read = ReadFully(stream, data);
             bool more = stream.ReadByte() >= 0;
             if (read < expected || more)
-                throw new DataFormatException(path, $"IDX data {(more ? "is longer than" : $"has {read} bytes,")} its header promises {expected} bytes{(more ? "" : " (truncated?)")}");
+                throw new DataFormatException(path,
+                    $"IDX data {(more ? "is longer than" : $"has {read} bytes,")} its header promises {expected} "
+                    + $"bytes{(more ? "" : " (truncated?)")}");
             return (dims, data);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException and not FileNotFoundException)
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException and not
+            FileNotFoundException)
         {
             throw new DataFormatException(path, "corrupt or truncated gzip data");
         }

@@ -16,11 +16,15 @@ public static class ImageNet64Reader
         string folder = Path.Combine(root, "imagenet64");
         string val = Path.Combine(folder, "val_data.npz");
         if (!File.Exists(val))
-            throw new PagLabException($"dataset 'imagenet64' not found: no val_data.npz in {folder} (download the 64x64 npz files from image-net.org after logging in; see 'paglab data fetch imagenet64')");
-        var trainFiles = Enumerable.Range(1, 10).Select(i => Path.Combine(folder, $"train_data_batch_{i}.npz")).Where(File.Exists).ToArray();
-        if (trainFiles.Length == 0) throw new PagLabException($"dataset 'imagenet64': no train_data_batch_N.npz in {folder}");
+            throw new PagLabException($"dataset 'imagenet64' not found: no val_data.npz in {folder} (download the "
+                + $"64x64 npz files from image-net.org after logging in; see 'paglab data fetch imagenet64')");
+        var trainFiles = Enumerable.Range(1, 10).Select(i => Path.Combine(folder,
+            $"train_data_batch_{i}.npz")).Where(File.Exists).ToArray();
+        if (trainFiles.Length == 0) throw new PagLabException($"dataset 'imagenet64': no train_data_batch_N.npz in "
+            + $"{folder}");
         var parts = trainFiles.Select(ReadFile).ToList();
-        var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0), cat(parts.Select(p => p.Labels).ToArray(), 0));
+        var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0),
+            cat(parts.Select(p => p.Labels).ToArray(), 0));
         foreach (var p in parts) p.Dispose();
         var classes = Enumerable.Range(0, 1000).Select(i => $"class{i}").ToArray();
         return new InMemoryDataset("imagenet64", new ImageShape(3, 64, 64), classes, train, ReadFile(val));
@@ -32,12 +36,14 @@ public static class ImageNet64Reader
         if (!arrays.TryGetValue("data", out var data)) throw new DataFormatException(path, "no 'data' array");
         if (!arrays.TryGetValue("labels", out var labels)) throw new DataFormatException(path, "no 'labels' array");
         if (data.Descr is not ("|u1" or "<u1") || data.Shape.Length != 2 || data.Shape[1] != 12288)
-            throw new DataFormatException(path, $"'data' must be uint8 N x 12288, got {data.Descr} [{string.Join(",", data.Shape)}]");
+            throw new DataFormatException(path,
+                $"'data' must be uint8 N x 12288, got {data.Descr} [{string.Join(",", data.Shape)}]");
         long n = data.Shape[0];
         if (labels.Count != n) throw new DataFormatException(path, $"{labels.Count} labels for {n} images");
         using var scope = NewDisposeScope();
         var y = LabelsToTensor(labels, path).sub(1);
-        if (n > 0 && (y.min().item<long>() < 0 || y.max().item<long>() >= 1000)) throw new DataFormatException(path, "labels outside 1..1000");
+        if (n > 0 && (y.min().item<long>() < 0 || y.max().item<long>() >= 1000)) throw new DataFormatException(path,
+            "labels outside 1..1000");
         var x = tensor(data.Data, new long[] { n, 3, 64, 64 }).to_type(ScalarType.Float32).div_(255f);
         return new DataSplit(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope());
     }
@@ -47,9 +53,12 @@ public static class ImageNet64Reader
         long n = labels.Count;
         return labels.Descr switch
         {
-            "<i8" or "<u8" => tensor(Enumerable.Range(0, (int)n).Select(i => BitConverter.ToInt64(labels.Data, i * 8)).ToArray()),
-            "<i4" or "<u4" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt32(labels.Data, i * 4)).ToArray()),
-            "<i2" or "<u2" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt16(labels.Data, i * 2)).ToArray()),
+            "<i8" or "<u8" => tensor(Enumerable.Range(0, (int)n).Select(i => BitConverter.ToInt64(labels.Data,
+                i * 8)).ToArray()),
+            "<i4" or "<u4" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt32(labels.Data,
+                i * 4)).ToArray()),
+            "<i2" or "<u2" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt16(labels.Data,
+                i * 2)).ToArray()),
             "|u1" or "<u1" => tensor(labels.Data.Select(b => (long)b).ToArray()),
             _ => throw new DataFormatException(path, $"'labels' has unsupported dtype {labels.Descr}"),
         };

@@ -76,9 +76,11 @@ public static class ShapesDataset
                 return maximum(maximum(e1, e2), e3).abs();
             }
             case 3: return minimum(Segment(u, v, -1, 0, 1, 0), Segment(u, v, 0, -1, 0, 1));   // plus
-            case 4: return minimum(Segment(u, v, -0.75, -0.75, 0.75, 0.75), Segment(u, v, -0.75, 0.75, 0.75, -0.75)); // X
+            // X
+            case 4: return minimum(Segment(u, v, -0.75, -0.75, 0.75, 0.75), Segment(u, v, -0.75, 0.75, 0.75, -0.75));
             case 5: return Segment(u, v, -1, 0, 1, 0);                                         // line
-            case 6: return ((u * u + v * v * 4).sqrt() - 1).abs() * 0.6;                      // ellipse (approx. distance)
+            // ellipse (approx. distance)
+            case 6: return ((u * u + v * v * 4).sqrt() - 1).abs() * 0.6;
             case 7: return (au + av - 1).abs() / Math.Sqrt(2);                                 // diamond
             case 8: return minimum(Segment(u, v, -1, -1, 1, -1), Segment(u, v, 0, -1, 0, 1)); // T
             default: return minimum(Segment(u, v, -0.7, -1, -0.7, 1), Segment(u, v, -0.7, 1, 0.8, 1)); // L

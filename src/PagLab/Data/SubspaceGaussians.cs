@@ -34,7 +34,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
 {
     readonly Tensor signal64, distractor64, means64, mean64; // (D, ks), (D, kd), (Classes, ks), (D)
 
-    SubspaceGaussians(SubspaceGaussiansOptions o, Tensor signal, Tensor distractor, Tensor classMeans, DataSplit train, DataSplit test)
+    SubspaceGaussians(SubspaceGaussiansOptions o, Tensor signal, Tensor distractor, Tensor classMeans, DataSplit train,
+        DataSplit test)
     {
         Options = o;
         signal64 = signal; distractor64 = distractor; means64 = classMeans;
@@ -64,9 +65,11 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
 
     public static SubspaceGaussians Create(SubspaceGaussiansOptions o)
     {
-        Require.That(o.Channels >= 1 && o.Height >= 4 && o.Width >= 4, "subspace-gaussians: images must be at least 4x4");
+        Require.That(o.Channels >= 1 && o.Height >= 4 && o.Width >= 4,
+            "subspace-gaussians: images must be at least 4x4");
         Require.That(o.Classes >= 2, "subspace-gaussians: need at least 2 classes");
-        Require.That(o.SignalDims >= 1 && o.DistractorDims >= 0, "subspace-gaussians: need at least one signal dimension");
+        Require.That(o.SignalDims >= 1 && o.DistractorDims >= 0,
+            "subspace-gaussians: need at least one signal dimension");
         Require.Positive(o.WithinStd, "within-class std");
         Require.NonNegative(o.DistractorStd, "distractor std");
         Require.NonNegative(o.OffSubspaceStd, "off-subspace std");
@@ -76,7 +79,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         var basis = SmoothBasis(o, k, g);                                   // (D, k)
         var signal = basis.narrow(1, 0, o.SignalDims).contiguous();
         var distractor = basis.narrow(1, o.SignalDims, o.DistractorDims).contiguous();
-        var classMeans = randn(new long[] { o.Classes, o.SignalDims }, dtype: ScalarType.Float64, generator: g) * o.ClassSeparation;
+        var classMeans = randn(new long[] { o.Classes, o.SignalDims }, dtype: ScalarType.Float64,
+            generator: g) * o.ClassSeparation;
         var placeholder = new DataSplit(zeros(0, o.Channels, o.Height, o.Width), zeros(0, dtype: ScalarType.Int64));
         var ds = new SubspaceGaussians(o, signal, distractor, classMeans, placeholder, placeholder);
         var train = ds.Sample(o.TrainSize, g);
@@ -84,7 +88,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         return new SubspaceGaussians(o, signal, distractor, classMeans, train, test);
     }
 
-    /// <summary>k orthonormal low-frequency 2-D cosine images (DCT-II modes without the constant), in a seeded order.</summary>
+    /// <summary>k orthonormal low-frequency 2-D cosine images (DCT-II modes without the constant), in a seeded
+    /// order.</summary>
     static Tensor SmoothBasis(SubspaceGaussiansOptions o, int k, Generator g)
     {
         var modes = new List<(int U, int V, int C)>();
@@ -112,7 +117,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         using var scope = NewDisposeScope();
         var o = Options;
         var labels = randint(o.Classes, new long[] { n }, generator: g, dtype: ScalarType.Int64);
-        var zs = means64.index_select(0, labels) + randn(new long[] { n, o.SignalDims }, dtype: ScalarType.Float64, generator: g) * o.WithinStd;
+        var zs = means64.index_select(0, labels) + randn(new long[] { n, o.SignalDims }, dtype: ScalarType.Float64,
+            generator: g) * o.WithinStd;
         var zd = randn(new long[] { n, o.DistractorDims }, dtype: ScalarType.Float64, generator: g) * o.DistractorStd;
         var x = mean64 + zs.matmul(signal64.T) + zd.matmul(distractor64.T);
         if (o.OffSubspaceStd > 0) x = x + randn(x.shape, dtype: ScalarType.Float64, generator: g) * o.OffSubspaceStd;
@@ -150,7 +156,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         return BayesLogits(x).softmax(1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>d/dx of BayesLogits[b, classes[b]] = -S (z_s - m_c) / (w^2 + tau^2): always in the signal span.</summary>
+    /// <summary>d/dx of BayesLogits[b, classes[b]] = -S (z_s - m_c) / (w^2 + tau^2): always in the signal
+    /// span.</summary>
     public Tensor BayesLogitGradient(Tensor x, Tensor classes)
     {
         using var scope = NewDisposeScope();
@@ -191,7 +198,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         long d = Shape.Pixels;
         var perClass = (zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2) * (-0.5 / a);   // (B, Classes)
         var common = zd.pow(2).sum(1) * (-0.5 / b) + residual2 * (-0.5 / t2)
-                     - 0.5 * (ks * Math.Log(a) + kd * Math.Log(b) + (d - ks - kd) * Math.Log(t2) + d * Math.Log(2 * Math.PI));
+                     - 0.5 * (ks * Math.Log(a) + kd * Math.Log(b) + (d - ks - kd) * Math.Log(t2) + d * Math.Log(2
+                         * Math.PI));
         var mixture = labels is null
             ? perClass.logsumexp(1) - Math.Log(Options.Classes)
             : perClass.gather(1, labels.to_type(ScalarType.Int64).reshape(-1, 1)).squeeze(1);
@@ -213,7 +221,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         var expectedMean = labels is null                                     // (B, ks)
             ? ((zs.unsqueeze(1) - means64.unsqueeze(0)).pow(2).sum(2) * (-0.5 / a)).softmax(1).matmul(means64)
             : means64.index_select(0, labels.to_type(ScalarType.Int64));
-        var score = (zs - expectedMean).matmul(signal64.T) * (-1 / a) + zd.matmul(distractor64.T) * (-1 / b) + residual * (-1 / t2);
+        var score = (zs - expectedMean).matmul(signal64.T) * (-1 / a) + zd.matmul(distractor64.T) * (-1 / b) + residual
+            * (-1 / t2);
         return AsImages(score, x).MoveToOuterDisposeScope();
     }
 
@@ -225,7 +234,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         Require.Positive(sigma, "sigma");
         using var scope = NewDisposeScope();
         var s = Score(x, sigma, labels).to_type(ScalarType.Float64);
-        return AsImages(x.to_type(ScalarType.Float64).reshape(s.shape) + s * (sigma * sigma), x).MoveToOuterDisposeScope();
+        return AsImages(x.to_type(ScalarType.Float64).reshape(s.shape) + s * (sigma * sigma),
+            x).MoveToOuterDisposeScope();
     }
 
     /// <summary>Projection onto the tangent space (the subspace directions): P v = T T^T v.</summary>
@@ -248,7 +258,8 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
     {
         Require.NonNegative(sigma, "sigma");
         double t2 = Tau2 + sigma * sigma;
-        Require.That(t2 > 0, "the density of subspace-gaussians is degenerate at sigma = 0 without off-subspace noise; use sigma > 0");
+        Require.That(t2 > 0,
+            "the density of subspace-gaussians is degenerate at sigma = 0 without off-subspace noise; use sigma > 0");
         return t2;
     }
 

@@ -21,7 +21,8 @@ public sealed class JobLock : IDisposable
     readonly string path;
     JobLock(string path) => this.path = path;
 
-    public static Owner Me() => new(Environment.MachineName, BootId(), Environment.ProcessId, StartTicks(Environment.ProcessId), DateTime.UtcNow);
+    public static Owner Me() => new(Environment.MachineName, BootId(), Environment.ProcessId,
+        StartTicks(Environment.ProcessId), DateTime.UtcNow);
 
     /// <summary>The lock, or null when a live process holds it.</summary>
     public static JobLock? TryAcquire(string path)
@@ -33,12 +34,14 @@ public sealed class JobLock : IDisposable
         var owner = ReadOwner(full);
         if (owner is not null && IsAlive(owner)) return null;
         // An unreadable lock younger than a few seconds may come from an older PagLab still writing it.
-        if (owner is null && File.Exists(full) && DateTime.UtcNow - File.GetLastWriteTimeUtc(full) < TimeSpan.FromSeconds(10)) return null;
+        if (owner is null && File.Exists(full) && DateTime.UtcNow
+            - File.GetLastWriteTimeUtc(full) < TimeSpan.FromSeconds(10)) return null;
         try { File.Delete(full); } catch (IOException) { return null; }
         return TryCreate(full) ? new JobLock(full) : null;
     }
 
-    /// <summary>Creates the lock file with this process as owner, unless the name exists (atomic: link(2) fails then).</summary>
+    /// <summary>Creates the lock file with this process as owner, unless the name exists (atomic: link(2) fails
+    /// then).</summary>
     static bool TryCreate(string full)
     {
         string temp = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
@@ -61,7 +64,8 @@ public sealed class JobLock : IDisposable
         finally { File.Delete(temp); }
     }
 
-    /// <summary>The takeover guard: an flock on LOCK.guard (FileShare.None), waited for briefly; released on dispose or death.</summary>
+    /// <summary>The takeover guard: an flock on LOCK.guard (FileShare.None), waited for briefly; released on dispose or
+    /// death.</summary>
     static FileStream Guard(string full)
     {
         var clock = Stopwatch.StartNew();
@@ -69,7 +73,8 @@ public sealed class JobLock : IDisposable
         {
             try { return new FileStream(full + ".guard", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
             catch (IOException) when (clock.Elapsed < TimeSpan.FromSeconds(30)) { Thread.Sleep(2); }
-            catch (IOException e) { throw new Common.PagLabException($"{full}.guard: held for 30 s by another process ({e.Message})"); }
+            catch (IOException e) { throw new Common.PagLabException($"{full}.guard: held for 30 s by another "
+                + $"process ({e.Message})"); }
         }
     }
 
@@ -82,7 +87,8 @@ public sealed class JobLock : IDisposable
     /// <summary>Whether the owner still runs (always true for another host, which we cannot see).</summary>
     public static bool IsAlive(Owner owner)
     {
-        if (owner.Host != Environment.MachineName || owner.BootId != BootId()) return owner.Host != Environment.MachineName;
+        if (owner.Host != Environment.MachineName
+            || owner.BootId != BootId()) return owner.Host != Environment.MachineName;
         if (owner.Pid == Environment.ProcessId) return true;
         try
         {
@@ -100,7 +106,8 @@ public sealed class JobLock : IDisposable
         catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
-    /// <summary>The process start time in clock ticks since boot (field 22 of /proc/PID/stat); 0 where unknown.</summary>
+    /// <summary>The process start time in clock ticks since boot (field 22 of /proc/PID/stat); 0 where
+    /// unknown.</summary>
     static long StartTicks(int pid)
     {
         try
@@ -109,12 +116,14 @@ public sealed class JobLock : IDisposable
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             return long.Parse(fields[19]);
         }
-        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException) { return 0; }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or
+            UnauthorizedAccessException) { return 0; }
     }
 
     public void Dispose()
     {
-        try { if (ReadOwner(path) is { } o && o.Pid == Environment.ProcessId && o.Host == Environment.MachineName) File.Delete(path); }
+        try { if (ReadOwner(path) is { } o && o.Pid == Environment.ProcessId
+            && o.Host == Environment.MachineName) File.Delete(path); }
         catch (IOException) { }
     }
 }

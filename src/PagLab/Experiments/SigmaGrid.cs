@@ -24,7 +24,8 @@ public static class SigmaGrid
                 if (args.Length != 3 || args[2] < 1 || args[2] != Math.Floor(args[2]) || args[2] > 100_000)
                     throw new PagLabException($"{option}: '{t}' needs three arguments (start, stop, count >= 1)");
                 int n = (int)args[2];
-                var grid = Enumerable.Range(0, n).Select(i => n == 1 ? args[0] : args[0] + (args[1] - args[0]) * i / (n - 1));
+                var grid = Enumerable.Range(0,
+                    n).Select(i => n == 1 ? args[0] : args[0] + (args[1] - args[0]) * i / (n - 1));
                 values.AddRange(fn switch
                 {
                     "logspace" => grid.Select(v => Math.Pow(10, v)),
@@ -35,7 +36,8 @@ public static class SigmaGrid
             else values.Add(Number(t, option, text));
         }
         if (values.Count == 0) throw new PagLabException($"{option}: '{text}' gives no values");
-        if (values.Any(v => v < 0 || !double.IsFinite(v))) throw new PagLabException($"{option}: values must be finite and >= 0");
+        if (values.Any(v => v < 0
+            || !double.IsFinite(v))) throw new PagLabException($"{option}: values must be finite and >= 0");
         return values.ToArray();
     }
 

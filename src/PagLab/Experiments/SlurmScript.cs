@@ -39,7 +39,8 @@ public static partial class SlurmScript
     {
         int n = spec.Jobs().Count;
         string logs = Path.GetFullPath(sweep.SlurmLogs), outDir = sweep.Root;
-        Require.That(SweepSpec.IsSafeName(spec.Name), $"sweep name '{Printable(spec.Name)}' may hold only letters, digits, '.', '_' and '-'");
+        Require.That(SweepSpec.IsSafeName(spec.Name),
+            $"sweep name '{Printable(spec.Name)}' may hold only letters, digits, '.', '_' and '-'");
         Require.InRange(cpusPerTask, 1, 4096, "cpusPerTask");
         Require.That(partition is null || PartitionPattern().IsMatch(partition),
             $"partition '{Printable(partition)}' may hold only letters, digits, '.', '_', '-' and ','");
@@ -60,7 +61,9 @@ public static partial class SlurmScript
         sb.AppendLine("set -euo pipefail");
         sb.AppendLine($"mkdir -p {Quote(logs)}");
         sb.AppendLine("# On preemption Slurm sends SIGTERM, then requeues; the task resumes from its last checkpoint.");
-        sb.AppendLine($"exec {paglabCommand} sweep run-one {Quote(Path.GetFullPath(specPath))} --out {Quote(Path.GetFullPath(outDir))} --index \"$SLURM_ARRAY_TASK_ID\" --threads \"${{SLURM_CPUS_PER_TASK:-{cpusPerTask}}}\"");
+        sb.AppendLine($"exec {paglabCommand} sweep run-one {Quote(Path.GetFullPath(specPath))} --out "
+            + $"{Quote(Path.GetFullPath(outDir))} --index \"$SLURM_ARRAY_TASK_ID\" --threads "
+            + $"\"${{SLURM_CPUS_PER_TASK:-{cpusPerTask}}}\"");
         return sb.ToString();
     }
 
@@ -79,7 +82,8 @@ public static partial class SlurmScript
     {
         string process = Environment.ProcessPath ?? "paglab";
         string? entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" && entry is not null ? (process, new[] { entry }) : (process, Array.Empty<string>());
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" && entry is not null ? (process,
+            new[] { entry }) : (process, Array.Empty<string>());
     }
 
     /// <summary><see cref="CurrentProgram"/> as shell words.</summary>
@@ -90,7 +94,8 @@ public static partial class SlurmScript
     }
 
     /// <summary>A value shown in an error message on one line (control characters escaped).</summary>
-    public static string Printable(string? s) => s is null ? "" : Regex.Replace(s, @"\p{Cc}", m => $"\\x{(int)m.Value[0]:x2}");
+    public static string Printable(string? s) => s is null ? "" : Regex.Replace(s, @"\p{Cc}",
+        m => $"\\x{(int)m.Value[0]:x2}");
 
     [GeneratedRegex(@"^[A-Za-z0-9._,-]{1,128}$")] private static partial Regex PartitionPattern();
     [GeneratedRegex(@"^(\d{1,4}-)?\d{1,6}(:\d{1,2}){0,2}$")] private static partial Regex TimePattern();

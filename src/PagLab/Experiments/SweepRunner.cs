@@ -96,7 +96,8 @@ public static class SweepRunner
     public static IReadOnlyList<(SweepJob Job, JobState State)> Unfinished(SweepSpec spec, SweepFolder sweep) =>
         Status(spec, sweep).Where(s => s.State is not (JobState.Completed or JobState.Diverged)).ToList();
 
-    /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-... (partial)".</summary>
+    /// <summary>One line naming the jobs not done, e.g. "2 jobs not done: 001-... (failed), 002-...
+    /// (partial)".</summary>
     public static string DescribeUnfinished(IReadOnlyList<(SweepJob Job, JobState State)> unfinished)
     {
         var named = unfinished.Take(10).Select(u => $"{u.Job.Id} ({Vocabulary.Name(u.State)})");

@@ -37,7 +37,8 @@ public sealed record MeasureSettings
     public bool Manifold { get; init; } = true;
     public bool Alignment { get; init; } = true;
     public bool Distractor { get; init; } = true;
-    /// <summary>Output change measured (OutputMeasure): softmax-l1 (default, the authors' plots), softmax-l2, logits-l1, logits-l2.</summary>
+    /// <summary>Output change measured (OutputMeasure): softmax-l1 (default, the authors' plots), softmax-l2,
+    /// logits-l1, logits-l2.</summary>
     public string Output { get; init; } = "softmax-l1";
     public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
     public int Draws { get; init; } = 16;
@@ -74,7 +75,8 @@ public sealed record SweepSpec
     /// </summary>
     public const int MaxJobs = 10_000;
 
-    /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is written.</summary>
+    /// <summary>Reads and validates the whole spec, every job's configuration included, before anything runs or is
+    /// written.</summary>
     public static SweepSpec Load(string path, bool allowLarge = false)
     {
         var spec = ImportedModels.Resolve(YamlFiles.ReadSpec<SweepSpec>(path), path);
@@ -84,7 +86,9 @@ public sealed record SweepSpec
 
     public void Validate(string where, bool allowLarge = false)
     {
-        Require.That(IsSafeName(Name), $"{where}: 'name' '{SlurmScript.Printable(Name)}' may hold only letters, digits, '.', '_' and '-' (at most 64)");
+        Require.That(IsSafeName(Name),
+            $"{where}: 'name' '{SlurmScript.Printable(Name)}' may hold only letters, digits, '.', '_' and '-' (at "
+            + $"most 64)");
         Require.That(Datasets is { Length: > 0 }, $"{where}: 'datasets' is empty");
         Require.That(Objectives is { Length: > 0 }, $"{where}: 'objectives' is empty");
         Require.That(Seeds is { Length: > 0 }, $"{where}: 'seeds' is empty");
@@ -114,10 +118,12 @@ public sealed record SweepSpec
         ValidateJobs(where);
     }
 
-    /// <summary>No entry twice (it would run twice or share a folder), and at most <see cref="MaxJobs"/> jobs unless forced.</summary>
+    /// <summary>No entry twice (it would run twice or share a folder), and at most <see cref="MaxJobs"/> jobs unless
+    /// forced.</summary>
     void ValidateGrid(string where, bool allowLarge)
     {
-        string? Twice<T>(IEnumerable<T> items) => items.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1)?.Key?.ToString();
+        string? Twice<T>(IEnumerable<T> items) => items.GroupBy(x => x).FirstOrDefault(g =>
+            g.Count() > 1)?.Key?.ToString();
         if (Twice(Datasets) is { } d) throw new PagLabException($"{where}: dataset '{d}' is listed twice");
         if (Twice(Seeds) is { } seed) throw new PagLabException($"{where}: seed {seed} is listed twice");
         foreach (var o in Objectives)
@@ -133,16 +139,19 @@ public sealed record SweepSpec
                               j.Seed))
                           .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
-            throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same training (an objective listed twice)");
+            throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same "
+                + $"training (an objective listed twice)");
     }
 
-    /// <summary>Each job's objective and training settings checked as the trainer will check them, so no job fails on its config.</summary>
+    /// <summary>Each job's objective and training settings checked as the trainer will check them, so no job fails on
+    /// its config.</summary>
     void ValidateJobs(string where)
     {
         Require.That(PagLab.Models.ModelFactory.Architectures.Contains(Train.Arch),
             $"{where}: train.arch '{Train.Arch}' is unknown "
             + $"(known: {string.Join(", ", PagLab.Models.ModelFactory.Architectures)})");
-        Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0 && e <= Attacks.PgdConfig.MaxEpsilon),
+        Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0
+            && e <= Attacks.PgdConfig.MaxEpsilon),
             $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");
         Require.That(Measure.Draws >= 1 && Measure.AlignmentCount >= 1 && Measure.DistractorCount >= 1,
             $"{where}: measure.draws, alignmentCount and distractorCount must be at least 1");
@@ -156,8 +165,10 @@ public sealed record SweepSpec
                 PagLab.Models.ActivationSpec.Parse(Train.Activation);
                 var config = new Training.TrainConfig
                 {
-                    Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs, BatchSize = Train.BatchSize,
-                    LearningRate = Train.LearningRate, Optimizer = Train.Optimizer, TrainSize = Train.TrainSize, TestSize = Train.TestSize,
+                    Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs,
+                        BatchSize = Train.BatchSize,
+                    LearningRate = Train.LearningRate, Optimizer = Train.Optimizer, TrainSize = Train.TrainSize,
+                        TestSize = Train.TestSize,
                     Objective = ObjectiveFor(job.Objective, job.Strength),
                 };
                 config.Validate();
@@ -169,7 +180,8 @@ public sealed record SweepSpec
 
     /// <summary>A name that is safe in file names, Slurm job names and shell lines.</summary>
     public static bool IsSafeName(string? name) =>
-        name is { Length: >= 1 and <= 64 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && name[0] != '-';
+        name is { Length: >= 1 and <= 64 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
+            && name[0] != '-';
 
     /// <summary>Every job, in a fixed order (the index a Slurm array task runs).</summary>
     public IReadOnlyList<SweepJob> Jobs()
@@ -212,8 +224,10 @@ public sealed record SweepSpec
         // measured; a Zen 5 with AVX-512 takes about half that (docs/experiments.md).
         // Batch 32 gives more Adam steps per image. 4,000 training images and 8 draws (from 5,000 and 10) brought
         // it under 15 minutes with the intervals and findings of docs/experiments.md.
-        Train = new TrainSettings { Epochs = 3, TrainSize = 4000, TestSize = 1000, BatchSize = 32, LearningRate = 2e-3 },
-        Shared = new SharedSettings { AutoencoderEpochs = 3, DenoiserEpochs = 2, DenoiserBatchSize = 64, SharedTrainSize = 4000, TangentCount = 32 },
+        Train = new TrainSettings { Epochs = 3, TrainSize = 4000, TestSize = 1000, BatchSize = 32,
+            LearningRate = 2e-3 },
+        Shared = new SharedSettings { AutoencoderEpochs = 3, DenoiserEpochs = 2, DenoiserBatchSize = 64,
+            SharedTrainSize = 4000, TangentCount = 32 },
         // alignment at 0.25 as measured in docs/experiments.md (the paper names no level for such data)
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25 },
     };

@@ -50,7 +50,8 @@ public static class OutputFolder
         string folder = Resolve(Path.GetFullPath(folderRead));
         string parent = Resolve(Path.GetDirectoryName(Path.GetFullPath(outputFile))!);
         if (parent == folder || parent.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new PagLabException($"{outputFile} is inside {folderRead}, the folder {command} reads: write it outside that folder");
+            throw new PagLabException($"{outputFile} is inside {folderRead}, the folder {command} reads: write it "
+                + $"outside that folder");
     }
 
     static string Resolve(string dir)

@@ -19,12 +19,14 @@ public static class SafeTensors
     {
         ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
         ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
-        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1), ["BOOL"] = (ScalarType.Bool, 1),
+        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
+            ["BOOL"] = (ScalarType.Bool, 1),
     };
 
     const long MaxHeaderBytes = 100_000_000;
 
-    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string,
+        string>? metadata = null)
     {
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
@@ -39,7 +41,8 @@ public static class SafeTensors
         {
             using var cpu = tensor.detach().cpu().contiguous();
             var dtype = DTypes.FirstOrDefault(d => d.Value.Type == cpu.dtype);
-            if (dtype.Key is null) throw new PagLabException($"{path}: cannot store tensor '{name}' of type {cpu.dtype}");
+            if (dtype.Key is null) throw new PagLabException($"{path}: cannot store tensor '{name}' of type "
+                + $"{cpu.dtype}");
             var bytes = cpu.bytes.ToArray();
             header[name] = new JsonObject
             {
@@ -74,7 +77,8 @@ public static class SafeTensors
 
     public static Dictionary<string, Tensor> Parse(byte[] file, string path, out Dictionary<string, string> metadata)
     {
-        if (file.Length < 8) throw new DataFormatException(path, "not a safetensors file (shorter than its 8-byte header length)");
+        if (file.Length < 8) throw new DataFormatException(path,
+            "not a safetensors file (shorter than its 8-byte header length)");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
         if (headerLength > MaxHeaderBytes || (long)headerLength > file.Length - 8)
             throw new DataFormatException(path, "not a safetensors file (header length beyond the end of the file)");
@@ -97,13 +101,18 @@ public static class SafeTensors
                 if (name == "__metadata__")
                 {
                     if (node is JsonObject meta)
-                        foreach (var (k, v) in meta) metadata[k] = v?.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v?.ToJsonString() ?? "";
+                        foreach (var (k,
+                            v) in meta) metadata[k] = v?.GetValueKind() == JsonValueKind.String
+                            ? v.GetValue<string>() : v?.ToJsonString() ?? "";
                     continue;
                 }
-                if (node is not JsonObject entry) throw new DataFormatException(path, $"tensor '{name}' has no description");
+                if (node is not JsonObject entry) throw new DataFormatException(path,
+                    $"tensor '{name}' has no description");
                 string dtypeName = Field<string>(entry, "dtype", name, path);
-                if (!DTypes.TryGetValue(dtypeName, out var dtype)) throw new DataFormatException(path, $"tensor '{name}' has unsupported dtype {dtypeName}");
-                var shape = (entry["shape"] as JsonArray ?? throw new DataFormatException(path, $"tensor '{name}' has no shape"))
+                if (!DTypes.TryGetValue(dtypeName, out var dtype)) throw new DataFormatException(path,
+                    $"tensor '{name}' has unsupported dtype {dtypeName}");
+                var shape = (entry["shape"] as JsonArray ?? throw new DataFormatException(path,
+                    $"tensor '{name}' has no shape"))
                             .Select(s => s?.GetValueKind() == JsonValueKind.Number ? s.GetValue<long>() : -1).ToArray();
                 if (shape.Any(s => s < 0)) throw new DataFormatException(path, $"tensor '{name}' has a bad shape");
                 var offsets = entry["data_offsets"] as JsonArray;
@@ -113,7 +122,8 @@ public static class SafeTensors
                 long elements = 1;
                 foreach (var s in shape) elements = checked(elements * s);
                 if (begin < 0 || end < begin || end > dataLength || end - begin != checked(elements * dtype.Bytes))
-                    throw new DataFormatException(path, $"tensor '{name}' lies outside the file or has the wrong size (truncated?)");
+                    throw new DataFormatException(path,
+                        $"tensor '{name}' lies outside the file or has the wrong size (truncated?)");
                 var bytes = file.AsSpan((int)(dataStart + begin), (int)(end - begin));
                 if (dtype.Type == ScalarType.Bool && bytes.IndexOfAnyExcept((byte)0, (byte)1) >= 0)
                     throw new DataFormatException(path, $"BOOL tensor '{name}' holds bytes other than 0 and 1");
@@ -124,7 +134,8 @@ public static class SafeTensors
             }
             CheckTiling(spans, dataLength, path);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or
+            ArgumentException)
         {
             foreach (var t in result.Values) t.Dispose();
             throw new DataFormatException(path, $"corrupt safetensors header ({e.Message.Split('\n')[0]})");
@@ -147,10 +158,14 @@ public static class SafeTensors
         foreach (var (begin, end, name) in spans.OrderBy(s => s.Begin).ThenBy(s => s.End))
         {
             if (begin != at)
-                throw new DataFormatException(path, $"tensor '{name}' starts at byte {begin} of the data, expected {at} (overlapping or shifted data_offsets)");
+                throw new DataFormatException(path,
+                    $"tensor '{name}' starts at byte {begin} of the data, expected {at} (overlapping or shifted "
+                    + $"data_offsets)");
             at = end;
         }
-        if (at != dataLength) throw new DataFormatException(path, $"the tensors cover {at} bytes of data, the file holds {dataLength} (shifted data_offsets or trailing bytes)");
+        if (at != dataLength) throw new DataFormatException(path,
+            $"the tensors cover {at} bytes of data, the file holds {dataLength} (shifted data_offsets or trailing "
+            + $"bytes)");
     }
 
     static T Field<T>(JsonObject o, string key, string name, string path)

@@ -15,9 +15,11 @@ public static class StrictJson
     public static void CheckKeys(JsonNode? node, Type type, JsonSerializerOptions options, string path)
     {
         // A copy with the reflection resolver: options not yet used by the serializer have none.
-        var resolved = options.TypeInfoResolver is null ? new JsonSerializerOptions(options) { TypeInfoResolver = new DefaultJsonTypeInfoResolver() } : options;
+        var resolved = options.TypeInfoResolver is null ? new JsonSerializerOptions(options) { TypeInfoResolver =
+            new DefaultJsonTypeInfoResolver() } : options;
         try { Check(node, resolved.GetTypeInfo(type), resolved, path, ""); }
-        catch (ArgumentException e) { throw new DataFormatException(path, $"duplicate key ({e.Message.Split('\n')[0]})"); }
+        catch (ArgumentException e) { throw new DataFormatException(path,
+            $"duplicate key ({e.Message.Split('\n')[0]})"); }
     }
 
     static void Check(JsonNode? node, JsonTypeInfo info, JsonSerializerOptions options, string path, string where)
@@ -32,16 +34,19 @@ public static class StrictJson
                     if (!known.TryGetValue(key, out var property))
                     {
                         string? hint = Common.Spelling.Suggest(key, known.Keys);
-                        throw new DataFormatException(path, $"unknown key '{at}'{(hint is null ? "" : $" (did you mean '{hint}'?)")}");
+                        throw new DataFormatException(path,
+                            $"unknown key '{at}'{(hint is null ? "" : $" (did you mean '{hint}'?)")}");
                     }
                     Check(value, options.GetTypeInfo(property.PropertyType), options, path, at);
                 }
                 break;
             case JsonTypeInfoKind.Enumerable when node is JsonArray array && info.ElementType is { } element:
-                for (int i = 0; i < array.Count; i++) Check(array[i], options.GetTypeInfo(element), options, path, $"{where}[{i}]");
+                for (int i = 0; i < array.Count; i++) Check(array[i], options.GetTypeInfo(element), options, path,
+                    $"{where}[{i}]");
                 break;
             case JsonTypeInfoKind.Dictionary when node is JsonObject map && info.ElementType is { } valueType:
-                foreach (var (key, value) in map) Check(value, options.GetTypeInfo(valueType), options, path, $"{where}.{key}");
+                foreach (var (key, value) in map) Check(value, options.GetTypeInfo(valueType), options, path,
+                    $"{where}.{key}");
                 break;
         }
     }

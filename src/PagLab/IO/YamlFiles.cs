@@ -33,7 +33,8 @@ public static class YamlFiles
         else
         {
             try { json = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth }); }
-            catch (JsonException e) { throw new DataFormatException(path, $"invalid JSON ({e.Message.Split('\n')[0]})"); }
+            catch (JsonException e) { throw new DataFormatException(path,
+                $"invalid JSON ({e.Message.Split('\n')[0]})"); }
         }
         StrictJson.CheckKeys(json, typeof(T), JsonFiles.Options, path);
         return Deserialize<T>(json, path);
@@ -50,7 +51,8 @@ public static class YamlFiles
         try { return ToJson(text); }
         catch (YamlException e)
         {
-            throw new DataFormatException(path, $"invalid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message.Split('\n')[0]})");
+            throw new DataFormatException(path,
+                $"invalid YAML at line {e.Start.Line}, column {e.Start.Column} ({e.Message.Split('\n')[0]})");
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
@@ -94,9 +96,12 @@ public static class YamlFiles
         {
             var e = parser.Current!;
             if (e is AnchorAlias) throw new YamlException(e.Start, e.End, "aliases (*name) are not supported");
-            if (e is NodeEvent { Anchor.IsEmpty: false }) throw new YamlException(e.Start, e.End, "anchors (&name) are not supported");
-            if (e is Scalar { Value: "<<", Style: ScalarStyle.Plain }) throw new YamlException(e.Start, e.End, "merge keys (<<) are not supported; write the keys out");
-            if (e is MappingStart or SequenceStart && ++depth > MaxDepth) throw new YamlException(e.Start, e.End, $"nests deeper than {MaxDepth} levels");
+            if (e is NodeEvent { Anchor.IsEmpty: false }) throw new YamlException(e.Start, e.End,
+                "anchors (&name) are not supported");
+            if (e is Scalar { Value: "<<", Style: ScalarStyle.Plain }) throw new YamlException(e.Start, e.End,
+                "merge keys (<<) are not supported; write the keys out");
+            if (e is MappingStart or SequenceStart && ++depth > MaxDepth) throw new YamlException(e.Start, e.End,
+                $"nests deeper than {MaxDepth} levels");
             if (e is MappingEnd or SequenceEnd) depth--;
         }
     }
@@ -104,7 +109,8 @@ public static class YamlFiles
     static JsonNode? Convert(YamlNode node) => node switch
     {
         YamlMappingNode map => new JsonObject(map.Children.Select(kv => KeyValuePair.Create(
-            kv.Key is YamlScalarNode k ? k.Value ?? "" : throw new YamlException(kv.Key.Start, kv.Key.End, "mapping keys must be plain scalars"),
+            kv.Key is YamlScalarNode k ? k.Value ?? "" : throw new YamlException(kv.Key.Start, kv.Key.End,
+                "mapping keys must be plain scalars"),
             Convert(kv.Value)))),
         YamlSequenceNode seq => new JsonArray(seq.Children.Select(Convert).ToArray()),
         YamlScalarNode scalar => Scalar(scalar),
@@ -114,7 +120,8 @@ public static class YamlFiles
     static JsonNode? Scalar(YamlScalarNode s)
     {
         string v = s.Value ?? "";
-        if (s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded) return JsonValue.Create(v);
+        if (s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or
+            ScalarStyle.Folded) return JsonValue.Create(v);
         switch (v)
         {
             case "" or "~" or "null" or "Null" or "NULL": return null;
@@ -124,8 +131,10 @@ public static class YamlFiles
             case "-.inf" or "-.Inf" or "-.INF": return JsonValue.Create("-Infinity");
             case ".nan" or ".NaN" or ".NAN": return JsonValue.Create("NaN");
         }
-        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long i)) return JsonValue.Create(i);
-        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d)) return JsonValue.Create(d);
+        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+            out long i)) return JsonValue.Create(i);
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture,
+            out double d) && double.IsFinite(d)) return JsonValue.Create(d);
         return JsonValue.Create(v);
     }
 }

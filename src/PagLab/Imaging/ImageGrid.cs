@@ -11,13 +11,16 @@ public static class ImageGrid
 {
     /// <summary>
     /// images: (N, C, H, W) with C = 1 or 3, values in [0,1] (clamped). Tiles are upscaled by
-    /// `scale` (nearest neighbour) and laid out `columns` per row; captions (lines split at '\n') are drawn above tiles.
+    /// `scale` (nearest neighbour) and laid out `columns` per row; captions (lines split at '\n') are drawn above
+    /// tiles.
     /// </summary>
-    public static void SavePng(string path, Tensor images, int columns, IReadOnlyList<string>? captions = null, int scale = 2)
+    public static void SavePng(string path, Tensor images, int columns, IReadOnlyList<string>? captions = null,
+        int scale = 2)
     {
         FormatFor(path);
         if (images.dim() != 4 || (images.shape[1] != 1 && images.shape[1] != 3))
-            throw new PagLabException($"cannot draw images of shape [{string.Join(",", images.shape)}]: need (N, 1 or 3, H, W)");
+            throw new PagLabException($"cannot draw images of shape [{string.Join(",", images.shape)}]: need (N, 1 "
+                + $"or 3, H, W)");
         int n = (int)images.shape[0], h = (int)images.shape[2], w = (int)images.shape[3];
         Require.That(n > 0, "no images to draw");
         columns = Math.Clamp(columns, 1, n);
@@ -34,11 +37,13 @@ public static class ImageGrid
         int width = columns * cellW + pad, height = rows * cellH + pad;
 
         using var rgb = images.detach().cpu().to_type(ScalarType.Float32).clamp(0, 1)
-                              .expand(n, 3, h, w).mul(255).round().to_type(ScalarType.Byte).permute(0, 2, 3, 1).contiguous();
+                              .expand(n, 3, h, w).mul(255).round().to_type(ScalarType.Byte).permute(0, 2, 3,
+                                  1).contiguous();
         byte[] pixels = rgb.bytes.ToArray(); // (N, H, W, 3)
 
         var canvas = new byte[width * height * 4];
-        for (int i = 0; i < canvas.Length; i += 4) { canvas[i] = canvas[i + 1] = canvas[i + 2] = 255; canvas[i + 3] = 255; }
+        for (int i = 0; i < canvas.Length; i += 4) { canvas[i] = canvas[i + 1] = canvas[i + 2] = 255; canvas[i + 3] =
+            255; }
         for (int k = 0; k < n; k++)
         {
             int ox = pad + (k % columns) * cellW, oy = pad + (k / columns) * cellH;
@@ -46,7 +51,8 @@ public static class ImageGrid
                 for (int line = 0; line < lines[k].Length; line++)
                     BitmapFont.Draw(lines[k][line], ox, oy + 1 + line * lineHeight, textScale, (x, y) =>
                     {
-                        if (x < width && y < height) { int at = (y * width + x) * 4; canvas[at] = canvas[at + 1] = canvas[at + 2] = 0; }
+                        if (x < width && y < height) { int at = (y * width + x) * 4; canvas[at] = canvas[at + 1] =
+                            canvas[at + 2] = 0; }
                     });
             int ty = oy + captionHeight;
             for (int y = 0; y < h * scale; y++)
@@ -72,7 +78,8 @@ public static class ImageGrid
         AtomicFile.WriteAllBytes(path, data.ToArray());
     }
 
-    /// <summary>The image format a file name asks for: .png, or .jpg/.jpeg; anything else is refused (never PNG bytes under another name).</summary>
+    /// <summary>The image format a file name asks for: .png, or .jpg/.jpeg; anything else is refused (never PNG bytes
+    /// under another name).</summary>
     public static SKEncodedImageFormat FormatFor(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {
         ".png" => SKEncodedImageFormat.Png,

@@ -22,7 +22,8 @@ public sealed record AutoencoderSpec
     /// <summary>k = 16 for 28-pixel data; k = 128 for CIFAR-size and larger (PAGs, Suppl. B.6).</summary>
     public static int DefaultLatent(ImageShape shape) => Math.Min(shape.Height, shape.Width) >= 32 ? 128 : 16;
 
-    /// <summary>Two stride-2 stages (28x28 -> 7x7, 56x28 -> 14x7, 32x32 -> 8x8), three from 64 pixels (64x64 -> 8x8).</summary>
+    /// <summary>Two stride-2 stages (28x28 -> 7x7, 56x28 -> 14x7, 32x32 -> 8x8), three from 64 pixels (64x64 ->
+    /// 8x8).</summary>
     public int Downsamplings => Math.Min(Height, Width) >= 64 ? 3 : 2;
 
     public void Validate()
@@ -33,7 +34,8 @@ public sealed record AutoencoderSpec
         int f = 1 << Downsamplings;
         Require.That(Height % f == 0 && Width % f == 0 && Height >= f && Width >= f,
             $"autoencoder input {Channels}x{Height}x{Width}: height and width must be multiples of {f}");
-        Require.That((long)Latent < (long)Channels * Height * Width, $"latent dimension {Latent} must be below the input dimension");
+        Require.That((long)Latent < (long)Channels * Height * Width,
+            $"latent dimension {Latent} must be below the input dimension");
     }
 }
 

@@ -11,7 +11,8 @@ namespace PagLab.Manifold;
 /// the estimator on these draws), so MeanAbsToLinear isolates the curvature error from the
 /// sampling error that separates Rho1Linear from Rho2.
 /// </summary>
-public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean, double MeanAbsDifference, double MaxAbsDifference,
+public sealed record Theorem1Row(double Sigma, double Rho1Mean, double Rho2Mean, double MeanAbsDifference,
+    double MaxAbsDifference,
     double Rho1LinearMean, double MeanAbsToLinear);
 
 /// <summary>
@@ -77,7 +78,8 @@ public static class ManifoldAlignment
         var weights = ClassWeights(mode, logits, labels);                   // (B, C)
         var f0 = (logits * weights).sum(1);                                 // (B)
         var both = stack(new[] { uOff, u }, 0) + x.reshape(1, b, 1, d);     // (2, B, n, d)
-        var moved = ManifoldRobustness.Forward(model, both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n, -1);
+        var moved = ManifoldRobustness.Forward(model, both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n,
+            -1);
         var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
         var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
         return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
@@ -87,7 +89,8 @@ public static class ManifoldAlignment
     /// Theorem 1 numerically: rho_1(sigma) for each sigma beside rho_2, per image, averaged.
     /// Runs in the dtype of x (use float64 to reach sigma = 1e-4 without cancellation).
     /// </summary>
-    public static IReadOnlyList<Theorem1Row> Theorem1(Func<Tensor, Tensor> model, Tensor x, Tensor bases, double[] sigmas, int draws,
+    public static IReadOnlyList<Theorem1Row> Theorem1(Func<Tensor, Tensor> model, Tensor x, Tensor bases,
+        double[] sigmas, int draws,
         GradientMode mode, Tensor? labels, long seed = 0, int batchImages = 8, IProgressSink? progress = null)
     {
         progress ??= NullProgress.Instance;
@@ -106,7 +109,8 @@ public static class ManifoldAlignment
             var xb = x.narrow(0, start, b);
             var qb = bases.narrow(0, start, b).to_type(x.dtype);
             var lb = labels?.narrow(0, start, b);
-            var noise = randn(new[] { b, draws, d }, generator: generator).to_type(x.dtype); // common random numbers across sigmas
+            // common random numbers across sigmas
+            var noise = randn(new[] { b, draws, d }, generator: generator).to_type(x.dtype);
             rho2.Add(Rho2(model, xb, qb, mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             // first-order limit on the same draws: E (g.P^perp u)^2 / E (g.u)^2
             var g = ScalarGradient(model, xb, mode, lb).unsqueeze(-1);                 // (b, d, 1)
@@ -115,7 +119,8 @@ public static class ManifoldAlignment
             var offPart = offNoise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });
             linear.Add((offPart / full.clamp_min(1e-300)).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             for (int i = 0; i < sigmas.Length; i++)
-                rho1[i].Add(Rho1(model, xb, qb, noise, sigmas[i], mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+                rho1[i].Add(Rho1(model, xb, qb, noise, sigmas[i], mode,
+                    lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             progress.Update("theorem 1", start + b, count);
         }
         using var r2 = cat(rho2, 0);
@@ -126,7 +131,8 @@ public static class ManifoldAlignment
             using var r1 = cat(rho1[i], 0);
             using var diff = (r1 - r2).abs();
             using var toLinear = (r1 - r1Linear).abs();
-            rows.Add(new Theorem1Row(sigmas[i], r1.mean().item<double>(), r2.mean().item<double>(), diff.mean().item<double>(), diff.max().item<double>(),
+            rows.Add(new Theorem1Row(sigmas[i], r1.mean().item<double>(), r2.mean().item<double>(),
+                diff.mean().item<double>(), diff.max().item<double>(),
                 r1Linear.mean().item<double>(), toLinear.mean().item<double>()));
             foreach (var t in rho1[i]) t.Dispose();
         }

@@ -26,7 +26,8 @@ public sealed record ManifoldReport
     public required Dictionary<string, Distribution> Rho2 { get; init; }
     /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
     public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
-    /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same draws.</summary>
+    /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same
+    /// draws.</summary>
     public required Dictionary<string, Dictionary<string, Distribution>> Rho1 { get; init; }
 }
 
@@ -45,7 +46,8 @@ public sealed record Theorem1Report
 /// <summary>The library side of the manifold commands: load inputs, run the estimators, write files.</summary>
 public static class ManifoldExperiments
 {
-    public static IDataset LoadDataset(string name, string? dataRoot, long seed) => Datasets.Load(name, new DataOptions(dataRoot, seed));
+    public static IDataset LoadDataset(string name, string? dataRoot, long seed) => Datasets.Load(name,
+        new DataOptions(dataRoot, seed));
 
     /// <summary>`paglab tangents`: autoencoder tangent spaces of the first count images of a split.</summary>
     public static TangentSpaces EstimateWithAutoencoder(string autoencoderDir, IDataset dataset, Split split, int count,
@@ -60,7 +62,8 @@ public static class ManifoldExperiments
         IDataset dataset, Split split, int count, int batchSize, IProgressSink progress)
     {
         Require.That(autoencoder.Spec.Shape == dataset.Shape,
-            $"{autoencoderDir}: autoencoder takes {autoencoder.Spec.Shape} images but {dataset.Name} has {dataset.Shape}");
+            $"{autoencoderDir}: autoencoder takes {autoencoder.Spec.Shape} images but {dataset.Name} has "
+                + $"{dataset.Shape}");
         var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
         using var indices = arange(n, dtype: ScalarType.Int64);
@@ -72,7 +75,8 @@ public static class ManifoldExperiments
         return spaces;
     }
 
-    /// <summary>Tangent spaces from a traced encoder and decoder (TorchScript), as for PagLab's own autoencoder.</summary>
+    /// <summary>Tangent spaces from a traced encoder and decoder (TorchScript), as for PagLab's own
+    /// autoencoder.</summary>
     public static TangentSpaces EstimateWithTorchScript(string encoderPath, string decoderPath, IDataset dataset,
         Split split, int count,
         int batchSize, IProgressSink progress)
@@ -82,7 +86,8 @@ public static class ManifoldExperiments
         int n = (int)Math.Min(count, data.Count);
         using var indices = arange(n, dtype: ScalarType.Int64);
         using var images = data.Images.narrow(0, 0, n);
-        return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5, progress, new Dictionary<string, string>
+        return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5,
+            progress, new Dictionary<string, string>
         {
             ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name,
             ["split"] = Vocabulary.Name(split),
@@ -90,7 +95,8 @@ public static class ManifoldExperiments
         });
     }
 
-    /// <summary>Local-PCA tangent spaces of the first count images of a split, neighbours from the training split.</summary>
+    /// <summary>Local-PCA tangent spaces of the first count images of a split, neighbours from the training
+    /// split.</summary>
     public static TangentSpaces EstimateWithLocalPca(IDataset dataset, Split split, int count, int neighbours,
         int dimension)
     {
@@ -115,14 +121,18 @@ public static class ManifoldExperiments
             throw new PagLabException($"{tangentsPath}: tangent spaces are for dataset '{name}', not '{dataset.Name}'");
         var data = dataset.Part(part);
         long max = tangents.Indices.numel() == 0 ? -1 : tangents.Indices.max().item<long>();
-        if (max >= data.Count) throw new DataFormatException(tangentsPath, $"image index {max} is beyond the {data.Count} images of the {split} split");
+        if (max >= data.Count) throw new DataFormatException(tangentsPath,
+            $"image index {max} is beyond the {data.Count} images of the {split} split");
         if (dataset.Shape.Pixels != tangents.AmbientDim)
-            throw new DataFormatException(tangentsPath, $"tangent spaces live in dimension {tangents.AmbientDim} but {dataset.Name} images have {dataset.Shape.Pixels} pixels");
+            throw new DataFormatException(tangentsPath,
+                $"tangent spaces live in dimension {tangents.AmbientDim} but {dataset.Name} images have "
+                + $"{dataset.Shape.Pixels} pixels");
         return (data.Images.index_select(0, tangents.Indices), data.Labels.index_select(0, tangents.Indices));
     }
 
     /// <summary>`paglab measure manifold`.</summary>
-    public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset, double[] epsilons, int draws,
+    public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset,
+        double[] epsilons, int draws,
         OutputMeasure measure, long seed, int batchImages, IProgressSink progress)
     {
         using var model = SavedModel.Load(modelDir);
@@ -138,7 +148,8 @@ public static class ManifoldExperiments
     {
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
-        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed, batchImages, progress);
+        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed,
+            batchImages, progress);
 
         var rho2 = new Dictionary<string, Distribution>();
         var rho2PerImage = new Dictionary<string, double[]>();
@@ -160,7 +171,8 @@ public static class ManifoldExperiments
                 r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
                 var noise = randn(new[] { b, draws, d }, generator: generator);
                 for (int e = 0; e < epsilons.Length; e++)
-                    r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode, y).MoveToOuterDisposeScope());
+                    r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode,
+                        y).MoveToOuterDisposeScope());
             }
             using (var all = cat(r2, 0))
             {
@@ -184,21 +196,28 @@ public static class ManifoldExperiments
     public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
     {
         JsonFiles.Write(jsonPath, report);
-        var csv = new StringBuilder("output_measure,epsilon,direction,mean,lower,upper,std,q05,q25,median,q75,q95,max,count,off_over_on\n");
+        var csv =
+            new
+            StringBuilder("output_measure,epsilon,direction,mean,lower,upper,std,q05,q25,median,q75,q95,max,count,"
+                + "off_over_on\n");
         foreach (var r in report.Results)
             foreach (var (name, dist, perImage) in new[] { ("on", r.On, r.OnPerImage), ("off", r.Off, r.OffPerImage) })
             {
                 var interval = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(perImage));
-                csv.AppendLine(string.Join(",", report.Outputs, Format(r.Epsilon), name, Format(dist.Mean), Format(interval.Lower),
-                    Format(interval.Upper), Format(dist.Std), Format(dist.Q05), Format(dist.Q25), Format(dist.Median), Format(dist.Q75),
+                csv.AppendLine(string.Join(",", report.Outputs, Format(r.Epsilon), name, Format(dist.Mean),
+                    Format(interval.Lower),
+                    Format(interval.Upper), Format(dist.Std), Format(dist.Q05), Format(dist.Q25), Format(dist.Median),
+                        Format(dist.Q75),
                     Format(dist.Q95), Format(dist.Maximum), dist.Count.ToString(), Format(r.OffOverOn)));
             }
         AtomicFile.WriteAllText(Path.ChangeExtension(jsonPath, ".csv"), csv.ToString());
-        ManifoldPlots.OnOff(Path.ChangeExtension(jsonPath, ".png"), report.Results, $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
+        ManifoldPlots.OnOff(Path.ChangeExtension(jsonPath, ".png"), report.Results,
+            $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
     }
 
     /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation.</summary>
-    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int count, IDataset dataset, double[] sigmas, int draws,
+    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int count, IDataset dataset,
+        double[] sigmas, int draws,
         GradientMode mode, long seed, int batchImages, IProgressSink progress)
     {
         using var model = SavedModel.Load(modelDir);
@@ -209,7 +228,8 @@ public static class ManifoldExperiments
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var x = images.to_type(ScalarType.Float64);
-        var rows = ManifoldAlignment.Theorem1(model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed, batchImages, progress);
+        var rows = ManifoldAlignment.Theorem1(model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed,
+            batchImages, progress);
         return new Theorem1Report
         {
             Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
@@ -221,9 +241,14 @@ public static class ManifoldExperiments
     public static void WriteTheorem1Report(string outPath, Theorem1Report report)
     {
         JsonFiles.Write(Path.ChangeExtension(outPath, ".json"), report);
-        var csv = new StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference,rho1_linear_mean,mean_abs_to_linear\n");
+        var csv =
+            new
+            StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference,rho1_linear_mean,"
+                + "mean_abs_to_linear\n");
         foreach (var r in report.Rows)
-            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean), Format(r.MeanAbsDifference), Format(r.MaxAbsDifference), Format(r.Rho1LinearMean), Format(r.MeanAbsToLinear)));
+            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean),
+                Format(r.MeanAbsDifference), Format(r.MaxAbsDifference), Format(r.Rho1LinearMean),
+                Format(r.MeanAbsToLinear)));
         AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".csv"), csv.ToString());
         ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows,
             $"Theorem 1 on {report.Dataset} ({Vocabulary.Name(report.ClassMode)} logit, {report.Images} images)");
@@ -233,7 +258,8 @@ public static class ManifoldExperiments
     /// PAGs, Suppl. Figure 7: per image one row — the image, x + u_on, x + u_off (both of L2 norm
     /// epsilon, clamped to [0,1] for display), then u_on and u_off as signed maps.
     /// </summary>
-    public static void ShowPerturbations(string tangentsPath, IDataset dataset, string outPath, int count, double epsilon, long seed, int scale)
+    public static void ShowPerturbations(string tangentsPath, IDataset dataset, string outPath, int count,
+        double epsilon, long seed, int scale)
     {
         using var tangents = TangentSpaces.Load(tangentsPath);
         ShowPerturbations(tangents, tangentsPath, dataset, outPath, count, epsilon, seed, scale);
@@ -262,7 +288,8 @@ public static class ManifoldExperiments
             ImageGrid.SignedToImage(onMaps), ImageGrid.SignedToImage(offMaps),
         }, 1).flatten(0, 1);                                                     // (n*5, 3, H, W)
         string e = Format(epsilon);
-        var captions = Enumerable.Range(0, n).SelectMany(_ => new[] { "image", $"+on {e}", $"+off {e}", "on dir", "off dir" }).ToArray();
+        var captions = Enumerable.Range(0, n).SelectMany(_ => new[] { "image", $"+on {e}", $"+off {e}", "on dir",
+            "off dir" }).ToArray();
         ImageGrid.SavePng(outPath, tiles, columns: 5, captions, scale);
         images.Dispose();
     }

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace PagLab.Manifold;
 
 /// <summary>Distribution of one set of output changes.</summary>
-public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75, double Q95, double Maximum, long Count)
+public sealed record Distribution(double Mean, double Std, double Q05, double Q25, double Median, double Q75,
+    double Q95, double Maximum, long Count)
 {
 
     public static Distribution Of(Tensor values)
@@ -14,7 +15,8 @@ public sealed record Distribution(double Mean, double Std, double Q05, double Q2
         var v = values.to_type(ScalarType.Float64).flatten();
         var q = quantile(v, tensor(new[] { 0.05, 0.25, 0.5, 0.75, 0.95 }, ScalarType.Float64)).data<double>().ToArray();
         double std = v.numel() > 1 ? v.std().item<double>() : 0;
-        return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.max().item<double>(), v.numel());
+        return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.max().item<double>(),
+            v.numel());
     }
 }
 
@@ -37,16 +39,20 @@ public sealed record EpsilonResult(double Epsilon, Distribution On, Distribution
 /// </summary>
 public static class ManifoldRobustness
 {
-    public static IReadOnlyList<EpsilonResult> Measure(Func<Tensor, Tensor> model, Tensor images, TangentSpaces tangents, double[] epsilons,
+    public static IReadOnlyList<EpsilonResult> Measure(Func<Tensor, Tensor> model, Tensor images,
+        TangentSpaces tangents, double[] epsilons,
         int draws, OutputMeasure? measure = null, long seed = 0, int batchImages = 16, IProgressSink? progress = null)
     {
         progress ??= NullProgress.Instance;
         measure ??= OutputMeasure.Default;
-        Require.That(epsilons.Length > 0 && epsilons.All(e => e > 0 && double.IsFinite(e)), "epsilons must be positive numbers");
+        Require.That(epsilons.Length > 0 && epsilons.All(e => e > 0 && double.IsFinite(e)),
+            "epsilons must be positive numbers");
         Require.Positive(draws, "draws");
-        Require.That(images.shape[0] == tangents.Count, $"{images.shape[0]} images but {tangents.Count} tangent spaces");
+        Require.That(images.shape[0] == tangents.Count,
+            $"{images.shape[0]} images but {tangents.Count} tangent spaces");
         long n = images.shape[0], d = tangents.AmbientDim;
-        Require.That(images[0].numel() == d, $"images have {images[0].numel()} pixels but the tangent spaces live in dimension {d}");
+        Require.That(images[0].numel() == d,
+            $"images have {images[0].numel()} pixels but the tangent spaces live in dimension {d}");
         using var generator = new Generator((ulong)seed, device: CPU);
         var on = new List<Tensor>[epsilons.Length];
         var off = new List<Tensor>[epsilons.Length];

@@ -21,7 +21,8 @@ public static class PerPixelJacobian
             var output = decode(zb).flatten();                       // (d)
             var rows = new List<Tensor>();
             for (long i = 0; i < output.shape[0]; i++)
-                rows.Add(autograd.grad(new[] { output[i] }, new[] { zb }, retain_graph: true)[0].flatten()); // row i of J: (k)
+                // row i of J: (k)
+                rows.Add(autograd.grad(new[] { output[i] }, new[] { zb }, retain_graph: true)[0].flatten());
             perImage.Add(stack(rows, 0));                            // (d, k)
         }
         return stack(perImage, 0).MoveToOuterDisposeScope();         // (B, d, k)

@@ -18,14 +18,16 @@ public sealed record TangentCheckReport
 /// <summary>`paglab tangents check`: estimated vs true tangent spaces on data whose manifold is known.</summary>
 public static class TangentCheck
 {
-    /// <summary>The true tangent basis (d, k), orthonormal, of a dataset that knows it (a new tensor: dispose it).</summary>
+    /// <summary>The true tangent basis (d, k), orthonormal, of a dataset that knows it (a new tensor: dispose
+    /// it).</summary>
     public static Tensor TrueBasis(IDataset dataset) => dataset switch
     {
         SubspaceGaussians synthetic => synthetic.TangentBasis,
         _ => throw new PagLabException($"dataset '{dataset.Name}' has no known tangent space (use subspace-gaussians)"),
     };
 
-    /// <summary>The true tangent spaces of the first count images of a split (the same basis for every image).</summary>
+    /// <summary>The true tangent spaces of the first count images of a split (the same basis for every
+    /// image).</summary>
     public static TangentSpaces TrueSpaces(IDataset dataset, Split split, int count)
     {
         using var _ = NewDisposeScope();
@@ -42,7 +44,8 @@ public static class TangentCheck
         return spaces;
     }
 
-    public static TangentCheckReport Run(IDataset dataset, string? autoencoderDir, int count, int neighbours, int? dimension, IProgressSink progress)
+    public static TangentCheckReport Run(IDataset dataset, string? autoencoderDir, int count, int neighbours,
+        int? dimension, IProgressSink progress)
     {
         using var truth = TrueBasis(dataset);
         int k = dimension ?? (int)truth.shape[1];
@@ -57,6 +60,7 @@ public static class TangentCheck
             using var angles = PrincipalAngles.Between(ae.Bases, truth);
             estimators[Vocabulary.Name(TangentEstimator.Autoencoder)] = PrincipalAngles.Summarise(angles);
         }
-        return new TangentCheckReport { Dataset = dataset.Name, Images = (int)Math.Min(count, dataset.Test.Count), TrueDimension = (int)truth.shape[1], Estimators = estimators };
+        return new TangentCheckReport { Dataset = dataset.Name, Images = (int)Math.Min(count, dataset.Test.Count),
+            TrueDimension = (int)truth.shape[1], Estimators = estimators };
     }
 }

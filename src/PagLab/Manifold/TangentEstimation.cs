@@ -19,11 +19,13 @@ public static class TangentEstimation
     /// Autoencoder estimate (PAGs, Section 4 and Suppl. B.6): z = E(x), J = dD/dz at z, basis of the
     /// column space of J. images (N, C, H, W); indices (N) the rows of the split they came from.
     /// </summary>
-    public static TangentSpaces FromAutoencoder(ConvAutoencoder autoencoder, Tensor images, Tensor indices, int batchSize = 32,
+    public static TangentSpaces FromAutoencoder(ConvAutoencoder autoencoder, Tensor images, Tensor indices,
+        int batchSize = 32,
         double rankTolerance = 1e-5, IProgressSink? progress = null)
     {
         autoencoder.eval();
-        return FromEncoderDecoder(autoencoder.Encode, autoencoder.Decode, images, indices, batchSize, rankTolerance, progress, new Dictionary<string, string>
+        return FromEncoderDecoder(autoencoder.Encode, autoencoder.Decode, images, indices, batchSize, rankTolerance,
+            progress, new Dictionary<string, string>
         {
             ["estimator"] = Vocabulary.Name(TangentEstimator.Autoencoder),
             ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
@@ -31,8 +33,10 @@ public static class TangentEstimation
         });
     }
 
-    /// <summary>The same estimate for any encoder E: (b, C, H, W) -> (b, k) and decoder D: (b, k) -> (b, ...).</summary>
-    public static TangentSpaces FromEncoderDecoder(Func<Tensor, Tensor> encode, Func<Tensor, Tensor> decode, Tensor images, Tensor indices,
+    /// <summary>The same estimate for any encoder E: (b, C, H, W) -> (b, k) and decoder D: (b, k) -> (b,
+    /// ...).</summary>
+    public static TangentSpaces FromEncoderDecoder(Func<Tensor, Tensor> encode, Func<Tensor, Tensor> decode,
+        Tensor images, Tensor indices,
         int batchSize, double rankTolerance, IProgressSink? progress, IReadOnlyDictionary<string, string> info)
     {
         progress ??= NullProgress.Instance;

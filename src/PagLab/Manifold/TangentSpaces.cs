@@ -15,11 +15,14 @@ public sealed class TangentSpaces : IDisposable
 {
     public const int CurrentFormat = 1;
 
-    public TangentSpaces(Tensor indices, Tensor bases, Tensor singularValues, IReadOnlyDictionary<string, string>? info = null)
+    public TangentSpaces(Tensor indices, Tensor bases, Tensor singularValues, IReadOnlyDictionary<string,
+        string>? info = null)
     {
         if (bases.dim() != 3) throw new ArgumentException("bases must be (N, d, r)");
-        if (indices.dim() != 1 || indices.shape[0] != bases.shape[0]) throw new ArgumentException("indices must be (N) and match bases");
-        if (singularValues.dim() != 2 || singularValues.shape[0] != bases.shape[0]) throw new ArgumentException("singular values must be (N, k)");
+        if (indices.dim() != 1
+            || indices.shape[0] != bases.shape[0]) throw new ArgumentException("indices must be (N) and match bases");
+        if (singularValues.dim() != 2
+            || singularValues.shape[0] != bases.shape[0]) throw new ArgumentException("singular values must be (N, k)");
         Indices = indices; Bases = bases; SingularValues = singularValues;
         Info = info?.ToDictionary(kv => kv.Key, kv => kv.Value) ?? new();
     }
@@ -37,7 +40,8 @@ public sealed class TangentSpaces : IDisposable
     /// matrix counts singular values above relativeTolerance * its largest one; all bases keep the
     /// smallest rank found (so they stack), and rank-deficient images are reported in Info.
     /// </summary>
-    public static TangentSpaces FromColumns(Tensor a, Tensor indices, double relativeTolerance = 1e-5, IReadOnlyDictionary<string, string>? info = null)
+    public static TangentSpaces FromColumns(Tensor a, Tensor indices, double relativeTolerance = 1e-5,
+        IReadOnlyDictionary<string, string>? info = null)
     {
         var parts = new List<(Tensor U, Tensor S)>();
         try
@@ -52,16 +56,19 @@ public sealed class TangentSpaces : IDisposable
     /// <summary>Matrices per SVD call (bounds the float64 working copy).</summary>
     public const int SvdChunk = 64;
 
-    /// <summary>Thin SVD of A (n, d, k) in float64: left singular vectors (n, d, k) and singular values (n, k), as float32.</summary>
+    /// <summary>Thin SVD of A (n, d, k) in float64: left singular vectors (n, d, k) and singular values (n, k), as
+    /// float32.</summary>
     public static (Tensor U, Tensor S) Svd(Tensor a)
     {
         using var _ = NewDisposeScope();
         var (u, s, vh) = linalg.svd(a.to_type(ScalarType.Float64), fullMatrices: false);
-        return (u.to_type(ScalarType.Float32).MoveToOuterDisposeScope(), s.to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+        return (u.to_type(ScalarType.Float32).MoveToOuterDisposeScope(),
+            s.to_type(ScalarType.Float32).MoveToOuterDisposeScope());
     }
 
     /// <summary>Stacks per-chunk SVDs (see Svd) into bases of the common numerical rank.</summary>
-    public static TangentSpaces FromSvd(IReadOnlyList<(Tensor U, Tensor S)> parts, Tensor indices, double relativeTolerance = 1e-5, IReadOnlyDictionary<string, string>? info = null)
+    public static TangentSpaces FromSvd(IReadOnlyList<(Tensor U, Tensor S)> parts, Tensor indices,
+        double relativeTolerance = 1e-5, IReadOnlyDictionary<string, string>? info = null)
     {
         using var _ = NewDisposeScope();
         var s = cat(parts.Select(p => p.S).ToList(), 0);                                    // (N, k) descending
@@ -74,9 +81,11 @@ public sealed class TangentSpaces : IDisposable
         meta["rankDeficient"] = (ranks < k).sum().item<long>().ToString();
         meta["minRank"] = minRank.ToString();
         if (minRank < 1) throw new PagLabException("tangent estimation: a matrix has rank 0 (all columns vanish)");
-        var bases = cat(parts.Select(p => p.U.narrow(2, 0, minRank)).ToList(), 0).contiguous().MoveToOuterDisposeScope();
+        var bases = cat(parts.Select(p => p.U.narrow(2, 0, minRank)).ToList(),
+            0).contiguous().MoveToOuterDisposeScope();
         var values = s.contiguous().MoveToOuterDisposeScope();
-        return new TangentSpaces(indices.to_type(ScalarType.Int64).clone().MoveToOuterDisposeScope(), bases, values, meta);
+        return new TangentSpaces(indices.to_type(ScalarType.Int64).clone().MoveToOuterDisposeScope(), bases, values,
+            meta);
     }
 
     /// <summary>P_x u for each row: u (N, d) or (N, n, d) -> same shape, Q_i applied to row i.</summary>
@@ -107,8 +116,10 @@ public sealed class TangentSpaces : IDisposable
 
     public void Save(string path)
     {
-        var meta = new Dictionary<string, string>(Info) { ["format"] = "paglab-tangents", ["formatVersion"] = CurrentFormat.ToString() };
-        SafeTensors.Write(path, new Dictionary<string, Tensor> { ["indices"] = Indices, ["bases"] = Bases, ["singular_values"] = SingularValues }, meta);
+        var meta = new Dictionary<string, string>(Info) { ["format"] = "paglab-tangents",
+            ["formatVersion"] = CurrentFormat.ToString() };
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { ["indices"] = Indices, ["bases"] = Bases,
+            ["singular_values"] = SingularValues }, meta);
     }
 
     public static TangentSpaces Load(string path)
@@ -119,15 +130,23 @@ public sealed class TangentSpaces : IDisposable
             foreach (var t in tensors.Values) t.Dispose();
             throw new DataFormatException(path, problem);
         }
-        if (!meta.TryGetValue("format", out var format) || format != "paglab-tangents") Fail("not a PagLab tangent-space file (no format=paglab-tangents metadata)");
-        if (int.TryParse(meta.GetValueOrDefault("formatVersion"), out int version) && version > CurrentFormat) Fail($"tangent format {version} is newer than this PagLab understands");
+        if (!meta.TryGetValue("format",
+            out var format)
+            || format != "paglab-tangents") Fail("not a PagLab tangent-space file (no format=paglab-tangents "
+            + "metadata)");
+        if (int.TryParse(meta.GetValueOrDefault("formatVersion"),
+            out int version)
+            && version > CurrentFormat) Fail($"tangent format {version} is newer than this PagLab understands");
         foreach (var name in new[] { "indices", "bases", "singular_values" })
             if (!tensors.ContainsKey(name)) Fail($"missing tensor '{name}'");
         var (indices, bases, values) = (tensors["indices"], tensors["bases"], tensors["singular_values"]);
         if (bases.dim() != 3) Fail($"bases must be (N, d, r), got [{string.Join(",", bases.shape)}]");
-        if (indices.dim() != 1 || indices.shape[0] != bases.shape[0]) Fail("indices must be (N) with one row per basis");
-        if (values.dim() != 2 || values.shape[0] != bases.shape[0]) Fail("singular_values must be (N, k) with one row per basis");
-        if (indices.dtype != ScalarType.Int64 || bases.dtype != ScalarType.Float32) Fail("indices must be I64 and bases F32");
+        if (indices.dim() != 1
+            || indices.shape[0] != bases.shape[0]) Fail("indices must be (N) with one row per basis");
+        if (values.dim() != 2
+            || values.shape[0] != bases.shape[0]) Fail("singular_values must be (N, k) with one row per basis");
+        if (indices.dtype != ScalarType.Int64
+            || bases.dtype != ScalarType.Float32) Fail("indices must be I64 and bases F32");
         return new TangentSpaces(indices, bases, values, meta);
     }
 

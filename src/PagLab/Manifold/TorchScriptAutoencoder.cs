@@ -15,7 +15,8 @@ public sealed class TorchScriptAutoencoder : IDisposable
 {
     private readonly jit.ScriptModule<Tensor, Tensor> encoder, decoder;
 
-    TorchScriptAutoencoder(jit.ScriptModule<Tensor, Tensor> encoder, jit.ScriptModule<Tensor, Tensor> decoder, int latent)
+    TorchScriptAutoencoder(jit.ScriptModule<Tensor, Tensor> encoder, jit.ScriptModule<Tensor, Tensor> decoder,
+        int latent)
     {
         this.encoder = encoder;
         this.decoder = decoder;
@@ -33,7 +34,8 @@ public sealed class TorchScriptAutoencoder : IDisposable
         decoder.Dispose();
     }
 
-    /// <summary>Loads both archives and checks the shapes on a batch of two: E(x) is (2, k), D(E(x)) has x's size per image.</summary>
+    /// <summary>Loads both archives and checks the shapes on a batch of two: E(x) is (2, k), D(E(x)) has x's size per
+    /// image.</summary>
     public static TorchScriptAutoencoder Load(string encoderPath, string decoderPath, ImageShape shape)
     {
         var encoder = TorchScriptFile.LoadOneInput(encoderPath, "`encoder`");
@@ -46,11 +48,14 @@ public sealed class TorchScriptAutoencoder : IDisposable
             long[] input = { 2, shape.Channels, shape.Height, shape.Width };
             var z = Run(encoder, zeros(input), encoderPath, input);
             if (z.dim() != 2 || z.shape[0] != 2)
-                throw new DataFormatException(encoderPath, $"an encoder must return codes (2, k) for input {Shape(input)}, this one returns {Shape(z.shape)}");
+                throw new DataFormatException(encoderPath,
+                    $"an encoder must return codes (2, k) for input {Shape(input)}, this one returns {Shape(z.shape)}");
             var x = Run(decoder, z, decoderPath, z.shape);
             long d = shape.Channels * shape.Height * shape.Width;
             if (x.shape[0] != 2 || x.numel() != 2 * d)
-                throw new DataFormatException(decoderPath, $"a decoder must return images {Shape(input)} for codes {Shape(z.shape)}, this one returns {Shape(x.shape)}");
+                throw new DataFormatException(decoderPath,
+                    $"a decoder must return images {Shape(input)} for codes {Shape(z.shape)}, this one returns "
+                    + $"{Shape(x.shape)}");
             return new TorchScriptAutoencoder(encoder, decoder, (int)z.shape[1]);
         }
         catch
@@ -66,7 +71,8 @@ public sealed class TorchScriptAutoencoder : IDisposable
         try { return module.call(input); }
         catch (Exception e) when (e is not PagLabException)
         {
-            throw new DataFormatException(path, $"forward fails on input {Shape(shape)}: {TorchScriptFile.FirstLine(e.Message)}");
+            throw new DataFormatException(path,
+                $"forward fails on input {Shape(shape)}: {TorchScriptFile.FirstLine(e.Message)}");
         }
     }
 

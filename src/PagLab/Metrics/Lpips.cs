@@ -41,14 +41,17 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     /// <summary>[0,1] pixels -> the [-1,1] range LPIPS expects: 2x - 1 (the original's normalize=True).</summary>
     public static Tensor FromUnitRange(Tensor unit) => unit * 2 - 1;
 
-    /// <summary>Distances for a batch of pairs: a, b (B, 1|3, H, W) in [-1,1] -> (B). Differentiable in a and b.</summary>
+    /// <summary>Distances for a batch of pairs: a, b (B, 1|3, H, W) in [-1,1] -> (B). Differentiable in a and
+    /// b.</summary>
     public override Tensor forward(Tensor a, Tensor b)
     {
         if (a.dim() != 4 || !a.shape.SequenceEqual(b.shape))
-            throw new PagLabException($"LPIPS needs two image batches of the same shape (B, C, H, W), got [{string.Join(",", a.shape)}] and [{string.Join(",", b.shape)}]");
+            throw new PagLabException($"LPIPS needs two image batches of the same shape (B, C, H, W), got "
+                + $"[{string.Join(",", a.shape)}] and [{string.Join(",", b.shape)}]");
         if (a.shape[1] is not (1 or 3)) throw new PagLabException($"LPIPS needs 1 or 3 channels, got {a.shape[1]}");
         if (Math.Min(a.shape[2], a.shape[3]) < net.MinimumSide)
-            throw new PagLabException($"LPIPS-{Net} needs images of at least {net.MinimumSide}x{net.MinimumSide} pixels, got {a.shape[2]}x{a.shape[3]}");
+            throw new PagLabException($"LPIPS-{Net} needs images of at least {net.MinimumSide}x{net.MinimumSide} "
+                + $"pixels, got {a.shape[2]}x{a.shape[3]}");
         using var _ = NewDisposeScope();
         long batch = a.shape[0];
         var x = cat(new[] { a, b }, 0).to(float32);                    // (2B, C, H, W)
@@ -102,11 +105,14 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
                     string hint = fileName.StartsWith("lin", StringComparison.Ordinal) && linPath is null
                         ? " (pass the LPIPS lin weights as `weightsLin`)"
                         : "";
-                    throw new DataFormatException(linPath is not null && fileName.StartsWith("lin", StringComparison.Ordinal) ? linPath : weightsPath,
+                    throw new DataFormatException(linPath is not null && fileName.StartsWith("lin",
+                        StringComparison.Ordinal) ? linPath : weightsPath,
                         $"has no tensor '{fileName}' needed by LPIPS-{netName}{hint}");
                 }
                 if (!src.Tensor.shape.SequenceEqual(dest.shape))
-                    throw new DataFormatException(src.File, $"tensor '{fileName}' has shape [{string.Join(",", src.Tensor.shape)}], LPIPS-{netName} needs [{string.Join(",", dest.shape)}] (weights for another network?)");
+                    throw new DataFormatException(src.File,
+                        $"tensor '{fileName}' has shape [{string.Join(",", src.Tensor.shape)}], LPIPS-{netName} "
+                        + $"needs [{string.Join(",", dest.shape)}] (weights for another network?)");
                 dest.copy_(src.Tensor.to(float32));
             }
         }
@@ -125,7 +131,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     static string? MapName(string name)
     {
         if (name.StartsWith("module.", StringComparison.Ordinal)) name = name[7..];
-        if (name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("scaling_layer.", StringComparison.Ordinal)) return null;
+        if (name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("scaling_layer.",
+            StringComparison.Ordinal)) return null;
         var parts = name.Split('.');
         if (parts.Length >= 4 && parts[0] == "net" && parts[1].StartsWith("slice", StringComparison.Ordinal))
             return "features." + string.Join(".", parts.Skip(2));
@@ -160,7 +167,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         return File.Exists(DataRootWeights("alex", dataRoot)) ? "alex" : "squeeze";
     }
 
-    /// <summary>Which network a weight file belongs to: squeeze has 7 lin layers, alex and vgg 5 (alex's first kernel is 11x11).</summary>
+    /// <summary>Which network a weight file belongs to: squeeze has 7 lin layers, alex and vgg 5 (alex's first kernel
+    /// is 11x11).</summary>
     public static string? NetOfWeights(string path)
     {
         var tensors = TorchFile.ReadStateDict(path);
@@ -182,7 +190,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
             + $" at {DataRootWeights(net, dataRoot)}");
 }
 
-/// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original (index 0 was its training dropout).</summary>
+/// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original
+/// (index 0 was its training dropout).</summary>
 public sealed class LinearLayer : Module<Tensor, Tensor>
 {
     private readonly Sequential model;

@@ -19,12 +19,14 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     public int[] Taps { get; }
     public int[] Channels { get; }
 
-    /// <summary>Smallest image side the network accepts (its pooling layers need at least one output pixel), measured on the original.</summary>
+    /// <summary>Smallest image side the network accepts (its pooling layers need at least one output pixel), measured
+    /// on the original.</summary>
     public int MinimumSide { get; }
 
     public static readonly IReadOnlyList<string> Names = new[] { "squeeze", "alex", "vgg" };
 
-    LpipsBackbone(string net, (string, Module<Tensor, Tensor>)[] named, int[] taps, int[] channels, int minimumSide) : base(nameof(LpipsBackbone))
+    LpipsBackbone(string net, (string, Module<Tensor, Tensor>)[] named, int[] taps, int[] channels,
+        int minimumSide) : base(nameof(LpipsBackbone))
     {
         Net = net;
         layers = named.Select(n => n.Item2).ToArray();
@@ -57,7 +59,8 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         return outputs.Select(o => o.MoveToOuterDisposeScope()).ToArray();
     }
 
-    static (string, Module<Tensor, Tensor>) L(int index, Module<Tensor, Tensor> m) => (index.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
+    static (string, Module<Tensor, Tensor>) L(int index, Module<Tensor,
+        Tensor> m) => (index.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
 
     /// <summary>SqueezeNet 1.1 (Iandola et al. 2016; torchvision squeezenet1_1): max-pools use ceil_mode.</summary>
     static LpipsBackbone SqueezeNet11() => new("squeeze", new[]
@@ -65,7 +68,8 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         L(0, Conv2d(3, 64, 3, stride: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2, ceil_mode: true)),
         L(3, new Fire(64, 16, 64)), L(4, new Fire(128, 16, 64)), L(5, MaxPool2d(3, 2, ceil_mode: true)),
         L(6, new Fire(128, 32, 128)), L(7, new Fire(256, 32, 128)), L(8, MaxPool2d(3, 2, ceil_mode: true)),
-        L(9, new Fire(256, 48, 192)), L(10, new Fire(384, 48, 192)), L(11, new Fire(384, 64, 256)), L(12, new Fire(512, 64, 256)),
+        L(9, new Fire(256, 48, 192)), L(10, new Fire(384, 48, 192)), L(11, new Fire(384, 64, 256)), L(12, new Fire(512,
+            64, 256)),
     }, taps: new[] { 1, 4, 7, 9, 10, 11, 12 }, channels: new[] { 64, 128, 256, 384, 384, 512, 512 }, minimumSide: 17);
 
     /// <summary>AlexNet (Krizhevsky et al. 2012; torchvision alexnet) up to its fifth ReLU.</summary>
@@ -82,18 +86,21 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     {
         var named = new List<(string, Module<Tensor, Tensor>)>();
         int inChannels = 3, index = 0;
-        foreach (int width in new[] { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512 }) // 0 = max-pool
+        // 0 = max-pool
+        foreach (int width in new[] { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512 })
         {
             if (width == 0) { named.Add(L(index++, MaxPool2d(2, 2))); continue; }
             named.Add(L(index++, Conv2d(inChannels, width, 3, padding: 1)));
             named.Add(L(index++, ReLU()));
             inChannels = width;
         }
-        return new("vgg", named.ToArray(), taps: new[] { 3, 8, 15, 22, 29 }, channels: new[] { 64, 128, 256, 512, 512 }, minimumSide: 16);
+        return new("vgg", named.ToArray(), taps: new[] { 3, 8, 15, 22, 29 }, channels: new[] { 64, 128, 256, 512, 512 },
+            minimumSide: 16);
     }
 }
 
-/// <summary>SqueezeNet's Fire module: 1x1 squeeze, then 1x1 and 3x3 expands concatenated, each followed by ReLU.</summary>
+/// <summary>SqueezeNet's Fire module: 1x1 squeeze, then 1x1 and 3x3 expands concatenated, each followed by
+/// ReLU.</summary>
 public sealed class Fire : Module<Tensor, Tensor>
 {
     private readonly Conv2d squeeze, expand1x1, expand3x3;
@@ -110,6 +117,7 @@ public sealed class Fire : Module<Tensor, Tensor>
     {
         using var _ = NewDisposeScope();
         var s = functional.relu(squeeze.call(x));
-        return cat(new[] { functional.relu(expand1x1.call(s)), functional.relu(expand3x3.call(s)) }, 1).MoveToOuterDisposeScope();
+        return cat(new[] { functional.relu(expand1x1.call(s)), functional.relu(expand3x3.call(s)) },
+            1).MoveToOuterDisposeScope();
     }
 }

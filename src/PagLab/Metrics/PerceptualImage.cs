@@ -22,7 +22,8 @@ public static class PerceptualImage
         return (g / peak.reshape(shape)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>LPIPS distance between each gradient and its score, both converted by <see cref="FromGradient"/>: (B).</summary>
+    /// <summary>LPIPS distance between each gradient and its score, both converted by <see cref="FromGradient"/>:
+    /// (B).</summary>
     public static Tensor Distance(Lpips lpips, Tensor gradients, Tensor scores)
     {
         using var _ = NewDisposeScope();

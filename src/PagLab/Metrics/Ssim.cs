@@ -17,13 +17,16 @@ public static class Ssim
     public const int WindowSize = 11;
     public const double WindowSigma = 1.5, K1 = 0.01, K2 = 0.03;
 
-    /// <summary>x, y (B, C, H, W) with values in a range of width <paramref name="dataRange"/> -> mean SSIM per image (B), float64.</summary>
+    /// <summary>x, y (B, C, H, W) with values in a range of width <paramref name="dataRange"/> -> mean SSIM per image
+    /// (B), float64.</summary>
     public static Tensor Compute(Tensor x, Tensor y, double dataRange = 1.0)
     {
         if (x.dim() != 4 || !x.shape.SequenceEqual(y.shape))
-            throw new PagLabException($"SSIM needs two image batches of the same shape (B, C, H, W), got [{string.Join(",", x.shape)}] and [{string.Join(",", y.shape)}]");
+            throw new PagLabException($"SSIM needs two image batches of the same shape (B, C, H, W), got "
+                + $"[{string.Join(",", x.shape)}] and [{string.Join(",", y.shape)}]");
         if (x.shape[2] < WindowSize || x.shape[3] < WindowSize)
-            throw new PagLabException($"SSIM needs images of at least {WindowSize}x{WindowSize} pixels, got {x.shape[2]}x{x.shape[3]}");
+            throw new PagLabException($"SSIM needs images of at least {WindowSize}x{WindowSize} pixels, got "
+                + $"{x.shape[2]}x{x.shape[3]}");
         Require.Positive(dataRange, "SSIM data range");
         using var _ = NewDisposeScope();
         long channels = x.shape[1];
@@ -53,13 +56,15 @@ public static class Ssim
     }
 }
 
-/// <summary>Cosine similarity of each pair of images, flattened: a·b / (‖a‖ ‖b‖), (B). Zero for an all-zero image.</summary>
+/// <summary>Cosine similarity of each pair of images, flattened: a·b / (‖a‖ ‖b‖), (B). Zero for an all-zero
+/// image.</summary>
 public static class CosineSimilarity
 {
     public static Tensor Compute(Tensor a, Tensor b)
     {
         if (!a.shape.SequenceEqual(b.shape) || a.dim() < 1)
-            throw new PagLabException($"cosine similarity needs two batches of the same shape, got [{string.Join(",", a.shape)}] and [{string.Join(",", b.shape)}]");
+            throw new PagLabException($"cosine similarity needs two batches of the same shape, got "
+                + $"[{string.Join(",", a.shape)}] and [{string.Join(",", b.shape)}]");
         using var _ = NewDisposeScope();
         var fa = a.flatten(1);
         var fb = b.flatten(1);                                                     // (B, D)

@@ -47,7 +47,10 @@ public static class NormLayers
             }
     }
 
-    /// <summary>Whether any BatchNorm layer sits in the model (its outputs then depend on the rest of the batch in training).</summary>
+    /// <summary>Whether any BatchNorm layer sits in the model (its outputs then depend on the rest of the batch in
+    /// training).</summary>
     public static bool HasBatchNorm(nn.Module root) =>
-        root.named_modules().Any(m => m.module is TorchSharp.Modules.BatchNorm1d or TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm3d);
+        root.named_modules().Any(m =>
+            m.module is TorchSharp.Modules.BatchNorm1d or TorchSharp.Modules.BatchNorm2d or
+            TorchSharp.Modules.BatchNorm3d);
 }

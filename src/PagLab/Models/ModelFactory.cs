@@ -36,7 +36,8 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
 
 public static class ModelFactory
 {
-    public static readonly IReadOnlyList<string> Architectures = new[] { "resnet18", "lenet", "smallcnn", "mlp", "linear" };
+    public static readonly IReadOnlyList<string> Architectures = new[] { "resnet18", "lenet", "smallcnn", "mlp",
+        "linear" };
 
     /// <summary>The arch of an imported TorchScript network: loaded from its folder, never built here.</summary>
     public const string TorchScriptArch = "torchscript";
@@ -53,7 +54,9 @@ public static class ModelFactory
             "smallcnn" => new SmallCnn(spec),
             "mlp" => new Mlp(spec),
             "linear" => new Mlp(spec, linear: true),
-            TorchScriptArch => throw new Common.PagLabException("a TorchScript model is loaded from its model folder, not built from a spec"),
+            TorchScriptArch =>
+                throw new Common.PagLabException("a TorchScript model is loaded from its model folder, not built "
+                + "from a spec"),
             _ => throw new Common.PagLabException($"unknown architecture '{spec.Arch}'"),
         };
         return new ImageClassifier(spec, network);

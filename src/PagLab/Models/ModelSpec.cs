@@ -9,13 +9,15 @@ namespace PagLab.Models;
 /// </summary>
 public sealed record ModelSpec
 {
-    public required string Arch { get; init; }                 // resnet18 | lenet | smallcnn | mlp | linear | torchscript
+    // resnet18 | lenet | smallcnn | mlp | linear | torchscript
+    public required string Arch { get; init; }
     public required int Channels { get; init; }
     public required int Height { get; init; }
     public required int Width { get; init; }
     public required int Classes { get; init; }
     public double WidthMultiplier { get; init; } = 1.0;       // resnet18 channel width (1 = 64 in the stem)
-    public string Activation { get; init; } = "relu";          // relu | softplus:BETA (smooth models for gradient studies)
+    // relu | softplus:BETA (smooth models for gradient studies)
+    public string Activation { get; init; } = "relu";
     public float[] Mean { get; init; } = Array.Empty<float>();  // per channel; empty = no normalisation
     public float[] Std { get; init; } = Array.Empty<float>();
     public float[] PixelRange { get; init; } = { 0, 1 };        // [lo, hi] the network's pixels span (e.g. -1,1)
@@ -38,7 +40,8 @@ public sealed record ModelSpec
     {
         float lo = PixelRange[0], width = PixelRange[1] - PixelRange[0];
         if (Mean.Length == 0 && lo == 0 && width == 1) return null;
-        float[] mean = Mean.Length > 0 ? Mean : new float[Channels], std = Std.Length > 0 ? Std : Enumerable.Repeat(1f, Channels).ToArray();
+        float[] mean = Mean.Length > 0 ? Mean : new float[Channels], std = Std.Length > 0 ? Std : Enumerable.Repeat(1f,
+            Channels).ToArray();
         return (mean.Select(m => (m - lo) / width).ToArray(), std.Select(s => s / width).ToArray());
     }
 
@@ -49,8 +52,10 @@ public sealed record ModelSpec
         Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
         Require.That(Classes >= 2, $"a classifier needs at least 2 classes, got {Classes}");
         Require.Positive(WidthMultiplier, "width multiplier");
-        Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == Channels), "normalisation mean/std must have one value per channel");
-        Require.That(Std.All(s => s > 0 && float.IsFinite(s)) && Mean.All(float.IsFinite), "normalisation std must be positive and finite");
+        Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == Channels),
+            "normalisation mean/std must have one value per channel");
+        Require.That(Std.All(s => s > 0 && float.IsFinite(s)) && Mean.All(float.IsFinite),
+            "normalisation std must be positive and finite");
         Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0],
             $"pixel range must be LO,HI with LO < HI, got [{string.Join(",", PixelRange)}]");
         ActivationSpec.Parse(Activation);

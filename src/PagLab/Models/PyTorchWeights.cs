@@ -21,29 +21,38 @@ public static class PyTorchWeights
     /// <summary>Options of an import; the input shape comes from the dataset, the rest from the weights.</summary>
     public sealed record ImportOptions(string Arch, string Dataset, string Activation = "relu");
 
-    /// <summary>Reads a state dict and builds the model it belongs to (channels, width and classes read off the weights).</summary>
+    /// <summary>Reads a state dict and builds the model it belongs to (channels, width and classes read off the
+    /// weights).</summary>
     public static ImageClassifier Import(string path, ImportOptions options)
     {
         if (options.Arch != "resnet18")
-            throw new PagLabException($"importing '{options.Arch}' is not supported (the authors' names are mapped for resnet18)");
+            throw new PagLabException($"importing '{options.Arch}' is not supported (the authors' names are mapped "
+                + $"for resnet18)");
         var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == options.Dataset)
-                   ?? throw new PagLabException($"unknown dataset '{options.Dataset}' (known: {string.Join(", ", Datasets.Names)})");
+                   ?? throw new PagLabException($"unknown dataset '{options.Dataset}' (known: "
+                       + $"{string.Join(", ", Datasets.Names)})");
         var raw = TorchFile.ReadStateDict(path);
         try
         {
-            var named = raw.ToDictionary(kv => kv.Key.StartsWith(DataParallelPrefix, StringComparison.Ordinal) ? kv.Key[DataParallelPrefix.Length..] : kv.Key, kv => kv.Value);
+            var named = raw.ToDictionary(kv => kv.Key.StartsWith(DataParallelPrefix,
+                StringComparison.Ordinal) ? kv.Key[DataParallelPrefix.Length..] : kv.Key, kv => kv.Value);
             Tensor conv1 = Need(named, "conv1.weight", path), linear = Need(named, "linear.weight", path);
-            if (conv1.dim() != 4 || linear.dim() != 2) throw new DataFormatException(path, "conv1.weight or linear.weight has the wrong number of dimensions for a ResNet-18");
-            float[] mean = named.TryGetValue(NormalizePrefix + "mean", out var m) ? m.to(float32).flatten().data<float>().ToArray() : Array.Empty<float>();
-            float[] std = named.TryGetValue(NormalizePrefix + "std", out var s) ? s.to(float32).flatten().data<float>().ToArray() : Array.Empty<float>();
+            if (conv1.dim() != 4 || linear.dim() != 2) throw new DataFormatException(path,
+                "conv1.weight or linear.weight has the wrong number of dimensions for a ResNet-18");
+            float[] mean = named.TryGetValue(NormalizePrefix + "mean",
+                out var m) ? m.to(float32).flatten().data<float>().ToArray() : Array.Empty<float>();
+            float[] std = named.TryGetValue(NormalizePrefix + "std",
+                out var s) ? s.to(float32).flatten().data<float>().ToArray() : Array.Empty<float>();
             var spec = new ModelSpec
             {
                 Arch = "resnet18", Channels = (int)conv1.shape[1], Height = info.Shape.Height, Width = info.Shape.Width,
-                Classes = (int)linear.shape[0], WidthMultiplier = conv1.shape[0] / 64.0, Activation = options.Activation,
+                Classes = (int)linear.shape[0], WidthMultiplier = conv1.shape[0] / 64.0,
+                    Activation = options.Activation,
                 Mean = mean, Std = std, Dataset = options.Dataset,
             };
             if (spec.Channels != info.Shape.Channels)
-                throw new DataFormatException(path, $"conv1 takes {spec.Channels} channels but dataset '{options.Dataset}' has {info.Shape.Channels}");
+                throw new DataFormatException(path,
+                    $"conv1 takes {spec.Channels} channels but dataset '{options.Dataset}' has {info.Shape.Channels}");
             var model = ModelFactory.Create(spec);
             var ours = model.state_dict();
             var mapped = new Dictionary<string, Tensor>();
@@ -54,7 +63,8 @@ public static class PyTorchWeights
                 mapped[key] = t;
             }
             foreach (var (key, t) in ours)
-                if (key.EndsWith(".num_batches_tracked", StringComparison.Ordinal) && !mapped.ContainsKey(key)) mapped[key] = t.clone();
+                if (key.EndsWith(".num_batches_tracked",
+                    StringComparison.Ordinal) && !mapped.ContainsKey(key)) mapped[key] = t.clone();
             SavedModel.LoadStateDict(model, mapped, path);
             model.eval();
             return model;
@@ -65,10 +75,12 @@ public static class PyTorchWeights
         }
     }
 
-    /// <summary>The state dict in the authors' names (no "net." prefix), ready for torch.load + load_state_dict.</summary>
+    /// <summary>The state dict in the authors' names (no "net." prefix), ready for torch.load +
+    /// load_state_dict.</summary>
     public static Dictionary<string, Tensor> AuthorsStateDict(ImageClassifier model) =>
         SavedModel.StateDict(model).ToDictionary(
-            kv => kv.Key.StartsWith(NetPrefix, StringComparison.Ordinal) ? kv.Key[NetPrefix.Length..] : kv.Key, kv => kv.Value);
+            kv => kv.Key.StartsWith(NetPrefix, StringComparison.Ordinal) ? kv.Key[NetPrefix.Length..] : kv.Key,
+                kv => kv.Value);
 
     /// <summary>Writes .pt/.pth (PyTorch zip format) or .safetensors by extension.</summary>
     public static void Export(ImageClassifier model, string path)
@@ -81,5 +93,6 @@ public static class PyTorchWeights
     }
 
     static Tensor Need(Dictionary<string, Tensor> d, string name, string path) =>
-        d.TryGetValue(name, out var t) ? t : throw new DataFormatException(path, $"has no '{name}' (not a ResNet-18 state dict in the authors' names?)");
+        d.TryGetValue(name, out var t) ? t : throw new DataFormatException(path,
+            $"has no '{name}' (not a ResNet-18 state dict in the authors' names?)");
 }

@@ -23,11 +23,13 @@ public static class SavedModel
 {
     public const string WeightsFile = "model.safetensors", InfoFile = "model.json", ScriptFile = "model.pt";
 
-    public static void Save(string dir, ImageClassifier model, string? objective = null, Dictionary<string, string>? notes = null)
+    public static void Save(string dir, ImageClassifier model, string? objective = null, Dictionary<string,
+        string>? notes = null)
     {
         Directory.CreateDirectory(dir);
         SafeTensors.Write(Path.Combine(dir, WeightsFile), StateDict(model));
-        JsonFiles.Write(Path.Combine(dir, InfoFile), new ModelFile { Spec = model.Spec, Objective = objective, Notes = notes ?? new() });
+        JsonFiles.Write(Path.Combine(dir, InfoFile), new ModelFile { Spec = model.Spec, Objective = objective,
+            Notes = notes ?? new() });
     }
 
     public static ImageClassifier Load(string dir, Device? device = null)
@@ -37,7 +39,8 @@ public static class SavedModel
         if (!File.Exists(info)) throw new PagLabException($"{dir}: not a model folder (no {InfoFile})");
         var file = JsonFiles.Read<ModelFile>(info);
         if (file.FormatVersion > ModelFile.CurrentFormat)
-            throw new DataFormatException(info, $"model format {file.FormatVersion} is newer than this PagLab understands ({ModelFile.CurrentFormat})");
+            throw new DataFormatException(info,
+                $"model format {file.FormatVersion} is newer than this PagLab understands ({ModelFile.CurrentFormat})");
         if (file.Spec is null) throw new DataFormatException(info, "no model spec");
         if (file.Spec.Arch == ModelFactory.TorchScriptArch)
         {
@@ -53,7 +56,8 @@ public static class SavedModel
         return model;
     }
 
-    /// <summary>Writes a model folder for an imported TorchScript archive (copied as model.pt) into an empty folder.</summary>
+    /// <summary>Writes a model folder for an imported TorchScript archive (copied as model.pt) into an empty
+    /// folder.</summary>
     public static void SaveTorchScript(string dir, ModelSpec spec, string archive, Dictionary<string, string> notes)
     {
         Directory.CreateDirectory(dir);
@@ -63,7 +67,8 @@ public static class SavedModel
 
     /// <summary>Whether the folder holds an imported TorchScript model.</summary>
     public static bool IsTorchScript(string dir) =>
-        File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir, InfoFile)).Spec?.Arch == ModelFactory.TorchScriptArch;
+        File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir,
+            InfoFile)).Spec?.Arch == ModelFactory.TorchScriptArch;
 
     /// <summary>Parameters and buffers by name, detached.</summary>
     public static Dictionary<string, Tensor> StateDict(nn.Module module) =>
@@ -86,18 +91,24 @@ public static class SavedModel
         var target = module.state_dict();
         var missing = target.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
         var extra = tensors.Keys.Where(k => !target.ContainsKey(k)).ToList();
-        if (missing.Count > 0) throw new DataFormatException(source, $"missing tensor '{missing[0]}' ({missing.Count} missing)");
-        if (extra.Count > 0) throw new DataFormatException(source, $"unexpected tensor '{extra[0]}' ({extra.Count} unexpected)");
+        if (missing.Count > 0) throw new DataFormatException(source,
+            $"missing tensor '{missing[0]}' ({missing.Count} missing)");
+        if (extra.Count > 0) throw new DataFormatException(source,
+            $"unexpected tensor '{extra[0]}' ({extra.Count} unexpected)");
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
             var src = tensors[name];
             if (!src.shape.SequenceEqual(dest.shape))
-                throw new DataFormatException(source, $"tensor '{name}' has shape [{string.Join(",", src.shape)}], the model needs [{string.Join(",", dest.shape)}]");
+                throw new DataFormatException(source,
+                    $"tensor '{name}' has shape [{string.Join(",", src.shape)}], the model needs "
+                    + $"[{string.Join(",", dest.shape)}]");
             if (dest.is_floating_point() && !src.is_floating_point())
-                throw new DataFormatException(source, $"tensor '{name}' holds {src.dtype} values, the model needs floating-point {dest.dtype}");
+                throw new DataFormatException(source,
+                    $"tensor '{name}' holds {src.dtype} values, the model needs floating-point {dest.dtype}");
             if (src.is_floating_point() && !isfinite(src).all().item<bool>())
-                throw new DataFormatException(source, $"tensor '{name}' holds NaN or infinite values (a diverged or corrupt model)");
+                throw new DataFormatException(source,
+                    $"tensor '{name}' holds NaN or infinite values (a diverged or corrupt model)");
             dest.copy_(src.to_type(dest.dtype));
         }
     }

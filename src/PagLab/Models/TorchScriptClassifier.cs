@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 
 namespace PagLab.Models;
 
-/// <summary>A traced or scripted PyTorch network as an ordinary module (its parameters and buffers under "script.").</summary>
+/// <summary>A traced or scripted PyTorch network as an ordinary module (its parameters and buffers under
+/// "script.").</summary>
 public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly jit.ScriptModule<Tensor, Tensor> script;
@@ -42,11 +43,13 @@ public static class TorchScriptClassifier
     public static ImageClassifier Import(string path, InputContract contract)
     {
         var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == contract.Dataset)
-                   ?? throw new PagLabException($"unknown dataset '{contract.Dataset}' (known: {string.Join(", ", Datasets.Names)})");
+                   ?? throw new PagLabException($"unknown dataset '{contract.Dataset}' (known: "
+                       + $"{string.Join(", ", Datasets.Names)})");
         var (mean, std) = ParseNormalize(contract.Normalize, info.Shape.Channels);
         var spec = new ModelSpec
         {
-            Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height, Width = info.Shape.Width,
+            Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height,
+                Width = info.Shape.Width,
             Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "pixelRange"),
             Dataset = contract.Dataset,
         };
@@ -77,11 +80,14 @@ public static class TorchScriptClassifier
         try { output = model.call(zeros(input)); }
         catch (Exception e) when (e is not PagLabException)
         {
-            throw new DataFormatException(path, $"forward fails on input {Shape(input)} (expected from {shapeSource}): {TorchScriptFile.FirstLine(e.Message)}");
+            throw new DataFormatException(path,
+                $"forward fails on input {Shape(input)} (expected from {shapeSource}): "
+                + $"{TorchScriptFile.FirstLine(e.Message)}");
         }
         long[] expected = { 2, spec.Classes };
         if (!output.shape.SequenceEqual(expected))
-            throw new DataFormatException(path, $"forward returns {Shape(output.shape)} for input {Shape(input)}, expected {Shape(expected)} " +
+            throw new DataFormatException(path,
+                $"forward returns {Shape(output.shape)} for input {Shape(input)}, expected {Shape(expected)} " +
                 $"({spec.Classes} classes from {shapeSource})");
     }
 
@@ -111,6 +117,7 @@ public static class TorchScriptClassifier
             && float.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out float b)
             && float.IsFinite(a) && float.IsFinite(b) && (!ordered || a < b))
             return new[] { a, b };
-        throw new PagLabException(ordered ? $"{option}: expected LO,HI with LO < HI, got '{text}'" : $"{option}: expected MEAN,STD, got '{text}'");
+        throw new PagLabException(ordered
+            ? $"{option}: expected LO,HI with LO < HI, got '{text}'" : $"{option}: expected MEAN,STD, got '{text}'");
     }
 }

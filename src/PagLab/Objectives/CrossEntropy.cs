@@ -14,6 +14,7 @@ public sealed class CrossEntropy : ITrainingObjective
         var logits = model.call(x);
         var ce = functional.cross_entropy(logits, y);
         return new ObjectiveTerms(ce.alias().MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),
-                                  zeros(1).squeeze().MoveToOuterDisposeScope(), logits.detach().MoveToOuterDisposeScope());
+                                  zeros(1).squeeze().MoveToOuterDisposeScope(),
+                                      logits.detach().MoveToOuterDisposeScope());
     }
 }

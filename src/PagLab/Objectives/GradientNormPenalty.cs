@@ -20,7 +20,8 @@ public sealed class GradientNormPenalty : ITrainingObjective
     public ObjectiveKind Kind => ObjectiveKind.Gnorm;
 
     /// <summary>Our lambda for the authors' reg_constant at batch size B.</summary>
-    public static double FromAuthorsConstant(double regConstant, int batchSize) => regConstant * 1e5 / ((double)batchSize * batchSize);
+    public static double FromAuthorsConstant(double regConstant,
+        int batchSize) => regConstant * 1e5 / ((double)batchSize * batchSize);
 
     public ObjectiveTerms Loss(Module<Tensor, Tensor> model, Tensor x, Tensor y, Generator noise)
     {
@@ -29,7 +30,8 @@ public sealed class GradientNormPenalty : ITrainingObjective
         var logits = model.call(input);
         var perExample = functional.cross_entropy(logits, y, reduction: Reduction.None);   // (B)
         var ce = perExample.mean();
-        var g = torch.autograd.grad(new[] { perExample.sum() }, new[] { input }, create_graph: true, retain_graph: true)[0];
+        var g = torch.autograd.grad(new[] { perExample.sum() }, new[] { input }, create_graph: true,
+            retain_graph: true)[0];
         var penalty = g.pow(2).flatten(1).sum(1).mean();                                    // mean_i ||g_i||^2
         var total = ce + Lambda * penalty;
         return new ObjectiveTerms(total.MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),

@@ -22,7 +22,8 @@ public enum LambdaConvention
     Authors,
 }
 
-/// <summary>Which objective and how strong. Strength: lambda (gnorm, smooth), sigma (smooth, randsmooth), epsilons (pgd).</summary>
+/// <summary>Which objective and how strong. Strength: lambda (gnorm, smooth), sigma (smooth, randsmooth), epsilons
+/// (pgd).</summary>
 public sealed record ObjectiveConfig
 {
     /// <summary>Which objective; "name" in files and specs.</summary>
@@ -38,7 +39,8 @@ public sealed record ObjectiveConfig
 
     // Defaults when the user names an objective but not its strength: mild settings that keep
     // smallcnn above 90% test accuracy after one epoch of the shared MNIST (measured, docs/training.md).
-    public const double DefaultGnormLambda = 0.01, DefaultSmoothLambda = 1.0, DefaultSmoothSigma = 0.1, DefaultRandSmoothSigma = 0.15;
+    public const double DefaultGnormLambda = 0.01, DefaultSmoothLambda = 1.0, DefaultSmoothSigma = 0.1,
+        DefaultRandSmoothSigma = 0.15;
 
     public static double DefaultLambda(ObjectiveKind objective) => objective switch
     {

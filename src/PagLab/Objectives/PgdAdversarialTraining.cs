@@ -36,6 +36,7 @@ public sealed class PgdAdversarialTraining : ITrainingObjective
         var logits = model.call(adv);
         var ce = functional.cross_entropy(logits, y);
         return new ObjectiveTerms(ce.alias().MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),
-                                  zeros(1).squeeze().MoveToOuterDisposeScope(), logits.detach().MoveToOuterDisposeScope());
+                                  zeros(1).squeeze().MoveToOuterDisposeScope(),
+                                      logits.detach().MoveToOuterDisposeScope());
     }
 }

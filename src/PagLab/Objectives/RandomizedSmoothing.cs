@@ -21,6 +21,7 @@ public sealed class RandomizedSmoothing : ITrainingObjective
         var logits = model.call(noisy);
         var ce = functional.cross_entropy(logits, y);
         return new ObjectiveTerms(ce.alias().MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),
-                                  zeros(1).squeeze().MoveToOuterDisposeScope(), logits.detach().MoveToOuterDisposeScope());
+                                  zeros(1).squeeze().MoveToOuterDisposeScope(),
+                                      logits.detach().MoveToOuterDisposeScope());
     }
 }

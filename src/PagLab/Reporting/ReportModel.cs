@@ -106,7 +106,8 @@ public sealed record ReportModel
         var overSigmas = level.Completed.Where(r => r.Distractor.Any(p => p.Sigma > 0))
             .Select(r => DistractorRobustness.MeanOverSigmas(r.Distractor)).ToList();
         Estimate? relative = overSigmas.Count == 0 ? null : Bootstrap.Ratio(
-            new Sample(overSigmas.Select(o => o.Signal).ToList()), new Sample(overSigmas.Select(o => o.Distractor).ToList()));
+            new Sample(overSigmas.Select(o => o.Signal).ToList()),
+                new Sample(overSigmas.Select(o => o.Distractor).ToList()));
         return new LevelSummary
         {
             Level = level, Regime = regime.Regime, Reason = regime.Reason, Accuracy = level.AccuracyEstimate,

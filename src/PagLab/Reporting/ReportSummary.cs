@@ -45,7 +45,8 @@ public static class ReportSummary
             md.AppendLine($"| {f.Dataset} | {f.Objective ?? ""} | {Cell(f.Claim)} | **{f.OutcomeText}** | "
                 + $"{Cell(f.Evidence)} |");
         md.AppendLine().AppendLine("## Regimes").AppendLine()
-            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | {model.AlignmentName} | regime | why |")
+            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | {model.AlignmentName} | regime | "
+                + $"why |")
             .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
         foreach (var l in model.Levels)
         {

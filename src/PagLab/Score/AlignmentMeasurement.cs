@@ -66,8 +66,10 @@ public static class AlignmentMeasurement
         if (lpips is not null)
             using (no_grad()) l = lpips.call(pa, pb).to_type(ScalarType.Float64).data<double>().ToArray();
         var s = Ssim.Compute(pa, pb, dataRange: 2.0).to_type(ScalarType.Float64).data<double>().ToArray();
-        var c = Metrics.CosineSimilarity.Compute(a.to_type(ScalarType.Float64), b.to_type(ScalarType.Float64)).to_type(ScalarType.Float64).data<double>().ToArray();
-        return Enumerable.Range(0, s.Length).Select(i => new Similarity { Lpips = l?[i], Ssim = s[i], Cosine = c[i] }).ToArray();
+        var c = Metrics.CosineSimilarity.Compute(a.to_type(ScalarType.Float64),
+            b.to_type(ScalarType.Float64)).to_type(ScalarType.Float64).data<double>().ToArray();
+        return Enumerable.Range(0, s.Length).Select(i => new Similarity { Lpips = l?[i], Ssim = s[i],
+            Cosine = c[i] }).ToArray();
     }
 
     public static Similarity Mean(IEnumerable<Similarity> items)
@@ -112,7 +114,8 @@ public static class AlignmentMeasurement
             {
                 var trueScore = exact.Score(x, sigma, scoreLabels);
                 vsExact = Compare(gradient, trueScore, lpips);
-                scoreCosine = Metrics.CosineSimilarity.Compute(score.to_type(ScalarType.Float64), trueScore.to_type(ScalarType.Float64)).data<double>().ToArray();
+                scoreCosine = Metrics.CosineSimilarity.Compute(score.to_type(ScalarType.Float64),
+                    trueScore.to_type(ScalarType.Float64)).data<double>().ToArray();
                 var logProbability = ModelGradients.Compute(model, x, mode, y,
                     readout: GradientReadout.LogProbabilities);
                 vsBayes = Compare(logProbability, exact.BayesLogPosteriorGradient(x, targets), lpips);
@@ -122,7 +125,8 @@ public static class AlignmentMeasurement
                 images.Add(new ImageAlignment
                 {
                     Index = start + i, Label = labels[i], GradientVsScore = vsScore[i],
-                    GradientVsExactScore = vsExact?[i], GradientVsBayesGradient = vsBayes?[i], ScoreCosineToExact = scoreCosine?[i],
+                    GradientVsExactScore = vsExact?[i], GradientVsBayesGradient = vsBayes?[i],
+                        ScoreCosineToExact = scoreCosine?[i],
                 });
         }
         string conditioning = mode == GradientMode.Sum || !denoiser.Conditional ? "unconditional"
@@ -178,7 +182,8 @@ public static class AlignmentMeasurement
         var split = dataset.Test.Take(count);
         var x = split.Images; var y = split.Labels;
         var columns = new List<Tensor> { x.expand(-1, 3, -1, -1).contiguous() };
-        var captions = new List<string[]> { Enumerable.Repeat("image", (int)split.Count).ToArray(), Enumerable.Repeat("score", (int)split.Count).ToArray() };
+        var captions = new List<string[]> { Enumerable.Repeat("image", (int)split.Count).ToArray(),
+            Enumerable.Repeat("score", (int)split.Count).ToArray() };
         // One score column: with a conditional denoiser and a class mode it is conditioned on the label (the first
         // model's prediction could differ from the others'); `sum` takes the unconditional score.
         var score = ScoreFunction.Compute(denoiser, x, sigma,
@@ -189,7 +194,8 @@ public static class AlignmentMeasurement
             var g = ModelGradients.Compute(model, x, mode, y);
             var sims = Compare(g, score, lpips);
             columns.Add(ImageGrid.SignedToImage(g));
-            captions.Add(sims.Select(s => lpips is null ? $"{name}\nssim {s.Ssim:F2}" : $"{name}\nlpips {s.Lpips:F2}").ToArray());
+            captions.Add(sims.Select(s => lpips is null
+                ? $"{name}\nssim {s.Ssim:F2}" : $"{name}\nlpips {s.Lpips:F2}").ToArray());
         }
         var tiles = stack(columns.ToArray(), 1).flatten(0, 1);        // row-major: image, score, models...
         var labels = Enumerable.Range(0, (int)split.Count).SelectMany(i => captions.Select(c => c[i])).ToList();

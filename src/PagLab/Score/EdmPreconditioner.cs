@@ -75,16 +75,20 @@ public static class EdmLoss
 {
     public const double PMean = -1.2, PStd = 1.2;
 
-    public static double Weight(double s) => (s * s + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / Math.Pow(s * EdmPreconditioner.SigmaData, 2);
+    public static double Weight(double s) => (s * s + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData)
+        / Math.Pow(s * EdmPreconditioner.SigmaData, 2);
 
     /// <summary>Per-example weighted losses (B) and the EDM sigmas drawn (B), for images x in [0,1].</summary>
-    public static (Tensor Loss, Tensor Sigma) PerExample(EdmPreconditioner denoiser, Tensor x, Tensor? labels, Generator generator)
+    public static (Tensor Loss, Tensor Sigma) PerExample(EdmPreconditioner denoiser, Tensor x, Tensor? labels,
+        Generator generator)
     {
         using var _ = NewDisposeScope();
         var y = x * 2 - 1;
-        var s = (randn(new long[] { x.shape[0] }, dtype: x.dtype, generator: generator) * PStd + PMean).exp().to(x.device);
+        var s = (randn(new long[] { x.shape[0] }, dtype: x.dtype,
+            generator: generator) * PStd + PMean).exp().to(x.device);
         var n = randn(y.shape, dtype: y.dtype, generator: generator).to(x.device) * s.reshape(-1, 1, 1, 1);
-        var weight = (s.pow(2) + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / (s * EdmPreconditioner.SigmaData).pow(2);
+        var weight = (s.pow(2) + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / (s
+            * EdmPreconditioner.SigmaData).pow(2);
         var d = denoiser.DenoiseEdm(y + n, s, labels);
         var loss = weight * (d - y).pow(2).flatten(1).mean(new long[] { 1 });
         return (loss.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
@@ -109,7 +113,8 @@ public static class ScoreFunction
         for (long i = 0; i < images.shape[0]; i += batchSize)
         {
             long n = Math.Min(batchSize, images.shape[0] - i);
-            parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, denoiser.Conditional ? labels?.narrow(0, i, n) : null));
+            parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, denoiser.Conditional ? labels?.narrow(0, i,
+                n) : null));
         }
         var all = cat(parts.ToArray(), 0);
         foreach (var p in parts) p.Dispose();

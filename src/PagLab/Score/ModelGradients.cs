@@ -41,7 +41,8 @@ public static class ModelGradients
             if (smoothDraws > 0)
             {
                 var repeated = input.repeat(copies, 1, 1, 1);
-                input = repeated + randn(repeated.shape, dtype: x.dtype, generator: generator).to(x.device) * smoothSigma;
+                input = repeated + randn(repeated.shape, dtype: x.dtype,
+                    generator: generator).to(x.device) * smoothSigma;
                 if (target is not null) target = target.repeat(copies);
             }
             input = input.requires_grad_(true);

@@ -23,7 +23,8 @@ public sealed record TorchScriptDenoiserSpec
     public required int Width { get; init; }
     public int Classes { get; init; }                            // one-hot width of the edm form's labels
     public float[] PixelRange { get; init; } = { -1, 1 };       // the network's pixels [lo, hi]
-    public double SigmaScale { get; init; } = 2;                 // network sigma = SigmaScale x PagLab's [0,1]-pixel sigma
+    // network sigma = SigmaScale x PagLab's [0,1]-pixel sigma
+    public double SigmaScale { get; init; } = 2;
     public string? Dataset { get; init; }
 
     public static readonly IReadOnlyList<string> Forms = new[] { "edm", "eps", "x0" };
@@ -60,7 +61,8 @@ public sealed class TorchScriptDenoiser : IDenoiser
         if (inputs is not (2 or 3))
         {
             script.Dispose();
-            throw new DataFormatException(path, $"forward takes {inputs} inputs; a denoiser takes 2 (x, sigma) or 3 (x, sigma, class)");
+            throw new DataFormatException(path,
+                $"forward takes {inputs} inputs; a denoiser takes 2 (x, sigma) or 3 (x, sigma, class)");
         }
     }
 
@@ -73,7 +75,8 @@ public sealed class TorchScriptDenoiser : IDenoiser
     {
         using var _ = NewDisposeScope();
         float lo = Spec.PixelRange[0], width = Spec.PixelRange[1] - Spec.PixelRange[0];
-        var y = x * width + lo;                                                        // (B, C, H, W) the network's pixels
+        // (B, C, H, W) the network's pixels
+        var y = x * width + lo;
         var s = full(x.shape[0], Spec.SigmaScale * sigma, dtype: x.dtype, device: x.device); // (B) the network's sigma
         object[] args = Conditional ? new object[] { y, s, ClassInput(labels, x) } : new object[] { y, s };
         var output = (Tensor)script.call(args);
@@ -106,10 +109,13 @@ public sealed class TorchScriptDenoiser : IDenoiser
         try { output = denoiser.Denoise(full(input, 0.5f), 0.25, zeros(2, dtype: ScalarType.Int64)); }
         catch (Exception e) when (e is not PagLabException)
         {
-            throw new DataFormatException(path, $"forward fails on input ({string.Join(", ", input)}): {TorchScriptFile.FirstLine(e.Message)}");
+            throw new DataFormatException(path,
+                $"forward fails on input ({string.Join(", ", input)}): {TorchScriptFile.FirstLine(e.Message)}");
         }
         if (!output.shape.SequenceEqual(input))
-            throw new DataFormatException(path, $"a denoiser must return its input's shape ({string.Join(", ", input)}), this one returns ({string.Join(", ", output.shape)})");
+            throw new DataFormatException(path,
+                $"a denoiser must return its input's shape ({string.Join(", ", input)}), this one returns "
+                + $"({string.Join(", ", output.shape)})");
     }
 
     /// <summary>Writes a denoiser folder: the archive (copied as denoiser.pt) and its spec.</summary>
@@ -123,7 +129,8 @@ public sealed class TorchScriptDenoiser : IDenoiser
         });
     }
 
-    /// <summary>Any denoiser folder: an imported TorchScript network, or one trained by 'paglab denoiser train'.</summary>
+    /// <summary>Any denoiser folder: an imported TorchScript network, or one trained by 'paglab denoiser
+    /// train'.</summary>
     public static (IDenoiser Denoiser, ImageShape Shape) LoadFolder(string dir)
     {
         string info = Path.Combine(dir, InfoFile);

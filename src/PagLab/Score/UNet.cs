@@ -107,9 +107,11 @@ public sealed class UNet : DenoiserNetwork
         var h0 = enc1.call(stem.call(x), emb);                       // (B, c, H, W)
         var h1 = enc2.call(down1.call(h0), emb);                     // (B, 2c, H/2, W/2)
         var h2 = mid.call(enc3.call(down2.call(h1), emb), emb);      // (B, 2c, H/4, W/4)
-        var u1 = up2.call(functional.interpolate(h2, size: new[] { h1.shape[2], h1.shape[3] }, mode: InterpolationMode.Nearest));
+        var u1 = up2.call(functional.interpolate(h2, size: new[] { h1.shape[2], h1.shape[3] },
+            mode: InterpolationMode.Nearest));
         var d1 = dec2.call(cat(new[] { u1, h1 }, 1), emb);           // (B, 2c, H/2, W/2)
-        var u0 = up1.call(functional.interpolate(d1, size: new[] { h0.shape[2], h0.shape[3] }, mode: InterpolationMode.Nearest));
+        var u0 = up1.call(functional.interpolate(d1, size: new[] { h0.shape[2], h0.shape[3] },
+            mode: InterpolationMode.Nearest));
         var d0 = dec1.call(cat(new[] { u0, h0 }, 1), emb);           // (B, c, H, W)
         return head.call(functional.silu(headNorm.call(d0))).MoveToOuterDisposeScope();
     }

@@ -9,7 +9,8 @@ namespace PagLab.Training;
 /// <summary>Clean and robust accuracy, batched.</summary>
 public static class Evaluation
 {
-    public static double Accuracy(Module<Tensor, Tensor> model, DataSplit split, Device? device = null, int batchSize = 500)
+    public static double Accuracy(Module<Tensor, Tensor> model, DataSplit split, Device? device = null,
+        int batchSize = 500)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -27,7 +28,8 @@ public static class Evaluation
     }
 
     /// <summary>Accuracy on PGD adversarial examples of budget epsilon.</summary>
-    public static double RobustAccuracy(Module<Tensor, Tensor> model, DataSplit split, double epsilon, PgdConfig attack, long seed = 0, int batchSize = 250)
+    public static double RobustAccuracy(Module<Tensor, Tensor> model, DataSplit split, double epsilon, PgdConfig attack,
+        long seed = 0, int batchSize = 250)
     {
         model.eval();
         long correct = 0;

@@ -96,7 +96,8 @@ public static class TrainingPresets
         Validate(config.Preset, new[] { config.Dataset });
         var r = AuthorsRecipes[config.Dataset];
         T Pick<T>(string key, T given, T preset) => isSet(key) ? given : preset;
-        double? reference = r.LrScaleReferences.TryGetValue(Vocabulary.Name(config.Objective.Kind), out var v) ? v : null;
+        double? reference = r.LrScaleReferences.TryGetValue(Vocabulary.Name(config.Objective.Kind),
+            out var v) ? v : null;
         return config with
         {
             Arch = Pick("arch", config.Arch, r.Arch),

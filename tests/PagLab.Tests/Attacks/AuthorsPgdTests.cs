@@ -5,7 +5,8 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Tests.Attacks;
 
-/// <summary>The PAGs authors' PGD (pgd_l2_): one L2 norm over the whole batch, uniform start, step 2 eps / 10, no clamping.</summary>
+/// <summary>The PAGs authors' PGD (pgd_l2_): one L2 norm over the whole batch, uniform start, step 2 eps / 10, no
+/// clamping.</summary>
 public class AuthorsPgdTests
 {
     [Fact]
@@ -40,10 +41,13 @@ public class AuthorsPgdTests
         var eps = tensor(0.5f);
         Assert.Equal(2.0, PgdConfig.Authors.AlphaFactor);
         Assert.Equal(10, PgdConfig.Authors.Steps);
-        var oneStep = Pgd.Attack(model, x, y, eps, PgdConfig.Authors with { RandomStart = false, Steps = 1, AlphaFactor = 0.2 });
-        Assert.Equal(0.1, (oneStep - x).norm().item<float>(), 5);                   // alpha = 0.2 eps / 1 step, batch-normalised
+        var oneStep = Pgd.Attack(model, x, y, eps, PgdConfig.Authors with { RandomStart = false, Steps = 1,
+            AlphaFactor = 0.2 });
+        // alpha = 0.2 eps / 1 step, batch-normalised
+        Assert.Equal(0.1, (oneStep - x).norm().item<float>(), 5);
         using var generator = new Generator(2, device: CPU);
         var adv = Pgd.Attack(model, x, y, eps, PgdConfig.Authors, generator);
-        Assert.Equal(0.5, (adv - x).norm().item<float>(), 4);                        // 10 steps of 0.1 reach the boundary
+        // 10 steps of 0.1 reach the boundary
+        Assert.Equal(0.5, (adv - x).norm().item<float>(), 4);
     }
 }

@@ -24,10 +24,12 @@ public class PgdTests
         var eps = tensor(new[] { 0.1f, 0.5f, 1f, 2f, 0.05f, 3f });
         for (int steps = 1; steps <= 6; steps++)
         {
-            var adv = Pgd.Attack(model, x, y, eps, new PgdConfig { Norm = norm, Steps = steps, AlphaFactor = 2.5, RandomStart = steps % 2 == 0 });
+            var adv = Pgd.Attack(model, x, y, eps, new PgdConfig { Norm = norm, Steps = steps, AlphaFactor = 2.5,
+                RandomStart = steps % 2 == 0 });
             var delta = (adv - x).flatten(1);
             var size = norm == AttackNorm.L2 ? delta.norm(1) : delta.abs().amax(new long[] { 1 });
-            Assert.True((size <= eps + 1e-5).all().item<bool>(), $"budget exceeded after {steps} steps: {string.Join(",", size.data<float>().ToArray())}");
+            Assert.True((size <= eps + 1e-5).all().item<bool>(),
+                $"budget exceeded after {steps} steps: {string.Join(",", size.data<float>().ToArray())}");
             Assert.True(adv.min().item<float>() >= 0 && adv.max().item<float>() <= 1);
         }
     }

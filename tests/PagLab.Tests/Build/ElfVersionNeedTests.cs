@@ -2,7 +2,8 @@ using System.Text;
 
 namespace PagLab.Tests.Build;
 
-/// <summary>Tests the GLIBCXX weak-marking patcher on minimal ELF64 files built here, and on the real library.</summary>
+/// <summary>Tests the GLIBCXX weak-marking patcher on minimal ELF64 files built here, and on the real
+/// library.</summary>
 public class ElfVersionNeedTests
 {
     // Builds: ELF header, .dynstr, .gnu.version_r (one Verneed for libstdc++ with the given versions),
@@ -10,7 +11,8 @@ public class ElfVersionNeedTests
     static byte[] MakeElf(params (string Name, ushort Flags)[] versions)
     {
         var dynstr = new List<byte> { 0 };
-        int Add(List<byte> table, string s) { int at = table.Count; table.AddRange(Encoding.ASCII.GetBytes(s)); table.Add(0); return at; }
+        int Add(List<byte> table,
+            string s) { int at = table.Count; table.AddRange(Encoding.ASCII.GetBytes(s)); table.Add(0); return at; }
         int file = Add(dynstr, "libstdc++.so.6");
         var names = versions.Select(v => Add(dynstr, v.Name)).ToArray();
         var shstr = new List<byte> { 0 };
@@ -91,9 +93,12 @@ public class ElfVersionNeedTests
     [Fact]
     public void MarkWeak_Refuses_NonElfAndTruncatedFiles()
     {
-        Assert.Throws<ElfFormatException>(() => ElfVersionNeed.MarkWeak(Write(Encoding.ASCII.GetBytes("#!/bin/sh\necho not a library\n")), "GLIBCXX_3.4.32"));
+        Assert.Throws<ElfFormatException>(() =>
+            ElfVersionNeed.MarkWeak(Write(Encoding.ASCII.GetBytes("#!/bin/sh\necho not a library\n")),
+            "GLIBCXX_3.4.32"));
         var elf = MakeElf(("GLIBCXX_3.4.32", 0));
-        Assert.Throws<ElfFormatException>(() => ElfVersionNeed.MarkWeak(Write(elf[..(elf.Length - 40)]), "GLIBCXX_3.4.32"));
+        Assert.Throws<ElfFormatException>(() => ElfVersionNeed.MarkWeak(Write(elf[..(elf.Length - 40)]),
+            "GLIBCXX_3.4.32"));
         var wrongClass = (byte[])elf.Clone(); wrongClass[4] = 1;
         Assert.Throws<ElfFormatException>(() => ElfVersionNeed.MarkWeak(Write(wrongClass), "GLIBCXX_3.4.32"));
     }
@@ -116,7 +121,8 @@ public class ElfVersionNeedTests
     [Fact]
     public void BuildOutputLibrary_HasGlibcxx3432MarkedWeak()
     {
-        var lib = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).FirstOrDefault();
+        var lib = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so",
+            SearchOption.AllDirectories).FirstOrDefault();
         Assert.NotNull(lib);
         var (outcome, _) = ElfVersionNeed.Inspect(File.ReadAllBytes(lib!), "GLIBCXX_3.4.32");
         Assert.Equal(ElfPatchOutcome.AlreadyWeak, outcome);

@@ -28,7 +28,8 @@ public class StatisticsTests
         int n = 60, k = 41; double alpha = 0.01;
         double p = Statistics.ClopperPearsonLower(k, n, alpha);
         double tail = 0;
-        for (int j = k; j <= n; j++) tail += Math.Exp(Statistics.LogGamma(n + 1) - Statistics.LogGamma(j + 1) - Statistics.LogGamma(n - j + 1) + j * Math.Log(p) + (n - j) * Math.Log(1 - p));
+        for (int j = k; j <= n; j++) tail += Math.Exp(Statistics.LogGamma(n + 1) - Statistics.LogGamma(j + 1)
+            - Statistics.LogGamma(n - j + 1) + j * Math.Log(p) + (n - j) * Math.Log(1 - p));
         Assert.Equal(alpha, tail, 7);
     }
 }

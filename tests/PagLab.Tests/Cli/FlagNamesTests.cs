@@ -20,11 +20,13 @@ public class FlagNamesTests
 
     [Theory]
     [InlineData("learningRate must be in (0, 1e12], got -1", "--lr must be in (0, 1e12], got -1")]
-    [InlineData("pixelRange: expected LO,HI with LO < HI, got '1'", "--pixel-range: expected LO,HI with LO < HI, got '1'")]
+    [InlineData("pixelRange: expected LO,HI with LO < HI, got '1'",
+        "--pixel-range: expected LO,HI with LO < HI, got '1'")]
     [InlineData("run already exists; pass `resume` to continue it or choose another `out`",
                 "run already exists; pass --resume to continue it or choose another --out")]
     [InlineData("n0 and `n` must be >= 1", "--n0 and `n` must be >= 1")]
-    [InlineData("no LPIPS weights: pass `lpipsWeights`, or `dataRoot`", "no LPIPS weights: pass --weights, or `dataRoot`")]
+    [InlineData("no LPIPS weights: pass `lpipsWeights`, or `dataRoot`",
+        "no LPIPS weights: pass --weights, or `dataRoot`")]
     [InlineData("momentum must be in [0, 1]", "momentum must be in [0, 1]")]
     [InlineData("Images must be float32", "Images must be float32")]
     public void PropertiesOfTheCommand_AreShownAsItsFlags(string message, string shown) =>
@@ -35,7 +37,8 @@ public class FlagNamesTests
     {
         string dir = TestPaths.TempDir("run");
         Trainer.Run(new TrainConfig { Dataset = "shapes", TrainSize = 200, TestSize = 50 }, dir);
-        var r = CliProcess.Run("train", "--dataset", "shapes", "--train-size", "200", "--test-size", "50", "--out", dir);
+        var r = CliProcess.Run("train", "--dataset", "shapes", "--train-size", "200", "--test-size", "50", "--out",
+            dir);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("pass --resume to continue it or choose another --out", r.Stderr);
     }

@@ -57,7 +57,8 @@ public class VocabularyTests
     public void UnknownName_IsOneLine_ListingTheNames_AndTheNearest()
     {
         var e = Assert.Throws<PagLabException>(() => Vocabulary.Parse<ObjectiveKind>("gnrom", "objective"));
-        Assert.Equal("objective must be one of standard, gnorm, smooth, randsmooth, pgd, got 'gnrom' (did you mean gnorm?)",
+        Assert.Equal("objective must be one of standard, gnorm, smooth, randsmooth, pgd, got 'gnrom' (did you mean "
+            + "gnorm?)",
                      e.Message);
         var far = Assert.Throws<PagLabException>(() => Vocabulary.Parse<TangentEstimator>("umap", "tangentEstimator"));
         Assert.Equal("tangentEstimator must be one of autoencoder, local-pca, true, got 'umap'", far.Message);

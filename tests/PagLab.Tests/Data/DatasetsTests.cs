@@ -39,7 +39,8 @@ public class DatasetsTests
         // A nearest-class-mean-brightness rule must be far from the >= 95% a CNN reaches.
         var d = ShapesDataset.Generate(2000, 1);
         var brightness = d.Images.mean(new long[] { 1, 2, 3 });
-        var classMeans = stack(Enumerable.Range(0, 10).Select(c => brightness.index_select(0, d.Labels.eq(c).nonzero().flatten()).mean()).ToArray());
+        var classMeans = stack(Enumerable.Range(0, 10).Select(c => brightness.index_select(0,
+            d.Labels.eq(c).nonzero().flatten()).mean()).ToArray());
         var predicted = (brightness.unsqueeze(1) - classMeans.unsqueeze(0)).abs().argmin(1);
         double accuracy = predicted.eq(d.Labels).to_type(ScalarType.Float32).mean().item<float>();
         Assert.True(accuracy < 0.5, $"brightness alone gives {accuracy:P0}");
@@ -67,8 +68,10 @@ public class DatasetsTests
     public void LoadFor_RefusesImagesOfTheWrongShape_NamingBoth()
     {
         var options = new DataOptions(Seed: 1, TrainSize: 20, TestSize: 10);
-        Assert.Equal(new ImageShape(1, 28, 28), Datasets.LoadFor("shapes", options, new ImageShape(1, 28, 28), "the model").Shape);
-        var e = Assert.Throws<PagLabException>(() => Datasets.LoadFor("shapes", options, new ImageShape(3, 32, 32), "the model"));
+        Assert.Equal(new ImageShape(1, 28, 28), Datasets.LoadFor("shapes", options, new ImageShape(1, 28, 28),
+            "the model").Shape);
+        var e = Assert.Throws<PagLabException>(() => Datasets.LoadFor("shapes", options, new ImageShape(3, 32, 32),
+            "the model"));
         Assert.Contains("the model expects", e.Message);
         Assert.Contains("shapes has", e.Message);
     }
@@ -84,7 +87,8 @@ public class DatasetsTests
     [Fact]
     public void MissingDataset_SaysWhereItLookedAndHowToFetch()
     {
-        var e = Assert.Throws<PagLabException>(() => Datasets.Load("fashion-mnist", new DataOptions(TestPaths.TempDir())));
+        var e = Assert.Throws<PagLabException>(() => Datasets.Load("fashion-mnist",
+            new DataOptions(TestPaths.TempDir())));
         Assert.Contains("paglab data fetch fashion-mnist", e.Message);
     }
 
@@ -136,7 +140,8 @@ public class DatasetsTests
     {
         string root = TestPaths.TempDir();
         string folder = WriteIdxDataset(root, 3);
-        string images = Path.Combine(folder, "t10k-images-idx3-ubyte"), labels = Path.Combine(folder, "t10k-labels-idx1-ubyte");
+        string images = Path.Combine(folder, "t10k-images-idx3-ubyte"), labels = Path.Combine(folder,
+            "t10k-labels-idx1-ubyte");
         byte[] goodImages = File.ReadAllBytes(images), goodLabels = File.ReadAllBytes(labels);
         var gzImages = File.ReadAllBytes(Path.Combine(folder, "train-images-idx3-ubyte.gz"));
         var random = new Random(5);
@@ -162,7 +167,8 @@ public class DatasetsTests
         for (int r = 0; r < 4; r++)
         {
             bytes[r * Cifar10Reader.RecordBytes] = (byte)(r * 3);
-            for (int i = 1; i < Cifar10Reader.RecordBytes; i++) bytes[r * Cifar10Reader.RecordBytes + i] = (byte)(i + r);
+            for (int i = 1; i < Cifar10Reader.RecordBytes; i++) bytes[r * Cifar10Reader.RecordBytes + i] = (byte)(i
+                + r);
         }
         File.WriteAllBytes(path, bytes);
         var split = Cifar10Reader.ReadBatch(path);
@@ -189,7 +195,8 @@ public class DatasetsTests
             string header = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}";
             header = header.PadRight(((10 + header.Length + 1 + 63) / 64) * 64 - 10 - 1) + "\n";
             var h = System.Text.Encoding.ASCII.GetBytes(header);
-            return new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)h.Length, (byte)(h.Length >> 8) }
+            return new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)h.Length,
+                (byte)(h.Length >> 8) }
                 .Concat(h).Concat(data).ToArray();
         }
         var pixels = Enumerable.Range(0, 2 * 12288).Select(i => (byte)(i % 251)).ToArray();
@@ -221,7 +228,8 @@ public class DatasetsTests
         string folder = WriteIdxDataset(root, 5);
         string images = Path.Combine(folder, "t10k-images-idx3-ubyte");
         File.WriteAllBytes(images, File.ReadAllBytes(images)[..500]);
-        var r = CliProcess.Run("data", "show", "mnist", "--split", "test", "--data-root", root, "--out", Path.Combine(root, "g.png"));
+        var r = CliProcess.Run("data", "show", "mnist", "--split", "test", "--data-root", root, "--out",
+            Path.Combine(root, "g.png"));
         Assert.Equal(2, r.ExitCode);
         var line = Assert.Single(r.Stderr.Trim().Split('\n'));
         Assert.StartsWith("error: ", line);
@@ -236,7 +244,8 @@ public class DatasetsTests
         int kind = random.Next(3);
         if (kind != 1)
             for (int k = 0; k < 1 + random.Next(4); k++)
-                bytes[random.Next(random.Next(2) == 0 ? Math.Min(64, bytes.Length) : bytes.Length)] = (byte)random.Next(256);
+                bytes[random.Next(random.Next(2) == 0 ? Math.Min(64,
+                    bytes.Length) : bytes.Length)] = (byte)random.Next(256);
         if (kind != 0) bytes = bytes[..random.Next(bytes.Length)];
         return bytes;
     }

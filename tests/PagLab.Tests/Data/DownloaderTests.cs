@@ -46,7 +46,8 @@ sealed class LocalFileServer : IDisposable
             try
             {
                 if (FailWith is int status) { response.StatusCode = status; response.Close(); continue; }
-                if (RedirectTo is string location) { response.StatusCode = 302; response.RedirectLocation = location; response.Close(); continue; }
+                if (RedirectTo is string location) { response.StatusCode = 302; response.RedirectLocation =
+                    location; response.Close(); continue; }
                 if (Stall || Endless)
                 {
                     response.SendChunked = true;
@@ -105,7 +106,8 @@ public class DownloaderTests
         using var server = new LocalFileServer { Payload = Payload(5000) };
         string folder = TestPaths.TempDir("dl");
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64), server.Payload.Length);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("SHA-256 mismatch", e.Message);
         Assert.Empty(Directory.GetFiles(folder));
     }
@@ -116,7 +118,8 @@ public class DownloaderTests
         using var server = new LocalFileServer { Payload = Payload(400_000), CutAfter = 150_000 };
         string folder = TestPaths.TempDir("dl");
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("resume", e.Message);
         Assert.False(File.Exists(Path.Combine(folder, "a.bin")));
         long partial = new FileInfo(Path.Combine(folder, "a.bin.partial")).Length;
@@ -134,7 +137,8 @@ public class DownloaderTests
         using var server = new LocalFileServer { FailWith = 500 };
         string folder = TestPaths.TempDir("dl");
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", new string('0', 64), server.Payload.Length);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("500", e.Message);
         Assert.DoesNotContain("\n", e.Message);
         Assert.Empty(Directory.GetFiles(folder));
@@ -147,7 +151,8 @@ public class DownloaderTests
         string folder = TestPaths.TempDir("dl");
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance,
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance,
             cancel: TestContext.Current.CancellationToken, stallTimeout: TimeSpan.FromSeconds(1)));
         Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 15);
         Assert.Contains("no data for 1 s after 10 bytes", e.Message);
@@ -160,9 +165,11 @@ public class DownloaderTests
         using var server = new LocalFileServer { Payload = Payload(64 * 1024), Endless = true };
         string folder = TestPaths.TempDir("dl");
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains($"more than {file.MaxBytes} bytes", e.Message);
-        Assert.InRange(new FileInfo(Path.Combine(folder, "a.bin.partial")).Length, file.MaxBytes, file.MaxBytes + (1 << 16));
+        Assert.InRange(new FileInfo(Path.Combine(folder, "a.bin.partial")).Length, file.MaxBytes,
+            file.MaxBytes + (1 << 16));
     }
 
     [Fact]
@@ -172,7 +179,8 @@ public class DownloaderTests
         string folder = TestPaths.TempDir("dl");
         File.WriteAllBytes(Path.Combine(folder, "a.bin.partial"), new byte[100]);
         var file = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), server.Payload.Length);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder, NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(file, folder,
+            NullProgress.Instance, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("refused to resume (416)", e.Message);
         Assert.Equal(100, new FileInfo(Path.Combine(folder, "a.bin.partial")).Length);
 
@@ -191,10 +199,12 @@ public class DownloaderTests
         string folder = TestPaths.TempDir("dl");
         var token = TestContext.Current.CancellationToken;
         var redirected = new RemoteFile("a.bin", server.BaseUrl + "a.bin", Hash(server.Payload), 100);
-        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(redirected, folder, NullProgress.Instance, cancel: token));
+        var e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(redirected, folder,
+            NullProgress.Instance, cancel: token));
         Assert.Contains(target, e.Message);
         var direct = redirected with { Url = target };
-        e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(direct, folder, NullProgress.Instance, cancel: token));
+        e = await Assert.ThrowsAsync<PagLabException>(() => Downloader.FetchAsync(direct, folder, NullProgress.Instance,
+            cancel: token));
         Assert.Contains("only http:// and https://", e.Message);
         var r = CliProcess.Run("data", "fetch", "mnist", "--data-root", folder, "--url-base", target);
         Assert.Equal(2, r.ExitCode);

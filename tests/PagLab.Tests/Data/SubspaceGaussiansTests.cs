@@ -7,7 +7,8 @@ namespace PagLab.Tests.Data;
 public class SubspaceGaussiansTests
 {
     static SubspaceGaussians Make(double tau = 0, int train = 4000) =>
-        SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 3, TrainSize = train, TestSize = 2000, OffSubspaceStd = tau });
+        SubspaceGaussians.Create(new SubspaceGaussiansOptions { Seed = 3, TrainSize = train, TestSize = 2000,
+            OffSubspaceStd = tau });
 
     static Tensor Some(SubspaceGaussians ds, int n = 6) => ds.Test.Images.narrow(0, 0, n).to_type(ScalarType.Float64);
 
@@ -37,7 +38,8 @@ public class SubspaceGaussiansTests
         static double Roughness(Tensor columns)
         {
             var images = columns.T.reshape(-1, 28, 28);
-            return ((images.narrow(2, 1, 27) - images.narrow(2, 0, 27)).abs().mean() / images.abs().mean()).item<double>();
+            return ((images.narrow(2, 1, 27) - images.narrow(2, 0,
+                27)).abs().mean() / images.abs().mean()).item<double>();
         }
         double smooth = Roughness(t);
         Assert.True(smooth < 0.6, $"roughness {smooth}");
@@ -63,7 +65,8 @@ public class SubspaceGaussiansTests
     public void BayesAccuracy_IsHighButNotPerfect()
     {
         var ds = Make(train: 10);
-        double acc = ds.Posterior(ds.Test.Images).argmax(1).eq(ds.Test.Labels).to_type(ScalarType.Float64).mean().item<double>();
+        double acc =
+            ds.Posterior(ds.Test.Images).argmax(1).eq(ds.Test.Labels).to_type(ScalarType.Float64).mean().item<double>();
         Assert.InRange(acc, 0.88, 0.985);
     }
 
@@ -75,7 +78,8 @@ public class SubspaceGaussiansTests
         var p = ds.Posterior(x);
         Assert.True((p.sum(1) - 1).abs().max().item<double>() < 1e-12);
         // Direct full-covariance Gaussian likelihoods (tau > 0 makes Sigma invertible).
-        var sigma = ds.SignalBasis.matmul(ds.SignalBasis.T) * 0.09 + ds.DistractorBasis.matmul(ds.DistractorBasis.T) * 0.36 + eye(784, dtype: ScalarType.Float64) * 0.0025;
+        var sigma = ds.SignalBasis.matmul(ds.SignalBasis.T) * 0.09 + ds.DistractorBasis.matmul(ds.DistractorBasis.T)
+            * 0.36 + eye(784, dtype: ScalarType.Float64) * 0.0025;
         var inverse = linalg.inv(sigma);
         var diff = x.flatten(1).unsqueeze(1) - ds.ClassMeans.unsqueeze(0);            // (B, C, D)
         var quad = (diff.matmul(inverse) * diff).sum(2) * -0.5;
@@ -158,7 +162,8 @@ public class SubspaceGaussiansTests
         var ds = Make(train: 10);
         double sigma = 0.2;
         var x = ds.Test.Images.to_type(ScalarType.Float64) + randn(2000, 1, 28, 28, dtype: ScalarType.Float64) * sigma;
-        var off = x + (randn(2000, 1, 28, 28, dtype: ScalarType.Float64) - ds.ProjectOnManifold(randn(2000, 1, 28, 28, dtype: ScalarType.Float64))) * 0.5;
+        var off = x + (randn(2000, 1, 28, 28, dtype: ScalarType.Float64) - ds.ProjectOnManifold(randn(2000, 1, 28, 28,
+            dtype: ScalarType.Float64))) * 0.5;
         Assert.True(ds.LogDensity(x, sigma).mean().item<double>() > ds.LogDensity(off, sigma).mean().item<double>());
     }
 
@@ -193,7 +198,8 @@ public class SubspaceGaussiansTests
         {
             var score = ds.Score(x, sigma);
             var off = score - ds.ProjectOnManifold(score);
-            var expected = -(x - ds.Mean.reshape(1, 1, 28, 28) - ds.ProjectOnManifold(x - ds.Mean.reshape(1, 1, 28, 28))) / (sigma * sigma);
+            var expected = -(x - ds.Mean.reshape(1, 1, 28, 28) - ds.ProjectOnManifold(x - ds.Mean.reshape(1, 1, 28,
+                28))) / (sigma * sigma);
             Assert.True(((off - expected).norm() / expected.norm()).item<double>() < 1e-8);
         }
     }

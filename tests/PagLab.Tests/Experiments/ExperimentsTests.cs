@@ -93,7 +93,8 @@ public class SweepTests
         var jobs = spec.Jobs();
         Assert.All(jobs, j => Assert.True(File.Exists(new SweepFolder(dir).Job(j).Result)));
         // Each job trained exactly once: one "job ...: completed" line over both processes.
-        var lines = (await outA + await outB).Split('\n').Where(l => l.StartsWith("job ", StringComparison.Ordinal) && l.Contains(": completed")).ToList();
+        var lines = (await outA + await outB).Split('\n').Where(l => l.StartsWith("job ",
+            StringComparison.Ordinal) && l.Contains(": completed")).ToList();
         Assert.Equal(jobs.Count, lines.Count);
         Assert.Equal(jobs.Count, lines.Distinct().Count());
     }
@@ -130,7 +131,8 @@ public class SweepTests
     [Fact]
     public void SweepRun_EndingWithAJobNotDone_ExitsNonZeroAndNamesIt()
     {
-        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
+        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false,
+            Alignment = false } };
         string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
         var bad = spec.Jobs()[1];
         Directory.CreateDirectory(new SweepFolder(dir).Job(bad).Root);
@@ -185,7 +187,8 @@ public class SweepSpecFileTests
     {
         var json = SweepSpec.Load(Path.Combine(Examples, "tiny-sweep.json"));
         var yaml = SweepSpec.Load(Path.Combine(Examples, "tiny-sweep.yaml"));
-        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(json, JsonFiles.Options), System.Text.Json.JsonSerializer.Serialize(yaml, JsonFiles.Options));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(json, JsonFiles.Options),
+            System.Text.Json.JsonSerializer.Serialize(yaml, JsonFiles.Options));
         Assert.Equal(json.Jobs().Select(j => j.Id), yaml.Jobs().Select(j => j.Id));
         Assert.Equal(PagLab.Manifold.TangentEstimator.True, yaml.Shared.TangentEstimator);
     }
@@ -207,7 +210,8 @@ public class SweepSpecFileTests
     [InlineData("name: [unclosed\n", "invalid YAML at line")]
     [InlineData("datasets: {a: 1}\n", "unexpected value")]
     [InlineData("datasets: [nosuch]\nobjectives: [{name: standard}]\nseeds: [0]\n", "unknown dataset 'nosuch'")]
-    [InlineData("datasets: [shapes]\nobjectives: [{name: standard}]\nshared: {denoiserBatchSize: 0}\n", "batch sizes must be at least 1")]
+    [InlineData("datasets: [shapes]\nobjectives: [{name: standard}]\nshared: {denoiserBatchSize: 0}\n",
+        "batch sizes must be at least 1")]
     public void BadYamlSpec_GivesOneLineNamingTheFile(string text, string expected)
     {
         string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
@@ -233,7 +237,8 @@ public class JobLockRaceTests
         string dir = TestPaths.TempDir("race");
         using var dead = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
         dead.WaitForExit();
-        string ghost = System.Text.Json.JsonSerializer.Serialize(JobLock.Me() with { Pid = dead.Id }, JsonFiles.Options);
+        string ghost = System.Text.Json.JsonSerializer.Serialize(JobLock.Me() with { Pid = dead.Id },
+            JsonFiles.Options);
         var locks = Enumerable.Range(0, rounds).Select(r => Path.Combine(dir, $"round{r}", "job.lock")).ToArray();
         foreach (var l in locks)
         {
@@ -243,7 +248,8 @@ public class JobLockRaceTests
         }
         string go = Path.Combine(dir, "go");
         var processes = Enumerable.Range(0, racers)
-            .Select(_ => Process.Start(CliProcess.StartInfo(new[] { "sweep", "try-lock", "--go", go, "--interval", "150" }.Concat(locks).ToArray()))!)
+            .Select(_ => Process.Start(CliProcess.StartInfo(new[] { "sweep", "try-lock", "--go", go, "--interval",
+                "150" }.Concat(locks).ToArray()))!)
             .ToList();
         var token = TestContext.Current.CancellationToken;
         foreach (var p in processes) Assert.Equal("ready", await p.StandardOutput.ReadLineAsync(token));

@@ -6,7 +6,8 @@ using PagLab.Tests.Cli;
 
 namespace PagLab.Tests.Experiments;
 
-/// <summary>No path, name or option ever reaches a shell as code: workers start from argument lists, sbatch lines are checked and quoted.</summary>
+/// <summary>No path, name or option ever reaches a shell as code: workers start from argument lists, sbatch lines are
+/// checked and quoted.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class InjectionTests
 {
@@ -14,7 +15,8 @@ public class InjectionTests
 
     static string Shell(string script, string cwd, params (string Name, string Value)[] env)
     {
-        var info = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd };
+        var info = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true,
+            RedirectStandardError = true, WorkingDirectory = cwd };
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add(script);
         foreach (var (name, value) in env) info.Environment[name] = value;
@@ -49,9 +51,11 @@ public class InjectionTests
         string script = Path.Combine(dir, "sweep.sbatch");
         File.WriteAllText(script,
             SlurmScript.Build(TinySweep.Spec(), specPath, new SweepFolder(outDir), SlurmScript.Quote(fake)));
-        Shell($"bash {SlurmScript.Quote(script)}", dir, ("SLURM_ARRAY_TASK_ID", "1"), ("ARGS_FILE", Path.Combine(dir, "args.txt")));
+        Shell($"bash {SlurmScript.Quote(script)}", dir, ("SLURM_ARRAY_TASK_ID", "1"), ("ARGS_FILE", Path.Combine(dir,
+            "args.txt")));
         Assert.False(File.Exists(Path.Combine(dir, "INJECTED")));
-        Assert.Equal(new[] { "sweep", "run-one", specPath, "--out", outDir, "--index", "1", "--threads", "2" }, File.ReadAllLines(Path.Combine(dir, "args.txt")));
+        Assert.Equal(new[] { "sweep", "run-one", specPath, "--out", outDir, "--index", "1", "--threads", "2" },
+            File.ReadAllLines(Path.Combine(dir, "args.txt")));
     }
 
     [Theory]
@@ -101,9 +105,11 @@ public class InjectionTests
         string root = TestPaths.TempDir("workers");
         string folder = Directory.CreateDirectory(Path.Combine(root, "Bob's sweeps")).FullName;
         string specPath = Path.Combine(folder, HostileFile);
-        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
+        var spec = TinySweep.Spec() with { Measure = TinySweep.Spec().Measure with { Manifold = false,
+            Alignment = false } };
         JsonFiles.Write(specPath, spec);
-        var info = CliProcess.StartInfo("sweep", "run", specPath, "--out", Path.Combine(folder, "out"), "--workers", "2", "--threads", "1");
+        var info = CliProcess.StartInfo("sweep", "run", specPath, "--out", Path.Combine(folder, "out"), "--workers",
+            "2", "--threads", "1");
         info.WorkingDirectory = folder;
         using var p = Process.Start(info)!;
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);

@@ -44,10 +44,14 @@ public class ReportTests
         Assert.True(images >= 4, $"only {images} images");
 
         string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
-        Assert.SkipWhen(chromium is null, "headless Chromium is not installed (apt-get install chromium; .ci/optional-packages does this in CI)");
-        var info = new ProcessStartInfo(chromium!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                                  "--disable-component-update", "--disable-sync", $"--user-data-dir={TestPaths.TempDir("chrome")}",
+        Assert.SkipWhen(chromium is null,
+            "headless Chromium is not installed (apt-get install chromium; .ci/optional-packages does this in CI)");
+        var info = new ProcessStartInfo(chromium!) { UseShellExecute = false, RedirectStandardOutput = true,
+            RedirectStandardError = true };
+        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking",
+                                  "--disable-component-update", "--disable-sync",
+                                      $"--user-data-dir={TestPaths.TempDir("chrome")}",
                                   "--virtual-time-budget=5000", "--dump-dom", "file://" + html })
             info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;

@@ -25,10 +25,12 @@ public sealed class SlurmTests
             foreach (var d in new[] { "munge", "state", "log" }) Directory.CreateDirectory(Path.Combine(Work, d));
             string host = Run("hostname", "-s").Trim();
             Directory.CreateDirectory(Path.Combine(Work, "spool", host));
-            foreach (var d in Directory.GetDirectories(Work, "*", SearchOption.AllDirectories)) File.SetUnixFileMode(d, (UnixFileMode)0b111_101_101);
+            foreach (var d in Directory.GetDirectories(Work, "*", SearchOption.AllDirectories)) File.SetUnixFileMode(d,
+                (UnixFileMode)0b111_101_101);
             string munge = Path.Combine(Work, "munge");
             Run("mungekey", "-c", "-k", Path.Combine(munge, "munge.key"));
-            Start("munged", "-F", $"--key-file={munge}/munge.key", $"--socket={munge}/munge.socket", $"--pid-file={munge}/munged.pid",
+            Start("munged", "-F", $"--key-file={munge}/munge.key", $"--socket={munge}/munge.socket",
+                $"--pid-file={munge}/munged.pid",
                   $"--seed-file={munge}/munged.seed", $"--log-file={munge}/munged.log");
             Thread.Sleep(300);
             long memory = (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1_048_576 * 0.5);
@@ -66,18 +68,22 @@ public sealed class SlurmTests
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed < TimeSpan.FromSeconds(20))
             {
-                if (daemons.Any(d => d.HasExited)) throw new InvalidOperationException($"a Slurm daemon exited: {Tail("log/slurmctld.log")} {Tail("log/slurmd.log")}");
+                if (daemons.Any(d =>
+                    d.HasExited)) throw new InvalidOperationException($"a Slurm daemon exited: "
+                    + $"{Tail("log/slurmctld.log")} {Tail("log/slurmd.log")}");
                 if (Run("timeout", "3", "sinfo", "-h", "-N", "-o", "%t").Contains("idle")) return;
                 Thread.Sleep(300);
             }
             throw new InvalidOperationException("the Slurm node never became idle");
         }
 
-        string Tail(string file) { try { return string.Join(" | ", File.ReadAllLines(Path.Combine(Work, file)).TakeLast(3)); } catch (IOException) { return ""; } }
+        string Tail(string file) { try { return string.Join(" | ", File.ReadAllLines(Path.Combine(Work,
+            file)).TakeLast(3)); } catch (IOException) { return ""; } }
 
         void Start(string program, params string[] args)
         {
-            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true,
+                RedirectStandardError = true };
             foreach (var a in args) info.ArgumentList.Add(a);
             foreach (var (k, v) in Env) info.Environment[k] = v;
             var p = Process.Start(info)!;
@@ -88,7 +94,8 @@ public sealed class SlurmTests
 
         public string Run(string program, params string[] args)
         {
-            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true,
+                RedirectStandardError = true };
             foreach (var a in args) info.ArgumentList.Add(a);
             foreach (var (k, v) in Env) info.Environment[k] = v;
             using var p = Process.Start(info)!;
@@ -99,19 +106,24 @@ public sealed class SlurmTests
 
         public void Dispose()
         {
-            foreach (var d in Enumerable.Reverse(daemons)) { try { if (!d.HasExited) { d.Kill(); d.WaitForExit(5000); } } catch (InvalidOperationException) { } }
-            try { Directory.Delete(Work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            foreach (var d in Enumerable.Reverse(daemons)) { try { if (!d.HasExited) { d.Kill(); d.WaitForExit(5000); }
+                } catch (InvalidOperationException) { } }
+            try { Directory.Delete(Work,
+                recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 
     static bool Installed(string program) =>
-        Environment.GetEnvironmentVariable("PATH")!.Split(':').Append("/usr/sbin").Append("/sbin").Any(d => File.Exists(Path.Combine(d, program)));
+        Environment.GetEnvironmentVariable("PATH")!.Split(':').Append("/usr/sbin").Append("/sbin").Any(d =>
+            File.Exists(Path.Combine(d, program)));
 
     [Fact]
     public void SweepAsJobArray_OnARealSlurm_FinishesEveryJob()
     {
         foreach (var program in new[] { "slurmctld", "slurmd", "munged", "mungekey", "sbatch" })
-            Assert.SkipUnless(Installed(program), $"Slurm test skipped: '{program}' is not installed (apt-get install slurm-wlm munge; .ci/optional-packages does this in CI)");
+            Assert.SkipUnless(Installed(program),
+                $"Slurm test skipped: '{program}' is not installed (apt-get install slurm-wlm munge; "
+                + $".ci/optional-packages does this in CI)");
         Cluster cluster;
         try { cluster = new Cluster(); }
         catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
@@ -129,11 +141,14 @@ public sealed class SlurmTests
             string submitted = cluster.Run("sbatch", script);
             Assert.Contains("Submitted batch job", submitted);
             var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromMinutes(5) && cluster.Run("squeue", "-h").Trim().Length > 0) Thread.Sleep(1000);
+            while (clock.Elapsed < TimeSpan.FromMinutes(5) && cluster.Run("squeue",
+                "-h").Trim().Length > 0) Thread.Sleep(1000);
             Assert.True(cluster.Run("squeue", "-h").Trim().Length == 0, "the array did not finish in 5 minutes");
             foreach (var job in spec.Jobs())
                 Assert.True(File.Exists(new SweepFolder(dir).Job(job).Result),
-                    $"job {job.Id} has no result; Slurm log: {string.Join(" | ", Directory.GetFiles(Path.Combine(dir, "slurm")).Select(File.ReadAllText)).Replace('\n', ' ')}");
+                    $"job {job.Id} has no result; Slurm log: "
+                        + string.Join(" | ", Directory.GetFiles(Path.Combine(dir, "slurm")).Select(File.ReadAllText))
+                            .Replace('\n', ' '));
         }
     }
 }

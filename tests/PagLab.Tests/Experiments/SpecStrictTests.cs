@@ -4,10 +4,13 @@ using PagLab.Tests.Cli;
 
 namespace PagLab.Tests.Experiments;
 
-/// <summary>Specs are read strictly and validated whole (every job's configuration) before anything runs or is written.</summary>
+/// <summary>Specs are read strictly and validated whole (every job's configuration) before anything runs or is
+/// written.</summary>
 public class SpecStrictTests
 {
-    const string Good = "name: t\ndatasets: [subspace-gaussians]\nobjectives: [{name: standard}, {name: gnorm, strengths: [0.1]}]\ntrain: {arch: mlp, epochs: 1}\n";
+    const string Good =
+        "name: t\ndatasets: [subspace-gaussians]\nobjectives: [{name: standard}, {name: gnorm, strengths: "
+        + "[0.1]}]\ntrain: {arch: mlp, epochs: 1}\n";
 
     static string Write(string text, string ext = ".yaml")
     {
@@ -31,7 +34,8 @@ public class SpecStrictTests
     public void GoodSpec_Loads() => Assert.Equal(2, SweepSpec.Load(Write(Good)).Jobs().Count);
 
     [Theory]
-    [InlineData("objectives: [{name: gnorm, strenghts: [0.1]}]", "unknown key 'objectives[0].strenghts' (did you mean 'strengths'?)")]
+    [InlineData("objectives: [{name: gnorm, strenghts: [0.1]}]",
+        "unknown key 'objectives[0].strenghts' (did you mean 'strengths'?)")]
     [InlineData("train: {Epochs: 3}", "unknown key 'train.Epochs' (did you mean 'epochs'?)")]
     [InlineData("trian: {epochs: 3}", "unknown key 'trian' (did you mean 'train'?)")]
     [InlineData("measure: {zzzz: 1}", "unknown key 'measure.zzzz'")]
@@ -45,19 +49,23 @@ public class SpecStrictTests
 
     [Fact]
     public void UnknownKeysInJson_AreErrorsToo() =>
-        Assert.Contains("unknown key 'trian'", Refused("{\"datasets\": [\"shapes\"], \"objectives\": [{\"name\": \"standard\"}], \"trian\": {}}", ".json"));
+        Assert.Contains("unknown key 'trian'",
+            Refused("{\"datasets\": [\"shapes\"], \"objectives\": [{\"name\": \"standard\"}], \"trian\": {}}",
+            ".json"));
 
     [Theory]
     [InlineData("a: &x [1, 2]\nb: *x\n", "anchors (&name) are not supported")]
     [InlineData("base: {epochs: 1}\ntrain:\n  <<: {epochs: 2}\n", "merge keys (<<) are not supported")]
-    public void YamlAnchorsAliasesAndMergeKeys_AreRefused(string text, string expected) => Assert.Contains(expected, Refused(text));
+    public void YamlAnchorsAliasesAndMergeKeys_AreRefused(string text, string expected) => Assert.Contains(expected,
+        Refused(text));
 
     [Fact]
     public void YamlAliasBomb_IsRefusedBeforeExpansion()
     {
         // Nine levels of ten aliases each: a billion leaves if expanded.
         var sb = new System.Text.StringBuilder("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-        for (int i = 1; i < 9; i++) sb.Append($"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))}]\n");
+        for (int i =
+            1; i < 9; i++) sb.Append($"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))}]\n");
         Assert.Contains("not supported", Refused(sb.ToString()));
     }
 
@@ -66,7 +74,8 @@ public class SpecStrictTests
     [InlineData(".json")]
     public void DeepNesting_IsOneLine(string ext)
     {
-        string text = ext == ".yaml" ? new string('[', 20_000) + new string(']', 20_000) : new string('[', 20_000) + new string(']', 20_000);
+        string text = ext == ".yaml" ? new string('[', 20_000) + new string(']', 20_000) : new string('[',
+            20_000) + new string(']', 20_000);
         Refused(text, ext);
     }
 
@@ -74,7 +83,8 @@ public class SpecStrictTests
     [InlineData("datasets: [subspace-gaussians, subspace-gaussians]", "dataset 'subspace-gaussians' is listed twice")]
     [InlineData("seeds: [1, 1]", "seed 1 is listed twice")]
     [InlineData("objectives: [{name: gnorm, strengths: [0.1, 0.1]}]", "lists strength 0.1 twice")]
-    [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1]}]", "are the same training")]
+    [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1]}]",
+        "are the same training")]
     [InlineData("train: {arch: vit}", "train.arch 'vit' is unknown")]
     [InlineData("train: {arch: mlp, learningRate: .nan}", "learningRate must be in (0, 1e12]")]
     [InlineData("measure: {epsilons: []}", "measure.epsilons must be a non-empty list")]
@@ -85,15 +95,19 @@ public class SpecStrictTests
     public void BadGridsAndJobConfigs_AreRefusedUpFront(string replacement, string expected)
     {
         string key = replacement[..replacement.IndexOf(':')];
-        var lines = Good.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(key + ":", StringComparison.Ordinal));
+        var lines = Good.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(key + ":",
+            StringComparison.Ordinal));
         Assert.Contains(expected, Refused(string.Join("\n", lines.Append(replacement)) + "\n"));
     }
 
     [Fact]
     public void AMillionJobs_AreRefusedUnlessForced_AndSlurmWritesNothing()
     {
-        var strengths = string.Join(", ", Enumerable.Range(1, 1000).Select(i => (i * 0.001).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        string text = $"name: big\ndatasets: [subspace-gaussians]\nobjectives: [{{name: gnorm, strengths: [{strengths}]}}]\nseeds: [{string.Join(", ", Enumerable.Range(0, 1000))}]\n";
+        var strengths = string.Join(", ", Enumerable.Range(1,
+            1000).Select(i => (i * 0.001).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        string text =
+            $"name: big\ndatasets: [subspace-gaussians]\nobjectives: [{{name: gnorm, strengths: "
+            + $"[{strengths}]}}]\nseeds: [{string.Join(", ", Enumerable.Range(0, 1000))}]\n";
         Assert.Contains($"1000000 jobs, more than {SweepSpec.MaxJobs}", Refused(text));
         string path = Write(text), outDir = Path.Combine(TestPaths.TempDir("slurm"), "out");
         var r = CliProcess.Run("sweep", "slurm", path, "--out", outDir);

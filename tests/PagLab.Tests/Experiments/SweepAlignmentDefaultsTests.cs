@@ -60,7 +60,8 @@ public class SweepAlignmentDefaultsTests
             { Measure = TinySweep.Spec().Measure with { Manifold = false, Distractor = false } };
         Assert.Null(spec.Measure.AlignmentSigma);
         string dir = TestPaths.TempDir("sweep");
-        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 0, PagLab.Common.NullProgress.Instance));
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 0,
+            PagLab.Common.NullProgress.Instance));
         var result = JobResult.Read(new SweepFolder(dir).Job(spec.Jobs()[0]).Result);
         Assert.Equal(AlignmentDefaults.Sigma("subspace-gaussians"), result.Alignment!.Sigma);
 

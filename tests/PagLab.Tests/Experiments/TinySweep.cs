@@ -4,7 +4,8 @@ using PagLab.Training;
 
 namespace PagLab.Tests.Experiments;
 
-/// <summary>A sweep small enough for tests: subspace-gaussians with the true tangent spaces and the exact score.</summary>
+/// <summary>A sweep small enough for tests: subspace-gaussians with the true tangent spaces and the exact
+/// score.</summary>
 public static class TinySweep
 {
     public static SweepSpec Spec(int strengths = 1) => new()

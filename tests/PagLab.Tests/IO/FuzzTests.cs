@@ -33,9 +33,12 @@ public class FuzzTests(ITestOutputHelper output)
             TorchFile.WriteStateDict(Path.Combine(tmp, "z.pth"), tensors);
         }
         static void DisposeAll(Dictionary<string, Tensor> d) { foreach (var t in d.Values) t.Dispose(); }
-        yield return new("safetensors", ".safetensors", File.ReadAllBytes(Path.Combine(tmp, "s.safetensors")), p => DisposeAll(SafeTensors.Read(p)));
-        yield return new("pth-zip", ".pth", File.ReadAllBytes(Path.Combine(tmp, "z.pth")), p => DisposeAll(TorchFile.ReadStateDict(p)));
-        yield return new("pth-legacy", ".pth", File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Metrics", "Fixtures", "tiny_legacy.pth")),
+        yield return new("safetensors", ".safetensors", File.ReadAllBytes(Path.Combine(tmp, "s.safetensors")),
+            p => DisposeAll(SafeTensors.Read(p)));
+        yield return new("pth-zip", ".pth", File.ReadAllBytes(Path.Combine(tmp, "z.pth")),
+            p => DisposeAll(TorchFile.ReadStateDict(p)));
+        yield return new("pth-legacy", ".pth", File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Metrics",
+            "Fixtures", "tiny_legacy.pth")),
                          p => DisposeAll(TorchFile.ReadStateDict(p)));
 
         var idx = new byte[16 + 5 * 28 * 28];
@@ -50,7 +53,8 @@ public class FuzzTests(ITestOutputHelper output)
         yield return new("idx-gz", ".gz", gz.ToArray(), p => IdxReader.ReadImages(p).Dispose());
 
         string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".PadRight(117) + "\n";
-        byte[] npy = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header), .. new byte[24]];
+        byte[] npy = [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header),
+            .. new byte[24]];
         var npz = new MemoryStream();
         using (var zip = new ZipArchive(npz, ZipArchiveMode.Create, leaveOpen: true))
         using (var s = zip.CreateEntry("x.npy").Open()) s.Write(npy);
@@ -59,20 +63,25 @@ public class FuzzTests(ITestOutputHelper output)
         using (var bitmap = new SKBitmap(new SKImageInfo(16, 12, SKColorType.Rgba8888, SKAlphaType.Unpremul)))
         {
             var random = new Random(9);
-            for (int y = 0; y < 12; y++) for (int x = 0; x < 16; x++) bitmap.SetPixel(x, y, new SKColor((uint)random.Next()));
+            for (int y = 0; y < 12; y++) for (int x = 0; x < 16; x++) bitmap.SetPixel(x, y,
+                new SKColor((uint)random.Next()));
             using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
             yield return new("png", ".png", data.ToArray(), p => RgbImage.Read(p).Dispose());
         }
 
         string examples = Path.Combine(TestPaths.RepoRoot, "examples");
-        yield return new("spec-yaml", ".yaml", File.ReadAllBytes(Path.Combine(examples, "tiny-sweep.yaml")), p => SweepSpec.Load(p), Text: true);
-        yield return new("spec-json", ".json", File.ReadAllBytes(Path.Combine(examples, "tiny-sweep.json")), p => SweepSpec.Load(p), Text: true);
+        yield return new("spec-yaml", ".yaml", File.ReadAllBytes(Path.Combine(examples, "tiny-sweep.yaml")),
+            p => SweepSpec.Load(p), Text: true);
+        yield return new("spec-json", ".json", File.ReadAllBytes(Path.Combine(examples, "tiny-sweep.json")),
+            p => SweepSpec.Load(p), Text: true);
     }
 
     static readonly byte[][] Extremes =
     [
-        [0], [0xFF], [0x7F], [0x80], [0xFF, 0xFF, 0xFF, 0x7F], [0, 0, 0, 0x80], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
-        "9999999999"u8.ToArray(), "-1"u8.ToArray(), "null"u8.ToArray(), "[[[["u8.ToArray(), "*a"u8.ToArray(), "&a"u8.ToArray(), "<<: "u8.ToArray(), "1e400"u8.ToArray(),
+        [0], [0xFF], [0x7F], [0x80], [0xFF, 0xFF, 0xFF, 0x7F], [0, 0, 0, 0x80], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0xFF, 0xFF],
+        "9999999999"u8.ToArray(), "-1"u8.ToArray(), "null"u8.ToArray(), "[[[["u8.ToArray(), "*a"u8.ToArray(),
+            "&a"u8.ToArray(), "<<: "u8.ToArray(), "1e400"u8.ToArray(),
     ];
 
     static byte[] Mutate(byte[] seed, Random random, bool text)
@@ -84,8 +93,11 @@ public class FuzzTests(ITestOutputHelper output)
             int at = random.Next(b.Count);
             switch (random.Next(text ? 4 : 5))
             {
-                case 0: b[at] = text ? (byte)"{}[]:,\"'- \n0123456789.aeEzZ#&*!|>"[random.Next(32)] : (byte)(b[at] ^ (1 << random.Next(8))); break;
-                case 1: { var x = Extremes[random.Next(Extremes.Length)]; for (int i = 0; i < x.Length && at + i < b.Count; i++) b[at + i] = x[i]; break; }
+                case 0: b[at] = text
+                    ? (byte)"{}[]:,\"'- \n0123456789.aeEzZ#&*!|>"[random.Next(32)] : (byte)(b[at] ^ (1 <<
+                    random.Next(8))); break;
+                case 1: { var x = Extremes[random.Next(Extremes.Length)]; for (int i = 0; i < x.Length && at
+                    + i < b.Count; i++) b[at + i] = x[i]; break; }
                 case 2: b.RemoveRange(at, Math.Min(b.Count - at, 1 + random.Next(16))); break;
                 case 3: b.InsertRange(at, Extremes[random.Next(Extremes.Length)]); break;
                 default: b.RemoveRange(at, b.Count - at); break; // cut
@@ -120,14 +132,16 @@ public class FuzzTests(ITestOutputHelper output)
                     loaded++;
                 }
                 catch (PagLabException e) when (!e.Message.Contains('\n')) { refused++; }
-                catch (Exception e) { failures.Add($"{format.Name} #{i}: {e.GetType().Name}: {e.Message.Split('\n')[0]}"); }
+                catch (Exception e) { failures.Add($"{format.Name} #{i}: {e.GetType().Name}: "
+                    + $"{e.Message.Split('\n')[0]}"); }
                 long allocated = GC.GetTotalAllocatedBytes() - before;
                 if (clock.Elapsed > TimeSpan.FromSeconds(2)) failures.Add($"{format.Name} #{i}: took {clock.Elapsed}");
                 if (allocated > 256L << 20) failures.Add($"{format.Name} #{i}: allocated {allocated >> 20} MiB");
                 if (clock.Elapsed > slowest) slowest = clock.Elapsed;
                 File.Delete(path);
             }
-            output.WriteLine($"{format.Name}: {MutantsPerFormat} mutants, {loaded} loaded, {refused} refused with one line, slowest {slowest.TotalMilliseconds:F0} ms");
+            output.WriteLine($"{format.Name}: {MutantsPerFormat} mutants, {loaded} loaded, {refused} refused with "
+                + $"one line, slowest {slowest.TotalMilliseconds:F0} ms");
         }
         output.WriteLine($"all formats in {total.Elapsed.TotalSeconds:F1} s");
         Assert.True(failures.Count == 0, string.Join(" | ", failures.Take(12)));

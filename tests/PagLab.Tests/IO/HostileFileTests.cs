@@ -14,7 +14,8 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.IO;
 
-/// <summary>Small hostile files, made here: each gives one line naming the file within seconds and bounded memory, or a correct load.</summary>
+/// <summary>Small hostile files, made here: each gives one line naming the file within seconds and bounded memory, or a
+/// correct load.</summary>
 public class HostileFileTests
 {
     static string Temp(string name) => Path.Combine(TestPaths.TempDir("hostile"), name);
@@ -33,7 +34,8 @@ public class HostileFileTests
 
     // ---- .pth (zip + pickle) ----
 
-    static byte[] Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); return [(byte)'X', .. BitConverter.GetBytes(b.Length), .. b]; }
+    static byte[] Unicode(string s) { var b = Encoding.UTF8.GetBytes(s); return [(byte)'X',
+        .. BitConverter.GetBytes(b.Length), .. b]; }
     static byte[] Global(string module, string name) => Encoding.ASCII.GetBytes($"c{module}\n{name}\n");
     static byte[] BinInt(int v) => [(byte)'J', .. BitConverter.GetBytes(v)];
 
@@ -51,8 +53,10 @@ public class HostileFileTests
     [
         0x80, 2, .. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'(',
         .. Unicode("w"), .. Global("torch._utils", "_rebuild_tensor_v2"), (byte)'(',
-        (byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode("0"), .. Unicode("cpu"), (byte)'K', 1, (byte)'t', (byte)'Q',
-        (byte)'K', 0, (byte)'(', .. size.SelectMany(BinInt), (byte)'t', (byte)'(', .. stride.SelectMany(BinInt), (byte)'t', 0x89,
+        (byte)'(', .. Unicode("storage"), .. Global("torch", "FloatStorage"), .. Unicode("0"), .. Unicode("cpu"),
+            (byte)'K', 1, (byte)'t', (byte)'Q',
+        (byte)'K', 0, (byte)'(', .. size.SelectMany(BinInt), (byte)'t', (byte)'(', .. stride.SelectMany(BinInt),
+            (byte)'t', 0x89,
         .. Global("collections", "OrderedDict"), (byte)')', (byte)'R', (byte)'t', (byte)'R', (byte)'u', (byte)'.',
     ];
 
@@ -61,7 +65,8 @@ public class HostileFileTests
     {
         // l0 = []; l(i) = [l(i-1), l(i-1)]: 2^45 paths to the bottom, 46 objects.
         var p = new List<byte> { 0x80, 2, (byte)']', (byte)'q', 0 };
-        for (byte i = 1; i <= 45; i++) p.AddRange(new byte[] { (byte)'0', (byte)'(', (byte)'h', (byte)(i - 1), (byte)'h', (byte)(i - 1), (byte)'l', (byte)'q', i });
+        for (byte i = 1; i <= 45; i++) p.AddRange(new byte[] { (byte)'0', (byte)'(', (byte)'h', (byte)(i - 1),
+            (byte)'h', (byte)(i - 1), (byte)'l', (byte)'q', i });
         p.Add((byte)'.');
         string path = Pth(p.ToArray());
         Refused(() => TorchFile.ReadStateDict(path), "does not hold a state dict");
@@ -94,12 +99,16 @@ public class HostileFileTests
     }
 
     [Theory]
-    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "starts at byte 4 of the data, expected 0")]
-    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "overlapping or shifted")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
+        "starts at byte 4 of the data, expected 0")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+        + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "overlapping or shifted")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "the file holds 8")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[null,4]}}", 4, "has no data_offsets")]
-    [InlineData("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "holds bytes other than 0 and 1")]
-    public void SafeTensors_WithShiftedOverlappingNullOrBadBoolData_AreRefused(string header, int dataBytes, string expected)
+    [InlineData("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
+        "holds bytes other than 0 and 1")]
+    public void SafeTensors_WithShiftedOverlappingNullOrBadBoolData_AreRefused(string header, int dataBytes,
+        string expected)
     {
         var data = new byte[dataBytes];
         data[^1] = 2;
@@ -113,10 +122,12 @@ public class HostileFileTests
         using var layer = nn.Linear(2, 2);
         var good = SavedModel.StateDict(layer);
         using var nan = full(new long[] { 2, 2 }, float.NaN);
-        var e = Assert.Throws<DataFormatException>(() => SavedModel.LoadStateDict(layer, new Dictionary<string, Tensor>(good) { ["weight"] = nan }, "m.safetensors"));
+        var e = Assert.Throws<DataFormatException>(() => SavedModel.LoadStateDict(layer, new Dictionary<string,
+            Tensor>(good) { ["weight"] = nan }, "m.safetensors"));
         Assert.Contains("tensor 'weight' holds NaN or infinite values", e.Message);
         using var flags = ones(new long[] { 2, 2 }, ScalarType.Bool);
-        e = Assert.Throws<DataFormatException>(() => SavedModel.LoadStateDict(layer, new Dictionary<string, Tensor>(good) { ["weight"] = flags }, "m.safetensors"));
+        e = Assert.Throws<DataFormatException>(() => SavedModel.LoadStateDict(layer, new Dictionary<string,
+            Tensor>(good) { ["weight"] = flags }, "m.safetensors"));
         Assert.Contains("holds Bool values", e.Message);
     }
 
@@ -161,7 +172,8 @@ public class HostileFileTests
         using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         bitmap.Erase(color);
         var random = new Random(1);
-        for (int y = 0; y < h; y++) for (int x = 0; x < w; x += 3) bitmap.SetPixel(x, y, new SKColor((byte)random.Next(256), (byte)random.Next(256), 0, color.Alpha));
+        for (int y = 0; y < h; y++) for (int x = 0; x < w; x += 3) bitmap.SetPixel(x, y,
+            new SKColor((byte)random.Next(256), (byte)random.Next(256), 0, color.Alpha));
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
     }
@@ -193,7 +205,8 @@ public class HostileFileTests
         string path = Temp("rgba.png");
         File.WriteAllBytes(path, Png(4, 4, new SKColor(200, 100, 50, 64)));
         using var image = RgbImage.Read(path);
-        Assert.Equal(new[] { 200f / 255, 100f / 255, 50f / 255 }, new[] { image[0, 0, 1].item<float>(), image[1, 0, 1].item<float>(), image[2, 0, 1].item<float>() });
+        Assert.Equal(new[] { 200f / 255, 100f / 255, 50f / 255 }, new[] { image[0, 0, 1].item<float>(), image[1, 0,
+            1].item<float>(), image[2, 0, 1].item<float>() });
     }
 
     [Fact]
@@ -212,7 +225,8 @@ public class HostileFileTests
     [Fact]
     public void GeneratedDatasetOfABillionImages_IsRefusedAtOnce()
     {
-        var e = Assert.Throws<PagLabException>(() => Datasets.Load("shapes-distractor", new DataOptions(TrainSize: 999_999_999)));
+        var e = Assert.Throws<PagLabException>(() => Datasets.Load("shapes-distractor",
+            new DataOptions(TrainSize: 999_999_999)));
         Assert.Contains($"at most {Datasets.MaxGenerated} images", e.Message);
     }
 

@@ -13,7 +13,8 @@ public class SafeTensorsTests
         string path = Path.Combine(TestPaths.TempDir(), "t.safetensors");
         var tensors = new Dictionary<string, Tensor>
         {
-            ["a"] = randn(3, 4), ["b"] = arange(5, dtype: ScalarType.Int64), ["c"] = randn(2, dtype: ScalarType.Float64),
+            ["a"] = randn(3, 4), ["b"] = arange(5, dtype: ScalarType.Int64), ["c"] = randn(2,
+                dtype: ScalarType.Float64),
             ["d"] = tensor(new byte[] { 1, 2, 250 }),
         };
         SafeTensors.Write(path, tensors, new Dictionary<string, string> { ["k"] = "v" });
@@ -38,7 +39,8 @@ public class SafeTensorsTests
         {
             var bytes = (byte[])good.Clone();
             if (trial % 2 == 0) bytes = bytes[..random.Next(bytes.Length)];
-            else for (int k = 0; k < 1 + random.Next(3); k++) bytes[random.Next(Math.Min(bytes.Length, 120))] = (byte)random.Next(256);
+            else for (int k = 0; k < 1 + random.Next(3); k++) bytes[random.Next(Math.Min(bytes.Length,
+                120))] = (byte)random.Next(256);
             try { foreach (var t in SafeTensors.Parse(bytes, path, out _).Values) t.Dispose(); }
             catch (DataFormatException e) { Assert.DoesNotContain("\n", e.Message); }
         }

@@ -106,11 +106,13 @@ public class TorchFileTests
 
 public class RestrictedUnpicklerTests
 {
-    /// <summary>Protocol-2 bytes in the style of 2018 files (Python 2 strings, [key, value] lists, LONG1 sizes, a CUDA location).</summary>
+    /// <summary>Protocol-2 bytes in the style of 2018 files (Python 2 strings, [key, value] lists, LONG1 sizes, a CUDA
+    /// location).</summary>
     static byte[] OldStyleObject()
     {
         var s = new List<byte> { 0x80, 2 };
-        void Str(string text) { s.Add((byte)'U'); s.Add((byte)text.Length); s.AddRange(System.Text.Encoding.ASCII.GetBytes(text)); }
+        void Str(string text) { s.Add((byte)'U'); s.Add((byte)text.Length);
+            s.AddRange(System.Text.Encoding.ASCII.GetBytes(text)); }
         void Global(string m, string n) => s.AddRange(System.Text.Encoding.ASCII.GetBytes($"c{m}\n{n}\n"));
         Global("collections", "OrderedDict");
         s.Add((byte)']'); s.Add((byte)'(');                      // [ ( ...
@@ -119,8 +121,10 @@ public class RestrictedUnpicklerTests
         Global("torch._utils", "_rebuild_tensor_v2");
         s.Add((byte)'(');
         s.Add((byte)'('); Str("storage"); Global("torch", "FloatStorage"); Str("12345"); Str("cuda:0");
-        s.AddRange(new byte[] { 0x8a, 1, 3 }); s.Add((byte)'N'); s.Add((byte)'t'); s.Add((byte)'Q'); // LONG1 3, None view
-        s.AddRange(new byte[] { (byte)'K', 0, (byte)'K', 3, 0x85, (byte)'K', 1, 0x85, 0x89 });       // offset 0, (3,), (1,), False
+        // LONG1 3, None view
+        s.AddRange(new byte[] { 0x8a, 1, 3 }); s.Add((byte)'N'); s.Add((byte)'t'); s.Add((byte)'Q');
+        // offset 0, (3,), (1,), False
+        s.AddRange(new byte[] { (byte)'K', 0, (byte)'K', 3, 0x85, (byte)'K', 1, 0x85, 0x89 });
         Global("collections", "OrderedDict"); s.Add((byte)')'); s.Add((byte)'R');
         s.Add((byte)'t'); s.Add((byte)'R');
         s.Add((byte)'e');                                        //   ] appended pair
@@ -132,9 +136,11 @@ public class RestrictedUnpicklerTests
     [Fact]
     public void LegacyFile_InThe2018Style_IsRead()
     {
-        byte[] tiny = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Metrics", "Fixtures", "tiny_legacy.pth"));
+        byte[] tiny = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Metrics", "Fixtures",
+            "tiny_legacy.pth"));
         int at = 0;
-        for (int i = 0; i < 3; i++) RestrictedUnpickler.Load(tiny, "tiny", null, at, out at); // magic, protocol, sys info
+        // magic, protocol, sys info
+        for (int i = 0; i < 3; i++) RestrictedUnpickler.Load(tiny, "tiny", null, at, out at);
         var file = new List<byte>(tiny[..at]);
         file.AddRange(OldStyleObject());
         file.AddRange(new byte[] { 0x80, 2, (byte)']', (byte)'(', (byte)'U', 5 });
@@ -150,12 +156,14 @@ public class RestrictedUnpicklerTests
 
     [Theory]
     [InlineData("(S'ls'\nios\nsystem\n.", "refusing pickle global 'os.system'")]                    // INST, protocol 0
-    [InlineData("\u0080\u0002csubprocess\nPopen\n)\u0081.", "refusing pickle global 'subprocess.Popen'")] // NEWOBJ target
+    // NEWOBJ target
+    [InlineData("\u0080\u0002csubprocess\nPopen\n)\u0081.", "refusing pickle global 'subprocess.Popen'")]
     [InlineData("\u0080\u0002ctorch\nload\n.", "refusing pickle global 'torch.load'")]
     [InlineData("\u0080\u0002ccollections\nOrderedDict\n)\u0081.", "unsupported pickle opcode 0x81")]
     public void DisallowedGlobalsAndOpcodes_AreRefusedBeforeAnythingRuns(string pickle, string message)
     {
-        var e = Assert.Throws<DataFormatException>(() => RestrictedUnpickler.Load(System.Text.Encoding.Latin1.GetBytes(pickle), "x.pkl"));
+        var e = Assert.Throws<DataFormatException>(() =>
+            RestrictedUnpickler.Load(System.Text.Encoding.Latin1.GetBytes(pickle), "x.pkl"));
         Assert.Contains(message, e.Message);
     }
 

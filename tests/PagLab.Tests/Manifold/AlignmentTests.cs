@@ -28,7 +28,8 @@ public class AlignmentTests
         var xc = x - x.mean(new long[] { 0 }, keepdim: true);
         var y = nn.functional.one_hot(labels, Classes).to_type(ScalarType.Float64);
         var yc = y - y.mean(new long[] { 0 }, keepdim: true);
-        var w = linalg.solve(xc.t().matmul(xc) + lambda * eye(D, dtype: ScalarType.Float64), xc.t().matmul(yc)).t(); // (C, d)
+        // (C, d)
+        var w = linalg.solve(xc.t().matmul(xc) + lambda * eye(D, dtype: ScalarType.Float64), xc.t().matmul(yc)).t();
         var bias = y.mean(new long[] { 0 }) - w.matmul(x.mean(new long[] { 0 }));
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
@@ -40,7 +41,8 @@ public class AlignmentTests
 
     static Tensor Bases(SubspaceData data, long n) => data.Basis.unsqueeze(0).expand(n, -1, -1).contiguous();
 
-    static Tensor Labels(SubspaceData data) => (data.Codes.select(1, 0) > 0.4).to_type(ScalarType.Int64) + (data.Codes.select(1, 1) > 0).to_type(ScalarType.Int64);
+    static Tensor Labels(SubspaceData data) => (data.Codes.select(1,
+        0) > 0.4).to_type(ScalarType.Int64) + (data.Codes.select(1, 1) > 0).to_type(ScalarType.Int64);
 
     [Fact]
     public void RidgeLinearModel_HasGradientsInTheDataSpan_SoRho2AndRho1AreZero()
@@ -113,10 +115,12 @@ public class AlignmentTests
         var gap = rows.Select(r => r.MeanAbsDifference).ToArray();
         Assert.True(gap[2] < gap[0], $"|rho1 - rho2|: {string.Join(", ", gap)}");
         // at sigma -> 0 only the Monte-Carlo error of 4000 draws remains (relative ~ 2/sqrt(4000))
-        Assert.True(gap[2] < 0.05 * Math.Max(rows[2].Rho2Mean, 0.1), $"gap at 1e-4 = {gap[2]}, rho2 = {rows[2].Rho2Mean}");
+        Assert.True(gap[2] < 0.05 * Math.Max(rows[2].Rho2Mean, 0.1),
+            $"gap at 1e-4 = {gap[2]}, rho2 = {rows[2].Rho2Mean}");
         // against the first-order limit on the same draws the curvature error vanishes like sigma
         var toLinear = rows.Select(r => r.MeanAbsToLinear).ToArray();
-        Assert.True(toLinear[1] < toLinear[0] && toLinear[2] < 1e-3 * toLinear[0] && toLinear[2] < 1e-5, $"|rho1 - rho1_linear|: {string.Join(", ", toLinear)}");
+        Assert.True(toLinear[1] < toLinear[0] && toLinear[2] < 1e-3 * toLinear[0] && toLinear[2] < 1e-5,
+            $"|rho1 - rho1_linear|: {string.Join(", ", toLinear)}");
     }
 
     [Fact]

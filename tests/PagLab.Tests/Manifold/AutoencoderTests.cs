@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Manifold;
 
-/// <summary>Model initialisation draws from torch's process-wide generator, so the resume comparison runs alone.</summary>
+/// <summary>Model initialisation draws from torch's process-wide generator, so the resume comparison runs
+/// alone.</summary>
 [CollectionDefinition(nameof(GlobalTorchRng), DisableParallelization = true)]
 public sealed class GlobalTorchRng;
 
@@ -23,7 +24,8 @@ public class AutoencoderTests
     {
         var shape = new PagLab.Data.ImageShape(c, h, w);
         Assert.Equal(expectedDefaultLatent, AutoencoderSpec.DefaultLatent(shape));
-        using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "vae", Latent = 8, Channels = c, Height = h, Width = w, BaseChannels = 4 });
+        using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "vae", Latent = 8, Channels = c, Height = h,
+            Width = w, BaseChannels = 4 });
         using var x = rand(2, c, h, w);
         using var z = ae.Encode(x);
         using var y = ae.call(x);
@@ -35,7 +37,8 @@ public class AutoencoderTests
     [Fact]
     public void Autoencoder_RejectsShapesItCannotHalve()
     {
-        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = 4, Channels = 1, Height = 30, Width = 30 }));
+        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec { Kind = "ae",
+            Latent = 4, Channels = 1, Height = 30, Width = 30 }));
         Assert.Contains("multiples of 4", error.Message);
     }
 
@@ -43,10 +46,13 @@ public class AutoencoderTests
     public void Cli_TrainsAutoencoder_EstimatesTangents_AndDrawsFigure7()
     {
         string dir = TestPaths.TempDir();
-        string ae = Path.Combine(dir, "ae"), t = Path.Combine(dir, "t.safetensors"), png = Path.Combine(dir, "fig7.png");
-        var train = CliProcess.Run("autoencoder", "train", "--dataset", "shapes", "--latent", "4", "--epochs", "1", "--train-size", "64", "--test-size", "16", "--out", ae);
+        string ae = Path.Combine(dir, "ae"), t = Path.Combine(dir, "t.safetensors"), png = Path.Combine(dir,
+            "fig7.png");
+        var train = CliProcess.Run("autoencoder", "train", "--dataset", "shapes", "--latent", "4", "--epochs", "1",
+            "--train-size", "64", "--test-size", "16", "--out", ae);
         Assert.True(train.ExitCode == 0, train.Stderr);
-        var tangents = CliProcess.Run("tangents", "--autoencoder", ae, "--dataset", "shapes", "--count", "5", "--out", t);
+        var tangents = CliProcess.Run("tangents", "--autoencoder", ae, "--dataset", "shapes", "--count", "5", "--out",
+            t);
         Assert.True(tangents.ExitCode == 0, tangents.Stderr);
         using (var spaces = TangentSpaces.Load(t))
         {
@@ -57,9 +63,11 @@ public class AutoencoderTests
         Assert.True(show.ExitCode == 0, show.Stderr);
         Assert.True(new FileInfo(png).Length > 100);
 
-        var wrong = CliProcess.Run("tangents", "--autoencoder", ae, "--dataset", "fashion-mnist", "--data-root", dir, "--count", "5", "--out", t);
+        var wrong = CliProcess.Run("tangents", "--autoencoder", ae, "--dataset", "fashion-mnist", "--data-root", dir,
+            "--count", "5", "--out", t);
         Assert.Equal(2, wrong.ExitCode);
-        var missing = CliProcess.Run("measure", "manifold", "--model", Path.Combine(dir, "nope"), "--tangents", t, "--dataset", "shapes", "--out", Path.Combine(dir, "r.json"));
+        var missing = CliProcess.Run("measure", "manifold", "--model", Path.Combine(dir, "nope"), "--tangents", t,
+            "--dataset", "shapes", "--out", Path.Combine(dir, "r.json"));
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("nope", missing.Stderr);
     }

@@ -3,10 +3,12 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Manifold;
 
-/// <summary>Test data on a known affine subspace: x = c + U z (+ optional isotropic noise), U (d, k) orthonormal; c = 0 when throughOrigin.</summary>
+/// <summary>Test data on a known affine subspace: x = c + U z (+ optional isotropic noise), U (d, k) orthonormal; c = 0
+/// when throughOrigin.</summary>
 public sealed class SubspaceData : IDisposable
 {
-    public SubspaceData(int d, int k, int n, double noise = 0, long seed = 1, double spread = 1.0, bool throughOrigin = false)
+    public SubspaceData(int d, int k, int n, double noise = 0, long seed = 1, double spread = 1.0,
+        bool throughOrigin = false)
     {
         using var g = new Generator((ulong)seed, device: CPU);
         using var _ = NewDisposeScope();

@@ -11,7 +11,8 @@ public class TangentCheckTests
 {
     static SubspaceGaussians Small(double offSubspaceStd = 0.0) => SubspaceGaussians.Create(new SubspaceGaussiansOptions
     {
-        Height = 8, Width = 8, Classes = 3, SignalDims = 2, DistractorDims = 2, TrainSize = 600, TestSize = 40, Seed = 5,
+        Height = 8, Width = 8, Classes = 3, SignalDims = 2, DistractorDims = 2, TrainSize = 600, TestSize = 40,
+            Seed = 5,
         OffSubspaceStd = offSubspaceStd,
     });
 
@@ -20,7 +21,8 @@ public class TangentCheckTests
     {
         // bound: mean principal angle below 5 degrees, worst below 20, with 64 of 600 neighbours in R^64
         using var dataset = Small();
-        var report = TangentCheck.Run(dataset, autoencoderDir: null, count: 20, neighbours: 64, dimension: null, NullProgress.Instance);
+        var report = TangentCheck.Run(dataset, autoencoderDir: null, count: 20, neighbours: 64, dimension: null,
+            NullProgress.Instance);
         var pca = report.Estimators["local-pca"];
         Assert.Equal(4, report.TrueDimension);
         Assert.Equal(20, pca.Count);
@@ -55,7 +57,8 @@ public class TangentCheckTests
             var xc = x - x.mean(new long[] { 0 }, keepdim: true);
             var y = nn.functional.one_hot(dataset.Train.Labels, dataset.Classes).to_type(ScalarType.Float64);
             var yc = y - y.mean(new long[] { 0 }, keepdim: true);
-            var w = linalg.solve(xc.t().matmul(xc) + 0.1 * eye(x.shape[1], dtype: ScalarType.Float64), xc.t().matmul(yc)).t();
+            var w = linalg.solve(xc.t().matmul(xc) + 0.1 * eye(x.shape[1], dtype: ScalarType.Float64),
+                xc.t().matmul(yc)).t();
             var bias = y.mean(new long[] { 0 }) - w.matmul(x.mean(new long[] { 0 }));
             using var noGrad = no_grad();
             foreach (var (_, p) in model.named_parameters()) p.copy_(p.dim() == 2 ? w : bias);
@@ -77,7 +80,8 @@ public class TangentCheckTests
     public void Check_OnDatasetWithoutKnownTangents_SaysSo()
     {
         using var shapes = ShapesDataset.Create(0, 20, 10);
-        var error = Assert.Throws<PagLabException>(() => TangentCheck.Run(shapes, null, 5, 10, 2, NullProgress.Instance));
+        var error = Assert.Throws<PagLabException>(() => TangentCheck.Run(shapes, null, 5, 10, 2,
+            NullProgress.Instance));
         Assert.Contains("no known tangent space", error.Message);
     }
 }

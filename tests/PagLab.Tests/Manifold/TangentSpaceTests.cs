@@ -11,7 +11,8 @@ public class TangentSpaceTests
     static ConvAutoencoder SmallAutoencoder(int latent = 3, int channels = 1, int height = 8, int width = 8)
     {
         torch.manual_seed(7);
-        var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = latent, Channels = channels, Height = height, Width = width, BaseChannels = 4 });
+        var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = latent, Channels = channels,
+            Height = height, Width = width, BaseChannels = 4 });
         ae.eval();
         return ae;
     }
@@ -144,7 +145,8 @@ public class TangentSpaceTests
     {
         const int d = 64, k = 4;
         using var data = new SubspaceData(d, k, 1000, noise: 0.01, seed: 4);
-        var (bases, values) = LocalPca.Estimate(data.Points.narrow(0, 0, 20), data.Points, neighbours: 40, dimension: k);
+        var (bases, values) = LocalPca.Estimate(data.Points.narrow(0, 0, 20), data.Points, neighbours: 40,
+            dimension: k);
         using var _b = bases; using var _v = values;
         using var angles = PrincipalAngles.Between(bases, data.Basis);
         var summary = PrincipalAngles.Summarise(angles);

@@ -15,7 +15,8 @@ public class LpipsCliTests
         using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
-                bmp.SetPixel(x, y, new SKColor((byte)rng.Next(256), (byte)((x * 7 + y * 3) % 256), (byte)rng.Next(256)));
+                bmp.SetPixel(x, y, new SKColor((byte)rng.Next(256), (byte)((x * 7 + y * 3) % 256),
+                    (byte)rng.Next(256)));
         string path = Path.Combine(dir, name);
         using var data = bmp.Encode(SKEncodedImageFormat.Png, 100);
         File.WriteAllBytes(path, data.ToArray());
@@ -43,7 +44,8 @@ public class LpipsCliTests
     public void Lpips_OnImagesOfDifferentSizes_GivesAOneLineError()
     {
         string weights = TestPaths.RequireLpipsWeights(), dir = TestPaths.TempDir();
-        var run = CliProcess.Run("lpips", WritePng(dir, "a.png", 1, 32, 32), WritePng(dir, "b.png", 1, 28, 28), "--weights", weights);
+        var run = CliProcess.Run("lpips", WritePng(dir, "a.png", 1, 32, 32), WritePng(dir, "b.png", 1, 28, 28),
+            "--weights", weights);
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("same size", run.Stderr);
         Assert.Single(run.Stderr.Trim().Split('\n'));

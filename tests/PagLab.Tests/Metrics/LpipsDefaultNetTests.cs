@@ -12,7 +12,9 @@ public class LpipsDefaultNetTests
     {
         using var lpips = new Lpips(net);
         string path = Path.Combine(dir, $"lpips-{net}-v0.1.safetensors");
-        SafeTensors.Write(path, SavedModel.StateDict(lpips).ToDictionary(kv => kv.Key.StartsWith("net.") ? kv.Key[4..] : kv.Key, kv => kv.Value));
+        SafeTensors.Write(path,
+            SavedModel.StateDict(lpips).ToDictionary(kv => kv.Key.StartsWith("net.") ? kv.Key[4..] : kv.Key,
+            kv => kv.Value));
         return path;
     }
 

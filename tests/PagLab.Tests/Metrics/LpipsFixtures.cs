@@ -21,7 +21,8 @@ public static class LpipsFixtures
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, "lpips_reference.json")));
         Image Img(JsonElement e) => new(e[0].GetString()!, e[1].GetInt32(), e[2].GetInt32());
         return doc.RootElement.GetProperty("cases").EnumerateArray().Select(c => new Case(
-            c.GetProperty("net").GetString()!, c.GetProperty("size").GetInt32(), Img(c.GetProperty("a")), Img(c.GetProperty("b")),
+            c.GetProperty("net").GetString()!, c.GetProperty("size").GetInt32(), Img(c.GetProperty("a")),
+                Img(c.GetProperty("b")),
             c.GetProperty("distance").ValueKind == JsonValueKind.Null ? null : c.GetProperty("distance").GetDouble(),
             c.TryGetProperty("originalError", out var err) ? err.GetString() : null)).ToList();
     }
@@ -51,8 +52,10 @@ public static class LpipsFixtures
             v[i] = img.Kind switch
             {
                 "random" => (float)(2 * Uniform(img.Seed, i) - 1),
-                "smooth" => (float)(0.8 * Math.Sin(2 * Math.PI * ((1 + img.Seed % 3) * x + (2 + img.Seed % 2) * y) / size + 0.7 * ch + 0.3 * img.Seed)),
-                "near" => (float)Math.Clamp(2 * Uniform(img.Seed, i) - 1 + 0.05 * (2 * Uniform(img.Seed + 1000, i) - 1), -1, 1),
+                "smooth" => (float)(0.8 * Math.Sin(2 * Math.PI * ((1 + img.Seed % 3) * x + (2 + img.Seed % 2) * y)
+                    / size + 0.7 * ch + 0.3 * img.Seed)),
+                "near" => (float)Math.Clamp(2 * Uniform(img.Seed, i) - 1 + 0.05 * (2 * Uniform(img.Seed + 1000, i) - 1),
+                    -1, 1),
                 _ => throw new ArgumentException(img.Kind),
             };
         }
@@ -73,7 +76,8 @@ public static class LpipsFixtures
             if (parts[0] == "net")
             {
                 int k = 2 * int.Parse(parts[2]) + (parts[^1] == "bias" ? 1 : 0);
-                v = p.dim() == 1 ? (0.37 * i + 1.1 * k).cos() * 0.01 : (0.37 * i + 1.1 * k).sin() * Math.Sqrt(3.0 / (n / p.shape[0]));
+                v = p.dim() == 1 ? (0.37 * i + 1.1 * k).cos() * 0.01 : (0.37 * i + 1.1 * k).sin() * Math.Sqrt(3.0 / (n
+                    / p.shape[0]));
             }
             else
             {

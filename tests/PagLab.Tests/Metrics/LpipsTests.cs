@@ -9,12 +9,14 @@ namespace PagLab.Tests.Metrics;
 
 public class LpipsTests(ITestOutputHelper output)
 {
-    /// <summary>Runs every fixture case of one network in batches per size; returns the worst |ours - original|.</summary>
+    /// <summary>Runs every fixture case of one network in batches per size; returns the worst |ours -
+    /// original|.</summary>
     double WorstError(Lpips lpips, string net)
     {
         double worst = 0;
         using var _ = no_grad();
-        foreach (var group in LpipsFixtures.Cases().Where(c => c.Net == net && c.Distance is not null).GroupBy(c => (c.Size, c.A.Channels)))
+        foreach (var group in LpipsFixtures.Cases().Where(c => c.Net == net && c.Distance is not null).GroupBy(c =>
+            (c.Size, c.A.Channels)))
         {
             var cases = group.ToList();
             int size = group.Key.Size;
@@ -91,7 +93,8 @@ public class LpipsTests(ITestOutputHelper output)
         // The two-file layout users have (torchvision features + LPIPS lin), here written as PyTorch zip files.
         string dir = TestPaths.TempDir();
         using var reference = LpipsFixtures.FormulaLpips("alex");
-        var all = reference.state_dict().ToDictionary(kv => kv.Key.StartsWith("net.") ? kv.Key[4..] : kv.Key, kv => kv.Value);
+        var all = reference.state_dict().ToDictionary(kv => kv.Key.StartsWith("net.") ? kv.Key[4..] : kv.Key,
+            kv => kv.Value);
         var backbone = all.Where(kv => kv.Key.StartsWith("features.")).ToDictionary(kv => kv.Key, kv => kv.Value);
         backbone["classifier.1.weight"] = ones(4, 9216); // torchvision's head, ignored
         var lin = all.Where(kv => kv.Key.StartsWith("lin")).ToDictionary(kv => "module." + kv.Key, kv => kv.Value);
@@ -115,7 +118,8 @@ public class LpipsTests(ITestOutputHelper output)
     {
         string dir = TestPaths.TempDir();
         using var reference = new Lpips("squeeze");
-        var features = reference.state_dict().Where(kv => kv.Key.StartsWith("net.")).ToDictionary(kv => kv.Key[4..], kv => kv.Value);
+        var features = reference.state_dict().Where(kv => kv.Key.StartsWith("net.")).ToDictionary(kv => kv.Key[4..],
+            kv => kv.Value);
         TorchFile.WriteStateDict(Path.Combine(dir, "squeezenet1_1.pth"), features);
         var e = Assert.Throws<DataFormatException>(() => Lpips.Load("squeeze", Path.Combine(dir, "squeezenet1_1.pth")));
         Assert.Contains("`weightsLin`", e.Message);
@@ -133,7 +137,8 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void FromGradient_ScalesEachImageToPeakOne_AndKeepsZeroMapsZero()
     {
-        using var g = stack(new[] { tensor(new float[] { 0.5f, -2f, 1f, 0f }), zeros(4), tensor(new float[] { 3f, 1f, 0f, 0f }) }).reshape(3, 1, 2, 2);
+        using var g = stack(new[] { tensor(new float[] { 0.5f, -2f, 1f, 0f }), zeros(4), tensor(new float[] { 3f, 1f,
+            0f, 0f }) }).reshape(3, 1, 2, 2);
         using var img = PerceptualImage.FromGradient(g);
         Assert.Equal(new[] { 0.25f, -1f, 0.5f, 0f, 0f, 0f, 0f, 0f, 1f, 1f / 3, 0f, 0f }, img.data<float>().ToArray());
     }

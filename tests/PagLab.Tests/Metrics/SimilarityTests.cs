@@ -12,7 +12,8 @@ public class SsimTests
         int c = x.GetLength(0), h = x.GetLength(1), w = x.GetLength(2);
         var g = new double[11, 11];
         double total = 0;
-        for (int i = 0; i < 11; i++) for (int j = 0; j < 11; j++) total += g[i, j] = Math.Exp(-((i - 5) * (i - 5) + (j - 5) * (j - 5)) / (2 * 1.5 * 1.5));
+        for (int i = 0; i < 11; i++) for (int j = 0; j < 11; j++) total += g[i,
+            j] = Math.Exp(-((i - 5) * (i - 5) + (j - 5) * (j - 5)) / (2 * 1.5 * 1.5));
         double c1 = Math.Pow(0.01 * range, 2), c2 = Math.Pow(0.03 * range, 2), sum = 0;
         int count = 0;
         for (int ch = 0; ch < c; ch++)

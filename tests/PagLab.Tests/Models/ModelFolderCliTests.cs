@@ -6,7 +6,8 @@ using static PagLab.Tests.Models.TorchScriptFixtures;
 
 namespace PagLab.Tests.Models;
 
-/// <summary>`paglab model import|export` on the command line: TorchScript imports, and no silent data loss (issue 17.4).</summary>
+/// <summary>`paglab model import|export` on the command line: TorchScript imports, and no silent data loss (issue
+/// 17.4).</summary>
 public class ModelFolderCliTests
 {
     static string ResNetFixture => Path.Combine(LpipsFixtures.Folder, "resnet18_w2_dataparallel.pth");
@@ -27,7 +28,8 @@ public class ModelFolderCliTests
         Succeeds(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", folder));
         string weights = Path.Combine(folder, SavedModel.WeightsFile), before = Hash(weights);
         FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", weights), "the folder model export reads");
-        FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", Path.Combine(folder, "sub", "w.pth")), "the folder model export reads");
+        FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", Path.Combine(folder, "sub", "w.pth")),
+            "the folder model export reads");
         Assert.Equal(before, Hash(weights));
         using var model = SavedModel.Load(folder);
         Assert.Equal("resnet18", model.Spec.Arch);
@@ -40,14 +42,17 @@ public class ModelFolderCliTests
         Directory.CreateDirectory(run);
         System.IO.File.WriteAllText(Path.Combine(run, "run.json"), "{\"config\": \"trained smallcnn\"}");
         System.IO.File.WriteAllText(Path.Combine(run, SavedModel.WeightsFile), "trained weights");
-        FailsWithOneLine(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", run), "already exists and holds a run");
-        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--out", run), "--overwrite");
+        FailsWithOneLine(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", run),
+            "already exists and holds a run");
+        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--out", run),
+            "--overwrite");
         Assert.Equal("trained weights", System.IO.File.ReadAllText(Path.Combine(run, SavedModel.WeightsFile)));
 
         Succeeds(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", run, "--overwrite"));
         Assert.False(System.IO.File.Exists(Path.Combine(run, "run.json")), "run.json would describe other weights");
         using (var model = SavedModel.Load(run)) Assert.Equal("resnet18", model.Spec.Arch);
-        Assert.Equal(new[] { run }, Directory.GetFileSystemEntries(Path.GetDirectoryName(run)!)); // no temporary folder left beside it
+        // no temporary folder left beside it
+        Assert.Equal(new[] { run }, Directory.GetFileSystemEntries(Path.GetDirectoryName(run)!));
     }
 
     [Fact]
@@ -58,13 +63,16 @@ public class ModelFolderCliTests
         Assert.Contains("imported TorchScript archive", import.Stdout);
         Assert.True(System.IO.File.Exists(Path.Combine(model, SavedModel.ScriptFile)));
 
-        var eval = CliProcess.Run("eval", "--model", model, "--dataset", "shapes", "--count", "32", "--attack", "pgd-l2", "--eps", "0.5", "--steps", "3");
+        var eval = CliProcess.Run("eval", "--model", model, "--dataset", "shapes", "--count", "32", "--attack",
+            "pgd-l2", "--eps", "0.5", "--steps", "3");
         Succeeds(eval);
         Assert.Contains("clean accuracy", eval.Stdout);
         Assert.Contains("robust accuracy", eval.Stdout);
 
-        Succeeds(CliProcess.Run("tangents", "--estimator", "local-pca", "--dataset", "shapes", "--count", "8", "--neighbours", "16", "--dimension", "4", "--out", tangents));
-        var manifold = CliProcess.Run("measure", "manifold", "--model", model, "--tangents", tangents, "--dataset", "shapes", "--eps", "1", "--draws", "2",
+        Succeeds(CliProcess.Run("tangents", "--estimator", "local-pca", "--dataset", "shapes", "--count", "8",
+            "--neighbours", "16", "--dimension", "4", "--out", tangents));
+        var manifold = CliProcess.Run("measure", "manifold", "--model", model, "--tangents", tangents, "--dataset",
+            "shapes", "--eps", "1", "--draws", "2",
             "--out", Path.Combine(dir, "manifold.json"));
         Succeeds(manifold);
         Assert.Contains("off/on", manifold.Stdout);
@@ -74,8 +82,10 @@ public class ModelFolderCliTests
     public void TorchScriptClassifier_ForTheDistractorData_WorksWithMeasureDistractor()
     {
         string dir = TestPaths.TempDir(), model = Path.Combine(dir, "m");
-        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes-distractor", "--normalize", "0.1307,0.3081", "--out", model));
-        Succeeds(CliProcess.Run("measure", "distractor", "--model", model, "--dataset", "shapes-distractor", "--sigmas", "0,0.1,1", "--count", "16",
+        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes-distractor",
+            "--normalize", "0.1307,0.3081", "--out", model));
+        Succeeds(CliProcess.Run("measure", "distractor", "--model", model, "--dataset", "shapes-distractor", "--sigmas",
+            "0,0.1,1", "--count", "16",
             "--out", Path.Combine(dir, "distractor.json")));
         Assert.True(System.IO.File.Exists(Path.Combine(dir, "distractor.json")));
     }
@@ -84,15 +94,19 @@ public class ModelFolderCliTests
     public void Import_TheWrongKindOfFile_SaysWhichItIsAndWhatToDo()
     {
         string dir = TestPaths.TempDir();
-        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--arch", "resnet18", "--dataset", "shapes", "--out", Path.Combine(dir, "a")),
+        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--arch", "resnet18", "--dataset",
+            "shapes", "--out", Path.Combine(dir, "a")),
             "is a TorchScript archive (code and weights), not a state dict");
-        FailsWithOneLine(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--normalize", "0.5,0.25", "--out", Path.Combine(dir, "b")),
+        FailsWithOneLine(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--normalize",
+            "0.5,0.25", "--out", Path.Combine(dir, "b")),
             "is a state dict (weights only)");
-        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "cifar10", "--out", Path.Combine(dir, "c")),
+        FailsWithOneLine(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "cifar10", "--out",
+            Path.Combine(dir, "c")),
             "expected from --dataset cifar10");
         Assert.False(Directory.Exists(Path.Combine(dir, "c")));
         string model = Path.Combine(dir, "m");
         Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--out", model));
-        FailsWithOneLine(CliProcess.Run("model", "export", model, "--out", Path.Combine(dir, "w.pth")), "holds an imported TorchScript model");
+        FailsWithOneLine(CliProcess.Run("model", "export", model, "--out", Path.Combine(dir, "w.pth")),
+            "holds an imported TorchScript model");
     }
 }

@@ -27,7 +27,8 @@ public class PyTorchWeightsTests
         Assert.Equal(10, model.Spec.Classes);
         Assert.Equal(2.0 / 64, model.Spec.WidthMultiplier);
         using var doc = JsonDocument.Parse(File.ReadAllText(Fixture("resnet18_w2_logits.json")));
-        var expected = doc.RootElement.GetProperty("logits").EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => (float)v.GetDouble())).ToArray();
+        var expected = doc.RootElement.GetProperty("logits").EnumerateArray().SelectMany(r =>
+            r.EnumerateArray().Select(v => (float)v.GetDouble())).ToArray();
         using var _ = no_grad();
         using var x = FixtureInputs();
         using var logits = model.call(x);
@@ -80,7 +81,8 @@ public class PyTorchWeightsTests
     [Fact]
     public void Import_ForADatasetWithOtherChannels_SaysSo()
     {
-        var e = Assert.Throws<DataFormatException>(() => PyTorchWeights.Import(Fixture("resnet18_w2_dataparallel.pth"), new("resnet18", "mnist")));
+        var e = Assert.Throws<DataFormatException>(() => PyTorchWeights.Import(Fixture("resnet18_w2_dataparallel.pth"),
+            new("resnet18", "mnist")));
         Assert.Contains("3 channels", e.Message);
     }
 
@@ -95,14 +97,16 @@ public class PyTorchWeightsTests
     public void Cli_ImportThenExport_WritesAFileWithTheSameTensors()
     {
         string dir = TestPaths.TempDir(), folder = Path.Combine(dir, "m"), pt = Path.Combine(dir, "back.pt");
-        var import = CliProcess.Run("model", "import", Fixture("resnet18_w2_dataparallel.pth"), "--dataset", "cifar10", "--out", folder);
+        var import = CliProcess.Run("model", "import", Fixture("resnet18_w2_dataparallel.pth"), "--dataset", "cifar10",
+            "--out", folder);
         Assert.True(import.ExitCode == 0, import.Stderr);
         var export = CliProcess.Run("model", "export", folder, "--out", pt);
         Assert.True(export.ExitCode == 0, export.Stderr);
         var original = TorchFile.ReadStateDict(Fixture("resnet18_w2_dataparallel.pth"));
         var back = TorchFile.ReadStateDict(pt);
         foreach (var (k, t) in original) Assert.True(t.equal(back[k["module.".Length..]]).all().item<bool>(), k);
-        var bad = CliProcess.Run("model", "import", Fixture("evil_os_system.pth"), "--dataset", "cifar10", "--out", folder);
+        var bad = CliProcess.Run("model", "import", Fixture("evil_os_system.pth"), "--dataset", "cifar10", "--out",
+            folder);
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("refusing pickle global 'os.system'", bad.Stderr);
     }

@@ -9,13 +9,16 @@ using static PagLab.Tests.Models.TorchScriptFixtures;
 
 namespace PagLab.Tests.Models;
 
-/// <summary>A traced PyTorch classifier (GELU, GroupNorm, max-pool, residual add) against PyTorch's own numbers.</summary>
+/// <summary>A traced PyTorch classifier (GELU, GroupNorm, max-pool, residual add) against PyTorch's own
+/// numbers.</summary>
 public class TorchScriptClassifierTests
 {
     const double Lambda = 0.5; // make_torchscript_fixtures.py LAMBDA
     static readonly TorchScriptClassifier.InputContract Mnist = new("shapes", new[] { "0.1307,0.3081" });
 
-    static void Report(string what, double value) => TestContext.Current.TestOutputHelper?.WriteLine($"{what}: max |PagLab - PyTorch| = {value:G3}");
+    static void Report(string what,
+        double value) =>
+        TestContext.Current.TestOutputHelper?.WriteLine($"{what}: max |PagLab - PyTorch| = {value:G3}");
 
     [Fact]
     public void Import_TracedClassifier_LogitsInputGradientsAndAccuracyEqualPyTorchs()
@@ -24,8 +27,10 @@ public class TorchScriptClassifierTests
         using var model = TorchScriptClassifier.Import(File("classifier.pt"), Mnist);
         var x = reference["inputs"].detach().requires_grad_(true);
         var logits = model.call(x);
-        var gradient = autograd.grad(new[] { nn.functional.cross_entropy(logits, reference["labels"], reduction: nn.Reduction.Sum) }, new[] { x })[0];
-        double logitError = MaxAbsDifference(logits.detach(), reference["logits"]), gradientError = MaxAbsDifference(gradient, reference["input_grad"]);
+        var gradient = autograd.grad(new[] { nn.functional.cross_entropy(logits, reference["labels"],
+            reduction: nn.Reduction.Sum) }, new[] { x })[0];
+        double logitError = MaxAbsDifference(logits.detach(), reference["logits"]),
+            gradientError = MaxAbsDifference(gradient, reference["input_grad"]);
         Report("logits", logitError);
         Report("input gradients", gradientError);
         Assert.True(logitError < 1e-5, $"logits differ by {logitError}");
@@ -53,10 +58,12 @@ public class TorchScriptClassifierTests
         int compared = 0;
         for (int i = 0; i < parameters.Count; i++)
         {
-            string name = parameters[i].name[(parameters[i].name.LastIndexOf("script.", StringComparison.Ordinal) + 7)..];
+            string name = parameters[i].name[(parameters[i].name.LastIndexOf("script.",
+                StringComparison.Ordinal) + 7)..];
             var expected = reference["gnorm_grad." + name];
             Assert.True(grads[i].isfinite().all().item<bool>(), name);
-            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: the reference gradient is zero, the test would prove nothing");
+            Assert.True(expected.abs().max().item<float>() > 0,
+                $"{name}: the reference gradient is zero, the test would prove nothing");
             worst = Math.Max(worst, MaxAbsDifference(grads[i], expected));
             compared++;
         }
@@ -68,7 +75,8 @@ public class TorchScriptClassifierTests
     [Fact]
     public void Import_ForInputsOfAnotherShape_NamesExpectedAndActual()
     {
-        var e = Assert.Throws<DataFormatException>(() => TorchScriptClassifier.Import(File("classifier.pt"), Mnist with { Dataset = "cifar10" }));
+        var e = Assert.Throws<DataFormatException>(() => TorchScriptClassifier.Import(File("classifier.pt"),
+            Mnist with { Dataset = "cifar10" }));
         Assert.Contains("(2, 3, 32, 32)", e.Message);
         Assert.Contains("`dataset` cifar10", e.Message);
         Assert.DoesNotContain("\n", e.Message);
@@ -87,8 +95,10 @@ public class TorchScriptClassifierTests
     {
         Assert.Equal(PyTorchFileKind.TorchScript, TorchScriptFile.Detect(File("classifier.pt")));
         Assert.Equal(PyTorchFileKind.StateDict, TorchScriptFile.Detect(File("classifier_reference.pt")));
-        Assert.Equal(PyTorchFileKind.StateDict, TorchScriptFile.Detect(Path.Combine(PagLab.Tests.Metrics.LpipsFixtures.Folder, "tiny_legacy.pth")));
-        var e = Assert.Throws<PagLabException>(() => TorchScriptFile.RequireTorchScript(File("classifier_reference.pt"), "a denoiser"));
+        Assert.Equal(PyTorchFileKind.StateDict,
+            TorchScriptFile.Detect(Path.Combine(PagLab.Tests.Metrics.LpipsFixtures.Folder, "tiny_legacy.pth")));
+        var e = Assert.Throws<PagLabException>(() => TorchScriptFile.RequireTorchScript(File("classifier_reference.pt"),
+            "a denoiser"));
         Assert.Contains("is a PyTorch state dict", e.Message);
         Assert.Contains("torch.jit.trace", e.Message);
     }
@@ -96,12 +106,15 @@ public class TorchScriptClassifierTests
     [Fact]
     public void PixelRange_AndNormalisation_FoldIntoOneAffineMap()
     {
-        var spec = new ModelSpec { Arch = "linear", Channels = 2, Height = 1, Width = 1, Classes = 2, Mean = new[] { 0.5f, 0.25f }, Std = new[] { 2f, 4f }, PixelRange = new[] { -1f, 1f } };
+        var spec = new ModelSpec { Arch = "linear", Channels = 2, Height = 1, Width = 1, Classes = 2,
+            Mean = new[] { 0.5f, 0.25f }, Std = new[] { 2f, 4f }, PixelRange = new[] { -1f, 1f } };
         var (mean, std) = spec.InputTransform()!.Value;
         using var x = tensor(new[] { 0.3f, 0.9f });
-        using var direct = (x * 2 - 1 - tensor(spec.Mean)) / tensor(spec.Std);   // the network's input, by the definition
+        // the network's input, by the definition
+        using var direct = (x * 2 - 1 - tensor(spec.Mean)) / tensor(spec.Std);
         using var folded = (x - tensor(mean)) / tensor(std);
         Assert.True(MaxAbsDifference(direct, folded) < 1e-6);
-        Assert.Null((spec with { Mean = Array.Empty<float>(), Std = Array.Empty<float>(), PixelRange = new[] { 0f, 1f } }).InputTransform());
+        Assert.Null((spec with { Mean = Array.Empty<float>(), Std = Array.Empty<float>(), PixelRange = new[] { 0f,
+            1f } }).InputTransform());
     }
 }

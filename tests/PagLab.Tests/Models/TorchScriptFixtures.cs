@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Models;
 
-/// <summary>The TorchScript fixtures of make_torchscript_fixtures.py and the values PyTorch computed for them.</summary>
+/// <summary>The TorchScript fixtures of make_torchscript_fixtures.py and the values PyTorch computed for
+/// them.</summary>
 public static class TorchScriptFixtures
 {
     public static string Folder => Path.Combine(AppContext.BaseDirectory, "Models", "Fixtures");
@@ -21,9 +22,11 @@ public static class TorchScriptFixtures
         return r;
     }
 
-    /// <summary>`paglab model import` of the traced classifier (MNIST normalisation) on the embedded shapes data.</summary>
+    /// <summary>`paglab model import` of the traced classifier (MNIST normalisation) on the embedded shapes
+    /// data.</summary>
     public static CliProcess.Result ImportClassifier(string folder) =>
-        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--normalize", "0.1307,0.3081", "--out", folder));
+        Succeeds(CliProcess.Run("model", "import", File("classifier.pt"), "--dataset", "shapes", "--normalize",
+            "0.1307,0.3081", "--out", folder));
 
     /// <summary>Largest |a - b| over all elements.</summary>
     public static double MaxAbsDifference(Tensor a, Tensor b)

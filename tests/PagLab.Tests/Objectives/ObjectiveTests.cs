@@ -19,7 +19,8 @@ public class ObjectiveTests
     static (Tensor X, Tensor Y) TinyBatch()
     {
         using var g = new Generator(3, device: CPU);
-        return (rand(new long[] { 4, 2, 3, 3 }, dtype: ScalarType.Float64, generator: g), tensor(new long[] { 0, 2, 1, 2 }));
+        return (rand(new long[] { 4, 2, 3, 3 }, dtype: ScalarType.Float64, generator: g), tensor(new long[] { 0, 2, 1,
+            2 }));
     }
 
     [Fact]
@@ -41,7 +42,8 @@ public class ObjectiveTests
                 {
                     using var _ = no_grad();
                     var xi = flat[i].clone(); xi[j] = xi[j] + delta;
-                    return functional.cross_entropy(model.call(xi.reshape(1, 2, 3, 3)), y.narrow(0, i, 1)).item<double>();
+                    return functional.cross_entropy(model.call(xi.reshape(1, 2, 3, 3)), y.narrow(0, i,
+                        1)).item<double>();
                 }
                 double d = (Loss(h) - Loss(-h)) / (2 * h);
                 norm2 += d * d;
@@ -156,6 +158,7 @@ public class ObjectiveTests
         Assert.Equal(expected, terms.Penalty.item<float>(), 5);
         var joint = model.call(cat(new[] { x, noisy }, 0));
         var jointPenalty = (joint.narrow(0, 32, 32) - joint.narrow(0, 0, 32)).pow(2).sum(1).mean().item<float>();
-        Assert.True(Math.Abs(jointPenalty - expected) > 1e-3, "the test model must make joint and separate batches differ");
+        Assert.True(Math.Abs(jointPenalty - expected) > 1e-3,
+            "the test model must make joint and separate batches differ");
     }
 }

@@ -11,7 +11,8 @@ namespace PagLab.Tests.Score;
 
 public class ScoreTests
 {
-    static UNet Net(int classes = 0) { torch.manual_seed(1); return new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28, Classes = classes, BaseChannels = 16 }); }
+    static UNet Net(int classes = 0) { torch.manual_seed(1); return new UNet(new UNetSpec { Channels = 1, Height = 28,
+        Width = 28, Classes = classes, BaseChannels = 16 }); }
 
     [Theory]
     [InlineData(0.002)]
@@ -72,7 +73,8 @@ public class ScoreTests
         d.Network.eval();
         var x = rand(2, 1, 28, 28); var labels = tensor(new long[] { 3, 4 });
         using var _ = no_grad();
-        Assert.Equal(d.Denoise(x, 0.3, labels).data<float>().ToArray(), loaded.Denoise(x, 0.3, labels).data<float>().ToArray());
+        Assert.Equal(d.Denoise(x, 0.3, labels).data<float>().ToArray(), loaded.Denoise(x, 0.3,
+            labels).data<float>().ToArray());
         Assert.True(loaded.Conditional);
     }
 
@@ -282,9 +284,11 @@ public class ScoreTests
     public void Cli_MeasureAlignment_WithTheExactScore_WritesAReport()
     {
         string dir = TestPaths.TempDir("align");
-        var config = new PagLab.Training.TrainConfig { Dataset = "subspace-gaussians", Arch = "mlp", TrainSize = 500, TestSize = 50 };
+        var config = new PagLab.Training.TrainConfig { Dataset = "subspace-gaussians", Arch = "mlp", TrainSize = 500,
+            TestSize = 50 };
         PagLab.Training.Trainer.Run(config, Path.Combine(dir, "m"));
-        var r = CliProcess.Run("measure", "alignment", "--model", Path.Combine(dir, "m"), "--denoiser", "exact", "--dataset", "subspace-gaussians",
+        var r = CliProcess.Run("measure", "alignment", "--model", Path.Combine(dir, "m"), "--denoiser", "exact",
+            "--dataset", "subspace-gaussians",
             "--count", "16", "--out", Path.Combine(dir, "a.json"));
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("gradient vs Bayes-optimal log p(y|x) gradient", r.Stdout);

@@ -7,12 +7,14 @@ using static PagLab.Tests.Models.TorchScriptFixtures;
 
 namespace PagLab.Tests.Score;
 
-/// <summary>Traced denoisers in the three forms give the score PyTorch computed (make_torchscript_fixtures.py).</summary>
+/// <summary>Traced denoisers in the three forms give the score PyTorch computed
+/// (make_torchscript_fixtures.py).</summary>
 public class TorchScriptDenoiserTests
 {
     static TorchScriptDenoiserSpec Spec(string form) => new()
     {
-        Form = form, Channels = 1, Height = 28, Width = 28, Classes = 10, PixelRange = new[] { -1f, 1f }, SigmaScale = 2, Dataset = "shapes",
+        Form = form, Channels = 1, Height = 28, Width = 28, Classes = 10, PixelRange = new[] { -1f, 1f },
+            SigmaScale = 2, Dataset = "shapes",
     };
 
     [Theory]
@@ -26,10 +28,12 @@ public class TorchScriptDenoiserTests
         Assert.Equal(key == "score_", denoiser.Conditional);
         foreach (double sigma in new[] { 0.25, 0.5 })
         {
-            using var score = ScoreFunction.Compute(denoiser, reference["x"], sigma, denoiser.Conditional ? reference["labels"] : null);
+            using var score = ScoreFunction.Compute(denoiser, reference["x"], sigma,
+                denoiser.Conditional ? reference["labels"] : null);
             var expected = reference[key + sigma.ToString(System.Globalization.CultureInfo.InvariantCulture)];
             double error = MaxAbsDifference(score, expected);
-            TestContext.Current.TestOutputHelper?.WriteLine($"{form} sigma {sigma}: max |PagLab - PyTorch| score = {error:G3} (max |score| {expected.abs().max().item<float>():G3})");
+            TestContext.Current.TestOutputHelper?.WriteLine($"{form} sigma {sigma}: max |PagLab - PyTorch| score = "
+                + $"{error:G3} (max |score| {expected.abs().max().item<float>():G3})");
             Assert.True(error < 1e-5, $"{form} at sigma {sigma}: scores differ by {error}");
         }
     }
@@ -37,7 +41,8 @@ public class TorchScriptDenoiserTests
     [Fact]
     public void Load_ADenoiserReturningAnotherShape_SaysSoInOneLine()
     {
-        var e = Assert.Throws<DataFormatException>(() => TorchScriptDenoiser.Load(File("denoiser_bad_shape.pt"), Spec("x0")));
+        var e = Assert.Throws<DataFormatException>(() => TorchScriptDenoiser.Load(File("denoiser_bad_shape.pt"),
+            Spec("x0")));
         Assert.Contains("must return its input's shape (2, 1, 28, 28), this one returns (2, 28, 28)", e.Message);
     }
 
@@ -46,7 +51,8 @@ public class TorchScriptDenoiserTests
     {
         var e = Assert.Throws<DataFormatException>(() => TorchScriptDenoiser.Load(File("classifier.pt"), Spec("x0")));
         Assert.Contains("forward takes 1 inputs", e.Message);
-        var s = Assert.Throws<PagLabException>(() => TorchScriptDenoiser.Load(File("classifier_reference.pt"), Spec("x0")));
+        var s = Assert.Throws<PagLabException>(() => TorchScriptDenoiser.Load(File("classifier_reference.pt"),
+            Spec("x0")));
         Assert.Contains("is a PyTorch state dict", s.Message);
     }
 
@@ -54,21 +60,26 @@ public class TorchScriptDenoiserTests
     public void Cli_ImportedDenoiserAndClassifier_MeasureAlignment_Score_AndFigureGradients()
     {
         string dir = TestPaths.TempDir(), model = Path.Combine(dir, "m"), denoiser = Path.Combine(dir, "d");
-        var r = CliProcess.Run("denoiser", "import", File("denoiser_edm.pt"), "--form", "edm", "--dataset", "shapes", "--pixel-range", "-1,1", "--out", denoiser);
+        var r = CliProcess.Run("denoiser", "import", File("denoiser_edm.pt"), "--form", "edm", "--dataset", "shapes",
+            "--pixel-range", "-1,1", "--out", denoiser);
         Succeeds(r);
         Assert.Contains("network sigma = 2 x sigma", r.Stdout);
         ImportClassifier(model);
-        r = CliProcess.Run("measure", "alignment", "--model", model, "--denoiser", denoiser, "--dataset", "shapes", "--count", "8", "--sigma", "0.25",
+        r = CliProcess.Run("measure", "alignment", "--model", model, "--denoiser", denoiser, "--dataset", "shapes",
+            "--count", "8", "--sigma", "0.25",
             "--out", Path.Combine(dir, "alignment.json"));
         Succeeds(r);
         Assert.Contains("gradient vs score (8 images", r.Stdout);
-        r = CliProcess.Run("score", "--denoiser", denoiser, "--dataset", "shapes", "--count", "4", "--out", Path.Combine(dir, "scores.safetensors"));
+        r = CliProcess.Run("score", "--denoiser", denoiser, "--dataset", "shapes", "--count", "4", "--out",
+            Path.Combine(dir, "scores.safetensors"));
         Succeeds(r);
-        Succeeds(CliProcess.Run("figure", "gradients", "--models", model, "--denoiser", denoiser, "--dataset", "shapes", "--count", "2",
+        Succeeds(CliProcess.Run("figure", "gradients", "--models", model, "--denoiser", denoiser, "--dataset", "shapes",
+            "--count", "2",
             "--out", Path.Combine(dir, "gradients.png")));
         Assert.True(System.IO.File.Exists(Path.Combine(dir, "gradients.png")));
 
-        r = CliProcess.Run("denoiser", "import", File("denoiser_bad_shape.pt"), "--form", "x0", "--dataset", "shapes", "--pixel-range", "-1,1", "--out", Path.Combine(dir, "bad"));
+        r = CliProcess.Run("denoiser", "import", File("denoiser_bad_shape.pt"), "--form", "x0", "--dataset", "shapes",
+            "--pixel-range", "-1,1", "--out", Path.Combine(dir, "bad"));
         Assert.Equal(2, r.ExitCode);
         Assert.Single(r.Stderr.Trim().Split('\n'));
         Assert.False(Directory.Exists(Path.Combine(dir, "bad")));

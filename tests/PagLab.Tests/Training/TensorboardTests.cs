@@ -148,7 +148,8 @@ public class TensorboardTests
             { Measure = TinySweep.Spec().Measure with { Manifold = false, Alignment = false } };
         string dir = TestPaths.TempDir("sweep"), board = TestPaths.TempDir("tb");
         var job = spec.Jobs()[0];
-        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), job.Index, NullProgress.Instance, board));
+        Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), job.Index,
+            NullProgress.Instance, board));
         var events = Assert.Single(Directory.GetFiles(Path.Combine(board, job.Id), "events.out.tfevents.*"));
         var (_, scalars) = ReadEvents(events);
         Assert.Contains(scalars, s => s.Tag == "step/loss");

@@ -11,11 +11,13 @@ public class TrainerTests
     [InlineData("smooth", 0.1, 0.1, 0.80)]
     [InlineData("randsmooth", 0.0, 0.2, 0.80)]
     [InlineData("pgd", 0.0, 0.5, 0.60)]
-    public void EachObjective_TrainsSmallCnnOnShapes_AboveAStatedAccuracy(string objective, double lambda, double strength, double minAccuracy)
+    public void EachObjective_TrainsSmallCnnOnShapes_AboveAStatedAccuracy(string objective, double lambda,
+        double strength, double minAccuracy)
     {
         var config = new TrainConfig
         {
-            Dataset = "shapes", Arch = "smallcnn", Epochs = 3, TrainSize = 3000, TestSize = 500, Seed = 1, LearningRate = 3e-3,
+            Dataset = "shapes", Arch = "smallcnn", Epochs = 3, TrainSize = 3000, TestSize = 500, Seed = 1,
+                LearningRate = 3e-3,
             Objective = new ObjectiveConfig
             {
                 Kind = PagLab.Common.Vocabulary.Parse<ObjectiveKind>(objective, "name"), Lambda = lambda,
@@ -25,7 +27,8 @@ public class TrainerTests
         };
         var result = Trainer.Run(config, TestPaths.TempDir("run"));
         Assert.Equal(RunStatus.Completed, result.Status);
-        Assert.True(result.Metrics[^1].TestAccuracy >= minAccuracy, $"{objective}: test accuracy {result.Metrics[^1].TestAccuracy}");
+        Assert.True(result.Metrics[^1].TestAccuracy >= minAccuracy,
+            $"{objective}: test accuracy {result.Metrics[^1].TestAccuracy}");
     }
 
     [Fact]

@@ -129,7 +129,8 @@ public class TrainingPresetsTests
                        (c.Epochs, c.Augment, c.LearningRate)));
         var gnorm = configs.First(c =>
             c is { Dataset: "cifar10", Objective: { Kind: ObjectiveKind.Gnorm, Lambda: 1 } });
-        Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention, gnorm.LearningRateAt(0)));
+        Assert.Equal((PagLab.Objectives.LambdaConvention.Authors, 0.025 * 0.01), (gnorm.Objective.LambdaConvention,
+            gnorm.LearningRateAt(0)));
     }
 
     [Fact]

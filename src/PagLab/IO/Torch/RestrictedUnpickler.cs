@@ -8,7 +8,8 @@ namespace PagLab.IO.Torch;
 /// <summary>A Python tuple (kept apart from lists so rebuild arguments read naturally).</summary>
 public sealed record PyTuple(IReadOnlyList<object?> Items);
 
-/// <summary>An allowed Python global (module.name); calling it is interpreted by <see cref="RestrictedUnpickler"/>, never executed.</summary>
+/// <summary>An allowed Python global (module.name); calling it is interpreted by <see cref="RestrictedUnpickler"/>,
+/// never executed.</summary>
 public sealed record PyGlobal(string Module, string Name)
 {
     public string FullName => $"{Module}.{Name}";
@@ -68,19 +69,22 @@ public sealed class RestrictedUnpickler
         this.persistentLoad = persistentLoad;
     }
 
-    /// <summary>Position just after the STOP opcode of the last <see cref="Load"/> (legacy files hold several pickles).</summary>
+    /// <summary>Position just after the STOP opcode of the last <see cref="Load"/> (legacy files hold several
+    /// pickles).</summary>
     public int End => pos;
 
     /// <summary>Reads one pickle starting at <paramref name="start"/>; returns its value and where it ended.</summary>
     public static object? Load(byte[] data, string path, Func<object?, object?>? persistentLoad, int start, out int end)
     {
-        var u = new RestrictedUnpickler(data, start, path, persistentLoad ?? (pid => throw new DataFormatException(path, "pickle refers to external data (persistent id) where none is expected")));
+        var u = new RestrictedUnpickler(data, start, path, persistentLoad ?? (pid => throw new DataFormatException(path,
+            "pickle refers to external data (persistent id) where none is expected")));
         var value = u.Run();
         end = u.pos;
         return value;
     }
 
-    public static object? Load(byte[] data, string path, Func<object?, object?>? persistentLoad = null) => Load(data, path, persistentLoad, 0, out _);
+    public static object? Load(byte[] data, string path, Func<object?, object?>? persistentLoad = null) => Load(data,
+        path, persistentLoad, 0, out _);
 
     DataFormatException Bad(string problem) => new(path, problem);
 
@@ -117,7 +121,9 @@ public sealed class RestrictedUnpickler
                 case (byte)'I': stack.Add(TextInt(Line())); break; // INT (protocol 0)
                 case (byte)'L': stack.Add(TextInt(Line().TrimEnd('L'))); break; // LONG (protocol 0)
                 case (byte)'F': // FLOAT (protocol 0)
-                    stack.Add(double.TryParse(Line(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) ? f : throw Bad("bad float in pickle"));
+                    stack.Add(double.TryParse(Line(), System.Globalization.NumberStyles.Float,
+                        System.Globalization.CultureInfo.InvariantCulture,
+                        out var f) ? f : throw Bad("bad float in pickle"));
                     break;
                 case (byte)'S': stack.Add(Quoted(Line())); break; // STRING (protocol 0)
                 case (byte)'X': stack.Add(Utf8(Length32())); break; // BINUNICODE
@@ -164,7 +170,8 @@ public sealed class RestrictedUnpickler
                 case 0x93: // STACK_GLOBAL
                     {
                         var mn = PopN(stack, 2);
-                        if (mn[0] is not string module || mn[1] is not string name) throw Bad("malformed pickle (STACK_GLOBAL without names)");
+                        if (mn[0] is not string module
+                            || mn[1] is not string name) throw Bad("malformed pickle (STACK_GLOBAL without names)");
                         stack.Add(Global(module, name));
                         break;
                     }
@@ -173,22 +180,27 @@ public sealed class RestrictedUnpickler
                 case (byte)'R': // REDUCE
                     {
                         var fa = PopN(stack, 2);
-                        if (fa[0] is not PyGlobal g) throw Bad("malformed pickle (REDUCE on something that is not a global)");
-                        if (fa[1] is not PyTuple args) throw Bad($"malformed pickle (REDUCE {g.FullName} without an argument tuple)");
+                        if (fa[0] is not PyGlobal g) throw Bad("malformed pickle (REDUCE on something that is not a "
+                            + "global)");
+                        if (fa[1] is not PyTuple args) throw Bad($"malformed pickle (REDUCE {g.FullName} without an "
+                            + $"argument tuple)");
                         stack.Add(Call(g, args.Items));
                         break;
                     }
                 case (byte)'b': // BUILD: only the state of an OrderedDict (state_dict()._metadata), which we drop
                     {
                         var state = PopN(stack, 1)[0];
-                        if (Top(stack) is not PyDict || state is not (PyDict or PyTuple or null)) throw Bad("pickle sets the state of an object other than a dict");
+                        if (Top(stack) is not PyDict
+                            || state is not (PyDict or PyTuple or null)) throw Bad("pickle sets the state of an "
+                            + "object other than a dict");
                         break;
                     }
                 case (byte)'0': PopN(stack, 1); break; // POP
                 case (byte)'1': PopMark(stack, marks); break; // POP_MARK
                 case (byte)'2': stack.Add(Top(stack)); break; // DUP
                 default:
-                    throw Bad($"unsupported pickle opcode 0x{op:x2} at byte {pos - 1} (only state dicts of tensors can be read)");
+                    throw Bad($"unsupported pickle opcode 0x{op:x2} at byte {pos - 1} (only state dicts of tensors "
+                        + $"can be read)");
             }
         }
     }
@@ -196,8 +208,10 @@ public sealed class RestrictedUnpickler
     object Global(string module, string name)
     {
         string full = $"{module}.{name}";
-        if (AllowedGlobals.Contains(full) || (module == "torch" && StorageTypes.ContainsKey(name))) return new PyGlobal(module, name);
-        throw Bad($"refusing pickle global '{full}' (only tensors, storages and ordered dicts are allowed; nothing is executed)");
+        if (AllowedGlobals.Contains(full) || (module == "torch"
+            && StorageTypes.ContainsKey(name))) return new PyGlobal(module, name);
+        throw Bad($"refusing pickle global '{full}' (only tensors, storages and ordered dicts are allowed; nothing "
+            + $"is executed)");
     }
 
     object? Call(PyGlobal g, IReadOnlyList<object?> a)
@@ -210,7 +224,8 @@ public sealed class RestrictedUnpickler
                     if (a.Count == 1 && a[0] is List<object?> pairs)
                         foreach (var p in pairs)
                             if (p is PyTuple { Items.Count: 2 } t) d.Set(Key(t.Items[0]), t.Items[1]);
-                            else if (p is List<object?> { Count: 2 } l) d.Set(Key(l[0]), l[1]); // old PyTorch pickled [key, value] lists
+                            // old PyTorch pickled [key, value] lists
+                            else if (p is List<object?> { Count: 2 } l) d.Set(Key(l[0]), l[1]);
                             else throw Bad("OrderedDict built from something other than pairs");
                     else if (a.Count != 0) throw Bad("OrderedDict called with unexpected arguments");
                     return d;
@@ -231,7 +246,8 @@ public sealed class RestrictedUnpickler
     }
 
     long Int(object? v) => v is long l ? l : throw Bad("expected an integer in a tensor description");
-    long[] Ints(object? v) => v is PyTuple t ? t.Items.Select(Int).ToArray() : v is List<object?> l ? l.Select(Int).ToArray() : throw Bad("expected a tuple of integers in a tensor description");
+    long[] Ints(object? v) => v is PyTuple t ? t.Items.Select(Int).ToArray() : v is List<object?> l
+        ? l.Select(Int).ToArray() : throw Bad("expected a tuple of integers in a tensor description");
 
     object Key(object? k) => k switch
     {
@@ -247,9 +263,12 @@ public sealed class RestrictedUnpickler
     }
 
     PyDict AsDict(object? o) => o as PyDict ?? throw Bad("malformed pickle (SETITEM on something that is not a dict)");
-    List<object?> AsList(object? o) => o as List<object?> ?? throw Bad("malformed pickle (APPEND on something that is not a list)");
-    object? Top(List<object?> s) => s.Count > 0 && s[^1] is not Mark ? s[^1] : throw Bad("malformed pickle (empty stack)");
-    object? Memo(Dictionary<long, object?> memo, long key) => memo.TryGetValue(key, out var v) ? v : throw Bad($"malformed pickle (memo entry {key} missing)");
+    List<object?> AsList(object? o) => o as List<object?>
+        ?? throw Bad("malformed pickle (APPEND on something that is not a list)");
+    object? Top(List<object?> s) => s.Count > 0 && s[^1] is not Mark
+        ? s[^1] : throw Bad("malformed pickle (empty stack)");
+    object? Memo(Dictionary<long, object?> memo, long key) => memo.TryGetValue(key,
+        out var v) ? v : throw Bad($"malformed pickle (memo entry {key} missing)");
 
     IReadOnlyList<object?> PopN(List<object?> s, int n)
     {
@@ -318,7 +337,8 @@ public sealed class RestrictedUnpickler
                 case 'n': sb.Append('\n'); break;
                 case 't': sb.Append('\t'); break;
                 case 'r': sb.Append('\r'); break;
-                case 'x' when i + 2 < s.Length - 1 && int.TryParse(s.AsSpan(i + 1, 2), System.Globalization.NumberStyles.HexNumber, null, out int code):
+                case 'x' when i + 2 < s.Length - 1 && int.TryParse(s.AsSpan(i + 1, 2),
+                    System.Globalization.NumberStyles.HexNumber, null, out int code):
                     sb.Append((char)code); i += 2; break;
                 default: sb.Append(s[i]); break;
             }
@@ -330,7 +350,8 @@ public sealed class RestrictedUnpickler
     {
         if (s == "00") return 0; // protocol 0 False
         if (s == "01") return 1; // protocol 0 True
-        return long.TryParse(s, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : throw Bad("bad integer in pickle");
+        return long.TryParse(s, System.Globalization.NumberStyles.AllowLeadingSign,
+            System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : throw Bad("bad integer in pickle");
     }
 
     object Long(int n)

@@ -10,9 +10,11 @@ namespace PagLab.IO.Torch;
 /// <summary>
 /// Reads the files torch.save writes, through <see cref="RestrictedUnpickler"/> only (no code runs on load):
 /// <list type="bullet">
-/// <item>the zip format (PyTorch >= 1.6): <c>PREFIX/data.pkl</c> + one raw little-endian storage per <c>PREFIX/data/KEY</c>;</item>
+/// <item>the zip format (PyTorch >= 1.6): <c>PREFIX/data.pkl</c> + one raw little-endian storage per
+/// <c>PREFIX/data/KEY</c>;</item>
 /// <item>the legacy format (before 1.6, e.g. torchvision's and LPIPS' .pth files): five pickles in a row (magic number,
-/// protocol version, system info, the object, the storage keys), then per key an int64 element count and the raw storage;</item>
+/// protocol version, system info, the object, the storage keys), then per key an int64 element count and the raw
+/// storage;</item>
 /// <item>safetensors, passed on to <see cref="SafeTensors"/>.</item>
 /// </list>
 /// Writing uses the zip format (<see cref="TorchZipWriter"/>), which every PyTorch since 1.6 loads.
@@ -20,14 +22,18 @@ namespace PagLab.IO.Torch;
 public static class TorchFile
 {
     /// <summary>The magic number torch.save puts first in a legacy file (torch/serialization.py).</summary>
-    static readonly System.Numerics.BigInteger LegacyMagic = System.Numerics.BigInteger.Parse("119547037146038801333356");
+    static readonly System.Numerics.BigInteger LegacyMagic =
+        System.Numerics.BigInteger.Parse("119547037146038801333356");
     const long LegacyProtocol = 1001;
 
     static readonly Dictionary<string, ScalarType> StorageDTypes = new()
     {
-        ["FloatStorage"] = ScalarType.Float32, ["DoubleStorage"] = ScalarType.Float64, ["HalfStorage"] = ScalarType.Float16,
-        ["BFloat16Storage"] = ScalarType.BFloat16, ["LongStorage"] = ScalarType.Int64, ["IntStorage"] = ScalarType.Int32,
-        ["ShortStorage"] = ScalarType.Int16, ["CharStorage"] = ScalarType.Int8, ["ByteStorage"] = ScalarType.Byte, ["BoolStorage"] = ScalarType.Bool,
+        ["FloatStorage"] = ScalarType.Float32, ["DoubleStorage"] = ScalarType.Float64,
+            ["HalfStorage"] = ScalarType.Float16,
+        ["BFloat16Storage"] = ScalarType.BFloat16, ["LongStorage"] = ScalarType.Int64,
+            ["IntStorage"] = ScalarType.Int32,
+        ["ShortStorage"] = ScalarType.Int16, ["CharStorage"] = ScalarType.Int8, ["ByteStorage"] = ScalarType.Byte,
+            ["BoolStorage"] = ScalarType.Bool,
     };
 
     /// <summary>
@@ -47,12 +53,15 @@ public static class TorchFile
                 var inner = wrapper.Items.FirstOrDefault(kv => kv.Key is "state_dict" or "model" && kv.Value is PyDict);
                 if (inner.Value is PyDict d) root = d;
             }
-            if (root is not PyDict dict) throw new DataFormatException(path, "does not hold a state dict (a dict of tensors)");
+            if (root is not PyDict dict) throw new DataFormatException(path,
+                "does not hold a state dict (a dict of tensors)");
             var result = new Dictionary<string, Tensor>();
             foreach (var (key, value) in dict.Items)
             {
-                if (key is not string name) throw new DataFormatException(path, $"state dict key {key} is not a string");
-                if (value is not Tensor t) throw new DataFormatException(path, $"state dict entry '{name}' is not a tensor");
+                if (key is not string name) throw new DataFormatException(path,
+                    $"state dict key {key} is not a string");
+                if (value is not Tensor t) throw new DataFormatException(path,
+                    $"state dict entry '{name}' is not a tensor");
                 result[name] = t;
             }
             var kept = new HashSet<Tensor>(result.Values, ReferenceEqualityComparer.Instance);
@@ -66,11 +75,13 @@ public static class TorchFile
         }
     }
 
-    /// <summary>The whole object of a .pt/.pth file with tensors materialised (CPU, contiguous); caller disposes the tensors.</summary>
+    /// <summary>The whole object of a .pt/.pth file with tensors materialised (CPU, contiguous); caller disposes the
+    /// tensors.</summary>
     public static object? Load(string path) => Parse(ReadBytes(path), path, new List<Tensor>());
 
     /// <summary>Writes a state dict as torch.save would (zip format, an OrderedDict of tensors).</summary>
-    public static void WriteStateDict(string path, IReadOnlyDictionary<string, Tensor> tensors) => TorchZipWriter.Write(path, tensors);
+    public static void WriteStateDict(string path, IReadOnlyDictionary<string,
+        Tensor> tensors) => TorchZipWriter.Write(path, tensors);
 
     static byte[] ReadBytes(string path)
     {
@@ -81,11 +92,13 @@ public static class TorchFile
     static bool LooksLikeSafeTensors(byte[] file) =>
         file.Length >= 10 && BinaryPrimitives.ReadUInt64LittleEndian(file) < (ulong)file.Length && file[8] == (byte)'{';
 
-    /// <summary>Parses either PyTorch format from memory; every tensor created is added to <paramref name="created"/>.</summary>
+    /// <summary>Parses either PyTorch format from memory; every tensor created is added to <paramref
+    /// name="created"/>.</summary>
     public static object? Parse(byte[] file, string path, List<Tensor> created)
     {
         try { return ParseAny(file, path, created); }
-        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException or KeyNotFoundException or IndexOutOfRangeException
+        catch (Exception e) when (e is OverflowException or ArgumentException or InvalidCastException or
+            KeyNotFoundException or IndexOutOfRangeException
                                        or NullReferenceException or InvalidOperationException)
         {
             throw new DataFormatException(path, $"corrupt PyTorch file ({FirstLine(e.Message)})");
@@ -94,24 +107,30 @@ public static class TorchFile
 
     static object? ParseAny(byte[] file, string path, List<Tensor> created)
     {
-        if (file.Length >= 4 && file[0] == (byte)'P' && file[1] == (byte)'K' && file[2] == 3 && file[3] == 4) return ParseZip(file, path, created);
+        if (file.Length >= 4 && file[0] == (byte)'P' && file[1] == (byte)'K' && file[2] == 3
+            && file[3] == 4) return ParseZip(file, path, created);
         if (file.Length >= 2 && file[0] == 0x80) return ParseLegacy(file, path, created);
         if (file.Length > 262 && Encoding.ASCII.GetString(file, 257, 5) == "ustar")
-            throw new DataFormatException(path, "is a PyTorch tar checkpoint (before 0.4), which is not supported; re-save it with a newer PyTorch");
-        throw new DataFormatException(path, "not a PyTorch file (neither the zip nor the legacy pickle format) nor safetensors");
+            throw new DataFormatException(path,
+                "is a PyTorch tar checkpoint (before 0.4), which is not supported; re-save it with a newer PyTorch");
+        throw new DataFormatException(path,
+            "not a PyTorch file (neither the zip nor the legacy pickle format) nor safetensors");
     }
 
     static object? ParseZip(byte[] file, string path, List<Tensor> created)
     {
         ZipArchive zip;
         try { zip = new ZipArchive(new MemoryStream(file, writable: false), ZipArchiveMode.Read); }
-        catch (InvalidDataException e) { throw new DataFormatException(path, $"corrupt zip archive ({FirstLine(e.Message)})"); }
+        catch (InvalidDataException e) { throw new DataFormatException(path,
+            $"corrupt zip archive ({FirstLine(e.Message)})"); }
         using (zip)
         {
             try
             {
-                var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
-                          ?? throw new DataFormatException(path, "zip archive has no PREFIX/data.pkl (not written by torch.save)");
+                var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl",
+                    StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
+                          ?? throw new DataFormatException(path,
+                              "zip archive has no PREFIX/data.pkl (not written by torch.save)");
                 string prefix = pkl.FullName[..^"data.pkl".Length];
                 var order = zip.GetEntry(prefix + "byteorder");
                 if (order is not null && Encoding.ASCII.GetString(ReadEntry(order, path)).Trim() != "little")
@@ -122,7 +141,8 @@ public static class TorchFile
                     var (type, key, numel) = StorageId(pid, path);
                     if (!storages.TryGetValue(key, out var storage))
                     {
-                        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new DataFormatException(path, $"storage '{key}' is missing from the archive");
+                        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new DataFormatException(path,
+                            $"storage '{key}' is missing from the archive");
                         storage = StorageTensor(ReadEntry(entry, path), 0, type, numel, key, path, created);
                         storages[key] = storage;
                     }
@@ -131,13 +151,15 @@ public static class TorchFile
                 var value = RestrictedUnpickler.Load(ReadEntry(pkl, path), path, Persistent);
                 return Materialise(value, storages, path, created);
             }
-            catch (InvalidDataException e) { throw new DataFormatException(path, $"corrupt zip archive ({FirstLine(e.Message)})"); }
+            catch (InvalidDataException e) { throw new DataFormatException(path,
+                $"corrupt zip archive ({FirstLine(e.Message)})"); }
         }
     }
 
     static byte[] ReadEntry(ZipArchiveEntry entry, string path)
     {
-        if (entry.Length > int.MaxValue) throw new DataFormatException(path, $"zip entry {entry.FullName} is too large");
+        if (entry.Length > int.MaxValue) throw new DataFormatException(path,
+            $"zip entry {entry.FullName} is too large");
         using var s = entry.Open();
         var buffer = new byte[entry.Length];
         int read = 0;
@@ -167,16 +189,19 @@ public static class TorchFile
             if (pid is PyTuple { Items.Count: 6 } t && t.Items[5] is PyTuple { Items.Count: 3 } view)
             {
                 var (type, root, _) = StorageId(new PyTuple(t.Items.Take(5).ToArray()), path);
-                if (view.Items[0] is not string viewKey || view.Items[1] is not long offset || view.Items[2] is not long size || offset < 0 || size < 0)
+                if (view.Items[0] is not string viewKey || view.Items[1] is not long offset
+                    || view.Items[2] is not long size || offset < 0 || size < 0)
                     throw new DataFormatException(path, "malformed storage view in pickle");
                 return views[viewKey] = new StorageRef(root, type, size, offset);
             }
-            if (pid is PyTuple { Items.Count: 6 } plain && plain.Items[5] is null) pid = new PyTuple(plain.Items.Take(5).ToArray());
+            if (pid is PyTuple { Items.Count: 6 } plain && plain.Items[5] is null) pid =
+                new PyTuple(plain.Items.Take(5).ToArray());
             var (type2, key, numel) = StorageId(pid, path);
             return views[key] = new StorageRef(key, type2, numel);
         }
         var value = RestrictedUnpickler.Load(file, path, Persistent, at, out at);
-        if (RestrictedUnpickler.Load(file, path, null, at, out at) is not List<object?> keys || keys.Any(k => k is not string))
+        if (RestrictedUnpickler.Load(file, path, null, at,
+            out at) is not List<object?> keys || keys.Any(k => k is not string))
             throw new DataFormatException(path, "legacy PyTorch file has no list of storage keys");
 
         var storages = new Dictionary<string, Tensor>();
@@ -188,7 +213,8 @@ public static class TorchFile
             long numel = BinaryPrimitives.ReadInt64LittleEndian(file.AsSpan(at));
             at += 8;
             int elementSize = RestrictedUnpickler.StorageTypes[typeName];
-            if (numel < 0 || numel > (file.Length - at) / elementSize) throw new DataFormatException(path, "is truncated (storage data missing)");
+            if (numel < 0 || numel > (file.Length - at) / elementSize) throw new DataFormatException(path,
+                "is truncated (storage data missing)");
             storages[key] = StorageTensor(file, at, typeName, numel, key, path, created);
             at += (int)(numel * elementSize);
         }
@@ -197,16 +223,20 @@ public static class TorchFile
 
     static (string Type, string Key, long Numel) StorageId(object? pid, string path)
     {
-        if (pid is PyTuple { Items.Count: 5 } t && t.Items[0] is "storage" && t.Items[1] is PyGlobal { Module: "torch" } g &&
-            RestrictedUnpickler.StorageTypes.ContainsKey(g.Name) && t.Items[2] is string key && t.Items[4] is long numel && numel >= 0)
+        if (pid is PyTuple { Items.Count: 5 } t && t.Items[0] is "storage"
+            && t.Items[1] is PyGlobal { Module: "torch" } g &&
+            RestrictedUnpickler.StorageTypes.ContainsKey(g.Name) && t.Items[2] is string key
+                && t.Items[4] is long numel && numel >= 0)
             return (g.Name, key, numel);
         throw new DataFormatException(path, "pickle has a persistent id that is not a torch storage");
     }
 
-    static Tensor StorageTensor(byte[] bytes, int start, string type, long numel, string key, string path, List<Tensor> created)
+    static Tensor StorageTensor(byte[] bytes, int start, string type, long numel, string key, string path,
+        List<Tensor> created)
     {
         int elementSize = RestrictedUnpickler.StorageTypes[type];
-        if (numel > (bytes.Length - start) / elementSize) throw new DataFormatException(path, $"storage '{key}' is shorter than its {numel} elements (truncated?)");
+        if (numel > (bytes.Length - start) / elementSize) throw new DataFormatException(path,
+            $"storage '{key}' is shorter than its {numel} elements (truncated?)");
         var t = empty(new[] { numel }, StorageDTypes[type]);
         created.Add(t);
         bytes.AsSpan(start, checked((int)(numel * elementSize))).CopyTo(t.bytes);
@@ -236,7 +266,8 @@ public static class TorchFile
                 List<object?> l => l.Select(x => Visit(x, depth + 1)).ToList(),
                 PyTuple t => new PyTuple(t.Items.Select(x => Visit(x, depth + 1)).ToArray()),
                 StorageRef => throw new DataFormatException(path, "holds a bare storage, not a tensor"),
-                PyGlobal g => throw new DataFormatException(path, $"holds the global '{g.FullName}' itself, not a state dict"),
+                PyGlobal g => throw new DataFormatException(path,
+                    $"holds the global '{g.FullName}' itself, not a state dict"),
                 _ => v,
             };
             memo[v] = result;
@@ -251,7 +282,8 @@ public static class TorchFile
         }
         Tensor Tensor(TensorRef r)
         {
-            if (!storages.TryGetValue(r.Storage.Key, out var storage)) throw new DataFormatException(path, $"storage '{r.Storage.Key}' has no data");
+            if (!storages.TryGetValue(r.Storage.Key, out var storage)) throw new DataFormatException(path,
+                $"storage '{r.Storage.Key}' has no data");
             if (r.Size.Length != r.Stride.Length || r.Size.Any(s => s < 0) || r.Stride.Any(s => s < 0) || r.Offset < 0)
                 throw new DataFormatException(path, "tensor with a malformed size or stride");
             long offset = checked(r.Storage.ElementOffset + r.Offset), last = offset, numel = 1;
@@ -262,13 +294,18 @@ public static class TorchFile
                 numel = checked(numel * r.Size[i]);
             }
             if (!emptyTensor && (last >= storage.shape[0] || offset >= storage.shape[0]))
-                throw new DataFormatException(path, $"tensor reaches beyond its storage '{r.Storage.Key}' (truncated or corrupt)");
+                throw new DataFormatException(path,
+                    $"tensor reaches beyond its storage '{r.Storage.Key}' (truncated or corrupt)");
             if (!emptyTensor && !NonOverlapping(r.Size, r.Stride))
-                throw new DataFormatException(path, $"a tensor on storage '{r.Storage.Key}' overlaps itself (stride 0 or overlapping strides), which a state dict never holds");
+                throw new DataFormatException(path,
+                    $"a tensor on storage '{r.Storage.Key}' overlaps itself (stride 0 or overlapping strides), which "
+                    + $"a state dict never holds");
             total = checked(total + numel * storage.element_size());
             if (total > budget)
-                throw new DataFormatException(path, $"its tensors would take more than {budget >> 20} MiB (views share storages many times?)");
-            var t = emptyTensor ? empty(r.Size, storage.dtype) : storage.as_strided(r.Size, r.Stride, offset).contiguous();
+                throw new DataFormatException(path,
+                    $"its tensors would take more than {budget >> 20} MiB (views share storages many times?)");
+            var t = emptyTensor ? empty(r.Size, storage.dtype) : storage.as_strided(r.Size, r.Stride,
+                offset).contiguous();
             created.Add(t);
             return t;
         }

@@ -32,15 +32,18 @@ public static class TorchScriptFile
                                                 || e.FullName.Contains("/code/", StringComparison.Ordinal));
             return script ? PyTorchFileKind.TorchScript : PyTorchFileKind.StateDict;
         }
-        catch (InvalidDataException e) { throw new DataFormatException(path, $"not a readable zip archive ({e.Message})"); }
+        catch (InvalidDataException e) { throw new DataFormatException(path,
+            $"not a readable zip archive ({e.Message})"); }
     }
 
     /// <summary>Refuses a state dict with one line saying what it is and what to do instead.</summary>
     public static void RequireTorchScript(string path, string whatFor)
     {
         if (Detect(path) == PyTorchFileKind.StateDict)
-            throw new PagLabException($"{path} is a PyTorch state dict (weights only), not a TorchScript archive: {whatFor} "
-                + "needs the network itself, saved with torch.jit.trace(net, example).save(FILE) (docs/pytorch-files.md)"
+            throw new PagLabException($"{path} is a PyTorch state dict (weights only), not a TorchScript archive: "
+                + $"{whatFor} "
+                + "needs the network itself, saved with torch.jit.trace(net, example).save(FILE) "
+                    + "(docs/pytorch-files.md)"
                 + "; a ResNet-18 state dict in the PAGs authors' names imports with 'paglab model import FILE'");
     }
 
@@ -58,7 +61,8 @@ public static class TorchScriptFile
         try { module = load(); }
         catch (Exception e) when (e is not PagLabException)
         {
-            throw new DataFormatException(path, $"libtorch cannot load this TorchScript archive: {FirstLine(e.Message)}");
+            throw new DataFormatException(path,
+                $"libtorch cannot load this TorchScript archive: {FirstLine(e.Message)}");
         }
         module.eval();
         return module;
@@ -68,7 +72,8 @@ public static class TorchScriptFile
     public static string FirstLine(string message)
     {
         var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var error = lines.LastOrDefault(l => l.Contains("Error:", StringComparison.Ordinal)) ?? lines.FirstOrDefault() ?? "";
+        var error = lines.LastOrDefault(l => l.Contains("Error:",
+            StringComparison.Ordinal)) ?? lines.FirstOrDefault() ?? "";
         int colon = error.IndexOf("Error: ", StringComparison.Ordinal);
         return colon >= 0 ? error[(colon + 7)..] : error;
     }

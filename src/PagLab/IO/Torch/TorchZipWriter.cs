@@ -16,9 +16,12 @@ public static class TorchZipWriter
 {
     static readonly Dictionary<ScalarType, string> StorageNames = new()
     {
-        [ScalarType.Float32] = "FloatStorage", [ScalarType.Float64] = "DoubleStorage", [ScalarType.Float16] = "HalfStorage",
-        [ScalarType.BFloat16] = "BFloat16Storage", [ScalarType.Int64] = "LongStorage", [ScalarType.Int32] = "IntStorage",
-        [ScalarType.Int16] = "ShortStorage", [ScalarType.Int8] = "CharStorage", [ScalarType.Byte] = "ByteStorage", [ScalarType.Bool] = "BoolStorage",
+        [ScalarType.Float32] = "FloatStorage", [ScalarType.Float64] = "DoubleStorage",
+            [ScalarType.Float16] = "HalfStorage",
+        [ScalarType.BFloat16] = "BFloat16Storage", [ScalarType.Int64] = "LongStorage",
+            [ScalarType.Int32] = "IntStorage",
+        [ScalarType.Int16] = "ShortStorage", [ScalarType.Int8] = "CharStorage", [ScalarType.Byte] = "ByteStorage",
+            [ScalarType.Bool] = "BoolStorage",
     };
 
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors)
@@ -30,13 +33,17 @@ public static class TorchZipWriter
         foreach (var (name, tensor) in tensors)
         {
             using var cpu = tensor.detach().cpu().contiguous();
-            if (!StorageNames.TryGetValue(cpu.dtype, out var storage)) throw new PagLabException($"{path}: cannot store tensor '{name}' of type {cpu.dtype}");
+            if (!StorageNames.TryGetValue(cpu.dtype,
+                out var storage)) throw new PagLabException($"{path}: cannot store tensor '{name}' of type "
+                + $"{cpu.dtype}");
             string key = (index++).ToString(System.Globalization.CultureInfo.InvariantCulture);
             entries.Add(($"archive/data/{key}", cpu.bytes.ToArray()));
             var stride = ContiguousStride(cpu.shape);
             pickle.Unicode(name).Global("torch._utils", "_rebuild_tensor_v2").Mark()
-                  .Mark().Unicode("storage").Global("torch", storage).Unicode(key).Unicode("cpu").Int(cpu.numel()).Tuple().PersistentId()
-                  .Int(0).Ints(cpu.shape).Ints(stride).False().Global("collections", "OrderedDict").EmptyTuple().Reduce()
+                  .Mark().Unicode("storage").Global("torch",
+                      storage).Unicode(key).Unicode("cpu").Int(cpu.numel()).Tuple().PersistentId()
+                  .Int(0).Ints(cpu.shape).Ints(stride).False().Global("collections",
+                      "OrderedDict").EmptyTuple().Reduce()
                   .Tuple().Reduce();
         }
         pickle.SetItems().Stop();
@@ -131,11 +138,14 @@ public static class StoredZip
         long position = 0;
         foreach (var (name, data) in entries)
         {
-            if (position > uint.MaxValue || data.LongLength > uint.MaxValue) throw new PagLabException("state dict too large for a zip without zip64 (over 4 GB)");
+            if (position > uint.MaxValue
+                || data.LongLength > uint.MaxValue) throw new PagLabException("state dict too large for a zip "
+                + "without zip64 (over 4 GB)");
             var nameBytes = Encoding.UTF8.GetBytes(name);
             uint crc = Crc32(data);
             central.Add((nameBytes, crc, (uint)data.Length, (uint)position));
-            w.Write(0x04034b50u); w.Write((ushort)20); w.Write((ushort)0); w.Write((ushort)0); // signature, version, flags, stored
+            // signature, version, flags, stored
+            w.Write(0x04034b50u); w.Write((ushort)20); w.Write((ushort)0); w.Write((ushort)0);
             w.Write((ushort)0); w.Write((ushort)0x21); // time, date (1980-01-01)
             w.Write(crc); w.Write((uint)data.Length); w.Write((uint)data.Length);
             w.Write((ushort)nameBytes.Length); w.Write((ushort)0);
@@ -153,7 +163,8 @@ public static class StoredZip
             w.Write(offset); w.Write(name);
             position += 46 + name.Length;
         }
-        if (position > uint.MaxValue) throw new PagLabException("state dict too large for a zip without zip64 (over 4 GB)");
+        if (position > uint.MaxValue) throw new PagLabException("state dict too large for a zip without zip64 (over "
+            + "4 GB)");
         w.Write(0x06054b50u); w.Write((ushort)0); w.Write((ushort)0);
         w.Write((ushort)central.Count); w.Write((ushort)central.Count);
         w.Write((uint)(position - centralStart)); w.Write((uint)centralStart); w.Write((ushort)0);
