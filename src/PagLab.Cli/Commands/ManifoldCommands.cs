@@ -40,21 +40,12 @@ public sealed class ManifoldCommands : ICommandGroup
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
         var kl = new Option<double>("--kl-weight") { Description = "vae: weight of the KL term",
             DefaultValueFactory = _ => 1.0 };
-        var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
-        var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
-        var resume = new Option<bool>("--resume") { Description =
-            "Continue the run in --out from its last checkpoint" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
-            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
-        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
+        var run = new RunOptions();
         var output = CommonOptions.Out(description: "Run folder (receives autoencoder.safetensors + autoencoder.json)");
-        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("train",
             "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
-            { dataset, latent, kind, epochs, batchSize, lr, kl, trainSize, testSize, resume, checkpointEvery, threads,
-                output, seed, dataRoot };
-        var tensorboard = CommonOptions.Tensorboard();
-        cmd.Options.Add(tensorboard);
+            { dataset, latent, kind, epochs, batchSize, lr, kl, output };
+        run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var config = new AutoencoderConfig
@@ -62,13 +53,13 @@ public sealed class ManifoldCommands : ICommandGroup
                 Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = parse.GetValue(kind)!,
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize),
                     LearningRate = parse.GetValue(lr),
-                KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(trainSize),
-                    TestSize = parse.GetValue(testSize),
-                Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
-                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
+                KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(run.TrainSize),
+                    TestSize = parse.GetValue(run.TestSize),
+                Seed = parse.GetValue(run.Seed), DataRoot = parse.GetValue(run.DataRoot),
+                CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
             };
             using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
-                                                     parse.GetValue(resume), parse.GetValue(tensorboard));
+                                                     parse.GetValue(run.Resume), parse.GetValue(run.Tensorboard));
             Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to "
                 + $"{parse.GetValue(output)}");
             return 0;

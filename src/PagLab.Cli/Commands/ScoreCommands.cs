@@ -63,19 +63,13 @@ public sealed class ScoreCommands : ICommandGroup
         var channels = new Option<int>("--channels") { Description = "U-Net base channels",
             DefaultValueFactory = _ => 32 };
         var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 512 };
-        var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
-            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
-        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads" };
+        var run = new RunOptions(withTestSize: false);
         var output = CommonOptions.Out(description: "Run folder");
-        var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
-        var tensorboard = CommonOptions.Tensorboard();
         var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)")
         {
-            dataset, conditional, arch, epochs, batchSize, lr, channels, width, trainSize, resume, checkpointEvery,
-            threads, output, seed, dataRoot, tensorboard,
+            dataset, conditional, arch, epochs, batchSize, lr, channels, width, output,
         };
+        run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var config = new DenoiserConfig
@@ -85,8 +79,9 @@ public sealed class ScoreCommands : ICommandGroup
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
                     BaseChannels = parse.GetValue(channels),
                 Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width),
-                TrainSize = parse.GetValue(trainSize), Seed = parse.GetValue(seed), DataRoot = parse.GetValue(dataRoot),
-                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
+                TrainSize = parse.GetValue(run.TrainSize), Seed = parse.GetValue(run.Seed),
+                DataRoot = parse.GetValue(run.DataRoot),
+                CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
             };
             Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0,
                 "--channels must be a multiple of 8 in 8..512");
@@ -94,7 +89,7 @@ public sealed class ScoreCommands : ICommandGroup
                 $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
             Require.InRange(config.HiddenWidth, 16, 8192, "--width");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
-                                              parse.GetValue(resume), tensorboard: parse.GetValue(tensorboard));
+                                              parse.GetValue(run.Resume), tensorboard: parse.GetValue(run.Tensorboard));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
             return 0;
         });

@@ -58,12 +58,9 @@ public sealed class TrainCommands : ICommandGroup
             DefaultValueFactory = _ => 1 };
         var probabilities = new Option<bool>("--on-probabilities") { Description =
             "smooth: penalise softmax probabilities, not logits" };
-        var eps = new Option<string>("--eps") { Description =
-            "PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", DefaultValueFactory = _ => "1" };
+        var pgd = new PgdOptions("PGD budget(s), one drawn per example, e.g. 1,4,8 (PAGs Suppl. B.2)", steps: 10);
+        var (eps, steps, alphaFactor) = (pgd.Eps, pgd.Steps, pgd.AlphaFactor);
         var norm = NamedOption.Create("--norm", "PGD norm", AttackNorm.L2);
-        var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 10 };
-        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps",
-            DefaultValueFactory = _ => 2.5 };
         var randomStart = new Option<bool>("--random-start") { Description =
             "PGD: start at a random point of the ball" };
         var batchNorm = new Option<bool>("--pgd-batch-norm") { Description =
@@ -93,25 +90,17 @@ public sealed class TrainCommands : ICommandGroup
             { Description = "crop-flip: zero padding per side", DefaultValueFactory = _ => 4 };
         var preset = new Option<string?>("--preset")
             { Description = "authors: the PAGs authors' recipe for the dataset (docs/training.md); flags given win" };
-        var tensorboard = CommonOptions.Tensorboard();
-        var trainSize = new Option<int?>("--train-size") { Description = "Use the first n training images" };
-        var testSize = new Option<int?>("--test-size") { Description = "Use the first n test images" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description =
-            "Checkpoint every N batches (and every minute)", DefaultValueFactory = _ => 100 };
-        var threads = CommonOptions.Threads("Torch CPU threads");
-        var resume = new Option<bool>("--resume") { Description =
-            "Continue the run in --out from its last checkpoint" };
+        var run = new RunOptions();
         var output = CommonOptions.Out(description: "Run folder to create");
-        var seed = CommonOptions.Seed(); var device = CommonOptions.Device(); var dataRoot = CommonOptions.DataRoot();
+        var device = CommonOptions.Device();
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {
-            dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, eps, norm,
-                steps, alphaFactor,
+            dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, norm,
             randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma,
-                lrScale, batchSize, epochs,
-            trainSize, testSize, checkpointEvery, threads, resume, output, seed, device, dataRoot,
-            augment, augmentPadding, preset, tensorboard,
+                lrScale, batchSize, epochs, output, device, augment, augmentPadding, preset,
         };
+        pgd.AddTo(cmd);
+        run.AddTo(cmd);
         // the options a preset may fill, by TrainConfig key (TrainingPresets.Apply)
         var presetKeys = new Dictionary<string, Option>
         {
@@ -150,9 +139,10 @@ public sealed class TrainCommands : ICommandGroup
                 Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
                 LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize),
                     Epochs = parse.GetValue(epochs),
-                Seed = parse.GetValue(seed), Device = parse.GetValue(device)!, DataRoot = parse.GetValue(dataRoot),
-                TrainSize = parse.GetValue(trainSize), TestSize = parse.GetValue(testSize),
-                CheckpointEveryBatches = parse.GetValue(checkpointEvery), Threads = parse.GetValue(threads),
+                Seed = parse.GetValue(run.Seed), Device = parse.GetValue(device)!,
+                DataRoot = parse.GetValue(run.DataRoot),
+                TrainSize = parse.GetValue(run.TrainSize), TestSize = parse.GetValue(run.TestSize),
+                CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
                 Augment = Vocabulary.Parse<PagLab.Data.AugmentationKind>(parse.GetValue(augment)!, "augment"),
                 AugmentPadding = parse.GetValue(augmentPadding),
                 Preset = parse.GetValue(preset),
@@ -162,8 +152,8 @@ public sealed class TrainCommands : ICommandGroup
                 key => Given(parse, presetKeys[key]) || key == "objective.pgd" && pgdGiven);
             config.Objective.Create(config.BatchSize); // validate before loading data
             string outDir = parse.GetValue(output)!;
-            var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(resume),
-                                     tensorboard: parse.GetValue(tensorboard));
+            var result = Trainer.Run(config, outDir, new ConsoleProgress(), parse.GetValue(run.Resume),
+                                     tensorboard: parse.GetValue(run.Tensorboard));
             if (result.Status == RunStatus.Diverged) { Console.Error.WriteLine($"error: {result.Message}"); return 3; }
             var last = result.Metrics.LastOrDefault();
             Console.WriteLine(last is null
@@ -179,11 +169,8 @@ public sealed class TrainCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model or run folder", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var attack = new Option<string?>("--attack") { Description = "pgd-l2 | pgd-linf" };
-        var eps = new Option<string>("--eps") { Description = "Attack budget(s), e.g. 0.5,1,2",
-            DefaultValueFactory = _ => "1" };
-        var steps = new Option<int>("--steps") { Description = "PGD steps", DefaultValueFactory = _ => 20 };
-        var alphaFactor = new Option<double>("--alpha-factor") { Description = "PGD step size = factor * eps / steps",
-            DefaultValueFactory = _ => 2.5 };
+        var pgd = new PgdOptions("Attack budget(s), e.g. 0.5,1,2", steps: 20);
+        var (eps, steps, alphaFactor) = (pgd.Eps, pgd.Steps, pgd.AlphaFactor);
         var smoothed = new Option<bool>("--smoothed") { Description =
             "Certify the smoothed classifier (Cohen et al. 2019)" };
         var sigma = new Option<double>("--sigma") { Description = "Smoothing noise level",
@@ -198,8 +185,8 @@ public sealed class TrainCommands : ICommandGroup
         var output = CommonOptions.Out(required: false, description: "JSON file to write");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("eval", "Clean, PGD-robust or certified (randomized smoothing) accuracy of a model")
-            { model, dataset, attack, eps, steps, alphaFactor, smoothed, sigma, n, n0, alpha, count, output, seed,
-                dataRoot };
+            { model, dataset, attack, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
+        pgd.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             // Every option checked before the model and data are loaded.
