@@ -202,7 +202,9 @@ public sealed class ExperimentCommands : ICommandGroup
             "File that will hold the Unix time in ms of the first round", Required = true };
         var interval = new Option<int>("--interval") { Description = "ms between rounds",
             DefaultValueFactory = _ => 100 };
-        var cmd = new Command("try-lock", "Race for job locks (a test aid)") { locks, go, interval };
+        var done = new Option<string?>("--done") { Description =
+            "Hold the locks won until this file exists (at most 60 s), so no racer, however late, finds them dead" };
+        var cmd = new Command("try-lock", "Race for job locks (a test aid)") { locks, go, interval, done };
         cmd.Hidden = true;
         cmd.SetAction(parse =>
         {
@@ -227,8 +229,17 @@ public sealed class ExperimentCommands : ICommandGroup
                 Console.WriteLine($"{round} {(won is not null ? "acquired" : "refused")}{(late ? " late" : "")}");
             }
             // Hold the locks won while slower racers may still try (then they stay on disk, their owner dead).
-            long end = at + (long)paths.Length * parse.GetValue(interval) + 1000;
-            Thread.Sleep((int)Math.Clamp(end - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000));
+            Console.Out.Flush();
+            if (parse.GetValue(done) is string doneFile)
+            {
+                var clock = Stopwatch.StartNew();
+                while (!File.Exists(doneFile) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(5);
+            }
+            else
+            {
+                long end = at + (long)paths.Length * parse.GetValue(interval) + 1000;
+                Thread.Sleep((int)Math.Clamp(end - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000));
+            }
             return 0;
         });
         return cmd;

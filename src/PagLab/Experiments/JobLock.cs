@@ -29,8 +29,10 @@ public sealed class JobLock : IDisposable
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        if (TryCreate(full)) return new JobLock(full);
+        // Every create, takeover and delete happens under the guard, so no claimant's create can fall between
+        // another's reading of a dead owner and its delete (a lock-free first try raced with takeovers).
         using var guard = Guard(full);
+        if (TryCreate(full)) return new JobLock(full);
         var owner = ReadOwner(full);
         if (owner is not null && IsAlive(owner)) return null;
         // An unreadable lock younger than a few seconds may come from an older PagLab still writing it.

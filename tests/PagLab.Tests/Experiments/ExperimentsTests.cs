@@ -246,18 +246,22 @@ public class JobLockRaceTests
             File.WriteAllText(l, ghost);
             File.SetLastWriteTimeUtc(l, DateTime.UtcNow.AddMinutes(-5));
         }
-        string go = Path.Combine(dir, "go");
+        string go = Path.Combine(dir, "go"), done = Path.Combine(dir, "done");
         var processes = Enumerable.Range(0, racers)
             .Select(_ => Process.Start(CliProcess.StartInfo(new[] { "sweep", "try-lock", "--go", go, "--interval",
-                "150" }.Concat(locks).ToArray()))!)
+                "150", "--done", done }.Concat(locks).ToArray()))!)
             .ToList();
         var token = TestContext.Current.CancellationToken;
         foreach (var p in processes) Assert.Equal("ready", await p.StandardOutput.ReadLineAsync(token));
         File.WriteAllText(go + ".tmp", (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 300).ToString());
         File.Move(go + ".tmp", go);
-        var outputs = await Task.WhenAll(processes.Select(p => p.StandardOutput.ReadToEndAsync(token)));
+        // Winners hold their locks until every racer has raced every round (a late racer must find them alive).
+        var lines = new List<string>();
+        foreach (var p in processes)
+            for (int r = 0; r < rounds; r++)
+                lines.Add((await p.StandardOutput.ReadLineAsync(token))!);
+        File.WriteAllText(done, "");
         foreach (var p in processes) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); p.Dispose(); }
-        var lines = outputs.SelectMany(o => o.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Equal(racers * rounds, lines.Count);
         // A racer may come late to a round on a loaded machine ("late"); the round still has one winner.
         for (int r = 0; r < rounds; r++)
