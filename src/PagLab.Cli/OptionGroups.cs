@@ -26,7 +26,8 @@ public sealed class RunOptions
 
     public void AddTo(Command command)
     {
-        var options = new Option[] { TrainSize, TestSize, CheckpointEvery, Threads, Resume, Seed, DataRoot, Tensorboard };
+        var options = new Option[]
+            { TrainSize, TestSize, CheckpointEvery, Threads, Resume, Seed, DataRoot, Tensorboard };
         foreach (var option in options.Where(o => withTestSize || o != TestSize)) command.Options.Add(option);
     }
 }
