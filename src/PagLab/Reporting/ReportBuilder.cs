@@ -204,7 +204,7 @@ public static class ReportBuilder
         foreach (var s in model.Scores)
         {
             var q = s.Quality;
-            var at = q.BySigma.MinBy(b => Math.Abs(Math.Log(b.Sigma / s.AlignmentSigma)));
+            var at = q.NearestTo(s.AlignmentSigma);
             string verdict = s.Adequacy is null ? "not judged (no baseline in quality.json)"
                 : (s.Adequacy.Adequate ? "yes: " : "no: ") + s.Adequacy.Reason;
             html.Append($"<tr class=\"{(s.Adequacy?.Adequate == false ? "did-not-hold" : "")}\">")

@@ -110,6 +110,9 @@ public sealed record DenoiserQuality
         };
     }
 
+    /// <summary>The measured noise level nearest to sigma (on a log scale), or null when none was measured.</summary>
+    public DenoiserQualityAtSigma? NearestTo(double sigma) => BySigma.MinBy(b => Math.Abs(Math.Log(b.Sigma / sigma)));
+
     /// <summary>
     /// Is the score at the alignment noise level good enough to support an alignment finding? Where the exact
     /// score is known: its cosine's interval must lie at or above <see cref="MinimumExactCosine"/>. Elsewhere:
@@ -118,8 +121,7 @@ public sealed record DenoiserQuality
     /// </summary>
     public ScoreAdequacy? AdequacyAt(double sigma)
     {
-        if (BySigma.Count == 0) return null;
-        var q = BySigma.MinBy(b => Math.Abs(Math.Log(b.Sigma / sigma)))!;
+        if (NearestTo(sigma) is not { } q) return null;
         string at = q.Sigma == sigma ? FormattableString.Invariant($"sigma {q.Sigma:G3}")
             : FormattableString.Invariant($"sigma {q.Sigma:G3} (nearest measured to {sigma:G3})");
         if (q.ScoreCosine is Estimate c)
