@@ -17,47 +17,33 @@ namespace PagLab.Experiments;
 /// </summary>
 public sealed class SharedArtefacts : IDisposable
 {
-    SharedArtefacts(string name, IDataset dataset, string tangentsPath)
+    readonly SweepSpec spec;
+    readonly SharedFolder folder;
+
+    SharedArtefacts(SweepSpec spec, SharedFolder folder, string name)
     {
+        this.spec = spec;
+        this.folder = folder;
         Name = name;
-        Dataset = dataset;
-        TangentsPath = tangentsPath;
+        Dataset = LoadDataset(spec, name);
     }
 
     public string Name { get; }
     /// <summary>Where the tangent spaces are saved (reports name them by it).</summary>
-    public string TangentsPath { get; }
+    public string TangentsPath => folder.Tangents;
     public IDataset Dataset { get; }
-    /// <summary>Null unless the spec measures manifold robustness.</summary>
+    /// <summary>Null unless the spec measures manifold robustness (and, before <see cref="TryComplete"/>).</summary>
     public TangentSpaces? Tangents { get; private set; }
-    /// <summary>Null unless the spec measures alignment.</summary>
+    /// <summary>Null unless the spec measures alignment (and, before <see cref="TryComplete"/>).</summary>
     public IDenoiser? Denoiser { get; private set; }
 
     /// <summary>Loads the dataset, builds what is missing in folder, then loads it.</summary>
     public static SharedArtefacts Load(SweepSpec spec, SharedFolder folder, string name, IProgressSink progress)
     {
-        var shared = new SharedArtefacts(name, LoadDataset(spec, name), folder.Tangents);
+        var shared = Open(spec, folder, name);
         try
         {
-            // Building frees its tensors here; what is kept below is owned by this object.
-            if (spec.Measure.Manifold)
-            {
-                using (NewDisposeScope()) BuildTangents(spec, folder, shared.Dataset, progress);
-                shared.Tangents = TangentSpaces.Load(folder.Tangents);
-                if (!File.Exists(folder.PerturbationFigure))
-                    using (NewDisposeScope())
-                        ManifoldExperiments.ShowPerturbations(shared.Tangents, folder.Tangents, shared.Dataset,
-                            folder.PerturbationFigure, 6, 2.0, 0, 3);
-            }
-            if (spec.Measure.Alignment)
-            {
-                if (shared.Dataset is SubspaceGaussians exact) shared.Denoiser = new ExactDenoiser(exact);
-                else
-                {
-                    using (NewDisposeScope()) BuildDenoiser(spec, folder, shared.Dataset, progress);
-                    shared.Denoiser = SavedDenoiser.Load(folder.Denoiser);
-                }
-            }
+            shared.TryComplete(progress, wait: true);
             return shared;
         }
         catch
@@ -67,16 +53,68 @@ public sealed class SharedArtefacts : IDisposable
         }
     }
 
+    /// <summary>The dataset alone (all that training needs); <see cref="TryComplete"/> adds the rest.</summary>
+    public static SharedArtefacts Open(SweepSpec spec, SharedFolder folder, string name) => new(spec, folder, name);
+
+    /// <summary>Whether everything the measurements need is loaded.</summary>
+    public bool Complete => (!spec.Measure.Manifold || Tangents is not null)
+                            && (!spec.Measure.Alignment || Denoiser is not null);
+
+    /// <summary>Whether every artefact is on disk (built by any process), without loading anything.</summary>
+    public bool Built => (!spec.Measure.Manifold || File.Exists(folder.Tangents))
+                         && (!spec.Measure.Alignment || Dataset is SubspaceGaussians
+                             || File.Exists(folder.DenoiserInfo));
+
+    /// <summary>
+    /// Builds what is missing (each artefact under its own lock) and loads it. With <paramref name="wait"/> false,
+    /// an artefact another process is building is skipped, not waited for: the others are still built, so two
+    /// workers build the tangents and the denoiser side by side, and a worker with jobs left to train goes on
+    /// training. Returns <see cref="Complete"/>.
+    /// </summary>
+    public bool TryComplete(IProgressSink progress, bool wait)
+    {
+        // Building frees its tensors (Ensure's scope); what is loaded here is owned by this object.
+        if (spec.Measure.Manifold && Tangents is null
+            && Ensure(folder.Tangents, folder.TangentsLock, "tangent spaces", wait, progress,
+                () => BuildTangents(spec, folder, Dataset, progress)))
+        {
+            Tangents = TangentSpaces.Load(folder.Tangents);
+            if (!File.Exists(folder.PerturbationFigure))
+                using (NewDisposeScope())
+                    ManifoldExperiments.ShowPerturbations(Tangents, folder.Tangents, Dataset,
+                        folder.PerturbationFigure, 6, 2.0, 0, 3);
+        }
+        if (spec.Measure.Alignment && Denoiser is null)
+        {
+            if (Dataset is SubspaceGaussians exact) Denoiser = new ExactDenoiser(exact);
+            else if (Ensure(folder.DenoiserInfo, folder.DenoiserLock, "denoiser", wait, progress,
+                         () => BuildDenoiser(spec, folder, Dataset, progress)))
+                Denoiser = SavedDenoiser.Load(folder.Denoiser);
+        }
+        return Complete;
+    }
+
+    /// <summary>
+    /// Builds the artefact whose file is <paramref name="built"/> unless it is there, under its lock; false when
+    /// another process holds the lock and we do not wait.
+    /// </summary>
+    static bool Ensure(string built, string lockPath, string what, bool wait, IProgressSink progress, Action build)
+    {
+        if (File.Exists(built)) return true;
+        using var held = wait ? WaitForLock(lockPath, progress, what) : JobLock.TryAcquire(lockPath);
+        if (held is null) return false;
+        if (!File.Exists(built))
+            using (NewDisposeScope()) build();
+        return true;
+    }
+
     /// <summary>The dataset every job of a sweep trains and measures on (data seed 0, the spec's sizes).</summary>
     public static IDataset LoadDataset(SweepSpec spec, string dataset) =>
         Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
 
-    /// <summary>Builds tangents.safetensors once (the autoencoder first when that is the estimator).</summary>
+    /// <summary>Builds tangents.safetensors (the autoencoder first when that is the estimator).</summary>
     static void BuildTangents(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
     {
-        if (File.Exists(folder.Tangents)) return;
-        using var held = WaitForLock(folder.TangentsLock, progress, "tangent spaces");
-        if (File.Exists(folder.Tangents)) return;
         var s = spec.Shared;
         var estimator = s.TangentEstimator;
         TangentSpaces spaces;
@@ -98,12 +136,9 @@ public sealed class SharedArtefacts : IDisposable
         using (spaces) spaces.Save(folder.Tangents);
     }
 
-    /// <summary>Trains denoiser/ once.</summary>
+    /// <summary>Trains denoiser/.</summary>
     static void BuildDenoiser(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
     {
-        if (File.Exists(folder.DenoiserInfo)) return;
-        using var held = WaitForLock(folder.DenoiserLock, progress, "denoiser");
-        if (File.Exists(folder.DenoiserInfo)) return;
         DenoiserTrainer.Run(new DenoiserConfig
         {
             Dataset = dataset.Name, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize,
@@ -158,17 +193,46 @@ public sealed class SweepSession : IDisposable
     /// ($PAGLAB_LPIPS_WEIGHTS or the data root's weights/), else null (SSIM and cosine only).</summary>
     public Lpips? Lpips => lpips;
 
-    /// <summary>The artefacts of one dataset (call between jobs); those of the previous dataset are freed.</summary>
+    /// <summary>
+    /// The artefacts of one dataset, all built and loaded (call between jobs, outside a job's dispose scope: what
+    /// is loaded belongs to the session); those of the previous dataset are freed.
+    /// </summary>
     public SharedArtefacts Shared(string dataset, IProgressSink progress)
+    {
+        var shared = Open(dataset);
+        TryComplete(dataset, progress, wait: true);
+        return shared;
+    }
+
+    /// <summary>The dataset's artefacts with only the dataset loaded for sure (all that training needs).</summary>
+    public SharedArtefacts Open(string dataset)
     {
         if (current?.Name == dataset) return current;
         Release();
         scope = NewDisposeScope();
         try
         {
-            current = SharedArtefacts.Load(Spec, Folder.Shared(dataset), dataset, progress);
-            if (Spec.Measure.Alignment) lpips = LoadLpips(Spec);
-            return current;
+            return current = SharedArtefacts.Open(Spec, Folder.Shared(dataset), dataset);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Builds and loads the rest of <see cref="Open"/>'s artefacts, and LPIPS (same scope rule as
+    /// <see cref="Shared"/>); without <paramref name="wait"/>, false when another process is still building one.
+    /// </summary>
+    public bool TryComplete(string dataset, IProgressSink progress, bool wait)
+    {
+        var shared = Open(dataset);
+        try
+        {
+            bool complete = shared.TryComplete(progress, wait);
+            if (complete && Spec.Measure.Alignment) lpips ??= LoadLpips(Spec);
+            return complete;
         }
         catch
         {

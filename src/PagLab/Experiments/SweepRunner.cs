@@ -60,22 +60,34 @@ public static class SweepRunner
         var jobs = spec.Jobs();
         var failedHere = new HashSet<int>();
         var done = new HashSet<int>();
+        // Trained here, waiting for shared artefacts another process builds; measured once those are there.
+        var deferred = new HashSet<int>();
+        var heldNow = new HashSet<int>();                   // held by another process when last looked at
         bool saidWaiting = false;
         using var session = new SweepSession(spec, sweep);
         while (true)
         {
             int heldElsewhere = 0;
             bool ranAny = false;
+            // Another job of the same dataset this worker could train instead of waiting (not one held elsewhere).
+            bool OtherToTrain(SweepJob job) => jobs.Any(j => j.Index != job.Index && j.Imported is null
+                && j.Dataset == job.Dataset
+                && !done.Contains(j.Index) && !failedHere.Contains(j.Index) && !deferred.Contains(j.Index)
+                && !heldNow.Contains(j.Index));
             foreach (var job in jobs)
             {
                 if (done.Contains(job.Index) || failedHere.Contains(job.Index)) continue;
+                bool mayDefer = job.Imported is null && OtherToTrain(job);
+                if (deferred.Contains(job.Index) && mayDefer && !session.Open(job.Dataset).Built) continue;
                 var state = State(sweep, job);
                 if (state is JobState.Completed or JobState.Diverged) { done.Add(job.Index); continue; }
-                if (state == JobState.Running) { heldElsewhere++; continue; }
+                if (state == JobState.Running) { heldElsewhere++; heldNow.Add(job.Index); continue; }
+                heldNow.Remove(job.Index);
                 if (state == JobState.Failed && !retryFailed) continue;
-                var outcome = RunOne(session, spec, job, progress, tensorboard);
+                var outcome = RunOne(session, spec, job, progress, tensorboard, mayDefer);
                 if (outcome == JobState.Failed) failedHere.Add(job.Index);
-                if (outcome == JobState.Running) heldElsewhere++;
+                if (outcome == JobState.Partial) deferred.Add(job.Index);
+                if (outcome == JobState.Running) { heldElsewhere++; heldNow.Add(job.Index); }
                 else ranAny = true;
                 // Jobs other workers finished count too; a result file, once there, stays.
                 done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && IsDone(sweep, j)).Select(j => j.Index));
@@ -120,8 +132,14 @@ public static class SweepRunner
         return RunOne(session, spec, jobs[index], progress, tensorboard);
     }
 
+    /// <summary>
+    /// Trains the job, then measures it. With <paramref name="mayDefer"/> (the worker has other jobs to train), a
+    /// trained job whose shared artefacts another process is still building is left partial (returns
+    /// <see cref="JobState.Partial"/>) instead of waiting: the worker trains its next job, and the deferred one
+    /// is measured later, here or by any worker, without training again (training resumes as completed).
+    /// </summary>
     static JobState RunOne(SweepSession session, SweepSpec spec, SweepJob job, IProgressSink progress,
-        string? tensorboard)
+        string? tensorboard, bool mayDefer = false)
     {
         var sweep = session.Folder;
         var folder = sweep.Job(job);
@@ -133,18 +151,36 @@ public static class SweepRunner
         File.Delete(folder.Error);
         try
         {
+            var stages = new Dictionary<string, double>();
             var clock = Stopwatch.StartNew();
-            // Kept for this worker's next job of the dataset, so loaded outside the job's scope.
-            var shared = session.Shared(job.Dataset, progress);
-            var stages = new Dictionary<string, double> { ["shared"] = clock.Elapsed.TotalSeconds };
+            // Kept for this worker's next job of the dataset, so opened outside the job's scope.
+            var shared = session.Open(job.Dataset);
+            TrainResult? training = null;
+            if (job.Imported is null)
+            {
+                // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
+                // while the next job runs libtorch, which can corrupt the native heap).
+                using (torch.NewDisposeScope())
+                    training = Trainer.Run(JobConfig(spec, job), folder.Train, progress, resume: true, shared.Dataset,
+                        tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
+                stages["train"] = clock.Elapsed.TotalSeconds;
+                if (training.Status == RunStatus.Diverged)
+                    return Finish(folder, job, TrainedResult(spec, job, shared.Dataset, training)
+                        with { StageSeconds = stages }, progress);
+            }
+            clock.Restart();
+            if (!session.TryComplete(job.Dataset, progress, wait: !mayDefer))
+            {
+                progress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
+                    + "are there");
+                return JobState.Partial;
+            }
+            stages["shared"] = clock.Elapsed.TotalSeconds;
             JobResult result;
-            // The job's tensors are freed here, on this thread, when it ends (not by the GC finalizer thread
-            // while the next job runs libtorch, which can corrupt the native heap).
-            using (torch.NewDisposeScope()) result = Execute(session, job, shared, stages, progress, tensorboard);
-            JsonFiles.Write(folder.Result, result);
-            progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, "
-                + $"test accuracy {result.TestAccuracy.Text("F4")}");
-            return result.Status;
+            using (torch.NewDisposeScope())
+                result = training is null ? ExecuteImported(session, job, shared, stages)
+                    : MeasureTrained(session, job, shared, training, stages);
+            return Finish(folder, job, result, progress);
         }
         catch (Exception e) when (e is PagLabException or IOException or InvalidOperationException
                                       or ArgumentException or System.Runtime.InteropServices.ExternalException)
@@ -155,23 +191,20 @@ public static class SweepRunner
         }
     }
 
-    /// <summary>Train (resumable), then each measurement the spec asks for, on objects loaded once.</summary>
-    static JobResult Execute(SweepSession session, SweepJob job, SharedArtefacts shared,
-        Dictionary<string, double> stages, IProgressSink progress, string? tensorboard)
+    static JobState Finish(JobFolder folder, SweepJob job, JobResult result, IProgressSink progress)
     {
-        var spec = session.Spec;
-        var folder = session.Folder.Job(job);
-        var clock = Stopwatch.StartNew();
-        void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
+        JsonFiles.Write(folder.Result, result);
+        progress.Line($"job {job.Id}: {Vocabulary.Name(result.Status)}, "
+            + $"test accuracy {result.TestAccuracy.Text("F4")}");
+        return result.Status;
+    }
 
-        if (job.Imported is not null) return ExecuteImported(session, job, shared, stages);
-        var training = Trainer.Run(JobConfig(spec, job), folder.Train, progress, resume: true, shared.Dataset,
-            tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
-        Stage("train");
-        var result = TrainedResult(spec, job, shared.Dataset, training);
-        if (training.Status == RunStatus.Diverged) return result with { StageSeconds = stages };
-
-        using var model = SavedModel.Load(folder.Train);
+    /// <summary>Each measurement the spec asks for, on the job's trained model.</summary>
+    static JobResult MeasureTrained(SweepSession session, SweepJob job, SharedArtefacts shared, TrainResult training,
+        Dictionary<string, double> stages)
+    {
+        var result = TrainedResult(session.Spec, job, shared.Dataset, training);
+        using var model = SavedModel.Load(session.Folder.Job(job).Train);
         return Measure(session, job, shared, model, result, stages);
     }
 

@@ -45,3 +45,39 @@ public class SweepFolderTests
         Assert.True(File.Exists(sweep.Shared("subspace-gaussians").PerturbationFigure));
     }
 }
+
+public class DeferredMeasurementTests
+{
+    [Fact]
+    public void AWorkerTrainsEveryJobWhileAnotherProcessBuildsTheSharedArtefacts_ThenMeasuresThem()
+    {
+        var spec = TinySweep.Spec(strengths: 2);
+        var sweep = new SweepFolder(TestPaths.TempDir("deferred"));
+        spec = sweep.Prepare(spec);
+        var jobs = spec.Jobs();
+        var shared = sweep.Shared("subspace-gaussians");
+        // "Another process" builds the tangent spaces: a live owner (this process) holds their lock.
+        var builder = JobLock.TryAcquire(shared.TangentsLock)!;
+        int unfinished = -1;
+        var worker = new Thread(() => unfinished = SweepRunner.RunAll(spec, sweep, NullProgress.Instance));
+        worker.Start();
+        bool Trained(SweepJob j)
+        {
+            string runJson = Path.Combine(sweep.Job(j).Train, "run.json");
+            if (!File.Exists(runJson)) return false;
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(runJson));
+            return doc.RootElement.GetProperty("status").GetString() == "completed";
+        }
+        bool TrainedAll() => jobs.All(Trained);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!TrainedAll() && clock.Elapsed < TimeSpan.FromMinutes(1) && worker.IsAlive) Thread.Sleep(100);
+        Assert.True(TrainedAll(), "the worker waited for the shared artefacts instead of training the other jobs");
+        Assert.All(jobs, j => Assert.False(SweepRunner.IsDone(sweep, j)));    // nothing measured without tangents
+        Assert.False(File.Exists(shared.Tangents));
+        builder.Dispose();                                                       // the builder died: take over
+        Assert.True(worker.Join(TimeSpan.FromMinutes(3)), "the sweep did not finish after the lock was released");
+        Assert.Equal(0, unfinished);
+        Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
+        Assert.All(jobs, j => Assert.NotEmpty(JobResult.Read(sweep.Job(j).Result).Sensitivity));
+    }
+}
