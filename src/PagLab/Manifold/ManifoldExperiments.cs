@@ -141,10 +141,14 @@ public static class ManifoldExperiments
             batchImages, progress);
     }
 
-    /// <summary>The same with the model and tangent spaces in memory (the paths name them in the report).</summary>
+    /// <summary>
+    /// The same with the model and tangent spaces in memory (the paths name them in the report).
+    /// <paramref name="rho1Modes"/>: the gradient modes whose rho_1 (Monte Carlo, the costliest part: an input
+    /// gradient per draw and epsilon) is measured; null: all. rho_2 is measured for every mode.
+    /// </summary>
     public static ManifoldReport MeasureManifold(ImageClassifier model, string modelDir, TangentSpaces tangents,
         string tangentsPath, IDataset dataset, double[] epsilons, int draws, OutputMeasure measure, long seed,
-        int batchImages, IProgressSink progress)
+        int batchImages, IProgressSink progress, IReadOnlyCollection<GradientMode>? rho1Modes = null)
     {
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
@@ -160,6 +164,7 @@ public static class ManifoldExperiments
             string key = Vocabulary.Name(mode);
             var r2 = new List<Tensor>();
             var r1 = epsilons.Select(_ => new List<Tensor>()).ToArray();
+            bool withRho1 = rho1Modes is null || rho1Modes.Contains(mode);
             using var generator = new Generator((ulong)seed, device: CPU);
             for (long start = 0; start < images.shape[0]; start += batchImages)
             {
@@ -169,6 +174,7 @@ public static class ManifoldExperiments
                 var q = tangents.Bases.narrow(0, start, b);
                 var y = labels.narrow(0, start, b);
                 r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+                if (!withRho1) continue;
                 var noise = randn(new[] { b, draws, d }, generator: generator);
                 for (int e = 0; e < epsilons.Length; e++)
                     r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode,
@@ -180,9 +186,12 @@ public static class ManifoldExperiments
                 using var values = all.to_type(ScalarType.Float64);
                 rho2PerImage[key] = values.data<double>().ToArray();
             }
-            rho1[key] = new();
-            for (int e = 0; e < epsilons.Length; e++)
-                using (var all = cat(r1[e], 0)) rho1[key][Format(epsilons[e])] = Distribution.Of(all);
+            if (withRho1)
+            {
+                rho1[key] = new();
+                for (int e = 0; e < epsilons.Length; e++)
+                    using (var all = cat(r1[e], 0)) rho1[key][Format(epsilons[e])] = Distribution.Of(all);
+            }
             foreach (var t in r2.Concat(r1.SelectMany(l => l))) t.Dispose();
         }
         return new ManifoldReport

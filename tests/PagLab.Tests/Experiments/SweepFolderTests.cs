@@ -79,5 +79,11 @@ public class DeferredMeasurementTests
         Assert.Equal(0, unfinished);
         Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
         Assert.All(jobs, j => Assert.NotEmpty(JobResult.Read(sweep.Job(j).Result).Sensitivity));
+        // manifold.json: rho_2 for every gradient mode, rho_1 (the costly Monte Carlo part) for the sweep's only
+        using var manifold = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sweep.Job(jobs[0]).Manifold));
+        var modes = Vocabulary.All<PagLab.Models.GradientMode>().Select(m => Vocabulary.Name(m)).ToList();
+        Assert.Equal(modes, manifold.RootElement.GetProperty("rho2").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(new[] { Vocabulary.Name(spec.Measure.Mode) },
+            manifold.RootElement.GetProperty("rho1").EnumerateObject().Select(p => p.Name));
     }
 }
