@@ -265,8 +265,8 @@ public static class SweepRunner
     {
         var spec = c.Spec;
         var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
-            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
-            NullProgress.Instance);
+            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed,
+            spec.Measure.BatchImages, NullProgress.Instance);
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
         var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with
