@@ -58,6 +58,14 @@ public sealed record SharedSettings
     /// </summary>
     public static IReadOnlyList<(string Old, string New)> UpgradeOldKeys(JsonNode? spec, string path)
     {
+        // JsonObject throws ArgumentException on a key given twice (StrictJson says the same)
+        try { return Upgrade(spec, path); }
+        catch (ArgumentException e) { throw new DataFormatException(path,
+            $"duplicate key ({e.Message.Split('\n')[0]})"); }
+    }
+
+    static List<(string, string)> Upgrade(JsonNode? spec, string path)
+    {
         var moved = new List<(string, string)>();
         if (spec is not JsonObject root || root["shared"] is not JsonObject shared) return moved;
         foreach (var (old, now) in OldKeys)

@@ -75,9 +75,21 @@ public class SharedSettingsTests
     }
 
     [Theory]
+    [InlineData("mnist-distractor-sweep.json", "mnist-distractor", 10, 20)]    // the nested form
+    [InlineData("authors-preset-sweep.yaml", "cifar10", 5, 5)]
+    public void ExampleSpecs_InTheNestedForm_Load(string file, string dataset, int autoencoderEpochs,
+        int denoiserEpochs)
+    {
+        var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", file));
+        Assert.Equal((autoencoderEpochs, denoiserEpochs),
+            (spec.AutoencoderFor(dataset).Epochs, spec.DenoiserFor(dataset).Epochs));
+    }
+
+    [Theory]
     [InlineData("shared: {denoiser: {learningRat: 0.1}}\n",
         "unknown key 'shared.denoiser.learningRat' (did you mean 'learningRate'?)")]
-    [InlineData("shared: {autoencoder: {latnet: 8}}\n", "unknown key 'shared.autoencoder.latnet' (did you mean 'latent'?)")]
+    [InlineData("shared: {autoencoder: {latnet: 8}}\n",
+        "unknown key 'shared.autoencoder.latnet' (did you mean 'latent'?)")]
     [InlineData("shared: {denoiser: {emaDecay: 2}}\n", "shared.denoiser.emaDecay must be in [0, 1], got 2")]
     [InlineData("shared: {denoiser: {arch: cnn}}\n", "shared.denoiser.arch must be unet or mlp, got 'cnn'")]
     [InlineData("shared: {autoencoder: {kind: gan}}\n", "shared.autoencoder.kind must be ae or vae, got 'gan'")]
