@@ -253,14 +253,8 @@ public sealed record SweepSpec
             try
             {
                 PagLab.Models.ActivationSpec.Parse(Train.Activation);
-                var config = new Training.TrainConfig
-                {
-                    Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs,
-                        BatchSize = Train.BatchSize,
-                    LearningRate = Train.LearningRate, Optimizer = Train.Optimizer, TrainSize = Train.TrainSize,
-                        TestSize = Train.TestSize,
-                    Objective = ObjectiveFor(job.Objective, job.Strength),
-                };
+                var config = new TrainConfig(Train)
+                    { Dataset = job.Dataset, Objective = ObjectiveFor(job.Objective, job.Strength) };
                 config.Validate();
                 config.Objective.Create(config.BatchSize);
             }
