@@ -16,7 +16,8 @@ public static partial class OptionNames
     static readonly Dictionary<string, string[]> Renamed = new()
     {
         ["learningRate"] = ["--lr"], ["checkpointEveryBatches"] = ["--checkpoint-every"],
-        ["baseChannels"] = ["--channels"], ["epsilons"] = ["--eps"], ["pgd.steps"] = ["--steps"],
+        ["baseChannels"] = ["--channels"], ["hiddenWidth"] = ["--width"], ["epsilons"] = ["--eps"],
+        ["pgd.steps"] = ["--steps"],
         ["pgd.alphaFactor"] = ["--alpha-factor"], ["lpipsWeights"] = ["--lpips-weights", "--weights"],
     };
 

@@ -35,9 +35,11 @@ public sealed class ExperimentCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model folder(s), comma-separated", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset",
             DefaultValueFactory = _ => "mnist-distractor" };
+        var defaults = new MeasureSettings();   // the defaults of a sweep's measure section
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)",
-            DefaultValueFactory = _ => "0,logspace(-2,1,30)" };
-        var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 1000 };
+            DefaultValueFactory = _ => defaults.DistractorSigmas };
+        var count = new Option<int>("--count")
+            { Description = "Test images", DefaultValueFactory = _ => defaults.DistractorCount };
         var outputs = new Option<string>("--outputs")
             { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
         var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2",

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using PagLab.Common;
 using PagLab.Data;
+using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Models;
@@ -34,17 +35,22 @@ public sealed class ManifoldCommands : ICommandGroup
         var dataset = Dataset();
         var latent = new Option<int?>("--latent") { Description =
             "Latent dimension k (default 16 for 28-pixel data, 128 from 32 pixels)" };
-        var kind = new Option<string>("--kind") { Description = "ae | vae", DefaultValueFactory = _ => "ae" };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+        var defaults = new AutoencoderSettings();   // the record's defaults, as in a sweep's shared.autoencoder
+        var kind = new Option<string>("--kind") { Description = "ae | vae", DefaultValueFactory = _ => defaults.Kind };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => defaults.Epochs };
+        var batchSize = new Option<int>("--batch-size")
+            { Description = "Batch size", DefaultValueFactory = _ => defaults.BatchSize };
+        var lr = new Option<double>("--lr")
+            { Description = "Adam learning rate", DefaultValueFactory = _ => defaults.LearningRate };
         var kl = new Option<double>("--kl-weight") { Description = "vae: weight of the KL term",
-            DefaultValueFactory = _ => 1.0 };
+            DefaultValueFactory = _ => defaults.KlWeight };
+        var channels = new Option<int>("--channels") { Description = "Channels after the first convolution",
+            DefaultValueFactory = _ => defaults.BaseChannels };
         var run = new RunOptions();
         var output = CommonOptions.Out(description: "Run folder (receives autoencoder.safetensors + autoencoder.json)");
         var cmd = new Command("train",
             "Train a convolutional autoencoder (Adam; reconstruction error per epoch in metrics.jsonl)")
-            { dataset, latent, kind, epochs, batchSize, lr, kl, output };
+            { dataset, latent, kind, epochs, batchSize, lr, kl, channels, output };
         run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -53,8 +59,8 @@ public sealed class ManifoldCommands : ICommandGroup
                 Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = parse.GetValue(kind)!,
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize),
                     LearningRate = parse.GetValue(lr),
-                KlWeight = parse.GetValue(kl), TrainSize = parse.GetValue(run.TrainSize),
-                    TestSize = parse.GetValue(run.TestSize),
+                KlWeight = parse.GetValue(kl), BaseChannels = parse.GetValue(channels),
+                TrainSize = parse.GetValue(run.TrainSize), TestSize = parse.GetValue(run.TestSize),
                 Seed = parse.GetValue(run.Seed), DataRoot = parse.GetValue(run.DataRoot),
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
             };
@@ -78,15 +84,16 @@ public sealed class ManifoldCommands : ICommandGroup
         var encoder = new Option<string?>("--encoder") { Description =
             "TorchScript encoder images -> (B, k) codes, for --decoder" };
         var dataset = Dataset();
+        var shared = new SharedSettings();   // the defaults of a sweep's shared section
         var count = new Option<int>("--count") { Description = "Number of images (the first N of the split)",
-            DefaultValueFactory = _ => 64 };
+            DefaultValueFactory = _ => shared.TangentCount };
         var split = NamedOption.Create("--split", "Split", Split.Test);
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batched Jacobian",
-            DefaultValueFactory = _ => 32 };
+            DefaultValueFactory = _ => shared.TangentBatchSize };
         var neighbours = new Option<int>("--neighbours") { Description = "local-pca: neighbourhood size",
-            DefaultValueFactory = _ => 64 };
+            DefaultValueFactory = _ => shared.LocalPcaNeighbours };
         var dimension = new Option<int>("--dimension") { Description = "local-pca: tangent dimension kept",
-            DefaultValueFactory = _ => 16 };
+            DefaultValueFactory = _ => shared.LocalPcaDimension };
         var output = CommonOptions.Out(description: "Tangent-space file (.safetensors)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("tangents",
@@ -135,7 +142,7 @@ public sealed class ManifoldCommands : ICommandGroup
             "Autoencoder folder (also check the autoencoder estimator)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 64 };
         var neighbours = new Option<int>("--neighbours") { Description = "local-pca neighbourhood size",
-            DefaultValueFactory = _ => 64 };
+            DefaultValueFactory = _ => new SharedSettings().LocalPcaNeighbours };
         var dimension = new Option<int?>("--dimension") { Description = "local-pca dimension (default: the true one)" };
         var output = CommonOptions.Out(required: false, description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
@@ -198,15 +205,18 @@ public sealed class ManifoldCommands : ICommandGroup
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
         var tangents = new Option<string>("--tangents") { Description = "Tangent-space file", Required = true };
         var dataset = Dataset();
+        var defaults = new MeasureSettings();   // the defaults of a sweep's measure section
         var eps = new Option<string>("--eps") { Description = "Perturbation L2 norms",
-            DefaultValueFactory = _ => "0.5,1,2,4" };
-        var draws = new Option<int>("--draws") { Description = "Noise draws per image", DefaultValueFactory = _ => 8 };
+            DefaultValueFactory = _ => string.Join(",", defaults.Epsilons.Select(e =>
+                e.ToString(CultureInfo.InvariantCulture))) };
+        var draws = new Option<int>("--draws")
+            { Description = "Noise draws per image", DefaultValueFactory = _ => defaults.Draws };
         var outputs = new Option<string>("--outputs")
             { Description = "softmax (the paper's f, default) | logits", DefaultValueFactory = _ => "softmax" };
         var norm = new Option<string>("--norm") { Description = "l1 (the authors' plots, default) | l2",
             DefaultValueFactory = _ => "l1" };
         var batch = new Option<int>("--batch-images") { Description = "Images per batch",
-            DefaultValueFactory = _ => 16 };
+            DefaultValueFactory = _ => defaults.BatchImages };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var cmd = new Command("manifold",

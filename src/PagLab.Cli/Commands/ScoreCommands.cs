@@ -52,22 +52,29 @@ public sealed class ScoreCommands : ICommandGroup
     {
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var conditional = new Option<bool>("--conditional") { Description = "Class-conditional denoiser" };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 10 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 128 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 2e-3 };
+        var defaults = new DenoiserSettings();   // one set of defaults: the record's, as in a sweep's shared.denoiser
+        var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => defaults.Epochs };
+        var batchSize = new Option<int>("--batch-size")
+            { Description = "Batch size", DefaultValueFactory = _ => defaults.BatchSize };
+        var lr = new Option<double>("--lr")
+            { Description = "Adam learning rate", DefaultValueFactory = _ => defaults.LearningRate };
         var arch = new Option<string>("--arch")
         {
             Description = "Network: unet (images) | mlp (vector-like data, e.g. subspace-gaussians)",
-            DefaultValueFactory = _ => "unet",
+            DefaultValueFactory = _ => defaults.Arch,
         };
         var channels = new Option<int>("--channels") { Description = "U-Net base channels",
-            DefaultValueFactory = _ => 32 };
-        var width = new Option<int>("--width") { Description = "MLP hidden width", DefaultValueFactory = _ => 512 };
+            DefaultValueFactory = _ => defaults.BaseChannels };
+        var width = new Option<int>("--width")
+            { Description = "MLP hidden width", DefaultValueFactory = _ => defaults.HiddenWidth };
+        var ema = new Option<double>("--ema-decay")
+            { Description = "EMA decay of the saved weights (with EDM's ramp-up)", DefaultValueFactory = _ =>
+                defaults.EmaDecay };
         var run = new RunOptions(withTestSize: false);
         var output = CommonOptions.Out(description: "Run folder");
         var cmd = new Command("train", "Train an EDM denoiser (resumable run folder)")
         {
-            dataset, conditional, arch, epochs, batchSize, lr, channels, width, output,
+            dataset, conditional, arch, epochs, batchSize, lr, channels, width, ema, output,
         };
         run.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -78,16 +85,11 @@ public sealed class ScoreCommands : ICommandGroup
                     Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
                     BaseChannels = parse.GetValue(channels),
-                Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width),
+                Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width), EmaDecay = parse.GetValue(ema),
                 TrainSize = parse.GetValue(run.TrainSize), Seed = parse.GetValue(run.Seed),
                 DataRoot = parse.GetValue(run.DataRoot),
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
             };
-            Require.That(config.BaseChannels is >= 8 and <= 512 && config.BaseChannels % 8 == 0,
-                "--channels must be a multiple of 8 in 8..512");
-            Require.That(DenoiserNetworks.Names.Contains(config.Arch),
-                $"--arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{config.Arch}'");
-            Require.InRange(config.HiddenWidth, 16, 8192, "--width");
             var metrics = DenoiserTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
                                               parse.GetValue(run.Resume), tensorboard: parse.GetValue(run.Tensorboard));
             Console.WriteLine($"denoiser {parse.GetValue(output)}: final EDM loss {metrics.LastOrDefault()?.Loss:F4}");
@@ -177,7 +179,7 @@ public sealed class ScoreCommands : ICommandGroup
                 + " are in the data root)",
         },
         NamedOption.Create("--mode", "Gradient of (a class is paired with the score conditioned on it when the"
-            + " denoiser is conditional)", GradientMode.Predicted)
+            + " denoiser is conditional)", new PagLab.Experiments.MeasureSettings().Mode)
     );
 
     static Command Alignment()
@@ -187,7 +189,8 @@ public sealed class ScoreCommands : ICommandGroup
             "Denoiser folder (on subspace-gaussians, 'exact' uses the closed-form score)" };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
         var (sigma, lpipsNet, mode) = AlignmentOptions();
-        var count = new Option<int>("--count") { Description = "Number of test images", DefaultValueFactory = _ => 64 };
+        var count = new Option<int>("--count") { Description = "Number of test images",
+            DefaultValueFactory = _ => new PagLab.Experiments.MeasureSettings().AlignmentCount };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
             "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");

@@ -120,14 +120,10 @@ public sealed class SharedArtefacts : IDisposable
         TangentSpaces spaces;
         if (estimator == TangentEstimator.Autoencoder)
         {
-            using var autoencoder = AutoencoderTrainer.Run(new AutoencoderConfig
-            {
-                Dataset = dataset.Name, Epochs = s.AutoencoderEpochs, Latent = s.AutoencoderLatent,
-                TrainSize = s.SharedTrainSize ?? spec.Train.TrainSize, TestSize = spec.Train.TestSize,
-                DataRoot = spec.DataRoot, Seed = 0,
-            }, folder.Autoencoder, progress, resume: true);
+            using var autoencoder = AutoencoderTrainer.Run(spec.AutoencoderFor(dataset.Name), folder.Autoencoder,
+                progress, resume: true);
             spaces = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, folder.Autoencoder, dataset, Split.Test,
-                s.TangentCount, 16, progress);
+                s.TangentCount, s.TangentBatchSize, progress);
         }
         else if (estimator == TangentEstimator.LocalPca)
             spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, s.TangentCount, s.LocalPcaNeighbours,
@@ -139,14 +135,8 @@ public sealed class SharedArtefacts : IDisposable
     /// <summary>Trains denoiser/.</summary>
     static void BuildDenoiser(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
     {
-        DenoiserTrainer.Run(new DenoiserConfig
-        {
-            Dataset = dataset.Name, Epochs = spec.Shared.DenoiserEpochs, BatchSize = spec.Shared.DenoiserBatchSize,
-            TrainSize = spec.Shared.SharedTrainSize ?? spec.Train.TrainSize, Arch = spec.Shared.DenoiserArch,
-            Conditional = spec.Shared.ConditionalDenoiser
-                ?? spec.Measure.Mode != GradientMode.Sum,
-            DataRoot = spec.DataRoot, Seed = 0,
-        }, folder.Denoiser, progress, resume: true, dataset: dataset);
+        DenoiserTrainer.Run(spec.DenoiserFor(dataset.Name), folder.Denoiser, progress, resume: true,
+            dataset: dataset);
     }
 
     static JobLock WaitForLock(string path, IProgressSink progress, string what)

@@ -57,7 +57,7 @@ public sealed class SweepFolder
         if (File.Exists(Spec))
         {
             // read through today's record, so keys an older spec.json lacks compare as their defaults
-            var stored = JsonFiles.Read<SweepSpec>(Spec);
+            var stored = SweepSpec.ReadStored(Spec);
             spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? "squeeze");   // sweeps before the key measured squeeze
             stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? "squeeze");
             // an unset alignmentSigma keeps the folder's (0.25 in sweeps begun when that was the default)

@@ -315,8 +315,9 @@ public static class SweepRunner
     {
         var spec = c.Spec;
         var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
-            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed, 16,
-            NullProgress.Instance, rho1Modes: new[] { spec.Measure.Mode }); // rho_1 of the mode the sweep reports
+            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed,
+            spec.Measure.BatchImages, NullProgress.Instance,
+            rho1Modes: new[] { spec.Measure.Mode }); // rho_1 of the mode the sweep reports
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
         var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using PagLab.Common;
 using PagLab.IO;
 using PagLab.Manifold;
@@ -17,19 +19,76 @@ public sealed record ObjectiveSweep
     public int? Steps { get; init; }             // pgd steps
 }
 
+/// <summary>A sweep's denoiser: the template of `paglab denoiser train`, plus whether it is class-conditional.
+/// </summary>
+public sealed record SharedDenoiserSettings : DenoiserSettings
+{
+    /// <summary>Null: conditional unless measure.mode is sum (which compares with the unconditional score).</summary>
+    public bool? Conditional { get; init; }
+}
+
+/// <summary>
+/// What the jobs of one dataset share: the autoencoder (template of `paglab autoencoder train`), the tangent
+/// spaces (as `paglab tangents`) and the denoiser (template of `paglab denoiser train`), with their defaults.
+/// </summary>
 public sealed record SharedSettings
 {
-    public int AutoencoderEpochs { get; init; } = 5;
-    public int? AutoencoderLatent { get; init; }
+    public AutoencoderSettings Autoencoder { get; init; } = new();
+    public SharedDenoiserSettings Denoiser { get; init; } = new();
+    /// <summary>Images the autoencoder and the denoiser train on; null: train.trainSize.</summary>
+    public int? TrainSize { get; init; }
     public TangentEstimator TangentEstimator { get; init; } = TangentEstimator.Autoencoder; // true: subspace-gaussians
     public int TangentCount { get; init; } = 64;
-    public int DenoiserEpochs { get; init; } = 5;
-    public int DenoiserBatchSize { get; init; } = 128;
-    public string DenoiserArch { get; init; } = "unet";               // unet | mlp (vector-like data)
-    public bool? ConditionalDenoiser { get; init; }                   // null: conditional unless measure.mode is sum
-    public int? SharedTrainSize { get; init; }                        // images for the autoencoder and denoiser
+    public int TangentBatchSize { get; init; } = 16;                 // autoencoder: images per batched Jacobian
     public int LocalPcaNeighbours { get; init; } = 64;                // local-pca estimator: neighbourhood size
     public int LocalPcaDimension { get; init; } = 16;                 // local-pca estimator: tangent dimension kept
+
+    /// <summary>Keys of `shared` before it held the templates, and where each one lives now.</summary>
+    public static readonly IReadOnlyDictionary<string, string> OldKeys = new Dictionary<string, string>
+    {
+        ["autoencoderEpochs"] = "autoencoder.epochs", ["autoencoderLatent"] = "autoencoder.latent",
+        ["denoiserEpochs"] = "denoiser.epochs", ["denoiserBatchSize"] = "denoiser.batchSize",
+        ["denoiserArch"] = "denoiser.arch", ["conditionalDenoiser"] = "denoiser.conditional",
+        ["sharedTrainSize"] = "trainSize",
+    };
+
+    /// <summary>
+    /// Moves the old flat keys of a spec's `shared` section (OldKeys) to their place, so specs and sweep folders
+    /// written before still load with the same meaning; returns the keys moved (old, new) for messages.
+    /// </summary>
+    public static IReadOnlyList<(string Old, string New)> UpgradeOldKeys(JsonNode? spec, string path)
+    {
+        // JsonObject throws ArgumentException on a key given twice (StrictJson says the same)
+        try { return Upgrade(spec, path); }
+        catch (ArgumentException e) { throw new DataFormatException(path,
+            $"duplicate key ({e.Message.Split('\n')[0]})"); }
+    }
+
+    static List<(string, string)> Upgrade(JsonNode? spec, string path)
+    {
+        var moved = new List<(string, string)>();
+        if (spec is not JsonObject root || root["shared"] is not JsonObject shared) return moved;
+        foreach (var (old, now) in OldKeys)
+        {
+            if (!shared.ContainsKey(old)) continue;
+            var value = shared[old];
+            shared.Remove(old);
+            var target = shared;
+            var parts = now.Split('.');
+            foreach (var part in parts[..^1])
+            {
+                if (target[part] is null) target[part] = new JsonObject();
+                target = target[part] as JsonObject ?? throw new DataFormatException(path,
+                    $"'shared.{part}' must be a mapping of keys");
+            }
+            if (target.ContainsKey(parts[^1]))
+                throw new DataFormatException(path, $"'shared.{old}' and 'shared.{now}' are the same setting; "
+                    + "keep one");
+            target[parts[^1]] = value;
+            moved.Add(($"shared.{old}", $"shared.{now}"));
+        }
+        return moved;
+    }
 }
 
 public sealed record MeasureSettings
@@ -46,6 +105,8 @@ public sealed record MeasureSettings
     /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults).</summary>
     public double? AlignmentSigma { get; init; }
     public GradientMode Mode { get; init; } = GradientMode.Predicted;  // with a conditional score (docs/score.md)
+    /// <summary>Images per batch of the manifold measurement (`paglab measure manifold --batch-images`).</summary>
+    public int BatchImages { get; init; } = 16;
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
     /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
@@ -79,10 +140,27 @@ public sealed record SweepSpec
     /// written.</summary>
     public static SweepSpec Load(string path, bool allowLarge = false)
     {
-        var spec = ImportedModels.Resolve(YamlFiles.ReadSpec<SweepSpec>(path), path);
-        spec.Validate(path, allowLarge);
-        return spec;
+        IReadOnlyList<(string Old, string New)> moved = Array.Empty<(string, string)>();
+        try
+        {
+            var read = YamlFiles.ReadSpec<SweepSpec>(path, json => moved = SharedSettings.UpgradeOldKeys(json, path));
+            var spec = ImportedModels.Resolve(read, path);
+            spec.Validate(path, allowLarge);
+            return spec;
+        }
+        catch (PagLabException e) when (moved.Count > 0)
+        {
+            // name the keys as the spec wrote them
+            string message = moved.Aggregate(e.Message, (m, key) =>
+                Regex.Replace(m, Regex.Escape(key.New) + "(?![A-Za-z0-9])", key.Old));
+            throw new PagLabException(message, e);
+        }
     }
+
+    /// <summary>A sweep folder's spec.json as any version wrote it (old keys moved; not strict, not validated).
+    /// </summary>
+    public static SweepSpec ReadStored(string path) =>
+        JsonFiles.Read<SweepSpec>(path, json => SharedSettings.UpgradeOldKeys(json, path));
 
     public void Validate(string where, bool allowLarge = false)
     {
@@ -103,19 +181,31 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         try { TrainingPresets.Validate(Train.Preset, Datasets); }
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
-        Require.That(Shared.DenoiserEpochs >= 1 && Shared.DenoiserBatchSize >= 1 && Shared.AutoencoderEpochs >= 1,
-                     $"{where}: epochs and batch sizes must be at least 1");
-        Require.That(Score.DenoiserNetworks.Names.Contains(Shared.DenoiserArch),
-                     $"{where}: shared.denoiserArch must be {string.Join(" or ", Score.DenoiserNetworks.Names)}");
-        Require.That(!(Measure.Mode == GradientMode.Sum && Shared.ConditionalDenoiser == true),
-                     $"{where}: measure.mode sum compares with the unconditional score; "
-                     + "set shared.conditionalDenoiser to false");
+        ValidateShared(where);
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
         Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
             $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
         ImportedModels.Validate(this, where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
+    }
+
+    /// <summary>The shared artefacts' settings, checked as their trainers will check them.</summary>
+    void ValidateShared(string where)
+    {
+        var s = Shared;
+        Require.That(s.TrainSize is not int n || n >= 1, $"{where}: shared.trainSize must be >= 1, got {s.TrainSize}");
+        Require.That(s.TangentCount >= 1 && s.TangentBatchSize >= 1 && s.LocalPcaNeighbours >= 1
+            && s.LocalPcaDimension >= 1,
+            $"{where}: shared.tangentCount, tangentBatchSize, localPcaNeighbours and localPcaDimension must be at "
+            + "least 1");
+        try { AutoencoderFor(Datasets[0]).Validate(); }
+        catch (PagLabException e) { throw new PagLabException($"{where}: shared.autoencoder.{e.Message}"); }
+        try { DenoiserFor(Datasets[0]).Validate(); }
+        catch (PagLabException e) { throw new PagLabException($"{where}: shared.denoiser.{e.Message}"); }
+        Require.That(!(Measure.Mode == GradientMode.Sum && s.Denoiser.Conditional == true),
+                     $"{where}: measure.mode sum compares with the unconditional score; "
+                     + "set shared.denoiser.conditional to false");
     }
 
     /// <summary>No entry twice (it would run twice or share a folder), and at most <see cref="MaxJobs"/> jobs unless
@@ -153,24 +243,18 @@ public sealed record SweepSpec
         Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0
             && e <= Attacks.PgdConfig.MaxEpsilon),
             $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");
-        Require.That(Measure.Draws >= 1 && Measure.AlignmentCount >= 1 && Measure.DistractorCount >= 1,
-            $"{where}: measure.draws, alignmentCount and distractorCount must be at least 1");
+        Require.That(Measure.Draws >= 1 && Measure.AlignmentCount >= 1 && Measure.DistractorCount >= 1
+            && Measure.BatchImages >= 1,
+            $"{where}: measure.draws, alignmentCount, distractorCount and batchImages must be at least 1");
         Require.That(Measure.AlignmentSigma is not double s || s > 0 && double.IsFinite(s),
                      $"{where}: measure.alignmentSigma must be a positive number");
-        Require.That(Shared.TangentCount >= 1, $"{where}: shared.tangentCount must be at least 1");
         foreach (var job in Jobs().DistinctBy(j => (j.Objective, j.Strength)))
         {
             try
             {
                 PagLab.Models.ActivationSpec.Parse(Train.Activation);
-                var config = new Training.TrainConfig
-                {
-                    Dataset = job.Dataset, Arch = Train.Arch, Activation = Train.Activation, Epochs = Train.Epochs,
-                        BatchSize = Train.BatchSize,
-                    LearningRate = Train.LearningRate, Optimizer = Train.Optimizer, TrainSize = Train.TrainSize,
-                        TestSize = Train.TestSize,
-                    Objective = ObjectiveFor(job.Objective, job.Strength),
-                };
+                var config = new TrainConfig(Train)
+                    { Dataset = job.Dataset, Objective = ObjectiveFor(job.Objective, job.Strength) };
                 config.Validate();
                 config.Objective.Create(config.BatchSize);
             }
@@ -207,6 +291,21 @@ public sealed record SweepSpec
         _ => new ObjectiveConfig { Kind = ObjectiveKind.Standard },
     };
 
+    /// <summary>The shared autoencoder's run for a dataset: `shared.autoencoder` on the sweep's data, seed 0.
+    /// </summary>
+    public AutoencoderConfig AutoencoderFor(string dataset) => new(Shared.Autoencoder)
+    {
+        Dataset = dataset, TrainSize = Shared.TrainSize ?? Train.TrainSize, TestSize = Train.TestSize,
+        DataRoot = DataRoot, Seed = 0,
+    };
+
+    /// <summary>The shared denoiser's run for a dataset: `shared.denoiser` on the sweep's data, seed 0.</summary>
+    public DenoiserConfig DenoiserFor(string dataset) => new(Shared.Denoiser)
+    {
+        Dataset = dataset, Conditional = Shared.Denoiser.Conditional ?? Measure.Mode != GradientMode.Sum,
+        TrainSize = Shared.TrainSize ?? Train.TrainSize, DataRoot = DataRoot, Seed = 0,
+    };
+
     /// <summary>The demo: a small version of the whole study on the embedded shapes-distractor data.</summary>
     public static SweepSpec Demo() => new()
     {
@@ -226,8 +325,11 @@ public sealed record SweepSpec
         // it under 15 minutes with the intervals and findings of docs/experiments.md.
         Train = new TrainSettings { Epochs = 3, TrainSize = 4000, TestSize = 1000, BatchSize = 32,
             LearningRate = 2e-3 },
-        Shared = new SharedSettings { AutoencoderEpochs = 3, DenoiserEpochs = 2, DenoiserBatchSize = 64,
-            SharedTrainSize = 4000, TangentCount = 32 },
+        Shared = new SharedSettings
+        {
+            Autoencoder = new() { Epochs = 3 }, Denoiser = new() { Epochs = 2, BatchSize = 64 }, TrainSize = 4000,
+            TangentCount = 32,
+        },
         // alignment at 0.25 as measured in docs/experiments.md (the paper names no level for such data)
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25 },
     };
@@ -248,7 +350,8 @@ public sealed record SweepSpec
         },
         Seeds = new long[] { 0, 1, 2 },
         Train = new TrainSettings { Epochs = 10 },
-        Shared = new SharedSettings { AutoencoderEpochs = 20, DenoiserEpochs = 30, TangentCount = 256 },
+        Shared = new SharedSettings
+            { Autoencoder = new() { Epochs = 20 }, Denoiser = new() { Epochs = 30 }, TangentCount = 256 },
         Measure = new MeasureSettings { AlignmentCount = 256, Draws = 32, DistractorCount = 2000 },
     };
 }

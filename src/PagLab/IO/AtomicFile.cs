@@ -60,13 +60,21 @@ public static class JsonFiles
     public static void Write<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value,
         Options) + "\n");
 
-    public static T Read<T>(string path)
+    public static T Read<T>(string path) => Read<T>(path, null);
+
+    /// <summary>Reads a JSON file, letting <paramref name="upgrade"/> rewrite keys of an older format first.</summary>
+    public static T Read<T>(string path, Action<System.Text.Json.Nodes.JsonNode?>? upgrade)
     {
         if (!File.Exists(path)) throw new Common.PagLabException($"{path}: file not found");
         try
         {
-            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), Options)
-                   ?? throw new Common.DataFormatException(path, "empty JSON document");
+            string text = File.ReadAllText(path);
+            if (upgrade is null)
+                return JsonSerializer.Deserialize<T>(text, Options)
+                       ?? throw new Common.DataFormatException(path, "empty JSON document");
+            var json = System.Text.Json.Nodes.JsonNode.Parse(text);
+            upgrade(json);
+            return json.Deserialize<T>(Options) ?? throw new Common.DataFormatException(path, "empty JSON document");
         }
         catch (JsonException e)
         {

@@ -22,9 +22,10 @@ public static class YamlFiles
 
     /// <summary>
     /// A JSON or YAML file (by extension) deserialised with PagLab's JSON options, strictly: a key the type
-    /// does not have is an error with a suggestion (<see cref="StrictJson"/>).
+    /// does not have is an error with a suggestion (<see cref="StrictJson"/>). <paramref name="upgrade"/> may first
+    /// move the keys of an older format to their place.
     /// </summary>
-    public static T ReadSpec<T>(string path)
+    public static T ReadSpec<T>(string path, Action<JsonNode?>? upgrade = null)
     {
         if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
         string text = File.ReadAllText(path);
@@ -36,6 +37,7 @@ public static class YamlFiles
             catch (JsonException e) { throw new DataFormatException(path,
                 $"invalid JSON ({e.Message.Split('\n')[0]})"); }
         }
+        upgrade?.Invoke(json);
         StrictJson.CheckKeys(json, typeof(T), JsonFiles.Options, path);
         return Deserialize<T>(json, path);
     }

@@ -7,10 +7,13 @@ using static TorchSharp.torch;
 
 namespace PagLab.Training;
 
-/// <summary>Options of `paglab autoencoder train`.</summary>
-public sealed record AutoencoderConfig : IRunConfig
+/// <summary>
+/// How an autoencoder trains, apart from what the caller decides (dataset, seed, data). A sweep spec's
+/// `shared.autoencoder` section is this record and AutoencoderConfig extends it, so a spec can set whatever
+/// `paglab autoencoder train` can, with one set of defaults (these, the CLI's too).
+/// </summary>
+public record AutoencoderSettings
 {
-    public required string Dataset { get; init; }
     public string Kind { get; init; } = "ae";
     public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (Suppl. B.6)
     public int Epochs { get; init; } = 10;
@@ -18,21 +21,35 @@ public sealed record AutoencoderConfig : IRunConfig
     public double LearningRate { get; init; } = 1e-3; // Adam
     public double KlWeight { get; init; } = 1.0;      // vae: weight of KL(q(z|x) || N(0, I)) against the squared error
     public int BaseChannels { get; init; } = 32;
+    public int? Threads { get; init; }
+    public int CheckpointEveryBatches { get; init; } = 100;
+    public double CheckpointEverySeconds { get; init; } = 60;
+}
+
+/// <summary>Everything that defines an autoencoder run (`paglab autoencoder train`); stored in run.json.</summary>
+public sealed record AutoencoderConfig : AutoencoderSettings, IRunConfig
+{
+    public AutoencoderConfig() { }
+
+    /// <summary>A run from a template (a sweep's `shared.autoencoder`); the caller adds dataset, seed, data.</summary>
+    public AutoencoderConfig(AutoencoderSettings template) : base(template) { }
+
+    public required string Dataset { get; init; }
     public long Seed { get; init; }
     public int? TrainSize { get; init; }
     public int? TestSize { get; init; }
     public string? DataRoot { get; init; }
-    public int? Threads { get; init; }
-    public int CheckpointEveryBatches { get; init; } = 100;
-    public double CheckpointEverySeconds { get; init; } = 60;
 
+    /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
         Require.That(Kind is "ae" or "vae", $"kind must be ae or vae, got '{Kind}'");
         TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
                                 Threads, TrainSize);
         Require.NonNegative(KlWeight, "klWeight");
+        Require.That(BaseChannels is >= 1 and <= 512, $"baseChannels must be in 1..512, got {BaseChannels}");
         if (Latent is int k) Require.That(k >= 1, $"latent must be >= 1, got {k}");
+        if (TestSize is int n) Require.That(n >= 1, $"testSize must be >= 1, got {n}");
     }
 }
 

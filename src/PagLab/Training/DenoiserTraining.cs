@@ -8,31 +8,50 @@ using static TorchSharp.torch;
 
 namespace PagLab.Training;
 
-public sealed record DenoiserConfig : IRunConfig
+/// <summary>
+/// How an EDM denoiser trains, apart from what the caller decides (dataset, conditioning, seed, data). A sweep
+/// spec's `shared.denoiser` section is this record and DenoiserConfig extends it, so a spec can set whatever
+/// `paglab denoiser train` can, with one set of defaults (these, the CLI's too).
+/// </summary>
+public record DenoiserSettings
 {
-    public required string Dataset { get; init; }
-    public bool Conditional { get; init; }
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 2e-3;
-    public int BaseChannels { get; init; } = 32;
+    public int BaseChannels { get; init; } = 32;     // unet only
     public string Arch { get; init; } = "unet";      // unet | mlp (DenoiserNetworks)
     public int HiddenWidth { get; init; } = 512;     // mlp only
-    public long Seed { get; init; } = 0;
-    public string? DataRoot { get; init; }
-    public int? TrainSize { get; init; }
     public int? Threads { get; init; }
     /// <summary>EMA of the weights (as EDM, with its ramp-up); the saved denoiser is the average.</summary>
     public double EmaDecay { get; init; } = 0.995;
     public int CheckpointEveryBatches { get; init; } = 100;
     public double CheckpointEverySeconds { get; init; } = 60;
+}
 
+/// <summary>Everything that defines a denoiser run; stored in run.json so a run can be resumed.</summary>
+public sealed record DenoiserConfig : DenoiserSettings, IRunConfig
+{
+    public DenoiserConfig() { }
+
+    /// <summary>A run from a template (a sweep's `shared.denoiser`); the caller adds dataset, seed, data.</summary>
+    public DenoiserConfig(DenoiserSettings template) : base(template) { }
+
+    public required string Dataset { get; init; }
+    public bool Conditional { get; init; }
+    public long Seed { get; init; } = 0;
+    public string? DataRoot { get; init; }
+    public int? TrainSize { get; init; }
+
+    /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
         TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
                                 Threads, TrainSize);
         Require.That(BaseChannels is >= 8 and <= 512 && BaseChannels % 8 == 0,
                      $"baseChannels must be a multiple of 8 in 8..512, got {BaseChannels}");
+        Require.That(DenoiserNetworks.Names.Contains(Arch),
+                     $"arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{Arch}'");
+        Require.That(HiddenWidth is >= 16 and <= 8192, $"hiddenWidth must be in 16..8192, got {HiddenWidth}");
         Require.InRange(EmaDecay, 0, 1, "emaDecay");
     }
 }

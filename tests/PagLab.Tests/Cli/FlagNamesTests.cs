@@ -43,6 +43,19 @@ public class FlagNamesTests
         Assert.Contains("pass --resume to continue it or choose another --out", r.Stderr);
     }
 
+    /// <summary>The denoiser's checks live in DenoiserConfig (a sweep's shared.denoiser gets them too).</summary>
+    [Theory]
+    [InlineData("--width", "8", "--width must be in 16..8192, got 8")]
+    [InlineData("--ema-decay", "2", "--ema-decay must be in [0, 1], got 2")]
+    [InlineData("--channels", "12", "--channels must be a multiple of 8 in 8..512, got 12")]
+    public void BadDenoiserOption_OnTheCommandLine_NamesItsFlag(string flag, string value, string expected)
+    {
+        var r = CliProcess.Run("denoiser", "train", "--dataset", "shapes", flag, value, "--out",
+            Path.Combine(TestPaths.TempDir(), "d"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(expected, r.Stderr);
+    }
+
     [Fact]
     public void TracedClassifierOfAnotherShape_OnTheCommandLine_NamesTheDatasetFlag()
     {

@@ -211,7 +211,7 @@ public class SweepSpecFileTests
     [InlineData("datasets: {a: 1}\n", "unexpected value")]
     [InlineData("datasets: [nosuch]\nobjectives: [{name: standard}]\nseeds: [0]\n", "unknown dataset 'nosuch'")]
     [InlineData("datasets: [shapes]\nobjectives: [{name: standard}]\nshared: {denoiserBatchSize: 0}\n",
-        "batch sizes must be at least 1")]
+        "shared.denoiserBatchSize must be in 1..65536, got 0")]
     public void BadYamlSpec_GivesOneLineNamingTheFile(string text, string expected)
     {
         string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
