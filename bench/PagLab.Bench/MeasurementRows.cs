@@ -49,6 +49,32 @@ static class MeasurementRows
                 () => Alignment(n.Alignment, weights, repeats)));
         foreach (var (name, run) in plan)
             if (wanted(name)) add(name, run());
+        if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && wanted("measure-parts/alignment/"))
+            AlignmentParts(n.Alignment, weights, repeats, add);
+    }
+
+    /// <summary>Where the alignment row's time goes: each part timed alone on all its images.</summary>
+    static void AlignmentParts(int n, string weights, int repeats, Action<string, Row> add)
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(0);
+        using var model = SmallCnn(28);
+        using var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
+        denoiser.Network.eval();
+        using var lpips = Lpips.Load("squeeze", weights);
+        var x = rand(n, 1, 28, 28);
+        void Part(string name, Func<Tensor> run) => add($"measure-parts/alignment/{name}", Bench.Time(() =>
+        {
+            using var s = NewDisposeScope();
+            run().to_type(ScalarType.Float64).sum().item<double>();
+        }, 1, repeats, n));
+        Part("score", () => cat(Enumerable.Range(0, (n + 63) / 64).Select(i => ScoreFunction.Compute(denoiser,
+            x.narrow(0, 64 * i, Math.Min(64, n - 64 * i)), 0.25)).ToArray(), 0));
+        Part("gradient", () => cat(Enumerable.Range(0, (n + 63) / 64).Select(i => ModelGradients.Compute(model,
+            x.narrow(0, 64 * i, Math.Min(64, n - 64 * i)), GradientMode.Sum)).ToArray(), 0));
+        using (no_grad()) Part("lpips", () => PerceptualImage.Distance(lpips, x, x * 0.5));
+        Part("ssim+cosine", () => Ssim.Compute(x, x * 0.5, 2.0) + CosineSimilarity.Compute(
+            x.to_type(ScalarType.Float64), (x * 0.5).to_type(ScalarType.Float64)));
     }
 
     static ImageClassifier SmallCnn(int height) =>
@@ -209,6 +235,20 @@ static class MeasurementRows
                 md.AppendLine($"| {name} | {F(o)} ({F(row!["P25Ms"]!.GetValue<double>())}-"
                     + $"{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | "
                     + $"{(double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–")} |");
+            }
+        }
+        var parts = ours.Where(r => r.Key.StartsWith("measure-parts/")).ToList();
+        if (parts.Count > 0)
+        {
+            md.AppendLine("\nWhere the alignment row's time goes, each part timed alone on the row's images (the "
+                + "U-Net score and the gradient in batches of 64 on both sides; LPIPS batched in PagLab, one image "
+                + "at a time with `.item()` in the authors' loop):\n");
+            md.AppendLine("| part | PagLab ms | PyTorch ms | PagLab / PyTorch speed |");
+            md.AppendLine("| --- | --- | --- | --- |");
+            foreach (var (name, row) in parts)
+            {
+                double o = Ms(row), t = Ms(theirs[name]);
+                md.AppendLine($"| {name} | {F(o)} | {F(t)} | {(double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–")} |");
             }
         }
         if (ourPeaks is JsonObject peaks && peaks.Count > 0)

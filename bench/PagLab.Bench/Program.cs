@@ -391,7 +391,7 @@ static class Report
         md.AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var (name, row) in ours)
         {
-            if (name.StartsWith("memory/") || name.StartsWith("profile/") || name.StartsWith("measure/")) continue;
+            if (name.StartsWith("memory/") || name.StartsWith("profile/") || name.StartsWith("measure")) continue;
             double o = Ms(row), t = Ms(theirs[name]);
             string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
             md.AppendLine($"| {name} | {F(o)} "

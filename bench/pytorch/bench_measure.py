@@ -258,6 +258,25 @@ def certify_row(images, warmup, repeats, n0=100, n=1000, alpha=0.001, batch=500,
     return timeit(run, warmup, repeats)
 
 
+def alignment_parts(images, lpips_weights, repeats, batch=64, sigma=0.25):
+    """Where the alignment row's time goes, as PagLab's measure-parts rows: each part alone on all its images."""
+    torch.manual_seed(0)
+    model = SmallCnn().eval(); net = UNet().eval()
+    lpips = squeeze_lpips(lpips_weights)
+    x = torch.rand(images, 1, 28, 28)
+    parts = {"score": lambda: torch.vstack([edm_score(net, x[i:i + batch], sigma) for i in range(0, images, batch)]),
+             "gradient": lambda: torch.cat([input_gradient_sum(model, x[i:i + batch].clone())
+                                            for i in range(0, images, batch)]),
+             "lpips": lambda: [lpips(x[i:i + 1], x[i:i + 1] * 0.5).item() for i in range(images)],
+             "ssim+cosine": lambda: ssim(x, x * 0.5) + F.cosine_similarity(x.double().flatten(1),
+                                                                           (x * 0.5).double().flatten(1))}
+    rows = {}
+    for name, run in parts.items():
+        with torch.no_grad() if name != "gradient" else torch.enable_grad():
+            rows[f"measure-parts/alignment/{name}"] = timeit(run, 1, repeats)
+    return rows
+
+
 def measurement_rows(quick, lpips_weights, wanted):
     """The five measurement rows, named as PagLab's; `wanted(name)` filters them."""
     s, reps = sizes(quick), (1 if quick else 3)
@@ -273,6 +292,8 @@ def measurement_rows(quick, lpips_weights, wanted):
         if not wanted(name): continue
         rows[name] = make()
         print(f"{name}: {rows[name]['median_ms']:.1f} ms", file=sys.stderr)
+    if lpips_weights and wanted("measure-parts/alignment/"):
+        rows.update(alignment_parts(s["alignment"], lpips_weights, reps))
     return rows
 
 
