@@ -248,7 +248,8 @@ static class MeasurementRows
             foreach (var (name, row) in parts)
             {
                 double o = Ms(row), t = Ms(theirs[name]);
-                md.AppendLine($"| {name} | {F(o)} | {F(t)} | {(double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–")} |");
+                string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
+                md.AppendLine($"| {name} | {F(o)} | {F(t)} | {speed} |");
             }
         }
         if (ourPeaks is JsonObject peaks && peaks.Count > 0)

@@ -27,7 +27,8 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] [--rows p1,p2] | peak [--threads 2] "
+    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] [--rows p1,p2] "
+        + "| peak [--threads 2] "
         + "| report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
     return 2;
 }
@@ -299,7 +300,8 @@ static class Bench
             { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 10 } },
     };
 
-    internal static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats, bool channelsLast = false)
+    internal static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats,
+        bool channelsLast = false)
     {
         var spec = arch == "smallcnn"
             ? new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }

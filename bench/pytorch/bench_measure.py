@@ -137,7 +137,8 @@ def distractor_row(images, warmup, repeats):
                     else: noisy[28:, :] = noisy[28:, :] + noise[28:, :]
                     distractor.append(model(noisy.unsqueeze(0).unsqueeze(0)).detach())
                 clean, signal, distractor = torch.vstack(clean), torch.vstack(signal), torch.vstack(distractor)
-                results[sigma] = (softmax_l1(signal, clean).mean().item() / (softmax_l1(distractor, clean).mean().item() + 1e-12),
+                ratio = softmax_l1(signal, clean).mean().item() / (softmax_l1(distractor, clean).mean().item() + 1e-12)
+                results[sigma] = (ratio,
                                   (signal.argmax(1) == labels).float().mean().item(),
                                   (distractor.argmax(1) == labels).float().mean().item())
         return results
@@ -281,8 +282,10 @@ def measurement_rows(quick, lpips_weights, wanted):
     """The five measurement rows, named as PagLab's; `wanted(name)` filters them."""
     s, reps = sizes(quick), (1 if quick else 3)
     rows = {}
-    plan = [(f"measure/manifold/smallcnn28/{s['manifold']}img-rank16", lambda: manifold_row(s["manifold"], 16, 1, reps)),
-            (f"measure/distractor/smallcnn56x28/{s['distractor']}img-4sigmas", lambda: distractor_row(s["distractor"], 1, reps)),
+    plan = [(f"measure/manifold/smallcnn28/{s['manifold']}img-rank16",
+             lambda: manifold_row(s["manifold"], 16, 1, reps)),
+            (f"measure/distractor/smallcnn56x28/{s['distractor']}img-4sigmas",
+             lambda: distractor_row(s["distractor"], 1, reps)),
             (f"measure/pgd20-eval/smallcnn28/{s['pgd20']}img", lambda: pgd_eval_row(s["pgd20"], 1, reps)),
             (f"measure/certify/smallcnn28/{s['certify']}img-n0-100-n-1000", lambda: certify_row(s["certify"], 1, reps))]
     if lpips_weights:
