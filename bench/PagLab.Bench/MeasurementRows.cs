@@ -6,12 +6,10 @@ using System.Text.Json.Nodes;
 using PagLab.Attacks;
 using PagLab.Certification;
 using PagLab.Data;
-using PagLab.Experiments;
 using PagLab.Manifold;
 using PagLab.Metrics;
 using PagLab.Models;
 using PagLab.Score;
-using PagLab.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,15 +51,21 @@ static class MeasurementRows
             AlignmentParts(n.Alignment, weights, repeats, add);
     }
 
+    /// <summary>The classifier, the U-Net denoiser (eval mode) and LPIPS-squeeze of the alignment rows.</summary>
+    static (ImageClassifier Model, EdmPreconditioner Denoiser, Lpips Lpips) AlignmentModels(string weights)
+    {
+        torch.manual_seed(0);
+        var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
+        denoiser.Network.eval();
+        return (SmallCnn(28), denoiser, Lpips.Load("squeeze", weights));
+    }
+
     /// <summary>Where the alignment row's time goes: each part timed alone on all its images.</summary>
     static void AlignmentParts(int n, string weights, int repeats, Action<string, Row> add)
     {
         using var scope = NewDisposeScope();
-        torch.manual_seed(0);
-        using var model = SmallCnn(28);
-        using var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
-        denoiser.Network.eval();
-        using var lpips = Lpips.Load("squeeze", weights);
+        var (model, denoiser, lpips) = AlignmentModels(weights);
+        using var _ = model; using var __ = denoiser; using var ___ = lpips;
         var x = rand(n, 1, 28, 28);
         void Part(string name, Func<Tensor> run) => add($"measure-parts/alignment/{name}", Bench.Time(() =>
         {
@@ -103,11 +107,8 @@ static class MeasurementRows
     static Row Alignment(int n, string weights, int repeats)
     {
         using var scope = NewDisposeScope();
-        torch.manual_seed(0);
-        using var model = SmallCnn(28);
-        using var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
-        denoiser.Network.eval();
-        using var lpips = Lpips.Load("squeeze", weights);
+        var (model, denoiser, lpips) = AlignmentModels(weights);
+        using var _ = model; using var __ = denoiser; using var ___ = lpips;
         using var dataset = new InMemoryDataset("bench", new ImageShape(1, 28, 28),
             Enumerable.Range(0, 10).Select(i => i.ToString(Inv)).ToList(), Images(1, 28), Images(n, 28));
         return Bench.Time(() => AlignmentMeasurement.Measure(model, denoiser, dataset, 0.25, GradientMode.Sum, n,
@@ -125,7 +126,8 @@ static class MeasurementRows
         var upper = cat(new[] { ones(1, 1, 28, 28), zeros(1, 1, 28, 28) }, 2);          // (1, 1, 56, 28)
         var signal = top * upper + (1 - top) * (1 - upper);
         using var split = Images(n, 56, signal, 1 - signal);
-        return Bench.Time(() => DistractorRobustness.Measure(model, split, Sigmas, "bench", "bench"), 1, repeats, n);
+        return Bench.Time(() => PagLab.Experiments.DistractorRobustness.Measure(model, split, Sigmas, "bench",
+            "bench"), 1, repeats, n);
     }
 
     /// <summary>Evaluation.RobustAccuracy under the authors' L2 PGD (whole-batch norm, random start), 20 steps,
@@ -137,8 +139,8 @@ static class MeasurementRows
         using var model = SmallCnn(28);
         using var split = Images(n, 28);
         var attack = PgdConfig.Authors with { Steps = 20 };
-        return Bench.Time(() => Evaluation.RobustAccuracy(model, split, 1.0, attack, batchSize: Math.Min(128, n)), 1,
-            repeats, n);
+        return Bench.Time(() => PagLab.Training.Evaluation.RobustAccuracy(model, split, 1.0, attack,
+            batchSize: Math.Min(128, n)), 1, repeats, n);
     }
 
     /// <summary>SmoothedClassifier.Certify (Cohen et al.'s CERTIFY): n0 = 100, n = 1000, alpha = 0.001, noise
@@ -227,15 +229,7 @@ static class MeasurementRows
                 + "also fills parameter gradients), and Cohen et al.'s `certify` with its `_sample_noise` batch "
                 + "loop and `_count_arr`. The twins run under `torch.no_grad()` where the authors let autograd "
                 + "record, which only helps PyTorch.\n");
-            md.AppendLine("| row | PagLab ms (p25-p75) | PyTorch ms | PagLab / PyTorch speed |");
-            md.AppendLine("| --- | --- | --- | --- |");
-            foreach (var (name, row) in measures)
-            {
-                double o = Ms(row), t = Ms(theirs[name]);
-                md.AppendLine($"| {name} | {F(o)} ({F(row!["P25Ms"]!.GetValue<double>())}-"
-                    + $"{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | "
-                    + $"{(double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–")} |");
-            }
+            SpeedTable(md, "row", measures, theirs);
         }
         var parts = ours.Where(r => r.Key.StartsWith("measure-parts/")).ToList();
         if (parts.Count > 0)
@@ -243,14 +237,7 @@ static class MeasurementRows
             md.AppendLine("\nWhere the alignment row's time goes, each part timed alone on the row's images (the "
                 + "U-Net score and the gradient in batches of 64 on both sides; LPIPS batched in PagLab, one image "
                 + "at a time with `.item()` in the authors' loop):\n");
-            md.AppendLine("| part | PagLab ms | PyTorch ms | PagLab / PyTorch speed |");
-            md.AppendLine("| --- | --- | --- | --- |");
-            foreach (var (name, row) in parts)
-            {
-                double o = Ms(row), t = Ms(theirs[name]);
-                string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
-                md.AppendLine($"| {name} | {F(o)} | {F(t)} | {speed} |");
-            }
+            SpeedTable(md, "part", parts, theirs);
         }
         if (ourPeaks is JsonObject peaks && peaks.Count > 0)
         {
@@ -268,6 +255,21 @@ static class MeasurementRows
                 md.AppendLine($"| {name} | {po:F0} ({p["Runtime"]!.GetValue<double>():F0}) | {F(pt, "F0")} "
                     + $"({F(t?["runtime"]?.GetValue<double>() ?? double.NaN, "F0")}) | {F(po / pt, "F2")} |");
             }
+        }
+    }
+
+    /// <summary>PagLab's median (quartiles), PyTorch's median and the speed ratio of each row.</summary>
+    static void SpeedTable(StringBuilder md, string what, IEnumerable<KeyValuePair<string, JsonNode?>> rows,
+        JsonObject theirs)
+    {
+        md.AppendLine($"| {what} | PagLab ms (p25-p75) | PyTorch ms | PagLab / PyTorch speed |");
+        md.AppendLine("| --- | --- | --- | --- |");
+        foreach (var (name, row) in rows)
+        {
+            double o = Ms(row), t = Ms(theirs[name]);
+            string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
+            md.AppendLine($"| {name} | {F(o)} ({F(row!["P25Ms"]!.GetValue<double>())}-"
+                + $"{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | {speed} |");
         }
     }
 
