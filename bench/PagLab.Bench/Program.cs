@@ -21,12 +21,14 @@ return args.FirstOrDefault() switch
     "run" => Bench.Run(args[1..]),
     "report" => Report.Write(args[1..]),
     "peak" => Bench.PrintPeak(args[1..]),
+    "train-row" => MeasurementRows.TrainRow(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] | peak [--threads 2] "
+    Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] [--rows p1,p2] "
+        + "| peak [--threads 2] "
         + "| report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
     return 2;
 }
@@ -54,34 +56,29 @@ static class Bench
     {
         int threads = int.Parse(Arg(a, "--threads", "2"));
         bool quick = a.Contains("--quick");
+        var prefixes = Arg(a, "--rows", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        bool Wanted(string name) => prefixes.Length == 0 || prefixes.Any(name.StartsWith);
         torch.set_num_threads(threads);
         // Set-up tensors belong to this scope, so none is left to the GC finalizer thread (see CommandRunner).
         using var tensors = NewDisposeScope();
         var rows = new Dictionary<string, Row>();
         void Add(string name, Row row) { rows[name] = row; Console.Error.WriteLine($"{name}: {row.MedianMs:F1} ms"); }
+        var peaks = new JsonObject();
 
-        var objectives = new Dictionary<string, ObjectiveConfig>
-        {
-            ["standard"] = new() { Kind = ObjectiveKind.Standard },
-            ["gnorm"] = new()
-                { Kind = ObjectiveKind.Gnorm, Lambda = GradientNormPenalty.FromAuthorsConstant(1e-3, 128) },
-            ["smooth"] = new() { Kind = ObjectiveKind.Smooth, Lambda = 0.1, Sigma = 0.1 },
-            ["randsmooth"] = new() { Kind = ObjectiveKind.RandSmooth, Sigma = 0.25 },
-            ["pgd3"] = new() { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 3 } },
-            ["pgd10"] = new()
-                { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 10 } },
-        };
         foreach (var arch in new[] { "smallcnn", "resnet18" })
-            foreach (var (name, objective) in objectives)
+            foreach (var name in Objectives().Keys)
             {
-                if (quick && arch == "resnet18" && name != "standard") continue;
+                if (quick && arch == "resnet18" && name != "standard" || !Wanted($"train-step/{arch}/{name}")) continue;
                 int repeats = arch == "smallcnn" ? (quick ? 3 : 10) : quick ? 1 : name == "pgd10" ? 2 : 3;
-                Add($"train-step/{arch}/{name}", TrainStep(arch, objective, 128, repeats));
+                // Each training row runs in a fresh process, which also gives its peak resident set.
+                var (row, peak, runtime) = MeasurementRows.TrainRowInChild(arch, name, repeats, threads);
+                Add($"train-step/{arch}/{name}", row);
+                peaks[$"train-step/{arch}/{name}"] = new JsonObject { ["Peak"] = peak, ["Runtime"] = runtime };
             }
 
         // Profile of the resnet18 step: forward alone, forward + backward, and each distinct 3x3 convolution
         // of the network on its own (forward), with the GFLOP/s libtorch's kernel reaches at that shape.
-        if (!quick) Profile(rows);
+        if (!quick && Wanted("profile/")) Profile(rows);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
         foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
@@ -92,6 +89,7 @@ static class Bench
                 Height = size, Width = size });
             var z = randn(images, k);
             string tag = $"{c * size * size}x{k}";
+            if (!Wanted($"tangents/{tag}/")) continue;
             Add($"tangents/{tag}/batched-per-image",
                 Scale(Time(() => { using var s =
                 NewDisposeScope(); TangentSpaces.FromColumns(DecoderJacobian.Compute(ae.Decode, z), arange(images,
@@ -108,7 +106,7 @@ static class Bench
 
         // LPIPS squeeze on a batch of 64 RGB 64x64 pairs.
         string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
-        if (!string.IsNullOrEmpty(weights) && File.Exists(weights))
+        if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && Wanted("lpips/"))
         {
             using var lpips = Lpips.Load("squeeze", weights);
             var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
@@ -118,6 +116,7 @@ static class Bench
         }
 
         // The score of a batch: one denoiser forward (U-Net, 28x28, batch 128).
+        if (Wanted("score/"))
         {
             torch.manual_seed(0);
             var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
@@ -127,7 +126,10 @@ static class Bench
                 x, 0.5).sum().item<float>(); }, 1, quick ? 3 : 10, 128));
         }
 
+        MeasurementRows.Add(quick, Wanted, Add);
+
         // Native memory: resident set after 200 and after 2,000 standard smallcnn steps.
+        if (Wanted("memory/"))
         {
             int first = quick ? 50 : 200, second = quick ? 500 : 2000;
             using var model = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
@@ -160,6 +162,7 @@ static class Bench
             ["resnet18MacsPerImage"] = ResNet18Macs(32, 32, 3),
             ["measuredPeakGflops"] = MeasuredPeak(threads),
             ["rows"] = JsonSerializer.SerializeToNode(rows),
+            ["peakRssMb"] = peaks,
         };
         File.WriteAllText(Arg(a, "--out", "paglab.json"),
             json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -284,7 +287,21 @@ static class Bench
     static Row Scale(Row r, int images) => r with { MedianMs = r.MedianMs / images, P25Ms = r.P25Ms / images,
         P75Ms = r.P75Ms / images, Items = 1 };
 
-    static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats, bool channelsLast = false)
+    /// <summary>The training objectives of the train-step rows, by row name.</summary>
+    internal static Dictionary<string, ObjectiveConfig> Objectives() => new()
+    {
+        ["standard"] = new() { Kind = ObjectiveKind.Standard },
+        ["gnorm"] = new()
+            { Kind = ObjectiveKind.Gnorm, Lambda = GradientNormPenalty.FromAuthorsConstant(1e-3, 128) },
+        ["smooth"] = new() { Kind = ObjectiveKind.Smooth, Lambda = 0.1, Sigma = 0.1 },
+        ["randsmooth"] = new() { Kind = ObjectiveKind.RandSmooth, Sigma = 0.25 },
+        ["pgd3"] = new() { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 3 } },
+        ["pgd10"] = new()
+            { Kind = ObjectiveKind.Pgd, Epsilons = new[] { 1.0 }, Pgd = new PgdConfig { Steps = 10 } },
+    };
+
+    internal static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats,
+        bool channelsLast = false)
     {
         var spec = arch == "smallcnn"
             ? new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }
@@ -376,7 +393,7 @@ static class Report
         md.AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var (name, row) in ours)
         {
-            if (name.StartsWith("memory/") || name.StartsWith("profile/")) continue;
+            if (name.StartsWith("memory/") || name.StartsWith("profile/") || name.StartsWith("measure")) continue;
             double o = Ms(row), t = Ms(theirs[name]);
             string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
             md.AppendLine($"| {name} | {F(o)} "
@@ -386,6 +403,7 @@ static class Report
         if (Arg(a, "--demo-seconds",
             "") is { Length: > 0 } demo) md.AppendLine($"| demo (`paglab demo`, whole study) | {demo} s | – | – | "
             + $"see docs/experiments.md for the stage split |");
+        MeasurementRows.Tables(md, ours, theirs, paglab["peakRssMb"], torchSide["peak_rss_mb"]);
 
         md.AppendLine("\n## Targets\n");
         double Std(string arch) => Ms(ours[$"train-step/{arch}/standard"]);
@@ -416,6 +434,7 @@ static class Report
                     ? "met" : "not met")}"
                 + $"**; {ours[$"tangents/{tag}/batched-per-image"]!["Note"]}");
         }
+        MeasurementRows.Targets(md, ours, theirs, paglab["peakRssMb"], torchSide["peak_rss_mb"]);
         if (ours["memory/smallcnn/rss-growth"]?["Note"]?.GetValue<string>() is string mem)
         {
             var pct = double.Parse(mem[(mem.LastIndexOf(':') + 1)..].Trim().TrimEnd('%'), Inv);

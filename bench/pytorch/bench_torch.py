@@ -188,7 +188,9 @@ def read_safetensors(path):
     return out
 
 
-def lpips_row(weights, batch, size, warmup, repeats):
+def squeeze_lpips(weights):
+    """LPIPS-squeeze (v0.1) from PagLab's safetensors file: a function (a, b) -> distances (B), inputs in [-1,1];
+    one-channel images are repeated to three channels, as PagLab's Lpips does."""
     import torchvision
     w = read_safetensors(weights)
     net = torchvision.models.squeezenet1_1().features
@@ -199,20 +201,28 @@ def lpips_row(weights, batch, size, warmup, repeats):
     shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1); scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
 
     def feats(x):
-        h, out = (x - shift) / scale, []
+        h, out = (x.expand(-1, 3, -1, -1) - shift) / scale, []
         for i, layer in enumerate(net):
             h = layer(h)
             if i in taps: out.append(h)
         return out
+
+    def distance(a, b):
+        total = 0
+        for fa, fb, lw in zip(feats(a), feats(b), lins):
+            na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10); nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            total = total + F.conv2d((na - nb) ** 2, lw).mean((2, 3))
+        return total.flatten()
+    return distance
+
+
+def lpips_row(weights, batch, size, warmup, repeats):
+    lpips = squeeze_lpips(weights)
     a = torch.rand(batch, 3, size, size) * 2 - 1; b = torch.rand(batch, 3, size, size) * 2 - 1
 
     def run():
         with torch.no_grad():
-            total = 0
-            for fa, fb, lw in zip(feats(a), feats(b), lins):
-                na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10); nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-                total = total + F.conv2d((na - nb) ** 2, lw).mean((2, 3))
-            return total
+            return lpips(a, b)
     return timeit(run, warmup, repeats)
 
 
@@ -254,49 +264,63 @@ class UNet(nn.Module):
         return self.head(F.silu(self.head_norm(d0)))
 
 
-def score_row(batch, warmup, repeats, sigma=0.5, sd=0.5):
-    """s(x, sigma) = (D(x, sigma) - x) / sigma^2 with D the EDM-preconditioned U-Net on [-1,1] images."""
+def edm_score(net, x, sigma, sd=0.5):
+    """s(x, sigma) = (D(x, sigma) - x) / sigma^2 with D the EDM-preconditioned U-Net on [-1,1] images
+    (one pixel-space sigma is two EDM sigmas, as in PagLab's EdmPreconditioner)."""
+    with torch.no_grad():
+        s = torch.full((x.shape[0],), 2 * sigma).reshape(-1, 1, 1, 1); y = x * 2 - 1
+        c_skip = sd ** 2 / (s ** 2 + sd ** 2); c_out = s * sd / (s ** 2 + sd ** 2).sqrt(); c_in = 1 / (s ** 2 + sd ** 2).sqrt()
+        d = (c_skip * y + c_out * net(c_in * y, s.log().flatten() / 4) + 1) / 2
+        return (d - x) / sigma ** 2
+
+
+def score_row(batch, warmup, repeats, sigma=0.5):
     torch.manual_seed(0)
     net = UNet().eval(); x = torch.rand(batch, 1, 28, 28)
-
-    def run():
-        with torch.no_grad():
-            s = torch.full((batch,), 2 * sigma).reshape(-1, 1, 1, 1); y = x * 2 - 1
-            c_skip = sd ** 2 / (s ** 2 + sd ** 2); c_out = s * sd / (s ** 2 + sd ** 2).sqrt(); c_in = 1 / (s ** 2 + sd ** 2).sqrt()
-            d = (c_skip * y + c_out * net(c_in * y, s.log().flatten() / 4) + 1) / 2
-            return ((d - x) / sigma ** 2).sum().item()
-    return timeit(run, warmup, repeats)
+    return timeit(lambda: edm_score(net, x, sigma).sum().item(), warmup, repeats)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true"); ap.add_argument("--lpips-weights")
+    ap.add_argument("--rows", default="", help="comma-separated row-name prefixes to run (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     quick = args.quick
-    rows = {}
+    prefixes = [p for p in args.rows.split(",") if p]
+    wanted = lambda name: not prefixes or any(name.startswith(p) for p in prefixes)
+    import bench_measure  # imports this module by name, so it is loaded here, not at the top
+    rows, peaks = {}, {}
     for arch in ["smallcnn", "resnet18"]:
         for obj in OBJECTIVES:
             if quick and arch == "resnet18" and obj != "standard": continue
+            name = f"train-step/{arch}/{obj}"
+            if not wanted(name): continue
             reps = (3 if quick else 10) if arch == "smallcnn" else (1 if quick else (2 if obj == "pgd10" else 3))
-            r = train_step_row(arch, obj, 128, 1, reps); r["items"] = 128
-            rows[f"train-step/{arch}/{obj}"] = r
-            print(f"{arch} {obj}: {r['median_ms']:.1f} ms", file=sys.stderr)
-    if not quick:
+            # Each training row runs in a fresh process, which also gives its peak resident set.
+            r = bench_measure.train_row_in_child(arch, obj, reps, args.threads)
+            peaks[name] = {"peak": r.pop("peak_rss_mb"), "runtime": r.pop("runtime_rss_mb")}
+            rows[name] = r
+            print(f"{arch} {obj}: {r['median_ms']:.1f} ms, peak RSS {peaks[name]['peak']:.0f} MB", file=sys.stderr)
+    if not quick and wanted("profile/"):
         rows.update(profile_rows())
         print("profile: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in rows.items() if k.startswith("profile/")), file=sys.stderr)
-    r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
-    rows["tangents/784x16/per-pixel-per-image"] = r
-    if not quick:
+    if wanted("tangents/784x16/per-pixel-per-image"):
+        r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
+        rows["tangents/784x16/per-pixel-per-image"] = r
+    if not quick and wanted("tangents/3072x128/per-pixel-per-image"):
         r = per_pixel_tangent_row(3, 32, 128, 1, 0, 1); r["items"] = 1
         rows["tangents/3072x128/per-pixel-per-image"] = r
-    if args.lpips_weights:
+    if args.lpips_weights and wanted("lpips/"):
         r = lpips_row(args.lpips_weights, 64, 64, 1, 3 if quick else 10); r["items"] = 64
         rows["lpips/squeeze/64x3x64x64"] = r
-    r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
-    rows["score/unet28/batch128"] = r
-    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, open(args.out, "w"), indent=1)
+    if wanted("score/"):
+        r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
+        rows["score/unet28/batch128"] = r
+    rows.update(bench_measure.measurement_rows(quick, args.lpips_weights, wanted))
+    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peaks},
+              open(args.out, "w"), indent=1)
 
 
 if __name__ == "__main__":
