@@ -4,6 +4,7 @@ using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
 using PagLab.Manifold;
+using PagLab.Models;
 using PagLab.Uncertainty;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,7 +62,7 @@ public static class DistractorRobustness
         Require.That(split.SignalMask is not null && split.DistractorMask is not null,
             $"{datasetName} has no signal/distractor masks (use a *-distractor dataset)");
         measure ??= OutputMeasure.Default;
-        model.eval();
+        using var eval = EvalModel.For(model);                       // eval mode, batch norm folded
         long n = split.Count;
         var points = new List<DistractorPoint>();
         long clean = 0;
@@ -78,9 +79,9 @@ public static class DistractorRobustness
                 using var noGrad = no_grad();
                 var x = batch.Images;
                 var noise = randn(x.shape, generator: generator) * sigma;
-                var f0 = measure.Of(model.call, x);
-                var fs = measure.Of(model.call, x + noise * batch.SignalMask!);
-                var fd = measure.Of(model.call, x + noise * batch.DistractorMask!);
+                var f0 = measure.Of(eval.Model.call, x);
+                var fs = measure.Of(eval.Model.call, x + noise * batch.SignalMask!);
+                var fd = measure.Of(eval.Model.call, x + noise * batch.DistractorMask!);
                 if (sigma == sigmas[0]) clean += f0.argmax(1).eq(batch.Labels).sum().item<long>();
                 accS += fs.argmax(1).eq(batch.Labels).sum().item<long>();
                 accD += fd.argmax(1).eq(batch.Labels).sum().item<long>();
