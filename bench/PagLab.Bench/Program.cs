@@ -82,6 +82,7 @@ static class Bench
         // Profile of the resnet18 step: forward alone, forward + backward, and each distinct 3x3 convolution
         // of the network on its own (forward), with the GFLOP/s libtorch's kernel reaches at that shape.
         if (!quick) Profile(rows);
+        if (!quick) EvalFolding(rows);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
         foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
@@ -216,6 +217,38 @@ static class Bench
         }
         rows["profile/resnet18/forward-in-3x3-convs"] = new Row(convMs, convMs, convMs, 1, 128,
             $"{convMs / forward.MedianMs:P0} of the forward pass is in its 3x3 convolutions");
+    }
+
+    /// <summary>
+    /// One PGD step as every attack and measurement runs it (eval-mode resnet18, batch 128: forward and the
+    /// input gradient of the cross-entropy) on the network with batch norm folded into its convolutions
+    /// (EvalModel), against the unfolded network, and what the fold itself costs.
+    /// </summary>
+    static void EvalFolding(Dictionary<string, Row> rows)
+    {
+        torch.manual_seed(0);
+        var spec = new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
+        using var model = ModelFactory.Create(spec, 0);
+        model.eval();
+        var x = rand(128, 3, 32, 32); var y = randint(10, new long[] { 128 });
+        double Step(Module<Tensor, Tensor> m) => Time(() =>
+        {
+            using var s = NewDisposeScope();
+            var xk = x.detach().requires_grad_(true);
+            var loss = functional.cross_entropy(m.call(xk), y, reduction: Reduction.Sum);
+            torch.autograd.grad(new[] { loss }, new[] { xk })[0].sum().item<float>();
+        }, 0, 1, 128).MedianMs;
+        Row fold = Time(() => EvalModel.For(model).Dispose(), 1, 5, 1);
+        using var eval = EvalModel.For(model);
+        Step(model); Step(eval.Model);
+        // Alternated, so a change in the machine's load hits both alike; the speed-up is the median pair ratio.
+        var pairs = Enumerable.Range(0, 5).Select(_ => (Unfolded: Step(model), Folded: Step(eval.Model))).ToList();
+        var folded = pairs.Select(p => p.Folded).Order().ToList();
+        double unfolded = pairs.Select(p => p.Unfolded).Order().ElementAt(2);
+        double speedUp = pairs.Select(p => p.Unfolded / p.Folded).Order().ElementAt(2);
+        rows["profile/resnet18/eval-input-grad-folded"] = new Row(folded[2], folded[1], folded[3], 5, 128,
+            $"unfolded {unfolded:F0} ms, {speedUp:F2}x; the fold itself {fold.MedianMs:F1} ms, "
+            + $"{fold.MedianMs / (10 * folded[2]):P1} of a PGD-10 attack");
     }
 
     /// <summary>
