@@ -82,7 +82,6 @@ static class Bench
         // Profile of the resnet18 step: forward alone, forward + backward, and each distinct 3x3 convolution
         // of the network on its own (forward), with the GFLOP/s libtorch's kernel reaches at that shape.
         if (!quick) Profile(rows);
-        if (!quick) EvalFolding(rows);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
         foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
@@ -217,20 +216,17 @@ static class Bench
         }
         rows["profile/resnet18/forward-in-3x3-convs"] = new Row(convMs, convMs, convMs, 1, 128,
             $"{convMs / forward.MedianMs:P0} of the forward pass is in its 3x3 convolutions");
+        EvalFolding(rows, model, x, y);
     }
 
     /// <summary>
-    /// One PGD step as every attack and measurement runs it (eval-mode resnet18, batch 128: forward and the
-    /// input gradient of the cross-entropy) on the network with batch norm folded into its convolutions
-    /// (EvalModel), against the unfolded network, and what the fold itself costs.
+    /// One PGD step as every attack and measurement runs it (the profile's resnet18 and batch of 128 in eval
+    /// mode: forward and the input gradient of the cross-entropy) on the network with batch norm folded into
+    /// its convolutions (EvalModel), against the unfolded network, and what the fold itself costs.
     /// </summary>
-    static void EvalFolding(Dictionary<string, Row> rows)
+    static void EvalFolding(Dictionary<string, Row> rows, ImageClassifier model, Tensor x, Tensor y)
     {
-        torch.manual_seed(0);
-        var spec = new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
-        using var model = ModelFactory.Create(spec, 0);
         model.eval();
-        var x = rand(128, 3, 32, 32); var y = randint(10, new long[] { 128 });
         double Step(Module<Tensor, Tensor> m) => Time(() =>
         {
             using var s = NewDisposeScope();
