@@ -244,7 +244,7 @@ static class Bench
         double speedUp = pairs.Select(p => p.Unfolded / p.Folded).Order().ElementAt(2);
         rows["profile/resnet18/eval-input-grad-folded"] = new Row(folded[2], folded[1], folded[3], 5, 128,
             $"unfolded {unfolded:F0} ms, {speedUp:F2}x; the fold itself {fold.MedianMs:F1} ms, "
-            + $"{fold.MedianMs / (10 * folded[2]):P1} of a PGD-10 attack");
+            + $"{fold.MedianMs / folded[2]:P1} of one step");
     }
 
     /// <summary>
