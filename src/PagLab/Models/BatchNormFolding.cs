@@ -66,7 +66,8 @@ public static class BatchNormFolding
     }
 }
 
-/// <summary>A convolution with fixed weight and bias, held as buffers (never trained): the result of a fold.</summary>
+/// <summary>A convolution with fixed weight and bias (never trained): the result of a fold. It owns the tensors
+/// it is given, which must carry no gradient history (made under no_grad).</summary>
 public sealed class FoldedConv2d : Module<Tensor, Tensor>
 {
     private readonly Tensor weight, bias;
@@ -76,8 +77,8 @@ public sealed class FoldedConv2d : Module<Tensor, Tensor>
     public FoldedConv2d(Tensor weight, Tensor bias, long[] stride, long[] padding, long[] dilation, long groups)
         : base(nameof(FoldedConv2d))
     {
-        this.weight = weight.detach().DetachFromDisposeScope();
-        this.bias = bias.detach().DetachFromDisposeScope();
+        this.weight = weight.DetachFromDisposeScope();
+        this.bias = bias.DetachFromDisposeScope();
         this.stride = stride; this.padding = padding; this.dilation = dilation; this.groups = groups;
         RegisterComponents();
     }
@@ -85,7 +86,11 @@ public sealed class FoldedConv2d : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) =>
         functional.conv2d(x, weight, bias, stride, padding, dilation, groups);
 
-    public FoldedConv2d Copy() => new(weight.clone(), bias.clone(), stride, padding, dilation, groups);
+    public FoldedConv2d Copy()
+    {
+        using var _ = no_grad();
+        return new(weight.clone(), bias.clone(), stride, padding, dilation, groups);
+    }
 
     protected override void Dispose(bool disposing)
     {
@@ -94,7 +99,7 @@ public sealed class FoldedConv2d : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>x W^T + b with fixed W and b held as buffers (never trained).</summary>
+/// <summary>x W^T + b with fixed W and b (never trained); owns them, as <see cref="FoldedConv2d"/> does.</summary>
 public sealed class FrozenLinear : Module<Tensor, Tensor>
 {
     private readonly Tensor weight;
@@ -102,14 +107,18 @@ public sealed class FrozenLinear : Module<Tensor, Tensor>
 
     public FrozenLinear(Tensor weight, Tensor? bias) : base(nameof(FrozenLinear))
     {
-        this.weight = weight.detach().DetachFromDisposeScope();
-        this.bias = bias?.detach().DetachFromDisposeScope();
+        this.weight = weight.DetachFromDisposeScope();
+        this.bias = bias?.DetachFromDisposeScope();
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) => functional.linear(x, weight, bias);
 
-    public FrozenLinear Copy() => new(weight.clone(), bias?.clone());
+    public FrozenLinear Copy()
+    {
+        using var _ = no_grad();
+        return new(weight.clone(), bias?.clone());
+    }
 
     protected override void Dispose(bool disposing)
     {
