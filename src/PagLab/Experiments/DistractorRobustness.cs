@@ -62,7 +62,8 @@ public static class DistractorRobustness
         Require.That(split.SignalMask is not null && split.DistractorMask is not null,
             $"{datasetName} has no signal/distractor masks (use a *-distractor dataset)");
         measure ??= OutputMeasure.Default;
-        using var eval = EvalModel.For(model);                       // eval mode, batch norm folded
+        using var eval = EvalModel.For(model);
+        model = eval.Model;                                          // eval mode, batch norm folded
         long n = split.Count;
         var points = new List<DistractorPoint>();
         long clean = 0;
@@ -79,9 +80,9 @@ public static class DistractorRobustness
                 using var noGrad = no_grad();
                 var x = batch.Images;
                 var noise = randn(x.shape, generator: generator) * sigma;
-                var f0 = measure.Of(eval.Model.call, x);
-                var fs = measure.Of(eval.Model.call, x + noise * batch.SignalMask!);
-                var fd = measure.Of(eval.Model.call, x + noise * batch.DistractorMask!);
+                var f0 = measure.Of(model.call, x);
+                var fs = measure.Of(model.call, x + noise * batch.SignalMask!);
+                var fd = measure.Of(model.call, x + noise * batch.DistractorMask!);
                 if (sigma == sigmas[0]) clean += f0.argmax(1).eq(batch.Labels).sum().item<long>();
                 accS += fs.argmax(1).eq(batch.Labels).sum().item<long>();
                 accD += fd.argmax(1).eq(batch.Labels).sum().item<long>();

@@ -149,8 +149,8 @@ public static class ManifoldExperiments
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var eval = EvalModel.For(model);                       // folded once for the whole measurement
-        var net = eval.Model;
-        var results = ManifoldRobustness.Measure(net.call, images, tangents, epsilons, draws, measure, seed,
+        model = (ImageClassifier)eval.Model;                         // a classifier's fold is a classifier
+        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed,
             batchImages, progress);
 
         var rho2 = new Dictionary<string, Distribution>();
@@ -170,10 +170,10 @@ public static class ManifoldExperiments
                 var x = images.narrow(0, start, b);
                 var q = tangents.Bases.narrow(0, start, b);
                 var y = labels.narrow(0, start, b);
-                r2.Add(ManifoldAlignment.Rho2(net.call, x, q, mode, y).MoveToOuterDisposeScope());
+                r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
                 var noise = randn(new[] { b, draws, d }, generator: generator);
                 for (int e = 0; e < epsilons.Length; e++)
-                    r1[e].Add(ManifoldAlignment.Rho1(net.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode,
+                    r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode,
                         y).MoveToOuterDisposeScope());
             }
             using (var all = cat(r2, 0))
