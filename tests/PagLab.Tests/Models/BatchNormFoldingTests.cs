@@ -197,6 +197,8 @@ public class BatchNormFoldingTests
         // (EvalModel cannot fold the Opaque wrapper). The training pass itself must never fold.
         using var folded = ResNet(seed: 5);
         using var reference = ResNet(seed: 5);
+        // A copy, not a second initialisation: tests running in parallel draw from torch's global generator.
+        SavedModel.LoadStateDict(reference, SavedModel.StateDict(folded), "the folded model");
         var x = Images(8, 3);
         var y = tensor(new long[] { 0, 1, 2, 3, 4, 5, 6, 7 });
         var objective = new PgdAdversarialTraining(new[] { 0.5, 1.0 }, new PgdConfig { Steps = 3, RandomStart = true });
