@@ -45,7 +45,7 @@ public static class BatchNormFolding
         var weight = c.weight * s.view(-1, 1, 1, 1);                                 // (O, I/groups, kH, kW)
         var bias = c.bias is null ? -mean * s : (c.bias - mean) * s;                 // (O)
         if (bn.affine) bias = bias + bn.bias!;
-        return new FoldedConv2d(weight.contiguous(), bias, c.stride, c.padding, c.dilation, c.groups);
+        return new FoldedConv2d(weight, bias, c.stride, c.padding, c.dilation, c.groups);    // W's layout kept
     }
 
     /// <summary>
