@@ -1,4 +1,5 @@
 using PagLab.Data;
+using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -37,7 +38,7 @@ public static class SmoothedClassifier
         Common.Require.Positive(sigma, "sigma");
         Common.Require.That(n0 >= 1 && n >= 1, "n0 and `n` must be >= 1");
         Common.Require.That(alpha > 0 && alpha < 0.5, $"alpha must be in (0, 0.5), got {alpha}");
-        model.eval();
+        using var eval = EvalModel.For(model);                       // eval mode, batch norm folded
         using var generator = new Generator(unchecked((ulong)seed + 17), device: CPU);
         var predictions = new long[split.Count];
         var radii = new double[split.Count];
@@ -46,9 +47,9 @@ public static class SmoothedClassifier
         {
             using var scope = NewDisposeScope();
             var x = split.Images.narrow(0, i, 1);
-            var selection = Counts(model, x, sigma, n0, drawBatch, generator);
+            var selection = Counts(eval.Model, x, sigma, n0, drawBatch, generator);
             long top = selection.argmax().item<long>();
-            long nA = Counts(model, x, sigma, n, drawBatch, generator)[top].item<long>();
+            long nA = Counts(eval.Model, x, sigma, n, drawBatch, generator)[top].item<long>();
             double pLower = Statistics.ClopperPearsonLower(nA, n, alpha);
             if (pLower < 0.5) { predictions[i] = -1; radii[i] = 0; }
             else { predictions[i] = top; radii[i] = sigma * Statistics.NormalQuantile(pLower); }

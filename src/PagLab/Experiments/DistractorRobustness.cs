@@ -4,6 +4,7 @@ using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
 using PagLab.Manifold;
+using PagLab.Models;
 using PagLab.Uncertainty;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,7 +62,8 @@ public static class DistractorRobustness
         Require.That(split.SignalMask is not null && split.DistractorMask is not null,
             $"{datasetName} has no signal/distractor masks (use a *-distractor dataset)");
         measure ??= OutputMeasure.Default;
-        model.eval();
+        using var eval = EvalModel.For(model);
+        model = eval.Model;                                          // eval mode, batch norm folded
         long n = split.Count;
         var points = new List<DistractorPoint>();
         long clean = 0;

@@ -152,6 +152,8 @@ public static class ManifoldExperiments
     {
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
+        using var eval = EvalModel.For(model);                       // folded once for the whole measurement
+        model = (ImageClassifier)eval.Model;                         // a classifier's fold is a classifier
         var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed,
             batchImages, progress);
 
@@ -237,7 +239,8 @@ public static class ManifoldExperiments
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var x = images.to_type(ScalarType.Float64);
-        var rows = ManifoldAlignment.Theorem1(model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed,
+        using var eval = EvalModel.For(model);
+        var rows = ManifoldAlignment.Theorem1(eval.Model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed,
             batchImages, progress);
         return new Theorem1Report
         {

@@ -11,13 +11,12 @@ namespace PagLab.Models;
 /// channels times the width multiplier), global average pool, linear. Field names follow the
 /// PyTorch parameter names (conv1, bn1, layer1.0.conv1, ..., shortcut.0, linear).
 /// </summary>
-public sealed class ResNet18 : Module<Tensor, Tensor>
+public sealed partial class ResNet18 : Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly Module<Tensor, Tensor> conv1, bn1;    // a folded convolution and Identity in FoldedForEval
     private readonly Module<Tensor, Tensor> act;
     private readonly Sequential layer1, layer2, layer3, layer4;
-    private readonly Linear linear;
+    private readonly Module<Tensor, Tensor> linear;
 
     public ResNet18(ModelSpec spec) : base(nameof(ResNet18))
     {
@@ -51,10 +50,9 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
 }
 
 /// <summary>Two 3x3 conv + BN; a 1x1 conv + BN shortcut when the shape changes.</summary>
-public sealed class BasicBlock : Module<Tensor, Tensor>
+public sealed partial class BasicBlock : Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1, conv2;
-    private readonly BatchNorm2d bn1, bn2;
+    private readonly Module<Tensor, Tensor> conv1, conv2, bn1, bn2;
     private readonly Sequential shortcut;
     private readonly Module<Tensor, Tensor> act1, act2;
 

@@ -1,4 +1,5 @@
 using PagLab.Attacks;
+using PagLab.Models;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -7,8 +8,9 @@ namespace PagLab.Objectives;
 /// <summary>
 /// Adversarial training (Madry et al. 2018; PAGs, Suppl. B.1): L = CE(f(x + delta*), y), delta* from
 /// PGD. Each example draws its budget from `epsilons` (PAGs, Suppl. B.2: MNIST eps in {1, 4, 8}).
-/// The attack runs with the model in eval mode (batch-norm statistics are not updated by attack
-/// passes) and touches only input gradients; training mode is restored for the final loss.
+/// The attack runs the model in eval mode (batch-norm statistics are not updated by attack passes), folded
+/// afresh from the current parameters for each batch (<see cref="EvalModel"/>), and takes only input gradients;
+/// the final loss runs the training model itself.
 /// </summary>
 public sealed class PgdAdversarialTraining : ITrainingObjective
 {
@@ -28,11 +30,8 @@ public sealed class PgdAdversarialTraining : ITrainingObjective
         var choices = tensor(Epsilons.ToArray(), dtype: x.dtype, device: x.device);
         var pick = randint(Epsilons.Count, new long[] { x.shape[0] }, generator: noise).to(x.device);
         var eps = choices.index_select(0, pick);                                             // (B) per-example budget
-        bool wasTraining = model.training;
-        model.eval();
         Tensor adv;
-        try { adv = Pgd.Attack(model, x, y, eps, Attack, noise); }
-        finally { if (wasTraining) model.train(); }
+        using (var eval = EvalModel.For(model)) adv = Pgd.Attack(eval.Model, x, y, eps, Attack, noise);
         var logits = model.call(adv);
         var ce = functional.cross_entropy(logits, y);
         return new ObjectiveTerms(ce.alias().MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),

@@ -97,14 +97,15 @@ public static class AlignmentMeasurement
         var split = dataset.Test.Take(count);
         var exact = dataset as SubspaceGaussians;
         var images = new List<ImageAlignment>();
+        using var eval = EvalModel.For(model);                       // folded once for every batch
         for (long start = 0; start < split.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             long n = Math.Min(batchSize, split.Count - start);
             var x = split.Images.narrow(0, start, n);
             var y = split.Labels.narrow(0, start, n);
-            var gradient = ModelGradients.Compute(model, x, mode, y);
-            var targets = Targets(model, x, mode, y);
+            var gradient = ModelGradients.Compute(eval.Model, x, mode, y);
+            var targets = Targets(eval.Model, x, mode, y);
             var scoreLabels = denoiser.Conditional ? targets : null;
             var score = ScoreFunction.Compute(denoiser, x, sigma, scoreLabels);
             var vsScore = Compare(gradient, score, lpips);
@@ -116,7 +117,7 @@ public static class AlignmentMeasurement
                 vsExact = Compare(gradient, trueScore, lpips);
                 scoreCosine = Metrics.CosineSimilarity.Compute(score.to_type(ScalarType.Float64),
                     trueScore.to_type(ScalarType.Float64)).data<double>().ToArray();
-                var logProbability = ModelGradients.Compute(model, x, mode, y,
+                var logProbability = ModelGradients.Compute(eval.Model, x, mode, y,
                     readout: GradientReadout.LogProbabilities);
                 vsBayes = Compare(logProbability, exact.BayesLogPosteriorGradient(x, targets), lpips);
             }

@@ -16,6 +16,7 @@ public enum GradientReadout { Logits, LogProbabilities }
 /// `sum` over classes (compare with an unconditional score), `predicted` class or `label` (compare
 /// with a conditional one). Optionally SmoothGrad (Smilkov et al. 2017): the mean gradient over n
 /// noisy copies, all in one batched pass. The caller's tensor is never modified and keeps its requires_grad.
+/// The model runs in eval mode, batch norm folded (<see cref="EvalModel"/>).
 /// </summary>
 public static class ModelGradients
 {
@@ -24,36 +25,31 @@ public static class ModelGradients
         GradientReadout readout = GradientReadout.Logits)
     {
         Require.That(mode != GradientMode.Label || labels is not null, "mode 'label' needs labels");
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        using var eval = EvalModel.For(model);
+        using var _ = NewDisposeScope();
+        long b = x.shape[0];
+        Tensor? target = mode switch
         {
-            using var _ = NewDisposeScope();
-            long b = x.shape[0];
-            Tensor? target = mode switch
-            {
-                GradientMode.Predicted => PredictedClasses(model, x),
-                GradientMode.Label => labels!,
-                _ => null,
-            };
-            int copies = Math.Max(1, smoothDraws);
-            var input = x.detach();
-            if (smoothDraws > 0)
-            {
-                var repeated = input.repeat(copies, 1, 1, 1);
-                input = repeated + randn(repeated.shape, dtype: x.dtype,
-                    generator: generator).to(x.device) * smoothSigma;
-                if (target is not null) target = target.repeat(copies);
-            }
-            input = input.requires_grad_(true);
-            var logits = model.call(input);
-            if (readout == GradientReadout.LogProbabilities) logits = logits.log_softmax(1);
-            var selected = target is null ? logits.sum() : logits.gather(1, target.reshape(-1, 1)).sum();
-            var g = torch.autograd.grad(new[] { selected }, new[] { input })[0];     // (copies*B, C, H, W)
-            if (smoothDraws > 0) g = g.reshape(copies, b, g.shape[1], g.shape[2], g.shape[3]).mean(new long[] { 0 });
-            return g.detach().MoveToOuterDisposeScope();
+            GradientMode.Predicted => PredictedClasses(eval.Model, x),
+            GradientMode.Label => labels!,
+            _ => null,
+        };
+        int copies = Math.Max(1, smoothDraws);
+        var input = x.detach();
+        if (smoothDraws > 0)
+        {
+            var repeated = input.repeat(copies, 1, 1, 1);
+            input = repeated + randn(repeated.shape, dtype: x.dtype,
+                generator: generator).to(x.device) * smoothSigma;
+            if (target is not null) target = target.repeat(copies);
         }
-        finally { if (wasTraining) model.train(); }
+        input = input.requires_grad_(true);
+        var logits = eval.Model.call(input);
+        if (readout == GradientReadout.LogProbabilities) logits = logits.log_softmax(1);
+        var selected = target is null ? logits.sum() : logits.gather(1, target.reshape(-1, 1)).sum();
+        var g = torch.autograd.grad(new[] { selected }, new[] { input })[0];     // (copies*B, C, H, W)
+        if (smoothDraws > 0) g = g.reshape(copies, b, g.shape[1], g.shape[2], g.shape[3]).mean(new long[] { 0 });
+        return g.detach().MoveToOuterDisposeScope();
     }
 
     public static Tensor PredictedClasses(Module<Tensor, Tensor> model, Tensor x)

@@ -1,19 +1,20 @@
 using PagLab.Attacks;
 using PagLab.Data;
+using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
 namespace PagLab.Training;
 
-/// <summary>Clean and robust accuracy, batched.</summary>
+/// <summary>Clean and robust accuracy, batched, on the model in eval mode (batch norm folded: <see
+/// cref="EvalModel"/>).</summary>
 public static class Evaluation
 {
     public static double Accuracy(Module<Tensor, Tensor> model, DataSplit split, Device? device = null,
         int batchSize = 500)
     {
-        bool wasTraining = model.training;
-        model.eval();
+        using var eval = EvalModel.For(model);
         long correct = 0;
         using (no_grad())
             foreach (var batch in split.Batches(batchSize, shuffle: false))
@@ -21,9 +22,8 @@ public static class Evaluation
                 using var scope = NewDisposeScope();
                 using var _ = batch;
                 var x = device is null ? batch.Images : batch.Images.to(device);
-                correct += model.call(x).argmax(1).eq(batch.Labels.to(x.device)).sum().item<long>();
+                correct += eval.Model.call(x).argmax(1).eq(batch.Labels.to(x.device)).sum().item<long>();
             }
-        if (wasTraining) model.train();
         return split.Count == 0 ? 0 : (double)correct / split.Count;
     }
 
@@ -31,7 +31,7 @@ public static class Evaluation
     public static double RobustAccuracy(Module<Tensor, Tensor> model, DataSplit split, double epsilon, PgdConfig attack,
         long seed = 0, int batchSize = 250)
     {
-        model.eval();
+        using var eval = EvalModel.For(model);
         long correct = 0;
         int index = 0;
         foreach (var batch in split.Batches(batchSize, shuffle: false))
@@ -39,8 +39,8 @@ public static class Evaluation
             using var scope = NewDisposeScope();
             using var _ = batch;
             using var generator = new Generator(unchecked((ulong)(seed + index++)), device: CPU);
-            var adv = Pgd.Attack(model, batch.Images, batch.Labels, tensor(epsilon), attack, generator);
-            using (no_grad()) correct += model.call(adv).argmax(1).eq(batch.Labels).sum().item<long>();
+            var adv = Pgd.Attack(eval.Model, batch.Images, batch.Labels, tensor(epsilon), attack, generator);
+            using (no_grad()) correct += eval.Model.call(adv).argmax(1).eq(batch.Labels).sum().item<long>();
         }
         return split.Count == 0 ? 0 : (double)correct / split.Count;
     }
