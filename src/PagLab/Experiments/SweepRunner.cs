@@ -171,7 +171,7 @@ public static class SweepRunner
         var result = TrainedResult(spec, job, shared.Dataset, training);
         if (training.Status == RunStatus.Diverged) return result with { StageSeconds = stages };
 
-        using var model = SavedModel.Load(folder.Train);
+        using var model = SavedModel.Load(folder.Train, channelsLast: spec.Train.ChannelsLast);
         return Measure(session, job, shared, model, result, stages);
     }
 
@@ -248,7 +248,7 @@ public static class SweepRunner
     {
         var imported = job.Imported!;
         var clock = Stopwatch.StartNew();
-        using var model = SavedModel.Load(imported.Path);
+        using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.ChannelsLast);
         var dataset = shared.Dataset;
         Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,
             $"model '{imported.Name}' ({imported.Path}) takes {model.Spec.Shape} images into {model.Spec.Classes} "
