@@ -53,7 +53,7 @@ public record TrainSettings
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
     /// <summary>Convolutions in NHWC memory through training and the epoch's evaluation (MemoryFormat); off by
-    /// default: not measurably faster on this project's CPUs (docs/BENCHMARKS.md). Unwritten when off, so
+    /// default (docs/training.md has the measured speed-up). Unwritten when off, so
     /// run.json files from before it read and write the same.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool ChannelsLast { get; init; }
 }
