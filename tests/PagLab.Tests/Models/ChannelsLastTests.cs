@@ -106,26 +106,27 @@ public class ChannelsLastTests
         AssertClose(expectedFlat, actualFlat);
     }
 
-    [Theory]
-    [InlineData("smallcnn")]
-    [InlineData("resnet18")]
-    public void GradientNormPenalty_DoubleBackprop_GivesTheNchwLossAndParameterGradients(string arch)
+    [Fact]
+    public void GradientNormPenalty_DoubleBackprop_GivesTheNchwLossAndParameterGradients()
     {
-        var (nchw, nhwc) = Pair(arch);
-        using var _a = nchw; using var _b = nhwc;
         var (x, y) = Batch();
         var objective = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 10 }.Create(6);
-        using var g = new Generator(0, device: CPU);
-        using var expected = objective.Loss(nchw, x, y, g);
-        using var actual = objective.Loss(nhwc, x, y, g);
-        Assert.True(expected.Penalty.item<float>() > 0);
-        AssertClose(expected.Total, actual.Total);
-        AssertClose(expected.Penalty, actual.Penalty);
-        expected.Total.backward();
-        actual.Total.backward();
-        var theirs = nhwc.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach (var (name, p) in nchw.named_parameters())
-            AssertClose(p.grad!, theirs[name].grad!, 1e-4);
+        foreach (string arch in new[] { "smallcnn", "resnet18" })
+        {
+            var (nchw, nhwc) = Pair(arch);
+            using var _a = nchw; using var _b = nhwc;
+            using var g = new Generator(0, device: CPU);
+            using var expected = objective.Loss(nchw, x, y, g);
+            using var actual = objective.Loss(nhwc, x, y, g);
+            Assert.True(expected.Penalty.item<float>() > 0);
+            AssertClose(expected.Total, actual.Total);
+            AssertClose(expected.Penalty, actual.Penalty);
+            expected.Total.backward();
+            actual.Total.backward();
+            var theirs = nhwc.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, p) in nchw.named_parameters())
+                AssertClose(p.grad!, theirs[name].grad!, 1e-4);
+        }
     }
 
     [Theory]
@@ -223,8 +224,7 @@ public class ChannelsLastTests
     [InlineData(OptimizerKind.Sgd)]
     public void Checkpoint_OfAChannelsLastRun_ResumesInEitherLayout_WithTheSameState(OptimizerKind kind)
     {
-        var (nchw, nhwc) = Pair("resnet18");
-        using var _a = nchw; using var _b = nhwc;
+        using var nhwc = ModelFactory.Create(Spec("resnet18"), seed: 7).ToChannelsLast();
         using var optimizer = Optimizer(nhwc, kind);
         Step(nhwc, optimizer, 0);
         string run = TestPaths.TempDir("chlast-ckpt");
@@ -269,5 +269,23 @@ public class ChannelsLastTests
         Assert.True(asNhwc.ChannelsLast);
         AssertClose(nhwc.call(x), asNchw.call(x));
         AssertClose(nhwc.call(x), asNhwc.call(x));
+    }
+
+    [Fact]
+    public void TrainerRun_WithChannelsLast_MatchesTheNchwRun_AndMayResumeInEitherLayout()
+    {
+        var config = new TrainConfig
+        {
+            Dataset = "shapes", TrainSize = 256, TestSize = 64, BatchSize = 64, Optimizer = OptimizerKind.Sgd,
+            LearningRate = 0.05, CheckpointEveryBatches = 2, Seed = 3,
+        };
+        string plain = TestPaths.TempDir("chlast-run"), last = TestPaths.TempDir("chlast-run");
+        var expected = Trainer.Run(config, plain).Metrics.Single();
+        var actual = Trainer.Run(config with { ChannelsLast = true }, last).Metrics.Single();
+        Assert.Equal(expected.TrainLoss, actual.TrainLoss, 1e-4);
+        Assert.Equal(expected.TestAccuracy, actual.TestAccuracy, 1.0 / 64 + 1e-9); // at most one image flips
+        Assert.Contains("\"channelsLast\": true", File.ReadAllText(Path.Combine(last, RunFiles.Info)));
+        Assert.DoesNotContain("channelsLast", File.ReadAllText(Path.Combine(plain, RunFiles.Info)));
+        Assert.Equal(RunStatus.Completed, Trainer.Run(config, last, resume: true).Status);
     }
 }
