@@ -337,11 +337,10 @@ static class Bench
             : new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
         using var model = ModelFactory.Create(spec, 0);
         model.train();
-        if (channelsLast) ToChannelsLast(model);
+        if (channelsLast) model.ToChannelsLast(); // weights now, inputs at the model's entry
         using var opt = torch.optim.Adam(model.parameters(), 1e-3);
         var objective = config.Create(batch);
         var x = rand(batch, spec.Channels, spec.Height, spec.Width); var y = randint(10, new long[] { batch });
-        if (channelsLast) x = ChannelsLast(x);
         using var g = new Generator(0, device: CPU);
         return Time(() =>
         {
@@ -352,19 +351,6 @@ static class Bench
             terms.Total.backward();
             opt.step();
         }, 1, repeats, batch);
-    }
-
-    /// <summary>
-    /// NHWC memory with NCHW indexing, what PyTorch's memory_format=channels_last makes: TorchSharp 0.107 has
-    /// no memory-format argument, but libtorch picks its layout from the strides, so a permuted copy does the same.
-    /// </summary>
-    static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-
-    static void ToChannelsLast(Module model)
-    {
-        foreach (var (_, m) in model.named_modules())
-            if (m is TorchSharp.Modules.Conv2d conv) conv.weight =
-                new TorchSharp.Modules.Parameter(ChannelsLast(conv.weight!.detach()));
     }
 
     static long Rss()
@@ -553,15 +539,12 @@ static class Report
                 + $"({stdOurs / P("standard-step-channels-last"):F2}x the NCHW step) " +
                           $"and {T("standard-step-channels-last"):F0} ms in PyTorch "
                               + $"({stdTheirs / T("standard-step-channels-last"):F2}x). TorchSharp 0.107 has no "
-                              + $"memory-format argument; PagLab's row gets the layout from the strides " +
-                          "(a permuted contiguous copy), which libtorch honours. PagLab's models keep NCHW for now: "
-                              + "with the permute trick the input gradients come back with NHWC strides, " +
-                          "and every consumer of input gradients (PGD, the gradient penalties, alignment, saliency "
-                              + "figures) would have to be checked for it; the speed-up is the same on both sides, "
-                              + "so it would not change the ratios above. " +
-                          (stdOurs / P("standard-step-channels-last") >= 1.15
-                              ? "It is large enough to adopt for conv-heavy models as a next step.\n" :
-                              "It is too small to justify that.\n"));
+                              + $"memory-format argument; PagLab gets the layout from the strides " +
+                          "(ImageClassifier.ToChannelsLast: conv weights moved in place, inputs copied at the "
+                              + "model's entry), which libtorch honours. It is opt-in (`--channels-last`, spec key "
+                              + "`train.channelsLast`; docs/training.md); input gradients handed back are contiguous "
+                              + "NCHW and equal the NCHW path's (tests/PagLab.Tests/Models/ChannelsLastTests.cs). "
+                              + "The rows above are NCHW on both sides, so the ratios compare like with like.\n");
         }
         md.AppendLine("Why PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
             + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +

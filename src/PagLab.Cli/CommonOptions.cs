@@ -30,6 +30,9 @@ public static class CommonOptions
         return option;
     }
 
+    public static Option<bool> ChannelsLast(string what = "the model") => new("--channels-last")
+    { Description = $"Run {what} in channels-last (NHWC) memory: same numbers, other speed (docs/training.md)" };
+
     public static Option<string?> Tensorboard(string what = "the run") => new("--tensorboard")
     { Description = $"Write TensorBoard scalars of {what} into this folder (loss and lr per step, metrics per epoch)" };
 

@@ -46,9 +46,10 @@ public sealed class ExperimentCommands : ICommandGroup
             DefaultValueFactory = _ => "l1" };
         var output = CommonOptions.Out(description: "JSON report (CSV and PNG beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var channelsLast = CommonOptions.ChannelsLast("the models");
         var cmd = new Command("distractor",
             "Relative noise robustness: signal-noise over distractor-noise output change (PAGs Figure 5)")
-            { model, dataset, sigmas, count, outputs, norm, output, seed, dataRoot };
+            { model, dataset, sigmas, count, outputs, norm, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
@@ -64,7 +65,7 @@ public sealed class ExperimentCommands : ICommandGroup
             string figure = DistractorStudy.Run(models, data, n, grid, parse.GetValue(seed), measure, path, report =>
                 Console.WriteLine($"{report.Model}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise "
                     + $"robustness over sigma ({measure.Name}, signal / distractor change; > 1 = more robust on the "
-                    + $"distractor) {report.OverSigmas.Text("G4")}"));
+                    + $"distractor) {report.OverSigmas.Text("G4")}"), parse.GetValue(channelsLast));
             Console.WriteLine($"wrote {path} and {figure}");
             return 0;
         });

@@ -219,10 +219,11 @@ public sealed class ManifoldCommands : ICommandGroup
             DefaultValueFactory = _ => defaults.BatchImages };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var channelsLast = CommonOptions.ChannelsLast();
         var cmd = new Command("manifold",
             "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 "
             + "(Definition 1) and rho_2 (Definition 2)")
-            { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot };
+            { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
@@ -230,7 +231,8 @@ public sealed class ManifoldCommands : ICommandGroup
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
                 ParseList(parse.GetValue(eps)!, "--eps"),
-                parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
+                parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
+                parse.GetValue(channelsLast));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
             foreach (var r in report.Results)
             {

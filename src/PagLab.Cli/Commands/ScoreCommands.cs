@@ -195,12 +195,14 @@ public sealed class ScoreCommands : ICommandGroup
             "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var channelsLast = CommonOptions.ChannelsLast();
         var cmd = new Command("alignment",
             "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
-            { model, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
+            { model, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot,
+                channelsLast };
         cmd.SetAction(parse =>
         {
-            using var net = SavedModel.Load(parse.GetValue(model)!);
+            using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: n), net.Spec.Shape, "the model");
@@ -255,9 +257,11 @@ public sealed class ScoreCommands : ICommandGroup
             "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var channelsLast = CommonOptions.ChannelsLast("the models");
         var cmd = new Command("gradients",
             "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
-            { models, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot };
+            { models, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot,
+                channelsLast };
         cmd.SetAction(parse =>
         {
             int n = parse.GetValue(count);
@@ -267,7 +271,7 @@ public sealed class ScoreCommands : ICommandGroup
             var list = parse.GetValue(models)!.Split(',',
                 StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor,
-                    Tensor>)SavedModel.Load(dir))).ToList();
+                    Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");

@@ -93,11 +93,12 @@ public sealed class TrainCommands : ICommandGroup
         var run = new RunOptions();
         var output = CommonOptions.Out(description: "Run folder to create");
         var device = CommonOptions.Device();
+        var channelsLast = CommonOptions.ChannelsLast("the convolutions");
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {
             dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, norm,
             randomStart, batchNorm, pgdVariant, optimizer, lr, momentum, weightDecay, schedule, milestones, gamma,
-                lrScale, batchSize, epochs, output, device, augment, augmentPadding, preset,
+                lrScale, batchSize, epochs, output, device, augment, augmentPadding, preset, channelsLast,
         };
         pgd.AddTo(cmd);
         run.AddTo(cmd);
@@ -145,7 +146,7 @@ public sealed class TrainCommands : ICommandGroup
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
                 Augment = Vocabulary.Parse<PagLab.Data.AugmentationKind>(parse.GetValue(augment)!, "augment"),
                 AugmentPadding = parse.GetValue(augmentPadding),
-                Preset = parse.GetValue(preset),
+                Preset = parse.GetValue(preset), ChannelsLast = parse.GetValue(channelsLast),
             };
             bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));
             config = TrainingPresets.Apply(config,
@@ -184,8 +185,9 @@ public sealed class TrainCommands : ICommandGroup
         var count = new Option<int?>("--count") { Description = "Evaluate the first n test images" };
         var output = CommonOptions.Out(required: false, description: "JSON file to write");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
+        var channelsLast = CommonOptions.ChannelsLast();
         var cmd = new Command("eval", "Clean, PGD-robust or certified (randomized smoothing) accuracy of a model")
-            { model, dataset, attack, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot };
+            { model, dataset, attack, smoothed, sigma, n, n0, alpha, count, output, seed, dataRoot, channelsLast };
         pgd.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -202,7 +204,7 @@ public sealed class TrainCommands : ICommandGroup
                 attackConfig.Validate(ParseList(parse.GetValue(eps)!, "--eps"));
             }
             if (parse.GetValue(count) is int wanted) Require.That(wanted >= 1, $"--count must be >= 1, got {wanted}");
-            using var net = SavedModel.Load(parse.GetValue(model)!);
+            using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
             var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;

@@ -221,7 +221,8 @@ public static class SweepRunner
         Dictionary<string, double> stages)
     {
         var result = TrainedResult(session.Spec, job, shared.Dataset, training);
-        using var model = SavedModel.Load(session.Folder.Job(job).Train);
+        using var model = SavedModel.Load(session.Folder.Job(job).Train,
+            channelsLast: session.Spec.Train.ChannelsLast);
         return Measure(session, job, shared, model, result, stages);
     }
 
@@ -298,7 +299,7 @@ public static class SweepRunner
     {
         var imported = job.Imported!;
         var clock = Stopwatch.StartNew();
-        using var model = SavedModel.Load(imported.Path);
+        using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.ChannelsLast);
         var dataset = shared.Dataset;
         Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,
             $"model '{imported.Name}' ({imported.Path}) takes {model.Spec.Shape} images into {model.Spec.Classes} "

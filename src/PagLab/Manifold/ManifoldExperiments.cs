@@ -133,9 +133,9 @@ public static class ManifoldExperiments
     /// <summary>`paglab measure manifold`.</summary>
     public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset,
         double[] epsilons, int draws,
-        OutputMeasure measure, long seed, int batchImages, IProgressSink progress)
+        OutputMeasure measure, long seed, int batchImages, IProgressSink progress, bool channelsLast = false)
     {
-        using var model = SavedModel.Load(modelDir);
+        using var model = SavedModel.Load(modelDir, channelsLast: channelsLast);
         using var tangents = TangentSpaces.Load(tangentsPath);
         return MeasureManifold(model, modelDir, tangents, tangentsPath, dataset, epsilons, draws, measure, seed,
             batchImages, progress);

@@ -46,6 +46,8 @@ public sealed class EvalModel : IDisposable
     static ImageClassifier Wrap(ImageClassifier classifier, Module<Tensor, Tensor> network)
     {
         var copy = new ImageClassifier(classifier.Spec, network);
+        // The folded weights keep the source's memory layout; its inputs must follow (MemoryFormat).
+        if (classifier.ChannelsLast) copy.TakeChannelsLastInputs();
         var reference = classifier.parameters().First();
         if (reference.dtype != ScalarType.Float32 || reference.device_type != DeviceType.CPU)
             copy.to(reference.device, reference.dtype);

@@ -26,11 +26,30 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
     /// <summary>The network without normalisation (for importing and exporting PyTorch weights).</summary>
     public Module<Tensor, Tensor> Network => net;
 
+    /// <summary>Whether the convolutions run in NHWC memory (<see cref="ToChannelsLast"/>).</summary>
+    public bool ChannelsLast { get; private set; }
+
+    /// <summary>
+    /// Convolution weights to NHWC memory in place, and inputs at this forward's entry from then on: the whole
+    /// network then runs channels-last. Outputs are equal to the NCHW model's to float rounding; a model without
+    /// convolutions (mlp, linear, an imported TorchScript network) is left as it is. Saved files stay NCHW.
+    /// </summary>
+    public ImageClassifier ToChannelsLast()
+    {
+        ChannelsLast |= MemoryFormat.ConvertConvolutions(net);
+        return this;
+    }
+
+    /// <summary>Inputs to NHWC at this forward's entry, for a network whose weights are NHWC already (a folded
+    /// copy of a channels-last model).</summary>
+    internal void TakeChannelsLastInputs() => ChannelsLast = true;
+
     public override Tensor forward(Tensor x) // (B, C, H, W) in [0,1] -> (B, classes) logits
     {
-        if (normalize is null) return net.call(x);
+        if (normalize is null && !ChannelsLast) return net.call(x);
         using var _ = NewDisposeScope();
-        return net.call(normalize.call(x)).MoveToOuterDisposeScope();
+        if (ChannelsLast) x = MemoryFormat.ChannelsLast(x);
+        return net.call(normalize is null ? x : normalize.call(x)).MoveToOuterDisposeScope();
     }
 }
 

@@ -32,7 +32,9 @@ public static class SavedModel
             Notes = notes ?? new() });
     }
 
-    public static ImageClassifier Load(string dir, Device? device = null)
+    /// <param name="channelsLast">Run the convolutions in NHWC memory (<see cref="ImageClassifier.ToChannelsLast"/>);
+    /// the files are the same either way.</param>
+    public static ImageClassifier Load(string dir, Device? device = null, bool channelsLast = false)
     {
         string info = Path.Combine(dir, InfoFile), weights = Path.Combine(dir, WeightsFile);
         if (!Directory.Exists(dir)) throw new PagLabException($"{dir}: model folder not found");
@@ -52,6 +54,7 @@ public static class SavedModel
         var model = ModelFactory.Create(file.Spec);
         LoadWeights(model, weights);
         if (device is not null) model.to(device);
+        if (channelsLast) model.ToChannelsLast();
         model.eval();
         return model;
     }

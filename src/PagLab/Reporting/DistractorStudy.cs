@@ -17,13 +17,13 @@ public static class DistractorStudy
     /// <param name="measured">Called with each model's report as soon as it is measured.</param>
     /// <returns>The figure's path.</returns>
     public static string Run(IReadOnlyList<string> modelDirs, IDataset data, int count, double[] sigmas, long seed,
-        OutputMeasure measure, string outPath, Action<DistractorReport> measured)
+        OutputMeasure measure, string outPath, Action<DistractorReport> measured, bool channelsLast = false)
     {
         Require.That(count >= 1, $"count must be >= 1, got {count}");
         var reports = new List<DistractorReport>();
         foreach (var dir in modelDirs)
         {
-            using var net = SavedModel.Load(dir);
+            using var net = SavedModel.Load(dir, channelsLast: channelsLast);
             Require.That(net.Spec.Shape == data.Shape,
                 $"{dir}: the model expects {net.Spec.Shape} images, {data.Name} has {data.Shape}");
             var report = DistractorRobustness.Measure(net, data.Test.Take(count), sigmas, dir, data.Name, seed,

@@ -57,7 +57,7 @@ public static class Checkpoint
         using (var memory = new MemoryStream())
         {
             using (var writer = new BinaryWriter(memory, System.Text.Encoding.UTF8, leaveOpen: true))
-                optimizer.save_state_dict(writer);
+                OptimizerStateFile.Save(optimizer, writer);
             AtomicFile.WriteAllBytes(Path.Combine(fresh, OptimizerFile), memory.ToArray());
         }
         JsonFiles.Write(Path.Combine(fresh, PositionFile), position);
@@ -102,7 +102,7 @@ public static class Checkpoint
         {
             using var stream = File.OpenRead(optimizerFile);
             using var reader = new BinaryReader(stream);
-            optimizer.load_state_dict(reader);
+            OptimizerStateFile.Load(optimizer, reader);
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException
                                       or ExternalException)

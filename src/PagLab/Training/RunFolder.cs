@@ -26,7 +26,7 @@ public sealed class RunFolder
     /// <summary>Config keys a resume may change: they do not change what is trained (docs/training.md).</summary>
     public static readonly IReadOnlySet<string> MayChangeOnResume = new HashSet<string>
     {
-        "threads", "device", "checkpointEveryBatches", "checkpointEverySeconds", "dataRoot",
+        "threads", "device", "checkpointEveryBatches", "checkpointEverySeconds", "dataRoot", "channelsLast",
     };
 
     readonly JsonElement config;

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using PagLab.Common;
 using PagLab.Objectives;
 
@@ -51,6 +52,10 @@ public record TrainSettings
     public int CheckpointEveryBatches { get; init; } = 100;
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
+    /// <summary>Convolutions in NHWC memory through training and the epoch's evaluation (MemoryFormat); off by
+    /// default (docs/training.md has the measured speed-up). Unwritten when off, so
+    /// run.json files from before it read and write the same.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool ChannelsLast { get; init; }
 }
 
 /// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
