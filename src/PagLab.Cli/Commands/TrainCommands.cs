@@ -146,7 +146,7 @@ public sealed class TrainCommands : ICommandGroup
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
                 Augment = Vocabulary.Parse<PagLab.Data.AugmentationKind>(parse.GetValue(augment)!, "augment"),
                 AugmentPadding = parse.GetValue(augmentPadding),
-                Preset = parse.GetValue(preset), ChannelsLast = parse.GetValue(channelsLast),
+                Preset = parse.GetValue(preset), ChannelsLast = parse.GetValue(channelsLast) ? null : false,
             };
             bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));
             config = TrainingPresets.Apply(config,

@@ -222,7 +222,7 @@ public static class SweepRunner
     {
         var result = TrainedResult(session.Spec, job, shared.Dataset, training);
         using var model = SavedModel.Load(session.Folder.Job(job).Train,
-            channelsLast: session.Spec.Train.ChannelsLast);
+            channelsLast: session.Spec.Train.UsesChannelsLast);
         return Measure(session, job, shared, model, result, stages);
     }
 
@@ -299,7 +299,7 @@ public static class SweepRunner
     {
         var imported = job.Imported!;
         var clock = Stopwatch.StartNew();
-        using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.ChannelsLast);
+        using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.UsesChannelsLast);
         var dataset = shared.Dataset;
         Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,
             $"model '{imported.Name}' ({imported.Path}) takes {model.Spec.Shape} images into {model.Spec.Classes} "

@@ -61,7 +61,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         objective = config.Objective.Create(config.BatchSize);
         model = ModelFactory.Create(spec, config.Seed);
         model.to(device);
-        if (config.ChannelsLast) model.ToChannelsLast(); // before the optimiser: its state takes the weights' strides
+        if (config.UsesChannelsLast) model.ToChannelsLast(); // before the optimiser: its state takes the weights' strides
         Optimizer = config.Optimizer switch
         {
             OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,

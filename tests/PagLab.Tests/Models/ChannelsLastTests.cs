@@ -282,13 +282,15 @@ public class ChannelsLastTests
             LearningRate = 0.05, CheckpointEveryBatches = 2, Seed = 3,
         };
         string plain = TestPaths.TempDir("chlast-run"), last = TestPaths.TempDir("chlast-run");
-        var expected = Trainer.Run(config, plain).Metrics.Single();
-        var actual = Trainer.Run(config with { ChannelsLast = true }, last).Metrics.Single();
+        var expected = Trainer.Run(config with { ChannelsLast = false }, plain).Metrics.Single();
+        var actual = Trainer.Run(config, last).Metrics.Single();                 // unset: channels-last
+        Assert.True(config.UsesChannelsLast);
         Assert.Equal(expected.TrainLoss, actual.TrainLoss, 1e-4);
         Assert.Equal(expected.TestAccuracy, actual.TestAccuracy, 1.0 / 64 + 1e-9); // at most one image flips
-        Assert.Contains("\"channelsLast\": true", File.ReadAllText(Path.Combine(last, RunFiles.Info)));
-        Assert.DoesNotContain("channelsLast", File.ReadAllText(Path.Combine(plain, RunFiles.Info)));
-        Assert.Equal(RunStatus.Completed, Trainer.Run(config, last, resume: true).Status);
+        Assert.Contains("\"channelsLast\": false", File.ReadAllText(Path.Combine(plain, RunFiles.Info)));
+        Assert.DoesNotContain("channelsLast", File.ReadAllText(Path.Combine(last, RunFiles.Info)));
+        Assert.Equal(RunStatus.Completed,
+            Trainer.Run(config with { ChannelsLast = false }, last, resume: true).Status);
     }
 
     [Fact]
