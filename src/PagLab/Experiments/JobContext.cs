@@ -179,6 +179,9 @@ public sealed class SweepSession : IDisposable
 
     public SweepSpec Spec { get; }
     public SweepFolder Folder { get; }
+    /// <summary>Seconds spent building or waiting for shared artefacts in calls that deferred their job; the next
+    /// job this worker finishes reports them in its "shared" stage.</summary>
+    public double UnreportedSharedSeconds { get; set; }
     /// <summary>LPIPS for the current dataset's jobs when the spec measures alignment and weights are found
     /// ($PAGLAB_LPIPS_WEIGHTS or the data root's weights/), else null (SSIM and cosine only).</summary>
     public Lpips? Lpips => lpips;

@@ -180,7 +180,9 @@ public static class SweepRunner
                 using (torch.NewDisposeScope())
                     training = Trainer.Run(JobConfig(spec, job), folder.Train, progress, resume: true, shared.Dataset,
                         tensorboard is null ? null : Path.Combine(tensorboard, job.Id));
-                stages["train"] = clock.Elapsed.TotalSeconds;
+                // A job trained in an earlier call (deferred, or killed after training) keeps its training time.
+                stages["train"] = training.Message == TrainResult.AlreadyCompleted
+                    ? training.Metrics.Sum(m => m.Seconds) : clock.Elapsed.TotalSeconds;
                 if (training.Status == RunStatus.Diverged)
                     return Finish(folder, job, TrainedResult(spec, job, shared.Dataset, training)
                         with { StageSeconds = stages }, progress);
@@ -188,11 +190,14 @@ public static class SweepRunner
             clock.Restart();
             if (!session.TryComplete(job.Dataset, progress, wait: !mayDefer))
             {
+                session.UnreportedSharedSeconds += clock.Elapsed.TotalSeconds; // e.g. it built the tangents
                 progress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
                     + "are there");
                 return JobState.Partial;
             }
-            stages["shared"] = clock.Elapsed.TotalSeconds;
+            // This worker's time on shared artefacts since its last finished job (stage sums stay whole).
+            stages["shared"] = clock.Elapsed.TotalSeconds + session.UnreportedSharedSeconds;
+            session.UnreportedSharedSeconds = 0;
             JobResult result;
             using (torch.NewDisposeScope())
                 result = training is null ? ExecuteImported(session, job, shared, stages)

@@ -10,7 +10,11 @@ using static TorchSharp.torch;
 namespace PagLab.Training;
 
 /// <summary>What a finished (or stopped) run reports.</summary>
-public sealed record TrainResult(RunStatus Status, string RunDir, IReadOnlyList<EpochMetrics> Metrics, string? Message);
+public sealed record TrainResult(RunStatus Status, string RunDir, IReadOnlyList<EpochMetrics> Metrics, string? Message)
+{
+    /// <summary>The message of a run that was complete before this call (nothing trained now).</summary>
+    public const string AlreadyCompleted = "already completed";
+}
 
 /// <summary>Trains a classifier with a robust objective (run kind "train"); the loop is TrainingLoop.</summary>
 public static class Trainer
@@ -23,7 +27,8 @@ public static class Trainer
     {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed)
-            return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(), "already completed");
+            return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(),
+                TrainResult.AlreadyCompleted);
         using var step = new ClassifierStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress, tensorboard);
         return new TrainResult(result.Status, runDir, result.Metrics, result.Message);
@@ -61,7 +66,8 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         objective = config.Objective.Create(config.BatchSize);
         model = ModelFactory.Create(spec, config.Seed);
         model.to(device);
-        if (config.UsesChannelsLast) model.ToChannelsLast(); // before the optimiser: its state takes the weights' strides
+        // Before the optimiser: its state takes the weights' strides.
+        if (config.UsesChannelsLast) model.ToChannelsLast();
         Optimizer = config.Optimizer switch
         {
             OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,

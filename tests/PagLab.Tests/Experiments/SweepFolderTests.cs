@@ -79,6 +79,8 @@ public class DeferredMeasurementTests
         Assert.Equal(0, unfinished);
         Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
         Assert.All(jobs, j => Assert.NotEmpty(JobResult.Read(sweep.Job(j).Result).Sensitivity));
+        // A deferred job keeps the time it trained (measured in an earlier call) in its stage split.
+        Assert.All(jobs, j => Assert.True(JobResult.Read(sweep.Job(j).Result).StageSeconds["train"] > 0));
         // manifold.json: rho_2 for every gradient mode, rho_1 (the costly Monte Carlo part) for the sweep's only
         using var manifold = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sweep.Job(jobs[0]).Manifold));
         var modes = Vocabulary.All<PagLab.Models.GradientMode>().Select(m => Vocabulary.Name(m)).ToList();
