@@ -541,8 +541,9 @@ static class Report
                               + $"({stdTheirs / T("standard-step-channels-last"):F2}x). TorchSharp 0.107 has no "
                               + $"memory-format argument; PagLab gets the layout from the strides " +
                           "(ImageClassifier.ToChannelsLast: conv weights moved in place, inputs copied at the "
-                              + "model's entry), which libtorch honours. It is opt-in (`--channels-last`, spec key "
-                              + "`train.channelsLast`; docs/training.md); input gradients handed back are contiguous "
+                              + "model's entry), which libtorch honours. It is PagLab's default for "
+                              + "convolutional models (`--channels-last false` / `train.channelsLast: false` for NCHW; "
+                              + "docs/training.md); input gradients handed back are contiguous "
                               + "NCHW and equal the NCHW path's (tests/PagLab.Tests/Models/ChannelsLastTests.cs). "
                               + "The rows above are NCHW on both sides, so the ratios compare like with like.\n");
         }
