@@ -183,12 +183,16 @@ static class MeasurementRows
     /// <summary>The child's side: `train-row ARCH OBJECTIVE REPEATS THREADS`.</summary>
     public static int TrainRow(string[] a)
     {
-        if (a.Length != 4) { Console.Error.WriteLine("usage: PagLab.Bench train-row ARCH OBJECTIVE REPEATS THREADS");
-            return 2; }
+        if (a.Length is not (4 or 5) || a.Length == 5 && a[4] is not ("nchw" or "channels-last"))
+        {
+            Console.Error.WriteLine("usage: PagLab.Bench train-row ARCH OBJECTIVE REPEATS THREADS [nchw|channels-last]");
+            return 2;
+        }
+        bool? channelsLast = a.Length == 5 ? a[4] == "channels-last" : null; // unset: PagLab's default
         torch.set_num_threads(int.Parse(a[3], Inv));
         double runtime = StatusMb("VmRSS");
         using var tensors = NewDisposeScope();
-        Row row = Bench.TrainStep(a[0], Bench.Objectives()[a[1]], 128, int.Parse(a[2], Inv));
+        Row row = Bench.TrainStep(a[0], Bench.Objectives()[a[1]], 128, int.Parse(a[2], Inv), channelsLast);
         Console.WriteLine(new JsonObject { ["Row"] = JsonSerializer.SerializeToNode(row),
             ["PeakMb"] = StatusMb("VmHWM"), ["RuntimeMb"] = runtime }.ToJsonString());
         return 0;

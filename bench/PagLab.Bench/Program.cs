@@ -16,6 +16,8 @@ using static TorchSharp.torch.nn;
 
 // PagLab's benchmark harness: `run` measures PagLab, `report` joins PagLab's and PyTorch's JSON into
 // docs/BENCHMARKS.md. Speed is only ever measured here, never asserted in a unit test.
+// Before any tensor exists, as in the CLI: large tensors on huge pages (PagLab.Common.TensorMemory).
+PagLab.Common.TensorMemory.UseHugePages();
 return args.FirstOrDefault() switch
 {
     "run" => Bench.Run(args[1..]),
@@ -79,6 +81,7 @@ static class Bench
         // Profile of the resnet18 step: forward alone, forward + backward, and each distinct 3x3 convolution
         // of the network on its own (forward), with the GFLOP/s libtorch's kernel reaches at that shape.
         if (!quick && Wanted("profile/")) Profile(rows);
+        if (!quick) OpTwins.Add(rows, Wanted);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
         foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
@@ -330,14 +333,16 @@ static class Bench
     };
 
     internal static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats,
-        bool channelsLast = false)
+        bool? channelsLast = null)
     {
+        // Unset: the layout `paglab train` uses by default for this objective (TrainConfig.TrainsChannelsLast).
+        channelsLast ??= PagLab.Training.TrainSettings.ChannelsLastByDefault(config.Kind);
         var spec = arch == "smallcnn"
             ? new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }
             : new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
         using var model = ModelFactory.Create(spec, 0);
         model.train();
-        if (channelsLast) model.ToChannelsLast(); // weights now, inputs at the model's entry
+        if (channelsLast == true) model.ToChannelsLast(); // weights now, inputs at the model's entry
         using var opt = torch.optim.Adam(model.parameters(), 1e-3);
         var objective = config.Create(batch);
         var x = rand(batch, spec.Channels, spec.Height, spec.Width); var y = randint(10, new long[] { batch });
@@ -547,7 +552,10 @@ static class Report
                               + "NCHW and equal the NCHW path's (tests/PagLab.Tests/Models/ChannelsLastTests.cs). "
                               + "The rows above are NCHW on both sides, so the ratios compare like with like.\n");
         }
-        md.AppendLine("Why PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
+        OpTwinReport.Table(md, ours, theirs, a.Contains("--twins-4k") ? Arg(a, "--twins-4k", "") : null,
+            a.Contains("--twins-heap") ? Arg(a, "--twins-heap", "") : null,
+            a.Contains("--twins-heap-torch") ? Arg(a, "--twins-heap-torch", "") : null);
+        md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
             + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +
                       "(no parameter-gradient accumulation, unlike the authors' loop), per-batch scalars are read "
                           + "once per batch, and libtorch 2.10's kernels are newer than Debian's PyTorch 1.13.");

@@ -306,6 +306,9 @@ def main():
     if not quick and wanted("profile/"):
         rows.update(profile_rows())
         print("profile: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in rows.items() if k.startswith("profile/")), file=sys.stderr)
+    if not quick:
+        import op_twins
+        rows.update(op_twins.rows(timeit, wanted))
     if wanted("tangents/784x16/per-pixel-per-image"):
         r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
         rows["tangents/784x16/per-pixel-per-image"] = r

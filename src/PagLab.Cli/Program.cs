@@ -4,6 +4,7 @@ using PagLab.Cli;
 using PagLab.Common;
 
 // Thin CLI: every command group (Commands/*.cs) parses options and calls one library method.
+TensorMemory.UseHugePages(); // before libtorch's first allocation, which fixes its allocator setting
 var root =
     new RootCommand("PagLab: perceptually-aligned gradients, off-manifold robustness, and the tools to measure them.");
 root.Options.Add(CommonOptions.Verbose);

@@ -93,7 +93,11 @@ public sealed class TrainCommands : ICommandGroup
         var run = new RunOptions();
         var output = CommonOptions.Out(description: "Run folder to create");
         var device = CommonOptions.Device();
-        var channelsLast = CommonOptions.ChannelsLast("the convolutions");
+        var channelsLast = new Option<bool?>("--channels-last")
+        {
+            Description = "Train the convolutions in channels-last (NHWC) memory: same numbers to float rounding; "
+                + "default on, except for gnorm, whose double backward runs faster NCHW (docs/training.md)",
+        };
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {
             dataset, arch, activation, width, objective, lambda, convention, sigma, draws, probabilities, norm,
@@ -146,7 +150,7 @@ public sealed class TrainCommands : ICommandGroup
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),
                 Augment = Vocabulary.Parse<PagLab.Data.AugmentationKind>(parse.GetValue(augment)!, "augment"),
                 AugmentPadding = parse.GetValue(augmentPadding),
-                Preset = parse.GetValue(preset), ChannelsLast = parse.GetValue(channelsLast) ? null : false,
+                Preset = parse.GetValue(preset), ChannelsLast = parse.GetValue(channelsLast),
             };
             bool pgdGiven = new Option[] { norm, steps, alphaFactor, randomStart, batchNorm }.Any(o => Given(parse, o));
             config = TrainingPresets.Apply(config,

@@ -53,13 +53,23 @@ public record TrainSettings
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
     /// <summary>Convolutions in NHWC memory through training and the epoch's evaluation (MemoryFormat); unset
-    /// means on (measured faster on every convolutional row, docs/training.md), false runs NCHW; no effect on
-    /// models without convolutions. Unwritten when unset, so run.json files from before it read and write the
+    /// means on, except for training with gnorm (TrainConfig.TrainsChannelsLast; measured in docs/training.md),
+    /// false runs NCHW; no effect on models without convolutions. Unwritten when unset, so run.json files from before it read and write the
     /// same (and resume channels-last: a key that may change on resume).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ChannelsLast { get; init; }
 
-    /// <summary>Whether the convolutions run channels-last (<see cref="ChannelsLast"/> unset: yes).</summary>
+    /// <summary>Whether a trained model's first-order passes (evaluation, attacks, measurements) run
+    /// channels-last (<see cref="ChannelsLast"/> unset: yes).</summary>
     [JsonIgnore] public bool UsesChannelsLast => ChannelsLast != false;
+
+    /// <summary>
+    /// The training layout when <see cref="ChannelsLast"/> is unset: NHWC, except for objectives that take a
+    /// double backward (gnorm). There libtorch 2.10 runs the double backward's weight-gradient convolutions on
+    /// transposed views no NHWC kernel takes, reordering them to a blocked layout each time: the resnet18 gnorm
+    /// step measured 1.27x faster in NCHW, while every first-order objective is faster in NHWC
+    /// (docs/BENCHMARKS.md).
+    /// </summary>
+    public static bool ChannelsLastByDefault(ObjectiveKind objective) => objective != ObjectiveKind.Gnorm;
 }
 
 /// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
@@ -72,6 +82,10 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
 
     public required string Dataset { get; init; }
     public ObjectiveConfig Objective { get; init; } = new();
+
+    /// <summary>Whether training runs the convolutions channels-last: the key when set, else the objective's
+    /// default (<see cref="TrainSettings.ChannelsLastByDefault"/>).</summary>
+    [JsonIgnore] public bool TrainsChannelsLast => ChannelsLast ?? ChannelsLastByDefault(Objective.Kind);
     public long Seed { get; init; } = 0;
     /// <summary>
     /// Seed of generated datasets (shapes, subspace-gaussians); null = Seed. Sweeps fix it so every seed

@@ -274,6 +274,21 @@ public class ChannelsLastTests
     }
 
     [Fact]
+    public void TrainingLayout_Unset_IsChannelsLastForFirstOrderObjectives_AndNchwForGnorm_AndASetKeyWins()
+    {
+        var config = new TrainConfig { Dataset = "shapes" };
+        foreach (var kind in Enum.GetValues<ObjectiveKind>())
+        {
+            var run = config with { Objective = new ObjectiveConfig { Kind = kind } };
+            Assert.Equal(kind != ObjectiveKind.Gnorm, run.TrainsChannelsLast);
+            Assert.True(run.UsesChannelsLast);                                   // measurements: first order
+            Assert.True((run with { ChannelsLast = true }).TrainsChannelsLast);
+            Assert.False((run with { ChannelsLast = false }).TrainsChannelsLast);
+            Assert.False((run with { ChannelsLast = false }).UsesChannelsLast);
+        }
+    }
+
+    [Fact]
     public void TrainerRun_WithChannelsLast_MatchesTheNchwRun_AndMayResumeInEitherLayout()
     {
         var config = new TrainConfig

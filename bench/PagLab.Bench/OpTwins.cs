@@ -1,0 +1,101 @@
+using static TorchSharp.torch;
+
+/// <summary>
+/// Minimal single-op twins (bench/pytorch/op_twins.py runs the same ops): each op of resnet18's most
+/// frequent layer shape (batch 128, 64 channels, 32x32) alone, in its three passes: forward, backward
+/// (gradients of a fixed random readout), and the gradient-norm double backward (input gradient with
+/// create_graph, then the gradient of its squared norm). Same op, same shape, same pass on both sides,
+/// so a difference is libtorch 2.10 (TorchSharp) against Debian's libtorch 1.13, not PagLab.
+/// </summary>
+static class OpTwins
+{
+    public static void Add(Dictionary<string, Row> rows, Func<string, bool> wanted)
+    {
+        manual_seed(0);
+        var x0 = randn(128, 64, 32, 32);
+        var readout = randn(128, 64, 32, 32);
+        var convWeight = (randn(64, 64, 3, 3) * 0.05).requires_grad_(true);
+        var bnWeight = ones(64).requires_grad_(true);
+        var bnBias = zeros(64).requires_grad_(true);
+        var ops = new (string Name, Func<Tensor, Tensor> Op, Tensor[] Parameters)[]
+        {
+            ("conv3x3", x => nn.functional.conv2d(x, convWeight, padding: new long[] { 1 }), new[] { convWeight }),
+            ("batchnorm", x => nn.functional.batch_norm(x, null, null, bnWeight, bnBias, training: true),
+                new[] { bnWeight, bnBias }),
+            ("relu", x => nn.functional.relu(x), Array.Empty<Tensor>()),
+        };
+        foreach (var (name, op, parameters) in ops)
+        {
+            if (!wanted($"twin/{name}/")) continue;
+            // The readout takes part in the graph as a parameter, so the relu's double backward has work.
+            var r = readout.detach().requires_grad_(true);
+            var all = parameters.Append(r).ToArray();
+            void Zero() { foreach (var p in all) p.grad?.zero_(); }
+            rows[$"twin/{name}/forward"] = Bench.Time(() =>
+            {
+                using var s = NewDisposeScope();
+                using var g = no_grad();
+                op(x0).sum().item<float>();
+            }, 1, 5, 128);
+            rows[$"twin/{name}/backward"] = Bench.Time(() =>
+            {
+                using var s = NewDisposeScope();
+                Zero();
+                var x = x0.detach().requires_grad_(true);
+                (op(x) * r).sum().backward();
+            }, 1, 5, 128);
+            rows[$"twin/{name}/double-backward"] = Bench.Time(() =>
+            {
+                using var s = NewDisposeScope();
+                Zero();
+                var x = x0.detach().requires_grad_(true);
+                var g = autograd.grad(new[] { (op(x) * r).sum() }, new[] { x }, retain_graph: true,
+                    create_graph: true)[0];
+                g.pow(2).sum().backward();
+            }, 1, 5, 128);
+            Console.Error.WriteLine($"twin/{name}: " + string.Join(", ", rows.Where(kv =>
+                kv.Key.StartsWith($"twin/{name}/")).Select(kv => $"{kv.Key.Split('/')[2]} {kv.Value.MedianMs:F1} ms")));
+        }
+    }
+}
+
+static class OpTwinReport
+{
+    static readonly System.Globalization.CultureInfo Inv = System.Globalization.CultureInfo.InvariantCulture;
+
+    static double Ms(System.Text.Json.Nodes.JsonNode? row) => row?["MedianMs"]?.GetValue<double>()
+        ?? row?["median_ms"]?.GetValue<double>() ?? double.NaN;
+
+    static System.Text.Json.Nodes.JsonObject? Rows(string? path) => path is not null && File.Exists(path)
+        ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsObject() : null;
+
+    /// <summary>
+    /// The single-op twin table: PagLab and PyTorch as they run by default, PagLab with huge pages off, and both
+    /// sides with glibc keeping freed blocks (no page faults on either side), which leaves the build difference.
+    /// </summary>
+    public static void Table(System.Text.StringBuilder md, System.Text.Json.Nodes.JsonObject ours,
+        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap)
+    {
+        var names = ours.Select(r => r.Key).Where(k => k.StartsWith("twin/")).ToList();
+        if (names.Count == 0) return;
+        var (small, heapOurs, heapTheirs) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap));
+        string F(double v) => double.IsFinite(v) ? v.ToString("F1", Inv) : "–";
+        md.AppendLine("\n## Single-op twins\n");
+        md.AppendLine("Each op of resnet18's most frequent layer shape (batch 128, 64 channels, 32x32) alone, in "
+            + "the three passes a training step runs (bench/PagLab.Bench/OpTwins.cs, bench/pytorch/op_twins.py: the "
+            + "same calls on both sides). Columns: both sides as they run by default; PagLab with "
+            + "THP_MEM_ALLOC_ENABLE=0 (4 KiB pages, as before PagLab set it); and both sides with glibc told to keep "
+            + "freed blocks (GLIBC_TUNABLES mmap and trim thresholds at 2 GiB), so neither pays page faults and only "
+            + "the libtorch build (2.10 vs Debian's 1.13) differs. ms, median of 5.\n");
+        md.AppendLine("| op / pass | PagLab | PyTorch | PagLab, 4 KiB pages | PagLab, glibc heap | PyTorch, glibc heap "
+            + "| build ratio (heap) |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var name in names)
+        {
+            double hOurs = Ms(heapOurs?[name]), hTheirs = Ms(heapTheirs?[name]);
+            md.AppendLine($"| {name["twin/".Length..]} | {F(Ms(ours[name]))} | {F(Ms(theirs[name]))} | "
+                + $"{F(Ms(small?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
+                + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} |");
+        }
+    }
+}
