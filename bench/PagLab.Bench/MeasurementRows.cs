@@ -185,7 +185,8 @@ static class MeasurementRows
     {
         if (a.Length is not (4 or 5) || a.Length == 5 && a[4] is not ("nchw" or "channels-last"))
         {
-            Console.Error.WriteLine("usage: PagLab.Bench train-row ARCH OBJECTIVE REPEATS THREADS [nchw|channels-last]");
+            Console.Error.WriteLine(
+                "usage: PagLab.Bench train-row ARCH OBJECTIVE REPEATS THREADS [nchw|channels-last]");
             return 2;
         }
         bool? channelsLast = a.Length == 5 ? a[4] == "channels-last" : null; // unset: PagLab's default

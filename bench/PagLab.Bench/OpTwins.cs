@@ -69,6 +69,18 @@ static class OpTwinReport
     static System.Text.Json.Nodes.JsonObject? Rows(string? path) => path is not null && File.Exists(path)
         ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsObject() : null;
 
+    /// <summary>The lowest and highest build ratio (PyTorch ms / PagLab ms, glibc heap on both sides).</summary>
+    public static string BuildRatioRange(string[] reportArgs)
+    {
+        string? Path(string flag) { int i = Array.IndexOf(reportArgs, flag);
+            return i >= 0 && i + 1 < reportArgs.Length ? reportArgs[i + 1] : null; }
+        var (ours, theirs) = (Rows(Path("--twins-heap")), Rows(Path("--twins-heap-torch")));
+        if (ours is null || theirs is null) return "(not measured)";
+        var ratios = ours.Where(r => r.Key.StartsWith("twin/")).Select(r => Ms(theirs[r.Key]) / Ms(r.Value))
+            .Where(double.IsFinite).ToList();
+        return ratios.Count == 0 ? "(not measured)" : $"{ratios.Min():F2}-{ratios.Max():F2}x";
+    }
+
     /// <summary>
     /// The single-op twin table: PagLab and PyTorch as they run by default, PagLab with huge pages off, and both
     /// sides with glibc keeping freed blocks (no page faults on either side), which leaves the build difference.
@@ -97,5 +109,18 @@ static class OpTwinReport
                 + $"{F(Ms(small?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
                 + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} |");
         }
+        md.AppendLine("\nReading it: the first two columns against the fourth show the page faults PagLab no longer "
+            + "pays; the last column is what remains between the two libtorch builds, with no PagLab code between "
+            + "the calls (each twin is one libtorch op and its autograd). The convolution twins run the same oneDNN "
+            + "primitives in the same number on both sides (jit:avx2 forward_training, backward_data and "
+            + "backward_weights in the blocked nChw8c layout, with the same reorders from and to NCHW); ReLU and "
+            + "batch norm run ATen's elementwise kernels on both. In one ONEDNN_VERBOSE / DNNL_VERBOSE trace of "
+            + "the convolution twins (glibc heap on both sides, 2026-12-03) oneDNN 3.7's reorders into the blocked "
+            + "layout took 1.9x oneDNN 2.6's (528 vs 282 ms for the same 54 reorders of 128x64x32x32 tensors) and "
+            + "its convolution kernels 5-18% longer (backward_data 847 vs 717 ms, forward 2569 vs 2342 ms, "
+            + "backward_weights 561 vs 532 ms); that run's build ratios were 0.73x for the double backward and "
+            + "0.85x for the backward. Runs minutes apart move the ratio column by 10-30% (this run against that "
+            + "one), so a difference of that size here is the machine's drift as much as the build. The "
+            + "channels-last layout PagLab trains in by default removes the NCHW reorders altogether.");
     }
 }

@@ -425,6 +425,25 @@ static class Report
             + $"see docs/experiments.md for the stage split |");
         MeasurementRows.Tables(md, ours, theirs, paglab["peakRssMb"], torchSide["peak_rss_mb"]);
 
+        var paired = a.Contains("--paired") && File.Exists(Arg(a, "--paired", ""))
+            ? JsonNode.Parse(File.ReadAllText(Arg(a, "--paired", "")))!["pairs"]!.AsObject() : null;
+        if (paired is not null)
+        {
+            md.AppendLine("\n## resnet18 training rows, paired\n");
+            md.AppendLine("The table above runs all PagLab rows, then all PyTorch rows some ten minutes later; on "
+                + "this shared machine the speed drifts by up to 20% over that time (the same work, PyTorch's standard "
+                + "and randsmooth steps, can differ that much). So each resnet18 training row also runs in interleaved "
+                + "pairs (bench/pytorch/paired_rows.py: PagLab's child process, then PyTorch's, same repeats); a "
+                + "target below uses the median ratio over the main run's pair and these.\n");
+            md.AppendLine("| row | PagLab ms | PyTorch ms | PyTorch / PagLab |");
+            md.AppendLine("| --- | --- | --- | --- |");
+            foreach (var (key, list) in paired)
+                foreach (var p in list!.AsArray())
+                {
+                    double po = p!["paglab_ms"]!.GetValue<double>(), pt = p["torch_ms"]!.GetValue<double>();
+                    md.AppendLine($"| {key} | {po:F0} | {pt:F0} | {pt / po:F2}x |");
+                }
+        }
         md.AppendLine("\n## Targets\n");
         double Std(string arch) => Ms(ours[$"train-step/{arch}/standard"]);
         foreach (var arch in new[] { "smallcnn", "resnet18" })
@@ -434,8 +453,19 @@ static class Report
                 if (!ours.ContainsKey(key)) continue;
                 double o = Ms(ours[key]), t = Ms(theirs[key]);
                 double target = arch == "resnet18" ? 1.3 : 1.5; // issue 15: resnet18 >= 1.3x, smallcnn >= 1.5x
-                md.AppendLine($"- {key}: images/s {128000 / o:F0} vs PyTorch {128000 / t:F0} = {t / o:F2}x (target "
-                    + $">= {target}x): **{(t / o >= target ? "met" : "not met")}**");
+                var (ratio, how) = (t / o, "");
+                if (paired?[key] is JsonArray list)
+                {
+                    // The main run's pair and the interleaved ones: the median ratio, and the range.
+                    var ratios = list.Select(p =>
+                            p!["torch_ms"]!.GetValue<double>() / p["paglab_ms"]!.GetValue<double>())
+                        .Append(t / o).Order().ToList();
+                    ratio = Median(ratios);
+                    how = $" (main run {t / o:F2}x; the {ratios.Count} pairs, main and interleaved: "
+                        + $"{string.Join(", ", ratios.Select(r => r.ToString("F2", Inv)))}x; their median)";
+                }
+                md.AppendLine($"- {key}: main run images/s {128000 / o:F0} vs PyTorch {128000 / t:F0}; speed "
+                    + $"{ratio:F2}x{how} (target >= {target}x): **{(ratio >= target ? "met" : "not met")}**");
                 if (obj == "gnorm") md.AppendLine($"- {arch} gnorm step / standard step = {o / Std(arch):F2} (target "
                     + $"<= 3): **{(o / Std(arch) <= 3 ? "met" : "not met")}**");
                 if (obj.StartsWith("pgd")) { int k =
@@ -463,7 +493,10 @@ static class Report
                 + $"**{(Math.Abs(pct) <= 10 ? "met" : "not met")}**");
         }
         double macs = paglab["resnet18MacsPerImage"]!.GetValue<double>();
-        double stepMs = Std("resnet18");
+        // The standard step's time: the median over the main run and the paired runs, where there are any.
+        double stepMs = paired?["train-step/resnet18/standard"] is JsonArray standardPairs
+            ? Median(standardPairs.Select(p => p!["paglab_ms"]!.GetValue<double>()).Append(Std("resnet18")))
+            : Std("resnet18");
         double flops = 3 * 2 * macs * 128;                  // forward 2*MACs; backward ~2x forward
         double achieved = flops / (stepMs / 1000) / 1e9;
         var (nominal, derivation) = Peak();
@@ -473,14 +506,15 @@ static class Report
             + $"GFLOP/s by a loop of independent FMA chains on the same threads, which runs at the real (boosted) "
             + $"clock. The larger, {peak:F0} GFLOP/s, is the peak used below.");
         md.AppendLine($"- resnet18 standard step: {macs / 1e6:F0} M MACs per image forward, x2 FLOPs, x3 for "
-            + $"forward+backward, x128 = {flops / 1e9:F0} GFLOP per step in {stepMs:F0} ms = **{achieved:F1} "
+            + $"forward+backward, x128 = {flops / 1e9:F0} GFLOP per step in {stepMs:F0} ms (median of its runs) = "
+            + $"**{achieved:F1} "
             + $"GFLOP/s**, {achieved / peak:P0} of the fp32 peak. Target >= 50%: "
             + $"**{(achieved / peak >= 0.5 ? "met" : "not met")}**.");
         if (Arg(a, "--demo-seconds", "") is { Length: > 0 } demoText && double.TryParse(demoText, Inv,
             out var demoSeconds))
             md.AppendLine($"- `paglab demo`: {demoSeconds:F0} s on {paglab["threads"]} threads (target < 900 s): "
                 + $"**{(demoSeconds < 900 ? "met" : "not met")}**");
-        md.AppendLine("- A target not met is explained by the profile and the single-op twins below.");
+        md.AppendLine("- Why the resnet18 targets are not met: see \"Targets not met\" below the profile.");
         md.AppendLine("\n## Where the time goes (resnet18)\n");
         md.AppendLine("Measured on both sides (batch 128, same threads): the step split into forward and backward, "
             + "the gradient-norm step split into its parts, the standard step with channels-last layouts, and "
@@ -546,14 +580,34 @@ static class Report
                 + $"and {(T("gnorm-forward+input-grad+backward") - T("gnorm-forward+input-grad")) / T("forward"):F2}x"
                 + $" (profile rows, NCHW on both sides).\n");
             md.AppendLine($"Channels-last on the standard step: PagLab "
-                + $"{P("standard-step-channels-last"):F0} ms, {stdOurs / P("standard-step-channels-last"):F2}x the "
-                + $"training row; PyTorch {T("standard-step-channels-last"):F0} ms, "
+                + $"{P("standard-step-channels-last"):F0} ms in this process (its training row, also NHWC, "
+                + $"{stdOurs:F0} ms in a fresh one); PyTorch {T("standard-step-channels-last"):F0} ms, "
                 + $"{stdTheirs / T("standard-step-channels-last"):F2}x its NCHW row. TorchSharp 0.107 has no "
                 + "memory-format argument; PagLab gets the layout from the strides (ImageClassifier.ToChannelsLast: "
                 + "conv weights moved in place, inputs copied at the model's entry), which libtorch honours. Input "
                 + "gradients handed back are contiguous NCHW and equal the NCHW path's "
                 + "(tests/PagLab.Tests/Models/ChannelsLastTests.cs).\n");
         }
+        string P0(string n) =>
+            $"{Ms(theirs[$"profile/resnet18/{n}"]) / Ms(ours[$"profile/resnet18/{n}"]):F2}x";
+        md.AppendLine("\n## Targets not met\n");
+        md.AppendLine("resnet18 standard, gnorm, smooth and randsmooth stay below 1.3x PyTorch, and the standard step "
+            + "below 50% of the peak. What the profile and the twins say:\n");
+        md.AppendLine("- Both sides spend the step in the same oneDNN and ATen kernels. Op by op, with page faults "
+            + $"taken out on both sides, libtorch 2.10 runs at {OpTwinReport.BuildRatioRange(a)} the speed of Debian's "
+            + "1.13 (the twin table below). PagLab's wins over PyTorch come from the work around "
+            + "those kernels: huge pages instead of 4 KiB page faults, channels-last instead of reorders around "
+            + "every convolution, less work in PGD. On the small CNN, where that surrounding work dominates, this "
+            + "gives 2.6-4.5x; on resnet18 the kernels themselves are most of the step.");
+        md.AppendLine("- In one warm process the NCHW profile rows show PagLab ahead: forward "
+            + $"{P0("forward")}, forward + backward {P0("forward+backward")} (PyTorch / PagLab). The training rows "
+            + "run each objective in a fresh process for 1 warm-up and 3 timed steps, as PyTorch's do.");
+        md.AppendLine("- This machine's speed drifts by far more than the margins in question: the same resnet18 "
+            + "standard step, 8 steps in a fresh process, measured 5177 then 3557 ms for PagLab and 5419 then 5055 "
+            + "ms for PyTorch in back-to-back runs (2026-12-03; CPU steal 0-2% by vmstat, so the drift is in the "
+            + "host, not in the processes). The pairs above vary from 0.92x to 1.49x for the same row. A 1.3x "
+            + "target needs more interleaved pairs than bench/run's budget, or a quiet machine; the medians reported "
+            + "are the honest reading here.\n");
         OpTwinReport.Table(md, ours, theirs, a.Contains("--twins-4k") ? Arg(a, "--twins-4k", "") : null,
             a.Contains("--twins-heap") ? Arg(a, "--twins-heap", "") : null,
             a.Contains("--twins-heap-torch") ? Arg(a, "--twins-heap-torch", "") : null);
@@ -563,6 +617,12 @@ static class Report
                           + "once per batch, and libtorch 2.10's kernels are newer than Debian's PyTorch 1.13.");
         File.WriteAllText(Arg(a, "--out", "BENCHMARKS.md"), md.ToString());
         return 0;
+    }
+
+    static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToList();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
     }
 
     static string Cpu() => File.ReadLines("/proc/cpuinfo").FirstOrDefault(l =>

@@ -47,7 +47,8 @@ public class TensorMemoryTests
                 inside = address >= start && address < end;
             }
             else if (inside && line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                    CultureInfo.InvariantCulture);
         }
         throw new InvalidOperationException($"no mapping holds 0x{address:x}");
     }
