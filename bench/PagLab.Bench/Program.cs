@@ -335,13 +335,15 @@ static class Bench
     internal static Row TrainStep(string arch, ObjectiveConfig config, int batch, int repeats,
         bool? channelsLast = null)
     {
-        // Unset: the layout `paglab train` uses by default for this objective (TrainConfig.TrainsChannelsLast).
-        channelsLast ??= PagLab.Training.TrainSettings.ChannelsLastByDefault(config.Kind);
+
         var spec = arch == "smallcnn"
             ? new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }
             : new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
         using var model = ModelFactory.Create(spec, 0);
         model.train();
+        // Unset: the layout `paglab train` uses by default (TrainConfig.TrainsChannelsLast).
+        channelsLast ??=
+            PagLab.Training.TrainSettings.ChannelsLastByDefault(config.Kind, NormLayers.HasBatchNorm(model));
         if (channelsLast == true) model.ToChannelsLast(); // weights now, inputs at the model's entry
         using var opt = torch.optim.Adam(model.parameters(), 1e-3);
         var objective = config.Create(batch);
@@ -567,11 +569,12 @@ static class Report
                 + "evaluation and measurements (item 2 of the issue); the PyTorch twin stays NCHW, as the authors' "
                 + "code is. The profile row standard-step-channels-last gives PyTorch's own NHWC step for "
                 + "comparison.");
-            md.AppendLine("3. **gnorm trains NCHW.** Its double backward computes weight gradients with "
+            md.AppendLine("3. **resnet18 gnorm trains NCHW.** Its double backward computes weight gradients with "
                 + "convolutions over transposed views of the activations, which no NHWC kernel takes: with "
-                + "channels-last libtorch reorders them to the blocked layout every time, and the step measured "
-                + "1.27x slower than NCHW, so PagLab trains gnorm in NCHW by default (TrainConfig.TrainsChannelsLast; "
-                + "`--channels-last true` still forces NHWC).");
+                + "channels-last libtorch reorders them to the blocked layout every time, and the resnet18 step "
+                + "measured 1.27x slower than NCHW, so PagLab trains gnorm through batch norm in NCHW by default "
+                + "(TrainConfig.TrainsChannelsLast; `--channels-last true` still forces NHWC; the smallcnn gnorm "
+                + "step, without batch norm, is faster NHWC and stays so).");
             md.AppendLine($"4. **What remains in gnorm** is batch norm's double backward, composed in both builds "
                 + $"from about a dozen elementwise passes over each activation: forward + input gradient with "
                 + $"create_graph costs {P("gnorm-forward+input-grad") / P("forward"):F2}x a forward in PagLab and "

@@ -96,7 +96,8 @@ public sealed class TrainCommands : ICommandGroup
         var channelsLast = new Option<bool?>("--channels-last")
         {
             Description = "Train the convolutions in channels-last (NHWC) memory: same numbers to float rounding; "
-                + "default on, except for gnorm, whose double backward runs faster NCHW (docs/training.md)",
+                + "default on, except for gnorm on models with batch norm (resnet18), whose double backward runs "
+                + "faster NCHW (docs/training.md)",
         };
         var cmd = new Command("train", "Train a classifier with a robust objective; writes a resumable run folder")
         {

@@ -63,13 +63,14 @@ public record TrainSettings
     [JsonIgnore] public bool UsesChannelsLast => ChannelsLast != false;
 
     /// <summary>
-    /// The training layout when <see cref="ChannelsLast"/> is unset: NHWC, except for objectives that take a
-    /// double backward (gnorm). There libtorch 2.10 runs the double backward's weight-gradient convolutions on
-    /// transposed views no NHWC kernel takes, reordering them to a blocked layout each time: the resnet18 gnorm
-    /// step measured 1.27x faster in NCHW, while every first-order objective is faster in NHWC
-    /// (docs/BENCHMARKS.md).
+    /// The training layout when <see cref="ChannelsLast"/> is unset: NHWC, except for a double backward (gnorm)
+    /// through batch norm. There libtorch 2.10 runs the double backward's weight-gradient convolutions on
+    /// transposed views no NHWC kernel takes, reordering them to a blocked layout each time, and batch norm's
+    /// double backward mixes the layouts: the resnet18 gnorm step measured 1.27x faster in NCHW, while the
+    /// smallcnn gnorm step (no batch norm) and every first-order objective are faster in NHWC (docs/training.md).
     /// </summary>
-    public static bool ChannelsLastByDefault(ObjectiveKind objective) => objective != ObjectiveKind.Gnorm;
+    public static bool ChannelsLastByDefault(ObjectiveKind objective, bool hasBatchNorm) =>
+        objective != ObjectiveKind.Gnorm || !hasBatchNorm;
 }
 
 /// <summary>Everything that defines a training run; stored in run.json so a run can be resumed or repeated.</summary>
@@ -83,9 +84,10 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
     public required string Dataset { get; init; }
     public ObjectiveConfig Objective { get; init; } = new();
 
-    /// <summary>Whether training runs the convolutions channels-last: the key when set, else the objective's
-    /// default (<see cref="TrainSettings.ChannelsLastByDefault"/>).</summary>
-    [JsonIgnore] public bool TrainsChannelsLast => ChannelsLast ?? ChannelsLastByDefault(Objective.Kind);
+    /// <summary>Whether training runs the convolutions channels-last: the key when set, else the default for the
+    /// objective and model (<see cref="TrainSettings.ChannelsLastByDefault"/>).</summary>
+    public bool TrainsChannelsLast(bool modelHasBatchNorm) =>
+        ChannelsLast ?? ChannelsLastByDefault(Objective.Kind, modelHasBatchNorm);
     public long Seed { get; init; } = 0;
     /// <summary>
     /// Seed of generated datasets (shapes, subspace-gaussians); null = Seed. Sweeps fix it so every seed

@@ -67,7 +67,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         model = ModelFactory.Create(spec, config.Seed);
         model.to(device);
         // Before the optimiser: its state takes the weights' strides.
-        if (config.TrainsChannelsLast) model.ToChannelsLast();
+        if (config.TrainsChannelsLast(NormLayers.HasBatchNorm(model))) model.ToChannelsLast();
         Optimizer = config.Optimizer switch
         {
             OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,

@@ -274,18 +274,25 @@ public class ChannelsLastTests
     }
 
     [Fact]
-    public void TrainingLayout_Unset_IsChannelsLastForFirstOrderObjectives_AndNchwForGnorm_AndASetKeyWins()
+    public void TrainingLayout_Unset_IsNchwOnlyForGnormThroughBatchNorm_AndASetKeyWins()
     {
         var config = new TrainConfig { Dataset = "shapes" };
         foreach (var kind in Enum.GetValues<ObjectiveKind>())
-        {
-            var run = config with { Objective = new ObjectiveConfig { Kind = kind } };
-            Assert.Equal(kind != ObjectiveKind.Gnorm, run.TrainsChannelsLast);
-            Assert.True(run.UsesChannelsLast);                                   // measurements: first order
-            Assert.True((run with { ChannelsLast = true }).TrainsChannelsLast);
-            Assert.False((run with { ChannelsLast = false }).TrainsChannelsLast);
-            Assert.False((run with { ChannelsLast = false }).UsesChannelsLast);
-        }
+            foreach (bool batchNorm in new[] { false, true })
+            {
+                var run = config with { Objective = new ObjectiveConfig { Kind = kind } };
+                Assert.Equal(kind != ObjectiveKind.Gnorm || !batchNorm, run.TrainsChannelsLast(batchNorm));
+                Assert.True(run.UsesChannelsLast);                               // measurements: first order
+                Assert.True((run with { ChannelsLast = true }).TrainsChannelsLast(batchNorm));
+                Assert.False((run with { ChannelsLast = false }).TrainsChannelsLast(batchNorm));
+                Assert.False((run with { ChannelsLast = false }).UsesChannelsLast);
+            }
+        using var resnet = ModelFactory.Create(new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32,
+            Width = 32, Classes = 10 }, 0);
+        using var smallCnn = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
+            Width = 28, Classes = 10 }, 0);
+        Assert.True(NormLayers.HasBatchNorm(resnet));
+        Assert.False(NormLayers.HasBatchNorm(smallCnn));
     }
 
     [Fact]
