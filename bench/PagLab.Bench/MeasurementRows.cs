@@ -209,7 +209,8 @@ static class MeasurementRows
 
     // --- report ---
 
-    static double Ms(JsonNode? row) => row?["MedianMs"]?.GetValue<double>() ?? row?["median_ms"]?.GetValue<double>()
+    internal static double Ms(JsonNode? row) =>
+        row?["MedianMs"]?.GetValue<double>() ?? row?["median_ms"]?.GetValue<double>()
         ?? double.NaN;
 
     static string F(double v, string f = "F1") => double.IsFinite(v) ? v.ToString(f, Inv) : "–";

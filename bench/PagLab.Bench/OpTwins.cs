@@ -63,18 +63,15 @@ static class OpTwinReport
 {
     static readonly System.Globalization.CultureInfo Inv = System.Globalization.CultureInfo.InvariantCulture;
 
-    static double Ms(System.Text.Json.Nodes.JsonNode? row) => row?["MedianMs"]?.GetValue<double>()
-        ?? row?["median_ms"]?.GetValue<double>() ?? double.NaN;
+    static double Ms(System.Text.Json.Nodes.JsonNode? row) => MeasurementRows.Ms(row);
 
     static System.Text.Json.Nodes.JsonObject? Rows(string? path) => path is not null && File.Exists(path)
         ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsObject() : null;
 
     /// <summary>The lowest and highest build ratio (PyTorch ms / PagLab ms, glibc heap on both sides).</summary>
-    public static string BuildRatioRange(string[] reportArgs)
+    public static string BuildRatioRange(string? oursHeap, string? theirsHeap)
     {
-        string? Path(string flag) { int i = Array.IndexOf(reportArgs, flag);
-            return i >= 0 && i + 1 < reportArgs.Length ? reportArgs[i + 1] : null; }
-        var (ours, theirs) = (Rows(Path("--twins-heap")), Rows(Path("--twins-heap-torch")));
+        var (ours, theirs) = (Rows(oursHeap), Rows(theirsHeap));
         if (ours is null || theirs is null) return "(not measured)";
         var ratios = ours.Where(r => r.Key.StartsWith("twin/")).Select(r => Ms(theirs[r.Key]) / Ms(r.Value))
             .Where(double.IsFinite).ToList();
