@@ -53,9 +53,9 @@ public record TrainSettings
     public double CheckpointEverySeconds { get; init; } = 60;
     public int? Threads { get; init; }
     /// <summary>Convolutions in NHWC memory through training and the epoch's evaluation (MemoryFormat); unset means on,
-    /// except for training with gnorm (TrainConfig.TrainsChannelsLast; measured in docs/training.md), false runs NCHW;
-    /// no effect on models without convolutions. Unwritten when unset, so run.json files from before it read and write
-    /// the same (and resume channels-last: a key that may change on resume).</summary>
+    /// except for training with gnorm through batch norm (TrainConfig.TrainsChannelsLast; docs/training.md), false
+    /// runs NCHW; no effect on models without convolutions. Unwritten when unset, so run.json files from before it
+    /// read and write the same (and resume channels-last: a key that may change on resume).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ChannelsLast { get; init; }
 
     /// <summary>Whether a trained model's first-order passes (evaluation, attacks, measurements) run
