@@ -9,6 +9,7 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Tests.Score;
 
+[Trait("Category", "Numeric")]
 public class ScoreTests
 {
     static UNet Net(int classes = 0) { torch.manual_seed(1); return new UNet(new UNetSpec { Channels = 1, Height = 28,
