@@ -16,7 +16,8 @@ public class GoldenCsvTests
     {
         // 0.5 -> 0.500001 is 2e-6 of the column's scale 0.5: 17 ulps, within the end-to-end budget
         GoldenCsv.AssertMatches(Write(Expected),
-            Write("id,regime,value\n1,weak,0.500001\n2,\"bayes-aligned, by off/on\",0.25\n"), Float32Tolerance.EndToEnd);
+            Write("id,regime,value\n1,weak,0.500001\n2,\"bayes-aligned, by off/on\",0.25\n"),
+            Float32Tolerance.EndToEnd);
     }
 
     [Fact]
