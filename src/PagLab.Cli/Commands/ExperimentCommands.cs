@@ -34,7 +34,7 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var model = new Option<string>("--model") { Description = "Model folder(s), comma-separated", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset",
-            DefaultValueFactory = _ => "mnist-distractor" };
+            DefaultValueFactory = _ => Datasets.Name(DatasetName.MnistDistractor) };
         var defaults = new MeasureSettings();   // the defaults of a sweep's measure section
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)",
             DefaultValueFactory = _ => defaults.DistractorSigmas };

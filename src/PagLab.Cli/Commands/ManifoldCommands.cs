@@ -137,7 +137,7 @@ public sealed class ManifoldCommands : ICommandGroup
     static Command Check()
     {
         var dataset = new Option<string>("--dataset") { Description = "A dataset with a known tangent space",
-            DefaultValueFactory = _ => "subspace-gaussians" };
+            DefaultValueFactory = _ => Datasets.Name(DatasetName.SubspaceGaussians) };
         var autoencoder = new Option<string?>("--autoencoder") { Description =
             "Autoencoder folder (also check the autoencoder estimator)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 64 };

@@ -210,7 +210,7 @@ public sealed class ScoreCommands : ICommandGroup
             using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                 parse.GetValue(lpipsNet));
             var report = AlignmentMeasurement.Measure(net, d, data,
-                parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+                parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
@@ -279,7 +279,7 @@ public sealed class ScoreCommands : ICommandGroup
                 using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                     parse.GetValue(lpipsNet));
                 AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data,
-                    parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+                    parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

@@ -340,7 +340,7 @@ public static class SweepRunner
     {
         var m = c.Spec.Measure;
         var denoiser = c.Shared.Denoiser!;
-        double sigma = m.AlignmentSigma ?? AlignmentDefaults.Sigma(c.Job.Dataset);
+        double sigma = m.AlignmentSigma ?? Datasets.AlignmentSigma(c.Job.Dataset);
         var report = AlignmentMeasurement.Measure(c.Model, denoiser, c.Dataset, sigma, m.Mode,
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);

@@ -102,7 +102,7 @@ public sealed record MeasureSettings
     public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
     public int Draws { get; init; } = 16;
     public int AlignmentCount { get; init; } = 64;
-    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults).</summary>
+    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Data/Datasets).</summary>
     public double? AlignmentSigma { get; init; }
     public GradientMode Mode { get; init; } = GradientMode.Predicted;  // with a conditional score (docs/score.md)
     /// <summary>Images per batch of the manifold measurement (`paglab measure manifold --batch-images`).</summary>
@@ -310,7 +310,7 @@ public sealed record SweepSpec
     public static SweepSpec Demo() => new()
     {
         Name = "demo",
-        Datasets = new[] { "shapes-distractor" },
+        Datasets = new[] { Data.Datasets.Name(Data.DatasetName.ShapesDistractor) },
         Objectives = new[]
         {
             new ObjectiveSweep { Name = ObjectiveKind.Standard },

@@ -17,8 +17,11 @@ public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed
 public static class Demo
 {
     /// <summary>The datasets a full demo sweeps when present.</summary>
-    static readonly string[] FullDatasets =
-        { "mnist-distractor", "fashion-mnist-distractor", "cifar10", "shapes-distractor", "subspace-gaussians" };
+    static readonly string[] FullDatasets = new[]
+    {
+        DatasetName.MnistDistractor, DatasetName.FashionMnistDistractor, DatasetName.Cifar10,
+        DatasetName.ShapesDistractor, DatasetName.SubspaceGaussians,
+    }.Select(Datasets.Name).ToArray();
 
     /// <param name="lpipsNet">The LPIPS network; null: alex when its weights are found, else squeeze.</param>
     public static DemoOutcome Run(SweepFolder sweep, bool full, int workers, string? dataRoot, IProgressSink progress,

@@ -56,7 +56,7 @@ public sealed record ReportModel
     public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results,
         IReadOnlyDictionary<string, Score.DenoiserQuality>? denoiserQuality = null)
     {
-        double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Score.AlignmentDefaults.Sigma(dataset);
+        double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Data.Datasets.AlignmentSigma(dataset);
         var scores = (denoiserQuality ?? new Dictionary<string, Score.DenoiserQuality>())
             .Where(kv => spec.Datasets.Contains(kv.Key))
             .Select(kv => new ScoreSummary(kv.Key, kv.Value, SigmaOf(kv.Key), kv.Value.AdequacyAt(SigmaOf(kv.Key))))

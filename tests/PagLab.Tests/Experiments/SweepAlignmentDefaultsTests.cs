@@ -1,3 +1,4 @@
+using PagLab.Data;
 using System.Text.Json.Nodes;
 using PagLab.Experiments;
 using PagLab.IO;
@@ -63,7 +64,7 @@ public class SweepAlignmentDefaultsTests
         Assert.Equal(JobState.Completed, SweepRunner.RunOne(spec, new SweepFolder(dir), 0,
             PagLab.Common.NullProgress.Instance));
         var result = JobResult.Read(new SweepFolder(dir).Job(spec.Jobs()[0]).Result);
-        Assert.Equal(AlignmentDefaults.Sigma("subspace-gaussians"), result.Alignment!.Sigma);
+        Assert.Equal(Datasets.AlignmentSigma(Datasets.Name(DatasetName.SubspaceGaussians)), result.Alignment!.Sigma);
 
         string older = TestPaths.TempDir("sweep");               // spec.json of a sweep begun with the old default
         JsonFiles.Write(new SweepFolder(older).Spec,

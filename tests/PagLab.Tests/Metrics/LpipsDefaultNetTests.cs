@@ -1,3 +1,4 @@
+using PagLab.Data;
 using PagLab.IO;
 using PagLab.Metrics;
 using PagLab.Models;
@@ -42,7 +43,7 @@ public class LpipsDefaultNetTests
     [Theory]
     [InlineData("cifar10", 0.25)]     // the paper's 0.5 on [-1,1] pixels (Section 5, Suppl. B.3)
     [InlineData("imagenet64", 0.6)]   // the paper's 1.2 on [-1,1] pixels
-    [InlineData("mnist", AlignmentDefaults.OtherDatasets)]
+    [InlineData("mnist", Datasets.OtherAlignmentSigma)]
     public void AlignmentSigma_DefaultsToThePapersPerDataset(string dataset, double sigma) =>
-        Assert.Equal(sigma, AlignmentDefaults.Sigma(dataset));
+        Assert.Equal(sigma, Datasets.AlignmentSigma(dataset));
 }
