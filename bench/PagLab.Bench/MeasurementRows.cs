@@ -82,7 +82,7 @@ static class MeasurementRows
     }
 
     static ImageClassifier SmallCnn(int height) =>
-        ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = height, Width = 28,
+        ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1, Height = height, Width = 28,
             Classes = 10 }, 0);
 
     static DataSplit Images(int n, int height, Tensor? signal = null, Tensor? distractor = null) =>

@@ -237,9 +237,9 @@ public sealed record SweepSpec
     /// its config.</summary>
     void ValidateJobs(string where)
     {
-        Require.That(PagLab.Models.ModelFactory.Architectures.Contains(Train.Arch),
-            $"{where}: train.arch '{Train.Arch}' is unknown "
-            + $"(known: {string.Join(", ", PagLab.Models.ModelFactory.Architectures)})");
+        Require.That(ModelFactory.Architectures.Contains(Train.Arch),
+            $"{where}: train.arch '{Vocabulary.Name(Train.Arch)}' cannot be trained "
+            + $"(trainable: {string.Join(", ", ModelFactory.Architectures.Select(Vocabulary.Name))})");
         Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0
             && e <= Attacks.PgdConfig.MaxEpsilon),
             $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");

@@ -4,6 +4,7 @@ using PagLab.Attacks;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
+using PagLab.Models;
 using PagLab.Objectives;
 
 namespace PagLab.Training;
@@ -15,7 +16,7 @@ namespace PagLab.Training;
 public sealed record AuthorsRecipe
 {
     public required string Source { get; init; }          // where in their code the values are set
-    public string Arch { get; init; } = "resnet18";
+    public Architecture Arch { get; init; } = Architecture.ResNet18;
     public required int Epochs { get; init; }
     public required int BatchSize { get; init; }
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
