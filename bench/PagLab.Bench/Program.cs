@@ -135,7 +135,8 @@ static class Bench
         if (Wanted("memory/"))
         {
             int first = quick ? 50 : 200, second = quick ? 500 : 2000;
-            using var model = ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1, Height = 28,
+            using var model = ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1,
+                Height = 28,
                 Width = 28, Classes = 10 }, 0);
             using var opt = torch.optim.Adam(model.parameters(), 1e-3);
             var objective = new CrossEntropy();

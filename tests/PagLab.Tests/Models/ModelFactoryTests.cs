@@ -8,7 +8,8 @@ public class ModelFactoryTests
 {
     static ModelSpec Spec(string arch, int c = 1, int h = 28, int w = 28) => new()
     {
-        Arch = PagLab.Common.Vocabulary.Parse<Architecture>(arch, "arch"), Channels = c, Height = h, Width = w, Classes = 10, WidthMultiplier = 0.25,
+        Arch = PagLab.Common.Vocabulary.Parse<Architecture>(arch, "arch"), Channels = c, Height = h, Width = w,
+            Classes = 10, WidthMultiplier = 0.25,
         Mean = Enumerable.Repeat(0.5f, c).ToArray(), Std = Enumerable.Repeat(0.25f, c).ToArray(),
     };
 
