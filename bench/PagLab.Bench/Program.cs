@@ -111,7 +111,7 @@ static class Bench
         string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
         if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && Wanted("lpips/"))
         {
-            using var lpips = Lpips.Load("squeeze", weights);
+            using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);
             var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
             Add("lpips/squeeze/64x3x64x64",
                 Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); lpips.call(x,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using PagLab.Common;
+using PagLab.Metrics;
 using PagLab.Data;
 using PagLab.Experiments;
 using PagLab.IO;
@@ -289,8 +290,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var workers = Workers("Worker processes (default 2 on a machine with at least 2 cores)",
             Math.Min(2, Environment.ProcessorCount));
         var dataRoot = CommonOptions.DataRoot();
-        var lpipsNet = new Option<string?>("--lpips-net")
-            { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found)" };
+        var lpipsNet = NamedOption.Optional<LpipsNet>("--lpips-net", "LPIPS network",
+            "alex if its weights are found, else squeeze");
         var cmd = new Command("demo",
             "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)")
             { output, full, workers, dataRoot, lpipsNet };

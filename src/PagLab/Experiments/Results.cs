@@ -42,7 +42,7 @@ public sealed record AlignmentResult
 {
     public required GradientMode Mode { get; init; }
     public double Sigma { get; init; }
-    public string? LpipsNet { get; init; }                  // the LPIPS network of OneMinusLpips
+    public Metrics.LpipsNet? LpipsNet { get; init; }                // the LPIPS network of OneMinusLpips
     public Estimate? OneMinusLpips { get; init; }
     public required Estimate Ssim { get; init; }
     public required Estimate Cosine { get; init; }

@@ -109,8 +109,8 @@ public sealed record MeasureSettings
     public int BatchImages { get; init; } = 16;
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
-    /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
-    public string? LpipsNet { get; init; }
+    /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
+    public Metrics.LpipsNet? LpipsNet { get; init; }
 }
 
 /// <summary>
@@ -183,8 +183,6 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         ValidateShared(where);
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
-        Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
-            $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
         ImportedModels.Validate(this, where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);

@@ -40,7 +40,7 @@ public sealed record AlignmentReport
     public string? Why { get; init; }                                  // which gradient and score, and why
     public double Sigma { get; init; }
     public int Count { get; init; }
-    public string? LpipsNet { get; init; }
+    public Metrics.LpipsNet? LpipsNet { get; init; }
     public string? Note { get; init; }
     public required Similarity MeanGradientVsScore { get; init; }
     public Similarity? MeanGradientVsExactScore { get; init; }

@@ -11,7 +11,7 @@ public class LpipsDefaultNetTests
 {
     internal static string WriteWeights(string net, string dir)
     {
-        using var lpips = new Lpips(net);
+        using var lpips = new Lpips(PagLab.Common.Vocabulary.Parse<LpipsNet>(net, "net"));
         string path = Path.Combine(dir, $"lpips-{net}-v0.1.safetensors");
         SafeTensors.Write(path,
             SavedModel.StateDict(lpips).ToDictionary(kv => kv.Key.StartsWith("net.") ? kv.Key[4..] : kv.Key,
@@ -23,10 +23,10 @@ public class LpipsDefaultNetTests
     public void DefaultNet_IsAlex_WhenItsWeightsAreInTheDataRoot_ElseSqueeze()
     {
         string root = TestPaths.TempDir();
-        Assert.Equal("squeeze", Lpips.DefaultNet(null, root));
+        Assert.Equal(LpipsNet.Squeeze, Lpips.DefaultNet(null, root));
         string alex = WriteWeights("alex", Directory.CreateDirectory(Path.Combine(root, "weights")).FullName);
-        Assert.Equal(Lpips.DataRootWeights("alex", root), alex);
-        Assert.Equal("alex", Lpips.DefaultNet(null, root));
+        Assert.Equal(Lpips.DataRootWeights(LpipsNet.Alex, root), alex);
+        Assert.Equal(LpipsNet.Alex, Lpips.DefaultNet(null, root));
     }
 
     [Fact]
@@ -35,9 +35,9 @@ public class LpipsDefaultNetTests
         string root = TestPaths.TempDir();
         WriteWeights("alex", Directory.CreateDirectory(Path.Combine(root, "weights")).FullName);
         string squeeze = WriteWeights("squeeze", TestPaths.TempDir());
-        Assert.Equal("squeeze", Lpips.NetOfWeights(squeeze));
-        Assert.Equal("alex", Lpips.NetOfWeights(Lpips.DataRootWeights("alex", root)));
-        Assert.Equal("squeeze", Lpips.DefaultNet(squeeze, root));
+        Assert.Equal(LpipsNet.Squeeze, Lpips.NetOfWeights(squeeze));
+        Assert.Equal(LpipsNet.Alex, Lpips.NetOfWeights(Lpips.DataRootWeights(LpipsNet.Alex, root)));
+        Assert.Equal(LpipsNet.Squeeze, Lpips.DefaultNet(squeeze, root));
     }
 
     [Theory]
