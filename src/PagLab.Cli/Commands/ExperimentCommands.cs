@@ -54,8 +54,7 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
-            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}",
-                "--outputs/--norm");
+            var measure = PagLab.Manifold.OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
             var data = Datasets.Load(parse.GetValue(dataset)!,

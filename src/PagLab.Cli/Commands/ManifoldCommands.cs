@@ -226,7 +226,7 @@ public sealed class ManifoldCommands : ICommandGroup
             { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
-            var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
+            var kind = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,

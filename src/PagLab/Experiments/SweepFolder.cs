@@ -52,7 +52,6 @@ public sealed class SweepFolder
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public SweepSpec Prepare(SweepSpec spec)
     {
-        Manifold.OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         Directory.CreateDirectory(Root);
         if (File.Exists(Spec))
         {

@@ -96,9 +96,8 @@ public sealed record MeasureSettings
     public bool Manifold { get; init; } = true;
     public bool Alignment { get; init; } = true;
     public bool Distractor { get; init; } = true;
-    /// <summary>Output change measured (OutputMeasure): softmax-l1 (default, the authors' plots), softmax-l2,
-    /// logits-l1, logits-l2.</summary>
-    public string Output { get; init; } = "softmax-l1";
+    /// <summary>Output change measured (OutputMeasure); softmax-l1, the authors' plots, by default.</summary>
+    public OutputChange Output { get; init; } = OutputMeasure.Default.Kind;
     public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
     public int Draws { get; init; } = 16;
     public int AlignmentCount { get; init; } = 64;

@@ -34,7 +34,8 @@ public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
     public required GradientMode Mode { get; init; }
-    public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
+    // of the model gradient compared with the score
+    public GradientReadout GradientReadout { get; init; } = GradientReadout.Logits;
     public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
     public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
     public string? Why { get; init; }                                  // which gradient and score, and why
