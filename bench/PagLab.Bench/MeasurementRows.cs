@@ -57,7 +57,7 @@ static class MeasurementRows
         torch.manual_seed(0);
         var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
         denoiser.Network.eval();
-        return (SmallCnn(28), denoiser, Lpips.Load("squeeze", weights));
+        return (SmallCnn(28), denoiser, Lpips.Load(LpipsNet.Squeeze, weights));
     }
 
     /// <summary>Where the alignment row's time goes: each part timed alone on all its images.</summary>
@@ -82,7 +82,7 @@ static class MeasurementRows
     }
 
     static ImageClassifier SmallCnn(int height) =>
-        ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = height, Width = 28,
+        ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1, Height = height, Width = 28,
             Classes = 10 }, 0);
 
     static DataSplit Images(int n, int height, Tensor? signal = null, Tensor? distractor = null) =>

@@ -111,7 +111,7 @@ static class Bench
         string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
         if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && Wanted("lpips/"))
         {
-            using var lpips = Lpips.Load("squeeze", weights);
+            using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);
             var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
             Add("lpips/squeeze/64x3x64x64",
                 Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); lpips.call(x,
@@ -135,7 +135,8 @@ static class Bench
         if (Wanted("memory/"))
         {
             int first = quick ? 50 : 200, second = quick ? 500 : 2000;
-            using var model = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
+            using var model = ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1,
+                Height = 28,
                 Width = 28, Classes = 10 }, 0);
             using var opt = torch.optim.Adam(model.parameters(), 1e-3);
             var objective = new CrossEntropy();
@@ -175,7 +176,7 @@ static class Bench
     static void Profile(Dictionary<string, Row> rows)
     {
         torch.manual_seed(0);
-        var spec = new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
+        var spec = new ModelSpec { Arch = Architecture.ResNet18, Channels = 3, Height = 32, Width = 32, Classes = 10 };
         using var model = ModelFactory.Create(spec, 0);
         model.train();
         var x = rand(128, 3, 32, 32); var y = randint(10, new long[] { 128 });
@@ -337,8 +338,8 @@ static class Bench
     {
 
         var spec = arch == "smallcnn"
-            ? new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28, Width = 28, Classes = 10 }
-            : new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32, Width = 32, Classes = 10 };
+            ? new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1, Height = 28, Width = 28, Classes = 10 }
+            : new ModelSpec { Arch = Architecture.ResNet18, Channels = 3, Height = 32, Width = 32, Classes = 10 };
         using var model = ModelFactory.Create(spec, 0);
         model.train();
         // Unset: the layout `paglab train` uses by default (TrainConfig.TrainsChannelsLast).

@@ -11,10 +11,14 @@ namespace PagLab.Cli;
 /// </summary>
 public sealed class NamedOption<T> : Option<T?> where T : struct, Enum
 {
-    public NamedOption(string flag, string description, T defaultValue) : base(flag)
+    public NamedOption(string flag, string description, T defaultValue)
+        : this(flag, description, Vocabulary.Name(defaultValue)) => Default = defaultValue;
+
+    /// <summary>An option whose default is decided later (<paramref name="defaultText"/> says how): read it with
+    /// GetValue, null when not given.</summary>
+    public NamedOption(string flag, string description, string defaultText) : base(flag)
     {
-        Default = defaultValue;
-        Description = $"{description} ({Vocabulary.Describe<T>()}) [default: {Vocabulary.Name(defaultValue)}]";
+        Description = $"{description} ({Vocabulary.Describe<T>()}) [default: {defaultText}]";
         HelpName = string.Join("|", Vocabulary.Names<T>());
         CustomParser = result =>
         {
@@ -26,7 +30,7 @@ public sealed class NamedOption<T> : Option<T?> where T : struct, Enum
         CompletionSources.Add(Vocabulary.Names<T>().ToArray());
     }
 
-    public T Default { get; }
+    public T Default { get; }   // default(T) for an option whose default is decided later
 
     /// <summary>The value given on the command line, else the default.</summary>
     public T ValueIn(ParseResult parse) => parse.GetValue(this) ?? Default;
@@ -36,4 +40,9 @@ public static class NamedOption
 {
     public static NamedOption<T> Create<T>(string flag, string description, T defaultValue) where T : struct, Enum =>
         new(flag, description, defaultValue);
+
+    /// <summary>A named option without a fixed default; <paramref name="defaultText"/> says what its absence
+    /// means.</summary>
+    public static NamedOption<T> Optional<T>(string flag, string description, string defaultText)
+        where T : struct, Enum => new(flag, description, defaultText);
 }

@@ -37,7 +37,8 @@ public sealed class DataCommands : ICommandGroup
 
     static Command Fetch()
     {
-        var name = new Argument<string>("name") { Description = "mnist | fashion-mnist | cifar10" };
+        var name = new Argument<string>("name") { Description = string.Join(" | ",
+            Datasets.Table.Where(d => d.Files.Count > 0).Select(d => d.Name)) };
         var dataRoot = CommonOptions.DataRoot();
         var urlBase = new Option<string?>("--url-base") { Description =
             "Download from this base URL instead of the official one (a mirror); also $PAGLAB_DOWNLOAD_BASE" };

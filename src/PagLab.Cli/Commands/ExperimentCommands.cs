@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using PagLab.Common;
+using PagLab.Metrics;
 using PagLab.Data;
 using PagLab.Experiments;
 using PagLab.IO;
@@ -34,7 +35,7 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var model = new Option<string>("--model") { Description = "Model folder(s), comma-separated", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "A *-distractor dataset",
-            DefaultValueFactory = _ => "mnist-distractor" };
+            DefaultValueFactory = _ => Datasets.Name(DatasetName.MnistDistractor) };
         var defaults = new MeasureSettings();   // the defaults of a sweep's measure section
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)",
             DefaultValueFactory = _ => defaults.DistractorSigmas };
@@ -53,8 +54,7 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
-            var measure = PagLab.Manifold.OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}",
-                "--outputs/--norm");
+            var measure = PagLab.Manifold.OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
             var data = Datasets.Load(parse.GetValue(dataset)!,
@@ -289,8 +289,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var workers = Workers("Worker processes (default 2 on a machine with at least 2 cores)",
             Math.Min(2, Environment.ProcessorCount));
         var dataRoot = CommonOptions.DataRoot();
-        var lpipsNet = new Option<string?>("--lpips-net")
-            { Description = "LPIPS network: squeeze | alex | vgg (default: alex if its weights are found)" };
+        var lpipsNet = NamedOption.Optional<LpipsNet>("--lpips-net", "LPIPS network",
+            "alex if its weights are found, else squeeze");
         var cmd = new Command("demo",
             "The whole study, small: train, measure, report (embedded shapes-distractor data, no download)")
             { output, full, workers, dataRoot, lpipsNet };

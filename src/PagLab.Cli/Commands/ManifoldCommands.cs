@@ -137,7 +137,7 @@ public sealed class ManifoldCommands : ICommandGroup
     static Command Check()
     {
         var dataset = new Option<string>("--dataset") { Description = "A dataset with a known tangent space",
-            DefaultValueFactory = _ => "subspace-gaussians" };
+            DefaultValueFactory = _ => Datasets.Name(DatasetName.SubspaceGaussians) };
         var autoencoder = new Option<string?>("--autoencoder") { Description =
             "Autoencoder folder (also check the autoencoder estimator)" };
         var count = new Option<int>("--count") { Description = "Test images", DefaultValueFactory = _ => 64 };
@@ -226,7 +226,7 @@ public sealed class ManifoldCommands : ICommandGroup
             { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
-            var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
+            var kind = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,

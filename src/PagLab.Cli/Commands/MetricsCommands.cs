@@ -14,8 +14,7 @@ public sealed class MetricsCommands : ICommandGroup
     {
         var a = new Argument<string>("a") { Description = "First image (PNG, JPEG, ...)" };
         var b = new Argument<string>("b") { Description = "Second image, same size" };
-        var net = new Option<string>("--net") { Description = "Backbone: squeeze, alex or vgg",
-            DefaultValueFactory = _ => "squeeze" };
+        var net = NamedOption.Create("--net", "Backbone", LpipsNet.Squeeze);
         var weights = new Option<string?>("--weights") { Description =
             "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth "
             + "with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors" };
@@ -32,8 +31,8 @@ public sealed class MetricsCommands : ICommandGroup
         cmd.Options.Add(dataRoot);
         cmd.SetAction(parse =>
         {
-            using var lpips = Lpips.Load(parse.GetValue(net)!, Lpips.ResolveWeights(parse.GetValue(weights),
-                parse.GetValue(net)!, parse.GetValue(dataRoot)), parse.GetValue(lin));
+            using var lpips = Lpips.Load(net.ValueIn(parse), Lpips.ResolveWeights(parse.GetValue(weights),
+                net.ValueIn(parse), parse.GetValue(dataRoot)), parse.GetValue(lin));
             string pathA = parse.GetValue(a)!, pathB = parse.GetValue(b)!;
             using var x = RgbImage.Read(pathA);
             using var y = RgbImage.Read(pathB);

@@ -69,10 +69,11 @@ public sealed class ModelInteropCommands : ICommandGroup
                     + $"apply to TorchScript archives; " +
                     "a state dict's normalisation comes from its normalize.mean/std tensors");
             using var model = PyTorchWeights.Import(source,
-                new PyTorchWeights.ImportOptions(parse.GetValue(arch) ?? "resnet18", parse.GetValue(dataset)!,
+                new PyTorchWeights.ImportOptions(parse.GetValue(arch) is { } named
+                    ? Vocabulary.Parse<Architecture>(named, "--arch") : Architecture.ResNet18, parse.GetValue(dataset)!,
                 parse.GetValue(activation)!));
             OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.Save(dir, model, notes: notes));
-            Console.WriteLine($"imported state dict {source} -> {output} ({model.Spec.Arch}, "
+            Console.WriteLine($"imported state dict {source} -> {output} ({Vocabulary.Name(model.Spec.Arch)}, "
                 + $"{model.Spec.Channels}x{model.Spec.Height}x{model.Spec.Width}, {model.Spec.Classes} classes)");
             return 0;
         });

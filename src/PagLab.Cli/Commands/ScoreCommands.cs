@@ -27,25 +27,13 @@ public sealed class ScoreCommands : ICommandGroup
     }
 
 
-    /// <summary>
-    /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out
-    /// loud) when there are none. Without --lpips-net: the given weights' network, else alex when its weights are
-    /// present.
-    /// </summary>
-    public static Lpips? OptionalLpips(string? weights, string? dataRoot, string? net = null)
+    /// <summary>The LPIPS of --lpips-weights and --lpips-net (<see cref="LpipsChoice"/>), said out loud; null
+    /// without weights.</summary>
+    static Lpips? OptionalLpips(string? weights, string? dataRoot, LpipsNet? net)
     {
-        net ??= Lpips.DefaultNet(weights ?? Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"), dataRoot);
-        Require.That(LpipsBackbone.Names.Contains(net),
-            $"--lpips-net must be one of {string.Join(", ", LpipsBackbone.Names)}, got '{net}'");
-        string? path = Lpips.FindWeights(weights, net, dataRoot);
-        if (path is null)
-        {
-            Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or "
-                + $"{Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
-            return null;
-        }
-        Console.WriteLine($"LPIPS-{net} ({path})");
-        return Lpips.Load(net, path);
+        var choice = LpipsChoice.Find(weights, dataRoot, net);
+        Console.WriteLine(choice.Describe());
+        return choice.Load();
     }
 
     static Command TrainDenoiser()
@@ -166,18 +154,15 @@ public sealed class ScoreCommands : ICommandGroup
     }
 
     /// <summary>The options every alignment command shares: noise level, LPIPS network, gradient mode.</summary>
-    static (Option<double?> Sigma, Option<string?> LpipsNet, NamedOption<GradientMode> Mode) AlignmentOptions() =>
+    static (Option<double?> Sigma, NamedOption<LpipsNet> LpipsNet, NamedOption<GradientMode> Mode) AlignmentOptions() =>
     (
         new Option<double?>("--sigma")
         {
             Description = "Noise level in [0,1]-pixel units (default per dataset: cifar10 0.25, imagenet64 0.6 as the"
                 + " paper; else 0.5)",
         },
-        new Option<string?>("--lpips-net")
-        {
-            Description = "LPIPS network: squeeze | alex | vgg (default: the weights' network; alex when its weights"
-                + " are in the data root)",
-        },
+        NamedOption.Optional<LpipsNet>("--lpips-net", "LPIPS network",
+            "the weights' network; alex when its weights are in the data root"),
         NamedOption.Create("--mode", "Gradient of (a class is paired with the score conditioned on it when the"
             + " denoiser is conditional)", new PagLab.Experiments.MeasureSettings().Mode)
     );
@@ -210,7 +195,7 @@ public sealed class ScoreCommands : ICommandGroup
             using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                 parse.GetValue(lpipsNet));
             var report = AlignmentMeasurement.Measure(net, d, data,
-                parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+                parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
@@ -279,7 +264,7 @@ public sealed class ScoreCommands : ICommandGroup
                 using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                     parse.GetValue(lpipsNet));
                 AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data,
-                    parse.GetValue(sigma) ?? AlignmentDefaults.Sigma(data.Name), mode.ValueIn(parse), n, lpips);
+                    parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

@@ -39,8 +39,7 @@ public sealed class TrainCommands : ICommandGroup
     {
         var dataset = new Option<string>("--dataset") { Description = "Dataset name (see 'paglab data list')",
             Required = true };
-        var arch = new Option<string>("--arch") { Description = "resnet18 | lenet | smallcnn | mlp | linear",
-            DefaultValueFactory = _ => "smallcnn" };
+        var arch = NamedOption.Create("--arch", "Architecture", new TrainSettings().Arch);
         var activation = new Option<string>("--activation") { Description = "relu or softplus:BETA",
             DefaultValueFactory = _ => "relu" };
         var width = new Option<double>("--width") { Description = "resnet18 width multiplier",
@@ -120,7 +119,7 @@ public sealed class TrainCommands : ICommandGroup
         {
             var config = new TrainConfig
             {
-                Dataset = parse.GetValue(dataset)!, Arch = parse.GetValue(arch)!,
+                Dataset = parse.GetValue(dataset)!, Arch = arch.ValueIn(parse),
                     Activation = parse.GetValue(activation)!,
                 WidthMultiplier = parse.GetValue(width),
                 Objective = new ObjectiveConfig

@@ -18,26 +18,28 @@ public static class Cifar10Reader
     /// &lt;root&gt;/cifar10/cifar-10-batches-bin.</summary>
     public static string? FindFolder(string root)
     {
-        foreach (var folder in new[] { Path.Combine(root, "cifar10"), Path.Combine(root, "cifar10",
-            "cifar-10-batches-bin"), Path.Combine(root, "cifar-10-batches-bin") })
+        string own = Datasets.Folder(root, DatasetName.Cifar10);
+        foreach (var folder in new[] { own, Path.Combine(own, "cifar-10-batches-bin"),
+            Path.Combine(root, "cifar-10-batches-bin") })
             if (File.Exists(Path.Combine(folder, "test_batch.bin"))) return folder;
         return null;
     }
 
     public static InMemoryDataset Load(string root)
     {
+        string name = Datasets.Name(DatasetName.Cifar10);
         string folder = FindFolder(root) ?? throw new PagLabException(
-            $"dataset 'cifar10' not found: no test_batch.bin in {Path.Combine(root, "cifar10")}"
-            + " (run 'paglab data fetch cifar10' or pass `dataRoot`)");
+            $"dataset '{name}' not found: no test_batch.bin in {Datasets.Folder(root, name)}"
+            + $" (run 'paglab data fetch {name}' or pass `dataRoot`)");
         var trainFiles = Enumerable.Range(1, 5).Select(i => Path.Combine(folder, $"data_batch_{i}.bin")).ToArray();
         foreach (var f in trainFiles)
-            if (!File.Exists(f)) throw new PagLabException($"{f}: file not found (cifar10 needs data_batch_1..5.bin "
+            if (!File.Exists(f)) throw new PagLabException($"{f}: file not found ({name} needs data_batch_1..5.bin "
                 + $"and test_batch.bin)");
         var parts = trainFiles.Select(ReadBatch).ToList();
         var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0),
             cat(parts.Select(p => p.Labels).ToArray(), 0));
         foreach (var p in parts) p.Dispose();
-        return new InMemoryDataset("cifar10", new ImageShape(3, 32, 32), ClassNames, train,
+        return new InMemoryDataset(name, Datasets.Entry(DatasetName.Cifar10).Shape, ClassNames, train,
             ReadBatch(Path.Combine(folder, "test_batch.bin")));
     }
 

@@ -24,12 +24,14 @@ public static class DistractorDataset
         return (2.0 - d).clamp(0, 1).reshape(1, 1, 28, 28).MoveToOuterDisposeScope(); // stroke ~3 px
     }
 
-    public static InMemoryDataset Create(IDataset source, long seed = 0)
+    /// <summary>The distractor set of <paramref name="source"/>, named as the registry names it
+    /// (<paramref name="name"/>).</summary>
+    public static InMemoryDataset Create(string name, IDataset source, long seed = 0)
     {
         if (source.Shape != new ImageShape(1, 28, 28))
             throw new Common.PagLabException($"distractor datasets need 1x28x28 source images, {source.Name} has "
                 + $"{source.Shape}");
-        return new InMemoryDataset($"{source.Name}-distractor", new ImageShape(1, 56, 28), source.ClassNames,
+        return new InMemoryDataset(name, new ImageShape(1, 56, 28), source.ClassNames,
             Compose(source.Train, seed * 2 + 1), Compose(source.Test, seed * 2 + 2));
     }
 

@@ -16,60 +16,24 @@ public sealed record RemoteFile(string Name, string Url, string Sha256, long Siz
     public long MaxBytes => Size + Size / 10 + (1 << 20);
 }
 
-/// <summary>
-/// The official download locations of the file-backed datasets, with SHA-256 digests checked
-/// against several independent published copies (see docs/data.md).
-/// </summary>
+/// <summary>The official download locations of the file-backed datasets (their registry entries' files).</summary>
 public static class DatasetSources
 {
-    const string Mnist = "https://ossci-datasets.s3.amazonaws.com/mnist/";
-    const string Fashion = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
-
-    public static readonly IReadOnlyDictionary<string, RemoteFile[]> Files = new Dictionary<string, RemoteFile[]>
-    {
-        ["mnist"] = new[]
-        {
-            new RemoteFile("train-images-idx3-ubyte.gz", Mnist + "train-images-idx3-ubyte.gz",
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-            new RemoteFile("train-labels-idx1-ubyte.gz", Mnist + "train-labels-idx1-ubyte.gz",
-                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", Mnist + "t10k-images-idx3-ubyte.gz",
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", Mnist + "t10k-labels-idx1-ubyte.gz",
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
-        },
-        ["fashion-mnist"] = new[]
-        {
-            new RemoteFile("train-images-idx3-ubyte.gz", Fashion + "train-images-idx3-ubyte.gz",
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
-            new RemoteFile("train-labels-idx1-ubyte.gz", Fashion + "train-labels-idx1-ubyte.gz",
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", Fashion + "t10k-images-idx3-ubyte.gz",
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", Fashion + "t10k-labels-idx1-ubyte.gz",
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
-        },
-        ["cifar10"] = new[]
-        {
-            new RemoteFile("cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-                "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),
-        },
-    };
+    public static IReadOnlyDictionary<string, IReadOnlyList<RemoteFile>> Files =>
+        Datasets.Table.Where(e => e.Files.Count > 0).ToDictionary(e => e.Name, e => e.Files);
 
     /// <summary>The files of a dataset, with the URL directory replaced by urlBase when given (mirrors,
     /// tests).</summary>
-    public static RemoteFile[] For(string dataset, string? urlBase)
+    public static IReadOnlyList<RemoteFile> For(string dataset, string? urlBase)
     {
-        if (dataset == "imagenet64")
-            throw new PagLabException("imagenet64 cannot be fetched automatically: download the 64x64 npz files from "
-                + "image-net.org (login required) into <data-root>/imagenet64/");
-        if (!Files.TryGetValue(dataset, out var files))
-            throw new PagLabException(Datasets.Names.Contains(dataset)
-                ? $"'{dataset}' needs no download (it is generated or built from another dataset)"
-                : $"unknown dataset '{dataset}' (known: {string.Join(", ", Datasets.Names)})");
-        if (string.IsNullOrEmpty(urlBase)) return files;
+        var entry = Datasets.Entry(dataset);
+        if (entry.ManualDownload is { } manual)
+            throw new PagLabException($"{dataset} cannot be fetched automatically: {manual}");
+        if (entry.Files.Count == 0)
+            throw new PagLabException($"'{dataset}' needs no download (it is generated or built from another dataset)");
+        if (string.IsNullOrEmpty(urlBase)) return entry.Files;
         string b = urlBase.EndsWith('/') ? urlBase : urlBase + "/";
-        return files.Select(f => f with { Url = b + f.Name }).ToArray();
+        return entry.Files.Select(f => f with { Url = b + f.Name }).ToArray();
     }
 }
 

@@ -11,23 +11,27 @@ namespace PagLab.Data;
 /// </summary>
 public static class ImageNet64Reader
 {
+    /// <summary>The validation file, whose presence says the dataset is there.</summary>
+    public static string ValidationFile(string root) =>
+        Path.Combine(Datasets.Folder(root, DatasetName.ImageNet64), "val_data.npz");
+
     public static InMemoryDataset Load(string root)
     {
-        string folder = Path.Combine(root, "imagenet64");
-        string val = Path.Combine(folder, "val_data.npz");
+        string name = Datasets.Name(DatasetName.ImageNet64), folder = Datasets.Folder(root, name);
+        string val = ValidationFile(root);
         if (!File.Exists(val))
-            throw new PagLabException($"dataset 'imagenet64' not found: no val_data.npz in {folder} (download the "
-                + $"64x64 npz files from image-net.org after logging in; see 'paglab data fetch imagenet64')");
+            throw new PagLabException($"dataset '{name}' not found: no val_data.npz in {folder} (download the "
+                + $"64x64 npz files from image-net.org after logging in; see 'paglab data fetch {name}')");
         var trainFiles = Enumerable.Range(1, 10).Select(i => Path.Combine(folder,
             $"train_data_batch_{i}.npz")).Where(File.Exists).ToArray();
-        if (trainFiles.Length == 0) throw new PagLabException($"dataset 'imagenet64': no train_data_batch_N.npz in "
+        if (trainFiles.Length == 0) throw new PagLabException($"dataset '{name}': no train_data_batch_N.npz in "
             + $"{folder}");
         var parts = trainFiles.Select(ReadFile).ToList();
         var train = new DataSplit(cat(parts.Select(p => p.Images).ToArray(), 0),
             cat(parts.Select(p => p.Labels).ToArray(), 0));
         foreach (var p in parts) p.Dispose();
         var classes = Enumerable.Range(0, 1000).Select(i => $"class{i}").ToArray();
-        return new InMemoryDataset("imagenet64", new ImageShape(3, 64, 64), classes, train, ReadFile(val));
+        return new InMemoryDataset(name, Datasets.Entry(DatasetName.ImageNet64).Shape, classes, train, ReadFile(val));
     }
 
     public static DataSplit ReadFile(string path)

@@ -20,7 +20,8 @@ public static class ShapesDataset
     {
         var train = Generate(trainSize, seed * 2 + 1);
         var test = Generate(testSize, seed * 2 + 2);
-        return new InMemoryDataset("shapes", new ImageShape(1, Size, Size), ClassNames, train, test);
+        return new InMemoryDataset(Datasets.Name(DatasetName.Shapes), new ImageShape(1, Size, Size), ClassNames, train,
+            test);
     }
 
     /// <summary>n images with balanced labels in shuffled order.</summary>

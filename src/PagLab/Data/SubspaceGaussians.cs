@@ -45,7 +45,7 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
     }
 
     public SubspaceGaussiansOptions Options { get; }
-    public string Name => "subspace-gaussians";
+    public string Name => Datasets.Name(DatasetName.SubspaceGaussians);
     public ImageShape Shape => new(Options.Channels, Options.Height, Options.Width);
     public int Classes => Options.Classes;
     public IReadOnlyList<string> ClassNames { get; }

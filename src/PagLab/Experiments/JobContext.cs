@@ -234,12 +234,8 @@ public sealed class SweepSession : IDisposable
         }
     }
 
-    static Lpips? LoadLpips(SweepSpec spec)
-    {
-        string net = spec.Measure.LpipsNet ?? "squeeze";       // Prepare resolves an unset network
-        string? path = Lpips.FindWeights(null, net, spec.DataRoot);
-        return path is not null && File.Exists(path) ? Lpips.Load(net, path) : null;
-    }
+    // Prepare resolves an unset network
+    static Lpips? LoadLpips(SweepSpec spec) => LpipsChoice.Find(null, spec.DataRoot, spec.Measure.LpipsNet).Load();
 
     void Release()
     {

@@ -42,7 +42,7 @@ public sealed record AlignmentResult
 {
     public required GradientMode Mode { get; init; }
     public double Sigma { get; init; }
-    public string? LpipsNet { get; init; }                  // the LPIPS network of OneMinusLpips
+    public Metrics.LpipsNet? LpipsNet { get; init; }                // the LPIPS network of OneMinusLpips
     public Estimate? OneMinusLpips { get; init; }
     public required Estimate Ssim { get; init; }
     public required Estimate Cosine { get; init; }
@@ -104,7 +104,7 @@ public sealed record JobResult
     /// <summary>Final test accuracy with its exact binomial interval.</summary>
     public required Estimate TestAccuracy { get; init; }
     /// <summary>The output measure of Sensitivity and Distractor (<see cref="OutputMeasure"/> name).</summary>
-    public string? OutputMeasure { get; init; }
+    public OutputChange? OutputMeasure { get; init; }
     public List<SensitivityResult> Sensitivity { get; init; } = new();
     public GradientMode? Rho2Mode { get; init; }
     public Estimate? Rho2 { get; init; }
@@ -162,7 +162,7 @@ public static class SweepResults
         foreach (var r in results)
         {
             sb.Append($"{r.Id},{r.Dataset},{r.Objective},{Format(r.Strength)},{r.Seed},"
-                + $"{Vocabulary.Name(r.Status)},{r.OutputMeasure}");
+                + $"{Vocabulary.Name(r.Status)},{(r.OutputMeasure is { } m ? Vocabulary.Name(m) : "")}");
             var cells = new List<Estimate?> { r.TestAccuracy };
             foreach (var e in eps)
             {

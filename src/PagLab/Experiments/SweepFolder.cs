@@ -52,14 +52,14 @@ public sealed class SweepFolder
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public SweepSpec Prepare(SweepSpec spec)
     {
-        Manifold.OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         Directory.CreateDirectory(Root);
         if (File.Exists(Spec))
         {
             // read through today's record, so keys an older spec.json lacks compare as their defaults
             var stored = SweepSpec.ReadStored(Spec);
-            spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? "squeeze");   // sweeps before the key measured squeeze
-            stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? "squeeze");
+            // sweeps before the key measured squeeze
+            spec = WithLpipsNet(spec, stored.Measure.LpipsNet ?? Metrics.LpipsNet.Squeeze);
+            stored = WithLpipsNet(stored, stored.Measure.LpipsNet ?? Metrics.LpipsNet.Squeeze);
             // an unset alignmentSigma keeps the folder's (0.25 in sweeps begun when that was the default)
             spec = spec with { Measure = spec.Measure with
                 { AlignmentSigma = spec.Measure.AlignmentSigma ?? stored.Measure.AlignmentSigma } };
@@ -76,7 +76,7 @@ public sealed class SweepFolder
     }
 
     /// <summary>The spec with its LPIPS network set to <paramref name="net"/> unless the spec names one.</summary>
-    static SweepSpec WithLpipsNet(SweepSpec spec, string net) =>
+    static SweepSpec WithLpipsNet(SweepSpec spec, Metrics.LpipsNet net) =>
         spec with { Measure = spec.Measure with { LpipsNet = spec.Measure.LpipsNet ?? net } };
 
     /// <summary>The job folders that hold a result, in id order.</summary>

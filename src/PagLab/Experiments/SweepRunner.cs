@@ -238,8 +238,8 @@ public static class SweepRunner
         var spec = session.Spec;
         var clock = Stopwatch.StartNew();
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
-        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
-        var context = new JobContext(spec, job, session.Folder.Job(job), shared, model, null, measure);
+        var context = new JobContext(spec, job, session.Folder.Job(job), shared, model, null,
+            new OutputMeasure(spec.Measure.Output));
         if (spec.Measure.Manifold)
         {
             result = MeasureManifold(context, result);
@@ -278,7 +278,6 @@ public static class SweepRunner
     static JobResult ResultOf(SweepSpec spec, SweepJob job, IDataset dataset, double accuracy, JobState status,
         string? message)
     {
-        var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         long testImages = dataset.Test.Count;
         long correct = double.IsFinite(accuracy) ? (long)Math.Round(accuracy * testImages) : 0;
         return new JobResult
@@ -286,7 +285,7 @@ public static class SweepRunner
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
             Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed,
             Classes = dataset.Classes,
-            OutputMeasure = measure.Name,
+            OutputMeasure = spec.Measure.Output,
             Status = status,
             TestCorrect = correct, TestImages = testImages,
             TestAccuracy = double.IsFinite(accuracy) ? Uncertainty.Estimate.Binomial(correct, testImages)
@@ -340,7 +339,7 @@ public static class SweepRunner
     {
         var m = c.Spec.Measure;
         var denoiser = c.Shared.Denoiser!;
-        double sigma = m.AlignmentSigma ?? AlignmentDefaults.Sigma(c.Job.Dataset);
+        double sigma = m.AlignmentSigma ?? Datasets.AlignmentSigma(c.Job.Dataset);
         var report = AlignmentMeasurement.Measure(c.Model, denoiser, c.Dataset, sigma, m.Mode,
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);

@@ -96,21 +96,20 @@ public sealed record MeasureSettings
     public bool Manifold { get; init; } = true;
     public bool Alignment { get; init; } = true;
     public bool Distractor { get; init; } = true;
-    /// <summary>Output change measured (OutputMeasure): softmax-l1 (default, the authors' plots), softmax-l2,
-    /// logits-l1, logits-l2.</summary>
-    public string Output { get; init; } = "softmax-l1";
+    /// <summary>Output change measured (OutputMeasure); softmax-l1, the authors' plots, by default.</summary>
+    public OutputChange Output { get; init; } = OutputMeasure.Default.Kind;
     public double[] Epsilons { get; init; } = { 0.5, 1, 2, 4 };
     public int Draws { get; init; } = 16;
     public int AlignmentCount { get; init; } = 64;
-    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Score/AlignmentDefaults).</summary>
+    /// <summary>[0,1]-pixel units; unset: the paper's per dataset (Data/Datasets).</summary>
     public double? AlignmentSigma { get; init; }
     public GradientMode Mode { get; init; } = GradientMode.Predicted;  // with a conditional score (docs/score.md)
     /// <summary>Images per batch of the manifold measurement (`paglab measure manifold --batch-images`).</summary>
     public int BatchImages { get; init; } = 16;
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
-    /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
-    public string? LpipsNet { get; init; }
+    /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
+    public Metrics.LpipsNet? LpipsNet { get; init; }
 }
 
 /// <summary>
@@ -183,8 +182,6 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         ValidateShared(where);
         SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
-        Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
-            $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
         ImportedModels.Validate(this, where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
@@ -237,9 +234,9 @@ public sealed record SweepSpec
     /// its config.</summary>
     void ValidateJobs(string where)
     {
-        Require.That(PagLab.Models.ModelFactory.Architectures.Contains(Train.Arch),
-            $"{where}: train.arch '{Train.Arch}' is unknown "
-            + $"(known: {string.Join(", ", PagLab.Models.ModelFactory.Architectures)})");
+        Require.That(ModelFactory.Architectures.Contains(Train.Arch),
+            $"{where}: train.arch '{Vocabulary.Name(Train.Arch)}' cannot be trained "
+            + $"(trainable: {string.Join(", ", ModelFactory.Architectures.Select(Vocabulary.Name))})");
         Require.That(Measure.Epsilons is { Length: > 0 } && Measure.Epsilons.All(e => e > 0
             && e <= Attacks.PgdConfig.MaxEpsilon),
             $"{where}: measure.epsilons must be a non-empty list of numbers in (0, {Attacks.PgdConfig.MaxEpsilon}]");
@@ -310,7 +307,7 @@ public sealed record SweepSpec
     public static SweepSpec Demo() => new()
     {
         Name = "demo",
-        Datasets = new[] { "shapes-distractor" },
+        Datasets = new[] { Data.Datasets.Name(Data.DatasetName.ShapesDistractor) },
         Objectives = new[]
         {
             new ObjectiveSweep { Name = ObjectiveKind.Standard },

@@ -26,9 +26,9 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     private readonly LpipsBackbone net;
     private readonly LinearLayer[] lins;
 
-    public string Net => net.Net;
+    public LpipsNet Net => net.Net;
 
-    public Lpips(string netName) : base(nameof(Lpips))
+    public Lpips(LpipsNet netName) : base(nameof(Lpips))
     {
         net = LpipsBackbone.Create(netName);
         lins = net.Channels.Select(c => new LinearLayer(c)).ToArray();
@@ -50,7 +50,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
                 + $"[{string.Join(",", a.shape)}] and [{string.Join(",", b.shape)}]");
         if (a.shape[1] is not (1 or 3)) throw new PagLabException($"LPIPS needs 1 or 3 channels, got {a.shape[1]}");
         if (Math.Min(a.shape[2], a.shape[3]) < net.MinimumSide)
-            throw new PagLabException($"LPIPS-{Net} needs images of at least {net.MinimumSide}x{net.MinimumSide} "
+            throw new PagLabException($"LPIPS-{Vocabulary.Name(Net)} needs images of at least "
+                + $"{net.MinimumSide}x{net.MinimumSide} "
                 + $"pixels, got {a.shape[2]}x{a.shape[3]}");
         using var _ = NewDisposeScope();
         long batch = a.shape[0];
@@ -77,7 +78,7 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     /// or torchvision's backbone file plus the original lin file (<paramref name="linPath"/>).
     /// Files may be .safetensors or PyTorch .pth/.pt (legacy or zip), read without running code.
     /// </summary>
-    public static Lpips Load(string netName, string weightsPath, string? linPath = null)
+    public static Lpips Load(LpipsNet netName, string weightsPath, string? linPath = null)
     {
         var model = new Lpips(netName);
         var tensors = new Dictionary<string, (Tensor Tensor, string File)>();
@@ -107,11 +108,12 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
                         : "";
                     throw new DataFormatException(linPath is not null && fileName.StartsWith("lin",
                         StringComparison.Ordinal) ? linPath : weightsPath,
-                        $"has no tensor '{fileName}' needed by LPIPS-{netName}{hint}");
+                        $"has no tensor '{fileName}' needed by LPIPS-{Vocabulary.Name(netName)}{hint}");
                 }
                 if (!src.Tensor.shape.SequenceEqual(dest.shape))
                     throw new DataFormatException(src.File,
-                        $"tensor '{fileName}' has shape [{string.Join(",", src.Tensor.shape)}], LPIPS-{netName} "
+                        $"tensor '{fileName}' has shape [{string.Join(",", src.Tensor.shape)}], "
+                        + $"LPIPS-{Vocabulary.Name(netName)} "
                         + $"needs [{string.Join(",", dest.shape)}] (weights for another network?)");
                 dest.copy_(src.Tensor.to(float32));
             }
@@ -144,7 +146,7 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     /// The weights file for <paramref name="net"/>: the option if given, else $PAGLAB_LPIPS_WEIGHTS, else
     /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists; null when there is none.
     /// </summary>
-    public static string? FindWeights(string? option, string net = "squeeze", string? dataRoot = null)
+    public static string? FindWeights(string? option, LpipsNet net = LpipsNet.Squeeze, string? dataRoot = null)
     {
         if (!string.IsNullOrEmpty(option)) return option;
         var env = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
@@ -153,40 +155,40 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         return File.Exists(inRoot) ? inRoot : null;
     }
 
-    public static string DataRootWeights(string net, string? dataRoot) =>
-        Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{net}-v0.1.safetensors");
+    public static string DataRootWeights(LpipsNet net, string? dataRoot) =>
+        Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{Vocabulary.Name(net)}-v0.1.safetensors");
 
     /// <summary>
     /// The LPIPS network to use when none is named: the one of the weight file given (lpipsWeights or
     /// PAGLAB_LPIPS_WEIGHTS), else AlexNet when its weights are in the data root (the paper measures with
     /// LPIPS-AlexNet, Section 5), else SqueezeNet.
     /// </summary>
-    public static string DefaultNet(string? weights, string? dataRoot)
+    public static LpipsNet DefaultNet(string? weights, string? dataRoot)
     {
-        if (!string.IsNullOrEmpty(weights) && File.Exists(weights)) return NetOfWeights(weights) ?? "squeeze";
-        return File.Exists(DataRootWeights("alex", dataRoot)) ? "alex" : "squeeze";
+        if (!string.IsNullOrEmpty(weights) && File.Exists(weights)) return NetOfWeights(weights) ?? LpipsNet.Squeeze;
+        return File.Exists(DataRootWeights(LpipsNet.Alex, dataRoot)) ? LpipsNet.Alex : LpipsNet.Squeeze;
     }
 
     /// <summary>Which network a weight file belongs to: squeeze has 7 lin layers, alex and vgg 5 (alex's first kernel
     /// is 11x11).</summary>
-    public static string? NetOfWeights(string path)
+    public static LpipsNet? NetOfWeights(string path)
     {
         var tensors = TorchFile.ReadStateDict(path);
         try
         {
             var names = tensors.Keys.Select(MapName).Where(n => n is not null).ToHashSet();
-            if (names.Contains("lin6.model.1.weight")) return "squeeze";
+            if (names.Contains("lin6.model.1.weight")) return LpipsNet.Squeeze;
             if (!names.Contains("lin4.model.1.weight")) return null;
             var first = tensors.FirstOrDefault(kv => MapName(kv.Key) == "features.0.weight").Value;
-            return first is null ? null : first.shape[^1] == 11 ? "alex" : "vgg";
+            return first is null ? null : first.shape[^1] == 11 ? LpipsNet.Alex : LpipsNet.Vgg;
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
     }
 
     /// <summary><see cref="FindWeights"/>, or a one-line error saying where it looked.</summary>
-    public static string ResolveWeights(string? option, string net = "squeeze", string? dataRoot = null) =>
+    public static string ResolveWeights(string? option, LpipsNet net = LpipsNet.Squeeze, string? dataRoot = null) =>
         FindWeights(option, net, dataRoot) ?? throw new PagLabException(
-            $"no LPIPS weights: pass `lpipsWeights`, set PAGLAB_LPIPS_WEIGHTS, or put lpips-{net}-v0.1.safetensors"
+            $"no LPIPS weights: pass `lpipsWeights`, set PAGLAB_LPIPS_WEIGHTS, or put them"
             + $" at {DataRootWeights(net, dataRoot)}");
 }
 

@@ -15,7 +15,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     private readonly Sequential features;
     private readonly Module<Tensor, Tensor>[] layers;
 
-    public string Net { get; }
+    public LpipsNet Net { get; }
     public int[] Taps { get; }
     public int[] Channels { get; }
 
@@ -23,9 +23,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     /// on the original.</summary>
     public int MinimumSide { get; }
 
-    public static readonly IReadOnlyList<string> Names = new[] { "squeeze", "alex", "vgg" };
-
-    LpipsBackbone(string net, (string, Module<Tensor, Tensor>)[] named, int[] taps, int[] channels,
+    LpipsBackbone(LpipsNet net, (string, Module<Tensor, Tensor>)[] named, int[] taps, int[] channels,
         int minimumSide) : base(nameof(LpipsBackbone))
     {
         Net = net;
@@ -37,12 +35,12 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         RegisterComponents();
     }
 
-    public static LpipsBackbone Create(string net) => net switch
+    public static LpipsBackbone Create(LpipsNet net) => net switch
     {
-        "squeeze" => SqueezeNet11(),
-        "alex" => AlexNet(),
-        "vgg" or "vgg16" => Vgg16(),
-        _ => throw new Common.PagLabException($"unknown LPIPS network '{net}' (use squeeze, alex or vgg)"),
+        LpipsNet.Squeeze => SqueezeNet11(),
+        LpipsNet.Alex => AlexNet(),
+        LpipsNet.Vgg => Vgg16(),
+        _ => throw new ArgumentOutOfRangeException(nameof(net), net, "LPIPS network"),
     };
 
     /// <summary>Per-stage features, each (B, C_l, H_l, W_l).</summary>
@@ -63,7 +61,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         Tensor> m) => (index.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
 
     /// <summary>SqueezeNet 1.1 (Iandola et al. 2016; torchvision squeezenet1_1): max-pools use ceil_mode.</summary>
-    static LpipsBackbone SqueezeNet11() => new("squeeze", new[]
+    static LpipsBackbone SqueezeNet11() => new(LpipsNet.Squeeze, new[]
     {
         L(0, Conv2d(3, 64, 3, stride: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2, ceil_mode: true)),
         L(3, new Fire(64, 16, 64)), L(4, new Fire(128, 16, 64)), L(5, MaxPool2d(3, 2, ceil_mode: true)),
@@ -73,7 +71,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     }, taps: new[] { 1, 4, 7, 9, 10, 11, 12 }, channels: new[] { 64, 128, 256, 384, 384, 512, 512 }, minimumSide: 17);
 
     /// <summary>AlexNet (Krizhevsky et al. 2012; torchvision alexnet) up to its fifth ReLU.</summary>
-    static LpipsBackbone AlexNet() => new("alex", new[]
+    static LpipsBackbone AlexNet() => new(LpipsNet.Alex, new[]
     {
         L(0, Conv2d(3, 64, 11, stride: 4, padding: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2)),
         L(3, Conv2d(64, 192, 5, padding: 2)), L(4, ReLU()), L(5, MaxPool2d(3, 2)),
@@ -94,8 +92,8 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
             named.Add(L(index++, ReLU()));
             inChannels = width;
         }
-        return new("vgg", named.ToArray(), taps: new[] { 3, 8, 15, 22, 29 }, channels: new[] { 64, 128, 256, 512, 512 },
-            minimumSide: 16);
+        return new(LpipsNet.Vgg, named.ToArray(), taps: new[] { 3, 8, 15, 22, 29 },
+            channels: new[] { 64, 128, 256, 512, 512 }, minimumSide: 16);
     }
 }
 

@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -53,13 +54,26 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
     }
 }
 
+/// <summary>The classifier networks, by the name model.json, specs and `--arch` spell.</summary>
+public enum Architecture
+{
+    [Name("resnet18", "ResNet-18 (He et al. 2016), CIFAR stem, width scaled by widthMultiplier")] ResNet18,
+    [Name("lenet", "LeNet-5-like convolutional network")] LeNet,
+    [Name("smallcnn", "small convolutional network")] SmallCnn,
+    [Name("mlp", "multilayer perceptron (hidden width `hidden`)")] Mlp,
+    [Name("linear", "one linear layer")] Linear,
+    [Name("torchscript", "an imported TorchScript network, loaded from its folder (never trained here)")]
+    TorchScript,
+}
+
 public static class ModelFactory
 {
-    public static readonly IReadOnlyList<string> Architectures = new[] { "resnet18", "lenet", "smallcnn", "mlp",
-        "linear" };
+    /// <summary>The architectures PagLab builds and trains: all but an imported TorchScript network.</summary>
+    public static readonly IReadOnlyList<Architecture> Architectures =
+        Vocabulary.All<Architecture>().Where(a => a != Architecture.TorchScript).ToArray();
 
     /// <summary>The arch of an imported TorchScript network: loaded from its folder, never built here.</summary>
-    public const string TorchScriptArch = "torchscript";
+    public const Architecture TorchScriptArch = Architecture.TorchScript;
 
     /// <summary>Builds a freshly initialised model; seed makes the initialisation reproducible.</summary>
     public static ImageClassifier Create(ModelSpec spec, long? seed = null)
@@ -68,15 +82,15 @@ public static class ModelFactory
         if (seed is long s) torch.manual_seed(s);
         Module<Tensor, Tensor> network = spec.Arch switch
         {
-            "resnet18" => new ResNet18(spec),
-            "lenet" => new LeNet(spec),
-            "smallcnn" => new SmallCnn(spec),
-            "mlp" => new Mlp(spec),
-            "linear" => new Mlp(spec, linear: true),
-            TorchScriptArch =>
-                throw new Common.PagLabException("a TorchScript model is loaded from its model folder, not built "
+            Architecture.ResNet18 => new ResNet18(spec),
+            Architecture.LeNet => new LeNet(spec),
+            Architecture.SmallCnn => new SmallCnn(spec),
+            Architecture.Mlp => new Mlp(spec),
+            Architecture.Linear => new Mlp(spec, linear: true),
+            Architecture.TorchScript =>
+                throw new PagLabException("a TorchScript model is loaded from its model folder, not built "
                 + "from a spec"),
-            _ => throw new Common.PagLabException($"unknown architecture '{spec.Arch}'"),
+            _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Arch, "architecture"),
         };
         return new ImageClassifier(spec, network);
     }

@@ -9,8 +9,7 @@ namespace PagLab.Models;
 /// </summary>
 public sealed record ModelSpec
 {
-    // resnet18 | lenet | smallcnn | mlp | linear | torchscript
-    public required string Arch { get; init; }
+    public required Architecture Arch { get; init; }
     public required int Channels { get; init; }
     public required int Height { get; init; }
     public required int Width { get; init; }
@@ -26,7 +25,7 @@ public sealed record ModelSpec
 
     public ImageShape Shape => new(Channels, Height, Width);
 
-    public static ModelSpec For(string arch, IDataset dataset) => new()
+    public static ModelSpec For(Architecture arch, IDataset dataset) => new()
     {
         Arch = arch, Channels = dataset.Shape.Channels, Height = dataset.Shape.Height, Width = dataset.Shape.Width,
         Classes = dataset.Classes, Dataset = dataset.Name,
@@ -47,8 +46,7 @@ public sealed record ModelSpec
 
     public void Validate()
     {
-        Require.That(ModelFactory.Architectures.Contains(Arch) || Arch == ModelFactory.TorchScriptArch,
-            $"unknown architecture '{Arch}' (known: {string.Join(", ", ModelFactory.Architectures)})");
+        Require.That(Enum.IsDefined(Arch), $"unknown architecture {(int)Arch}");
         Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
         Require.That(Classes >= 2, $"a classifier needs at least 2 classes, got {Classes}");
         Require.Positive(WidthMultiplier, "width multiplier");

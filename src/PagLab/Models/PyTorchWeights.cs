@@ -19,15 +19,15 @@ public static class PyTorchWeights
     const string NetPrefix = "net.", DataParallelPrefix = "module.", NormalizePrefix = "normalize.";
 
     /// <summary>Options of an import; the input shape comes from the dataset, the rest from the weights.</summary>
-    public sealed record ImportOptions(string Arch, string Dataset, string Activation = "relu");
+    public sealed record ImportOptions(Architecture Arch, string Dataset, string Activation = "relu");
 
     /// <summary>Reads a state dict and builds the model it belongs to (channels, width and classes read off the
     /// weights).</summary>
     public static ImageClassifier Import(string path, ImportOptions options)
     {
-        if (options.Arch != "resnet18")
-            throw new PagLabException($"importing '{options.Arch}' is not supported (the authors' names are mapped "
-                + $"for resnet18)");
+        if (options.Arch != Architecture.ResNet18)
+            throw new PagLabException($"importing '{Vocabulary.Name(options.Arch)}' is not supported (the authors' "
+                + $"names are mapped for {Vocabulary.Name(Architecture.ResNet18)})");
         var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == options.Dataset)
                    ?? throw new PagLabException($"unknown dataset '{options.Dataset}' (known: "
                        + $"{string.Join(", ", Datasets.Names)})");
@@ -45,7 +45,8 @@ public static class PyTorchWeights
                 out var s) ? s.to(float32).flatten().data<float>().ToArray() : Array.Empty<float>();
             var spec = new ModelSpec
             {
-                Arch = "resnet18", Channels = (int)conv1.shape[1], Height = info.Shape.Height, Width = info.Shape.Width,
+                Arch = Architecture.ResNet18, Channels = (int)conv1.shape[1], Height = info.Shape.Height,
+                    Width = info.Shape.Width,
                 Classes = (int)linear.shape[0], WidthMultiplier = conv1.shape[0] / 64.0,
                     Activation = options.Activation,
                 Mean = mean, Std = std, Dataset = options.Dataset,

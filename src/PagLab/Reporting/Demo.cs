@@ -17,12 +17,15 @@ public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed
 public static class Demo
 {
     /// <summary>The datasets a full demo sweeps when present.</summary>
-    static readonly string[] FullDatasets =
-        { "mnist-distractor", "fashion-mnist-distractor", "cifar10", "shapes-distractor", "subspace-gaussians" };
+    static readonly string[] FullDatasets = new[]
+    {
+        DatasetName.MnistDistractor, DatasetName.FashionMnistDistractor, DatasetName.Cifar10,
+        DatasetName.ShapesDistractor, DatasetName.SubspaceGaussians,
+    }.Select(Datasets.Name).ToArray();
 
     /// <param name="lpipsNet">The LPIPS network; null: alex when its weights are found, else squeeze.</param>
     public static DemoOutcome Run(SweepFolder sweep, bool full, int workers, string? dataRoot, IProgressSink progress,
-        string? lpipsNet = null)
+        LpipsNet? lpipsNet = null)
     {
         var clock = Stopwatch.StartNew();
         var spec = full
@@ -34,11 +37,7 @@ public static class Demo
         Directory.CreateDirectory(sweep.Root);
         if (!File.Exists(sweep.DemoSpec)) JsonFiles.Write(sweep.DemoSpec, spec);
         spec = sweep.Prepare(spec);
-        string net = spec.Measure.LpipsNet!;
-        if (Lpips.FindWeights(null, net, spec.DataRoot) is not { } found || !File.Exists(found))
-            progress.Line("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at "
-                + $"{Lpips.DataRootWeights(net, spec.DataRoot)}): the report uses SSIM and cosine");
-        else progress.Line($"alignment with LPIPS-{net} ({found})");
+        progress.Line(LpipsChoice.Find(null, spec.DataRoot, spec.Measure.LpipsNet).Describe());
         LocalWorkers.Run(spec, sweep.DemoSpec, sweep, workers, LocalWorkers.DefaultThreads(workers), progress);
         int unfinished = SweepRunner.Unfinished(spec, sweep).Count;
         string report = ReportBuilder.Build(sweep, sweep.Report);

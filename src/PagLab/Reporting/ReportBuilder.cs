@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using PagLab.Common;
+using PagLab.Metrics;
 using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Uncertainty;
@@ -62,7 +63,7 @@ public static class ReportBuilder
             .Append($"{Esc(string.Join(", ", model.Datasets))}. Output measure: <b>{Esc(model.OutputMeasure)}</b> "
                 + "(the change of the model ")
             .Append($"output per image); regimes and findings compare at eps {eps}. Alignment is {model.AlignmentName}")
-            .Append(model.HaveLpips ? $" (LPIPS-{Esc(spec.Measure.LpipsNet ?? "squeeze")})."
+            .Append(model.HaveLpips ? $" (LPIPS-{Esc(Vocabulary.Name(spec.Measure.LpipsNet ?? LpipsNet.Squeeze))})."
                                     : " (no LPIPS weights were available; cosine is in the table).")
             .Append($" Gradient mode: {Esc(Vocabulary.Name(spec.Measure.Mode))}"
                 + $" ({Esc(ReportSummary.ModeReason(spec.Measure.Mode))})."

@@ -56,7 +56,7 @@ public sealed record ReportModel
     public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results,
         IReadOnlyDictionary<string, Score.DenoiserQuality>? denoiserQuality = null)
     {
-        double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Score.AlignmentDefaults.Sigma(dataset);
+        double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Data.Datasets.AlignmentSigma(dataset);
         var scores = (denoiserQuality ?? new Dictionary<string, Score.DenoiserQuality>())
             .Where(kv => spec.Datasets.Contains(kv.Key))
             .Select(kv => new ScoreSummary(kv.Key, kv.Value, SigmaOf(kv.Key), kv.Value.AdequacyAt(SigmaOf(kv.Key))))
@@ -73,8 +73,8 @@ public sealed record ReportModel
             Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
             Findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
                 d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy), RegimeEpsilon = eps, Scores = scores,
-            OutputMeasure = results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
-                ?? spec.Measure.Output,
+            OutputMeasure = Common.Vocabulary.Name(results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
+                ?? spec.Measure.Output),
             HaveLpips = haveLpips,
             Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
                 .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),

@@ -34,13 +34,14 @@ public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
     public required GradientMode Mode { get; init; }
-    public string GradientReadout { get; init; } = "logits";           // of the model gradient compared with the score
+    // of the model gradient compared with the score
+    public GradientReadout GradientReadout { get; init; } = GradientReadout.Logits;
     public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
     public string? BayesReadout { get; init; }                         // "log-probabilities" on subspace-gaussians
     public string? Why { get; init; }                                  // which gradient and score, and why
     public double Sigma { get; init; }
     public int Count { get; init; }
-    public string? LpipsNet { get; init; }
+    public Metrics.LpipsNet? LpipsNet { get; init; }
     public string? Note { get; init; }
     public required Similarity MeanGradientVsScore { get; init; }
     public Similarity? MeanGradientVsExactScore { get; init; }

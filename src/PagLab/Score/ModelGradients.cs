@@ -7,7 +7,11 @@ using static TorchSharp.torch.nn;
 namespace PagLab.Score;
 
 /// <summary>What is differentiated: the pre-softmax outputs, or the log-probabilities log_softmax(logits).</summary>
-public enum GradientReadout { Logits, LogProbabilities }
+public enum GradientReadout
+{
+    [Name("logits", "the pre-softmax outputs (PAGs, Suppl. B.5)")] Logits,
+    [Name("log-probabilities", "log_softmax(logits), as the Bayes classifier's log p(y|x)")] LogProbabilities,
+}
 
 /// <summary>
 /// Input gradients (Simonyan et al. 2014 saliency without the absolute value) of the logits (PAGs,

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using PagLab.Common;
+using PagLab.Models;
 using PagLab.Objectives;
 
 namespace PagLab.Training;
@@ -25,7 +26,7 @@ public enum Schedule
 /// </summary>
 public record TrainSettings
 {
-    public string Arch { get; init; } = "smallcnn";
+    public Architecture Arch { get; init; } = Architecture.SmallCnn;
     public string Activation { get; init; } = "relu";
     public double WidthMultiplier { get; init; } = 1.0;
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;

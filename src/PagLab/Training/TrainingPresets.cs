@@ -2,7 +2,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PagLab.Attacks;
 using PagLab.Common;
+using PagLab.Data;
 using PagLab.IO;
+using PagLab.Models;
+using PagLab.Objectives;
 
 namespace PagLab.Training;
 
@@ -13,7 +16,7 @@ namespace PagLab.Training;
 public sealed record AuthorsRecipe
 {
     public required string Source { get; init; }          // where in their code the values are set
-    public string Arch { get; init; } = "resnet18";
+    public Architecture Arch { get; init; } = Architecture.ResNet18;
     public required int Epochs { get; init; }
     public required int BatchSize { get; init; }
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
@@ -24,7 +27,7 @@ public sealed record AuthorsRecipe
     public double Gamma { get; init; } = 0.1;
     public required Data.AugmentationKind Augment { get; init; }
     public int AugmentPadding { get; init; } = 4;
-    public Dictionary<string, double> LrScaleReferences { get; init; } = new();
+    public Dictionary<ObjectiveKind, double> LrScaleReferences { get; init; } = new();
     public required PgdConfig Pgd { get; init; }
 }
 
@@ -38,26 +41,26 @@ public static class TrainingPresets
     public const string Authors = "authors";
     public static readonly IReadOnlyList<string> Names = new[] { Authors };
 
-    /// <summary>The authors' recipes by PagLab dataset name.</summary>
-    public static readonly IReadOnlyDictionary<string, AuthorsRecipe> AuthorsRecipes =
-        new Dictionary<string, AuthorsRecipe>
+    /// <summary>The authors' recipes by dataset.</summary>
+    public static readonly IReadOnlyDictionary<DatasetName, AuthorsRecipe> AuthorsRecipes =
+        new Dictionary<DatasetName, AuthorsRecipe>
         {
             // run_experiments.py train_* (ResNet-18, 200 epochs, lr 0.025, num_iter 10, lr scaled down above
             // gnorm 0.01 / smooth 10); train_models.py defaults (sgd, batch 128, momentum 0.9, weight decay 5e-4,
             // MultiStepLR at 0.75 and 0.875 of the run, gamma 0.1); utils/datasets.py (RandomCrop(32, padding=4),
             // RandomHorizontalFlip); utils/regularized_loss.py PGDAdversarialLoss (whole-batch L2, step 2 eps / 10).
-            ["cifar10"] = new()
+            [DatasetName.Cifar10] = new()
             {
                 Source = "run_experiments.py train_*, train_models.py, utils/datasets.py, utils/regularized_loss.py",
                 Epochs = 200, BatchSize = 128, LearningRate = 0.025, WeightDecay = 5e-4,
                 Milestones = new[] { 0.75, 0.875 }, Augment = Data.AugmentationKind.CropFlip, AugmentPadding = 4,
-                LrScaleReferences = new() { ["gnorm"] = 0.01, ["smooth"] = 10 },
+                LrScaleReferences = new() { [ObjectiveKind.Gnorm] = 0.01, [ObjectiveKind.Smooth] = 10 },
                 Pgd = PgdConfig.Authors,
             },
             // train_robust_imagenet.py (run_experiments.py train_imagenet64x64): batch 4096, SGD lr 0.1, momentum 0.9,
             // weight decay 1e-4, StepLR(30, 0.1) over 90 epochs, RandomCrop(64, padding=8) + flip, pgd_l2 with
             // num_iter 3 (step 2 eps / 3), the same whole-batch geometry.
-            ["imagenet64"] = new()
+            [DatasetName.ImageNet64] = new()
             {
                 Source = "train_robust_imagenet.py",
                 Epochs = 90, BatchSize = 4096, LearningRate = 0.1, WeightDecay = 1e-4,
@@ -67,7 +70,7 @@ public static class TrainingPresets
             // notebooks/MNISTDistractorPGDTraining.ipynb (PAGs Suppl. B.2): ResNet-18, 9 epochs, batch 128,
             // plain SGD lr 0.1 (no momentum, no weight decay), MultiStepLR milestones [3], no augmentation
             // (a tensor dataset), pgd_l2 with step 2.5 eps / 10, 10 steps, whole-batch geometry.
-            ["mnist-distractor"] = new()
+            [DatasetName.MnistDistractor] = new()
             {
                 Source = "notebooks/MNISTDistractorPGDTraining.ipynb",
                 Epochs = 9, BatchSize = 128, LearningRate = 0.1, Momentum = 0, WeightDecay = 0,
@@ -82,8 +85,9 @@ public static class TrainingPresets
         if (preset is null) return;
         Require.That(Names.Contains(preset), $"preset must be one of {string.Join(", ", Names)}, got '{preset}'");
         foreach (var d in datasets)
-            Require.That(AuthorsRecipes.ContainsKey(d), $"preset {preset} has no recipe for dataset '{d}' "
-                + $"(it has {string.Join(", ", AuthorsRecipes.Keys)})");
+            Require.That(Vocabulary.TryParse(d, out DatasetName id) && AuthorsRecipes.ContainsKey(id),
+                $"preset {preset} has no recipe for dataset '{d}' (it has "
+                + $"{string.Join(", ", AuthorsRecipes.Keys.Select(Vocabulary.Name))})");
     }
 
     /// <summary>
@@ -94,10 +98,9 @@ public static class TrainingPresets
     {
         if (config.Preset is null) return config;
         Validate(config.Preset, new[] { config.Dataset });
-        var r = AuthorsRecipes[config.Dataset];
+        var r = AuthorsRecipes[Vocabulary.Parse<DatasetName>(config.Dataset, "dataset")];
         T Pick<T>(string key, T given, T preset) => isSet(key) ? given : preset;
-        double? reference = r.LrScaleReferences.TryGetValue(Vocabulary.Name(config.Objective.Kind),
-            out var v) ? v : null;
+        double? reference = r.LrScaleReferences.TryGetValue(config.Objective.Kind, out var v) ? v : null;
         return config with
         {
             Arch = Pick("arch", config.Arch, r.Arch),

@@ -69,7 +69,7 @@ public class FlagNamesTests
     public void LpipsBackboneWithoutLin_OnTheCommandLine_SaysPassWeightsLin()
     {
         string dir = TestPaths.TempDir();
-        using var reference = new Lpips("squeeze");
+        using var reference = new Lpips(LpipsNet.Squeeze);
         var features = reference.state_dict().Where(kv => kv.Key.StartsWith("net.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[4..], kv => kv.Value);
         string backbone = Path.Combine(dir, "squeezenet1_1.pth");

@@ -1,3 +1,4 @@
+using PagLab.Models;
 using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.IO;
@@ -12,7 +13,8 @@ public class ImportedModelTests
     /// <summary>A model folder made outside the sweep: a linear classifier trained one epoch on 200 images.</summary>
     static void MakeModel(string dir) => Trainer.Run(new TrainConfig
     {
-        Dataset = "subspace-gaussians", Arch = "linear", Epochs = 1, TrainSize = 200, TestSize = 64, Seed = 7,
+        Dataset = "subspace-gaussians", Arch = Architecture.Linear, Epochs = 1, TrainSize = 200, TestSize = 64,
+            Seed = 7,
     }, dir, NullProgress.Instance);
 
     /// <summary>The tiny sweep plus "models": [{ "name": "lin", "path": "lin-model", ... }], written beside the model
@@ -100,7 +102,8 @@ public class ImportedModelTests
         string otherDataset = SpecWith("mnist-model");
         JsonFiles.Write(Path.Combine(Path.GetDirectoryName(otherDataset)!, "mnist-model", "model.json"),
             new PagLab.Models.ModelFile { Spec = new PagLab.Models.ModelSpec
-                { Arch = "linear", Channels = 1, Height = 28, Width = 28, Classes = 10, Dataset = "mnist" } });
+                { Arch = Architecture.Linear, Channels = 1, Height = 28, Width = 28, Classes = 10,
+                    Dataset = "mnist" } });
         Assert.Contains("model 'lin' was made for mnist, listed for subspace-gaussians",
             Assert.Throws<PagLabException>(() => SweepSpec.Load(otherDataset)).Message);
 

@@ -30,7 +30,7 @@ public class RegimeValidationTests(ITestOutputHelper output)
             new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
             new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 1, 10 } },
         },
-        Train = new TrainSettings { Arch = "linear", Epochs = 5, TrainSize = 4000, TestSize = 500 },
+        Train = new TrainSettings { Arch = Architecture.Linear, Epochs = 5, TrainSize = 4000, TestSize = 500 },
         Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 32 },
         Measure = new MeasureSettings { Epsilons = new[] { 1.0 }, Draws = 8, Alignment = false, Distractor = false },
     };

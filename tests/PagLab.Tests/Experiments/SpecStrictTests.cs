@@ -85,7 +85,11 @@ public class SpecStrictTests
     [InlineData("objectives: [{name: gnorm, strengths: [0.1, 0.1]}]", "lists strength 0.1 twice")]
     [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1]}]",
         "are the same training")]
-    [InlineData("train: {arch: vit}", "train.arch 'vit' is unknown")]
+    [InlineData("train: {arch: vit}", "train.arch must be one of resnet18")]
+    [InlineData("measure: {output: softmx-l1}", "measure.output must be one of softmax-l1, softmax-l2, logits-l1, "
+        + "logits-l2, got 'softmx-l1' (did you mean softmax-l1?)")]
+    [InlineData("measure: {lpipsNet: alxe}", "measure.lpipsNet must be one of squeeze, alex, vgg, got 'alxe' (did you "
+        + "mean alex?)")]
     [InlineData("train: {arch: mlp, learningRate: .nan}", "learningRate must be in (0, 1e12]")]
     [InlineData("measure: {epsilons: []}", "measure.epsilons must be a non-empty list")]
     [InlineData("objectives: [{name: pgd, strengths: [1], steps: 0}]", "steps must be in 1..1000")]

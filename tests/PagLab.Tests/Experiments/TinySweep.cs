@@ -1,3 +1,4 @@
+using PagLab.Models;
 using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Training;
@@ -20,7 +21,7 @@ public static class TinySweep
                 Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray(),
             },
         },
-        Train = new TrainSettings { Arch = "mlp", Epochs = 1, TrainSize = 400, TestSize = 64 },
+        Train = new TrainSettings { Arch = Architecture.Mlp, Epochs = 1, TrainSize = 400, TestSize = 64 },
         Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 8 },
         Measure = new MeasureSettings { Epsilons = new[] { 0.5, 1.0 }, Draws = 4, AlignmentCount = 8 },
     };

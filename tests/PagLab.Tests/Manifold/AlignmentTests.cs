@@ -12,7 +12,8 @@ public class AlignmentTests
 
     static ModelSpec Spec(string arch, string activation = "relu") => new()
     {
-        Arch = arch, Channels = 1, Height = Side, Width = Side, Classes = Classes, Activation = activation, Hidden = 16,
+        Arch = PagLab.Common.Vocabulary.Parse<Architecture>(arch, "arch"), Channels = 1, Height = Side,
+            Width = Side, Classes = Classes, Activation = activation, Hidden = 16,
     };
 
     /// <summary>

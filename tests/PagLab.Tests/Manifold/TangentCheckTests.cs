@@ -49,7 +49,7 @@ public class TangentCheckTests
         // logit gradients of subspace-gaussians lie in the tangent space as well.
         using var dataset = Small();
         using var spaces = TangentCheck.TrueSpaces(dataset, PagLab.Data.Split.Test, 20);
-        var spec = ModelSpec.For("linear", dataset);
+        var spec = ModelSpec.For(Architecture.Linear, dataset);
         using var model = ModelFactory.Create(spec, seed: 1);
         model.to(ScalarType.Float64);
         using (var scope = NewDisposeScope())

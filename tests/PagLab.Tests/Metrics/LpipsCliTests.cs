@@ -30,7 +30,7 @@ public class LpipsCliTests
         string a = WritePng(dir, "a.png", 1, 36, 30), b = WritePng(dir, "b.png", 2, 36, 30);
         var run = CliProcess.Run("lpips", a, b, "--weights", weights);
         Assert.True(run.ExitCode == 0, run.Stderr);
-        using var lpips = Lpips.Load("squeeze", weights);
+        using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);
         using var x = RgbImage.Read(a);
         using var y = RgbImage.Read(b);
         Assert.Equal(new long[] { 3, 30, 36 }, x.shape);

@@ -65,7 +65,7 @@ public static class LpipsFixtures
     /// <summary>Loads the formula weights of make_fixtures.formula_weight/formula_lin into a fresh LPIPS.</summary>
     public static Lpips FormulaLpips(string net)
     {
-        var model = new Lpips(net);
+        var model = new Lpips(PagLab.Common.Vocabulary.Parse<LpipsNet>(net, "net"));
         using var _ = no_grad();
         foreach (var (name, p) in model.state_dict())
         {

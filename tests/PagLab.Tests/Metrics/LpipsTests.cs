@@ -38,7 +38,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Squeeze_WithSharedWeights_MatchesOriginalTo1e4()
     {
-        using var lpips = Lpips.Load("squeeze", TestPaths.RequireLpipsWeights());
+        using var lpips = Lpips.Load(LpipsNet.Squeeze, TestPaths.RequireLpipsWeights());
         Assert.True(WorstError(lpips, "squeeze") <= OriginalTolerance);
     }
 
@@ -55,7 +55,7 @@ public class LpipsTests(ITestOutputHelper output)
     public void Alex_RefusesImagesBelow31Pixels_WhereTheOriginalFails()
     {
         Assert.Contains(LpipsFixtures.Cases(), c => c.Net == "alex" && c.Size == 28 && c.OriginalError is not null);
-        using var lpips = new Lpips("alex");
+        using var lpips = new Lpips(LpipsNet.Alex);
         using var x = zeros(1, 3, 28, 28);
         var e = Assert.Throws<PagLabException>(() => lpips.call(x, x));
         Assert.Contains("at least 31x31", e.Message);
@@ -106,8 +106,8 @@ public class LpipsTests(ITestOutputHelper output)
         TorchFile.WriteStateDict(Path.Combine(dir, "alexnet.pth"), backbone);
         TorchFile.WriteStateDict(Path.Combine(dir, "alex.pth"), lin);
         SafeTensors.Write(Path.Combine(dir, "alex.safetensors"), all);
-        using var twoFiles = Lpips.Load("alex", Path.Combine(dir, "alexnet.pth"), Path.Combine(dir, "alex.pth"));
-        using var oneFile = Lpips.Load("alex", Path.Combine(dir, "alex.safetensors"));
+        using var twoFiles = Lpips.Load(LpipsNet.Alex, Path.Combine(dir, "alexnet.pth"), Path.Combine(dir, "alex.pth"));
+        using var oneFile = Lpips.Load(LpipsNet.Alex, Path.Combine(dir, "alex.safetensors"));
         using var _ = no_grad();
         using var a = rand(2, 3, 40, 40);
         using var b = rand(2, 3, 40, 40);
@@ -122,18 +122,19 @@ public class LpipsTests(ITestOutputHelper output)
     public void Load_BackboneWithoutLin_SaysToPassWeightsLin()
     {
         string dir = TestPaths.TempDir();
-        using var reference = new Lpips("squeeze");
+        using var reference = new Lpips(LpipsNet.Squeeze);
         var features = reference.state_dict().Where(kv => kv.Key.StartsWith("net.")).ToDictionary(kv => kv.Key[4..],
             kv => kv.Value);
         TorchFile.WriteStateDict(Path.Combine(dir, "squeezenet1_1.pth"), features);
-        var e = Assert.Throws<DataFormatException>(() => Lpips.Load("squeeze", Path.Combine(dir, "squeezenet1_1.pth")));
+        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Squeeze,
+            Path.Combine(dir, "squeezenet1_1.pth")));
         Assert.Contains("`weightsLin`", e.Message);
     }
 
     [Fact]
     public void Load_WeightsOfAnotherNetwork_NamesTheShapeMismatch()
     {
-        var e = Assert.Throws<DataFormatException>(() => Lpips.Load("alex", TestPaths.RequireLpipsWeights()));
+        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Alex, TestPaths.RequireLpipsWeights()));
         output.WriteLine(e.Message);
         Assert.Contains("LPIPS-alex", e.Message);
         Assert.Contains("lpips-squeeze", e.Message);

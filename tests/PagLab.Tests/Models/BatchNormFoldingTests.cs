@@ -17,7 +17,7 @@ public class BatchNormFoldingTests
     {
         var spec = new ModelSpec
         {
-            Arch = "resnet18", Channels = 3, Height = 16, Width = 16, Classes = 10, WidthMultiplier = 0.125,
+            Arch = Architecture.ResNet18, Channels = 3, Height = 16, Width = 16, Classes = 10, WidthMultiplier = 0.125,
             Activation = activation, Mean = new[] { 0.4f, 0.5f, 0.6f }, Std = new[] { 0.2f, 0.25f, 0.3f },
         };
         var model = ModelFactory.Create(spec, seed);
@@ -147,7 +147,7 @@ public class BatchNormFoldingTests
     [Fact]
     public void EvalModel_OfAModelWithoutBatchNorm_IsTheModelInEvalMode_GivenBackInItsMode()
     {
-        using var model = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
+        using var model = ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1, Height = 28,
             Width = 28, Classes = 10 }, 0);
         model.train();
         using (var eval = EvalModel.For(model))

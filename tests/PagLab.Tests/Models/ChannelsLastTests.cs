@@ -23,7 +23,8 @@ public class ChannelsLastTests
     // Three input channels, so the input's NHWC copy differs from its NCHW memory.
     static ModelSpec Spec(string arch) => new()
     {
-        Arch = arch, Channels = 3, Height = 16, Width = 16, Classes = 5, WidthMultiplier = 0.125,
+        Arch = PagLab.Common.Vocabulary.Parse<Architecture>(arch, "arch"), Channels = 3, Height = 16, Width = 16,
+            Classes = 5, WidthMultiplier = 0.125,
         Mean = new[] { 0.4f, 0.5f, 0.6f }, Std = new[] { 0.2f, 0.25f, 0.3f },
     };
 
@@ -288,9 +289,10 @@ public class ChannelsLastTests
                 Assert.False((run with { ChannelsLast = false }).TrainsChannelsLast(batchNorm));
                 Assert.False((run with { ChannelsLast = false }).UsesChannelsLast);
             }
-        using var resnet = ModelFactory.Create(new ModelSpec { Arch = "resnet18", Channels = 3, Height = 32,
+        using var resnet = ModelFactory.Create(new ModelSpec { Arch = Architecture.ResNet18, Channels = 3, Height = 32,
             Width = 32, Classes = 10 }, 0);
-        using var smallCnn = ModelFactory.Create(new ModelSpec { Arch = "smallcnn", Channels = 1, Height = 28,
+        using var smallCnn = ModelFactory.Create(new ModelSpec { Arch = Architecture.SmallCnn, Channels = 1,
+            Height = 28,
             Width = 28, Classes = 10 }, 0);
         Assert.True(NormLayers.HasBatchNorm(resnet));
         Assert.False(NormLayers.HasBatchNorm(smallCnn));

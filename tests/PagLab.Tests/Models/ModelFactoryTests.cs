@@ -8,7 +8,8 @@ public class ModelFactoryTests
 {
     static ModelSpec Spec(string arch, int c = 1, int h = 28, int w = 28) => new()
     {
-        Arch = arch, Channels = c, Height = h, Width = w, Classes = 10, WidthMultiplier = 0.25,
+        Arch = PagLab.Common.Vocabulary.Parse<Architecture>(arch, "arch"), Channels = c, Height = h, Width = w,
+            Classes = 10, WidthMultiplier = 0.25,
         Mean = Enumerable.Repeat(0.5f, c).ToArray(), Std = Enumerable.Repeat(0.25f, c).ToArray(),
     };
 
@@ -45,10 +46,12 @@ public class ModelFactoryTests
     }
 
     [Fact]
-    public void Create_RejectsUnknownArchitecture_WithOneLineMessage()
+    public void ModelSpec_WithUnknownArchitecture_IsRefusedWithOneLineMessage()
     {
-        var e = Assert.Throws<PagLab.Common.PagLabException>(() => ModelFactory.Create(Spec("vgg99")));
-        Assert.Contains("unknown architecture 'vgg99'", e.Message);
+        const string json = "{\"arch\": \"vgg99\", \"channels\": 1, \"height\": 28, \"width\": 28, \"classes\": 10}";
+        var e = Assert.ThrowsAny<System.Text.Json.JsonException>(() =>
+            System.Text.Json.JsonSerializer.Deserialize<ModelSpec>(json, PagLab.IO.JsonFiles.Options));
+        Assert.Contains("must be one of resnet18, lenet, smallcnn, mlp, linear, torchscript, got 'vgg99'", e.Message);
         Assert.DoesNotContain("\n", e.Message);
     }
 }

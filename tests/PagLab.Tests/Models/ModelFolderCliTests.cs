@@ -32,7 +32,7 @@ public class ModelFolderCliTests
             "the folder model export reads");
         Assert.Equal(before, Hash(weights));
         using var model = SavedModel.Load(folder);
-        Assert.Equal("resnet18", model.Spec.Arch);
+        Assert.Equal(Architecture.ResNet18, model.Spec.Arch);
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public class ModelFolderCliTests
 
         Succeeds(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", run, "--overwrite"));
         Assert.False(System.IO.File.Exists(Path.Combine(run, "run.json")), "run.json would describe other weights");
-        using (var model = SavedModel.Load(run)) Assert.Equal("resnet18", model.Spec.Arch);
+        using (var model = SavedModel.Load(run)) Assert.Equal(Architecture.ResNet18, model.Spec.Arch);
         // no temporary folder left beside it
         Assert.Equal(new[] { run }, Directory.GetFileSystemEntries(Path.GetDirectoryName(run)!));
     }

@@ -12,7 +12,7 @@ namespace PagLab.Tests.Models;
 public class PyTorchWeightsTests
 {
     static string Fixture(string name) => Path.Combine(LpipsFixtures.Folder, name);
-    static readonly PyTorchWeights.ImportOptions Cifar = new("resnet18", "cifar10");
+    static readonly PyTorchWeights.ImportOptions Cifar = new(Architecture.ResNet18, "cifar10");
 
     static Tensor FixtureInputs() => stack(new[]
     {
@@ -82,7 +82,7 @@ public class PyTorchWeightsTests
     public void Import_ForADatasetWithOtherChannels_SaysSo()
     {
         var e = Assert.Throws<DataFormatException>(() => PyTorchWeights.Import(Fixture("resnet18_w2_dataparallel.pth"),
-            new("resnet18", "mnist")));
+            new(Architecture.ResNet18, "mnist")));
         Assert.Contains("3 channels", e.Message);
     }
 

@@ -107,7 +107,7 @@ public class TorchScriptClassifierTests
     [Fact]
     public void PixelRange_AndNormalisation_FoldIntoOneAffineMap()
     {
-        var spec = new ModelSpec { Arch = "linear", Channels = 2, Height = 1, Width = 1, Classes = 2,
+        var spec = new ModelSpec { Arch = Architecture.Linear, Channels = 2, Height = 1, Width = 1, Classes = 2,
             Mean = new[] { 0.5f, 0.25f }, Std = new[] { 2f, 4f }, PixelRange = new[] { -1f, 1f } };
         var (mean, std) = spec.InputTransform()!.Value;
         using var x = tensor(new[] { 0.3f, 0.9f });

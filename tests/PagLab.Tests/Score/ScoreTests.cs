@@ -285,7 +285,8 @@ public class ScoreTests
     public void Cli_MeasureAlignment_WithTheExactScore_WritesAReport()
     {
         string dir = TestPaths.TempDir("align");
-        var config = new PagLab.Training.TrainConfig { Dataset = "subspace-gaussians", Arch = "mlp", TrainSize = 500,
+        var config = new PagLab.Training.TrainConfig { Dataset = "subspace-gaussians",
+            Arch = PagLab.Models.Architecture.Mlp, TrainSize = 500,
             TestSize = 50 };
         PagLab.Training.Trainer.Run(config, Path.Combine(dir, "m"));
         var r = CliProcess.Run("measure", "alignment", "--model", Path.Combine(dir, "m"), "--denoiser", "exact",

@@ -1,3 +1,4 @@
+using PagLab.Models;
 using PagLab.Objectives;
 using PagLab.Training;
 
@@ -16,7 +17,7 @@ public class TrainerTests
     {
         var config = new TrainConfig
         {
-            Dataset = "shapes", Arch = "smallcnn", Epochs = 3, TrainSize = 3000, TestSize = 500, Seed = 1,
+            Dataset = "shapes", Arch = Architecture.SmallCnn, Epochs = 3, TrainSize = 3000, TestSize = 500, Seed = 1,
                 LearningRate = 3e-3,
             Objective = new ObjectiveConfig
             {

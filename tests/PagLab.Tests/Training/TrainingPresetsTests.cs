@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using PagLab.Models;
 using PagLab.Attacks;
 using PagLab.Common;
 using PagLab.Experiments;
@@ -88,9 +89,9 @@ public class TrainingPresetsTests
     {
         var config = TrainingPresets.Apply(new TrainConfig
         {
-            Dataset = "cifar10", Preset = TrainingPresets.Authors, Epochs = 3, Arch = "smallcnn",
+            Dataset = "cifar10", Preset = TrainingPresets.Authors, Epochs = 3, Arch = Architecture.SmallCnn,
         }, key => key is "epochs" or "arch");
-        Assert.Equal((3, "smallcnn", 0.025), (config.Epochs, config.Arch, config.LearningRate));
+        Assert.Equal((3, Architecture.SmallCnn, 0.025), (config.Epochs, config.Arch, config.LearningRate));
         var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
             TrainingPresets.Apply(new TrainConfig { Dataset = "shapes", Preset = TrainingPresets.Authors },
                                   _ => false));
@@ -122,7 +123,7 @@ public class TrainingPresetsTests
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "authors-preset-sweep.yaml"));
         var configs = spec.Jobs().Select(job => SweepRunner.JobConfig(spec, job)).ToList();
         Assert.All(configs.Where(c => c.Dataset == "cifar10"),
-                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, "resnet18"),
+                   c => Assert.Equal((200, PagLab.Data.AugmentationKind.CropFlip, PagLab.Models.Architecture.ResNet18),
                        (c.Epochs, c.Augment, c.Arch)));
         Assert.All(configs.Where(c => c.Dataset == "mnist-distractor"),
                    c => Assert.Equal((9, PagLab.Data.AugmentationKind.None, 0.1),
