@@ -28,8 +28,8 @@ public sealed class ScoreCommands : ICommandGroup
 
 
     /// <summary>
-    /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS or the data root's weights/, or null (said out
-    /// loud) when there are none. Without --lpips-net: the given weights' network, else alex when its weights are
+    /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS, the data root's weights/ or the shipped
+    /// SqueezeNet weights, or null (said out loud) when there are none (alex not fetched). Without --lpips-net: the given weights' network, else alex when its weights are
     /// present.
     /// </summary>
     public static Lpips? OptionalLpips(string? weights, string? dataRoot, string? net = null)
@@ -40,8 +40,9 @@ public sealed class ScoreCommands : ICommandGroup
         string? path = Lpips.FindWeights(weights, net, dataRoot);
         if (path is null)
         {
-            Console.WriteLine($"note: no LPIPS weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or "
-                + $"{Lpips.DataRootWeights(net, dataRoot)}): reporting SSIM and cosine only");
+            Console.WriteLine($"note: no LPIPS-{net} weights (--lpips-weights, PAGLAB_LPIPS_WEIGHTS or "
+                + $"{Lpips.DataRootWeights(net, dataRoot)}; `paglab weights fetch lpips-{net}`): reporting SSIM and "
+                + "cosine only");
             return null;
         }
         Console.WriteLine($"LPIPS-{net} ({path})");
@@ -192,7 +193,7 @@ public sealed class ScoreCommands : ICommandGroup
         var count = new Option<int>("--count") { Description = "Number of test images",
             DefaultValueFactory = _ => new PagLab.Experiments.MeasureSettings().AlignmentCount };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
@@ -254,7 +255,7 @@ public sealed class ScoreCommands : ICommandGroup
         var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast("the models");

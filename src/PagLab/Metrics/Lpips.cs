@@ -142,7 +142,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
 
     /// <summary>
     /// The weights file for <paramref name="net"/>: the option if given, else $PAGLAB_LPIPS_WEIGHTS, else
-    /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists; null when there is none.
+    /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists, else for SqueezeNet the
+    /// weights shipped with PagLab (<see cref="BundledWeights"/>); null when there is none.
     /// </summary>
     public static string? FindWeights(string? option, string net = "squeeze", string? dataRoot = null)
     {
@@ -150,8 +151,20 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         var env = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
         if (!string.IsNullOrEmpty(env)) return env;
         string inRoot = DataRootWeights(net, dataRoot);
-        return File.Exists(inRoot) ? inRoot : null;
+        if (File.Exists(inRoot)) return inRoot;
+        return net == BundledNet && File.Exists(BundledWeights) ? BundledWeights : null;
     }
+
+    /// <summary>The network whose weights ship with PagLab.</summary>
+    public const string BundledNet = "squeeze";
+
+    /// <summary>
+    /// LPIPS-SqueezeNet v0.1 as shipped with PagLab: weights/lpips-squeeze-v0.1.safetensors beside this assembly
+    /// (the build, the NuGet package and the tool all put it there; licences in THIRD-PARTY-NOTICES.md).
+    /// </summary>
+    public static string BundledWeights => Path.Combine(
+        Path.GetDirectoryName(typeof(Lpips).Assembly.Location) is { Length: > 0 } dir ? dir : AppContext.BaseDirectory,
+        "weights", $"lpips-{BundledNet}-v0.1.safetensors");
 
     public static string DataRootWeights(string net, string? dataRoot) =>
         Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{net}-v0.1.safetensors");
@@ -187,7 +200,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     public static string ResolveWeights(string? option, string net = "squeeze", string? dataRoot = null) =>
         FindWeights(option, net, dataRoot) ?? throw new PagLabException(
             $"no LPIPS weights: pass `lpipsWeights`, set PAGLAB_LPIPS_WEIGHTS, or put lpips-{net}-v0.1.safetensors"
-            + $" at {DataRootWeights(net, dataRoot)}");
+            + $" at {DataRootWeights(net, dataRoot)}"
+            + (net == "alex" ? " (`paglab weights fetch lpips-alex` does)" : ""));
 }
 
 /// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original

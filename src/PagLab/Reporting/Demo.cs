@@ -36,7 +36,7 @@ public static class Demo
         spec = sweep.Prepare(spec);
         string net = spec.Measure.LpipsNet!;
         if (Lpips.FindWeights(null, net, spec.DataRoot) is not { } found || !File.Exists(found))
-            progress.Line("note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at "
+            progress.Line($"note: no LPIPS-{net} weights (`paglab weights fetch lpips-{net}` puts them at "
                 + $"{Lpips.DataRootWeights(net, spec.DataRoot)}): the report uses SSIM and cosine");
         else progress.Line($"alignment with LPIPS-{net} ({found})");
         LocalWorkers.Run(spec, sweep.DemoSpec, sweep, workers, LocalWorkers.DefaultThreads(workers), progress);

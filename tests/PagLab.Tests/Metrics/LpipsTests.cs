@@ -33,7 +33,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Squeeze_WithSharedWeights_MatchesOriginalTo1e4()
     {
-        using var lpips = Lpips.Load("squeeze", TestPaths.RequireLpipsWeights());
+        using var lpips = Lpips.Load("squeeze", TestPaths.LpipsWeights);
         Assert.True(WorstError(lpips, "squeeze") < 1e-4);
     }
 
@@ -128,7 +128,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Load_WeightsOfAnotherNetwork_NamesTheShapeMismatch()
     {
-        var e = Assert.Throws<DataFormatException>(() => Lpips.Load("alex", TestPaths.RequireLpipsWeights()));
+        var e = Assert.Throws<DataFormatException>(() => Lpips.Load("alex", TestPaths.LpipsWeights));
         output.WriteLine(e.Message);
         Assert.Contains("LPIPS-alex", e.Message);
         Assert.Contains("lpips-squeeze", e.Message);
