@@ -177,7 +177,7 @@ public sealed class ScoreCommands : ICommandGroup
         var count = new Option<int>("--count") { Description = "Number of test images",
             DefaultValueFactory = _ => new PagLab.Experiments.MeasureSettings().AlignmentCount };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
@@ -239,7 +239,7 @@ public sealed class ScoreCommands : ICommandGroup
         var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast("the models");

@@ -9,7 +9,7 @@ namespace PagLab.Attacks;
 /// pgd_l2_).</summary>
 public enum PgdNorm { PerExample, WholeBatch }
 
-/// <summary>The norm ball of an attack: S = {x | ||x - x0|| <= eps}.</summary>
+/// <summary>The norm ball of an attack: S = {x | ||x - x0|| &lt;= eps}.</summary>
 public enum AttackNorm
 {
     [Name("l2", "Euclidean ball, steps along the normalised gradient")] L2,

@@ -139,8 +139,8 @@ public static class AlignmentMeasurement
             LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
-            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS,"
-                                   + " name a weight file, or put them in the data root's weights/ folder)" : null,
+            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (name a weight file, or "
+                                   + "`paglab weights fetch lpips-alex` for AlexNet)" : null,
             MeanGradientVsScore = Mean(images.Select(i => i.GradientVsScore)),
             MeanGradientVsExactScore = exact is null ? null : Mean(images.Select(i => i.GradientVsExactScore!)),
             MeanGradientVsBayesGradient = exact is null ? null : Mean(images.Select(i => i.GradientVsBayesGradient!)),

@@ -38,7 +38,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Squeeze_WithSharedWeights_MatchesOriginalTo1e4()
     {
-        using var lpips = Lpips.Load(LpipsNet.Squeeze, TestPaths.RequireLpipsWeights());
+        using var lpips = Lpips.Load(LpipsNet.Squeeze, TestPaths.LpipsWeights);
         Assert.True(WorstError(lpips, "squeeze") <= OriginalTolerance);
     }
 
@@ -134,7 +134,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Load_WeightsOfAnotherNetwork_NamesTheShapeMismatch()
     {
-        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Alex, TestPaths.RequireLpipsWeights()));
+        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Alex, TestPaths.LpipsWeights));
         output.WriteLine(e.Message);
         Assert.Contains("LPIPS-alex", e.Message);
         Assert.Contains("lpips-squeeze", e.Message);
