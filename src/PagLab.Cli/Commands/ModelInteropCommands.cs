@@ -3,6 +3,7 @@ using PagLab.Common;
 using PagLab.IO;
 using PagLab.IO.Torch;
 using PagLab.Models;
+using PagLab.Probe;
 
 namespace PagLab.Cli.Commands;
 
@@ -53,14 +54,20 @@ public sealed class ModelInteropCommands : ICommandGroup
                         "and give its input contract (--dataset, --normalize, --pixel-range)");
                 var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
                     parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
-                using var m = TorchScriptClassifier.Import(source, contract);
                 notes["sha256"] = TorchScriptClassifier.Sha256(source);
-                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec,
-                    source, notes));
+                // The folder is checked before the archive's code runs (in the probe child, inside WriteNew).
+                ModelSpec? spec = null;
+                ProbeReport? report = null;
+                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir =>
+                {
+                    (spec, report) = TorchScriptClassifier.Probe(source, contract);
+                    SavedModel.SaveTorchScript(dir, spec, source, notes);
+                });
                 Console.WriteLine($"imported TorchScript archive {source} -> {output} "
-                    + $"({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
-                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use "
+                    + $"({spec!.Channels}x{spec.Height}x{spec.Width} pixels in " +
+                    $"[{string.Join(",", spec.PixelRange)}], {spec.Classes} classes); TorchScript runs code: use "
                         + $"files from sources you trust");
+                Console.WriteLine(ImportSummary.Describe(report!));
                 return 0;
             }
             if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0

@@ -81,6 +81,9 @@ public static class ManifoldExperiments
         Split split, int count,
         int batchSize, IProgressSink progress)
     {
+        // First in the probe child: a hang or an abort in the archives' code ends there, as one line.
+        Probe.ProbeProcess.Run(new Probe.ProbeRequest { Kind = Probe.ProbeKind.Autoencoder, Archive = encoderPath,
+            Decoder = decoderPath, Dataset = dataset.Name });
         using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);
         var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);

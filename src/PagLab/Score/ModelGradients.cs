@@ -47,7 +47,7 @@ public static class ModelGradients
         var logits = eval.Model.call(input);
         if (readout == GradientReadout.LogProbabilities) logits = logits.log_softmax(1);
         var selected = target is null ? logits.sum() : logits.gather(1, target.reshape(-1, 1)).sum();
-        var g = torch.autograd.grad(new[] { selected }, new[] { input })[0]      // (copies*B, C, H, W)
+        var g = GuardedAutograd.Grad(new[] { selected }, new[] { input })[0]      // (copies*B, C, H, W)
             .contiguous();                                                       // NCHW (MemoryFormat)
         if (smoothDraws > 0) g = g.reshape(copies, b, g.shape[1], g.shape[2], g.shape[3]).mean(new long[] { 0 });
         return g.detach().MoveToOuterDisposeScope();
