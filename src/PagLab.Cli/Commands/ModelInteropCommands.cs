@@ -35,12 +35,15 @@ public sealed class ModelInteropCommands : ICommandGroup
                 + "once for all)" };
         var pixelRange = new Option<string>("--pixel-range") { Description =
             "TorchScript: LO,HI of the pixels the network expects", DefaultValueFactory = _ => "0,1" };
+        var outputIndex = new Option<int?>("--output-index") { Description =
+            "TorchScript: the element of a tuple or list output that holds the logits, e.g. 0 for (logits, features)"
+        };
         var overwrite = new Option<bool>("--overwrite") { Description =
             "Replace an existing non-empty --out folder (a run or a model) as a whole" };
         var outDir = CommonOptions.Out(description: "Model folder to write");
         var import = new Command("import",
             "Import a TorchScript classifier, or a state dict in the authors' ResNet-18 names, into a model folder")
-            { arch, dataset, activation, normalize, pixelRange, overwrite, outDir };
+            { arch, dataset, activation, normalize, pixelRange, outputIndex, overwrite, outDir };
         import.Arguments.Add(file);
         import.SetAction(parse =>
         {
@@ -53,7 +56,8 @@ public sealed class ModelInteropCommands : ICommandGroup
                         + $"dict: drop --arch {a} " +
                         "and give its input contract (--dataset, --normalize, --pixel-range)");
                 var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
-                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
+                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!,
+                    parse.GetValue(outputIndex));
                 notes["sha256"] = TorchScriptClassifier.Sha256(source);
                 // The folder is checked before the archive's code runs (in the probe child, inside WriteNew).
                 ModelSpec? spec = null;
@@ -71,8 +75,9 @@ public sealed class ModelInteropCommands : ICommandGroup
                 return 0;
             }
             if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0
-                || parse.GetResult(pixelRange) is { Implicit: false })
-                throw new PagLabException($"{source} is a state dict (weights only): --normalize and --pixel-range "
+                || parse.GetResult(pixelRange) is { Implicit: false } || parse.GetValue(outputIndex) is not null)
+                throw new PagLabException($"{source} is a state dict (weights only): --normalize, --pixel-range and "
+                    + "--output-index "
                     + $"apply to TorchScript archives; " +
                     "a state dict's normalisation comes from its normalize.mean/std tensors");
             using var model = PyTorchWeights.Import(source,

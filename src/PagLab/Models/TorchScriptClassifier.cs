@@ -46,7 +46,9 @@ public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
 public static class TorchScriptClassifier
 {
     /// <summary>Normalize pairs (one MEAN,STD per channel, or one for all) and the pixel range LO,HI.</summary>
-    public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1");
+    /// <param name="OutputIndex">The element of a tuple or list output that holds the logits.</param>
+    public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1",
+        int? OutputIndex = null);
 
     /// <summary>Builds the spec from the dataset and the contract, probes the archive in a child process
     /// (<see cref="ProbeProcess"/>), then loads it and checks its shapes.</summary>
@@ -73,7 +75,7 @@ public static class TorchScriptClassifier
             Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height,
                 Width = info.Shape.Width,
             Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "pixelRange"),
-            Dataset = contract.Dataset,
+            Dataset = contract.Dataset, OutputIndex = contract.OutputIndex,
         };
         spec.Validate();
         TorchScriptFile.RequireTorchScript(path, "a TorchScript classifier");
@@ -90,7 +92,7 @@ public static class TorchScriptClassifier
     public static ImageClassifier Load(string path, ModelSpec spec)
     {
         var script = TorchScriptFile.LoadOneInput(path, "a TorchScript classifier");
-        var model = new ImageClassifier(spec, new TorchScriptNetwork(script, path));
+        var model = new ImageClassifier(spec, new TorchScriptNetwork(script, path, spec.OutputIndex));
         model.eval();
         return model;
     }

@@ -29,16 +29,16 @@ public static class ClassifierProbe
         var x = images.narrow(0, 0, small);
         Announce($"forward on a batch of {small} test images");
         var batch = Logits(model, x);
+        Announce($"a second forward on the same {small} images");
+        if (Differ(batch, Logits(model, x)) is double d2)
+            throw new DataFormatException(request.Archive, $"two forwards of the same images differ (by {d2:G3}): "
+                + "dropout or other randomness is active; call model.eval() before tracing");
         Announce($"forward on the same {small} images one at a time");
         var single = cat(Enumerable.Range(0, small).Select(i => Logits(model, x.narrow(0, i, 1))).ToArray(), 0);
         if (Differ(batch, single) is double d1)
             throw new DataFormatException(request.Archive, $"the outputs for a batch of {small} images differ from "
                 + $"those for the same images one at a time (by {d1:G3}): batch statistics, e.g. batch norm in "
                 + "training mode; call model.eval() before tracing");
-        Announce($"a second forward on the same {small} images");
-        if (Differ(batch, Logits(model, x)) is double d2)
-            throw new DataFormatException(request.Archive, $"two forwards of the same images differ (by {d2:G3}): "
-                + "dropout or other randomness is active; call model.eval() before tracing");
         Announce($"input gradient (backward) on a batch of {small} test images");
         CheckInputGradient(model, x, labels?.narrow(0, 0, small), request.Archive);
         var report = new ProbeReport { Images = (int)images.shape[0], Chance = 1.0 / spec.Classes,

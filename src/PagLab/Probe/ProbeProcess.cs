@@ -94,9 +94,10 @@ public static class ProbeProcess
     /// <summary>The interpreter's message: the line after "what():" of a C++ abort, else the first line.</summary>
     static string CrashLine(string stderr)
     {
-        var lines = stderr.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var what = lines.FirstOrDefault(l => l.StartsWith("what():", StringComparison.Ordinal));
-        string line = what is not null ? what["what():".Length..].Trim() : lines.FirstOrDefault() ?? "no message";
-        return IO.Torch.TorchScriptFile.FirstLine(line);
+        var lines = stderr.Split('\n', StringSplitOptions.TrimEntries);
+        int what = Array.FindIndex(lines, l => l.StartsWith("what():", StringComparison.Ordinal));
+        if (what >= 0) lines[what] = lines[what]["what():".Length..].Trim();
+        // the message may start on the line after what() (a TorchScript ErrorReport does)
+        return lines.Skip(Math.Max(what, 0)).FirstOrDefault(l => l.Length > 0) ?? "no message";
     }
 }
