@@ -49,9 +49,9 @@ public static class ScriptCall
                 + (index is null ? "" : $" or a tuple to take element {index} of"));
         if (index is null)
             throw new DataFormatException(source, $"{operation} returns {Describe(output)}, not a tensor: pass "
-                + "`output-index` to say which element is the output");
+                + "`outputIndex` to say which element is the output");
         if (index < 0 || index >= items.Length || items[index.Value] is not Tensor chosen)
-            throw new DataFormatException(source, $"{operation} returns {Describe(output)}; `output-index` {index} "
+            throw new DataFormatException(source, $"{operation} returns {Describe(output)}; `outputIndex` {index} "
                 + "is not a tensor element of it");
         return chosen;
     }
