@@ -3,6 +3,7 @@ using PagLab.Common;
 using PagLab.IO;
 using PagLab.IO.Torch;
 using PagLab.Models;
+using PagLab.Probe;
 
 namespace PagLab.Cli.Commands;
 
@@ -34,12 +35,15 @@ public sealed class ModelInteropCommands : ICommandGroup
                 + "once for all)" };
         var pixelRange = new Option<string>("--pixel-range") { Description =
             "TorchScript: LO,HI of the pixels the network expects", DefaultValueFactory = _ => "0,1" };
+        var outputIndex = new Option<int?>("--output-index") { Description =
+            "TorchScript: the element of a tuple or list output that holds the logits, e.g. 0 for (logits, features)"
+        };
         var overwrite = new Option<bool>("--overwrite") { Description =
             "Replace an existing non-empty --out folder (a run or a model) as a whole" };
         var outDir = CommonOptions.Out(description: "Model folder to write");
         var import = new Command("import",
             "Import a TorchScript classifier, or a state dict in the authors' ResNet-18 names, into a model folder")
-            { arch, dataset, activation, normalize, pixelRange, overwrite, outDir };
+            { arch, dataset, activation, normalize, pixelRange, outputIndex, overwrite, outDir };
         import.Arguments.Add(file);
         import.SetAction(parse =>
         {
@@ -52,20 +56,28 @@ public sealed class ModelInteropCommands : ICommandGroup
                         + $"dict: drop --arch {a} " +
                         "and give its input contract (--dataset, --normalize, --pixel-range)");
                 var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
-                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
-                using var m = TorchScriptClassifier.Import(source, contract);
+                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!,
+                    parse.GetValue(outputIndex));
                 notes["sha256"] = TorchScriptClassifier.Sha256(source);
-                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec,
-                    source, notes));
+                // The folder is checked before the archive's code runs (in the probe child, inside WriteNew).
+                ModelSpec? spec = null;
+                ProbeReport? report = null;
+                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir =>
+                {
+                    (spec, report) = TorchScriptClassifier.Probe(source, contract);
+                    SavedModel.SaveTorchScript(dir, spec, source, notes);
+                });
                 Console.WriteLine($"imported TorchScript archive {source} -> {output} "
-                    + $"({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
-                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use "
+                    + $"({spec!.Channels}x{spec.Height}x{spec.Width} pixels in " +
+                    $"[{string.Join(",", spec.PixelRange)}], {spec.Classes} classes); TorchScript runs code: use "
                         + $"files from sources you trust");
+                Console.WriteLine(ImportSummary.Describe(report!));
                 return 0;
             }
             if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0
-                || parse.GetResult(pixelRange) is { Implicit: false })
-                throw new PagLabException($"{source} is a state dict (weights only): --normalize and --pixel-range "
+                || parse.GetResult(pixelRange) is { Implicit: false } || parse.GetValue(outputIndex) is not null)
+                throw new PagLabException($"{source} is a state dict (weights only): --normalize, --pixel-range and "
+                    + "--output-index "
                     + $"apply to TorchScript archives; " +
                     "a state dict's normalisation comes from its normalize.mean/std tensors");
             using var model = PyTorchWeights.Import(source,

@@ -98,7 +98,7 @@ public static class Pgd
             using var inner = NewDisposeScope();
             var xk = adv.detach().requires_grad_(true);
             var loss = functional.cross_entropy(model.call(xk), y, reduction: Reduction.Sum);
-            var g = torch.autograd.grad(new[] { loss }, new[] { xk })[0].contiguous(); // NCHW (MemoryFormat)
+            var g = GuardedAutograd.Grad(new[] { loss }, new[] { xk })[0].contiguous(); // NCHW (MemoryFormat)
             var next = step.Project(step.Step(xk.detach(), g, alpha), x0, eps);
             adv = next.detach().MoveToOuterDisposeScope();
         }

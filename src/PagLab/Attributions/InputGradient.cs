@@ -1,3 +1,4 @@
+using PagLab.Common;
 using PagLab.Score;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,7 +36,7 @@ public sealed class InputGradient(Module<Tensor, Tensor> model, GradientReadout 
         var outputs = model.call(input);                                          // (B, classes)
         if (readout == GradientReadout.LogProbabilities) outputs = outputs.log_softmax(1);
         var selected = target is null ? outputs.sum() : outputs.gather(1, target.reshape(-1, 1)).sum();
-        return torch.autograd.grad(new[] { selected }, new[] { input })[0]        // (B, C, H, W)
+        return GuardedAutograd.Grad(new[] { selected }, new[] { input })[0]       // (B, C, H, W)
             .contiguous().detach();                                               // NCHW (MemoryFormat)
     }
 }

@@ -13,7 +13,14 @@ public class PagLabException : Exception
 /// <summary>Input data or a file is not what it should be (bad magic, truncated, wrong shape).</summary>
 public sealed class DataFormatException : PagLabException
 {
-    public DataFormatException(string path, string problem) : base($"{path}: {problem}") { }
+    public DataFormatException(string path, string problem) : base($"{path}: {problem}")
+    {
+        Path = path;
+        Problem = problem;
+    }
+
+    public string Path { get; }
+    public string Problem { get; }
 }
 
 public static class Require

@@ -81,6 +81,9 @@ public static class ManifoldExperiments
         Split split, int count,
         int batchSize, IProgressSink progress)
     {
+        // First in the probe child: a hang or an abort in the archives' code ends there, as one line.
+        Probe.ProbeProcess.Run(new Probe.ProbeRequest { Kind = Probe.ProbeKind.Autoencoder, Archive = encoderPath,
+            Decoder = decoderPath, Dataset = dataset.Name });
         using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);
         var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
@@ -176,6 +179,8 @@ public static class ManifoldExperiments
                 var q = tangents.Bases.narrow(0, start, b);
                 var y = labels.narrow(0, start, b);
                 r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+                Finite.Check(r2[^1], $"rho_2 of {modelDir} in batch {start / batchImages + 1} (images {start}.."
+                    + $"{start + b - 1})");
                 if (!withRho1) continue;
                 var noise = randn(new[] { b, draws, d }, generator: generator);
                 for (int e = 0; e < epsilons.Length; e++)

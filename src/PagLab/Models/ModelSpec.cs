@@ -22,6 +22,7 @@ public sealed record ModelSpec
     public float[] PixelRange { get; init; } = { 0, 1 };        // [lo, hi] the network's pixels span (e.g. -1,1)
     public int Hidden { get; init; } = 256;                     // mlp hidden width
     public string? Dataset { get; init; }
+    public int? OutputIndex { get; init; }                      // torchscript: the element of a tuple output to use
 
     public ImageShape Shape => new(Channels, Height, Width);
 
@@ -57,6 +58,7 @@ public sealed record ModelSpec
         Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0],
             $"pixel range must be LO,HI with LO < HI, got [{string.Join(",", PixelRange)}]");
         ActivationSpec.Parse(Activation);
+        Require.That(OutputIndex is null or >= 0 and < 64, $"output index must be in 0..63, got {OutputIndex}");
     }
 }
 

@@ -3,24 +3,33 @@ using System.Security.Cryptography;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO.Torch;
+using PagLab.Probe;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PagLab.Models;
 
 /// <summary>A traced or scripted PyTorch network as an ordinary module (its parameters and buffers under
-/// "script.").</summary>
+/// "script."); every forward goes through <see cref="ScriptCall"/>, so a libtorch error or a non-finite output
+/// is a one-line error naming the file and the forward call where it appeared.</summary>
 public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly jit.ScriptModule<Tensor, Tensor> script;
+    private readonly string source;
+    private readonly int? outputIndex;
+    private long calls;
 
-    public TorchScriptNetwork(jit.ScriptModule<Tensor, Tensor> script) : base(nameof(TorchScriptNetwork))
+    public TorchScriptNetwork(jit.ScriptModule<Tensor, Tensor> script, string source = "TorchScript network",
+        int? outputIndex = null) : base(nameof(TorchScriptNetwork))
     {
         this.script = script;
+        this.source = source;
+        this.outputIndex = outputIndex;
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => script.call(x);
+    public override Tensor forward(Tensor x) =>
+        ScriptCall.Call(script, source, $"forward call {++calls} (a batch of {x.shape[0]})", outputIndex, x);
 
     /// <summary>
     /// The script alone, not its inner modules: Module.Dispose walks named_modules() after disposing each
@@ -37,10 +46,25 @@ public sealed class TorchScriptNetwork : nn.Module<Tensor, Tensor>
 public static class TorchScriptClassifier
 {
     /// <summary>Normalize pairs (one MEAN,STD per channel, or one for all) and the pixel range LO,HI.</summary>
-    public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1");
+    /// <param name="OutputIndex">The element of a tuple or list output that holds the logits.</param>
+    public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1",
+        int? OutputIndex = null);
 
-    /// <summary>Builds the spec from the dataset and the contract, loads the archive and checks its shapes.</summary>
-    public static ImageClassifier Import(string path, InputContract contract)
+    /// <summary>Builds the spec from the dataset and the contract, probes the archive in a child process
+    /// (<see cref="ProbeProcess"/>), then loads it and checks its shapes.</summary>
+    public static ImageClassifier Import(string path, InputContract contract, TimeSpan? timeout = null)
+    {
+        var (spec, _) = Probe(path, contract, timeout);
+        var model = Load(path, spec);
+        try { CheckShapes(model, path, $"`dataset` {contract.Dataset}"); }
+        catch { model.Dispose(); throw; }
+        return model;
+    }
+
+    /// <summary>The spec of the dataset and the contract, and what the probe child found running the archive on
+    /// the dataset's test images (nothing of the archive runs in this process).</summary>
+    public static (ModelSpec Spec, ProbeReport Report) Probe(string path, InputContract contract,
+        TimeSpan? timeout = null, string? dataRoot = null)
     {
         var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == contract.Dataset)
                    ?? throw new PagLabException($"unknown dataset '{contract.Dataset}' (known: "
@@ -51,20 +75,24 @@ public static class TorchScriptClassifier
             Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height,
                 Width = info.Shape.Width,
             Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "pixelRange"),
-            Dataset = contract.Dataset,
+            Dataset = contract.Dataset, OutputIndex = contract.OutputIndex,
         };
         spec.Validate();
-        var model = Load(path, spec);
-        try { CheckShapes(model, path, $"`dataset` {contract.Dataset}"); }
-        catch { model.Dispose(); throw; }
-        return model;
+        TorchScriptFile.RequireTorchScript(path, "a TorchScript classifier");
+        return (spec, ProbeSpec(path, spec, contract.Dataset, timeout, dataRoot));
     }
+
+    /// <summary>Probes an archive with a known spec (an imported model folder, before a sweep runs it).</summary>
+    public static ProbeReport ProbeSpec(string path, ModelSpec spec, string dataset, TimeSpan? timeout = null,
+        string? dataRoot = null) =>
+        ProbeProcess.Run(new ProbeRequest { Kind = ProbeKind.Classifier, Archive = path, Classifier = spec,
+            Dataset = dataset, DataRoot = dataRoot }, timeout);
 
     /// <summary>The archive wrapped in its input contract, in eval mode.</summary>
     public static ImageClassifier Load(string path, ModelSpec spec)
     {
         var script = TorchScriptFile.LoadOneInput(path, "a TorchScript classifier");
-        var model = new ImageClassifier(spec, new TorchScriptNetwork(script));
+        var model = new ImageClassifier(spec, new TorchScriptNetwork(script, path, spec.OutputIndex));
         model.eval();
         return model;
     }
@@ -78,11 +106,10 @@ public static class TorchScriptClassifier
         using var noGrad = no_grad();
         Tensor output;
         try { output = model.call(zeros(input)); }
-        catch (Exception e) when (e is not PagLabException)
+        catch (ScriptException e)
         {
             throw new DataFormatException(path,
-                $"forward fails on input {Shape(input)} (expected from {shapeSource}): "
-                + $"{TorchScriptFile.FirstLine(e.Message)}");
+                $"forward fails on input {Shape(input)} (expected from {shapeSource}): {e.Cause}");
         }
         long[] expected = { 2, spec.Classes };
         if (!output.shape.SequenceEqual(expected))

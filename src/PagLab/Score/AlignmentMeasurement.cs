@@ -109,6 +109,9 @@ public static class AlignmentMeasurement
             var targets = Targets(eval.Model, x, mode, y);
             var scoreLabels = denoiser.Conditional ? targets : null;
             var score = ScoreFunction.Compute(denoiser, x, sigma, scoreLabels);
+            string batch = $"batch {start / batchSize + 1} (images {start}..{start + n - 1})";
+            Finite.Check(gradient, $"the model's input gradient in {batch}");
+            Finite.Check(score, $"the score at sigma {sigma:G4} in {batch}");
             var vsScore = Compare(gradient, score, lpips);
             Similarity[]? vsExact = null, vsBayes = null;
             double[]? scoreCosine = null;

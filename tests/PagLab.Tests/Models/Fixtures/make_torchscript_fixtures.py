@@ -3,7 +3,8 @@
 
 Run by hand with Debian's python3-torch (torch 1.13), never in CI (the outputs are committed):
 
-    /usr/bin/python3 make_torchscript_fixtures.py
+    /usr/bin/python3 make_torchscript_fixtures.py            # all
+    /usr/bin/python3 make_torchscript_fixtures.py hostile    # only hostile/
 
 Nothing is downloaded; every network is tiny, seeded and traced with torch.jit.trace on CPU.
 Outputs (each well under 1 MB):
@@ -27,7 +28,11 @@ Outputs (each well under 1 MB):
                          score_uncond_S (class 0)
   encoder.pt, decoder.pt an autoencoder 1x28x28 -> R^4 -> 1x28x28 (decoder output in [0,1])
   autoencoder_reference.pt  x (6,1,28,28), z = E(x), jacobians (6, 784, 4) = dD/dz at z
+  hostile/*.pt           broken models PagLab must refuse in one line (issue 21), each a few KB: see
+                         hostile_fixtures() for what each does wrong
 """
+import sys
+import zipfile
 import os
 from collections import OrderedDict
 
@@ -210,10 +215,152 @@ def autoencoder_fixture():
     torch.save(OrderedDict(x=x, z=z, jacobians=jac), os.path.join(HERE, "autoencoder_reference.pt"))
 
 
+class Pooled(nn.Module):
+    """A tiny classifier for any 1-channel image: 4x4 average pool, then a linear map to 10 logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 10)
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+class Detached(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x).detach())
+
+
+class OneHot(Pooled):
+    def forward(self, x):
+        return F.one_hot(self.fc(self.features(x)).argmax(1), 10).float()
+
+
+class IntegerLogits(Pooled):
+    def forward(self, x):
+        return (self.fc(self.features(x)) * 100).long()
+
+
+class NanLogits(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x)) * float("nan")
+
+
+class InfLogits(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x)) / 0.0
+
+
+class NanAboveBatchTwo(Pooled):
+    def forward(self, x):
+        y = self.fc(self.features(x))
+        if x.shape[0] > 2:
+            y = y * float("nan")
+        return y
+
+
+class ForeverLoop(Pooled):
+    def forward(self, x):
+        y = self.fc(self.features(x))
+        while float(x.sum()) > -1.0:   # pixels are >= 0: never ends
+            x = x + 0.0
+        return y
+
+
+class BackwardFails(Pooled):
+    """Forward is fine; backward raises in libtorch (a saved output modified in place)."""
+
+    def forward(self, x):
+        y = self.features(x).exp()
+        y.add_(1.0)
+        return self.fc(y)
+
+
+class WithDropout(Pooled):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.fc(self.drop(self.features(x)))
+
+
+class TrainModeBatchNorm(Pooled):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(16)
+
+    def forward(self, x):
+        return self.fc(self.norm(self.features(x)))
+
+
+class LogitsAndFeatures(Pooled):
+    def forward(self, x):
+        h = self.features(x)
+        return self.fc(h), h
+
+
+class DetachedDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 784)
+
+    def forward(self, z):
+        return torch.sigmoid(self.fc(z.detach())).reshape(-1, 1, 28, 28)
+
+
+class NanDenoiser(nn.Module):
+    def forward(self, x, sigma):
+        return x * float("nan")
+
+
+class IntegerDenoiser(nn.Module):
+    def forward(self, x, sigma):
+        return (x * 100).long()
+
+
+def rewrite_zip(source, target, change):
+    """Copies a TorchScript zip, passing each (name, bytes) through change (None drops the entry)."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = change(item.filename, zin.read(item.filename))
+            if data is not None:
+                zout.writestr(item.filename, data)
+
+
+def hostile_fixtures():
+    out = os.path.join(HERE, "hostile")
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(6)
+    x = torch.rand(4, 1, 28, 28)
+    traced = dict(detach=Detached(), onehot=OneHot(), int_logits=IntegerLogits(), nan_logits=NanLogits(),
+                  inf_logits=InfLogits(), backward_fails=BackwardFails(), tuple_output=LogitsAndFeatures())
+    for name, net in traced.items():
+        torch.jit.trace(net.eval(), x, check_trace=False).save(os.path.join(out, name + ".pt"))
+    # traced in training mode: dropout and batch statistics are baked into the graph
+    torch.jit.trace(WithDropout().train(), x, check_trace=False).save(os.path.join(out, "dropout.pt"))
+    torch.jit.trace(TrainModeBatchNorm().train(), x, check_trace=False).save(os.path.join(out, "train_bn.pt"))
+    torch.jit.script(NanAboveBatchTwo().eval()).save(os.path.join(out, "nan_above_batch_2.pt"))
+    torch.jit.script(ForeverLoop().eval()).save(os.path.join(out, "loop.pt"))
+    torch.jit.trace(DetachedDecoder().eval(), torch.rand(2, 4)).save(os.path.join(out, "decoder_detach.pt"))
+    s = torch.ones(4)
+    torch.jit.trace(NanDenoiser(), (x, s)).save(os.path.join(out, "denoiser_nan.pt"))
+    torch.jit.trace(IntegerDenoiser(), (x, s), check_trace=False).save(os.path.join(out, "denoiser_int.pt"))
+    # archives libtorch cannot run: an operator that does not exist, and the code left out
+    base = os.path.join(out, "detach.pt")
+    rewrite_zip(base, os.path.join(out, "unknown_op.pt"),
+                lambda n, d: d.replace(b"torch.linear(", b"torch.no_such_op(") if "/code/" in n and n.endswith(".py")
+                else d)
+    rewrite_zip(base, os.path.join(out, "missing_code.pt"),
+                lambda n, d: None if "/code/" in n and n.endswith(".py") else d)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    classifier_fixture()
-    denoiser_fixture()
-    autoencoder_fixture()
+    if sys.argv[1:] != ["hostile"]:
+        classifier_fixture()
+        denoiser_fixture()
+        autoencoder_fixture()
+    hostile_fixtures()
     for name in sorted(os.listdir(HERE)):
         print("%8d  %s" % (os.path.getsize(os.path.join(HERE, name)), name))
