@@ -24,6 +24,7 @@ public sealed class ManifoldCommands : ICommandGroup
         var measure = CommandTree.Group(root, "measure", "Measurements on trained models");
         measure.Subcommands.Add(MeasureManifold());
         measure.Subcommands.Add(MeasureTheorem1());
+        measure.Subcommands.Add(TangentScanCommand.Create());
     }
 
 

@@ -13,4 +13,11 @@ public static class Finite
         if (!finite) throw new PagLabException($"{what} holds NaN or infinite values (a broken model or denoiser "
             + "gives no numbers)");
     }
+
+    /// <summary>The same for values already read out of their tensors.</summary>
+    public static void Check(IEnumerable<double> values, string what)
+    {
+        if (values.Any(v => !double.IsFinite(v))) throw new PagLabException($"{what} holds NaN or infinite values (a "
+            + "broken model or denoiser gives no numbers)");
+    }
 }

@@ -34,6 +34,38 @@ public static class Bootstrap
     public static Estimate Ratio(Sample a, Sample b, long seed = DefaultSeed) =>
         Of(new[] { new Group(new[] { a, b }) }, m => m[0][0] / m[0][1], seed);
 
+    /// <summary>The median over images of a[i] / b[i] (paired per-image values of one run, e.g. off over on), with
+    /// its percentile interval over images resampled with replacement: unlike the ratio of means, a few images
+    /// with large values cannot dominate it.</summary>
+    public static Estimate MedianRatio(double[] a, double[] b, long seed = DefaultSeed, int replicates = Replicates)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("paired values must have the same images");
+        var ratios = a.Zip(b, (x, y) => x / y).ToArray();
+        if (ratios.Length == 0) return Estimate.Empty;
+        double point = Median(ratios);
+        if (ratios.Length == 1) return new Estimate(point, double.NegativeInfinity, double.PositiveInfinity, 1);
+        var rng = new Random(unchecked((int)seed));
+        var values = new List<double>(replicates);
+        var drawn = new double[ratios.Length];
+        for (int r = 0; r < replicates; r++)
+        {
+            for (int i = 0; i < drawn.Length; i++) drawn[i] = ratios[rng.Next(ratios.Length)];
+            values.Add(Median(drawn));
+        }
+        values.Sort();
+        double tail = (1 - Level) / 2;
+        return new Estimate(point, Percentile(values, tail), Percentile(values, 1 - tail), ratios.Length);
+    }
+
+    /// <summary>The middle value (mean of the two middle ones for an even count); NaN when any value is NaN.</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Any(double.IsNaN)) return double.NaN;
+        var sorted = values.OrderBy(v => v).ToArray();
+        int m = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+    }
+
     /// <summary>mean(a) - mean(b) for samples of two different models (resampled independently).</summary>
     public static Estimate Difference(Sample a, Sample b, long seed = DefaultSeed) =>
         Of(new[] { new Group(new[] { a }), new Group(new[] { b }) }, m => m[0][0] - m[1][0], seed);
