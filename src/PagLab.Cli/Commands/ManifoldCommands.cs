@@ -36,7 +36,7 @@ public sealed class ManifoldCommands : ICommandGroup
         var latent = new Option<int?>("--latent") { Description =
             "Latent dimension k (default 16 for 28-pixel data, 128 from 32 pixels)" };
         var defaults = new AutoencoderSettings();   // the record's defaults, as in a sweep's shared.autoencoder
-        var kind = new Option<string>("--kind") { Description = "ae | vae", DefaultValueFactory = _ => defaults.Kind };
+        var kind = NamedOption.Create("--kind", "Autoencoder", defaults.Kind);
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => defaults.Epochs };
         var batchSize = new Option<int>("--batch-size")
             { Description = "Batch size", DefaultValueFactory = _ => defaults.BatchSize };
@@ -56,7 +56,7 @@ public sealed class ManifoldCommands : ICommandGroup
         {
             var config = new AutoencoderConfig
             {
-                Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = parse.GetValue(kind)!,
+                Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = kind.ValueIn(parse),
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize),
                     LearningRate = parse.GetValue(lr),
                 KlWeight = parse.GetValue(kl), BaseChannels = parse.GetValue(channels),
@@ -66,7 +66,7 @@ public sealed class ManifoldCommands : ICommandGroup
             };
             using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
                                                      parse.GetValue(run.Resume), parse.GetValue(run.Tensorboard));
-            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to "
+            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {Vocabulary.Name(model.Spec.Kind)}) to "
                 + $"{parse.GetValue(output)}");
             return 0;
         });
