@@ -191,15 +191,6 @@ public sealed class ManifoldCommands : ICommandGroup
         return cmd;
     }
 
-    static double[] ParseList(string text, string option)
-    {
-        try { return text.Split(',',
-            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => double.Parse(s,
-            CultureInfo.InvariantCulture)).ToArray(); }
-        catch (FormatException) { throw new PagLabException($"{option}: expected comma-separated numbers, got "
-            + $"'{text}'"); }
-    }
-
     static Command MeasureManifold()
     {
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
@@ -230,7 +221,7 @@ public sealed class ManifoldCommands : ICommandGroup
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
-                ParseList(parse.GetValue(eps)!, "--eps"),
+                NumberList.Parse(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
                 parse.GetValue(channelsLast));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
@@ -276,7 +267,7 @@ public sealed class ManifoldCommands : ICommandGroup
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count),
-                data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),
+                data, NumberList.Parse(parse.GetValue(sigmas)!, "--sigmas"),
                 parse.GetValue(draws), classMode, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteTheorem1Report(parse.GetValue(output)!, report);
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");

@@ -20,20 +20,9 @@ public sealed class TrainCommands : ICommandGroup
         root.Subcommands.Add(Eval());
     }
 
-    /// <summary>Parses "1,4,8" into numbers, with a one-line error naming the option.</summary>
     /// <summary>Whether the user wrote the option (not its default).</summary>
     static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
-    public static double[] ParseList(string text, string option)
-    {
-        try
-        {
-            return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                       .Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        }
-        catch (FormatException) { throw new PagLabException($"{option}: '{text}' is not a comma-separated list of "
-            + $"numbers"); }
-    }
 
     static Command Train()
     {
@@ -129,7 +118,7 @@ public sealed class TrainCommands : ICommandGroup
                     LambdaConvention = convention.ValueIn(parse),
                     Sigma = parse.GetValue(sigma) ?? ObjectiveConfig.DefaultSigma(objective.ValueIn(parse)),
                     Draws = parse.GetValue(draws), OnProbabilities = parse.GetValue(probabilities),
-                    Epsilons = ParseList(parse.GetValue(eps)!, "--eps"),
+                    Epsilons = NumberList.Parse(parse.GetValue(eps)!, "--eps"),
                     Pgd = PgdConfig.For(pgdVariant.ValueIn(parse)) ?? new PgdConfig
                     {
                         Norm = norm.ValueIn(parse), Steps = parse.GetValue(steps),
@@ -141,7 +130,8 @@ public sealed class TrainCommands : ICommandGroup
                 Optimizer = optimizer.ValueIn(parse), LearningRate = parse.GetValue(lr),
                 Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(weightDecay), Schedule = schedule.ValueIn(parse),
-                Milestones = ParseList(parse.GetValue(milestones)!, "--milestones"), Gamma = parse.GetValue(gamma),
+                Milestones = NumberList.Parse(parse.GetValue(milestones)!, "--milestones"),
+                Gamma = parse.GetValue(gamma),
                 LrScaleReference = parse.GetValue(lrScale), BatchSize = parse.GetValue(batchSize),
                     Epochs = parse.GetValue(epochs),
                 Seed = parse.GetValue(run.Seed), Device = parse.GetValue(device)!,
@@ -173,7 +163,7 @@ public sealed class TrainCommands : ICommandGroup
     {
         var model = new Option<string>("--model") { Description = "Model or run folder", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var attack = new Option<string?>("--attack") { Description = "pgd-l2 | pgd-linf" };
+        var attack = NamedOption.Optional<EvalAttack>("--attack", "Attack", "none");
         var pgd = new PgdOptions("Attack budget(s), e.g. 0.5,1,2", steps: 20);
         var (eps, steps, alphaFactor) = (pgd.Eps, pgd.Steps, pgd.AlphaFactor);
         var smoothed = new Option<bool>("--smoothed") { Description =
@@ -195,31 +185,17 @@ public sealed class TrainCommands : ICommandGroup
         pgd.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            // Every option checked before the model and data are loaded.
-            var attackConfig = new PgdConfig
-            {
-                Norm = parse.GetValue(attack) == "pgd-linf" ? AttackNorm.Linf : AttackNorm.L2,
-                Steps = parse.GetValue(steps),
-                AlphaFactor = parse.GetValue(alphaFactor),
-            };
-            if (parse.GetValue(attack) is string named)
-            {
-                Require.That(named is "pgd-l2" or "pgd-linf", $"--attack must be pgd-l2 or pgd-linf, got '{named}'");
-                attackConfig.Validate(ParseList(parse.GetValue(eps)!, "--eps"));
-            }
-            if (parse.GetValue(count) is int wanted) Require.That(wanted >= 1, $"--count must be >= 1, got {wanted}");
-            using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
-            var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
-                parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");
-            var test = parse.GetValue(count) is int c ? data.Test.Take(c) : data.Test;
             var smoothing = parse.GetValue(smoothed)
                 ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n),
                     parse.GetValue(alpha))
                 : null;
-            var epsilons = parse.GetValue(attack) is null ? Array.Empty<double>()
-                : ParseList(parse.GetValue(eps)!, "--eps");
-            var report = EvalReport.Measure(net, parse.GetValue(model)!, data.Name, test, parse.GetValue(attack),
-                attackConfig, epsilons, smoothing, parse.GetValue(seed), Console.WriteLine);
+            var report = EvalReport.Run(new EvalReport.Request(parse.GetValue(model)!, parse.GetValue(dataset)!,
+                parse.GetValue(attack), new PgdConfig { Steps = parse.GetValue(steps),
+                    AlphaFactor = parse.GetValue(alphaFactor) },
+                parse.GetValue(attack) is null ? Array.Empty<double>()
+                    : NumberList.Parse(parse.GetValue(eps)!, "--eps"),
+                smoothing, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(dataRoot),
+                parse.GetValue(channelsLast)), Console.WriteLine);
             if (parse.GetValue(output) is string path) { JsonFiles.Write(path,
                 report); Console.WriteLine($"wrote {path}"); }
             return 0;

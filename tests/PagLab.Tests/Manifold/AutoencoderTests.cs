@@ -38,7 +38,8 @@ public class AutoencoderTests
     [Fact]
     public void Autoencoder_RejectsShapesItCannotHalve()
     {
-        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec { Kind = AutoencoderKind.Ae,
+        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec
+            { Kind = AutoencoderKind.Ae,
             Latent = 4, Channels = 1, Height = 30, Width = 30 }));
         Assert.Contains("multiples of 4", error.Message);
     }
