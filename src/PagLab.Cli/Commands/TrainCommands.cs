@@ -163,7 +163,7 @@ public sealed class TrainCommands : ICommandGroup
     {
         var model = new Option<string>("--model") { Description = "Model or run folder", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "Dataset name", Required = true };
-        var attack = NamedOption.Optional<EvalAttack>("--attack", "Attack", "none");
+        var attack = NamedOption.Optional<EvalAttack>("--attack", "Attack", "no attack");
         var pgd = new PgdOptions("Attack budget(s), e.g. 0.5,1,2", steps: 20);
         var (eps, steps, alphaFactor) = (pgd.Eps, pgd.Steps, pgd.AlphaFactor);
         var smoothed = new Option<bool>("--smoothed") { Description =

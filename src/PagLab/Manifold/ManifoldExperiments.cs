@@ -89,7 +89,7 @@ public static class ManifoldExperiments
         return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5,
             progress, new Dictionary<string, string>
         {
-            ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name,
+            ["estimator"] = Vocabulary.Name(Models.Architecture.TorchScript), ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name,
             ["split"] = Vocabulary.Name(split),
             ["encoder"] = Path.GetFullPath(encoderPath), ["decoder"] = Path.GetFullPath(decoderPath),
         });
