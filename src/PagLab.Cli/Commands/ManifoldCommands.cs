@@ -114,17 +114,12 @@ public sealed class ManifoldCommands : ICommandGroup
                         + "Jacobian is taken)"),
                     parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
                     data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
-                : estimator.ValueIn(parse) switch
-                {
-                    TangentEstimator.Autoencoder => ManifoldExperiments.EstimateWithAutoencoder(
-                        parse.GetValue(autoencoder)
-                            ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
-                        data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize),
-                        new ConsoleProgress()),
-                    TangentEstimator.LocalPca => ManifoldExperiments.EstimateWithLocalPca(data, split.ValueIn(parse),
-                        parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
-                    _ => TangentCheck.TrueSpaces(data, split.ValueIn(parse), parse.GetValue(count)),
-                };
+                : ManifoldExperiments.Estimate(new TangentRequest(estimator.ValueIn(parse), split.ValueIn(parse),
+                    parse.GetValue(count), parse.GetValue(batchSize), parse.GetValue(neighbours),
+                    parse.GetValue(dimension)), data, () => parse.GetValue(autoencoder) is { } folder
+                    ? (SavedAutoencoder.Load(folder), folder)
+                    : throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
+                    new ConsoleProgress());
             spaces.Save(parse.GetValue(output)!);
             Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} "
                 + $"({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in "
@@ -225,17 +220,7 @@ public sealed class ManifoldCommands : ICommandGroup
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
                 parse.GetValue(channelsLast));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
-            foreach (var r in report.Results)
-            {
-                var on = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
-                var off = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OffPerImage));
-                var ratio = Uncertainty.Bootstrap.Ratio(Uncertainty.Bootstrap.Sample.One(r.OffPerImage),
-                    Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
-                Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off "
-                    + $"{off.Text("G4")}  off/on {ratio.Text("G4")}");
-            }
-            foreach (var (mode,
-                d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
+            foreach (var line in report.SummaryLines()) Console.WriteLine(line);
             return 0;
         });
         return cmd;
