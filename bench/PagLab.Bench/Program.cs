@@ -88,7 +88,8 @@ static class Bench
             8) })
         {
             torch.manual_seed(0);
-            using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = k, Channels = c,
+            using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = AutoencoderKind.Ae, Latent = k,
+                Channels = c,
                 Height = size, Width = size });
             var z = randn(images, k);
             string tag = $"{c * size * size}x{k}";

@@ -39,7 +39,10 @@ public sealed class PgdOptions
     public Option<string> Eps { get; }
     public Option<int> Steps { get; }
     public Option<double> AlphaFactor { get; } = new("--alpha-factor")
-        { Description = "PGD step size = factor * eps / steps", DefaultValueFactory = _ => 2.5 };
+    {
+        Description = "PGD step size = factor * eps / steps",
+        DefaultValueFactory = _ => new Attacks.PgdConfig().AlphaFactor,
+    };
 
     public PgdOptions(string epsDescription, int steps)
     {

@@ -38,7 +38,7 @@ public sealed class ExperimentCommands : ICommandGroup
             DefaultValueFactory = _ => Datasets.Name(DatasetName.MnistDistractor) };
         var defaults = new MeasureSettings();   // the defaults of a sweep's measure section
         var sigmas = new Option<string>("--sigmas") { Description = "Noise levels, e.g. 0,logspace(-2,1,30)",
-            DefaultValueFactory = _ => defaults.DistractorSigmas };
+            DefaultValueFactory = _ => defaults.DistractorSigmas.Text };
         var count = new Option<int>("--count")
             { Description = "Test images", DefaultValueFactory = _ => defaults.DistractorCount };
         var outputs = new Option<string>("--outputs")
@@ -193,11 +193,7 @@ public sealed class ExperimentCommands : ICommandGroup
         return cmd;
     }
 
-    /// <summary>
-    /// Hidden: takes job locks at fixed wall-clock times and keeps the ones it wins until it exits. The lock
-    /// tests start many of these, wait for each to say "ready", then write the start time (Unix ms) into the
-    /// --go file, so all race for one stale lock per round at the same instant (docs/reliability.md).
-    /// </summary>
+    /// <summary>Hidden: one racer of the lock tests (<see cref="LockRace"/>).</summary>
     static Command TryLock()
     {
         var locks = new Argument<string[]>("locks") { Description = "Lock files, one per round" };
@@ -211,38 +207,8 @@ public sealed class ExperimentCommands : ICommandGroup
         cmd.Hidden = true;
         cmd.SetAction(parse =>
         {
-            var held = new List<JobLock>();
-            var paths = parse.GetValue(locks)!;
-            string goFile = parse.GetValue(go)!;
-            // Warm up (JIT, JSON, /proc reads) so that the first round is not slower than the others.
-            string warm = Path.Combine(Path.GetTempPath(), $"paglab-warm-{Environment.ProcessId}.lock");
-            using (JobLock.TryAcquire(warm)) JobLock.IsAlive(JobLock.Me() with { Pid = int.MaxValue });
-            File.Delete(warm + ".guard");
-            Console.WriteLine("ready");
-            Console.Out.Flush();
-            long at;
-            while (!File.Exists(goFile) || !long.TryParse(File.ReadAllText(goFile).Trim(), out at)) Thread.Sleep(1);
-            for (int round = 0; round < paths.Length; round++)
-            {
-                long due = at + (long)round * parse.GetValue(interval);
-                bool late = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() > due;
-                while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < due) Thread.Sleep(1);
-                var won = JobLock.TryAcquire(paths[round]);
-                if (won is not null) held.Add(won);
-                Console.WriteLine($"{round} {(won is not null ? "acquired" : "refused")}{(late ? " late" : "")}");
-            }
-            // Hold the locks won while slower racers may still try (then they stay on disk, their owner dead).
-            Console.Out.Flush();
-            if (parse.GetValue(done) is string doneFile)
-            {
-                var clock = Stopwatch.StartNew();
-                while (!File.Exists(doneFile) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(5);
-            }
-            else
-            {
-                long end = at + (long)paths.Length * parse.GetValue(interval) + 1000;
-                Thread.Sleep((int)Math.Clamp(end - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000));
-            }
+            LockRace.Run(parse.GetValue(locks)!, parse.GetValue(go)!, parse.GetValue(interval), parse.GetValue(done),
+                line => { Console.WriteLine(line); Console.Out.Flush(); });
             return 0;
         });
         return cmd;

@@ -37,7 +37,7 @@ public sealed class ManifoldCommands : ICommandGroup
         var latent = new Option<int?>("--latent") { Description =
             "Latent dimension k (default 16 for 28-pixel data, 128 from 32 pixels)" };
         var defaults = new AutoencoderSettings();   // the record's defaults, as in a sweep's shared.autoencoder
-        var kind = new Option<string>("--kind") { Description = "ae | vae", DefaultValueFactory = _ => defaults.Kind };
+        var kind = NamedOption.Create("--kind", "Autoencoder", defaults.Kind);
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => defaults.Epochs };
         var batchSize = new Option<int>("--batch-size")
             { Description = "Batch size", DefaultValueFactory = _ => defaults.BatchSize };
@@ -57,7 +57,7 @@ public sealed class ManifoldCommands : ICommandGroup
         {
             var config = new AutoencoderConfig
             {
-                Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = parse.GetValue(kind)!,
+                Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = kind.ValueIn(parse),
                 Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize),
                     LearningRate = parse.GetValue(lr),
                 KlWeight = parse.GetValue(kl), BaseChannels = parse.GetValue(channels),
@@ -67,7 +67,7 @@ public sealed class ManifoldCommands : ICommandGroup
             };
             using var model = AutoencoderTrainer.Run(config, parse.GetValue(output)!, new ConsoleProgress(),
                                                      parse.GetValue(run.Resume), parse.GetValue(run.Tensorboard));
-            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {model.Spec.Kind}) to "
+            Console.WriteLine($"saved autoencoder (k = {model.Spec.Latent}, {Vocabulary.Name(model.Spec.Kind)}) to "
                 + $"{parse.GetValue(output)}");
             return 0;
         });
@@ -115,17 +115,12 @@ public sealed class ManifoldCommands : ICommandGroup
                         + "Jacobian is taken)"),
                     parse.GetValue(decoder) ?? throw new PagLabException("--encoder needs --decoder"),
                     data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize), new ConsoleProgress())
-                : estimator.ValueIn(parse) switch
-                {
-                    TangentEstimator.Autoencoder => ManifoldExperiments.EstimateWithAutoencoder(
-                        parse.GetValue(autoencoder)
-                            ?? throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
-                        data, split.ValueIn(parse), parse.GetValue(count), parse.GetValue(batchSize),
-                        new ConsoleProgress()),
-                    TangentEstimator.LocalPca => ManifoldExperiments.EstimateWithLocalPca(data, split.ValueIn(parse),
-                        parse.GetValue(count), parse.GetValue(neighbours), parse.GetValue(dimension)),
-                    _ => TangentCheck.TrueSpaces(data, split.ValueIn(parse), parse.GetValue(count)),
-                };
+                : ManifoldExperiments.Estimate(new TangentRequest(estimator.ValueIn(parse), split.ValueIn(parse),
+                    parse.GetValue(count), parse.GetValue(batchSize), parse.GetValue(neighbours),
+                    parse.GetValue(dimension)), data, () => parse.GetValue(autoencoder) is { } folder
+                    ? (SavedAutoencoder.Load(folder), folder)
+                    : throw new PagLabException("--autoencoder is required with --estimator autoencoder"),
+                    new ConsoleProgress());
             spaces.Save(parse.GetValue(output)!);
             Console.WriteLine($"{spaces.Count} tangent spaces of dimension {spaces.Rank} in R^{spaces.AmbientDim} "
                 + $"({spaces.Info.GetValueOrDefault("rankDeficient", "0")} rank-deficient) in "
@@ -192,15 +187,6 @@ public sealed class ManifoldCommands : ICommandGroup
         return cmd;
     }
 
-    static double[] ParseList(string text, string option)
-    {
-        try { return text.Split(',',
-            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => double.Parse(s,
-            CultureInfo.InvariantCulture)).ToArray(); }
-        catch (FormatException) { throw new PagLabException($"{option}: expected comma-separated numbers, got "
-            + $"'{text}'"); }
-    }
-
     static Command MeasureManifold()
     {
         var model = new Option<string>("--model") { Description = "Model folder", Required = true };
@@ -231,21 +217,11 @@ public sealed class ManifoldCommands : ICommandGroup
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
-                ParseList(parse.GetValue(eps)!, "--eps"),
+                NumberList.Parse(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
                 parse.GetValue(channelsLast));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
-            foreach (var r in report.Results)
-            {
-                var on = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
-                var off = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OffPerImage));
-                var ratio = Uncertainty.Bootstrap.Ratio(Uncertainty.Bootstrap.Sample.One(r.OffPerImage),
-                    Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
-                Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off "
-                    + $"{off.Text("G4")}  off/on {ratio.Text("G4")}");
-            }
-            foreach (var (mode,
-                d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
+            foreach (var line in report.SummaryLines()) Console.WriteLine(line);
             return 0;
         });
         return cmd;
@@ -277,7 +253,7 @@ public sealed class ManifoldCommands : ICommandGroup
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count),
-                data, ParseList(parse.GetValue(sigmas)!, "--sigmas"),
+                data, NumberList.Parse(parse.GetValue(sigmas)!, "--sigmas"),
                 parse.GetValue(draws), classMode, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
             ManifoldExperiments.WriteTheorem1Report(parse.GetValue(output)!, report);
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");

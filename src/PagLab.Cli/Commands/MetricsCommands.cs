@@ -34,15 +34,8 @@ public sealed class MetricsCommands : ICommandGroup
         {
             using var lpips = Lpips.Load(net.ValueIn(parse), Lpips.ResolveWeights(parse.GetValue(weights),
                 net.ValueIn(parse), parse.GetValue(dataRoot)), parse.GetValue(lin));
-            string pathA = parse.GetValue(a)!, pathB = parse.GetValue(b)!;
-            using var x = RgbImage.Read(pathA);
-            using var y = RgbImage.Read(pathB);
-            if (!x.shape.SequenceEqual(y.shape))
-                throw new PagLabException($"{pathB}: is {y.shape[2]}x{y.shape[1]} but {pathA} is "
-                    + $"{x.shape[2]}x{x.shape[1]}; LPIPS compares images of the same size");
-            using var _ = no_grad();
-            using var d = lpips.call(Lpips.FromUnitRange(x.unsqueeze(0)), Lpips.FromUnitRange(y.unsqueeze(0)));
-            Console.WriteLine(d.item<float>().ToString("G6", CultureInfo.InvariantCulture));
+            double d = LpipsImages.Distance(lpips, parse.GetValue(a)!, parse.GetValue(b)!);
+            Console.WriteLine(((float)d).ToString("G6", CultureInfo.InvariantCulture));
             return 0;
         });
         root.Subcommands.Add(cmd);

@@ -218,7 +218,7 @@ public sealed class ScoreCommands : ICommandGroup
         if (option == "exact")
             return data is SubspaceGaussians sg
                 ? new ExactDenoiser(sg) : throw new PagLabException("--denoiser exact is only available on "
-                + "subspace-gaussians");
+                + Datasets.Name(DatasetName.SubspaceGaussians));
         if (string.IsNullOrEmpty(option)) throw new PagLabException("--denoiser is required (a denoiser folder, or "
             + "'exact' on subspace-gaussians)");
         var (d, shape) = TorchScriptDenoiser.LoadFolder(option);

@@ -16,6 +16,13 @@ public enum AttackNorm
     [Name("linf", "max-norm box, steps along the gradient's sign")] Linf,
 }
 
+/// <summary>The attacks `paglab eval --attack` runs, by name: PGD in one norm ball.</summary>
+public enum EvalAttack
+{
+    [Name("pgd-l2", "PGD in the L2 ball")] PgdL2,
+    [Name("pgd-linf", "PGD in the Linf box")] PgdLinf,
+}
+
 /// <summary>Which PGD settings: PagLab's (per example, the options given) or the PAGs authors'.</summary>
 public enum PgdVariant
 {

@@ -123,7 +123,8 @@ public sealed class VocabularyJsonConverter : JsonConverterFactory
 }
 
 /// <summary>
-/// A name outside its vocabulary met while reading JSON. A JsonException, so file readers report it with the
+/// A name outside its vocabulary (or another value the reader cannot take, such as a sigma grid) met while reading
+/// JSON. A JsonException, so file readers report it with the
 /// file's path like any other bad value; <see cref="At"/> words it for the key it stood at (JsonException.Path).
 /// </summary>
 public sealed class UnknownNameException(Func<string, string> problem, string what) : JsonException(problem(what))

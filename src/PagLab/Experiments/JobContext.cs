@@ -116,20 +116,12 @@ public sealed class SharedArtefacts : IDisposable
     static void BuildTangents(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
     {
         var s = spec.Shared;
-        var estimator = s.TangentEstimator;
-        TangentSpaces spaces;
-        if (estimator == TangentEstimator.Autoencoder)
-        {
-            using var autoencoder = AutoencoderTrainer.Run(spec.AutoencoderFor(dataset.Name), folder.Autoencoder,
-                progress, resume: true);
-            spaces = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, folder.Autoencoder, dataset, Split.Test,
-                s.TangentCount, s.TangentBatchSize, progress);
-        }
-        else if (estimator == TangentEstimator.LocalPca)
-            spaces = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, s.TangentCount, s.LocalPcaNeighbours,
-                s.LocalPcaDimension);
-        else spaces = TangentCheck.TrueSpaces(dataset, Split.Test, s.TangentCount);
-        using (spaces) spaces.Save(folder.Tangents);
+        var request = new TangentRequest(s.TangentEstimator, Split.Test, s.TangentCount, s.TangentBatchSize,
+            s.LocalPcaNeighbours, s.LocalPcaDimension);
+        using var spaces = ManifoldExperiments.Estimate(request, dataset, () => (AutoencoderTrainer.Run(
+            spec.AutoencoderFor(dataset.Name), folder.Autoencoder, progress, resume: true), folder.Autoencoder),
+            progress);
+        spaces.Save(folder.Tangents);
     }
 
     /// <summary>Trains denoiser/.</summary>

@@ -7,15 +7,19 @@ using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 namespace PagLab.Experiments;
 
 /// <summary>The three regimes of robustness (PAGs Section 5), plus the labels for runs no regime fits.</summary>
-public enum Regime { Weak, BayesAligned, Excessive, Boundary, Unclassified, Diverged }
+public enum Regime
+{
+    [Name("weak", "off-manifold sensitivity above on-manifold")] Weak,
+    [Name("bayes-aligned", "off-manifold sensitivity below on-manifold")] BayesAligned,
+    [Name("excessive", "collapsed, or insensitive on the manifold with an accuracy drop")] Excessive,
+    [Name("weak/bayes-aligned boundary", "off and on not distinguishable")] Boundary,
+    [Name("none", "nothing to judge by (no trained standard model or no measurement)")] Unclassified,
+    [Name("diverged", "training diverged")] Diverged,
+}
 
 public static class RegimeNames
 {
-    public static string Name(this Regime regime) => regime switch
-    {
-        Regime.Weak => "weak", Regime.BayesAligned => "bayes-aligned", Regime.Excessive => "excessive",
-        Regime.Boundary => "weak/bayes-aligned boundary", Regime.Unclassified => "none", _ => "diverged",
-    };
+    public static string Name(this Regime regime) => Vocabulary.Name(regime);
 }
 
 /// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength; or one

@@ -1,14 +1,37 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using PagLab.Common;
 
 namespace PagLab.Experiments;
 
 /// <summary>
-/// Parses grids like "0,logspace(-2,1,30)" or "0.1,0.2,linspace(0.5,2,4)": numbers, numpy-style
-/// logspace(a, b, n) = 10^linspace(a, b, n) and linspace(a, b, n), comma-separated, in order.
+/// A grid of noise levels like "0,logspace(-2,1,30)" or "0.1,0.2,linspace(0.5,2,4)": numbers, numpy-style
+/// logspace(a, b, n) = 10^linspace(a, b, n) and linspace(a, b, n), comma-separated, in order. Parsed when read
+/// (a spec key holds the grid, its values checked); files keep the text as written.
 /// </summary>
-public static class SigmaGrid
+[JsonConverter(typeof(SigmaGridJsonConverter))]
+public sealed record SigmaGrid
 {
+    public SigmaGrid(string text, string option = "sigmas")
+    {
+        Text = text;
+        values = Parse(text, option);
+    }
+
+    readonly double[] values;
+
+    /// <summary>The grid as written.</summary>
+    public string Text { get; }
+
+    public IReadOnlyList<double> Values => values;
+
+    public bool Equals(SigmaGrid? other) => other is not null && other.Text == Text;
+
+    public override int GetHashCode() => Text.GetHashCode(StringComparison.Ordinal);
+
+    public override string ToString() => Text;
+
     public static double[] Parse(string text, string option = "sigmas")
     {
         var values = new List<double>();
@@ -57,5 +80,29 @@ public static class SigmaGrid
         }
         if (depth != 0) throw new PagLabException($"unbalanced parentheses in '{text}'");
         yield return text[start..];
+    }
+}
+
+/// <summary>A grid as its text in JSON; a text that does not parse is reported at its key.</summary>
+public sealed class SigmaGridJsonConverter : JsonConverter<SigmaGrid>
+{
+    public override SigmaGrid Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+            throw new UnknownNameException(key => $"{key} must be a text such as \"0,logspace(-2,1,30)\"", "sigmas");
+        string text = reader.GetString()!;
+        try { return new SigmaGrid(text); }
+        catch (PagLabException) { throw new UnknownNameException(key => Problem(text, key), "sigmas"); }
+    }
+
+    public override void Write(Utf8JsonWriter writer, SigmaGrid value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.Text);
+
+    /// <summary>The parser's message, worded for the key the grid stood at.</summary>
+    static string Problem(string text, string key)
+    {
+        try { SigmaGrid.Parse(text, key); }
+        catch (PagLabException e) { return e.Message; }
+        return key;
     }
 }

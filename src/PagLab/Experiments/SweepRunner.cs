@@ -360,7 +360,7 @@ public static class SweepRunner
     {
         var m = c.Spec.Measure;
         var split = c.Dataset.Test.Take(m.DistractorCount);
-        var report = DistractorRobustness.Measure(c.Model, split, SigmaGrid.Parse(m.DistractorSigmas), c.Job.Id,
+        var report = DistractorRobustness.Measure(c.Model, split, m.DistractorSigmas.Values.ToArray(), c.Job.Id,
             c.Job.Dataset, c.Job.Seed, c.Measure);
         DistractorRobustness.Write(c.Folder.Distractor, report);
         return result with { Distractor = report.Points, DistractorOverSigmas = report.OverSigmas };

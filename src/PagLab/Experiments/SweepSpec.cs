@@ -106,7 +106,7 @@ public sealed record MeasureSettings
     public GradientMode Mode { get; init; } = GradientMode.Predicted;  // with a conditional score (docs/score.md)
     /// <summary>Images per batch of the manifold measurement (`paglab measure manifold --batch-images`).</summary>
     public int BatchImages { get; init; } = 16;
-    public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
+    public SigmaGrid DistractorSigmas { get; init; } = new("0,logspace(-2,0.5,10)");
     public int DistractorCount { get; init; } = 500;
     /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public Metrics.LpipsNet? LpipsNet { get; init; }
@@ -181,7 +181,6 @@ public sealed record SweepSpec
         try { TrainingPresets.Validate(Train.Preset, Datasets); }
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         ValidateShared(where);
-        SigmaGrid.Parse(Measure.DistractorSigmas, "measure.distractorSigmas");
         ImportedModels.Validate(this, where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);

@@ -6,10 +6,17 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Manifold;
 
+/// <summary>The autoencoders PagLab trains for tangent spaces, by the name files, specs and `--kind` spell.</summary>
+public enum AutoencoderKind
+{
+    [Name("ae", "plain autoencoder, squared reconstruction error")] Ae,
+    [Name("vae", "variational autoencoder (Kingma and Welling 2014): the error plus a KL term")] Vae,
+}
+
 /// <summary>Everything needed to rebuild an autoencoder.</summary>
 public sealed record AutoencoderSpec
 {
-    public required string Kind { get; init; }        // ae | vae
+    public required AutoencoderKind Kind { get; init; }
     public required int Latent { get; init; }         // k: the dimension of the estimated tangent spaces
     public required int Channels { get; init; }
     public required int Height { get; init; }
@@ -28,7 +35,7 @@ public sealed record AutoencoderSpec
 
     public void Validate()
     {
-        Require.That(Kind is "ae" or "vae", $"autoencoder kind must be ae or vae, got '{Kind}'");
+        Require.That(Enum.IsDefined(Kind), $"unknown autoencoder kind {(int)Kind}");
         Require.That(Latent >= 1, $"latent dimension must be >= 1, got {Latent}");
         Require.That(Channels > 0 && BaseChannels > 0, "bad channel count");
         int f = 1 << Downsamplings;
@@ -70,7 +77,7 @@ public sealed class ConvAutoencoder : Module<Tensor, Tensor>
         bottleneck = new long[] { inC, spec.Height >> n, spec.Width >> n };
         long flat = bottleneck[0] * bottleneck[1] * bottleneck[2];
         encoder = Sequential(down);
-        toCode = Linear(flat, spec.Kind == "vae" ? 2 * spec.Latent : spec.Latent);
+        toCode = Linear(flat, spec.Kind == AutoencoderKind.Vae ? 2 * spec.Latent : spec.Latent);
         fromCode = Sequential(("linear", Linear(spec.Latent, flat)), ("act", SiLU()));
         var up = new List<(string, Module<Tensor, Tensor>)>();
         for (int i = n - 1; i >= 0; i--)
@@ -91,7 +98,7 @@ public sealed class ConvAutoencoder : Module<Tensor, Tensor>
     {
         using var _ = NewDisposeScope();
         var h = toCode.call(encoder.call(x).flatten(1));
-        if (Spec.Kind != "vae") return (h.MoveToOuterDisposeScope(), null);
+        if (Spec.Kind != AutoencoderKind.Vae) return (h.MoveToOuterDisposeScope(), null);
         var parts = h.chunk(2, 1);
         return (parts[0].MoveToOuterDisposeScope(), parts[1].MoveToOuterDisposeScope());
     }

@@ -24,6 +24,21 @@ public sealed record ManifoldReport
     public required IReadOnlyList<EpsilonResult> Results { get; init; }
     /// <summary>Definition 2 per class mode: mean, std and quantiles of rho_2 over the images.</summary>
     public required Dictionary<string, Distribution> Rho2 { get; init; }
+
+    /// <summary>What `paglab measure manifold` prints: per epsilon the mean on- and off-manifold changes and their
+    /// ratio, each with its 95% bootstrap interval over the images; rho_2 per class mode.</summary>
+    public IEnumerable<string> SummaryLines()
+    {
+        foreach (var r in Results)
+        {
+            var on = Uncertainty.Bootstrap.Sample.One(r.OnPerImage);
+            var off = Uncertainty.Bootstrap.Sample.One(r.OffPerImage);
+            string ratio = Uncertainty.Bootstrap.Ratio(off, on).Text("G4");
+            yield return $"eps {r.Epsilon,6:G4} ({Outputs}): on {Uncertainty.Bootstrap.Mean(on).Text("G4")}  off "
+                + $"{Uncertainty.Bootstrap.Mean(off).Text("G4")}  off/on {ratio}";
+        }
+        foreach (var (mode, d) in Rho2) yield return $"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}";
+    }
     /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
     public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
     /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same
@@ -43,9 +58,37 @@ public sealed record Theorem1Report
     public required IReadOnlyList<Theorem1Row> Rows { get; init; }
 }
 
+/// <summary>A tangent estimation: the estimator, the first <paramref name="Count"/> images of a split, the batch size
+/// of the autoencoder's Jacobians and local PCA's neighbours and dimension.</summary>
+public sealed record TangentRequest(TangentEstimator Estimator, Split Split, int Count, int BatchSize, int Neighbours,
+    int Dimension);
+
 /// <summary>The library side of the manifold commands: load inputs, run the estimators, write files.</summary>
 public static class ManifoldExperiments
 {
+    /// <summary>
+    /// Tangent spaces by the estimator the request names: the one dispatch `paglab tangents` and a sweep's shared
+    /// tangents share. <paramref name="autoencoder"/> gives the autoencoder and its folder; it is called (and the
+    /// autoencoder disposed) only for the autoencoder estimator.
+    /// </summary>
+    public static TangentSpaces Estimate(TangentRequest request, IDataset dataset,
+        Func<(ConvAutoencoder Model, string Folder)> autoencoder, IProgressSink progress)
+    {
+        switch (request.Estimator)
+        {
+            case TangentEstimator.Autoencoder:
+                var (model, folder) = autoencoder();
+                using (model)
+                    return EstimateWithAutoencoder(model, folder, dataset, request.Split, request.Count,
+                        request.BatchSize, progress);
+            case TangentEstimator.LocalPca:
+                return EstimateWithLocalPca(dataset, request.Split, request.Count, request.Neighbours,
+                    request.Dimension);
+            default:
+                return TangentCheck.TrueSpaces(dataset, request.Split, request.Count);
+        }
+    }
+
     public static IDataset LoadDataset(string name, string? dataRoot, long seed) => Datasets.Load(name,
         new DataOptions(dataRoot, seed));
 
@@ -92,7 +135,8 @@ public static class ManifoldExperiments
         return TangentEstimation.FromEncoderDecoder(codec.Encode, codec.Decode, images, indices, batchSize, 1e-5,
             progress, new Dictionary<string, string>
         {
-            ["estimator"] = "torchscript", ["latent"] = codec.Latent.ToString(), ["dataset"] = dataset.Name,
+            ["estimator"] = Vocabulary.Name(Models.Architecture.TorchScript), ["latent"] = codec.Latent.ToString(),
+            ["dataset"] = dataset.Name,
             ["split"] = Vocabulary.Name(split),
             ["encoder"] = Path.GetFullPath(encoderPath), ["decoder"] = Path.GetFullPath(decoderPath),
         });

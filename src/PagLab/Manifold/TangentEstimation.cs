@@ -28,7 +28,7 @@ public static class TangentEstimation
             progress, new Dictionary<string, string>
         {
             ["estimator"] = Vocabulary.Name(TangentEstimator.Autoencoder),
-            ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = autoencoder.Spec.Kind,
+            ["latent"] = autoencoder.Spec.Latent.ToString(), ["kind"] = Vocabulary.Name(autoencoder.Spec.Kind),
             ["dataset"] = autoencoder.Spec.Dataset ?? "",
         });
     }

@@ -1,4 +1,6 @@
 using PagLab.Common;
+using PagLab.IO;
+using static TorchSharp.torch;
 
 namespace PagLab.Metrics;
 
@@ -38,4 +40,21 @@ public sealed record LpipsChoice(LpipsNet Net, string? Weights, string DataRootW
 
     /// <summary>The loaded network; null without weights.</summary>
     public Lpips? Load() => Weights is null ? null : Lpips.Load(Net, Weights);
+}
+
+/// <summary>LPIPS between two image files (`paglab lpips A B`).</summary>
+public static class LpipsImages
+{
+    /// <summary>The distance of two images of one size, their pixels read as [0,1] and compared in [-1,1].</summary>
+    public static double Distance(Lpips lpips, string pathA, string pathB)
+    {
+        using var x = RgbImage.Read(pathA);       // (C, H, W)
+        using var y = RgbImage.Read(pathB);
+        if (!x.shape.SequenceEqual(y.shape))
+            throw new PagLabException($"{pathB}: is {y.shape[2]}x{y.shape[1]} but {pathA} is "
+                + $"{x.shape[2]}x{x.shape[1]}; LPIPS compares images of the same size");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        return lpips.call(Lpips.FromUnitRange(x.unsqueeze(0)), Lpips.FromUnitRange(y.unsqueeze(0))).item<float>();
+    }
 }

@@ -1,19 +1,24 @@
 using System.Globalization;
+using PagLab.Common;
 using PagLab.Experiments;
 using PagLab.Uncertainty;
 using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
 namespace PagLab.Reporting;
 
-public enum Outcome { Held, NotHeld, Inconclusive }
+public enum Outcome
+{
+    [Name("held", "the interval supports the claim")] Held,
+    [Name("did not hold", "the interval contradicts the claim")] NotHeld,
+    [Name("inconclusive", "the interval decides neither way, or a measurement is missing")] Inconclusive,
+}
 
 /// <summary>One of the paper's claims checked on a sweep: held, did not hold, or inconclusive, with the numbers behind
 /// it.</summary>
 public sealed record Finding(string Id, string Dataset, string? Objective, string Claim, Outcome Outcome,
     string Evidence)
 {
-    public string OutcomeText =>
-        Outcome switch { Outcome.Held => "held", Outcome.NotHeld => "did not hold", _ => "inconclusive" };
+    public string OutcomeText => Vocabulary.Name(Outcome);
 }
 
 /// <summary>

@@ -73,8 +73,8 @@ public sealed record ReportModel
             Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
             Findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
                 d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy), RegimeEpsilon = eps, Scores = scores,
-            OutputMeasure = Common.Vocabulary.Name(results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null)
-                ?? spec.Measure.Output),
+            OutputMeasure = Common.Vocabulary.Name(
+                results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output),
             HaveLpips = haveLpips,
             Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
                 .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),

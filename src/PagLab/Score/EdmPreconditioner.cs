@@ -35,27 +35,24 @@ public sealed class EdmPreconditioner : IDenoiser
     public DenoiserNetwork Network { get; }
     public bool Conditional => Network.Spec.Conditional;
 
-    public static (double CSkip, double COut, double CIn, double CNoise) Coefficients(double s)
+    /// <summary>EDM, Table 1: c_skip, c_out, c_in and c_noise of EDM sigmas s, elementwise (any shape).</summary>
+    public static (Tensor CSkip, Tensor COut, Tensor CIn, Tensor CNoise) Coefficients(Tensor s)
     {
-        double sd2 = SigmaData * SigmaData, s2 = s * s;
-        return (sd2 / (s2 + sd2), s * SigmaData / Math.Sqrt(s2 + sd2), 1 / Math.Sqrt(s2 + sd2), Math.Log(s) / 4);
+        double sd2 = SigmaData * SigmaData;
+        var s2 = s.pow(2);
+        return (sd2 / (s2 + sd2), s * SigmaData / (s2 + sd2).sqrt(), 1 / (s2 + sd2).sqrt(), s.log() / 4);
     }
 
     /// <summary>D_y(y, s) for per-example EDM sigmas s (B) on y in [-1,1].</summary>
     public Tensor DenoiseEdm(Tensor y, Tensor s, Tensor? labels)
     {
         using var _ = NewDisposeScope();
-        var s4 = s.reshape(-1, 1, 1, 1);
-        var sd2 = SigmaData * SigmaData;
-        var cSkip = sd2 / (s4.pow(2) + sd2);
-        var cOut = s4 * SigmaData / (s4.pow(2) + sd2).sqrt();
-        var cIn = 1 / (s4.pow(2) + sd2).sqrt();
-        var cNoise = s.log() / 4;
+        var (cSkip, cOut, cIn, cNoise) = Coefficients(s.reshape(-1, 1, 1, 1));   // each (B, 1, 1, 1)
         if (Conditional && labels is null)
             throw new Common.PagLabException("this denoiser is class-conditional and gives no unconditional score: "
                 + "`mode` sum needs a denoiser trained without `conditional` (or use `mode` predicted or label)");
         var l = labels ?? zeros(y.shape[0], dtype: ScalarType.Int64, device: y.device);
-        var f = Network.call(cIn * y, cNoise, l);
+        var f = Network.call(cIn * y, cNoise.reshape(-1), l);
         return (cSkip * y + cOut * f).MoveToOuterDisposeScope();
     }
 
@@ -75,8 +72,9 @@ public static class EdmLoss
 {
     public const double PMean = -1.2, PStd = 1.2;
 
-    public static double Weight(double s) => (s * s + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData)
-        / Math.Pow(s * EdmPreconditioner.SigmaData, 2);
+    /// <summary>lambda(s) = (s^2 + sd^2) / (s sd)^2 of EDM sigmas s, elementwise.</summary>
+    public static Tensor Weight(Tensor s) => (s.pow(2) + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData)
+        / (s * EdmPreconditioner.SigmaData).pow(2);
 
     /// <summary>Per-example weighted losses (B) and the EDM sigmas drawn (B), for images x in [0,1].</summary>
     public static (Tensor Loss, Tensor Sigma) PerExample(EdmPreconditioner denoiser, Tensor x, Tensor? labels,
@@ -87,10 +85,8 @@ public static class EdmLoss
         var s = (randn(new long[] { x.shape[0] }, dtype: x.dtype,
             generator: generator) * PStd + PMean).exp().to(x.device);
         var n = randn(y.shape, dtype: y.dtype, generator: generator).to(x.device) * s.reshape(-1, 1, 1, 1);
-        var weight = (s.pow(2) + EdmPreconditioner.SigmaData * EdmPreconditioner.SigmaData) / (s
-            * EdmPreconditioner.SigmaData).pow(2);
         var d = denoiser.DenoiseEdm(y + n, s, labels);
-        var loss = weight * (d - y).pow(2).flatten(1).mean(new long[] { 1 });
+        var loss = Weight(s) * (d - y).pow(2).flatten(1).mean(new long[] { 1 });
         return (loss.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 }

@@ -14,7 +14,7 @@ namespace PagLab.Training;
 /// </summary>
 public record AutoencoderSettings
 {
-    public string Kind { get; init; } = "ae";
+    public AutoencoderKind Kind { get; init; } = AutoencoderKind.Ae;
     public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (Suppl. B.6)
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 128;
@@ -43,7 +43,7 @@ public sealed record AutoencoderConfig : AutoencoderSettings, IRunConfig
     /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
-        Require.That(Kind is "ae" or "vae", $"kind must be ae or vae, got '{Kind}'");
+        Require.That(Enum.IsDefined(Kind), $"unknown autoencoder kind {(int)Kind}");
         TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
                                 Threads, TrainSize);
         Require.NonNegative(KlWeight, "klWeight");
@@ -151,7 +151,7 @@ public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
 
     public string Describe(AutoencoderEpoch m) =>
         $"epoch {m.Epoch}/{config.Epochs}: train mse {m.TrainReconstruction:F5} test mse {m.TestReconstruction:F5}" +
-        $"{(config.Kind == "vae" ? $" kl {m.Kl:F2}" : "")} {m.Seconds:F1}s";
+        $"{(config.Kind == AutoencoderKind.Vae ? $" kl {m.Kl:F2}" : "")} {m.Seconds:F1}s";
 
     public void SaveFinal(string dir)
     {

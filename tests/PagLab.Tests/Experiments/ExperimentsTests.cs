@@ -27,6 +27,18 @@ public class SigmaGridTests
         var e = Assert.Throws<PagLabException>(() => SigmaGrid.Parse(text));
         Assert.DoesNotContain("\n", e.Message);
     }
+
+    [Fact]
+    public void SpecGrid_IsParsedWhenRead_AndWrittenBackAsItsText()
+    {
+        var settings = System.Text.Json.JsonSerializer.Deserialize<MeasureSettings>(
+            "{\"distractorSigmas\": \"0,linspace(0.5,1,3)\"}", JsonFiles.Options)!;
+        Assert.Equal(new[] { 0, 0.5, 0.75, 1 }, settings.DistractorSigmas.Values);
+        var written = System.Text.Json.Nodes.JsonNode.Parse(
+            System.Text.Json.JsonSerializer.Serialize(settings, JsonFiles.Options))!;
+        Assert.Equal("0,linspace(0.5,1,3)", written["distractorSigmas"]!.GetValue<string>());
+        Assert.Equal(new MeasureSettings().DistractorSigmas, new SigmaGrid("0,logspace(-2,0.5,10)"));   // by text
+    }
 }
 
 public class JobLockTests

@@ -41,7 +41,8 @@ public class SharedSettingsTests
             denoiser.HiddenWidth, denoiser.EmaDecay, denoiser.Epochs, denoiser.TrainSize));
         Assert.Equal(("shapes", 0L, true), (denoiser.Dataset, denoiser.Seed, denoiser.Conditional));
         var autoencoder = spec.AutoencoderFor("shapes");
-        Assert.Equal((8, 2e-3, "vae", 0.5, 300), (autoencoder.Latent, autoencoder.LearningRate, autoencoder.Kind,
+        Assert.Equal((8, 2e-3, PagLab.Manifold.AutoencoderKind.Vae, 0.5, 300), (autoencoder.Latent,
+            autoencoder.LearningRate, autoencoder.Kind,
             autoencoder.KlWeight, autoencoder.TrainSize));
         Assert.Equal(10, autoencoder.Epochs);   // unset: the record's default
     }
@@ -92,7 +93,7 @@ public class SharedSettingsTests
         "unknown key 'shared.autoencoder.latnet' (did you mean 'latent'?)")]
     [InlineData("shared: {denoiser: {emaDecay: 2}}\n", "shared.denoiser.emaDecay must be in [0, 1], got 2")]
     [InlineData("shared: {denoiser: {arch: cnn}}\n", "shared.denoiser.arch must be unet or mlp, got 'cnn'")]
-    [InlineData("shared: {autoencoder: {kind: gan}}\n", "shared.autoencoder.kind must be ae or vae, got 'gan'")]
+    [InlineData("shared: {autoencoder: {kind: gan}}\n", "shared.autoencoder.kind must be one of ae, vae, got 'gan'")]
     [InlineData("shared: {trainSize: 0}\n", "shared.trainSize must be >= 1, got 0")]
     [InlineData("shared: {denoiserEpochs: 0}\n", "shared.denoiserEpochs must be in 1..100000, got 0")]
     [InlineData("shared: {conditionalDenoiser: true}\nmeasure: {mode: sum}\n",

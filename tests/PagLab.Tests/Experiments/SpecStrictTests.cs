@@ -86,6 +86,9 @@ public class SpecStrictTests
     [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1]}]",
         "are the same training")]
     [InlineData("train: {arch: vit}", "train.arch must be one of resnet18")]
+    [InlineData("measure: {distractorSigmas: 'logspace(1,2)'}", "measure.distractorSigmas: 'logspace(1,2)' needs "
+        + "three arguments")]
+    [InlineData("measure: {distractorSigmas: 0.5}", "measure.distractorSigmas must be a text")]
     [InlineData("measure: {output: softmx-l1}", "measure.output must be one of softmax-l1, softmax-l2, logits-l1, "
         + "logits-l2, got 'softmx-l1' (did you mean softmax-l1?)")]
     [InlineData("measure: {lpipsNet: alxe}", "measure.lpipsNet must be one of squeeze, alex, vgg, got 'alxe' (did you "

@@ -32,7 +32,8 @@ public static class Tables
                 Objective = objective, Strength = strength,
             Seed = seed, Status = JobState.Completed, Classes = classes, TestCorrect = correct,
                 TestImages = testImages,
-            TestAccuracy = Estimate.Binomial(correct, testImages), OutputMeasure = PagLab.Manifold.OutputChange.SoftmaxL1,
+            TestAccuracy = Estimate.Binomial(correct, testImages), 
+            OutputMeasure = PagLab.Manifold.OutputChange.SoftmaxL1,
             Sensitivity = new()
             {
                 SensitivityResult.From(new PagLab.Manifold.EpsilonResult(1, null!, null!,

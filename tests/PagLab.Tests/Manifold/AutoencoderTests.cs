@@ -24,7 +24,8 @@ public class AutoencoderTests
     {
         var shape = new PagLab.Data.ImageShape(c, h, w);
         Assert.Equal(expectedDefaultLatent, AutoencoderSpec.DefaultLatent(shape));
-        using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "vae", Latent = 8, Channels = c, Height = h,
+        using var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = AutoencoderKind.Vae, Latent = 8,
+            Channels = c, Height = h,
             Width = w, BaseChannels = 4 });
         using var x = rand(2, c, h, w);
         using var z = ae.Encode(x);
@@ -37,7 +38,8 @@ public class AutoencoderTests
     [Fact]
     public void Autoencoder_RejectsShapesItCannotHalve()
     {
-        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec { Kind = "ae",
+        var error = Assert.Throws<PagLabException>(() => new ConvAutoencoder(new AutoencoderSpec
+            { Kind = AutoencoderKind.Ae,
             Latent = 4, Channels = 1, Height = 30, Width = 30 }));
         Assert.Contains("multiples of 4", error.Message);
     }

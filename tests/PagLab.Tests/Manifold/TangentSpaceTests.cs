@@ -12,7 +12,8 @@ public class TangentSpaceTests
     static ConvAutoencoder SmallAutoencoder(int latent = 3, int channels = 1, int height = 8, int width = 8)
     {
         torch.manual_seed(7);
-        var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = "ae", Latent = latent, Channels = channels,
+        var ae = new ConvAutoencoder(new AutoencoderSpec { Kind = AutoencoderKind.Ae, Latent = latent,
+            Channels = channels,
             Height = height, Width = width, BaseChannels = 4 });
         ae.eval();
         return ae;

@@ -21,12 +21,15 @@ public class ScoreTests
     [InlineData(80)]
     public void EdmCoefficients_FollowTable1(double s)
     {
-        var (cSkip, cOut, cIn, cNoise) = EdmPreconditioner.Coefficients(s);
-        Assert.Equal(0.25 / (s * s + 0.25), cSkip, 12);
-        Assert.Equal(s * 0.5 / Math.Sqrt(s * s + 0.25), cOut, 12);
-        Assert.Equal(1 / Math.Sqrt(s * s + 0.25), cIn, 12);
-        Assert.Equal(Math.Log(s) / 4, cNoise, 12);
-        Assert.Equal((s * s + 0.25) / (s * s * 0.25), EdmLoss.Weight(s), 9);
+        using var sigma = tensor(new[] { s }, dtype: ScalarType.Float64);
+        var (cSkip, cOut, cIn, cNoise) = EdmPreconditioner.Coefficients(sigma);
+        using var weight = EdmLoss.Weight(sigma);
+        Assert.Equal(0.25 / (s * s + 0.25), cSkip.item<double>(), 12);
+        Assert.Equal(s * 0.5 / Math.Sqrt(s * s + 0.25), cOut.item<double>(), 12);
+        Assert.Equal(1 / Math.Sqrt(s * s + 0.25), cIn.item<double>(), 12);
+        Assert.Equal(Math.Log(s) / 4, cNoise.item<double>(), 12);
+        Assert.Equal((s * s + 0.25) / (s * s * 0.25), weight.item<double>(), 9);
+        foreach (var c in new[] { cSkip, cOut, cIn, cNoise }) c.Dispose();
     }
 
     [Fact]

@@ -8,7 +8,7 @@ namespace PagLab.Tests.Training;
 [Collection(nameof(PagLab.Tests.Manifold.GlobalTorchRng))]
 public class AutoencoderTrainingTests
 {
-    static AutoencoderConfig Config(int epochs, string kind = "ae") => new()
+    static AutoencoderConfig Config(int epochs, AutoencoderKind kind = AutoencoderKind.Ae) => new()
     {
         Dataset = "shapes", Kind = kind, Latent = 4, Epochs = epochs, BatchSize = 32, TrainSize = 96, TestSize = 32,
         BaseChannels = 4, Seed = 3,
@@ -44,7 +44,7 @@ public class AutoencoderTrainingTests
     public void Vae_TrainsAndReportsKl()
     {
         string dir = Path.Combine(TestPaths.TempDir(), "vae");
-        using var model = AutoencoderTrainer.Run(Config(1, "vae"), dir);
+        using var model = AutoencoderTrainer.Run(Config(1, AutoencoderKind.Vae), dir);
         var m = AutoencoderTrainer.ReadMetrics(dir).Single();
         Assert.True(m.Kl > 0 && double.IsFinite(m.TestReconstruction));
     }
