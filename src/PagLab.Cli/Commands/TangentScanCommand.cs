@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PagLab.Common;
 using PagLab.Manifold;
 using PagLab.Training;
 
@@ -49,8 +50,8 @@ public static class TangentScanCommand
                 Dataset = parse.GetValue(dataset)!, DataRoot = parse.GetValue(dataRoot), Seed = parse.GetValue(seed),
                 Models = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries |
                     StringSplitOptions.TrimEntries),
-                Latents = TrainCommands.ParseList(parse.GetValue(latents)!, "--latents").Select(k => (int)k).ToList(),
-                Epsilons = TrainCommands.ParseList(parse.GetValue(eps)!, "--eps"),
+                Latents = NumberList.Parse(parse.GetValue(latents)!, "--latents").Select(k => (int)k).ToList(),
+                Epsilons = NumberList.Parse(parse.GetValue(eps)!, "--eps"),
                 Images = parse.GetValue(images), Draws = parse.GetValue(draws),
                 Neighbours = parse.GetValue(neighbours), Untrained = parse.GetValue(untrained),
                 Measure = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!),
