@@ -118,6 +118,7 @@ public sealed class TrainCommands : ICommandGroup
         };
         cmd.SetAction(parse =>
         {
+            run.CheckOutputs(parse, output);
             var config = new TrainConfig
             {
                 Dataset = parse.GetValue(dataset)!, Arch = parse.GetValue(arch)!,
@@ -209,6 +210,8 @@ public sealed class TrainCommands : ICommandGroup
                 attackConfig.Validate(ParseList(parse.GetValue(eps)!, "--eps"));
             }
             if (parse.GetValue(count) is int wanted) Require.That(wanted >= 1, $"--count must be >= 1, got {wanted}");
+            if (parse.GetResult(output) is not null)
+                OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(model));
             using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: parse.GetValue(count)), net.Spec.Shape, "the model");

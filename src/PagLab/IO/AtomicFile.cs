@@ -65,10 +65,9 @@ public static class JsonFiles
     /// <summary>Reads a JSON file, letting <paramref name="upgrade"/> rewrite keys of an older format first.</summary>
     public static T Read<T>(string path, Action<System.Text.Json.Nodes.JsonNode?>? upgrade)
     {
-        if (!File.Exists(path)) throw new Common.PagLabException($"{path}: file not found");
+        string text = UserFile.ReadText(path);
         try
         {
-            string text = File.ReadAllText(path);
             if (upgrade is null)
                 return JsonSerializer.Deserialize<T>(text, Options)
                        ?? throw new Common.DataFormatException(path, "empty JSON document");
