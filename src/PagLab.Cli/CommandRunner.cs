@@ -23,7 +23,7 @@ public static class CommandRunner
             // The most specific problem first: an unknown word beats "a subcommand is required".
             var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized",
                 StringComparison.Ordinal) ? 0 : 1).First();
-            Console.Error.WriteLine($"error: {first.Message} (see "
+            Console.Error.WriteLine($"error: {Escaped(first.Message)} (see "
                 + $"'{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
             return 2;
         }

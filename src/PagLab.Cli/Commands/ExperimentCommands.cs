@@ -84,7 +84,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var option = new Option<int>("--workers") { Description = description, DefaultValueFactory = _ => byDefault };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is var n && n is < 1 or > 64)
+            // the token, not the value, which throws when it does not parse (the parser reports that itself)
+            if (result.Tokens.Count == 1 && int.TryParse(result.Tokens[0].Value, out int n) && n is < 1 or > 64)
                 result.AddError($"--workers must be in [1, 64], got {n}");
         });
         return option;

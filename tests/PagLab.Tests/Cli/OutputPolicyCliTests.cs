@@ -140,6 +140,19 @@ public class OutputPolicyCliTests
         string line = Refused(CliProcess.Run("train", "--dataset", "subspace-gaussians", "--out", dir), "--out",
             "a\\nb' holds 1 entry, not a run folder");
         Assert.EndsWith("name a new or empty folder", line);
+        // a value the parser refuses is shown escaped too
+        var parse = CliProcess.Run("train", "--dataset", "subspace-gaussians", "--threads", "1\n2", "--out", dir);
+        Assert.Equal(2, parse.ExitCode);
+        Assert.Single(parse.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.Contains("'1\\n2'", parse.Stderr);
+        foreach (var (flag, command) in new[] { ("--threads", "train --dataset x"), ("--workers", "sweep run x.json") })
+        {
+            var words = command.Split(' ').Concat(["--out", dir, flag, "abc"]).ToArray();
+            var bad = CliProcess.Run(words);          // threw inside the option's validator: an abort
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Single(bad.Stderr.TrimEnd('\n').Split('\n'));
+            Assert.Contains($"Cannot parse argument 'abc' for option '{flag}'", bad.Stderr);
+        }
     }
 
     [Fact]
