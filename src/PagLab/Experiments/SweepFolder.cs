@@ -56,9 +56,10 @@ public sealed class SweepFolder
     public static bool IsSweep(string dir)
     {
         var folder = new SweepFolder(dir);
-        return File.Exists(folder.Spec) && (File.Exists(folder.StartedSpec) || Directory.Exists(folder.JobsRoot)
-            || Directory.Exists(Path.Combine(dir, "shared")) || File.Exists(folder.SlurmScript))
-            || File.Exists(folder.DemoSpec);
+        // spec-at-start.json is written first, so a folder a concurrent `sweep run` is preparing counts as one
+        return File.Exists(folder.StartedSpec) || File.Exists(folder.DemoSpec) || File.Exists(folder.Spec)
+            && (Directory.Exists(folder.JobsRoot) || Directory.Exists(Path.Combine(dir, "shared"))
+                || File.Exists(folder.SlurmScript));
     }
 
     /// <summary>The sweep's spec (the sweep ran, so its size was accepted); refused when spec.json was edited.

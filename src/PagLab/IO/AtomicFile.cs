@@ -37,7 +37,7 @@ public static class AtomicFile
     /// <summary>Appends one line, rewriting the file atomically (metrics files are small).</summary>
     public static void AppendLine(string path, string line)
     {
-        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
+        string existing = File.Exists(path) && new FileInfo(path).Length > 0 ? UserFile.ReadText(path) : "";
         WriteAllText(path, existing + line + "\n");
     }
 }

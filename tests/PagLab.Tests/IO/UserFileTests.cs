@@ -46,6 +46,11 @@ public class UserFileTests
             Assert.Contains(expected, e.Message);
             Assert.StartsWith(path, e.Message);
         }
+        foreach (var binary in new[] { fifo, zero })
+        {
+            var e = Within10Seconds(() => Record.Exception(() => SafeTensors.Read(binary, out _)))!;
+            Assert.Contains("not a regular file", e.Message);
+        }
         var yaml = Within10Seconds(() => Record.Exception(() => YamlFiles.Read<Dictionary<string, int>>(zero)))!;
         Assert.Contains("not a regular file", yaml.Message);
     }
