@@ -86,6 +86,7 @@ public static class OutputPolicy
             throw new PagLabException($"{option} {Show(dir)} is the root folder: name a folder of its own");
         if (File.Exists(full))
             throw new PagLabException($"{option} {Show(dir)} is a file, not a folder: name a folder");
+        RefuseFileAbove(option, dir, full);
         if (!Directory.Exists(full) || !Directory.EnumerateFileSystemEntries(full).Any() || kind.Holds(full)) return;
         int entries = Directory.EnumerateFileSystemEntries(full).Count();
         string holds = FolderKind.Owned.FirstOrDefault(k => k.Holds(full)) is { } other ? other.Described
@@ -114,6 +115,7 @@ public static class OutputPolicy
             if (Directory.Exists(file) || Path.EndsInDirectorySeparator(file))
                 throw new PagLabException($"{option} {Show(file)} is a folder: name a file");
             string full = Path.GetFullPath(file), parent = Resolve(Path.GetDirectoryName(full)!);
+            RefuseFileAbove(option, file, full);
             var owning = OwningFolder(parent);
             bool slot = owning is var (top, kindThere) && top == parent
                 && kindThere.Slots.Contains(Path.GetFileName(full));
@@ -143,6 +145,18 @@ public static class OutputPolicy
 
     static string NotBlank(string option, string? path, string what) => string.IsNullOrWhiteSpace(path)
         ? throw new PagLabException($"{option} is empty: name {what}") : path;
+
+    /// <summary>A file where a folder above the output would have to be (`--out notes.txt/run`): refused now, not
+    /// after the work when the folder cannot be made.</summary>
+    static void RefuseFileAbove(string option, string given, string full)
+    {
+        for (string? d = Path.GetDirectoryName(full); d is not null; d = Path.GetDirectoryName(d))
+        {
+            if (Directory.Exists(d)) return;
+            if (File.Exists(d))
+                throw new PagLabException($"{option} {Show(given)}: {Show(d)} is a file, not a folder");
+        }
+    }
 
     /// <summary>The nearest folder at or above <paramref name="dir"/> that PagLab owns, with its kind.</summary>
     static (string Folder, FolderKind Kind)? OwningFolder(string dir)

@@ -84,6 +84,19 @@ public class OutputPolicyTests
     }
 
     [Fact]
+    public void Output_BelowAFile_IsRefusedNamingTheFile()
+    {
+        string file = Path.Combine(TestPaths.TempDir("above"), "notes.txt");
+        File.WriteAllText(file, "mine");
+        var asFile = Assert.Throws<PagLabException>(() =>
+            OutputPolicy.CheckFile("out", Path.Combine(file, "sub", "r.json"), FileKind.Json));
+        Assert.EndsWith($"'{file}' is a file, not a folder", asFile.Message);
+        var asFolder = Assert.Throws<PagLabException>(() =>
+            OutputPolicy.CheckFolder("out", Path.Combine(file, "run"), FolderKind.Run));
+        Assert.EndsWith($"'{file}' is a file, not a folder", asFolder.Message);
+    }
+
+    [Fact]
     public void Show_QuotesAPath_WithControlCharactersEscaped()
     {
         Assert.Equal("'a\\nb\\tc\\x1b'", OutputPolicy.Show("a\nb\tc\u001b"));
