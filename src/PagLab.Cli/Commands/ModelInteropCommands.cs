@@ -48,6 +48,7 @@ public sealed class ModelInteropCommands : ICommandGroup
         import.SetAction(parse =>
         {
             string source = parse.GetValue(file)!, output = parse.GetValue(outDir)!;
+            OutputPolicy.CheckFolder("out", output, FolderKind.Model);
             var notes = new Dictionary<string, string> { ["importedFrom"] = Path.GetFileName(source) };
             if (TorchScriptFile.Detect(source) == PyTorchFileKind.TorchScript)
             {
@@ -98,7 +99,9 @@ public sealed class ModelInteropCommands : ICommandGroup
         export.Options.Add(outFile);
         export.SetAction(parse =>
         {
-            OutputFolder.RefuseInside(parse.GetValue(dir)!, parse.GetValue(outFile)!, "model export");
+            string target = parse.GetValue(outFile)!;
+            OutputPolicy.CheckFile("out", target, target.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+                ? FileKind.SafeTensors : FileKind.Zip, parse.GetValue(dir));
             if (SavedModel.IsTorchScript(parse.GetValue(dir)!))
                 throw new PagLabException($"{parse.GetValue(dir)} holds an imported TorchScript model: its PyTorch "
                     + $"file is {Path.Combine(parse.GetValue(dir)!, SavedModel.ScriptFile)}");

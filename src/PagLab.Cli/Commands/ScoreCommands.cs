@@ -67,6 +67,7 @@ public sealed class ScoreCommands : ICommandGroup
         run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            run.CheckOutputs(parse, output);
             var config = new DenoiserConfig
             {
                 Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional),
@@ -137,6 +138,7 @@ public sealed class ScoreCommands : ICommandGroup
             dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.SafeTensors, parse.GetValue(denoiser));
             var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
             using var _ = d;
             int n = parse.GetValue(count);
@@ -187,6 +189,8 @@ public sealed class ScoreCommands : ICommandGroup
                 channelsLast };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(model),
+                parse.GetValue(denoiser) is "exact" ? null : parse.GetValue(denoiser), parse.GetValue(lpipsWeights));
             using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
@@ -249,14 +253,16 @@ public sealed class ScoreCommands : ICommandGroup
                 channelsLast };
         cmd.SetAction(parse =>
         {
+            var folders = parse.GetValue(models)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Png, [.. folders,
+                parse.GetValue(denoiser) is "exact" ? null : parse.GetValue(denoiser), parse.GetValue(lpipsWeights)]);
             int n = parse.GetValue(count);
             Require.InRange(n, 1, 64, "--count");
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: n));
-            var list = parse.GetValue(models)!.Split(',',
-                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor,
-                    Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
+            var list = folders.Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)),
+                (nn.Module<Tensor, Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");

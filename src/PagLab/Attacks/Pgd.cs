@@ -54,7 +54,7 @@ public sealed record PgdConfig
         var list = epsilons.ToList();
         Require.That(list.Count > 0, $"{option} needs at least one value");
         foreach (var e in list)
-            Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], got {e}");
+            Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], {Require.Got(e)}");
     }
 
     /// <summary>

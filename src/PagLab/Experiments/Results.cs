@@ -127,7 +127,7 @@ public sealed record JobResult
     public static JobResult Read(string path)
     {
         int format;
-        try { format = JsonNode.Parse(File.ReadAllText(path))?["format"]?.GetValue<int>() ?? 1; }
+        try { format = JsonNode.Parse(UserFile.ReadText(path))?["format"]?.GetValue<int>() ?? 1; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
         {
             throw new DataFormatException(path, "invalid JSON");

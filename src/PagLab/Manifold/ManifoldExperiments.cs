@@ -253,6 +253,16 @@ public static class ManifoldExperiments
         };
     }
 
+    /// <summary>What `measure manifold --out` writes: the JSON report, a CSV and a PNG beside it.</summary>
+    public static (string Path, FileKind Kind)[] ManifoldReportFiles(string jsonPath) =>
+        [(jsonPath, FileKind.Json), (Path.ChangeExtension(jsonPath, ".csv"), FileKind.Csv),
+            (Path.ChangeExtension(jsonPath, ".png"), FileKind.Png)];
+
+    /// <summary>What `measure theorem1 --out` writes: out.json, out.csv and out.png.</summary>
+    public static (string Path, FileKind Kind)[] Theorem1ReportFiles(string outPath) =>
+        [(Path.ChangeExtension(outPath, ".json"), FileKind.Json), (Path.ChangeExtension(outPath, ".csv"), FileKind.Csv),
+            (Path.ChangeExtension(outPath, ".png"), FileKind.Png)];
+
     public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
     {
         JsonFiles.Write(jsonPath, report);

@@ -53,12 +53,13 @@ public sealed class TorchScriptAutoencoder : IDisposable
             using var noGrad = no_grad();
             long[] input = { 2, shape.Channels, shape.Height, shape.Width };
             var z = Run(encoder, zeros(input), encoderPath, input);
-            if (z.dim() != 2 || z.shape[0] != 2)
+            if (z.dim() != 2 || z.shape[0] != 2 || z.shape[1] == 0)
                 throw new DataFormatException(encoderPath,
-                    $"an encoder must return codes (2, k) for input {Shape(input)}, this one returns {Shape(z.shape)}");
+                    $"an encoder must return codes (2, k) with k >= 1 for input {Shape(input)}, this one returns "
+                    + $"{Shape(z.shape)}");
             var x = Run(decoder, z, decoderPath, z.shape);
             long d = shape.Channels * shape.Height * shape.Width;
-            if (x.shape[0] != 2 || x.numel() != 2 * d)
+            if (x.dim() == 0 || x.shape[0] != 2 || x.numel() != 2 * d)
                 throw new DataFormatException(decoderPath,
                     $"a decoder must return images {Shape(input)} for codes {Shape(z.shape)}, this one returns "
                     + $"{Shape(x.shape)}");

@@ -19,6 +19,14 @@ public static class ReportBuilder
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>The figure folder written beside the report: report-figures/ for report.html.</summary>
+    public static string FiguresFolder(string outPath) => Path.Combine(
+        Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-figures");
+
+    /// <summary>The files written: the HTML report and its Markdown summary beside it.</summary>
+    public static (string Path, FileKind Kind)[] Files(string outPath) =>
+        [(outPath, FileKind.Html), (Path.ChangeExtension(outPath, ".md"), FileKind.Text)];
+
     public static string Build(SweepFolder sweep, string outPath, IProgressSink? progress = null)
     {
         var spec = sweep.ReadSpec();
@@ -29,8 +37,7 @@ public static class ReportBuilder
             .Select(d => (d, q: Score.DenoiserQuality.Read(sweep.Shared(d).Denoiser)))
             .Where(x => x.q is not null).ToDictionary(x => x.d, x => x.q!);
         var model = ReportModel.Build(spec, results, quality);
-        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
-            Path.GetFileNameWithoutExtension(outPath) + "-figures");
+        string figures = FiguresFolder(outPath);
         Directory.CreateDirectory(figures);
         AtomicFile.WriteAllText(outPath, Render(model, spec, sweep, figures));
         AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".md"), ReportSummary.Markdown(model, spec));
