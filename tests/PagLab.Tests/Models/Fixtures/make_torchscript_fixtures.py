@@ -34,6 +34,7 @@ Outputs (each well under 1 MB):
 import sys
 import zipfile
 import os
+from typing import Dict, List, Optional, Tuple
 from collections import OrderedDict
 
 import torch
@@ -319,6 +320,56 @@ class IntegerDenoiser(nn.Module):
         return (x * 100).long()
 
 
+class Plain(Pooled):
+    """A valid tiny classifier: the seed of the TorchScript fuzz test's mutants."""
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+class ReturnsDict(Pooled):
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        return {"logits": self.fc(self.features(x))}
+
+
+class ReturnsList(Pooled):
+    def forward(self, x) -> List[torch.Tensor]:
+        return [self.fc(self.features(x))]
+
+
+class ReturnsString(nn.Module):
+    def forward(self, x) -> str:
+        return "logits"
+
+
+class ReturnsInt(nn.Module):
+    def forward(self, x) -> int:
+        return 3
+
+
+class ReturnsNone(nn.Module):
+    def forward(self, x) -> Optional[torch.Tensor]:
+        return None
+
+
+class ReturnsTensorAndInt(Pooled):
+    def forward(self, x) -> Tuple[torch.Tensor, int]:
+        return self.fc(self.features(x)), 3
+
+
+class AllocatesHuge(Pooled):
+    def forward(self, x):
+        waste = torch.empty([1099511627776])   # 4 TiB: the allocation fails at once
+        return self.fc(self.features(x)) + waste[0]
+
+
+class Raises(Pooled):
+    def forward(self, x):
+        if bool(x.sum() >= 0):
+            raise RuntimeError("this model refuses to run")
+        return self.fc(self.features(x))
+
+
 def rewrite_zip(source, target, change):
     """Copies a TorchScript zip, passing each (name, bytes) through change (None drops the entry)."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zout:
@@ -346,6 +397,13 @@ def hostile_fixtures():
     s = torch.ones(4)
     torch.jit.trace(NanDenoiser(), (x, s)).save(os.path.join(out, "denoiser_nan.pt"))
     torch.jit.trace(IntegerDenoiser(), (x, s), check_trace=False).save(os.path.join(out, "denoiser_int.pt"))
+    # the fuzz test's seed and scripted modules returning what a classifier must not
+    torch.jit.trace(Plain().eval(), x).save(os.path.join(out, "fuzz_seed.pt"))
+    odd = dict(returns_dict=ReturnsDict(), returns_list=ReturnsList(), returns_string=ReturnsString(),
+               returns_int=ReturnsInt(), returns_none=ReturnsNone(), returns_tensor_and_int=ReturnsTensorAndInt(),
+               allocates_huge=AllocatesHuge(), raises=Raises())
+    for name, net in odd.items():
+        torch.jit.script(net.eval()).save(os.path.join(out, "odd_" + name + ".pt"))
     # archives libtorch cannot run: an operator that does not exist, and the code left out
     base = os.path.join(out, "detach.pt")
     rewrite_zip(base, os.path.join(out, "unknown_op.pt"),
