@@ -149,6 +149,7 @@ public sealed class ScoreCommands : ICommandGroup
             dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            ScoreFunction.RequireSigma(parse.GetValue(sigma));
             var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
             using var _ = d;
             int n = parse.GetValue(count);
