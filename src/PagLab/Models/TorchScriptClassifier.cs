@@ -87,9 +87,9 @@ public static class TorchScriptClassifier
 
     /// <summary>Probes an archive with a known spec (an imported model folder, before a sweep runs it).</summary>
     public static ProbeReport ProbeSpec(string path, ModelSpec spec, string dataset, TimeSpan? timeout = null,
-        string? dataRoot = null) =>
+        string? dataRoot = null, bool tryContracts = true) =>
         ProbeProcess.Run(new ProbeRequest { Kind = ProbeKind.Classifier, Archive = path, Classifier = spec,
-            Dataset = dataset, DataRoot = dataRoot }, timeout);
+            Dataset = dataset, DataRoot = dataRoot, TryContracts = tryContracts }, timeout);
 
     /// <summary>The archive wrapped in its input contract, in eval mode.</summary>
     public static ImageClassifier Load(string path, ModelSpec spec)

@@ -46,6 +46,7 @@ public static class ClassifierProbe
         if (labels is null) return report;
         Announce($"accuracy on {images.shape[0]} test images");
         report = report with { Correct = Correct(model, images, labels) };
+        if (!request.TryContracts) return report;
         Announce("accuracy under other input contracts");
         return report with { Trials = OtherContracts(spec, request.Dataset)
             .Select(c => new ContractTrial(c.Mean, c.Std, c.PixelRange, CorrectUnder(request.Archive, c, images,

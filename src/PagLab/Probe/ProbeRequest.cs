@@ -20,6 +20,9 @@ public sealed record ProbeRequest
     public string? DataRoot { get; init; }
     /// <summary>Test images the classifier's accuracy is measured on (a sample: the probe must stay quick).</summary>
     public int Images { get; init; } = 256;
+    /// <summary>Also measure the accuracy under other usual input contracts (at import, not before a sweep job).
+    /// </summary>
+    public bool TryContracts { get; init; } = true;
 }
 
 /// <summary>What the probe found: a problem with a file (then nothing else counts), or the measurements.</summary>
