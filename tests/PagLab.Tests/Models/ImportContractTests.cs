@@ -79,6 +79,18 @@ public class ImportContractTests
     }
 
     [Fact]
+    public void Import_OfAStateDictOfAnotherArchitecture_AnswersWithTheLinesThatTraceIt()
+    {
+        // classifier_reference.pt holds named tensors (inputs, logits, ...), no ResNet-18 weights
+        var r = CliProcess.Run("model", "import", File("classifier_reference.pt"), "--dataset", "shapes", "--out",
+            Path.Combine(TestPaths.TempDir("contract"), "m"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("net.load_state_dict(torch.load(FILE)); net.eval(); torch.jit.trace(net, torch.rand(1, 1, "
+            + "28, 28)).save('model.pt')", r.Stderr);
+        Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void Resize_And_GreyToRgb_AreRefusedForStateDicts_AndForBadSizes()
     {
         string dir = TestPaths.TempDir("contract");
