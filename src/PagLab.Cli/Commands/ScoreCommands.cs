@@ -138,6 +138,7 @@ public sealed class ScoreCommands : ICommandGroup
             dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            ScoreFunction.RequireSigma(parse.GetValue(sigma));
             OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.SafeTensors, parse.GetValue(denoiser));
             var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
             using var _ = d;

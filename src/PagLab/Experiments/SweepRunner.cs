@@ -305,7 +305,8 @@ public static class SweepRunner
         var clock = Stopwatch.StartNew();
         // Imported code runs first in the probe child: a hang or an abort fails this job, not the sweep.
         if (SavedModel.ReadSpec(imported.Path) is { Arch: ModelFactory.TorchScriptArch } scripted)
-            TorchScriptClassifier.ProbeSpec(Path.Combine(imported.Path, SavedModel.ScriptFile), scripted, job.Dataset);
+            TorchScriptClassifier.ProbeSpec(Path.Combine(imported.Path, SavedModel.ScriptFile), scripted, job.Dataset,
+                tryContracts: false);
         using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.UsesChannelsLast);
         var dataset = shared.Dataset;
         Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,

@@ -47,8 +47,10 @@ public static class TorchScriptClassifier
 {
     /// <summary>Normalize pairs (one MEAN,STD per channel, or one for all) and the pixel range LO,HI.</summary>
     /// <param name="OutputIndex">The element of a tuple or list output that holds the logits.</param>
+    /// <param name="Resize">"H,W" (or HxW) the network takes: the image is resized inside the model.</param>
+    /// <param name="GreyToRgb">A grey image is repeated into three channels inside the model.</param>
     public sealed record InputContract(string Dataset, IReadOnlyList<string> Normalize, string PixelRange = "0,1",
-        int? OutputIndex = null);
+        int? OutputIndex = null, string? Resize = null, bool GreyToRgb = false);
 
     /// <summary>Builds the spec from the dataset and the contract, probes the archive in a child process
     /// (<see cref="ProbeProcess"/>), then loads it and checks its shapes.</summary>
@@ -69,13 +71,14 @@ public static class TorchScriptClassifier
         var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == contract.Dataset)
                    ?? throw new PagLabException($"unknown dataset '{contract.Dataset}' (known: "
                        + $"{string.Join(", ", Datasets.Names)})");
-        var (mean, std) = ParseNormalize(contract.Normalize, info.Shape.Channels);
+        var (mean, std) = ParseNormalize(contract.Normalize, contract.GreyToRgb ? 3 : info.Shape.Channels);
         var spec = new ModelSpec
         {
             Arch = ModelFactory.TorchScriptArch, Channels = info.Shape.Channels, Height = info.Shape.Height,
                 Width = info.Shape.Width,
             Classes = info.Classes, Mean = mean, Std = std, PixelRange = ParseRange(contract.PixelRange, "pixelRange"),
             Dataset = contract.Dataset, OutputIndex = contract.OutputIndex,
+            Resize = contract.Resize is null ? null : ParseSize(contract.Resize), GreyToRgb = contract.GreyToRgb,
         };
         spec.Validate();
         TorchScriptFile.RequireTorchScript(path, "a TorchScript classifier");
@@ -84,9 +87,9 @@ public static class TorchScriptClassifier
 
     /// <summary>Probes an archive with a known spec (an imported model folder, before a sweep runs it).</summary>
     public static ProbeReport ProbeSpec(string path, ModelSpec spec, string dataset, TimeSpan? timeout = null,
-        string? dataRoot = null) =>
+        string? dataRoot = null, bool tryContracts = true) =>
         ProbeProcess.Run(new ProbeRequest { Kind = ProbeKind.Classifier, Archive = path, Classifier = spec,
-            Dataset = dataset, DataRoot = dataRoot }, timeout);
+            Dataset = dataset, DataRoot = dataRoot, TryContracts = tryContracts }, timeout);
 
     /// <summary>The archive wrapped in its input contract, in eval mode.</summary>
     public static ImageClassifier Load(string path, ModelSpec spec)
@@ -134,6 +137,16 @@ public static class TorchScriptClassifier
         Require.That(parsed.Count == channels, 
             $"normalize: give one MEAN,STD per channel ({channels}) or one for all, got {pairs.Count}");
         return (parsed.Select(p => p[0]).ToArray(), parsed.Select(p => p[1]).ToArray());
+    }
+
+    /// <summary>"HxW" or "H,W" as two positive sizes.</summary>
+    static int[] ParseSize(string text)
+    {
+        var parts = text.Split('x', ',');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int h) && int.TryParse(parts[1], out int w) && h >= 1
+            && w >= 1 && h <= 4096 && w <= 4096)
+            return new[] { h, w };
+        throw new PagLabException($"resize: expected HxW (each 1..4096), got '{text}'");
     }
 
     /// <summary>"A,B" as two finite floats (with A &lt; B unless unordered).</summary>

@@ -45,7 +45,47 @@ public static class ClassifierProbe
             Notes = new() { $"probed on {note}" } };
         if (labels is null) return report;
         Announce($"accuracy on {images.shape[0]} test images");
-        return report with { Correct = Correct(model, images, labels) };
+        report = report with { Correct = Correct(model, images, labels) };
+        if (!request.TryContracts) return report;
+        Announce("accuracy under other input contracts");
+        return report with { Trials = OtherContracts(spec, request.Dataset)
+            .Select(c => new ContractTrial(c.Mean, c.Std, c.PixelRange, CorrectUnder(request.Archive, c, images,
+                labels))).ToList() };
+    }
+
+    /// <summary>The usual per-channel mean and std of each dataset's [0,1] pixels (the torchvision recipes).
+    /// </summary>
+    static readonly Dictionary<string, (float[] Mean, float[] Std)> UsualNormalisation = new()
+    {
+        ["mnist"] = (new[] { 0.1307f }, new[] { 0.3081f }),
+        ["fashion-mnist"] = (new[] { 0.2860f }, new[] { 0.3530f }),
+        ["cifar10"] = (new[] { 0.4914f, 0.4822f, 0.4465f }, new[] { 0.2470f, 0.2435f, 0.2616f }),
+        ["imagenet64"] = (new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f }),
+    };
+
+    /// <summary>The contracts a model is commonly traced with, other than the stored one.</summary>
+    static IEnumerable<ModelSpec> OtherContracts(ModelSpec spec, string dataset)
+    {
+        string baseName = dataset.EndsWith("-distractor", StringComparison.Ordinal)
+            ? dataset[..^"-distractor".Length] : dataset;
+        var none = Array.Empty<float>();
+        var candidates = new List<ModelSpec>
+        {
+            spec with { Mean = none, Std = none, PixelRange = new[] { 0f, 1f } },
+            spec with { Mean = none, Std = none, PixelRange = new[] { 0f, 255f } },
+            spec with { Mean = none, Std = none, PixelRange = new[] { -1f, 1f } },
+        };
+        if (UsualNormalisation.TryGetValue(baseName, out var usual) && usual.Mean.Length == spec.NetworkChannels)
+            candidates.Add(spec with { Mean = usual.Mean, Std = usual.Std, PixelRange = new[] { 0f, 1f } });
+        return candidates.Where(c => !(c.Mean.SequenceEqual(spec.Mean) && c.Std.SequenceEqual(spec.Std)
+                                       && c.PixelRange.SequenceEqual(spec.PixelRange)));
+    }
+
+    static int CorrectUnder(string path, ModelSpec spec, Tensor images, Tensor labels)
+    {
+        using var model = TorchScriptClassifier.Load(path, spec);
+        try { return Correct(model, images, labels); }
+        catch (PagLabException) { return 0; }   // e.g. NaN logits at [0,255]: this contract fits nothing
     }
 
     static Tensor Logits(ImageClassifier model, Tensor x)

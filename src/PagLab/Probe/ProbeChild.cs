@@ -65,7 +65,7 @@ public static class ProbeChild
             if (data.Shape == shape && data.Test.Count > 0)
                 return (data.Test.Images, data.Test.Labels, $"{data.Test.Count} {data.Name} test images");
         }
-        catch (PagLabException) { }
+        catch (Exception e) when (e is PagLabException or IOException) { }   // not there: noise images instead
         using var generator = new Generator(0);
         return (rand(new long[] { n, shape.Channels, shape.Height, shape.Width }, generator: generator), null,
             $"{n} uniform-noise images ({request.Dataset} not found: no accuracy)");

@@ -20,7 +20,8 @@ public static class ProbeProcess
     /// <summary>The CLI's name for the child's subcommand: `paglab internal probe`.</summary>
     public static readonly string[] Command = { "internal", "probe" };
 
-    /// <summary>60 s, or $PAGLAB_PROBE_TIMEOUT seconds: the whole probe (process start, load, forwards).</summary>
+    /// <summary>60 s, or $PAGLAB_PROBE_TIMEOUT seconds, for each step of the probe (start-up and loading, each
+    /// forward or backward).</summary>
     public static TimeSpan DefaultTimeout
     {
         get
@@ -33,28 +34,40 @@ public static class ProbeProcess
         }
     }
 
-    /// <summary>Runs the probe; returns its report when the code passed, else throws one line.</summary>
+    /// <summary>Runs the probe; returns its report when the code passed, else throws one line. The limit bounds
+    /// each step (loading, each forward or backward), so a slow machine or a large model is not cut short while it
+    /// makes progress.</summary>
     public static ProbeReport Run(ProbeRequest request, TimeSpan? timeout = null)
     {
         var limit = timeout ?? DefaultTimeout;
         Require.That(limit > TimeSpan.Zero, "the probe's time limit must be positive");
         var info = StartInfo(JsonSerializer.Serialize(request, JsonFiles.Lines));
         using var process = Process.Start(info) ?? throw new PagLabException("cannot start the probe process");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(limit))
+        var stdout = new List<string>();
+        var sinceStep = Stopwatch.StartNew();
+        process.OutputDataReceived += (_, e) =>
         {
+            if (e.Data is null) return;
+            lock (stdout) stdout.Add(e.Data);
+            if (e.Data.StartsWith(StepMarker, StringComparison.Ordinal)) sinceStep.Restart();
+        };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
+        while (!process.WaitForExit(200))
+        {
+            if (sinceStep.Elapsed <= limit) continue;
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
             throw new PagLabException($"{request.Archive}: the model's forward did not return within "
-                + $"{limit.TotalSeconds:0.#} s ({LastStep(stdout.Result) ?? "loading"}; the probe was stopped; "
+                + $"{limit.TotalSeconds:0.#} s ({LastStep(stdout) ?? "loading"}; the probe was stopped; "
                 + $"{TimeoutVariable} sets the limit in seconds)");
         }
-        string output = stdout.Result, errors = stderr.Result;
-        var reportLine = output.Split('\n').LastOrDefault(l => l.StartsWith(ReportMarker, StringComparison.Ordinal));
+        process.WaitForExit();   // drains the redirected output
+        string errors = stderr.Result;
+        var reportLine = stdout.LastOrDefault(l => l.StartsWith(ReportMarker, StringComparison.Ordinal));
         if (reportLine is null)
             throw new PagLabException($"{request.Archive}: libtorch crashed ({Exit(process.ExitCode)}) during "
-                + $"{LastStep(output) ?? "loading"}: {CrashLine(errors)}");
+                + $"{LastStep(stdout) ?? "loading"}: {CrashLine(errors)}");
         var report = JsonSerializer.Deserialize<ProbeReport>(reportLine[ReportMarker.Length..], JsonFiles.Lines)
                      ?? throw new PagLabException($"{request.Archive}: the probe gave no report");
         if (report.Problem is not null) throw new DataFormatException(report.File ?? request.Archive, report.Problem);
@@ -80,8 +93,11 @@ public static class ProbeProcess
         return info;
     }
 
-    static string? LastStep(string stdout) => stdout.Split('\n')
-        .LastOrDefault(l => l.StartsWith(StepMarker, StringComparison.Ordinal))?[StepMarker.Length..].TrimEnd('\r');
+    static string? LastStep(List<string> stdout)
+    {
+        lock (stdout)
+            return stdout.LastOrDefault(l => l.StartsWith(StepMarker, StringComparison.Ordinal))?[StepMarker.Length..];
+    }
 
     static string Exit(int code) => code switch
     {

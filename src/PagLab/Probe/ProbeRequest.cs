@@ -20,6 +20,9 @@ public sealed record ProbeRequest
     public string? DataRoot { get; init; }
     /// <summary>Test images the classifier's accuracy is measured on (a sample: the probe must stay quick).</summary>
     public int Images { get; init; } = 256;
+    /// <summary>Also measure the accuracy under other usual input contracts (at import, not before a sweep job).
+    /// </summary>
+    public bool TryContracts { get; init; } = true;
 }
 
 /// <summary>What the probe found: a problem with a file (then nothing else counts), or the measurements.</summary>
@@ -33,19 +36,39 @@ public sealed record ProbeReport
     public int Images { get; init; }
     /// <summary>1 / classes: the accuracy of guessing.</summary>
     public double Chance { get; init; }
-    /// <summary>Lines for the user: which images were used, which input contract fits better.</summary>
+    /// <summary>Lines for the user: which images were used.</summary>
     public List<string> Notes { get; init; } = new();
+    /// <summary>Other input contracts tried on the same images (the dataset's usual normalisation, [0,255],
+    /// [-1,1], none), each with its count of correct images.</summary>
+    public List<ContractTrial> Trials { get; init; } = new();
 }
 
-/// <summary>The probe's findings as the import commands print them.</summary>
+/// <summary>An input contract (<see cref="Models.ModelSpec"/>'s Mean, Std, PixelRange) and how many of the
+/// probe's images the model got right under it.</summary>
+public sealed record ContractTrial(float[] Mean, float[] Std, float[] PixelRange, int Correct);
+
+/// <summary>The probe's findings as the import commands print them: accuracy with its interval, a warning near
+/// chance, and a contract that fits clearly better (its interval above the stored one's).</summary>
 public static class ImportSummary
 {
-    public static string Describe(ProbeReport report)
+    public static IEnumerable<string> Lines(ProbeReport report, Func<ContractTrial, string> asOptions)
     {
-        var line = report.Correct is int k
-            ? $"accuracy {Estimate.Binomial(k, report.Images).Text("F3")} (95% interval) on {report.Images} test "
-              + $"images; chance {report.Chance:F3}"
-            : "accuracy not measured";
-        return string.Join("\n", report.Notes.Prepend(line));
+        foreach (var note in report.Notes) yield return note;
+        if (report.Correct is not int k)
+        {
+            yield return "accuracy not measured";
+            yield break;
+        }
+        var accuracy = Estimate.Binomial(k, report.Images);
+        yield return $"accuracy {accuracy.Text("F3")} (95% interval) on {report.Images} test images; chance "
+            + $"{report.Chance:F3}";
+        var best = report.Trials.MaxBy(t => t.Correct);
+        var better = best is null ? null : Estimate.Binomial(best.Correct, report.Images);
+        if (best is not null && better!.Lower > accuracy.Upper)
+            yield return $"warning: with {asOptions(best)} the accuracy would be {better.Text("F3")}: the stored "
+                + "input contract is probably wrong; import again with those options";
+        else if (accuracy.Upper < 2 * report.Chance)
+            yield return "warning: the accuracy is near chance, and no other usual input contract does better: "
+                + "check the model's input contract (range, normalisation) and classes";
     }
 }

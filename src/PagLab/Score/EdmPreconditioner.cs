@@ -98,10 +98,12 @@ public static class ScoreFunction
     /// sigma^2 underflows), above MaxSigma the noise drowns every image.</summary>
     public const double MinSigma = 1e-4, MaxSigma = 1e3;
 
+    public static void RequireSigma(double sigma) => Common.Require.That(sigma >= MinSigma && sigma <= MaxSigma,
+        $"sigma must be in [{MinSigma:G}, {MaxSigma:G}], got {sigma}");
+
     public static Tensor Compute(IDenoiser denoiser, Tensor x, double sigma, Tensor? labels = null)
     {
-        Common.Require.That(sigma >= MinSigma && sigma <= MaxSigma,
-            $"sigma must be in [{MinSigma:G}, {MaxSigma:G}], got {sigma}");
+        RequireSigma(sigma);
         using var _ = NewDisposeScope();
         using var noGrad = no_grad();
         return ((denoiser.Denoise(x, sigma, labels) - x) / (sigma * sigma)).MoveToOuterDisposeScope();

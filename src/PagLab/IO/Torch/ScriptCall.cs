@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using PagLab.Common;
 using static TorchSharp.torch;
 
@@ -18,9 +19,15 @@ public static class ScriptCall
     {
         object output;
         try { output = script.call(inputs); }
-        catch (Exception e) when (e is not PagLabException)
+        catch (ExternalException e)
         {
             throw new ScriptException(source, operation, TorchScriptFile.FirstLine(e.Message));
+        }
+        catch (Exception e) when (e is ArgumentException or NotImplementedException or InvalidCastException)
+        {
+            // libtorch ran the code; TorchSharp cannot convert what it returned (a dict, a string)
+            throw new DataFormatException(source, $"{operation} returns a value that is not a tensor, a tuple or a "
+                + $"list (a dict or a string?): {e.Message}");
         }
         var tensor = Select(output, source, operation, outputIndex);
         if (!tensor.is_floating_point())
@@ -64,6 +71,7 @@ public static class ScriptCall
         ITuple tuple => $"a tuple of {tuple.Length}",
         Tensor[] list => $"a list of {list.Length} tensors",
         object[] mixed => $"a tuple or list of {mixed.Length} values",
+        TorchSharp.Scalar => "a number",
         _ => $"a {output.GetType().Name}",
     };
 }
