@@ -43,6 +43,9 @@ public sealed record DatasetEntry
     /// units, i.e. 0.25 and 0.6 on [0,1] pixels; the paper states none for the others (PagLab's own 0.5).
     /// </summary>
     public double AlignmentSigma { get; init; } = Datasets.OtherAlignmentSigma;
+    /// <summary>The usual per-channel mean and std of its [0,1] pixels (the torchvision recipes), which a traced
+    /// model may expect; null where there is none.</summary>
+    public (float[] Mean, float[] Std)? UsualNormalisation { get; init; }
     /// <summary>Generated at the size asked for (a size cap applies; no trimming after).</summary>
     public bool Generated { get; init; }
     /// <summary>The dataset a distractor set is built from; null otherwise.</summary>
@@ -81,6 +84,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.Mnist, Shape = Grey28, Read = (root, _) => Idx(DatasetName.Mnist, root, MnistClasses),
+            UsualNormalisation = (new[] { 0.1307f }, new[] { 0.3081f }),
             Present = root => IdxFiles(Folder(root, DatasetName.Mnist)).All(f => f is not null),
             Where = root => Folder(root, DatasetName.Mnist),
             Files = IdxRemoteFiles(MnistUrl, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -91,6 +95,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.FashionMnist, Shape = Grey28,
+            UsualNormalisation = (new[] { 0.2860f }, new[] { 0.3530f }),
             Read = (root, _) => Idx(DatasetName.FashionMnist, root, FashionClasses),
             Present = root => IdxFiles(Folder(root, DatasetName.FashionMnist)).All(f => f is not null),
             Where = root => Folder(root, DatasetName.FashionMnist),
@@ -102,6 +107,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.Cifar10, Shape = new(3, 32, 32), AlignmentSigma = 0.25,
+            UsualNormalisation = (new[] { 0.4914f, 0.4822f, 0.4465f }, new[] { 0.2470f, 0.2435f, 0.2616f }),
             Read = (root, _) => Cifar10Reader.Load(root),
             Present = root => Cifar10Reader.FindFolder(root) is not null,
             Where = root => Cifar10Reader.FindFolder(root) ?? Folder(root, DatasetName.Cifar10),
@@ -114,6 +120,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.ImageNet64, Shape = new(3, 64, 64), Classes = 1000, AlignmentSigma = 0.6,
+            UsualNormalisation = (new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f }),
             Read = (root, _) => ImageNet64Reader.Load(root),
             Present = root => File.Exists(ImageNet64Reader.ValidationFile(root)),
             Where = root => Folder(root, DatasetName.ImageNet64),

@@ -1,3 +1,4 @@
+using PagLab.Data;
 using PagLab.Common;
 using PagLab.Models;
 using static TorchSharp.torch;
@@ -53,21 +54,9 @@ public static class ClassifierProbe
                 labels))).ToList() };
     }
 
-    /// <summary>The usual per-channel mean and std of each dataset's [0,1] pixels (the torchvision recipes).
-    /// </summary>
-    static readonly Dictionary<string, (float[] Mean, float[] Std)> UsualNormalisation = new()
-    {
-        ["mnist"] = (new[] { 0.1307f }, new[] { 0.3081f }),
-        ["fashion-mnist"] = (new[] { 0.2860f }, new[] { 0.3530f }),
-        ["cifar10"] = (new[] { 0.4914f, 0.4822f, 0.4465f }, new[] { 0.2470f, 0.2435f, 0.2616f }),
-        ["imagenet64"] = (new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f }),
-    };
-
     /// <summary>The contracts a model is commonly traced with, other than the stored one.</summary>
     static IEnumerable<ModelSpec> OtherContracts(ModelSpec spec, string dataset)
     {
-        string baseName = dataset.EndsWith("-distractor", StringComparison.Ordinal)
-            ? dataset[..^"-distractor".Length] : dataset;
         var none = Array.Empty<float>();
         var candidates = new List<ModelSpec>
         {
@@ -75,7 +64,7 @@ public static class ClassifierProbe
             spec with { Mean = none, Std = none, PixelRange = new[] { 0f, 255f } },
             spec with { Mean = none, Std = none, PixelRange = new[] { -1f, 1f } },
         };
-        if (UsualNormalisation.TryGetValue(baseName, out var usual) && usual.Mean.Length == spec.NetworkChannels)
+        if (UsualNormalisation(dataset) is { } usual && usual.Mean.Length == spec.NetworkChannels)
             candidates.Add(spec with { Mean = usual.Mean, Std = usual.Std, PixelRange = new[] { 0f, 1f } });
         return candidates.Where(c => !(c.Mean.SequenceEqual(spec.Mean) && c.Std.SequenceEqual(spec.Std)
                                        && c.PixelRange.SequenceEqual(spec.PixelRange)));
@@ -130,5 +119,14 @@ public static class ClassifierProbe
             correct += Logits(model, images.narrow(0, i, b)).argmax(1).eq(labels.narrow(0, i, b)).sum().item<long>();
         }
         return (int)correct;
+    }
+
+    /// <summary>The dataset's usual normalisation (<see cref="DatasetEntry.UsualNormalisation"/>), a distractor
+    /// set's that of the set it is built from; null for a name outside the registry.</summary>
+    static (float[] Mean, float[] Std)? UsualNormalisation(string dataset)
+    {
+        if (!Vocabulary.TryParse(dataset, out DatasetName id)) return null;
+        var entry = Datasets.Entry(id);
+        return entry.Source is { } source ? Datasets.Entry(source).UsualNormalisation : entry.UsualNormalisation;
     }
 }
