@@ -17,6 +17,7 @@ public static class Datasets
     {
         "mnist", "fashion-mnist", "cifar10", "imagenet64", "shapes",
         "mnist-distractor", "fashion-mnist-distractor", "shapes-distractor", "subspace-gaussians",
+        "subspace-gaussians-weak",
     };
 
     public static readonly IReadOnlyList<string> MnistClasses = Enumerable.Range(0,
@@ -59,8 +60,8 @@ public static class Datasets
             || options.TestSize is <= 0) throw new PagLabException("train and test sizes must be positive");
         string generator = name.EndsWith("-distractor",
             StringComparison.Ordinal) ? name[..^"-distractor".Length] : name;
-        if (generator is "shapes" or "subspace-gaussians" && (options.TrainSize > MaxGenerated
-            || options.TestSize > MaxGenerated))
+        bool generated = generator is "shapes" or "subspace-gaussians" or "subspace-gaussians-weak";
+        if (generated && (options.TrainSize > MaxGenerated || options.TestSize > MaxGenerated))
             throw new PagLabException($"{name} is generated at the size asked for: at most {MaxGenerated} images per "
                 + $"split, got {Math.Max(options.TrainSize ?? 0, options.TestSize ?? 0)}");
         string root = ResolveRoot(options.DataRoot);
@@ -73,6 +74,8 @@ public static class Datasets
             "shapes" => ShapesDataset.Create(options.Seed, options.TrainSize ?? 10_000, options.TestSize ?? 2_000),
             "subspace-gaussians" => SubspaceGaussians.Create(new SubspaceGaussiansOptions
             { Seed = options.Seed, TrainSize = options.TrainSize ?? 10_000, TestSize = options.TestSize ?? 2_000 }),
+            "subspace-gaussians-weak" => SubspaceGaussians.Create(
+                SubspaceGaussiansOptions.Weak(options.Seed, options.TrainSize ?? 64, options.TestSize ?? 10_000)),
             _ when name.EndsWith("-distractor", StringComparison.Ordinal) && Names.Contains(name) =>
                 DistractorDataset.Create(Load(name[..^"-distractor".Length], options), options.Seed),
             _ => throw new PagLabException($"unknown dataset '{name}' (known: {string.Join(", ", Names)})"),
@@ -106,6 +109,8 @@ public static class Datasets
                 "built from fashion-mnist"),
             new DatasetInfo("shapes-distractor", new(1, 56, 28), 10, true, "embedded (procedural)"),
             new DatasetInfo("subspace-gaussians", new(1, 28, 28), 10, true, "embedded (synthetic, closed forms)"),
+            new DatasetInfo("subspace-gaussians-weak", new(1, 8, 8), 2, true,
+                "embedded (synthetic, closed forms; standard training is weak)"),
         };
     }
 

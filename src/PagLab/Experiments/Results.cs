@@ -103,6 +103,9 @@ public sealed record JobResult
     public long TestImages { get; init; }
     /// <summary>Final test accuracy with its exact binomial interval.</summary>
     public required Estimate TestAccuracy { get; init; }
+    /// <summary>1 (correct) or 0 per test image, in test-set order, from the measured model: what pairs two models'
+    /// accuracies over the same images (RegimeRule). Null in results written before it.</summary>
+    public int[]? TestCorrectPerImage { get; init; }
     /// <summary>The output measure of Sensitivity and Distractor (<see cref="OutputMeasure"/> name).</summary>
     public string? OutputMeasure { get; init; }
     public List<SensitivityResult> Sensitivity { get; init; } = new();

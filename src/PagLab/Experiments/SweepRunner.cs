@@ -240,6 +240,8 @@ public static class SweepRunner
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
         var measure = OutputMeasure.Parse(spec.Measure.Output, "measure.output");
         var context = new JobContext(spec, job, session.Folder.Job(job), shared, model, null, measure);
+        // per-image outcomes, so the regime rule can pair this model's accuracy with the standard's
+        result = result with { TestCorrectPerImage = Evaluation.CorrectPerImage(model, shared.Dataset.Test) };
         if (spec.Measure.Manifold)
         {
             result = MeasureManifold(context, result);

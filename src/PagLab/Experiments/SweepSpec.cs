@@ -186,6 +186,7 @@ public sealed record SweepSpec
         Require.That(Measure.LpipsNet is null || Metrics.LpipsBackbone.Names.Contains(Measure.LpipsNet),
             $"{where}: measure.lpipsNet must be one of {string.Join(", ", Metrics.LpipsBackbone.Names)}");
         ImportedModels.Validate(this, where);
+        Regimes.Validate(where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
     }

@@ -1,5 +1,7 @@
 using System.Globalization;
+using PagLab.Common;
 using PagLab.Experiments;
+using PagLab.Objectives;
 using PagLab.Uncertainty;
 using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
@@ -57,7 +59,7 @@ public static class Findings
         {
             var mine = regimes.Where(r => r.Level.Dataset == dataset && r.Level.Completed.Count > 0).ToList();
             var standard = mine.FirstOrDefault(r => r.Level.IsStandard)?.Level;
-            var undertrained = mine.FirstOrDefault(r => r.Reason.StartsWith("undertrained", StringComparison.Ordinal));
+            var undertrained = mine.FirstOrDefault(r => r.Cause == RegimeCause.Undertrained);
             if (undertrained is not null)
             {
                 findings.Add(new Finding(Trained, dataset, null,
@@ -66,28 +68,27 @@ public static class Findings
                 continue;
             }
             if (standard is null) continue;
-            var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective).Distinct().ToList();
+            var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective!.Value).Distinct().ToList();
             if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
             {
                 findings.Add(StandardOffOverOn(dataset, standard, eps));
                 foreach (var objective in objectives)
                 {
-                    var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level)
+                    var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
+                    string name = Vocabulary.Name(objective);
+                    findings.Add(OffFalling(dataset, name, curve, eps));
+                    findings.Add(OnFlatWhileOffFalls(dataset, name, curve, eps));
+                    var working = Curve(mine, objective).Where(r => !r.Collapsed).Select(r => r.Level)
                         .Prepend(standard).ToList();
-                    findings.Add(OffFalling(dataset, objective, curve, eps));
-                    findings.Add(OnFlatWhileOffFalls(dataset, objective, curve, eps));
-                    var working = mine.Where(r => r.Level.Objective == objective && !Collapsed(r))
-                        .Select(r => r.Level).Prepend(standard).ToList();
-                    findings.Add(RelativeRobustnessGrowing(dataset, objective, working, eps));
+                    findings.Add(RelativeRobustnessGrowing(dataset, name, working, eps));
                 }
             }
             var alignment = AlignmentMetric(haveLpips);
             string metric = haveLpips ? "1 - LPIPS" : "SSIM";
             foreach (var objective in objectives)
             {
-                var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level).Prepend(standard)
-                    .ToList();
-                findings.Add(AlignmentPeak(dataset, objective, curve, alignment, metric));
+                var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
+                findings.Add(AlignmentPeak(dataset, Vocabulary.Name(objective), curve, alignment, metric));
             }
             if (mine.Any(r => r.Level.Values(alignment) is not null))
                 findings.Add(RegimeComparison(BayesAlignedMostAligned, dataset, mine, alignment,
@@ -102,16 +103,16 @@ public static class Findings
             {
                 findings.Add(StandardNoise(dataset, standardNoise));
                 foreach (var objective in objectives)
-                    findings.Add(RobustNoise(dataset, objective, standardNoise,
-                        mine.Where(r => r.Level.Objective == objective).ToList()));
+                    findings.Add(RobustNoise(dataset, Vocabulary.Name(objective), standardNoise,
+                        Curve(mine, objective)));
             }
         }
         return findings;
     }
 
-    static bool Collapsed(LevelRegime r) => r.Regime == Regime.Excessive &&
-        (r.Reason.StartsWith("collapsed", StringComparison.Ordinal) || r.Reason.StartsWith("near-constant",
-            StringComparison.Ordinal));
+    /// <summary>The levels of one objective's strength curve (imported models and the standard excluded).</summary>
+    static List<LevelRegime> Curve(IEnumerable<LevelRegime> levels, ObjectiveKind objective) =>
+        levels.Where(r => r.Level.OnCurve && r.Level.Objective == objective).ToList();
 
     static string At(double eps) => $"eps {eps.ToString("G3", Inv)}";
 

@@ -177,4 +177,19 @@ public class FindingsTests
         var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true);
         Assert.DoesNotContain(findings, f => ManifoldFindings.Contains(f.Id) && f.Outcome != Outcome.Inconclusive);
     }
+
+    /// <summary>Findings read the rule's typed cause, never its wording: reworded reasons change no outcome.</summary>
+    [Fact]
+    public void RewordedReasons_ChangeNoFinding()
+    {
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Append(Run("gnorm", 100, 0.1, 0, 0)).ToArray();
+        var regimes = new RegimeRule().Classify(table);
+        var reworded = regimes.Select(r => r with { Reason = "reworded" }).ToList();
+        Assert.Equal(Findings.Compute(regimes, 1.0, haveLpips: true).Select(f => (f.Id, f.Objective, f.Outcome)),
+            Findings.Compute(reworded, 1.0, haveLpips: true).Select(f => (f.Id, f.Objective, f.Outcome)));
+        var undertrained = new RegimeRule().Classify(new[] { Run("standard", 0, 0.078, 1, 0.5, testImages: 64) })
+            .Select(r => r with { Reason = "reworded" }).ToList();
+        Assert.Equal(Outcome.NotHeld, Assert.Single(Findings.Compute(undertrained, 1.0, haveLpips: false)).Outcome);
+    }
 }
