@@ -293,6 +293,21 @@ public sealed record RegimeRule
     }
 }
 
+/// <summary>The rule's tolerances as a command sets them (unset: the spec's).</summary>
+public sealed record RegimeSettings(double? AccuracyTolerance = null, double? OnManifoldFactor = null)
+{
+    public RegimeRule Apply(RegimeRule rule, string where)
+    {
+        var applied = rule with
+        {
+            AccuracyTolerance = AccuracyTolerance ?? rule.AccuracyTolerance,
+            OnManifoldFactor = OnManifoldFactor ?? rule.OnManifoldFactor,
+        };
+        applied.Validate(where);
+        return applied;
+    }
+}
+
 /// <summary>A level against its standard model: the accuracy drop (standard's minus the level's), on / standard's on,
 /// and (off/on) / standard's (off/on), each with its interval and whether it was paired.</summary>
 public sealed record StandardComparison(Estimate Drop, Estimate OnRatio, Estimate RelativeOffOn, bool AccuracyPaired,

@@ -184,10 +184,11 @@ public static class SweepResults
     }
 
     /// <summary>`paglab results`: results.csv of a sweep folder; returns the number of rows.</summary>
-    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath)
+    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath, RegimeSettings? regimes = null)
     {
         var results = Read(sweep);
-        AtomicFile.WriteAllText(outPath, Csv(results, spec.Regimes.Classify(results)));
+        var rule = regimes?.Apply(spec.Regimes, "the command's options") ?? spec.Regimes;
+        AtomicFile.WriteAllText(outPath, Csv(results, rule.Classify(results)));
         return results.Count;
     }
 

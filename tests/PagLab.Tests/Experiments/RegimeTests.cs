@@ -159,4 +159,36 @@ public class RegimeTests
         PagLab.IO.JsonFiles.Write(path, Run("standard", 0, 0.9, 1, 2));
         Assert.Equal(0.9, JobResult.Read(path).TestAccuracy.Mean, 9);
     }
+
+    static PagLab.Experiments.SweepSpec SpecOf(RegimeRule rule) => new()
+    {
+        Datasets = new[] { "d" }, Regimes = rule,
+        Objectives = new[] { new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard } },
+    };
+
+    [Fact]
+    public void Report_FlagsABayesAlignedLevel_LessAlignedThanAWeakOne()
+    {
+        var table = new[]
+        {
+            Run("standard", 0, 0.95, on: 1.0, off: 2.0).WithAlignment(0.8, 0.7, spread: 0.05),     // weak
+            Run("gnorm", 1, 0.95, on: 1.0, off: 0.5).WithAlignment(0.5, 0.75, spread: 0.05),       // bayes-aligned
+        };
+        var model = PagLab.Reporting.ReportModel.Build(SpecOf(new RegimeRule()), table);
+        var flag = Assert.Single(model.Contradictions);
+        Assert.StartsWith("gnorm 1 is bayes-aligned but less aligned (1 - LPIPS) than standard, which is weak", flag);
+        var agreeing = table.Select((r, i) => r.WithAlignment(i == 0 ? 0.5 : 0.8, 0.7, spread: 0.05)).ToArray();
+        Assert.Empty(PagLab.Reporting.ReportModel.Build(SpecOf(new RegimeRule()), agreeing).Contradictions);
+    }
+
+    [Fact]
+    public void BadTolerances_AreRefusedInOneLine()
+    {
+        var e = Assert.Throws<PagLab.Common.PagLabException>(() =>
+            new RegimeSettings(AccuracyTolerance: 1.5).Apply(new RegimeRule(), "report"));
+        Assert.Equal("report: regimes.accuracyTolerance must be in [0, 1)", e.Message);
+        Assert.Throws<PagLab.Common.PagLabException>(() =>
+            new RegimeSettings(OnManifoldFactor: 0).Apply(new RegimeRule(), "report"));
+        Assert.Equal(0.05, new RegimeSettings(0.05).Apply(new RegimeRule(), "report").AccuracyTolerance);
+    }
 }
