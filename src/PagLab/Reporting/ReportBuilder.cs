@@ -134,7 +134,8 @@ public static class ReportBuilder
         html.Append($"<h2>Regimes</h2><p>{Esc(ReportSummary.RuleText(model, eps))}</p>");
         foreach (var contradiction in model.Contradictions)
             html.Append($"<p><b>Alignment contradicts the regime:</b> {Esc(contradiction)}</p>");
-        html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th><th>")
+        html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th>")
+            .Append("<th>median off/on per image</th><th>")
             .Append($"rel. noise rob.</th><th>{model.AlignmentName}</th><th>Bayes cos.</th><th>regime</th><th>why</th>"
                 + "</tr>");
         foreach (var l in model.Levels)
@@ -143,6 +144,7 @@ public static class ReportBuilder
             html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
                 + $"class=l>{Esc(l.Level.Dataset)}</td>")
                 .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
+                .Append($"<td>{T(at?.MedianOffOverOn)}</td>")
                 .Append($"<td>{T(l.RelativeNoise)}</td><td>{T(l.Alignment)}</td>")
                 .Append($"<td>{T(l.BayesCosine)}</td><td "
                     + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");

@@ -4,8 +4,10 @@ using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
 namespace PagLab.Reporting;
 
-/// <summary>On and off sensitivity of a level at one epsilon (seeds pooled).</summary>
-public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn);
+/// <summary>On and off sensitivity of a level at one epsilon (seeds pooled): off/on as the ratio of the means and as
+/// the median of the per-image ratios (issue 24: the mean is dominated by a few low-margin images).</summary>
+public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn,
+    Estimate MedianOffOverOn);
 
 /// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
 public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
@@ -120,7 +122,8 @@ public sealed record ReportModel
         {
             Sample on = level.On(e)!, off = level.Off(e)!;
             var ratio = Bootstrap.Ratio(off, on);
-            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio);
+            var median = Bootstrap.MedianRatio(off, on);
+            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio, median);
         }).ToList();
         var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0)
             .Order();

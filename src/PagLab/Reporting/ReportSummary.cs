@@ -61,14 +61,14 @@ public static class ReportSummary
         foreach (var contradiction in model.Contradictions)
             md.AppendLine($"**Alignment contradicts the regime:** {contradiction}").AppendLine();
         md
-            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | {model.AlignmentName} | regime | "
-                + $"why |")
-            .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | median off/on per image | "
+                + $"{model.AlignmentName} | regime | why |")
+            .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var l in model.Levels)
         {
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
             md.AppendLine($"| {l.Level.Label} | {l.Level.Completed.Count} | {T(l.Accuracy, "F3")} | {T(at?.OffOverOn)} "
-                + $"| {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
+                + $"| {T(at?.MedianOffOverOn)} | {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
         }
         if (model.Scores.Count > 0)
         {
