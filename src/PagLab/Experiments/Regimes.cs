@@ -35,6 +35,7 @@ public enum RegimeCause
     NoGainOverWeakStandard, // accurate, the standard is weak and off/on relative to it is not below 1
     OffBelowOn,             // accurate, off/on below 1 (and below the standard's, or the standard's is below 1)
     OffOnUndetermined,      // accurate, neither of the above by the intervals
+    UntrainedControl,       // the untrained control: measured for comparison, placed in no regime
 }
 
 /// <summary>One point of a sweep's curves: the runs (seeds) of one dataset, objective and strength; or one
@@ -45,6 +46,8 @@ public sealed record Level(string Dataset, ObjectiveKind? Objective, double Stre
 {
     public bool IsStandard => Objective == ObjectiveKind.Standard && !IsImported;
     public bool IsImported => Model is not null;
+    /// <summary>The untrained control of the dataset (`measure.untrainedControl`).</summary>
+    public bool IsUntrained => Completed.Count > 0 && Completed.All(r => r.Untrained);
     /// <summary>A point of an objective's strength curve (neither the standard model nor an imported one).</summary>
     public bool OnCurve => Objective is not null && !IsStandard && !IsImported;
     /// <summary>The objective's name as results and reports spell it ("imported" for an imported model).</summary>
@@ -201,6 +204,9 @@ public sealed record RegimeRule
     {
         LevelRegime Is(Regime regime, RegimeCause cause, string reason) => new(level, regime, cause, reason);
         if (level.Completed.Count == 0) return Is(Regime.Diverged, RegimeCause.Diverged, "every seed diverged");
+        if (level.IsUntrained)
+            return Is(Regime.Unclassified, RegimeCause.UntrainedControl,
+                "untrained control (same tangents, images and draws): measured for comparison, in no regime");
         if (standard is null || standard.Completed.Count == 0)
             return Is(Regime.Unclassified, RegimeCause.NoStandard,
                 $"no trained standard model of {level.Dataset} to compare with");

@@ -96,6 +96,8 @@ public sealed record JobResult
     public long Seed { get; init; }
     /// <summary>An imported model's name (objective "imported"); null for a trained job.</summary>
     public string? Model { get; init; }
+    /// <summary>The untrained control (`measure.untrainedControl`): the architecture before training.</summary>
+    public bool Untrained { get; init; }
     /// <summary>Completed or Diverged (a result is written for no other state).</summary>
     public required JobState Status { get; init; }
     public int Classes { get; init; }

@@ -109,6 +109,10 @@ public sealed record MeasureSettings
     public int BatchImages { get; init; } = 16;
     public string DistractorSigmas { get; init; } = "0,logspace(-2,0.5,10)";
     public int DistractorCount { get; init; } = 500;
+    /// <summary>Also measure an untrained model of the sweep's architecture per dataset (same tangents, images and
+    /// draws as the first seed's models): the control that says what off/on the architecture and the noise give
+    /// before any training (issue 24). Off by default, so older specs run the same jobs.</summary>
+    public bool UntrainedControl { get; init; }
     /// <summary>squeeze, alex or vgg; unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public string? LpipsNet { get; init; }
 }

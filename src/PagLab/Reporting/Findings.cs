@@ -7,7 +7,7 @@ using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
 namespace PagLab.Reporting;
 
-public enum Outcome { Held, NotHeld, Inconclusive }
+public enum Outcome { Held, NotHeld, Inconclusive, NotTestable }
 
 /// <summary>One of the paper's claims checked on a sweep: held, did not hold, or inconclusive, with the numbers behind
 /// it.</summary>
@@ -15,7 +15,11 @@ public sealed record Finding(string Id, string Dataset, string? Objective, strin
     string Evidence)
 {
     public string OutcomeText =>
-        Outcome switch { Outcome.Held => "held", Outcome.NotHeld => "did not hold", _ => "inconclusive" };
+        Outcome switch
+        {
+            Outcome.Held => "held", Outcome.NotHeld => "did not hold", Outcome.NotTestable => "not testable here",
+            _ => "inconclusive",
+        };
 }
 
 /// <summary>
@@ -71,7 +75,8 @@ public static class Findings
             var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective!.Value).Distinct().ToList();
             if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
             {
-                findings.Add(StandardOffOverOn(dataset, standard, eps));
+                var untrained = mine.FirstOrDefault(r => r.Level.IsUntrained)?.Level;
+                findings.Add(StandardOffOverOn(dataset, standard, untrained, eps));
                 foreach (var objective in objectives)
                 {
                     var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
@@ -117,14 +122,24 @@ public static class Findings
     static string At(double eps) => $"eps {eps.ToString("G3", Inv)}";
 
     /// <summary>Figure 3, left end: the standard model is more sensitive off the manifold than on it.</summary>
-    static Finding StandardOffOverOn(string dataset, Level standard, double eps)
+    /// <summary>Not testable when the untrained control is already below 1: off/on below 1 is then a property of
+    /// the architecture and the perturbations, not something training did (issue 24).</summary>
+    static Finding StandardOffOverOn(string dataset, Level standard, Level? untrained, double eps)
     {
+        const string claim =
+            "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)";
         var ratio = PairedRatio(standard.Off(eps)!, standard.On(eps)!);
+        string numbers = $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)";
+        if (untrained?.On(eps) is { } on && untrained.Off(eps) is { } off && PairedRatio(off, on) is var control
+            && control.Below(1))
+            return new Finding(StandardOffAboveOn, dataset, null, claim, Outcome.NotTestable,
+                $"an untrained model of the same architecture is already at off/on {control.Text()} (below 1) on the "
+                + $"same tangents, images and draws, so a standard model below 1 says nothing about training; "
+                + numbers);
         var outcome = ratio.Above(1) ? Outcome.Held : ratio.Below(1) ? Outcome.NotHeld : Outcome.Inconclusive;
-        return new Finding(StandardOffAboveOn, dataset, null,
-            "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)",
-                outcome,
-            $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)");
+        return new Finding(StandardOffAboveOn, dataset, null, claim, outcome,
+            numbers + (untrained?.On(eps) is { } u && untrained.Off(eps) is { } v
+                ? $"; untrained control off/on {PairedRatio(v, u).Text()}" : ""));
     }
 
     /// <summary>Figure 3 top: off-manifold sensitivity decreases with the strength of the robustness

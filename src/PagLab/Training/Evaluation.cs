@@ -14,8 +14,17 @@ public static class Evaluation
     public static double Accuracy(Module<Tensor, Tensor> model, DataSplit split, Device? device = null,
         int batchSize = 500)
     {
-        var correct = CorrectPerImage(model, split, device, batchSize);
-        return correct.Length == 0 ? 0 : (double)correct.Sum() / correct.Length;
+        using var eval = EvalModel.For(model);
+        long correct = 0;
+        using (no_grad())
+            foreach (var batch in split.Batches(batchSize, shuffle: false))
+            {
+                using var scope = NewDisposeScope();
+                using var _ = batch;
+                var x = device is null ? batch.Images : batch.Images.to(device);
+                correct += eval.Model.call(x).argmax(1).eq(batch.Labels.to(x.device)).sum().item<long>();
+            }
+        return split.Count == 0 ? 0 : (double)correct / split.Count;
     }
 
     /// <summary>1 where the model's prediction is the label, else 0, per image in split order.</summary>
@@ -30,8 +39,7 @@ public static class Evaluation
                 using var scope = NewDisposeScope();
                 using var _ = batch;
                 var x = device is null ? batch.Images : batch.Images.to(device);
-                using var hits = eval.Model.call(x).argmax(1).eq(batch.Labels.to(x.device)).to_type(ScalarType.Int32)
-                    .cpu();
+                var hits = eval.Model.call(x).argmax(1).eq(batch.Labels.to(x.device)).to_type(ScalarType.Int32).cpu();
                 correct.AddRange(hits.data<int>().ToArray());
             }
         return correct.ToArray();

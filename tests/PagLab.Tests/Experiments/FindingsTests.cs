@@ -192,4 +192,24 @@ public class FindingsTests
             .Select(r => r with { Reason = "reworded" }).ToList();
         Assert.Equal(Outcome.NotHeld, Assert.Single(Findings.Compute(undertrained, 1.0, haveLpips: false)).Outcome);
     }
+
+    static JobResult Untrained(double on, double off) =>
+        Run("imported", 0, 0.1, on, off) with { Model = "untrained", Untrained = true, Id = "untrained" };
+
+    /// <summary>Issue 24: an untrained network already below 1 makes "the standard model is less robust off than on"
+    /// untestable; above 1 the finding stands and names the control.</summary>
+    [Theory]
+    [InlineData(1.0, 0.8, Outcome.NotTestable)]
+    [InlineData(1.0, 1.5, Outcome.NotHeld)]
+    public void StandardOffAboveOn_IsNotTestable_WhenTheUntrainedControlIsAlreadyBelowOne(double on, double off,
+        Outcome expected)
+    {
+        var table = new[] { Run("standard", 0, 0.95, 1.0, 0.5), Untrained(on, off) };
+        var regimes = new RegimeRule().Classify(table);
+        Assert.Equal(RegimeCause.UntrainedControl, regimes.Single(r => r.Level.IsUntrained).Cause);
+        var f = Findings.Compute(regimes, 1.0, haveLpips: false).Single(f => f.Id == Findings.StandardOffAboveOn);
+        Assert.Equal(expected, f.Outcome);
+        Assert.Contains(expected == Outcome.NotTestable ? "an untrained model" : "untrained control off/on",
+            f.Evidence);
+    }
 }

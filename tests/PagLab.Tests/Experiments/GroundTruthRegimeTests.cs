@@ -39,7 +39,7 @@ public class GroundTruthRegimeTests(ITestOutputHelper output)
         Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 256 },
         Measure = new MeasureSettings
         {
-            Epsilons = new[] { Epsilon }, Draws = 8, Alignment = false, Distractor = false,
+            Epsilons = new[] { Epsilon }, Draws = 8, Alignment = false, Distractor = false, UntrainedControl = true,
         },
     };
 
@@ -74,7 +74,7 @@ public class GroundTruthRegimeTests(ITestOutputHelper output)
         using var data = (SubspaceGaussians)SharedArtefacts.LoadDataset(spec, "subspace-gaussians-weak");
         using var x = data.Test.Images.narrow(0, 0, 256);
         var cosine = new Dictionary<string, double>();
-        foreach (var (label, level) in regimes)
+        foreach (var (label, level) in regimes.Where(r => !r.Value.Level.IsUntrained))
         {
             if (level.Level.Completed.Count == 0) continue;
             using var model = SavedModel.Load(folder.Job(level.Level.Completed[0].Id).Train);
@@ -83,7 +83,11 @@ public class GroundTruthRegimeTests(ITestOutputHelper output)
                 + $"{level.Level.Completed[0].At(Epsilon)!.OffOverOn.Text()} Bayes cosine {cosine[label]:F3} "
                 + $"{level.Regime.Name()}: {level.Reason}");
         }
+        var control = regimes["imported untrained"].Level.Completed[0].At(Epsilon)!.OffOverOn;
+        output.WriteLine($"untrained control off/on {control.Text()}");
         Assert.Equal(0, failed);
+        Assert.Equal(4, regimes.Count);                                     // three levels and the untrained control
+        Assert.Equal(RegimeCause.UntrainedControl, regimes["imported untrained"].Cause);
         Assert.Equal((Regime.Weak, RegimeCause.OffAboveOn), (regimes["standard"].Regime, regimes["standard"].Cause));
         Assert.Equal(Regime.BayesAligned, regimes["gnorm 0.1"].Regime);
         Assert.Equal((Regime.Excessive, RegimeCause.AccuracyDrop),
