@@ -236,31 +236,43 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var dir = new Argument<string>("dir") { Description = "Sweep folder" };
         var output = CommonOptions.Out(description: "CSV file");
-        var cmd = new Command("results", "One CSV row per finished job, with its regime") { dir, output };
+        var (tolerance, factor) = RegimeOptions();
+        var cmd = new Command("results", "One CSV row per finished job, with its regime")
+            { dir, output, tolerance, factor };
         cmd.SetAction(parse =>
         {
             OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Csv, parse.GetValue(dir));
             var sweep = SweepFolder.Open(parse.GetValue(dir)!);
-            int rows = SweepResults.WriteCsv(sweep, sweep.ReadSpec(), parse.GetValue(output)!);
+            int rows = SweepResults.WriteCsv(sweep, sweep.ReadSpec(), parse.GetValue(output)!,
+                new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
             Console.WriteLine($"wrote {rows} rows to {parse.GetValue(output)}");
             return 0;
         });
         return cmd;
     }
 
+    /// <summary>The regime rule's delta and kappa (unset: the spec's `regimes` section, docs/experiments.md).</summary>
+    static (Option<double?> Tolerance, Option<double?> Factor) RegimeOptions() =>
+        (new Option<double?>("--accuracy-tolerance")
+            { Description = "delta: the largest accuracy drop against the standard model still accurate (0.02)" },
+         new Option<double?>("--on-manifold-factor")
+            { Description = "kappa: on-manifold sensitivity below kappa x the standard's is excessive (0.5)" });
+
     static Command Report()
     {
         var dir = new Argument<string>("dir") { Description = "Sweep folder" };
         var output = CommonOptions.Out(description: "HTML file");
+        var (tolerance, factor) = RegimeOptions();
         var cmd = new Command("report",
-            "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
+            "One self-contained HTML report with the paper's figures, the results table and findings")
+            { dir, output, tolerance, factor };
         cmd.SetAction(parse =>
         {
             string report = parse.GetValue(output)!;
             OutputPolicy.CheckFiles("out", ReportBuilder.Files(report), parse.GetValue(dir));
             OutputPolicy.CheckFolder("out", ReportBuilder.FiguresFolder(report), FolderKind.Figures);
             string path = ReportBuilder.Build(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
-                new ConsoleProgress());
+                new ConsoleProgress(), new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
             Console.WriteLine($"report: {Path.GetFullPath(path)}");
             return 0;
         });

@@ -23,6 +23,8 @@ public enum DatasetName
     [Name("shapes-distractor", "shapes beside a fixed letter A, 1x56x28")] ShapesDistractor,
     [Name("subspace-gaussians", "embedded synthetic Gaussians on a known subspace (closed forms)")]
     SubspaceGaussians,
+    [Name("subspace-gaussians-weak", "embedded synthetic Gaussians, 1x8x8, on which standard training is weak")]
+    SubspaceGaussiansWeak,
 }
 
 /// <summary>
@@ -141,6 +143,13 @@ public static class Datasets
             Where = _ => "embedded (synthetic, closed forms)",
             Read = (_, o) => SubspaceGaussians.Create(new SubspaceGaussiansOptions
                 { Seed = o.Seed, TrainSize = o.TrainSize ?? 10_000, TestSize = o.TestSize ?? 2_000 }),
+        },
+        new()
+        {
+            Id = DatasetName.SubspaceGaussiansWeak, Shape = new(1, 8, 8), Classes = 2, Generated = true,
+            Where = _ => "embedded (synthetic, closed forms; standard training is weak)",
+            Read = (_, o) => SubspaceGaussians.Create(
+                SubspaceGaussiansOptions.Weak(o.Seed, o.TrainSize ?? 64, o.TestSize ?? 10_000)),
         },
     };
 

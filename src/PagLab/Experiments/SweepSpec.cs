@@ -108,6 +108,10 @@ public sealed record MeasureSettings
     public int BatchImages { get; init; } = 16;
     public SigmaGrid DistractorSigmas { get; init; } = new("0,logspace(-2,0.5,10)");
     public int DistractorCount { get; init; } = 500;
+    /// <summary>Also measure an untrained model of the sweep's architecture per dataset (same tangents, images and
+    /// draws as the first seed's models): the control that says what off/on the architecture and the noise give
+    /// before any training (issue 24). Off by default, so older specs run the same jobs.</summary>
+    public bool UntrainedControl { get; init; }
     /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public Metrics.LpipsNet? LpipsNet { get; init; }
 }
@@ -188,6 +192,7 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         ValidateShared(where);
         ImportedModels.Validate(this, where);
+        Regimes.Validate(where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
     }

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Manifold;
 
-/// <summary>What `paglab measure kscan` measures: the models, the tangent dimensions k and the on/off settings.</summary>
+/// <summary>What `paglab measure kscan` measures: the models, the tangent dimensions k, the on/off settings.</summary>
 public sealed record TangentScanRequest
 {
     public required string Dataset { get; init; }
@@ -160,7 +160,7 @@ public static class TangentDimensionScan
                 $"the output change of {label} at k = {k}, eps {r.Epsilon}");
             yield return new ScanCell(label, k, r.Epsilon,
                 Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
-                Bootstrap.MedianRatio(r.OffPerImage, r.OnPerImage),
+                Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
                 Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
         }
     }
