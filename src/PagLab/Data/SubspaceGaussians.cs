@@ -49,7 +49,8 @@ public sealed record SubspaceGaussiansOptions
     /// </summary>
     public static SubspaceGaussiansOptions Weak(long seed, int trainSize, int testSize) => new()
     {
-        Dataset = DatasetName.SubspaceGaussiansWeak, Height = 8, Width = 8, Classes = 2, SignalDims = 4, DistractorDims = 0,
+        Dataset = DatasetName.SubspaceGaussiansWeak, Height = 8, Width = 8, Classes = 2, SignalDims = 4,
+        DistractorDims = 0,
         ClassSeparation = 0.6, MeanLayout = ClassMeanLayout.Antipodal, Basis = SubspaceBasis.Pixels, MeanPixel = 0,
         WithinStd = 1, DistractorStd = 0,
         OffSubspaceStd = 0.02, TrainSize = trainSize, TestSize = testSize, Seed = seed,

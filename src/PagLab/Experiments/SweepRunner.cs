@@ -306,7 +306,8 @@ public static class SweepRunner
         var imported = job.Imported!;
         var clock = Stopwatch.StartNew();
         // Imported code runs first in the probe child: a hang or an abort fails this job, not the sweep.
-        if (!imported.Untrained && SavedModel.ReadSpec(imported.Path) is { Arch: ModelFactory.TorchScriptArch } scripted)
+        if (!imported.Untrained
+            && SavedModel.ReadSpec(imported.Path) is { Arch: ModelFactory.TorchScriptArch } scripted)
             TorchScriptClassifier.ProbeSpec(Path.Combine(imported.Path, SavedModel.ScriptFile), scripted, job.Dataset,
                 tryContracts: false);
         var dataset = shared.Dataset;
