@@ -29,8 +29,8 @@ public sealed class ScoreCommands : ICommandGroup
 
     /// <summary>
     /// The LPIPS network from --lpips-weights, $PAGLAB_LPIPS_WEIGHTS, the data root's weights/ or the shipped
-    /// SqueezeNet weights, or null (said out loud) when there are none (alex not fetched). Without --lpips-net: the given weights' network, else alex when its weights are
-    /// present.
+    /// SqueezeNet weights, or null (said out loud) when there are none (alex not fetched). Without --lpips-net: the
+    /// given weights' network, else alex when its weights are present.
     /// </summary>
     public static Lpips? OptionalLpips(string? weights, string? dataRoot, string? net = null)
     {
@@ -218,7 +218,8 @@ public sealed class ScoreCommands : ICommandGroup
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
-            Console.WriteLine($"{report.Attribution} vs score ({report.Count} images, mode {Vocabulary.Name(report.Mode)}, "
+            Console.WriteLine($"{report.Attribution} vs score ({report.Count} images, "
+                + $"mode {Vocabulary.Name(report.Mode)}, "
                 + $"{report.ScoreConditioning} score, "
                 + $"sigma {report.Sigma}): 1-LPIPS {oneMinusLpips}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
             if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");

@@ -12,7 +12,8 @@ namespace PagLab.Data;
 /// 8 hex digits (torchvision's file names).</summary>
 public sealed record RemoteFile(string Name, string Url, string Sha256, long Size)
 {
-    /// <summary>Whether a file's SHA-256 hex digest is the published one (or starts with the published prefix).</summary>
+    /// <summary>Whether a file's SHA-256 hex digest is the published one (or starts with the published
+    /// prefix).</summary>
     public bool Matches(string digest) => Sha256.Length >= 8 && (Sha256.Length == 64 ? digest == Sha256
         : digest.StartsWith(Sha256, StringComparison.Ordinal));
 
@@ -189,7 +190,8 @@ public static class Downloader
         if (!file.Matches(digest))
         {
             File.Delete(partial);
-            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}{(file.Sha256.Length < 64 ? "..." : "")}); the "
+            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}"
+                + $"{(file.Sha256.Length < 64 ? "..." : "")}); the "
                 + $"download was discarded");
         }
         Finish(file, partial, final, progress);

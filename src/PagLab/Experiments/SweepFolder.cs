@@ -95,6 +95,9 @@ public sealed record JobFolder(string Root)
     public string Train => Path.Combine(Root, "train");
     public string Manifold => Path.Combine(Root, "manifold.json");
     public string Alignment => Path.Combine(Root, "alignment.json");
+    /// <summary>Alignment of a further attribution (measure.attributions): alignment-smoothgrad.json, ...</summary>
+    public string AttributionAlignment(Attributions.AttributionKind kind) =>
+        Path.Combine(Root, $"alignment-{Common.Vocabulary.Name(kind)}.json");
     public string Distractor => Path.Combine(Root, "distractor.json");
     /// <summary>Figure 6 panel: image, score and this model's gradient for the first test images.</summary>
     public string GradientFigure => Path.Combine(Root, "fig6.png");

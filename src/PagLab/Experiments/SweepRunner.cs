@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using System.Diagnostics;
 using System.Text.Json;
+using PagLab.Attributions;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
@@ -350,7 +351,26 @@ public static class SweepRunner
             : c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
-        return result with { Alignment = AlignmentResult.From(report) };
+        return result with { Alignment = AlignmentResult.From(report), Attributions = MeasureAttributions(c, sigma) };
+    }
+
+    /// <summary>The further attributions of measure.attributions against the same score (alignment-NAME.json each);
+    /// null when the spec lists none beside the gradient.</summary>
+    static List<AlignmentResult>? MeasureAttributions(JobContext c, double sigma)
+    {
+        var m = c.Spec.Measure;
+        var kinds = (m.Attributions ?? Array.Empty<AttributionKind>()).Where(k => k != AttributionKind.Gradient)
+            .ToList();
+        if (kinds.Count == 0) return null;
+        var results = new List<AlignmentResult>();
+        foreach (var kind in kinds)
+        {
+            var report = AlignmentMeasurement.Measure(c.Model, c.Shared.Denoiser!, c.Dataset, sigma, m.Mode,
+                m.AlignmentCount, c.Lpips, attribution: new AttributionSettings { Method = kind, Seed = c.Job.Seed });
+            AlignmentMeasurement.Write(c.Folder.AttributionAlignment(kind), report);
+            results.Add(AlignmentResult.From(report) with { Attribution = kind });
+        }
+        return results;
     }
 
     /// <summary>Relative noise robustness on a distractor dataset (distractor.json).</summary>
