@@ -217,13 +217,15 @@ public sealed class ManifoldCommands : ICommandGroup
             DefaultValueFactory = _ => "l1" };
         var batch = new Option<int>("--batch-images") { Description = "Images per batch",
             DefaultValueFactory = _ => defaults.BatchImages };
+        var count = new Option<int?>("--count") { Description =
+            "Use the first N images of the tangent file (default: all it holds; more is an error)" };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
         var cmd = new Command("manifold",
             "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 "
             + "(Definition 1) and rho_2 (Definition 2)")
-            { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot, channelsLast };
+            { model, tangents, dataset, eps, draws, outputs, norm, batch, count, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.Parse($"{parse.GetValue(outputs)}-{parse.GetValue(norm)}", "--outputs/--norm");
@@ -232,8 +234,10 @@ public sealed class ManifoldCommands : ICommandGroup
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
                 ParseList(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
-                parse.GetValue(channelsLast));
+                parse.GetValue(channelsLast), parse.GetValue(count));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
+            Console.WriteLine($"{report.Results.FirstOrDefault()?.OnPerImage.Length ?? 0} images (those of "
+                + $"{parse.GetValue(tangents)}), {parse.GetValue(draws)} draws each");
             foreach (var r in report.Results)
             {
                 var on = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(r.OnPerImage));
@@ -243,8 +247,13 @@ public sealed class ManifoldCommands : ICommandGroup
                 Console.WriteLine($"eps {r.Epsilon,6:G4} ({report.Outputs}): on {on.Text("G4")}  off "
                     + $"{off.Text("G4")}  off/on {ratio.Text("G4")}");
             }
-            foreach (var (mode,
-                d) in report.Rho2) Console.WriteLine($"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}");
+            Console.WriteLine("rho_2 = ||grad f - P grad f||^2 / ||grad f||^2: the fraction of the gradient's squared "
+                + "norm off the tangent space (Definition 2; 0: on the manifold, 1: off it)");
+            foreach (var (mode, d) in report.Rho2)
+            {
+                var rho2 = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(report.Rho2PerImage[mode]));
+                Console.WriteLine($"rho_2 ({mode} gradient): {rho2.Text("G4")}, median {d.Median:G4}");
+            }
             return 0;
         });
         return cmd;
@@ -259,8 +268,8 @@ public sealed class ManifoldCommands : ICommandGroup
             DefaultValueFactory = _ => "1,0.3,0.1,0.03,0.01,0.001,0.0001" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image",
             DefaultValueFactory = _ => 256 };
-        var count = new Option<int>("--count") { Description = "Use the first N tangent spaces",
-            DefaultValueFactory = _ => 16 };
+        var count = new Option<int?>("--count") { Description = "Use the first N tangent spaces (default: "
+            + $"{ManifoldExperiments.Theorem1DefaultCount}, or all the file holds if fewer; more is an error)" };
         var mode = NamedOption.Create("--class", "Which logit is f", GradientMode.Predicted);
         var batch = new Option<int>("--batch-images") { Description = "Images per batch",
             DefaultValueFactory = _ => 4 };
@@ -282,6 +291,8 @@ public sealed class ManifoldCommands : ICommandGroup
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
             foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} "
                 + $"{r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");
+            Console.WriteLine($"({report.Images} images; rho_2: the fraction of ||grad f||^2 off the tangent space, "
+                + "Definition 2; rho_1(sigma): its Monte-Carlo estimate from the change under noise, Definition 1)");
             return 0;
         });
         return cmd;
