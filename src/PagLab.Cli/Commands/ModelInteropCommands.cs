@@ -58,8 +58,7 @@ public sealed class ModelInteropCommands : ICommandGroup
                 OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec,
                     source, notes));
                 Console.WriteLine($"imported TorchScript archive {source} -> {output} "
-                    + $"({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
-                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use "
+                    + $"({m.Spec.ContractText()}, {m.Spec.Classes} classes); TorchScript runs code: use "
                         + $"files from sources you trust");
                 return 0;
             }
@@ -73,7 +72,7 @@ public sealed class ModelInteropCommands : ICommandGroup
                 parse.GetValue(activation)!));
             OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.Save(dir, model, notes: notes));
             Console.WriteLine($"imported state dict {source} -> {output} ({model.Spec.Arch}, "
-                + $"{model.Spec.Channels}x{model.Spec.Height}x{model.Spec.Width}, {model.Spec.Classes} classes)");
+                + $"{model.Spec.ContractText()}, {model.Spec.Classes} classes)");
             return 0;
         });
         model.Subcommands.Add(import);
