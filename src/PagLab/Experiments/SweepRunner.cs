@@ -65,7 +65,7 @@ public static class SweepRunner
         var deferred = new HashSet<int>();
         var heldNow = new HashSet<int>();                   // held by another process when last looked at
         bool saidWaiting = false;
-        using var session = new SweepSession(spec, sweep);
+        using var session = new SweepSession(spec, sweep, tensorboard);
         while (true)
         {
             int heldElsewhere = 0;
@@ -146,7 +146,7 @@ public static class SweepRunner
         spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
         Require.That(index >= 0 && index < jobs.Count, $"index must be in 0..{jobs.Count - 1}, got {index}");
-        using var session = new SweepSession(spec, sweep);
+        using var session = new SweepSession(spec, sweep, tensorboard);
         return RunOne(session, spec, jobs[index], progress, tensorboard);
     }
 
