@@ -27,6 +27,9 @@ public sealed class SweepFolder
     public string JobsRoot => Path.Combine(Root, "jobs");
     public string Logs => Path.Combine(Root, "logs");
     public string WorkerLog(int worker) => Path.Combine(Logs, $"worker{worker}.log");
+    /// <summary>progress/: each worker process's <see cref="WorkerProgress"/> file.</summary>
+    public string Progress => Path.Combine(Root, "progress");
+    public string ProgressFile(int processId) => Path.Combine(Progress, $"{processId}.json");
     public string SlurmLogs => Path.Combine(Root, "slurm");
     public string SlurmScript => Path.Combine(Root, "sweep.sbatch");
     public string Report => Path.Combine(Root, "report.html");

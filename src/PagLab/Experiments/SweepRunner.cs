@@ -173,6 +173,8 @@ public static class SweepRunner
             var clock = Stopwatch.StartNew();
             // Kept for this worker's next job of the dataset, so opened outside the job's scope.
             var shared = session.Open(job.Dataset);
+            var sharedProgress = new StageProgress(progress, $"shared {job.Dataset}");
+            progress = new StageProgress(progress, $"job {job.Id}");
             TrainResult? training = null;
             if (job.Imported is null)
             {
@@ -189,7 +191,7 @@ public static class SweepRunner
                         with { StageSeconds = stages }, progress);
             }
             clock.Restart();
-            if (!session.TryComplete(job.Dataset, progress, wait: !mayDefer))
+            if (!session.TryComplete(job.Dataset, sharedProgress, wait: !mayDefer))
             {
                 session.UnreportedSharedSeconds += clock.Elapsed.TotalSeconds; // e.g. it built the tangents
                 progress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
