@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PagLab.IO;
+using PagLab.Attributions;
 
 namespace PagLab.Cli;
 
@@ -64,5 +65,40 @@ public sealed class PgdOptions
         command.Options.Add(Eps);
         command.Options.Add(Steps);
         command.Options.Add(AlphaFactor);
+    }
+}
+
+/// <summary>Which attribution `measure alignment` and `figure gradients` compare with the score, and its parameters
+/// (<see cref="AttributionSettings"/>), declared once.</summary>
+public sealed class AttributionOptions
+{
+    static readonly AttributionSettings Defaults = new();
+
+    public NamedOption<AttributionKind> Method { get; } = NamedOption.Create("--attribution",
+        "What is compared with the score", AttributionKind.Gradient);
+    public Option<int> Draws { get; } = new("--draws") { Description = "smoothgrad: Gaussian copies per image",
+        DefaultValueFactory = _ => Defaults.Draws };
+    public Option<double> NoiseSigma { get; } = new("--noise-sigma") { Description =
+        "smoothgrad: noise level in [0,1]-pixel units", DefaultValueFactory = _ => Defaults.NoiseSigma };
+    public Option<int> Steps { get; } = new("--steps") { Description =
+        "integrated-gradients: points on the path (midpoint rule)", DefaultValueFactory = _ => Defaults.Steps };
+    public Option<double> Baseline { get; } = new("--baseline") { Description =
+        "integrated-gradients: the baseline's pixel value (0: black)", DefaultValueFactory = _ => Defaults.Baseline };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Method, Draws, NoiseSigma, Steps, Baseline }) command.Options.Add(option);
+    }
+
+    /// <summary>The settings given, checked.</summary>
+    public AttributionSettings In(ParseResult parse)
+    {
+        var settings = new AttributionSettings
+        {
+            Method = Method.ValueIn(parse), Draws = parse.GetValue(Draws), NoiseSigma = parse.GetValue(NoiseSigma),
+            Steps = parse.GetValue(Steps), Baseline = parse.GetValue(Baseline),
+        };
+        settings.Validate();
+        return settings;
     }
 }

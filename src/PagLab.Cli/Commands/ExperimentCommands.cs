@@ -178,6 +178,7 @@ public sealed class ExperimentCommands : ICommandGroup
             }
             AnsiConsole.Write(table);
             Console.WriteLine(LocalWorkers.Summary(spec, sweep));
+            foreach (var line in LocalWorkers.Stages(spec, sweep)) Console.WriteLine(line);
             return 0;
         });
         return cmd;

@@ -210,13 +210,15 @@ public sealed class ManifoldCommands : ICommandGroup
             DefaultValueFactory = _ => "l1" };
         var batch = new Option<int>("--batch-images") { Description = "Images per batch",
             DefaultValueFactory = _ => defaults.BatchImages };
+        var count = new Option<int?>("--count") { Description =
+            "Use the first N images of the tangent file (default: all it holds; more is an error)" };
         var output = CommonOptions.Out(description: "JSON report (a CSV and a PNG are written beside it)");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
         var cmd = new Command("manifold",
             "On- vs off-manifold robustness ||f(x) - f(x+u)|| (softmax L1 by default) per epsilon, with rho_1 "
             + "(Definition 1) and rho_2 (Definition 2)")
-            { model, tangents, dataset, eps, draws, outputs, norm, batch, output, seed, dataRoot, channelsLast };
+            { model, tangents, dataset, eps, draws, outputs, norm, batch, count, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
@@ -227,8 +229,10 @@ public sealed class ManifoldCommands : ICommandGroup
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
                 NumberList.Parse(parse.GetValue(eps)!, "--eps"),
                 parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
-                parse.GetValue(channelsLast));
+                parse.GetValue(channelsLast), parse.GetValue(count));
             ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
+            Console.WriteLine($"{report.Results.FirstOrDefault()?.OnPerImage.Length ?? 0} images (those of "
+                + $"{parse.GetValue(tangents)}), {parse.GetValue(draws)} draws each");
             foreach (var line in report.SummaryLines()) Console.WriteLine(line);
             return 0;
         });
@@ -244,8 +248,8 @@ public sealed class ManifoldCommands : ICommandGroup
             DefaultValueFactory = _ => "1,0.3,0.1,0.03,0.01,0.001,0.0001" };
         var draws = new Option<int>("--draws") { Description = "Noise draws per image",
             DefaultValueFactory = _ => 256 };
-        var count = new Option<int>("--count") { Description = "Use the first N tangent spaces",
-            DefaultValueFactory = _ => 16 };
+        var count = new Option<int?>("--count") { Description = "Use the first N tangent spaces (default: "
+            + $"{ManifoldExperiments.Theorem1DefaultCount}, or all the file holds if fewer; more is an error)" };
         var mode = NamedOption.Create("--class", "Which logit is f", GradientMode.Predicted);
         var batch = new Option<int>("--batch-images") { Description = "Images per batch",
             DefaultValueFactory = _ => 4 };
@@ -269,6 +273,8 @@ public sealed class ManifoldCommands : ICommandGroup
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
             foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} "
                 + $"{r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");
+            Console.WriteLine($"({report.Images} images; rho_2: the fraction of ||grad f||^2 off the tangent space, "
+                + "Definition 2; rho_1(sigma): its Monte-Carlo estimate from the change under noise, Definition 1)");
             return 0;
         });
         return cmd;

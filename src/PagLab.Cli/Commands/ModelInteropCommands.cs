@@ -79,7 +79,7 @@ public sealed class ModelInteropCommands : ICommandGroup
                 parse.GetValue(activation)!));
             OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.Save(dir, model, notes: notes));
             Console.WriteLine($"imported state dict {source} -> {output} ({Vocabulary.Name(model.Spec.Arch)}, "
-                + $"{model.Spec.Channels}x{model.Spec.Height}x{model.Spec.Width}, {model.Spec.Classes} classes)");
+                + $"{model.Spec.ContractText()}, {model.Spec.Classes} classes)");
             return 0;
         });
         model.Subcommands.Add(import);

@@ -184,10 +184,12 @@ public sealed class ScoreCommands : ICommandGroup
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
+        var attribution = new AttributionOptions();
         var cmd = new Command("alignment",
             "Perceptual alignment of model input gradients with the score: 1 - LPIPS, SSIM, cosine")
             { model, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot,
                 channelsLast };
+        attribution.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(model),
@@ -200,11 +202,13 @@ public sealed class ScoreCommands : ICommandGroup
             using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                 parse.GetValue(lpipsNet));
             var report = AlignmentMeasurement.Measure(net, d, data,
-                parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
+                parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips,
+                attribution: attribution.In(parse));
             AlignmentMeasurement.Write(parse.GetValue(output)!, report);
             var m = report.MeanGradientVsScore;
             string oneMinusLpips = m.OneMinusLpips is double l ? l.ToString("F4") : "n/a";
-            Console.WriteLine($"gradient vs score ({report.Count} images, mode {Vocabulary.Name(report.Mode)}, "
+            Console.WriteLine($"{report.Attribution} vs score ({report.Count} images, "
+                + $"mode {Vocabulary.Name(report.Mode)}, "
                 + $"{report.ScoreConditioning} score, "
                 + $"sigma {report.Sigma}): 1-LPIPS {oneMinusLpips}, SSIM {m.Ssim:F4}, cosine {m.Cosine:F4}");
             if (report.MeanScoreCosineToExact is double sc) Console.WriteLine($"score vs exact score: cosine {sc:F4}");
@@ -248,10 +252,12 @@ public sealed class ScoreCommands : ICommandGroup
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast("the models");
+        var attribution = new AttributionOptions();
         var cmd = new Command("gradients",
             "Figure 6: image, score, and each model's input gradient with its LPIPS to the score")
             { models, denoiser, dataset, sigma, mode, count, lpipsWeights, lpipsNet, output, seed, dataRoot,
                 channelsLast };
+        attribution.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var folders = parse.GetValue(models)!.Split(',',
@@ -262,8 +268,8 @@ public sealed class ScoreCommands : ICommandGroup
             Require.InRange(n, 1, 64, "--count");
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: n));
-            var list = folders.Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)),
-                (nn.Module<Tensor, Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
+            var list = folders.Zip(SavedModel.Names(folders)).Select(m => (m.Second, (nn.Module<Tensor,
+                    Tensor>)SavedModel.Load(m.First, channelsLast: parse.GetValue(channelsLast)))).ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");
@@ -271,7 +277,8 @@ public sealed class ScoreCommands : ICommandGroup
                 using var lpips = OptionalLpips(parse.GetValue(lpipsWeights), parse.GetValue(dataRoot),
                     parse.GetValue(lpipsNet));
                 AlignmentMeasurement.Figure(parse.GetValue(output)!, list, d, data,
-                    parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips);
+                    parse.GetValue(sigma) ?? Datasets.AlignmentSigma(data.Name), mode.ValueIn(parse), n, lpips,
+                    attribution.In(parse));
             }
             finally { foreach (var (_, m) in list) m.Dispose(); }
             Console.WriteLine($"wrote {parse.GetValue(output)}");

@@ -19,11 +19,13 @@ public sealed class SharedArtefacts : IDisposable
 {
     readonly SweepSpec spec;
     readonly SharedFolder folder;
+    readonly string? tensorboard;          // DIR/shared-<dataset>: autoencoder/ and denoiser/ TensorBoard logs
 
-    SharedArtefacts(SweepSpec spec, SharedFolder folder, string name)
+    SharedArtefacts(SweepSpec spec, SharedFolder folder, string name, string? tensorboard)
     {
         this.spec = spec;
         this.folder = folder;
+        this.tensorboard = tensorboard;
         Name = name;
         Dataset = LoadDataset(spec, name);
     }
@@ -38,9 +40,10 @@ public sealed class SharedArtefacts : IDisposable
     public IDenoiser? Denoiser { get; private set; }
 
     /// <summary>Loads the dataset, builds what is missing in folder, then loads it.</summary>
-    public static SharedArtefacts Load(SweepSpec spec, SharedFolder folder, string name, IProgressSink progress)
+    public static SharedArtefacts Load(SweepSpec spec, SharedFolder folder, string name, IProgressSink progress,
+        string? tensorboard = null)
     {
-        var shared = Open(spec, folder, name);
+        var shared = Open(spec, folder, name, tensorboard);
         try
         {
             shared.TryComplete(progress, wait: true);
@@ -54,7 +57,8 @@ public sealed class SharedArtefacts : IDisposable
     }
 
     /// <summary>The dataset alone (all that training needs); <see cref="TryComplete"/> adds the rest.</summary>
-    public static SharedArtefacts Open(SweepSpec spec, SharedFolder folder, string name) => new(spec, folder, name);
+    public static SharedArtefacts Open(SweepSpec spec, SharedFolder folder, string name, string? tensorboard = null) =>
+        new(spec, folder, name, tensorboard);
 
     /// <summary>Whether everything the measurements need is loaded.</summary>
     public bool Complete => (!spec.Measure.Manifold || Tangents is not null)
@@ -76,7 +80,7 @@ public sealed class SharedArtefacts : IDisposable
         // Building frees its tensors (Ensure's scope); what is loaded here is owned by this object.
         if (spec.Measure.Manifold && Tangents is null
             && Ensure(folder.Tangents, folder.TangentsLock, "tangent spaces", wait, progress,
-                () => BuildTangents(spec, folder, Dataset, progress)))
+                () => BuildTangents(spec, folder, Dataset, progress, Board("autoencoder"))))
         {
             Tangents = TangentSpaces.Load(folder.Tangents);
             if (!File.Exists(folder.PerturbationFigure))
@@ -88,11 +92,13 @@ public sealed class SharedArtefacts : IDisposable
         {
             if (Dataset is SubspaceGaussians exact) Denoiser = new ExactDenoiser(exact);
             else if (Ensure(folder.DenoiserInfo, folder.DenoiserLock, "denoiser", wait, progress,
-                         () => BuildDenoiser(spec, folder, Dataset, progress)))
+                         () => BuildDenoiser(spec, folder, Dataset, progress, Board("denoiser"))))
                 Denoiser = SavedDenoiser.Load(folder.Denoiser);
         }
         return Complete;
     }
+
+    string? Board(string training) => tensorboard is null ? null : Path.Combine(tensorboard, training);
 
     /// <summary>
     /// Builds the artefact whose file is <paramref name="built"/> unless it is there, under its lock; false when
@@ -113,22 +119,24 @@ public sealed class SharedArtefacts : IDisposable
         Datasets.Load(dataset, new DataOptions(spec.DataRoot, 0, spec.Train.TrainSize, spec.Train.TestSize));
 
     /// <summary>Builds tangents.safetensors (the autoencoder first when that is the estimator).</summary>
-    static void BuildTangents(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
+    static void BuildTangents(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress,
+        string? tensorboard)
     {
         var s = spec.Shared;
         var request = new TangentRequest(s.TangentEstimator, Split.Test, s.TangentCount, s.TangentBatchSize,
             s.LocalPcaNeighbours, s.LocalPcaDimension);
         using var spaces = ManifoldExperiments.Estimate(request, dataset, () => (AutoencoderTrainer.Run(
-            spec.AutoencoderFor(dataset.Name), folder.Autoencoder, progress, resume: true), folder.Autoencoder),
+            spec.AutoencoderFor(dataset.Name), folder.Autoencoder, progress, resume: true, tensorboard: tensorboard), folder.Autoencoder),
             progress);
         spaces.Save(folder.Tangents);
     }
 
     /// <summary>Trains denoiser/.</summary>
-    static void BuildDenoiser(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress)
+    static void BuildDenoiser(SweepSpec spec, SharedFolder folder, IDataset dataset, IProgressSink progress,
+        string? tensorboard)
     {
         DenoiserTrainer.Run(spec.DenoiserFor(dataset.Name), folder.Denoiser, progress, resume: true,
-            dataset: dataset);
+            dataset: dataset, tensorboard: tensorboard);
     }
 
     static JobLock WaitForLock(string path, IProgressSink progress, string what)
@@ -163,11 +171,16 @@ public sealed class SweepSession : IDisposable
     Lpips? lpips;
     DisposeScope? scope;
 
-    public SweepSession(SweepSpec spec, SweepFolder folder)
+    /// <param name="tensorboard">TensorBoard logs of the shared trainings: DIR/shared-&lt;dataset&gt;/autoencoder and
+    /// /denoiser (the jobs' own go to DIR/&lt;job id&gt;).</param>
+    public SweepSession(SweepSpec spec, SweepFolder folder, string? tensorboard = null)
     {
         Spec = spec;
         Folder = folder;
+        this.tensorboard = tensorboard;
     }
+
+    readonly string? tensorboard;
 
     public SweepSpec Spec { get; }
     public SweepFolder Folder { get; }
@@ -197,7 +210,8 @@ public sealed class SweepSession : IDisposable
         scope = NewDisposeScope();
         try
         {
-            return current = SharedArtefacts.Open(Spec, Folder.Shared(dataset), dataset);
+            return current = SharedArtefacts.Open(Spec, Folder.Shared(dataset), dataset,
+                tensorboard is null ? null : Path.Combine(tensorboard, $"shared-{dataset}"));
         }
         catch
         {

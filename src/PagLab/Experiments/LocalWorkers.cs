@@ -23,7 +23,9 @@ public static class LocalWorkers
         if (workers == 1)
         {
             TorchSharp.torch.set_num_threads(threads);
-            SweepRunner.RunAll(spec, sweep, progress, tensorboard: tensorboard);
+            string file = sweep.ProgressFile(Environment.ProcessId);
+            try { SweepRunner.RunAll(spec, sweep, new WorkerProgressFile(file, progress), tensorboard: tensorboard); }
+            finally { File.Delete(file); }
         }
         else RunProcesses(spec, specPath, sweep, workers, threads, progress, tensorboard);
     }
@@ -62,9 +64,16 @@ public static class LocalWorkers
             done.UnionWith(jobs.Where(j => !done.Contains(j.Index) && SweepRunner.IsDone(sweep, j))
                 .Select(j => j.Index));
             var states = jobs.Where(j => !done.Contains(j.Index)).Select(j => SweepRunner.State(sweep, j)).ToList();
-            progress.Update($"sweep {spec.Name}", done.Count, jobs.Count,
-                $"running {states.Count(s => s == JobState.Running)}, "
-                + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
+            var workers = WorkerProgress.ReadLive(sweep);
+            // The shared artefacts are a stage of their own: shown with the building worker's bar and ETA (the
+            // jobs' ETA would otherwise count their minutes as jobs' time).
+            if (done.Count == 0 && workers.FirstOrDefault(w => w.Task.StartsWith("shared", StringComparison.Ordinal))
+                is { } building)
+                progress.Update(building.Task, building.Done, building.Total, "");
+            else
+                progress.Update($"sweep {spec.Name} jobs", done.Count, jobs.Count,
+                    $"running {states.Count(s => s == JobState.Running)}, "
+                    + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
             Thread.Sleep(1000);
         }
         foreach (var (child, log) in children)
@@ -90,6 +99,28 @@ public static class LocalWorkers
 
     /// <summary>Torch threads per worker when the user gave none: the cores shared out.</summary>
     public static int DefaultThreads(int workers) => Math.Max(1, Environment.ProcessorCount / workers);
+
+    /// <summary>
+    /// One line per stage in progress: each live worker's task with its own ETA ("worker 1234: shared shapes:
+    /// denoiser epoch 1/2 40% (12/30) ETA 01:10"), then the jobs with an ETA from the finished jobs' own time
+    /// (their stages' seconds, spread over the live workers), so time spent on shared artefacts is not counted.
+    /// </summary>
+    public static List<string> Stages(SweepSpec spec, SweepFolder sweep)
+    {
+        var workers = WorkerProgress.ReadLive(sweep);
+        var lines = workers.Select(w => $"worker {w.ProcessId}: {w.Describe()}").ToList();
+        var finished = sweep.FinishedJobs().Select(j => JobResult.Read(j.Result)).ToList();
+        int total = spec.Jobs().Count, left = total - finished.Count;
+        var perJob = finished.Select(r => r.StageSeconds.Where(s => s.Key != "shared").Sum(s => s.Value))
+            .Where(s => s > 0).ToList();
+        int running = Math.Max(1, workers.Count);
+        string eta = left > 0 && perJob.Count > 0
+            ? $", ETA {WorkerProgress.Format(TimeSpan.FromSeconds(perJob.Average() * left / running))}"
+              + $" ({perJob.Average():F0} s per job over {running} worker(s))"
+            : "";
+        lines.Add($"jobs: {finished.Count}/{total} done{eta}");
+        return lines;
+    }
 
     /// <summary>"sweep NAME: 3 completed, 1 failed".</summary>
     public static string Summary(SweepSpec spec, SweepFolder sweep) =>

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using PagLab.Attributions;
 using PagLab.Common;
 using PagLab.IO;
 using PagLab.Manifold;
@@ -41,6 +43,9 @@ public sealed record SensitivityResult
 public sealed record AlignmentResult
 {
     public required GradientMode Mode { get; init; }
+    /// <summary>The attribution compared with the score, as measure.attributions names it; null: the gradient.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public AttributionKind? Attribution { get; init; }
     public double Sigma { get; init; }
     public Metrics.LpipsNet? LpipsNet { get; init; }                // the LPIPS network of OneMinusLpips
     public Estimate? OneMinusLpips { get; init; }
@@ -115,6 +120,10 @@ public sealed record JobResult
     public Estimate? Rho2 { get; init; }
     public double[]? Rho2PerImage { get; init; }
     public AlignmentResult? Alignment { get; init; }
+    /// <summary>Alignment of the further attributions of measure.attributions (SmoothGrad, Integrated Gradients).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<AlignmentResult>? Attributions
+        { get; init; }
     public List<DistractorPoint> Distractor { get; init; } = new();
     /// <summary>Relative noise robustness of the changes averaged over sigma > 0 (signal / distractor; > 1: more robust
     /// on the distractor).</summary>
@@ -162,6 +171,12 @@ public static class SweepResults
             foreach (var what in new[] { "on", "off", "off_over_on" }) Columns($"{what}_eps{Format(e)}");
         foreach (var name in new[] { "rho2", "one_minus_lpips", "ssim", "cosine", "bayes_cosine",
             "relative_noise_robustness" }) Columns(name);
+        // further attributions' columns only when a job measured them, so other sweeps' files keep their columns
+        var attributions = results.SelectMany(r => r.Attributions ?? new()).Select(a => a.Attribution!.Value)
+            .Distinct().Order().ToList();
+        foreach (var a in attributions)
+            foreach (var name in new[] { "one_minus_lpips", "ssim", "cosine" })
+                Columns($"{name}_{Vocabulary.Name(a).Replace('-', '_')}");
         header.AppendLine(",regime,regime_reason");
         var sb = new StringBuilder(header.ToString());
         foreach (var r in results)
@@ -177,6 +192,11 @@ public static class SweepResults
             cells.AddRange(new[] { r.Rho2, r.Alignment?.OneMinusLpips, r.Alignment?.Ssim, r.Alignment?.Cosine,
                 r.Alignment?.BayesCosine,
                                    r.DistractorOverSigmas });
+            foreach (var a in attributions)
+            {
+                var measured = r.Attributions?.FirstOrDefault(x => x.Attribution == a);
+                cells.AddRange(new[] { measured?.OneMinusLpips, measured?.Ssim, measured?.Cosine });
+            }
             foreach (var c in cells) sb.Append(c is null ? ",,,"
                 : $",{Format(c.Mean)},{Format(c.Lower)},{Format(c.Upper)}");
             var regime = regimes.FirstOrDefault(g => g.Level.Contains(r));

@@ -33,6 +33,9 @@ public sealed class SweepFolder
     public string JobsRoot => Path.Combine(Root, "jobs");
     public string Logs => Path.Combine(Root, "logs");
     public string WorkerLog(int worker) => Path.Combine(Logs, $"worker{worker}.log");
+    /// <summary>progress/: each worker process's <see cref="WorkerProgress"/> file.</summary>
+    public string Progress => Path.Combine(Root, "progress");
+    public string ProgressFile(int processId) => Path.Combine(Progress, $"{processId}.json");
     public string SlurmLogs => Path.Combine(Root, "slurm");
     public string SlurmScript => Path.Combine(Root, "sweep.sbatch");
     public string Report => Path.Combine(Root, ReportFile);
@@ -149,6 +152,9 @@ public sealed record JobFolder(string Root)
     public string Train => Path.Combine(Root, "train");
     public string Manifold => Path.Combine(Root, "manifold.json");
     public string Alignment => Path.Combine(Root, "alignment.json");
+    /// <summary>Alignment of a further attribution (measure.attributions): alignment-smoothgrad.json, ...</summary>
+    public string AttributionAlignment(Attributions.AttributionKind kind) =>
+        Path.Combine(Root, $"alignment-{Common.Vocabulary.Name(kind)}.json");
     public string Distractor => Path.Combine(Root, "distractor.json");
     /// <summary>Figure 6 panel: image, score and this model's gradient for the first test images.</summary>
     public string GradientFigure => Path.Combine(Root, "fig6.png");

@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using System.Diagnostics;
 using System.Text.Json;
+using PagLab.Attributions;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
@@ -64,7 +65,7 @@ public static class SweepRunner
         var deferred = new HashSet<int>();
         var heldNow = new HashSet<int>();                   // held by another process when last looked at
         bool saidWaiting = false;
-        using var session = new SweepSession(spec, sweep);
+        using var session = new SweepSession(spec, sweep, tensorboard);
         while (true)
         {
             int heldElsewhere = 0;
@@ -145,7 +146,7 @@ public static class SweepRunner
         spec = sweep.Prepare(spec);
         var jobs = spec.Jobs();
         Require.That(index >= 0 && index < jobs.Count, $"index must be in 0..{jobs.Count - 1}, got {index}");
-        using var session = new SweepSession(spec, sweep);
+        using var session = new SweepSession(spec, sweep, tensorboard);
         return RunOne(session, spec, jobs[index], progress, tensorboard);
     }
 
@@ -172,6 +173,8 @@ public static class SweepRunner
             var clock = Stopwatch.StartNew();
             // Kept for this worker's next job of the dataset, so opened outside the job's scope.
             var shared = session.Open(job.Dataset);
+            var sharedProgress = new StageProgress(progress, $"shared {job.Dataset}");
+            progress = new StageProgress(progress, $"job {job.Id}");
             TrainResult? training = null;
             if (job.Imported is null)
             {
@@ -188,7 +191,7 @@ public static class SweepRunner
                         with { StageSeconds = stages }, progress);
             }
             clock.Restart();
-            if (!session.TryComplete(job.Dataset, progress, wait: !mayDefer))
+            if (!session.TryComplete(job.Dataset, sharedProgress, wait: !mayDefer))
             {
                 session.UnreportedSharedSeconds += clock.Elapsed.TotalSeconds; // e.g. it built the tangents
                 progress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
@@ -367,7 +370,26 @@ public static class SweepRunner
             : c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
-        return result with { Alignment = AlignmentResult.From(report) };
+        return result with { Alignment = AlignmentResult.From(report), Attributions = MeasureAttributions(c, sigma) };
+    }
+
+    /// <summary>The further attributions of measure.attributions against the same score (alignment-NAME.json each);
+    /// null when the spec lists none beside the gradient.</summary>
+    static List<AlignmentResult>? MeasureAttributions(JobContext c, double sigma)
+    {
+        var m = c.Spec.Measure;
+        var kinds = (m.Attributions ?? Array.Empty<AttributionKind>()).Where(k => k != AttributionKind.Gradient)
+            .ToList();
+        if (kinds.Count == 0) return null;
+        var results = new List<AlignmentResult>();
+        foreach (var kind in kinds)
+        {
+            var report = AlignmentMeasurement.Measure(c.Model, c.Shared.Denoiser!, c.Dataset, sigma, m.Mode,
+                m.AlignmentCount, c.Lpips, attribution: new AttributionSettings { Method = kind, Seed = c.Job.Seed });
+            AlignmentMeasurement.Write(c.Folder.AttributionAlignment(kind), report);
+            results.Add(AlignmentResult.From(report) with { Attribution = kind });
+        }
+        return results;
     }
 
     /// <summary>Relative noise robustness on a distractor dataset (distractor.json).</summary>

@@ -114,6 +114,12 @@ public sealed record MeasureSettings
     public bool UntrainedControl { get; init; }
     /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public Metrics.LpipsNet? LpipsNet { get; init; }
+    /// <summary>Attributions measured against the score beside the gradient (smoothgrad, integrated-gradients, with
+    /// AttributionSettings' defaults); each job writes alignment-NAME.json and results.csv gains their columns.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition =
+        System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public Attributions.AttributionKind[]? Attributions { get; init; }
 }
 
 /// <summary>
@@ -255,6 +261,8 @@ public sealed record SweepSpec
             $"{where}: measure.draws, alignmentCount, distractorCount and batchImages must be at least 1");
         Require.That(Measure.AlignmentSigma is not double s || s > 0 && double.IsFinite(s),
                      $"{where}: measure.alignmentSigma must be a positive number");
+        Require.That(Measure.Attributions is not { } listed || listed.Distinct().Count() == listed.Length,
+            $"{where}: measure.attributions names an attribution twice");
         foreach (var job in Jobs().DistinctBy(j => (j.Objective, j.Strength)))
         {
             try

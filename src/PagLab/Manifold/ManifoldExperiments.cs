@@ -37,8 +37,15 @@ public sealed record ManifoldReport
             yield return $"eps {r.Epsilon,6:G4} ({Outputs}): on {Uncertainty.Bootstrap.Mean(on).Text("G4")}  off "
                 + $"{Uncertainty.Bootstrap.Mean(off).Text("G4")}  off/on {ratio}";
         }
-        foreach (var (mode, d) in Rho2) yield return $"rho_2 ({mode}): mean {d.Mean:G4}, median {d.Median:G4}";
+        yield return "rho_2 = ||grad f - P grad f||^2 / ||grad f||^2: the fraction of the gradient's squared norm off "
+            + "the tangent space (Definition 2; 0: on the manifold, 1: off it)";
+        foreach (var (mode, d) in Rho2)
+        {
+            var rho2 = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(Rho2PerImage[mode]));
+            yield return $"rho_2 ({mode} gradient): {rho2.Text("G4")}, median {d.Median:G4}";
+        }
     }
+
     /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
     public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
     /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same
@@ -177,13 +184,16 @@ public static class ManifoldExperiments
         return (data.Images.index_select(0, tangents.Indices), data.Labels.index_select(0, tangents.Indices));
     }
 
-    /// <summary>`paglab measure manifold`.</summary>
+    /// <summary>`paglab measure manifold`: on the first <paramref name="count"/> images of the tangent file (null:
+    /// all it holds; more than it holds is an error, never silently fewer).</summary>
     public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset,
         double[] epsilons, int draws,
-        OutputMeasure measure, long seed, int batchImages, IProgressSink progress, bool channelsLast = false)
+        OutputMeasure measure, long seed, int batchImages, IProgressSink progress, bool channelsLast = false,
+        int? count = null)
     {
         using var model = SavedModel.Load(modelDir, channelsLast: channelsLast);
-        using var tangents = TangentSpaces.Load(tangentsPath);
+        using var all = TangentSpaces.Load(tangentsPath);
+        using var tangents = First(all, count ?? all.Count, tangentsPath);
         return MeasureManifold(model, modelDir, tangents, tangentsPath, dataset, epsilons, draws, measure, seed,
             batchImages, progress);
     }
@@ -285,16 +295,31 @@ public static class ManifoldExperiments
             $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
     }
 
-    /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation.</summary>
-    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int count, IDataset dataset,
+    /// <summary>Images `measure theorem1` uses when no count is given (or all the file holds, if fewer).</summary>
+    public const int Theorem1DefaultCount = 16;
+
+    /// <summary>The first <paramref name="count"/> tangent spaces of a file, or a one-line error when it holds
+    /// fewer.</summary>
+    static TangentSpaces First(TangentSpaces all, long count, string tangentsPath)
+    {
+        Require.That(count >= 1, $"count must be at least 1, got {count}");
+        Require.That(count <= all.Count, $"count {count}: {tangentsPath} holds {all.Count} tangent spaces (one per "
+            + $"image); make more with `paglab tangents --count {count}`, or ask for at most {all.Count}");
+        using var first = arange(count, dtype: ScalarType.Int64);
+        return all.Select(first);
+    }
+
+    /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation. Null
+    /// count: <see cref="Theorem1DefaultCount"/> images, or all the file holds if fewer; more than it holds is an
+    /// error.</summary>
+    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int? count, IDataset dataset,
         double[] sigmas, int draws,
         GradientMode mode, long seed, int batchImages, IProgressSink progress)
     {
         using var model = SavedModel.Load(modelDir);
         model.to(ScalarType.Float64);
         using var all = TangentSpaces.Load(tangentsPath);
-        using var first = arange(Math.Min(count, all.Count), dtype: ScalarType.Int64);
-        using var tangents = all.Select(first);
+        using var tangents = First(all, count ?? Math.Min(Theorem1DefaultCount, all.Count), tangentsPath);
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var x = images.to_type(ScalarType.Float64);

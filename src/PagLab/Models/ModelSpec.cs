@@ -54,6 +54,17 @@ public sealed record ModelSpec
         return (mean.Select(m => (m - lo) / width).ToArray(), std.Select(s => s / width).ToArray());
     }
 
+    /// <summary>The stored input contract in one line: "1x28x28 pixels in [0,1], normalised (x - mean) / std with
+    /// mean 0.1307, std 0.3081" (or "not normalised").</summary>
+    public string ContractText()
+    {
+        static string List(float[] v) => string.Join(",", v.Select(x => x.ToString("G6",
+            System.Globalization.CultureInfo.InvariantCulture)));
+        string normalisation = Mean.Length == 0 ? "not normalised"
+            : $"normalised (x - mean) / std with mean {List(Mean)}, std {List(Std)}";
+        return $"{Channels}x{Height}x{Width} pixels in [{List(PixelRange)}], {normalisation}";
+    }
+
     public void Validate()
     {
         Require.That(Enum.IsDefined(Arch), $"unknown architecture {(int)Arch}");

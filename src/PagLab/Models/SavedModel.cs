@@ -75,6 +75,31 @@ public static class SavedModel
         return File.Exists(info) ? JsonFiles.Read<ModelFile>(info).Spec : null;
     }
 
+    /// <summary>
+    /// What a figure calls each model folder: its objective and strength when PagLab trained it
+    /// ("standard", "pgd 0.5"), the file it was imported from ("vgg_bn.pt"), else the folder's name. Names that
+    /// would repeat within <paramref name="dirs"/> get their folder's path appended.
+    /// </summary>
+    public static IReadOnlyList<string> Names(IReadOnlyList<string> dirs)
+    {
+        var names = dirs.Select(Name).ToList();
+        return names.Select((n, i) => names.Count(o => o == n) > 1 ? $"{n} ({dirs[i]})" : n).ToList();
+    }
+
+    static string Name(string dir)
+    {
+        string folder = Path.GetFileName(Path.TrimEndingDirectorySeparator(dir));
+        string info = Path.Combine(dir, InfoFile);
+        if (!File.Exists(info)) return folder;
+        var file = JsonFiles.Read<ModelFile>(info);
+        if (file.Notes.TryGetValue("importedFrom", out var source)) return source;
+        if (file.Objective is null) return folder;
+        return file.Notes.TryGetValue("strength", out var s) && double.TryParse(s,
+            System.Globalization.CultureInfo.InvariantCulture, out double strength) && strength != 0
+            ? $"{file.Objective} {strength.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}"
+            : file.Objective;
+    }
+
     /// <summary>Whether the folder holds an imported TorchScript model.</summary>
     public static bool IsTorchScript(string dir) =>
         File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir,

@@ -1,3 +1,4 @@
+using PagLab.Attributions;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.Imaging;
@@ -34,6 +35,8 @@ public sealed record AlignmentReport
 {
     public required string Dataset { get; init; }
     public required GradientMode Mode { get; init; }
+    /// <summary>What was compared with the score: "gradient", or e.g. "smoothgrad (n 16, sigma 0.15)".</summary>
+    public string Attribution { get; init; } = "gradient";
     // of the model gradient compared with the score
     public GradientReadout GradientReadout { get; init; } = GradientReadout.Logits;
     public string ScoreConditioning { get; init; } = "unconditional";  // or "predicted class" / "label"
@@ -89,9 +92,12 @@ public static class AlignmentMeasurement
     /// `sum` with the unconditional score, `predicted` / `label` with the score conditioned on the same class
     /// when the denoiser is conditional (PAGs, Suppl. B.4-B.5). On subspace-gaussians also against the exact
     /// score (same conditioning) and, as log-probability gradients, against the Bayes classifier's.
+    /// <paramref name="attribution"/> replaces the gradient compared with the score (SmoothGrad, Integrated
+    /// Gradients); the Bayes comparison stays between plain gradients.
     /// </summary>
     public static AlignmentReport Measure(Module<Tensor, Tensor> model, IDenoiser denoiser, IDataset dataset,
-        double sigma, GradientMode mode, int count, Lpips? lpips, int batchSize = 64)
+        double sigma, GradientMode mode, int count, Lpips? lpips, int batchSize = 64,
+        AttributionSettings? attribution = null)
     {
         Require.Positive(sigma, "sigma");
         Require.That(count >= 1, "count must be >= 1");
@@ -105,7 +111,7 @@ public static class AlignmentMeasurement
             long n = Math.Min(batchSize, split.Count - start);
             var x = split.Images.narrow(0, start, n);
             var y = split.Labels.narrow(0, start, n);
-            var gradient = ModelGradients.Compute(eval.Model, x, mode, y);
+            var gradient = ModelGradients.Compute(eval.Model, x, mode, y, attribution);
             var targets = Targets(eval.Model, x, mode, y);
             var scoreLabels = denoiser.Conditional ? targets : null;
             var score = ScoreFunction.Compute(denoiser, x, sigma, scoreLabels);
@@ -139,6 +145,7 @@ public static class AlignmentMeasurement
         return new AlignmentReport
         {
             Dataset = dataset.Name, Mode = mode, Sigma = sigma, Count = images.Count,
+            Attribution = attribution?.ToString() ?? "gradient",
             LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
@@ -178,10 +185,11 @@ public static class AlignmentMeasurement
 
     /// <summary>
     /// The paper's Figure 6 layout, one row per image: the image, the score, then each model's
-    /// gradient with its LPIPS (or SSIM) to the score above it.
+    /// gradient (or <paramref name="attribution"/>) with its LPIPS (or SSIM) to the score above it.
     /// </summary>
     public static void Figure(string path, IReadOnlyList<(string Name, Module<Tensor, Tensor> Model)> models,
-        IDenoiser denoiser, IDataset dataset, double sigma, GradientMode mode, int count, Lpips? lpips)
+        IDenoiser denoiser, IDataset dataset, double sigma, GradientMode mode, int count, Lpips? lpips,
+        AttributionSettings? attribution = null)
     {
         using var _ = NewDisposeScope();
         var split = dataset.Test.Take(count);
@@ -194,13 +202,15 @@ public static class AlignmentMeasurement
         var score = ScoreFunction.Compute(denoiser, x, sigma,
             denoiser.Conditional && mode != GradientMode.Sum ? y : null);
         columns.Add(ImageGrid.SignedToImage(score));
+        string method = attribution is null or { Method: AttributionKind.Gradient } ? ""
+            : $" ({Vocabulary.Name(attribution.Method)})";
         foreach (var (name, model) in models)
         {
-            var g = ModelGradients.Compute(model, x, mode, y);
+            var g = ModelGradients.Compute(model, x, mode, y, attribution);
             var sims = Compare(g, score, lpips);
             columns.Add(ImageGrid.SignedToImage(g));
             captions.Add(sims.Select(s => lpips is null
-                ? $"{name}\nssim {s.Ssim:F2}" : $"{name}\nlpips {s.Lpips:F2}").ToArray());
+                ? $"{name}{method}\nssim {s.Ssim:F2}" : $"{name}{method}\nlpips {s.Lpips:F2}").ToArray());
         }
         var tiles = stack(columns.ToArray(), 1).flatten(0, 1);        // row-major: image, score, models...
         var labels = Enumerable.Range(0, (int)split.Count).SelectMany(i => captions.Select(c => c[i])).ToList();

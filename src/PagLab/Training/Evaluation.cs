@@ -45,6 +45,28 @@ public static class Evaluation
         return correct.ToArray();
     }
 
+    /// <summary>Accuracy and mean cross-entropy (the test loss TensorBoard shows) in one eval-mode pass.</summary>
+    public static (double Accuracy, double CrossEntropy) AccuracyAndLoss(Module<Tensor, Tensor> model,
+        DataSplit split, Device? device = null, int batchSize = 500)
+    {
+        using var eval = EvalModel.For(model);
+        long correct = 0;
+        double loss = 0;
+        using (no_grad())
+            foreach (var batch in split.Batches(batchSize, shuffle: false))
+            {
+                using var scope = NewDisposeScope();
+                using var _ = batch;
+                var x = device is null ? batch.Images : batch.Images.to(device);
+                var y = batch.Labels.to(x.device);
+                var logits = eval.Model.call(x);
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64)
+                    .item<double>();
+            }
+        return split.Count == 0 ? (0, 0) : ((double)correct / split.Count, loss / split.Count);
+    }
+
     /// <summary>Accuracy on PGD adversarial examples of budget epsilon.</summary>
     public static double RobustAccuracy(Module<Tensor, Tensor> model, DataSplit split, double epsilon, PgdConfig attack,
         long seed = 0, int batchSize = 250)

@@ -48,6 +48,9 @@ public sealed record EpochMetrics : IEpochRecord
     public double Penalty { get; init; }
     public double TrainAccuracy { get; init; }
     public double TestAccuracy { get; init; }
+    /// <summary>Mean cross-entropy of the test split (no penalty), in eval mode; 0 in lines written before it.
+    /// </summary>
+    public double TestLoss { get; init; }
     public double ImagesPerSecond { get; init; }
     public double Seconds { get; init; }
 }

@@ -39,6 +39,8 @@ public sealed class RunFolder
     /// <summary>run.json as found, or null for a new run.</summary>
     public RunInfo? Existing { get; }
     public bool Completed => Existing is { Status: RunStatus.Completed };
+    /// <summary>The run's config as run.json stores it (indented JSON), for TensorBoard's text tab.</summary>
+    public string ConfigJson => JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true });
 
     RunFolder(string dir, string kind, JsonElement config, string? dataset, long seed, RunInfo? existing)
     {

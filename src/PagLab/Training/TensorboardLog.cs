@@ -6,10 +6,12 @@ using TorchSharp;
 namespace PagLab.Training;
 
 /// <summary>
-/// TensorBoard scalars of a training run through TorchSharp's own SummaryWriter (an events.out.tfevents.* file
+/// TensorBoard log of a training run through TorchSharp's own SummaryWriter (an events.out.tfevents.* file
 /// per session in the folder; a resumed run adds a file, TensorBoard merges them): per optimiser step
 /// `step/loss` and `step/lr`, per epoch every number of the epoch's metrics line as `epoch/NAME`
-/// (nested numbers as `epoch/NAME/KEY`, e.g. the denoiser's loss per sigma bucket).
+/// (nested numbers as `epoch/NAME/KEY`, e.g. the denoiser's loss per sigma bucket; the classifier's test loss
+/// as `epoch/testLoss`), the run's config as text (`config`, TensorBoard's Text tab) and images a step draws
+/// per epoch (the classifier's input gradients of fixed test images, `gradients`, Images tab).
 /// </summary>
 public sealed class TensorboardLog
 {
@@ -35,6 +37,14 @@ public sealed class TensorboardLog
         foreach (var (name, value) in node)
             if (name != "epoch") AddNumbers($"epoch/{name}", value, line.Epoch);
     }
+
+    /// <summary>Text at step 0 (the text plugin renders it as Markdown: a code block keeps JSON readable).</summary>
+    public void Text(string tag, string markdown) =>
+        writer.add_text(tag, markdown, 0, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+    /// <summary>An RGB image (3, H, W) with values in [0, 1], written as PNG.</summary>
+    public void Image(string tag, torch.Tensor image, long step) =>
+        writer.add_img(tag, image, checked((int)step), DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 
     void AddNumbers(string tag, JsonNode? node, long step)
     {

@@ -113,13 +113,37 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
 
     static double Mean(TrainPosition p, string key) => p.Sums.GetValueOrDefault(key) / Math.Max(1, p.Seen);
 
-    public EpochMetrics EndEpoch(int epoch, TrainPosition p) => new()
+    public EpochMetrics EndEpoch(int epoch, TrainPosition p)
     {
-        Epoch = epoch + 1, LearningRate = learningRate, TrainLoss = Mean(p, "loss"),
-        CrossEntropy = Mean(p, "crossEntropy"), Penalty = Mean(p, "penalty"), TrainAccuracy = Mean(p, "correct"),
-        TestAccuracy = Evaluation.Accuracy(model, dataset.Test, device),
-        ImagesPerSecond = p.Seen / Math.Max(p.Seconds, 1e-9), Seconds = p.Seconds,
-    };
+        var (accuracy, testLoss) = Evaluation.AccuracyAndLoss(model, dataset.Test, device);
+        return new()
+        {
+            Epoch = epoch + 1, LearningRate = learningRate, TrainLoss = Mean(p, "loss"),
+            CrossEntropy = Mean(p, "crossEntropy"), Penalty = Mean(p, "penalty"), TrainAccuracy = Mean(p, "correct"),
+            TestAccuracy = accuracy, TestLoss = testLoss,
+            ImagesPerSecond = p.Seen / Math.Max(p.Seconds, 1e-9), Seconds = p.Seconds,
+        };
+    }
+
+    /// <summary>Test images whose input gradients TensorBoard shows each epoch (the first of the test split).</summary>
+    public const int TensorboardImages = 8;
+
+    /// <summary>
+    /// The input gradients (predicted class) of the first <see cref="TensorboardImages"/> test images as one RGB
+    /// grid, images above their gradients (blue negative, red positive, each scaled to its max |value|): the
+    /// same images every epoch, so a researcher watches them become perceptually aligned as robustness grows.
+    /// </summary>
+    public void LogEpoch(TensorboardLog board, int epoch)
+    {
+        using var _ = NewDisposeScope();
+        var split = dataset.Test.Take(TensorboardImages);
+        var x = split.Images.to(device);                                                      // (N, C, H, W)
+        var gradients = Score.ModelGradients.Compute(model, x, GradientMode.Predicted);
+        var images = x.expand(-1, 3, -1, -1).to(float32).clamp(0, 1).cpu();                   // (N, 3, H, W)
+        var maps = Imaging.ImageGrid.SignedToImage(gradients.cpu());                           // (N, 3, H, W)
+        var grid = cat(new[] { cat(images.unbind(0), 2), cat(maps.unbind(0), 2) }, 1);        // (3, 2H, N*W)
+        board.Image("gradients", grid, epoch);
+    }
 
     public string Describe(EpochMetrics m) =>
         $"epoch {m.Epoch}/{config.Epochs}: loss {m.TrainLoss:F4} (ce {m.CrossEntropy:F4}, penalty {m.Penalty:G4}) " +

@@ -42,6 +42,9 @@ public interface ITrainingStep<TEpoch> : IDisposable where TEpoch : IEpochRecord
     TEpoch EndEpoch(int epoch, TrainPosition position);
     string Describe(TEpoch line);
     void SaveFinal(string dir);
+    /// <summary>What the step adds to TensorBoard after epoch <paramref name="epoch"/> (from 1) besides its metrics
+    /// line: the classifier's gradient images.</summary>
+    void LogEpoch(TensorboardLog board, int epoch) { }
 }
 
 public sealed record LoopResult<TEpoch>(RunStatus Status, List<TEpoch> Metrics, string? Message);
@@ -82,6 +85,7 @@ public static class TrainingLoop
         run.Start();
         run.WriteMetrics(metrics);
         var board = tensorboard is null ? null : new TensorboardLog(tensorboard);
+        board?.Text("config", $"{run.Kind} run `{run.Dir}`\n\n```json\n{run.ConfigJson}\n```");
 
         var sinceCheckpoint = Stopwatch.StartNew();
         for (int epoch = position.Epoch; epoch < options.Epochs; epoch++)
@@ -134,6 +138,7 @@ public static class TrainingLoop
             var line = step.EndEpoch(epoch, position);
             metrics.Add(line);
             board?.Epoch(line);
+            if (board is not null) step.LogEpoch(board, epoch + 1);
             run.WriteMetrics(metrics);
             position = new TrainPosition { Epoch = epoch + 1 };
             Checkpoint.Save(run.Dir, step.Network, step.Optimizer, position, step.Extra);

@@ -69,12 +69,13 @@ public class TensorboardTests
 
     /// <summary>
     /// TFRecord framing: uint64 length, masked CRC of the length, the Event proto, masked CRC of the proto.
-    /// Event: 1 wall_time, 2 step, 3 file_version, 5 summary; Summary: 1 value; Value: 1 tag, 2 simple_value.
+    /// Event: 1 wall_time, 2 step, 3 file_version, 5 summary; Summary: 1 value. Every value with its event's step.
     /// </summary>
-    static (string? FileVersion, List<Scalar> Scalars) ReadEvents(string path)
+    static (string? FileVersion, List<(long Step, List<(int Field, int Wire, ulong Number, byte[] Bytes)> Value)>
+        Values) ReadValues(string path)
     {
         byte[] file = File.ReadAllBytes(path);
-        var scalars = new List<Scalar>();
+        var values = new List<(long, List<(int, int, ulong, byte[])>)>();
         string? version = null;
         for (int at = 0; at < file.Length;)
         {
@@ -90,14 +91,22 @@ public class TensorboardTests
             {
                 if (f.Field == 3) version = Encoding.UTF8.GetString(f.Bytes);
                 if (f.Field != 5) continue;
-                foreach (var value in Fields(f.Bytes).Where(v => v.Field == 1).Select(v => Fields(v.Bytes)))
-                {
-                    string tag = Encoding.UTF8.GetString(value.Single(v => v.Field == 1).Bytes);
-                    float number = BitConverter.UInt32BitsToSingle((uint)value.Single(v => v.Field == 2).Number);
-                    scalars.Add(new Scalar(tag, step, number));
-                }
+                foreach (var value in Fields(f.Bytes).Where(v => v.Field == 1)) values.Add((step, Fields(value.Bytes)));
             }
         }
+        return (version, values);
+    }
+
+    static string Tag(List<(int Field, int Wire, ulong Number, byte[] Bytes)> value) =>
+        Encoding.UTF8.GetString(value.Single(v => v.Field == 1).Bytes);
+
+    /// <summary>The scalars (Value field 2, simple_value) of an event file.</summary>
+    static (string? FileVersion, List<Scalar> Scalars) ReadEvents(string path)
+    {
+        var (version, values) = ReadValues(path);
+        var scalars = values.Where(v => v.Value.Any(f => f.Field == 2 && f.Wire == 5))
+            .Select(v => new Scalar(Tag(v.Value), v.Step,
+                BitConverter.UInt32BitsToSingle((uint)v.Value.Single(f => f.Field == 2).Number))).ToList();
         return (version, scalars);
     }
 
@@ -132,7 +141,8 @@ public class TensorboardTests
         string runDir = TestPaths.TempDir("run"), board = TestPaths.TempDir("tb");
         var metrics = DenoiserTrainer.Run(new DenoiserConfig
         {
-            Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 16, Epochs = 1, TrainSize = 64, BatchSize = 32,
+            Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 16, Epochs = 1, TrainSize = 64,
+            BatchSize = 32,
         }, runDir, tensorboard: board);
         var (_, scalars) = ReadEvents(Assert.Single(Directory.GetFiles(board, "events.out.tfevents.*")));
         Assert.Equal(2, scalars.Count(s => s.Tag == "step/loss"));
@@ -154,5 +164,76 @@ public class TensorboardTests
         var (_, scalars) = ReadEvents(events);
         Assert.Contains(scalars, s => s.Tag == "step/loss");
         Assert.Contains(scalars, s => s.Tag == "epoch/testAccuracy" && s.Step == 1);
+    }
+
+    [Fact]
+    public void ClassifierRun_LogsTestLoss_ItsConfigAsText_AndTheGradientsOfFixedTestImagesEachEpoch()
+    {
+        string runDir = TestPaths.TempDir("run"), board = TestPaths.TempDir("tb");
+        var config = new TrainConfig { Dataset = "shapes", Epochs = 2, TrainSize = 200, TestSize = 50, BatchSize = 50 };
+        var result = Trainer.Run(config, runDir, tensorboard: board);
+        var (_, values) = ReadValues(Assert.Single(Directory.GetFiles(board, "events.out.tfevents.*")));
+        var (_, scalars) = ReadEvents(Assert.Single(Directory.GetFiles(board, "events.out.tfevents.*")));
+
+        // test loss: the mean cross-entropy of the saved model on the test split, recomputed here
+        using var model = PagLab.Models.SavedModel.Load(runDir);
+        var test = PagLab.Data.Datasets.Load("shapes", new PagLab.Data.DataOptions(null, 0, 200, 50)).Test;
+        double expected;
+        using (TorchSharp.torch.no_grad())
+            expected = TorchSharp.torch.nn.functional.cross_entropy(model.call(test.Images), test.Labels)
+                .item<float>();
+        Assert.Equal(expected, result.Metrics[1].TestLoss, 4);
+        Assert.Equal((float)result.Metrics[1].TestLoss, scalars.Single(s => s.Tag == "epoch/testLoss" && s.Step == 2)
+            .Value);
+
+        // the run's config, as text
+        var text = Assert.Single(values, v => Tag(v.Value).StartsWith("config", StringComparison.Ordinal));
+        Assert.Contains("\"epochs\": 2", Encoding.UTF8.GetString(text.Value.SelectMany(f => f.Bytes).ToArray()));
+
+        // one image per epoch: the 8 first test images above their input gradients (predicted class)
+        var images = values.Where(v => Tag(v.Value) == "gradients").ToList();
+        Assert.Equal(new long[] { 1, 2 }, images.Select(v => v.Step));
+        var image = Fields(images[1].Value.Single(f => f.Field == 4).Bytes);      // Image: 1 h, 2 w, 3 colours, 4 PNG
+        Assert.Equal(2UL * 28, image.Single(f => f.Field == 1).Number);
+        Assert.Equal((ulong)ClassifierStep.TensorboardImages * 28, image.Single(f => f.Field == 2).Number);
+        using var png = SkiaSharp.SKBitmap.Decode(image.Single(f => f.Field == 4).Bytes);
+        var x = test.Images.narrow(0, 0, ClassifierStep.TensorboardImages);
+        using var maps = PagLab.Imaging.ImageGrid.SignedToImage(
+            PagLab.Score.ModelGradients.Compute(model, x, PagLab.Models.GradientMode.Predicted));
+        foreach (var (i, row, col) in new[] { (0, 5, 7), (3, 14, 20), (7, 27, 3) })
+        {
+            Assert.Equal(x[i, 0, row, col].item<float>() * 255, png.GetPixel(i * 28 + col, row).Red, 1.0);
+            var gradient = png.GetPixel(i * 28 + col, 28 + row);
+            Assert.Equal(maps[i, 0, row, col].item<float>() * 255, gradient.Red, 1.5);
+            Assert.Equal(maps[i, 2, row, col].item<float>() * 255, gradient.Blue, 1.5);
+        }
+    }
+
+    [Fact]
+    public void SweepSharedTrainings_LogTheAutoencoderAndTheDenoiser()
+    {
+        var spec = TinySweep.Spec() with
+        {
+            Datasets = new[] { "shapes" }, Train = TinySweep.Spec().Train with { Arch = PagLab.Models.Architecture.SmallCnn },
+            Shared = new SharedSettings
+            {
+                TrainSize = 64, TangentCount = 2, TangentBatchSize = 2,
+                Autoencoder = new PagLab.Training.AutoencoderSettings { Epochs = 1, BatchSize = 32, BaseChannels = 8 },
+                Denoiser = new SharedDenoiserSettings { Epochs = 1, BatchSize = 32, BaseChannels = 8 },
+            },
+        };
+        string dir = TestPaths.TempDir("sweep"), board = TestPaths.TempDir("tb");
+        using var session = new SweepSession(spec, new SweepFolder(dir), board);
+        session.Shared("shapes", NullProgress.Instance);
+        foreach (var (training, epochTag) in new[] { ("autoencoder", "epoch/testReconstruction"),
+            ("denoiser", "epoch/loss") })
+        {
+            var events = Assert.Single(Directory.GetFiles(Path.Combine(board, "shared-shapes", training),
+                "events.out.tfevents.*"));
+            var (_, scalars) = ReadEvents(events);
+            Assert.Equal(2, scalars.Count(s => s.Tag == "step/loss"));                  // 64 images, batches of 32
+            Assert.Contains(scalars, s => s.Tag == epochTag && s.Step == 1);
+            Assert.Contains(ReadValues(events).Values, v => Tag(v.Value).StartsWith("config", StringComparison.Ordinal));
+        }
     }
 }
