@@ -12,20 +12,8 @@ namespace PagLab.Training;
 public static class Evaluation
 {
     public static double Accuracy(Module<Tensor, Tensor> model, DataSplit split, Device? device = null,
-        int batchSize = 500)
-    {
-        using var eval = EvalModel.For(model);
-        long correct = 0;
-        using (no_grad())
-            foreach (var batch in split.Batches(batchSize, shuffle: false))
-            {
-                using var scope = NewDisposeScope();
-                using var _ = batch;
-                var x = device is null ? batch.Images : batch.Images.to(device);
-                correct += eval.Model.call(x).argmax(1).eq(batch.Labels.to(x.device)).sum().item<long>();
-            }
-        return split.Count == 0 ? 0 : (double)correct / split.Count;
-    }
+        int batchSize = 500) =>
+        split.Count == 0 ? 0 : (double)CorrectPerImage(model, split, device, batchSize).Sum() / split.Count;
 
     /// <summary>1 where the model's prediction is the label, else 0, per image in split order.</summary>
     public static int[] CorrectPerImage(Module<Tensor, Tensor> model, DataSplit split, Device? device = null,
