@@ -40,7 +40,7 @@ public record TrainSettings : LoopSettings
     public Data.AugmentationKind Augment { get; init; } = Data.AugmentationKind.None;
     public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors: 4)
     /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win.</summary>
-    public string? Preset { get; init; }
+    public TrainingPreset? Preset { get; init; }
     /// <summary>
     /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in
     /// proportion. When set, lr = lr * min(1, LrScaleReference / lambda) for gnorm and smooth.
