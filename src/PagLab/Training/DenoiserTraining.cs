@@ -18,7 +18,7 @@ public record DenoiserSettings : LoopSettings
     public DenoiserSettings() { Epochs = 10; LearningRate = 2e-3; }
 
     public int BaseChannels { get; init; } = 32;     // unet only
-    public string Arch { get; init; } = "unet";      // unet | mlp (DenoiserNetworks)
+    public DenoiserArch Arch { get; init; } = DenoiserArch.UNet;
     public int HiddenWidth { get; init; } = 512;     // mlp only
     /// <summary>EMA of the weights (as EDM, with its ramp-up); the saved denoiser is the average.</summary>
     public double EmaDecay { get; init; } = 0.995;
@@ -44,8 +44,7 @@ public sealed record DenoiserConfig : DenoiserSettings, IRunConfig
         ValidateLoop(TrainSize);
         Require.That(BaseChannels is >= 8 and <= 512 && BaseChannels % 8 == 0,
                      $"baseChannels must be a multiple of 8 in 8..512, got {BaseChannels}");
-        Require.That(DenoiserNetworks.Names.Contains(Arch),
-                     $"arch must be {string.Join(" or ", DenoiserNetworks.Names)}, got '{Arch}'");
+        Require.That(Enum.IsDefined(Arch), $"unknown denoiser architecture {(int)Arch}");
         Require.That(HiddenWidth is >= 16 and <= 8192, $"hiddenWidth must be in 16..8192, got {HiddenWidth}");
         Require.InRange(EmaDecay, 0, 1, "emaDecay");
     }
