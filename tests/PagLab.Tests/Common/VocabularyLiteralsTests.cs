@@ -10,8 +10,9 @@ using PagLab.Objectives;
 namespace PagLab.Tests.Common;
 
 /// <summary>
-/// Every name of a dataset, architecture (classifier or denoiser), objective, LPIPS network, output measure, regime and job status lives in
-/// its enum's [Name] table: src/ spells none of them as a string literal elsewhere (comments aside).
+/// Every name of a dataset, architecture (classifier or denoiser), objective, LPIPS network, output measure, regime
+/// and job status lives in its enum's [Name] table: src/ spells none of them as a string literal elsewhere (comments
+/// aside).
 /// </summary>
 public class VocabularyLiteralsTests
 {
