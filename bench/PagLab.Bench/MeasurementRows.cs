@@ -41,7 +41,7 @@ static class MeasurementRows
             ($"measure/pgd20-eval/smallcnn28/{n.Pgd20}img", () => PgdEvaluation(n.Pgd20, repeats)),
             ($"measure/certify/smallcnn28/{n.Certify}img-n0-100-n-1000", () => Certify(n.Certify, repeats)),
         };
-        string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
+        string? weights = Lpips.FindWeights(null); // $PAGLAB_LPIPS_WEIGHTS, else the shipped squeeze
         if (!string.IsNullOrEmpty(weights) && File.Exists(weights))
             plan.Insert(1, ($"measure/alignment/smallcnn28/{n.Alignment}img-lpips-squeeze",
                 () => Alignment(n.Alignment, weights, repeats)));

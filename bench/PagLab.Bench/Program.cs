@@ -109,7 +109,7 @@ static class Bench
         }
 
         // LPIPS squeeze on a batch of 64 RGB 64x64 pairs.
-        string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
+        string? weights = Lpips.FindWeights(null); // $PAGLAB_LPIPS_WEIGHTS, else the shipped squeeze
         if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && Wanted("lpips/"))
         {
             using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);

@@ -23,7 +23,7 @@ public static class CommandRunner
             // The most specific problem first: an unknown word beats "a subcommand is required".
             var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized",
                 StringComparison.Ordinal) ? 0 : 1).First();
-            Console.Error.WriteLine($"error: {first.Message} (see "
+            Console.Error.WriteLine($"error: {Escaped(first.Message)} (see "
                 + $"'{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
             return 2;
         }
@@ -46,10 +46,12 @@ public static class CommandRunner
                 UnauthorizedAccessException u => $"permission denied: {u.Message}",
                 IOException io => $"I/O error: {io.Message}",
                 OperationCanceledException => "cancelled",
-                _ => $"internal error ({inner.GetType().Name}): {inner.Message}",
+                _ => $"internal error ({inner.GetType().Name}): {FirstLine(inner.Message)}",
             };
-            Console.Error.WriteLine($"error: {FirstLine(message)}");
-            if (verbose) Console.Error.WriteLine(inner.ToString());
+            // A message is one line by design: a newline in it comes from a value (a path), so it is shown escaped,
+            // never cut (only an internal error's message, libtorch's with its trace, is cut to its first line).
+            Console.Error.WriteLine($"error: {Escaped(message)}");
+            if (verbose) Console.Error.WriteLine(Details(inner));
             else if (inner is not PagLabException) Console.Error.WriteLine("(run again with --verbose for details)");
             return inner is PagLabException ? 2 : 1;
         }
@@ -65,4 +67,18 @@ public static class CommandRunner
     }
 
     static string FirstLine(string s) => s.Split('\n')[0].TrimEnd('\r');
+
+    /// <summary>Control characters as escapes (\n, \t, \x1b), so the message stays one whole line.</summary>
+    public static string Escaped(string s) => System.Text.RegularExpressions.Regex.Replace(s, @"\p{Cc}", m =>
+        m.Value[0] switch { '\n' => "\\n", '\r' => "\\r", '\t' => "\\t", var c => $"\\x{(int)c:x2}" });
+
+    /// <summary>--verbose: the exception's type and stack (and those of its causes), without repeating the error
+    /// line printed above it.</summary>
+    static string Details(Exception e)
+    {
+        var text = new System.Text.StringBuilder($"{e.GetType().FullName}\n{e.StackTrace}");
+        for (var cause = e.InnerException; cause is not null; cause = cause.InnerException)
+            text.Append($"\ncaused by {cause.GetType().FullName}: {cause.Message}\n{cause.StackTrace}");
+        return text.ToString();
+    }
 }

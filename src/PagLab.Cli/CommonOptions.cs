@@ -24,7 +24,9 @@ public static class CommonOptions
         var option = new Option<int?>("--threads") { Description = description };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int?>() is int t
+            // read the token, not the value: a value that does not parse (--threads abc) throws here, and the
+            // parser reports it by itself
+            if (result.Tokens.Count == 1 && int.TryParse(result.Tokens[0].Value, out int t)
                 && t is < 1 or > 1024) result.AddError($"--threads must be in 1..1024, got {t}");
         });
         return option;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PagLab.IO;
 
 namespace PagLab.Cli;
 
@@ -23,6 +24,14 @@ public sealed class RunOptions
 
     /// <param name="withTestSize">False for trainers that never look at the test split.</param>
     public RunOptions(bool withTestSize = true) => this.withTestSize = withTestSize;
+
+    /// <summary>The run folder and the TensorBoard folder, checked by the output policy before any work.</summary>
+    public void CheckOutputs(ParseResult parse, Option<string> output)
+    {
+        OutputPolicy.CheckFolder("out", parse.GetValue(output), FolderKind.Run);
+        if (parse.GetResult(Tensorboard) is not null)
+            OutputPolicy.CheckFolder("tensorboard", parse.GetValue(Tensorboard), FolderKind.TensorboardLog);
+    }
 
     public void AddTo(Command command)
     {

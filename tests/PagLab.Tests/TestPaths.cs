@@ -5,8 +5,17 @@ public static class TestPaths
 {
     public static string? DataRoot => Environment.GetEnvironmentVariable("PAGLAB_DATA") is { Length: > 0 } d
         && Directory.Exists(d) ? d : null;
-    public static string? LpipsWeights =>
-        Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS") is { Length: > 0 } w && File.Exists(w) ? w : null;
+    /// <summary>The LPIPS-SqueezeNet weights shipped with PagLab (copied beside the test binaries by the build): the
+    /// tests that use LPIPS always run.</summary>
+    public static string LpipsWeights
+    {
+        get
+        {
+            Assert.True(File.Exists(PagLab.Metrics.Lpips.BundledWeights), "the build did not copy the shipped LPIPS "
+                + $"weights to {PagLab.Metrics.Lpips.BundledWeights}");
+            return PagLab.Metrics.Lpips.BundledWeights;
+        }
+    }
 
     /// <summary>The shared data root, or a visible skip when it is absent.</summary>
     public static string RequireDataRoot()
@@ -14,13 +23,6 @@ public static class TestPaths
         Assert.SkipWhen(DataRoot is null,
             "PAGLAB_DATA is not set or missing (run through .ci/run with ../shared present)");
         return DataRoot!;
-    }
-
-    public static string RequireLpipsWeights()
-    {
-        Assert.SkipWhen(LpipsWeights is null,
-            "PAGLAB_LPIPS_WEIGHTS is not set or missing (run through .ci/run with ../shared present)");
-        return LpipsWeights!;
     }
 
     /// <summary>The repository's root: the first folder above the test binaries that holds PagLab.sln.</summary>

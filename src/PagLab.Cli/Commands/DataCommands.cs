@@ -73,6 +73,7 @@ public sealed class DataCommands : ICommandGroup
             int n = parse.GetValue(count);
             Common.Require.InRange(n, 1, 1024, "--count");
             string path = parse.GetValue(output)!;
+            PagLab.IO.OutputPolicy.CheckFile("out", path, PagLab.IO.FileKind.Png);
             // Generated datasets are made at a small size: only n images are shown.
             var options = new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TrainSize: Math.Max(n, 64),
                 TestSize: Math.Max(n, 64));

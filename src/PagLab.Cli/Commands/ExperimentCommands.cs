@@ -53,14 +53,15 @@ public sealed class ExperimentCommands : ICommandGroup
             { model, dataset, sigmas, count, outputs, norm, output, seed, dataRoot, channelsLast };
         cmd.SetAction(parse =>
         {
+            var models = parse.GetValue(model)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            OutputPolicy.CheckFiles("out", DistractorStudy.Files(parse.GetValue(output)!), models);
             var grid = SigmaGrid.Parse(parse.GetValue(sigmas)!);
             var measure = PagLab.Manifold.OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
             int n = parse.GetValue(count);
             Require.That(n >= 1, "--count must be >= 1");
             var data = Datasets.Load(parse.GetValue(dataset)!,
                 new DataOptions(parse.GetValue(dataRoot), parse.GetValue(seed), TestSize: n));
-            var models = parse.GetValue(model)!.Split(',',
-                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             string path = parse.GetValue(output)!;
             string figure = DistractorStudy.Run(models, data, n, grid, parse.GetValue(seed), measure, path, report =>
                 Console.WriteLine($"{report.Model}: clean accuracy {report.CleanAccuracy.Text("F4")}, relative noise "
@@ -83,7 +84,8 @@ public sealed class ExperimentCommands : ICommandGroup
         var option = new Option<int>("--workers") { Description = description, DefaultValueFactory = _ => byDefault };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is var n && n is < 1 or > 64)
+            // the token, not the value, which throws when it does not parse (the parser reports that itself)
+            if (result.Tokens.Count == 1 && int.TryParse(result.Tokens[0].Value, out int n) && n is < 1 or > 64)
                 result.AddError($"--workers must be in [1, 64], got {n}");
         });
         return option;
@@ -101,6 +103,7 @@ public sealed class ExperimentCommands : ICommandGroup
             { spec, output, workers, threads, allowLarge, tensorboard };
         cmd.SetAction(parse =>
         {
+            CheckSweepOutputs(parse, output, tensorboard);
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             var sweep = new SweepFolder(parse.GetValue(output)!);
             int n = parse.GetValue(workers);
@@ -110,6 +113,14 @@ public sealed class ExperimentCommands : ICommandGroup
             return Finish(s, sweep);
         });
         return cmd;
+    }
+
+    /// <summary>The sweep folder and the TensorBoard folder, checked by the output policy before any work.</summary>
+    static void CheckSweepOutputs(ParseResult parse, Option<string> output, Option<string?>? tensorboard)
+    {
+        OutputPolicy.CheckFolder("out", parse.GetValue(output), FolderKind.Sweep);
+        if (tensorboard is not null && parse.GetResult(tensorboard) is not null)
+            OutputPolicy.CheckFolder("tensorboard", parse.GetValue(tensorboard), FolderKind.TensorboardLog);
     }
 
     /// <summary>The summary line; exit 0 only when every job is done, else 4 and one line naming those that are
@@ -134,6 +145,7 @@ public sealed class ExperimentCommands : ICommandGroup
             { spec, output, index, threads, tensorboard };
         cmd.SetAction(parse =>
         {
+            CheckSweepOutputs(parse, output, tensorboard);
             var s = SweepSpec.Load(parse.GetValue(spec)!, allowLarge: true); // `sweep slurm` checked the size
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             var state = SweepRunner.RunOne(s, new SweepFolder(parse.GetValue(output)!), parse.GetValue(index),
@@ -157,9 +169,12 @@ public sealed class ExperimentCommands : ICommandGroup
             {
                 string result = sweep.Job(job).Result;
                 string acc = File.Exists(result) ? Markup.Escape(JobResult.Read(result).TestAccuracy.Text("F4")) : "";
-                table.AddRow(job.Index.ToString(), job.Dataset, Vocabulary.Name(job.Objective.Name),
-                    job.Strength.ToString("G4"),
-                    job.Seed.ToString(), Vocabulary.Name(state), acc);
+                // an imported model has no objective, strength or seed of the sweep's
+                bool trained = job.Imported is null;
+                string objective = job.Imported is { } m ? $"{job.ObjectiveName} ({m.Name})" : job.ObjectiveName;
+                table.AddRow(job.Index.ToString(), job.Dataset, Markup.Escape(objective),
+                    trained ? job.Strength.ToString("G4") : "", trained ? job.Seed.ToString() : "",
+                    Vocabulary.Name(state), acc);
             }
             AnsiConsole.Write(table);
             Console.WriteLine(LocalWorkers.Summary(spec, sweep));
@@ -183,6 +198,9 @@ public sealed class ExperimentCommands : ICommandGroup
             script, cpus, partition, time, allowLarge };
         cmd.SetAction(parse =>
         {
+            CheckSweepOutputs(parse, output, null);
+            if (parse.GetResult(script) is not null)
+                OutputPolicy.CheckFile("script", parse.GetValue(script), FileKind.Script, parse.GetValue(spec));
             var s = SweepSpec.Load(parse.GetValue(spec)!, parse.GetValue(allowLarge));
             var sweep = new SweepFolder(parse.GetValue(output)!);
             string path = SlurmScript.Write(s, parse.GetValue(spec)!, sweep, parse.GetValue(script),
@@ -218,27 +236,43 @@ public sealed class ExperimentCommands : ICommandGroup
     {
         var dir = new Argument<string>("dir") { Description = "Sweep folder" };
         var output = CommonOptions.Out(description: "CSV file");
-        var cmd = new Command("results", "One CSV row per finished job, with its regime") { dir, output };
+        var (tolerance, factor) = RegimeOptions();
+        var cmd = new Command("results", "One CSV row per finished job, with its regime")
+            { dir, output, tolerance, factor };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Csv, parse.GetValue(dir));
             var sweep = SweepFolder.Open(parse.GetValue(dir)!);
-            int rows = SweepResults.WriteCsv(sweep, sweep.ReadSpec(), parse.GetValue(output)!);
+            int rows = SweepResults.WriteCsv(sweep, sweep.ReadSpec(), parse.GetValue(output)!,
+                new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
             Console.WriteLine($"wrote {rows} rows to {parse.GetValue(output)}");
             return 0;
         });
         return cmd;
     }
 
+    /// <summary>The regime rule's delta and kappa (unset: the spec's `regimes` section, docs/experiments.md).</summary>
+    static (Option<double?> Tolerance, Option<double?> Factor) RegimeOptions() =>
+        (new Option<double?>("--accuracy-tolerance")
+            { Description = "delta: the largest accuracy drop against the standard model still accurate (0.02)" },
+         new Option<double?>("--on-manifold-factor")
+            { Description = "kappa: on-manifold sensitivity below kappa x the standard's is excessive (0.5)" });
+
     static Command Report()
     {
         var dir = new Argument<string>("dir") { Description = "Sweep folder" };
         var output = CommonOptions.Out(description: "HTML file");
+        var (tolerance, factor) = RegimeOptions();
         var cmd = new Command("report",
-            "One self-contained HTML report with the paper's figures, the results table and findings") { dir, output };
+            "One self-contained HTML report with the paper's figures, the results table and findings")
+            { dir, output, tolerance, factor };
         cmd.SetAction(parse =>
         {
+            string report = parse.GetValue(output)!;
+            OutputPolicy.CheckFiles("out", ReportBuilder.Files(report), parse.GetValue(dir));
+            OutputPolicy.CheckFolder("out", ReportBuilder.FiguresFolder(report), FolderKind.Figures);
             string path = ReportBuilder.Build(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
-                new ConsoleProgress());
+                new ConsoleProgress(), new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
             Console.WriteLine($"report: {Path.GetFullPath(path)}");
             return 0;
         });
@@ -262,6 +296,7 @@ public sealed class ExperimentCommands : ICommandGroup
             { output, full, workers, dataRoot, lpipsNet };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFolder("out", parse.GetValue(output), FolderKind.Sweep);
             int n = parse.GetValue(workers);
             var outcome = PagLab.Experiments.Demo.Run(new SweepFolder(parse.GetValue(output)!), parse.GetValue(full), n,
                 parse.GetValue(dataRoot), new ConsoleProgress(TimeSpan.FromSeconds(n == 1 ? 20 : 15)),

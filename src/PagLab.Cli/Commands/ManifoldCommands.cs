@@ -24,6 +24,7 @@ public sealed class ManifoldCommands : ICommandGroup
         var measure = CommandTree.Group(root, "measure", "Measurements on trained models");
         measure.Subcommands.Add(MeasureManifold());
         measure.Subcommands.Add(MeasureTheorem1());
+        measure.Subcommands.Add(TangentScanCommand.Create());
     }
 
 
@@ -54,6 +55,7 @@ public sealed class ManifoldCommands : ICommandGroup
         run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            run.CheckOutputs(parse, output);
             var config = new AutoencoderConfig
             {
                 Dataset = parse.GetValue(dataset)!, Latent = parse.GetValue(latent), Kind = kind.ValueIn(parse),
@@ -102,6 +104,8 @@ public sealed class ManifoldCommands : ICommandGroup
                 seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.SafeTensors, parse.GetValue(autoencoder),
+                parse.GetValue(decoder), parse.GetValue(encoder));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             Require.Positive(parse.GetValue(count), "--count");
@@ -146,6 +150,8 @@ public sealed class ManifoldCommands : ICommandGroup
             { dataset, autoencoder, count, neighbours, dimension, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            if (parse.GetResult(output) is not null)
+                OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(autoencoder));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = TangentCheck.Run(data, parse.GetValue(autoencoder), parse.GetValue(count),
@@ -175,6 +181,7 @@ public sealed class ManifoldCommands : ICommandGroup
         cmd.Arguments.Add(file);
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Png, parse.GetValue(file));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             Require.Positive(parse.GetValue(epsilon), "--eps");
@@ -213,6 +220,8 @@ public sealed class ManifoldCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
+            OutputPolicy.CheckFiles("out", ManifoldExperiments.ManifoldReportFiles(parse.GetValue(output)!),
+                parse.GetValue(model), parse.GetValue(tangents));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
@@ -249,6 +258,8 @@ public sealed class ManifoldCommands : ICommandGroup
         {
             var classMode = mode.ValueIn(parse);
             string tangentPath = parse.GetValue(tangents)!;
+            OutputPolicy.CheckFiles("out", ManifoldExperiments.Theorem1ReportFiles(parse.GetValue(output)!),
+                parse.GetValue(model), tangentPath);
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count),

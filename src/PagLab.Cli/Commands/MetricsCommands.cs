@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Cli.Commands;
 
-/// <summary>`paglab lpips A B`: the LPIPS distance between two images.</summary>
+/// <summary>`paglab lpips A B`: the LPIPS distance between two images; `paglab weights fetch lpips-alex`.</summary>
 public sealed class MetricsCommands : ICommandGroup
 {
     public void Register(RootCommand root)
@@ -17,7 +17,8 @@ public sealed class MetricsCommands : ICommandGroup
         var net = NamedOption.Create("--net", "Backbone", LpipsNet.Squeeze);
         var weights = new Option<string?>("--weights") { Description =
             "LPIPS weights (.safetensors/.pth; features.N.* and linK.model.1.weight), or torchvision's backbone .pth "
-            + "with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors" };
+            + "with --weights-lin; default $PAGLAB_LPIPS_WEIGHTS, else DATA_ROOT/weights/lpips-NET-v0.1.safetensors, "
+            + "else (squeeze) the weights shipped with PagLab" };
         var lin = new Option<string?>("--weights-lin") { Description =
             "The original LPIPS lin weights (e.g. v0.1/squeeze.pth) when --weights holds only the backbone" };
         var cmd = new Command("lpips",
@@ -38,5 +39,27 @@ public sealed class MetricsCommands : ICommandGroup
             return 0;
         });
         root.Subcommands.Add(cmd);
+        CommandTree.Group(root, "weights", "Network weights PagLab does not ship").Subcommands.Add(FetchWeights());
+    }
+
+    static Command FetchWeights()
+    {
+        var name = new Argument<string>("name") { Description = string.Join(" | ",
+            LpipsWeightsDownload.Sources.Keys) };
+        var dataRoot = CommonOptions.DataRoot();
+        var urlBase = new Option<string?>("--url-base") { Description =
+            "Download from this base URL instead of the official ones (a mirror); also $PAGLAB_DOWNLOAD_BASE" };
+        var cmd = new Command("fetch", "Download official LPIPS weights (SHA-256 checked) and convert them into "
+            + "DATA_ROOT/weights/, where every command finds them") { name, dataRoot, urlBase };
+        cmd.SetAction(parse =>
+        {
+            string? mirror = parse.GetValue(urlBase) ?? Environment.GetEnvironmentVariable("PAGLAB_DOWNLOAD_BASE");
+            var source = LpipsWeightsDownload.For(parse.GetValue(name)!, mirror);
+            string written = LpipsWeightsDownload.FetchAsync(source, Data.Datasets.ResolveRoot(parse.GetValue(
+                dataRoot)), new ConsoleProgress(TimeSpan.FromSeconds(5))).GetAwaiter().GetResult();
+            Console.WriteLine($"LPIPS-{source.Net} weights: {written}");
+            return 0;
+        });
+        return cmd;
     }
 }

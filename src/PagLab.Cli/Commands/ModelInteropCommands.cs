@@ -3,6 +3,7 @@ using PagLab.Common;
 using PagLab.IO;
 using PagLab.IO.Torch;
 using PagLab.Models;
+using PagLab.Probe;
 
 namespace PagLab.Cli.Commands;
 
@@ -34,16 +35,24 @@ public sealed class ModelInteropCommands : ICommandGroup
                 + "once for all)" };
         var pixelRange = new Option<string>("--pixel-range") { Description =
             "TorchScript: LO,HI of the pixels the network expects", DefaultValueFactory = _ => "0,1" };
+        var outputIndex = new Option<int?>("--output-index") { Description =
+            "TorchScript: the element of a tuple or list output that holds the logits, e.g. 0 for (logits, features)"
+        };
+        var resize = new Option<string?>("--resize") { Description =
+            "TorchScript: HxW the network takes; the dataset's image is resized (bilinear) inside the model" };
+        var greyToRgb = new Option<bool>("--grey-to-rgb") { Description =
+            "TorchScript: repeat a grey image into the 3 channels of an RGB network (inside the model)" };
         var overwrite = new Option<bool>("--overwrite") { Description =
             "Replace an existing non-empty --out folder (a run or a model) as a whole" };
         var outDir = CommonOptions.Out(description: "Model folder to write");
         var import = new Command("import",
             "Import a TorchScript classifier, or a state dict in the authors' ResNet-18 names, into a model folder")
-            { arch, dataset, activation, normalize, pixelRange, overwrite, outDir };
+            { arch, dataset, activation, normalize, pixelRange, outputIndex, resize, greyToRgb, overwrite, outDir };
         import.Arguments.Add(file);
         import.SetAction(parse =>
         {
             string source = parse.GetValue(file)!, output = parse.GetValue(outDir)!;
+            OutputPolicy.CheckFolder("out", output, FolderKind.Model);
             var notes = new Dictionary<string, string> { ["importedFrom"] = Path.GetFileName(source) };
             if (TorchScriptFile.Detect(source) == PyTorchFileKind.TorchScript)
             {
@@ -52,20 +61,16 @@ public sealed class ModelInteropCommands : ICommandGroup
                         + $"dict: drop --arch {a} " +
                         "and give its input contract (--dataset, --normalize, --pixel-range)");
                 var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
-                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!);
-                using var m = TorchScriptClassifier.Import(source, contract);
-                notes["sha256"] = TorchScriptClassifier.Sha256(source);
-                OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.SaveTorchScript(dir, m.Spec,
-                    source, notes));
-                Console.WriteLine($"imported TorchScript archive {source} -> {output} "
-                    + $"({m.Spec.Channels}x{m.Spec.Height}x{m.Spec.Width} pixels in " +
-                    $"[{string.Join(",", m.Spec.PixelRange)}], {m.Spec.Classes} classes); TorchScript runs code: use "
-                        + $"files from sources you trust");
+                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!,
+                    parse.GetValue(outputIndex), parse.GetValue(resize), parse.GetValue(greyToRgb));
+                ImportTorchScript(source, output, contract, parse.GetValue(overwrite), notes);
                 return 0;
             }
             if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0
-                || parse.GetResult(pixelRange) is { Implicit: false })
-                throw new PagLabException($"{source} is a state dict (weights only): --normalize and --pixel-range "
+                || parse.GetResult(pixelRange) is { Implicit: false } || parse.GetValue(outputIndex) is not null
+                || parse.GetValue(resize) is not null || parse.GetValue(greyToRgb))
+                throw new PagLabException($"{source} is a state dict (weights only): --normalize, --pixel-range, "
+                    + "--output-index, --resize and --grey-to-rgb "
                     + $"apply to TorchScript archives; " +
                     "a state dict's normalisation comes from its normalize.mean/std tensors");
             using var model = PyTorchWeights.Import(source,
@@ -79,6 +84,12 @@ public sealed class ModelInteropCommands : ICommandGroup
         });
         model.Subcommands.Add(import);
 
+        model.Subcommands.Add(Export());
+    }
+
+    /// <summary>`paglab model export DIR --out FILE`.</summary>
+    static Command Export()
+    {
         var dir = new Argument<string>("dir") { Description = "Model folder (model.json + model.safetensors)" };
         var outFile = CommonOptions.Out(description: "File to write: .pt/.pth (PyTorch zip format) or .safetensors");
         var export = new Command("export", "Export a model folder as a PyTorch state dict in the authors' names");
@@ -86,7 +97,9 @@ public sealed class ModelInteropCommands : ICommandGroup
         export.Options.Add(outFile);
         export.SetAction(parse =>
         {
-            OutputFolder.RefuseInside(parse.GetValue(dir)!, parse.GetValue(outFile)!, "model export");
+            string target = parse.GetValue(outFile)!;
+            OutputPolicy.CheckFile("out", target, target.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+                ? FileKind.SafeTensors : FileKind.Zip, parse.GetValue(dir));
             if (SavedModel.IsTorchScript(parse.GetValue(dir)!))
                 throw new PagLabException($"{parse.GetValue(dir)} holds an imported TorchScript model: its PyTorch "
                     + $"file is {Path.Combine(parse.GetValue(dir)!, SavedModel.ScriptFile)}");
@@ -95,6 +108,43 @@ public sealed class ModelInteropCommands : ICommandGroup
             Console.WriteLine($"exported {parse.GetValue(dir)} -> {parse.GetValue(outFile)}");
             return 0;
         });
-        model.Subcommands.Add(export);
+        return export;
     }
+
+    /// <summary>The folder is checked before the archive's code runs (in the probe child, inside WriteNew); the
+    /// summary repeats the stored contract and what the probe measured.</summary>
+    static void ImportTorchScript(string source, string output, TorchScriptClassifier.InputContract contract,
+        bool overwrite, Dictionary<string, string> notes)
+    {
+        notes["sha256"] = TorchScriptClassifier.Sha256(source);
+        ModelSpec? spec = null;
+        ProbeReport? report = null;
+        OutputFolder.WriteNew(output, overwrite, dir =>
+        {
+            (spec, report) = TorchScriptClassifier.Probe(source, contract);
+            SavedModel.SaveTorchScript(dir, spec, source, notes);
+        });
+        Console.WriteLine($"imported TorchScript archive {source} -> {output} ({spec!.Classes} classes); "
+            + "TorchScript runs code: use files from sources you trust");
+        Console.WriteLine($"input contract stored: {Contract(spec)}");
+        foreach (var line in ImportSummary.Lines(report!, t => ContractOptions(t.Mean, t.Std, t.PixelRange)))
+            Console.WriteLine(line);
+    }
+
+    /// <summary>The stored input contract in words: shape, pixel range, normalisation, output element.</summary>
+    static string Contract(ModelSpec spec) =>
+        $"{spec.Channels}x{spec.Height}x{spec.Width} pixels in [{Numbers(spec.PixelRange)}], "
+        + (spec.Mean.Length == 0 ? "not normalised" : $"normalised (x - [{Numbers(spec.Mean)}]) / "
+            + $"[{Numbers(spec.Std)}]")
+        + (spec.GreyToRgb ? ", grey repeated to RGB" : "")
+        + (spec.Resize is [int h, int w] ? $", resized to {h}x{w}" : "")
+        + (spec.OutputIndex is int i ? $", logits at output element {i}" : "");
+
+    /// <summary>The options of `model import` that give a contract.</summary>
+    static string ContractOptions(float[] mean, float[] std, float[] range) =>
+        $"--pixel-range {Numbers(range)} and " + (mean.Length == 0 ? "no --normalize"
+            : string.Join(" ", mean.Select((m, c) => $"--normalize {Numbers(new[] { m, std[c] })}")));
+
+    static string Numbers(IEnumerable<float> values) =>
+        string.Join(",", values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 }

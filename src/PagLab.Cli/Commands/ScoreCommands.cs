@@ -63,6 +63,7 @@ public sealed class ScoreCommands : ICommandGroup
         run.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            run.CheckOutputs(parse, output);
             var config = new DenoiserConfig
             {
                 Dataset = parse.GetValue(dataset)!, Conditional = parse.GetValue(conditional),
@@ -133,6 +134,8 @@ public sealed class ScoreCommands : ICommandGroup
             dataset, sigma, count, output, seed, dataRoot };
         cmd.SetAction(parse =>
         {
+            ScoreFunction.RequireSigma(parse.GetValue(sigma));
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.SafeTensors, parse.GetValue(denoiser));
             var (d, shape) = TorchScriptDenoiser.LoadFolder(parse.GetValue(denoiser)!);
             using var _ = d;
             int n = parse.GetValue(count);
@@ -173,7 +176,7 @@ public sealed class ScoreCommands : ICommandGroup
         var count = new Option<int>("--count") { Description = "Number of test images",
             DefaultValueFactory = _ => new PagLab.Experiments.MeasureSettings().AlignmentCount };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "JSON report");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast();
@@ -183,6 +186,8 @@ public sealed class ScoreCommands : ICommandGroup
                 channelsLast };
         cmd.SetAction(parse =>
         {
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(model),
+                parse.GetValue(denoiser) is "exact" ? null : parse.GetValue(denoiser), parse.GetValue(lpipsWeights));
             using var net = SavedModel.Load(parse.GetValue(model)!, channelsLast: parse.GetValue(channelsLast));
             int n = parse.GetValue(count);
             var data = Datasets.LoadFor(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
@@ -235,7 +240,7 @@ public sealed class ScoreCommands : ICommandGroup
         var (sigma, lpipsNet, mode) = AlignmentOptions();
         var count = new Option<int>("--count") { Description = "Rows (images)", DefaultValueFactory = _ => 6 };
         var lpipsWeights = new Option<string?>("--lpips-weights") { Description =
-            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS)" };
+            "LPIPS weights (default $PAGLAB_LPIPS_WEIGHTS, else the shipped SqueezeNet weights)" };
         var output = CommonOptions.Out(description: "PNG file");
         var seed = CommonOptions.Seed(); var dataRoot = CommonOptions.DataRoot();
         var channelsLast = CommonOptions.ChannelsLast("the models");
@@ -245,14 +250,16 @@ public sealed class ScoreCommands : ICommandGroup
                 channelsLast };
         cmd.SetAction(parse =>
         {
+            var folders = parse.GetValue(models)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Png, [.. folders,
+                parse.GetValue(denoiser) is "exact" ? null : parse.GetValue(denoiser), parse.GetValue(lpipsWeights)]);
             int n = parse.GetValue(count);
             Require.InRange(n, 1, 64, "--count");
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: n));
-            var list = parse.GetValue(models)!.Split(',',
-                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), (nn.Module<Tensor,
-                    Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
+            var list = folders.Select(dir => (Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)),
+                (nn.Module<Tensor, Tensor>)SavedModel.Load(dir, channelsLast: parse.GetValue(channelsLast)))).ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");

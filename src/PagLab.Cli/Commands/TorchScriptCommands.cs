@@ -34,6 +34,7 @@ public static class TorchScriptCommands
         cmd.Arguments.Add(file);
         cmd.SetAction(parse =>
         {
+            PagLab.IO.OutputPolicy.CheckFolder("out", parse.GetValue(output), PagLab.IO.FolderKind.Denoiser);
             var info = Datasets.Describe(null).FirstOrDefault(d => d.Name == parse.GetValue(dataset))
                        ?? throw new PagLabException($"unknown dataset '{parse.GetValue(dataset)}' (known: "
                            + $"{string.Join(", ", Datasets.Names)})");

@@ -28,6 +28,7 @@ public sealed class TrainCommands : ICommandGroup
         options.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            options.Run.CheckOutputs(parse, options.Output);
             var config = options.Config(parse);
             config.Objective.Create(config.BatchSize); // validate before loading data
             string outDir = parse.GetValue(options.Output)!;
@@ -69,6 +70,9 @@ public sealed class TrainCommands : ICommandGroup
         pgd.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            // the output is checked before the model and data are loaded
+            if (parse.GetResult(output) is not null)
+                OutputPolicy.CheckFile("out", parse.GetValue(output), FileKind.Json, parse.GetValue(model));
             var smoothing = parse.GetValue(smoothed)
                 ? new EvalReport.Smoothing(parse.GetValue(sigma), parse.GetValue(n0), parse.GetValue(n),
                     parse.GetValue(alpha))

@@ -9,7 +9,7 @@ namespace PagLab.Attacks;
 /// pgd_l2_).</summary>
 public enum PgdNorm { PerExample, WholeBatch }
 
-/// <summary>The norm ball of an attack: S = {x | ||x - x0|| <= eps}.</summary>
+/// <summary>The norm ball of an attack: S = {x | ||x - x0|| &lt;= eps}.</summary>
 public enum AttackNorm
 {
     [Name("l2", "Euclidean ball, steps along the normalised gradient")] L2,
@@ -57,7 +57,7 @@ public sealed record PgdConfig
         var list = epsilons.ToList();
         Require.That(list.Count > 0, $"{option} needs at least one value");
         foreach (var e in list)
-            Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], got {e}");
+            Require.That(e > 0 && e <= MaxEpsilon, $"{option} values must be in (0, {MaxEpsilon:G}], {Require.Got(e)}");
     }
 
     /// <summary>
@@ -108,7 +108,7 @@ public static class Pgd
             using var inner = NewDisposeScope();
             var xk = adv.detach().requires_grad_(true);
             var loss = functional.cross_entropy(model.call(xk), y, reduction: Reduction.Sum);
-            var g = torch.autograd.grad(new[] { loss }, new[] { xk })[0].contiguous(); // NCHW (MemoryFormat)
+            var g = GuardedAutograd.Grad(new[] { loss }, new[] { xk })[0].contiguous(); // NCHW (MemoryFormat)
             var next = step.Project(step.Step(xk.detach(), g, alpha), x0, eps);
             adv = next.detach().MoveToOuterDisposeScope();
         }

@@ -13,7 +13,14 @@ public class PagLabException : Exception
 /// <summary>Input data or a file is not what it should be (bad magic, truncated, wrong shape).</summary>
 public sealed class DataFormatException : PagLabException
 {
-    public DataFormatException(string path, string problem) : base($"{path}: {problem}") { }
+    public DataFormatException(string path, string problem) : base($"{path}: {problem}")
+    {
+        Path = path;
+        Problem = problem;
+    }
+
+    public string Path { get; }
+    public string Problem { get; }
 }
 
 public static class Require
@@ -25,9 +32,14 @@ public static class Require
     }
 
     public static void Positive(double value, string option) => That(value > 0 && double.IsFinite(value),
-        $"{option} must be a positive number, got {value}");
+        $"{option} must be a positive number, {Got(value)}");
     public static void NonNegative(double value, string option) => That(value >= 0 && double.IsFinite(value),
-        $"{option} must be >= 0, got {value}");
+        $"{option} must be >= 0, {Got(value)}");
     public static void InRange(double value, double lo, double hi, string option) => That(value >= lo && value <= hi,
-        $"{option} must be in [{lo}, {hi}], got {value}");
+        $"{option} must be in [{lo}, {hi}], {Got(value)}");
+
+    /// <summary>"got 3"; a NaN or an infinity (1e400 overflows to one) is named as such, never as out of range or
+    /// negative.</summary>
+    public static string Got(double value) =>
+        double.IsFinite(value) ? $"got {value}" : $"got {value}, which is not a finite number";
 }

@@ -46,8 +46,7 @@ public static class Cifar10Reader
     /// <summary>One .bin file as a split: images (N, 3, 32, 32) in [0,1], labels (N).</summary>
     public static DataSplit ReadBatch(string path)
     {
-        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = IO.UserFile.ReadBytes(path);
         if (bytes.Length == 0 || bytes.Length % RecordBytes != 0)
             throw new DataFormatException(path,
                 $"size {bytes.Length} is not a multiple of the {RecordBytes}-byte CIFAR-10 record (truncated?)");

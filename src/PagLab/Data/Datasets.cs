@@ -23,6 +23,8 @@ public enum DatasetName
     [Name("shapes-distractor", "shapes beside a fixed letter A, 1x56x28")] ShapesDistractor,
     [Name("subspace-gaussians", "embedded synthetic Gaussians on a known subspace (closed forms)")]
     SubspaceGaussians,
+    [Name("subspace-gaussians-weak", "embedded synthetic Gaussians, 1x8x8, on which standard training is weak")]
+    SubspaceGaussiansWeak,
 }
 
 /// <summary>
@@ -43,6 +45,9 @@ public sealed record DatasetEntry
     /// units, i.e. 0.25 and 0.6 on [0,1] pixels; the paper states none for the others (PagLab's own 0.5).
     /// </summary>
     public double AlignmentSigma { get; init; } = Datasets.OtherAlignmentSigma;
+    /// <summary>The usual per-channel mean and std of its [0,1] pixels (the torchvision recipes), which a traced
+    /// model may expect; null where there is none.</summary>
+    public (float[] Mean, float[] Std)? UsualNormalisation { get; init; }
     /// <summary>Generated at the size asked for (a size cap applies; no trimming after).</summary>
     public bool Generated { get; init; }
     /// <summary>The dataset a distractor set is built from; null otherwise.</summary>
@@ -78,12 +83,13 @@ public static class Datasets
     /// several independent published copies (see docs/data.md).</summary>
     public static readonly IReadOnlyList<DatasetEntry> Table = new DatasetEntry[]
     {
-        IdxDataset(DatasetName.Mnist, MnistClasses, IdxRemoteFiles(MnistUrl,
+        IdxDataset(DatasetName.Mnist, MnistClasses, (new[] { 0.1307f }, new[] { 0.3081f }), IdxRemoteFiles(MnistUrl,
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422,
             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881,
             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877,
             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542)),
-        IdxDataset(DatasetName.FashionMnist, FashionClasses, IdxRemoteFiles(FashionUrl,
+        IdxDataset(DatasetName.FashionMnist, FashionClasses, (new[] { 0.2860f }, new[] { 0.3530f }),
+            IdxRemoteFiles(FashionUrl,
             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880,
             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515,
             "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102,
@@ -91,6 +97,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.Cifar10, Shape = new(3, 32, 32), AlignmentSigma = 0.25,
+            UsualNormalisation = (new[] { 0.4914f, 0.4822f, 0.4465f }, new[] { 0.2470f, 0.2435f, 0.2616f }),
             Read = (root, _) => Cifar10Reader.Load(root),
             Present = root => Cifar10Reader.FindFolder(root) is not null,
             Where = root => Cifar10Reader.FindFolder(root) ?? Folder(root, DatasetName.Cifar10),
@@ -103,6 +110,7 @@ public static class Datasets
         new()
         {
             Id = DatasetName.ImageNet64, Shape = new(3, 64, 64), Classes = 1000, AlignmentSigma = 0.6,
+            UsualNormalisation = (new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f }),
             Read = (root, _) => ImageNet64Reader.Load(root),
             Present = root => File.Exists(ImageNet64Reader.ValidationFile(root)),
             Where = root => Folder(root, DatasetName.ImageNet64),
@@ -124,6 +132,13 @@ public static class Datasets
             Read = (_, o) => SubspaceGaussians.Create(new SubspaceGaussiansOptions
                 { Seed = o.Seed, TrainSize = o.TrainSize ?? 10_000, TestSize = o.TestSize ?? 2_000 }),
         },
+        new()
+        {
+            Id = DatasetName.SubspaceGaussiansWeak, Shape = new(1, 8, 8), Classes = 2, Generated = true,
+            Where = _ => "embedded (synthetic, closed forms; standard training is weak)",
+            Read = (_, o) => SubspaceGaussians.Create(
+                SubspaceGaussiansOptions.Weak(o.Seed, o.TrainSize ?? 64, o.TestSize ?? 10_000)),
+        },
     };
 
     public static IReadOnlyList<string> Names => Vocabulary.Names<DatasetName>();
@@ -141,9 +156,11 @@ public static class Datasets
         Vocabulary.TryParse(dataset, out DatasetName id) ? Entry(id).AlignmentSigma : OtherAlignmentSigma;
 
     /// <summary>A dataset of four IDX files (train/test images and labels) in its folder under the root.</summary>
-    static DatasetEntry IdxDataset(DatasetName id, IReadOnlyList<string> classes, RemoteFile[] files) => new()
+    static DatasetEntry IdxDataset(DatasetName id, IReadOnlyList<string> classes,
+        (float[] Mean, float[] Std) usualNormalisation, RemoteFile[] files) => new()
     {
         Id = id, Shape = Grey28, Files = files, Read = (root, _) => Idx(id, root, classes),
+        UsualNormalisation = usualNormalisation,
         Present = root => IdxFiles(Folder(root, id)).All(f => f is not null), Where = root => Folder(root, id),
     };
 

@@ -8,9 +8,15 @@ using PagLab.Common;
 namespace PagLab.Data;
 
 /// <summary>One official file: where it lives, its published SHA-256 and its size in bytes (which bounds the
-/// download).</summary>
+/// download). Sha256 is the whole hex digest, or, where the publisher gives no more, its published prefix of at least
+/// 8 hex digits (torchvision's file names).</summary>
 public sealed record RemoteFile(string Name, string Url, string Sha256, long Size)
 {
+    /// <summary>Whether a file's SHA-256 hex digest is the published one (or starts with the published
+    /// prefix).</summary>
+    public bool Matches(string digest) => Sha256.Length >= 8 && (Sha256.Length == 64 ? digest == Sha256
+        : digest.StartsWith(Sha256, StringComparison.Ordinal));
+
     /// <summary>The most bytes accepted: the size plus 10% and 1 MB of slack, so a server that streams forever stops
     /// here.</summary>
     public long MaxBytes => Size + Size / 10 + (1 << 20);
@@ -56,7 +62,7 @@ public static class Downloader
         Directory.CreateDirectory(folder);
         string final = Path.Combine(folder, file.Name), partial = final + ".partial";
         if (File.Exists(final)
-            && Sha256(final) == file.Sha256) { progress.Line($"{file.Name}: present and verified"); return; }
+            && file.Matches(Sha256(final))) { progress.Line($"{file.Name}: present and verified"); return; }
         client ??= SharedClient;
         var stall = stallTimeout ?? DefaultStallTimeout;
         using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -67,7 +73,7 @@ public static class Downloader
             if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && have > 0)
             {
                 // The server will not resume: the partial file may already be whole; otherwise keep it and say so.
-                if (Sha256(partial) == file.Sha256) { Finish(file, partial, final, progress); return; }
+                if (file.Matches(Sha256(partial))) { Finish(file, partial, final, progress); return; }
                 throw new PagLabException($"{file.Url}: the server refused to resume (416) and {partial} ({have} "
                     + $"bytes) is not the whole file; delete it and run again");
             }
@@ -89,10 +95,11 @@ public static class Downloader
                     + $"same command again to resume");
         }
         string digest = Sha256(partial);
-        if (digest != file.Sha256)
+        if (!file.Matches(digest))
         {
             File.Delete(partial);
-            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}); the "
+            throw new PagLabException($"{file.Name}: SHA-256 mismatch (got {digest}, expected {file.Sha256}"
+                + $"{(file.Sha256.Length < 64 ? "..." : "")}); the "
                 + $"download was discarded");
         }
         Finish(file, partial, final, progress);

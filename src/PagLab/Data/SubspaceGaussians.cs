@@ -4,9 +4,24 @@ using static TorchSharp.torch;
 
 namespace PagLab.Data;
 
+/// <summary>Where the class means lie in signal coordinates.</summary>
+public enum ClassMeanLayout
+{
+    Random,     // m_y ~ N(0, sep^2 I), seeded
+    Antipodal,  // two classes at m = +sep (1, ..., 1) and -sep (1, ..., 1)
+}
+
+/// <summary>The images spanning the subspace.</summary>
+public enum SubspaceBasis
+{
+    Smooth,  // low-frequency 2-D cosines: every pixel mixes on- and off-subspace directions
+    Pixels,  // single pixels (a seeded choice): the off-subspace directions are the other pixels themselves
+}
+
 /// <summary>Settings of the synthetic dataset with a known manifold (see docs/subspace-gaussians.md).</summary>
 public sealed record SubspaceGaussiansOptions
 {
+    public DatasetName Dataset { get; init; } = DatasetName.SubspaceGaussians;
     public int Channels { get; init; } = 1;
     public int Height { get; init; } = 28;
     public int Width { get; init; } = 28;
@@ -14,12 +29,32 @@ public sealed record SubspaceGaussiansOptions
     public int SignalDims { get; init; } = 8;
     public int DistractorDims { get; init; } = 8;
     public double ClassSeparation { get; init; } = 0.5;   // class means m_y ~ N(0, sep^2 I) in signal coordinates
+    public ClassMeanLayout MeanLayout { get; init; } = ClassMeanLayout.Random;
+    public SubspaceBasis Basis { get; init; } = SubspaceBasis.Smooth;
+    public double MeanPixel { get; init; } = 0.5;          // every pixel's mean: grey
     public double WithinStd { get; init; } = 0.3;          // within-class std per signal coordinate
     public double DistractorStd { get; init; } = 0.6;      // label-independent std per distractor coordinate
     public double OffSubspaceStd { get; init; } = 0.0;     // tau: isotropic noise off (and on) the subspace
     public int TrainSize { get; init; } = 10_000;
     public int TestSize { get; init; } = 2_000;
     public long Seed { get; init; } = 0;
+
+    /// <summary>
+    /// The variant on which standard training is weak (docs/subspace-gaussians.md, "weak variant"): 8x8 images, two
+    /// antipodal classes (means +-0.6 on each of 4 signal pixels, within-class std 1), no distractor, and
+    /// off-subspace noise tau = 0.02 on the other 60 pixels, which are near 0 (pixel mean 0, like a blank border).
+    /// With 64 training images an over-parameterised model trained by Adam separates them along those thin pixels
+    /// (Adam scales each weight's step to the learning rate however small its gradient), which the Bayes classifier
+    /// ignores. With a smooth basis, a grey mean or SGD the same data give no weak regime (the doc has numbers).
+    /// </summary>
+    public static SubspaceGaussiansOptions Weak(long seed, int trainSize, int testSize) => new()
+    {
+        Dataset = DatasetName.SubspaceGaussiansWeak, Height = 8, Width = 8, Classes = 2, SignalDims = 4,
+        DistractorDims = 0,
+        ClassSeparation = 0.6, MeanLayout = ClassMeanLayout.Antipodal, Basis = SubspaceBasis.Pixels, MeanPixel = 0,
+        WithinStd = 1, DistractorStd = 0,
+        OffSubspaceStd = 0.02, TrainSize = trainSize, TestSize = testSize, Seed = seed,
+    };
 }
 
 /// <summary>
@@ -39,13 +74,13 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
     {
         Options = o;
         signal64 = signal; distractor64 = distractor; means64 = classMeans;
-        mean64 = full(o.Channels * o.Height * o.Width, 0.5, dtype: ScalarType.Float64);
+        mean64 = full(o.Channels * o.Height * o.Width, o.MeanPixel, dtype: ScalarType.Float64);
         Train = train; Test = test;
         ClassNames = Enumerable.Range(0, o.Classes).Select(i => $"class{i}").ToArray();
     }
 
     public SubspaceGaussiansOptions Options { get; }
-    public string Name => Datasets.Name(DatasetName.SubspaceGaussians);
+    public string Name => Datasets.Name(Options.Dataset);
     public ImageShape Shape => new(Options.Channels, Options.Height, Options.Width);
     public int Classes => Options.Classes;
     public IReadOnlyList<string> ClassNames { get; }
@@ -74,13 +109,18 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         Require.NonNegative(o.DistractorStd, "distractor std");
         Require.NonNegative(o.OffSubspaceStd, "off-subspace std");
         Require.That(o.TrainSize >= 1 && o.TestSize >= 1, "subspace-gaussians: sizes must be positive");
+        Require.That(o.MeanLayout != ClassMeanLayout.Antipodal || o.Classes == 2,
+            "subspace-gaussians: antipodal class means need exactly 2 classes");
         int k = o.SignalDims + o.DistractorDims;
         using var g = new Generator(unchecked((ulong)o.Seed * 2654435761UL + 11), device: CPU);
-        var basis = SmoothBasis(o, k, g);                                   // (D, k)
+        var basis = o.Basis == SubspaceBasis.Pixels ? PixelBasis(o, k, g) : SmoothBasis(o, k, g); // (D, k)
         var signal = basis.narrow(1, 0, o.SignalDims).contiguous();
         var distractor = basis.narrow(1, o.SignalDims, o.DistractorDims).contiguous();
-        var classMeans = randn(new long[] { o.Classes, o.SignalDims }, dtype: ScalarType.Float64,
-            generator: g) * o.ClassSeparation;
+        var classMeans = o.MeanLayout == ClassMeanLayout.Antipodal
+            ? tensor(new[] { 1.0, -1.0 }, dtype: ScalarType.Float64).reshape(2, 1)
+                * ones(1, o.SignalDims, dtype: ScalarType.Float64) * o.ClassSeparation
+            : randn(new long[] { o.Classes, o.SignalDims }, dtype: ScalarType.Float64, generator: g)
+                * o.ClassSeparation;
         var placeholder = new DataSplit(zeros(0, o.Channels, o.Height, o.Width), zeros(0, dtype: ScalarType.Int64));
         var ds = new SubspaceGaussians(o, signal, distractor, classMeans, placeholder, placeholder);
         var train = ds.Sample(o.TrainSize, g);
@@ -110,6 +150,15 @@ public sealed class SubspaceGaussians : IDataset, IDisposable
         var basis = stack(columns, 1);
         var (q, _) = linalg.qr(basis);                                     // exact orthonormality in float64
         return q.contiguous();
+    }
+
+    /// <summary>k distinct single-pixel images (unit vectors), a seeded choice.</summary>
+    static Tensor PixelBasis(SubspaceGaussiansOptions o, int k, Generator g)
+    {
+        long pixels = (long)o.Channels * o.Height * o.Width;
+        Require.That(k <= pixels, $"subspace-gaussians: {k} subspace dimensions need at least {k} pixels");
+        var pick = randperm(pixels, generator: g).narrow(0, 0, k);
+        return eye(pixels, dtype: ScalarType.Float64).index_select(1, pick).contiguous();
     }
 
     DataSplit Sample(int n, Generator g)

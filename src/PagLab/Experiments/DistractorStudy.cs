@@ -14,6 +14,10 @@ namespace PagLab.Experiments;
 /// </summary>
 public static class DistractorStudy
 {
+    /// <summary>What `measure distractor --out` writes: the JSON report and its figure beside it.</summary>
+    public static (string Path, IO.FileKind Kind)[] Files(string outPath) =>
+        [(outPath, IO.FileKind.Json), (Path.ChangeExtension(outPath, ".png"), IO.FileKind.Png)];
+
     /// <param name="measured">Called with each model's report as soon as it is measured.</param>
     /// <returns>The figure's path.</returns>
     public static string Run(IReadOnlyList<string> modelDirs, IDataset data, int count, double[] sigmas, long seed,

@@ -16,6 +16,12 @@ public sealed record ImportedModel
     /// <summary>A model folder; relative to the spec file, made absolute when the spec is read.</summary>
     public required string Path { get; init; }
     public required string Dataset { get; init; }
+    /// <summary>The untrained control (`measure.untrainedControl`): the sweep's architecture freshly initialised,
+    /// built by the job instead of loaded from <see cref="Path"/>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public bool Untrained { get; init; }
+
+    /// <summary>The untrained control's name (its level's label: "imported untrained").</summary>
+    public const string UntrainedName = "untrained";
 }
 
 /// <summary>Reading, checking and listing the imported models of a spec.</summary>
@@ -54,6 +60,9 @@ public static class ImportedModels
             Require.That(made is null || made == m.Dataset,
                 $"{where}: model '{m.Name}' was made for {made}, listed for {m.Dataset}");
         }
+        Require.That(!spec.Measure.UntrainedControl
+                     || spec.Models?.Any(m => m.Name == ImportedModel.UntrainedName) != true,
+            $"{where}: models: '{ImportedModel.UntrainedName}' is the untrained control's name; rename the model");
         var twice = (spec.Models ?? Array.Empty<ImportedModel>()).GroupBy(m => m.Name)
             .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null) throw new PagLabException($"{where}: model '{twice.Key}' is listed twice");
@@ -61,9 +70,17 @@ public static class ImportedModels
 
     /// <summary>One job per imported model, numbered after the <paramref name="first"/> trained jobs, in spec order.
     /// </summary>
-    public static IEnumerable<SweepJob> Jobs(SweepSpec spec, int first) =>
-        (spec.Models ?? Array.Empty<ImportedModel>()).Select((m, i) =>
-            new SweepJob(first + i, m.Dataset, Standard, 0, 0) { Imported = m });
+    public static IEnumerable<SweepJob> Jobs(SweepSpec spec, int first)
+    {
+        var models = (spec.Models ?? Array.Empty<ImportedModel>()).ToList();
+        // one untrained control per dataset, with the first seed's initialisation and draws (issue 24, item 3a)
+        if (spec.Measure.UntrainedControl)
+            models.AddRange(spec.Datasets.Select(d => new ImportedModel
+                { Name = ImportedModel.UntrainedName, Path = "", Dataset = d, Untrained = true }));
+        long seed = spec.Seeds.Length > 0 ? spec.Seeds[0] : 0;
+        return models.Select((m, i) => new SweepJob(first + i, m.Dataset, Standard, 0, m.Untrained ? seed : 0)
+            { Imported = m });
+    }
 
     /// <summary>The objective slot of an imported job: it trains nothing, so no objective's settings apply.</summary>
     static readonly ObjectiveSweep Standard = new() { Name = Objectives.ObjectiveKind.Standard };

@@ -246,5 +246,5 @@ public sealed record JobContext(SweepSpec Spec, SweepJob Job, JobFolder Folder, 
 {
     public IDataset Dataset => Shared.Dataset;
     /// <summary>The measured model's folder: the job's training run, or the imported model's folder.</summary>
-    public string ModelDir => Job.Imported?.Path ?? Folder.Train;
+    public string ModelDir => Job.Imported is { Untrained: false } imported ? imported.Path : Folder.Train;
 }

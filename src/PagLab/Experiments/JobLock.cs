@@ -82,8 +82,9 @@ public sealed class JobLock : IDisposable
 
     public static Owner? ReadOwner(string path)
     {
-        try { return JsonSerializer.Deserialize<Owner>(File.ReadAllText(path), JsonFiles.Options); }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { return null; }
+        try { return JsonSerializer.Deserialize<Owner>(UserFile.ReadText(path), JsonFiles.Options); }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException
+            or Common.PagLabException) { return null; }
     }
 
     /// <summary>Whether the owner still runs (always true for another host, which we cannot see).</summary>

@@ -96,6 +96,8 @@ public sealed record JobResult
     public long Seed { get; init; }
     /// <summary>An imported model's name (objective "imported"); null for a trained job.</summary>
     public string? Model { get; init; }
+    /// <summary>The untrained control (`measure.untrainedControl`): the architecture before training.</summary>
+    public bool Untrained { get; init; }
     /// <summary>Completed or Diverged (a result is written for no other state).</summary>
     public required JobState Status { get; init; }
     public int Classes { get; init; }
@@ -103,6 +105,9 @@ public sealed record JobResult
     public long TestImages { get; init; }
     /// <summary>Final test accuracy with its exact binomial interval.</summary>
     public required Estimate TestAccuracy { get; init; }
+    /// <summary>1 (correct) or 0 per test image, in test-set order, from the measured model: what pairs two models'
+    /// accuracies over the same images (RegimeRule). Null in results written before it.</summary>
+    public int[]? TestCorrectPerImage { get; init; }
     /// <summary>The output measure of Sensitivity and Distractor (<see cref="OutputMeasure"/> name).</summary>
     public OutputChange? OutputMeasure { get; init; }
     public List<SensitivityResult> Sensitivity { get; init; } = new();
@@ -127,7 +132,7 @@ public sealed record JobResult
     public static JobResult Read(string path)
     {
         int format;
-        try { format = JsonNode.Parse(File.ReadAllText(path))?["format"]?.GetValue<int>() ?? 1; }
+        try { format = JsonNode.Parse(UserFile.ReadText(path))?["format"]?.GetValue<int>() ?? 1; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
         {
             throw new DataFormatException(path, "invalid JSON");
@@ -180,10 +185,11 @@ public static class SweepResults
     }
 
     /// <summary>`paglab results`: results.csv of a sweep folder; returns the number of rows.</summary>
-    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath)
+    public static int WriteCsv(SweepFolder sweep, SweepSpec spec, string outPath, RegimeSettings? regimes = null)
     {
         var results = Read(sweep);
-        AtomicFile.WriteAllText(outPath, Csv(results, spec.Regimes.Classify(results)));
+        var rule = regimes?.Apply(spec.Regimes, "the command's options") ?? spec.Regimes;
+        AtomicFile.WriteAllText(outPath, Csv(results, rule.Classify(results)));
         return results.Count;
     }
 

@@ -8,6 +8,8 @@ namespace PagLab.Experiments;
 /// A sweep's folder and every path in it; no other code builds a path inside a sweep.
 /// <code>
 /// spec.json                     the sweep (written once; a different spec is refused)
+/// spec-at-start.json            spec.json as the sweep began: an edited spec.json is refused (its jobs would be
+///                               renumbered)
 /// jobs/&lt;id&gt;/                    one job: train/, manifold.json, alignment.json, distractor.json, fig6.png,
 ///                               result.json, error.txt, job.lock
 /// shared/&lt;dataset&gt;/             built once per dataset: autoencoder/, tangents.safetensors, fig7.png, denoiser/
@@ -17,20 +19,24 @@ namespace PagLab.Experiments;
 /// </summary>
 public sealed class SweepFolder
 {
-    public const string SpecFile = "spec.json";
+    public const string SpecFile = "spec.json", StartedSpecFile = "spec-at-start.json";
+    /// <summary>Where the demo writes the results table and the report (`results`/`report` may rewrite them).
+    /// </summary>
+    public const string ResultsFile = "results.csv", ReportFile = "report.html";
 
     public SweepFolder(string root) => Root = root;
 
     /// <summary>The folder as given (relative paths stay relative, as the user typed them).</summary>
     public string Root { get; }
     public string Spec => Path.Combine(Root, SpecFile);
+    public string StartedSpec => Path.Combine(Root, StartedSpecFile);
     public string JobsRoot => Path.Combine(Root, "jobs");
     public string Logs => Path.Combine(Root, "logs");
     public string WorkerLog(int worker) => Path.Combine(Logs, $"worker{worker}.log");
     public string SlurmLogs => Path.Combine(Root, "slurm");
     public string SlurmScript => Path.Combine(Root, "sweep.sbatch");
-    public string Report => Path.Combine(Root, "report.html");
-    public string ResultsCsv => Path.Combine(Root, "results.csv");
+    public string Report => Path.Combine(Root, ReportFile);
+    public string ResultsCsv => Path.Combine(Root, ResultsFile);
     /// <summary>The spec `paglab demo` writes before it runs (spec.json is the sweep's own copy).</summary>
     public string DemoSpec => Path.Combine(Root, "demo-spec.json");
 
@@ -46,8 +52,53 @@ public sealed class SweepFolder
         return folder;
     }
 
-    /// <summary>The sweep's spec (the sweep ran, so its size was accepted).</summary>
-    public SweepSpec ReadSpec() => SweepSpec.Load(Spec, allowLarge: true);
+    /// <summary>Whether <paramref name="dir"/> is a sweep folder: spec.json beside what a sweep writes.</summary>
+    public static bool IsSweep(string dir)
+    {
+        var folder = new SweepFolder(dir);
+        // spec-at-start.json is written first, so a folder a concurrent `sweep run` is preparing counts as one
+        return File.Exists(folder.StartedSpec) || File.Exists(folder.DemoSpec) || File.Exists(folder.Spec)
+            && (Directory.Exists(folder.JobsRoot) || Directory.Exists(Path.Combine(dir, "shared"))
+                || File.Exists(folder.SlurmScript));
+    }
+
+    /// <summary>The sweep's spec (the sweep ran, so its size was accepted); refused when spec.json was edited.
+    /// </summary>
+    public SweepSpec ReadSpec()
+    {
+        RefuseEditedSpec(record: false);
+        return SweepSpec.Load(Spec, allowLarge: true);
+    }
+
+    /// <summary>
+    /// A sweep's jobs are numbered by their place in the spec, so spec.json must stay as the sweep began (issue 21.4:
+    /// a seed added to it renumbered the jobs and `results` wrote old and new folders). spec-at-start.json keeps it
+    /// as written; a folder from before that copy is checked by its job folders, which must all be jobs of its
+    /// spec, and gets the copy when <paramref name="record"/> (a run, not a read).
+    /// </summary>
+    void RefuseEditedSpec(bool record)
+    {
+        if (!File.Exists(Spec)) return;
+        var now = SweepSpec.ReadStored(Spec);
+        if (File.Exists(StartedSpec))
+        {
+            var began = SweepSpec.ReadStored(StartedSpec);
+            if (JsonSerializer.Serialize(now, JsonFiles.Options) == JsonSerializer.Serialize(began, JsonFiles.Options))
+                return;
+            int before = began.Jobs().Count, after = now.Jobs().Count;
+            throw new PagLabException($"{Spec} was edited after the sweep began ("
+                + (before == after ? "its settings differ" : $"it makes {after} jobs, the sweep began with {before}")
+                + $"); a sweep folder's jobs never change: restore it from {StartedSpecFile}, or run the edited "
+                + "spec into another `out`");
+        }
+        var ids = now.Jobs().Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
+        var foreign = Directory.Exists(JobsRoot) ? Directory.GetDirectories(JobsRoot).Select(Path.GetFileName)
+            .Where(id => !ids.Contains(id!)).Order(StringComparer.Ordinal).ToList() : [];
+        if (foreign.Count > 0)
+            throw new PagLabException($"{Spec} was edited after the sweep began: {foreign.Count} job folder(s) are "
+                + $"not jobs of it (e.g. jobs/{foreign[0]}); run the edited spec into another `out`");
+        if (record) AtomicFile.WriteAllText(StartedSpec, UserFile.ReadText(Spec));
+    }
 
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public SweepSpec Prepare(SweepSpec spec)
@@ -55,6 +106,7 @@ public sealed class SweepFolder
         Directory.CreateDirectory(Root);
         if (File.Exists(Spec))
         {
+            RefuseEditedSpec(record: true);
             // read through today's record, so keys an older spec.json lacks compare as their defaults
             var stored = SweepSpec.ReadStored(Spec);
             // sweeps before the key measured squeeze
@@ -71,7 +123,9 @@ public sealed class SweepFolder
         }
         spec = WithLpipsNet(spec, Metrics.Lpips.DefaultNet(Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"),
             spec.DataRoot));
-        AtomicFile.WriteAllText(Spec, JsonSerializer.Serialize(spec, JsonFiles.Options) + "\n");
+        string text = JsonSerializer.Serialize(spec, JsonFiles.Options) + "\n";
+        AtomicFile.WriteAllText(StartedSpec, text);
+        AtomicFile.WriteAllText(Spec, text);
         return spec;
     }
 

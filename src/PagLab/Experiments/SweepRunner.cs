@@ -240,6 +240,8 @@ public static class SweepRunner
         void Stage(string name) { stages[name] = clock.Elapsed.TotalSeconds; clock.Restart(); }
         var context = new JobContext(spec, job, session.Folder.Job(job), shared, model, null,
             new OutputMeasure(spec.Measure.Output));
+        // per-image outcomes, so the regime rule can pair this model's accuracy with the standard's
+        result = result with { TestCorrectPerImage = Evaluation.CorrectPerImage(model, shared.Dataset.Test) };
         if (spec.Measure.Manifold)
         {
             result = MeasureManifold(context, result);
@@ -303,16 +305,32 @@ public static class SweepRunner
     {
         var imported = job.Imported!;
         var clock = Stopwatch.StartNew();
-        using var model = SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.UsesChannelsLast);
+        // Imported code runs first in the probe child: a hang or an abort fails this job, not the sweep.
+        if (!imported.Untrained
+            && SavedModel.ReadSpec(imported.Path) is { Arch: ModelFactory.TorchScriptArch } scripted)
+            TorchScriptClassifier.ProbeSpec(Path.Combine(imported.Path, SavedModel.ScriptFile), scripted, job.Dataset,
+                tryContracts: false);
         var dataset = shared.Dataset;
+        using var model = imported.Untrained ? Untrained(session.Spec, dataset, job.Seed)
+            : SavedModel.Load(imported.Path, channelsLast: session.Spec.Train.UsesChannelsLast);
         Require.That(model.Spec.Shape == dataset.Shape && model.Spec.Classes == dataset.Classes,
             $"model '{imported.Name}' ({imported.Path}) takes {model.Spec.Shape} images into {model.Spec.Classes} "
             + $"classes; {dataset.Name} has {dataset.Shape} images and {dataset.Classes} classes");
         double accuracy = Evaluation.Accuracy(model, dataset.Test);
         stages["evaluate"] = clock.Elapsed.TotalSeconds;
-        var result = ResultOf(session.Spec, job, dataset, accuracy, JobState.Completed, "imported, not trained")
-            with { Objective = ImportedModel.Objective, Model = imported.Name };
+        var result = ResultOf(session.Spec, job, dataset, accuracy, JobState.Completed,
+                imported.Untrained ? "untrained control" : "imported, not trained")
+            with { Objective = ImportedModel.Objective, Model = imported.Name, Untrained = imported.Untrained };
         return Measure(session, job, shared, model, result, stages);
+    }
+
+    /// <summary>The sweep's architecture as the trainer would build it for this seed, before any step.</summary>
+    static ImageClassifier Untrained(SweepSpec spec, IDataset dataset, long seed)
+    {
+        var model = ModelFactory.Create(ModelSpec.For(spec.Train.Arch, dataset) with
+            { Activation = spec.Train.Activation, WidthMultiplier = spec.Train.WidthMultiplier }, seed);
+        model.eval();
+        return spec.Train.UsesChannelsLast ? model.ToChannelsLast() : model;
     }
 
     /// <summary>On- and off-manifold sensitivity and rho_2 (manifold.json).</summary>

@@ -108,6 +108,10 @@ public sealed record MeasureSettings
     public int BatchImages { get; init; } = 16;
     public SigmaGrid DistractorSigmas { get; init; } = new("0,logspace(-2,0.5,10)");
     public int DistractorCount { get; init; } = 500;
+    /// <summary>Also measure an untrained model of the sweep's architecture per dataset (same tangents, images and
+    /// draws as the first seed's models): the control that says what off/on the architecture and the noise give
+    /// before any training (issue 24). Off by default, so older specs run the same jobs.</summary>
+    public bool UntrainedControl { get; init; }
     /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public Metrics.LpipsNet? LpipsNet { get; init; }
 }
@@ -173,8 +177,14 @@ public sealed record SweepSpec
             Require.That(Data.Datasets.Names.Contains(d), $"{where}: unknown dataset '{d}'");
         foreach (var o in Objectives)
         {
-            Require.That(o.Strengths is { Length: > 0 } && o.Strengths.All(s => s >= 0 && double.IsFinite(s)),
-                $"{where}: objective '{Vocabulary.Name(o.Name)}' needs strengths >= 0");
+            string objective = $"{where}: objective '{Vocabulary.Name(o.Name)}'";
+            Require.That(o.Strengths is { Length: > 0 }, $"{objective} needs strengths >= 0");
+            foreach (var s in o.Strengths)
+            {
+                // a literal like 1e400 reads as infinity: say so, not "negative"
+                Require.That(double.IsFinite(s), $"{objective}: strength {s} is not a finite number");
+                Require.That(s >= 0, $"{objective}: strength {s} is negative; strengths must be >= 0");
+            }
         }
         try { new TrainConfig(Train) { Dataset = Datasets[0] }.Validate(); }
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
@@ -182,6 +192,7 @@ public sealed record SweepSpec
         catch (PagLabException e) { throw new PagLabException($"{where}: train.{e.Message}"); }
         ValidateShared(where);
         ImportedModels.Validate(this, where);
+        Regimes.Validate(where);
         ValidateGrid(where, allowLarge);
         ValidateJobs(where);
     }
@@ -349,7 +360,10 @@ public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objectiv
     /// <summary>Set for a model the sweep measures without training it.</summary>
     public ImportedModel? Imported { get; init; }
 
+    /// <summary>The objective's name, or "imported" for a model the sweep does not train.</summary>
+    public string ObjectiveName => Imported is null ? Vocabulary.Name(Objective.Name) : ImportedModel.Objective;
+
     public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}"
-        : $"{Index:D3}-{Dataset}-{Vocabulary.Name(Objective.Name)}-"
+        : $"{Index:D3}-{Dataset}-{ObjectiveName}-"
             + $"{Strength.ToString("G4", CultureInfo.InvariantCulture)}-s{Seed}";
 }

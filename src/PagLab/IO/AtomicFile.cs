@@ -37,7 +37,7 @@ public static class AtomicFile
     /// <summary>Appends one line, rewriting the file atomically (metrics files are small).</summary>
     public static void AppendLine(string path, string line)
     {
-        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
+        string existing = File.Exists(path) && new FileInfo(path).Length > 0 ? UserFile.ReadText(path) : "";
         WriteAllText(path, existing + line + "\n");
     }
 }
@@ -65,10 +65,9 @@ public static class JsonFiles
     /// <summary>Reads a JSON file, letting <paramref name="upgrade"/> rewrite keys of an older format first.</summary>
     public static T Read<T>(string path, Action<System.Text.Json.Nodes.JsonNode?>? upgrade)
     {
-        if (!File.Exists(path)) throw new Common.PagLabException($"{path}: file not found");
+        string text = UserFile.ReadText(path);
         try
         {
-            string text = File.ReadAllText(path);
             if (upgrade is null)
                 return JsonSerializer.Deserialize<T>(text, Options)
                        ?? throw new Common.DataFormatException(path, "empty JSON document");

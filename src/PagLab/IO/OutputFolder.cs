@@ -4,8 +4,8 @@ namespace PagLab.IO;
 
 /// <summary>
 /// Outputs never destroy inputs or other kinds of folder (issue 17.4): a folder is written whole into a
-/// fresh sibling and renamed into place, an existing non-empty folder is replaced only on request, and a
-/// file is never written into the folder a command reads.
+/// fresh sibling and renamed into place, and an existing non-empty folder is replaced only on request (and, by
+/// <see cref="OutputPolicy"/>, only when it is of the same kind).
 /// </summary>
 public static class OutputFolder
 {
@@ -42,23 +42,6 @@ public static class OutputFolder
         {
             if (Directory.Exists(fresh)) Directory.Delete(fresh, recursive: true);
         }
-    }
-
-    /// <summary>Refuses an output file inside the folder a command reads (say, the model it exports).</summary>
-    public static void RefuseInside(string folderRead, string outputFile, string command)
-    {
-        string folder = Resolve(Path.GetFullPath(folderRead));
-        string parent = Resolve(Path.GetDirectoryName(Path.GetFullPath(outputFile))!);
-        if (parent == folder || parent.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new PagLabException($"{outputFile} is inside {folderRead}, the folder {command} reads: write it "
-                + $"outside that folder");
-    }
-
-    static string Resolve(string dir)
-    {
-        dir = Path.TrimEndingDirectorySeparator(dir);
-        var target = Directory.Exists(dir) ? new DirectoryInfo(dir).ResolveLinkTarget(returnFinalTarget: true) : null;
-        return target is null ? dir : Path.TrimEndingDirectorySeparator(target.FullName);
     }
 
     static string Describe(string dir) =>

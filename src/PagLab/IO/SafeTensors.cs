@@ -70,8 +70,7 @@ public static class SafeTensors
 
     public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
     {
-        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        byte[] file = File.ReadAllBytes(path);
+        byte[] file = UserFile.ReadBytes(path);
         return Parse(file, path, out metadata);
     }
 

@@ -13,7 +13,7 @@ namespace PagLab.IO;
 /// YAML is only another spelling of it. Plain scalars follow YAML 1.2's core schema (null, booleans,
 /// integers, floats incl. .inf/.nan); quoted scalars are always strings.
 /// </summary>
-public static class YamlFiles
+public static partial class YamlFiles
 {
     public static bool IsYaml(string path) => Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml";
 
@@ -27,8 +27,7 @@ public static class YamlFiles
     /// </summary>
     public static T ReadSpec<T>(string path, Action<JsonNode?>? upgrade = null)
     {
-        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        string text = File.ReadAllText(path);
+        string text = UserFile.ReadText(path);
         JsonNode? json;
         if (IsYaml(path)) json = ParseYaml(text, path);
         else
@@ -44,8 +43,7 @@ public static class YamlFiles
 
     public static T Read<T>(string path)
     {
-        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        return Deserialize<T>(ParseYaml(File.ReadAllText(path), path), path);
+        return Deserialize<T>(ParseYaml(UserFile.ReadText(path), path), path);
     }
 
     static JsonNode? ParseYaml(string text, string path)
@@ -136,7 +134,13 @@ public static class YamlFiles
         if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
             out long i)) return JsonValue.Create(i);
         if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture,
-            out double d) && double.IsFinite(d)) return JsonValue.Create(d);
+            out double d) && (double.IsFinite(d) || Numeral().IsMatch(v)))
+            // digits too large for a double (1e400) are the infinity they round to, as in JSON, so a check says
+            // "not a finite number" rather than "not a number"
+            return double.IsFinite(d) ? JsonValue.Create(d) : JsonValue.Create(d > 0 ? "Infinity" : "-Infinity");
         return JsonValue.Create(v);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")]
+    private static partial System.Text.RegularExpressions.Regex Numeral();
 }

@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,9 +27,11 @@ public static class DecoderJacobian
         var output = decode(zRep).reshape(b * k, -1);                                 // (B*k, d)
         var v = zeros_like(output).requires_grad_(true);                               // (B*k, d), any value works
         // (B*k, k) = J^T v
-        var g = autograd.grad(new[] { output }, new[] { zRep }, new[] { v }, create_graph: true, retain_graph: true)[0];
+        var g = GuardedAutograd.Grad(new[] { output }, new[] { zRep }, new[] { v }, createGraph: true,
+            retainGraph: true)[0];
         var basis = eye(k, dtype: z.dtype, device: z.device).repeat(b, 1);             // (B*k, k): copy i gets e_i
-        var columns = autograd.grad(new[] { g }, new[] { v }, new[] { basis })[0];     // (B*k, d): row (b, i) = J_b e_i
+        // (B*k, d): row (b, i) = J_b e_i
+        var columns = GuardedAutograd.Grad(new[] { g }, new[] { v }, new[] { basis })[0];
         return columns.detach().view(b, k, -1).transpose(1, 2).contiguous().MoveToOuterDisposeScope(); // (B, d, k)
     }
 }

@@ -46,7 +46,7 @@ public static class ManifoldAlignment
         var input = x.detach().clone().requires_grad_(true);
         var logits = model(input);
         var weights = ClassWeights(mode, logits.detach(), labels);
-        var g = autograd.grad(new[] { (logits * weights).sum() }, new[] { input })[0].contiguous(); // NCHW
+        var g = GuardedAutograd.Grad(new[] { (logits * weights).sum() }, new[] { input })[0].contiguous(); // NCHW
         return g.flatten(1).detach().MoveToOuterDisposeScope();
     }
 

@@ -124,6 +124,9 @@ public static class ManifoldExperiments
         Split split, int count,
         int batchSize, IProgressSink progress)
     {
+        // First in the probe child: a hang or an abort in the archives' code ends there, as one line.
+        Probe.ProbeProcess.Run(new Probe.ProbeRequest { Kind = Probe.ProbeKind.Autoencoder, Archive = encoderPath,
+            Decoder = decoderPath, Dataset = dataset.Name });
         using var codec = TorchScriptAutoencoder.Load(encoderPath, decoderPath, dataset.Shape);
         var data = dataset.Part(split);
         int n = (int)Math.Min(count, data.Count);
@@ -220,6 +223,8 @@ public static class ManifoldExperiments
                 var q = tangents.Bases.narrow(0, start, b);
                 var y = labels.narrow(0, start, b);
                 r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+                Finite.Check(r2[^1], $"rho_2 of {modelDir} in batch {start / batchImages + 1} (images {start}.."
+                    + $"{start + b - 1})");
                 if (!withRho1) continue;
                 var noise = randn(new[] { b, draws, d }, generator: generator);
                 for (int e = 0; e < epsilons.Length; e++)
@@ -247,6 +252,16 @@ public static class ManifoldExperiments
             Results = results, Rho2 = rho2, Rho2PerImage = rho2PerImage, Rho1 = rho1,
         };
     }
+
+    /// <summary>What `measure manifold --out` writes: the JSON report, a CSV and a PNG beside it.</summary>
+    public static (string Path, FileKind Kind)[] ManifoldReportFiles(string jsonPath) =>
+        [(jsonPath, FileKind.Json), (Path.ChangeExtension(jsonPath, ".csv"), FileKind.Csv),
+            (Path.ChangeExtension(jsonPath, ".png"), FileKind.Png)];
+
+    /// <summary>What `measure theorem1 --out` writes: out.json, out.csv and out.png.</summary>
+    public static (string Path, FileKind Kind)[] Theorem1ReportFiles(string outPath) =>
+        [(Path.ChangeExtension(outPath, ".json"), FileKind.Json), (Path.ChangeExtension(outPath, ".csv"), FileKind.Csv),
+            (Path.ChangeExtension(outPath, ".png"), FileKind.Png)];
 
     public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
     {

@@ -28,20 +28,25 @@ public sealed record EpsilonResult(double Epsilon, Distribution On, Distribution
 {
     public double[] OnPerImage { get; init; } = Array.Empty<double>();
     public double[] OffPerImage { get; init; } = Array.Empty<double>();
+    /// <summary>The control: u itself rescaled to epsilon (isotropic noise of the same norm); empty when not
+    /// measured.</summary>
+    public double[] IsotropicPerImage { get; init; } = Array.Empty<double>();
 }
 
 /// <summary>
 /// On- vs off-manifold robustness (PAGs, Section 4 "Measuring On- and Off-Manifold Robustness"):
 /// per image and draw, u ~ N(0, I) is split into P_x u and P_x^perp u, each rescaled to L2 norm
 /// epsilon, and the output change ||f(x) - f(x + u)|| (<see cref="OutputMeasure"/>, default the
-/// L1 change of the softmax output) is recorded.
+/// L1 change of the softmax output) is recorded. With <c>isotropic</c>, u itself rescaled to epsilon is measured
+/// too (the control: how a direction that ignores the manifold moves the output).
 /// All images of a batch, all draws and all epsilons go through the model as one batch.
 /// </summary>
 public static class ManifoldRobustness
 {
     public static IReadOnlyList<EpsilonResult> Measure(Func<Tensor, Tensor> model, Tensor images,
         TangentSpaces tangents, double[] epsilons,
-        int draws, OutputMeasure? measure = null, long seed = 0, int batchImages = 16, IProgressSink? progress = null)
+        int draws, OutputMeasure? measure = null, long seed = 0, int batchImages = 16, IProgressSink? progress = null,
+        bool isotropic = false)
     {
         progress ??= NullProgress.Instance;
         measure ??= OutputMeasure.Default;
@@ -54,9 +59,10 @@ public static class ManifoldRobustness
         Require.That(images[0].numel() == d,
             $"images have {images[0].numel()} pixels but the tangent spaces live in dimension {d}");
         using var generator = new Generator((ulong)seed, device: CPU);
-        var on = new List<Tensor>[epsilons.Length];
-        var off = new List<Tensor>[epsilons.Length];
-        for (int e = 0; e < epsilons.Length; e++) { on[e] = new(); off[e] = new(); }
+        int kinds = isotropic ? 3 : 2;                                                      // on, off[, isotropic]
+        var changes = new List<Tensor>[epsilons.Length, kinds];
+        for (int e = 0; e < epsilons.Length; e++)
+            for (int k = 0; k < kinds; k++) changes[e, k] = new();
         using var noGrad = no_grad();
         using var eps = tensor(epsilons, ScalarType.Float32).view(-1, 1, 1, 1);          // (E, 1, 1, 1)
         for (long start = 0; start < n; start += batchImages)
@@ -68,32 +74,34 @@ public static class ManifoldRobustness
             var u = randn(new[] { b, draws, d }, generator: generator);                     // (b, n, d)
             var uOn = TangentSpaces.Project(q, u);
             var uOff = u - uOn;
-            var directions = stack(new[] { UnitRows(uOn), UnitRows(uOff) }, 0);            // (2, b, n, d)
-            var steps = eps.unsqueeze(1) * directions.unsqueeze(0);                         // (E, 2, b, n, d)
-            var perturbed = x.reshape(1, 1, b, 1, d) + steps;                               // (E, 2, b, n, d)
+            var units = isotropic ? new[] { UnitRows(uOn), UnitRows(uOff), UnitRows(u) }
+                : new[] { UnitRows(uOn), UnitRows(uOff) };
+            var directions = stack(units, 0);                                               // (K, b, n, d)
+            var steps = eps.unsqueeze(1) * directions.unsqueeze(0);                         // (E, K, b, n, d)
+            var perturbed = x.reshape(1, 1, b, 1, d) + steps;                               // (E, K, b, n, d)
             var clean = measure.Of(model, x);                                               // (b, C)
             var moved = measure.Of(model, perturbed.view(-1, x.shape[1], x.shape[2], x.shape[3]))
-                .view(epsilons.Length, 2, b, draws, -1);                                    // (E, 2, b, n, C)
-            var change = measure.Change(moved, clean.view(1, 1, b, 1, -1));                 // (E, 2, b, n)
+                .view(epsilons.Length, kinds, b, draws, -1);                                // (E, K, b, n, C)
+            var change = measure.Change(moved, clean.view(1, 1, b, 1, -1));                 // (E, K, b, n)
             for (int e = 0; e < epsilons.Length; e++)
-            {
-                on[e].Add(change[e, 0].MoveToOuterDisposeScope());                          // (b, n)
-                off[e].Add(change[e, 1].MoveToOuterDisposeScope());
-            }
+                for (int k = 0; k < kinds; k++)
+                    changes[e, k].Add(change[e, k].MoveToOuterDisposeScope());              // (b, n)
             progress.Update("on/off-manifold", start + b, n);
         }
         var results = new List<EpsilonResult>();
         for (int e = 0; e < epsilons.Length; e++)
         {
-            using var onAll = cat(on[e], 0);
-            using var offAll = cat(off[e], 0);
+            using var onAll = cat(changes[e, 0], 0);
+            using var offAll = cat(changes[e, 1], 0);
+            using var isoAll = isotropic ? cat(changes[e, 2], 0) : null;
             var onD = Distribution.Of(onAll);
             var offD = Distribution.Of(offAll);
             results.Add(new EpsilonResult(epsilons[e], onD, offD, offD.Mean / onD.Mean)
             {
                 OnPerImage = PerImage(onAll), OffPerImage = PerImage(offAll),
+                IsotropicPerImage = isoAll is null ? Array.Empty<double>() : PerImage(isoAll),
             });
-            foreach (var t in on[e].Concat(off[e])) t.Dispose();
+            for (int k = 0; k < kinds; k++) foreach (var t in changes[e, k]) t.Dispose();
         }
         return results;
     }

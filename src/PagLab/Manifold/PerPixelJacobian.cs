@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ public static class PerPixelJacobian
             var rows = new List<Tensor>();
             for (long i = 0; i < output.shape[0]; i++)
                 // row i of J: (k)
-                rows.Add(autograd.grad(new[] { output[i] }, new[] { zb }, retain_graph: true)[0].flatten());
+                rows.Add(GuardedAutograd.Grad(new[] { output[i] }, new[] { zb }, retainGraph: true)[0].flatten());
             perImage.Add(stack(rows, 0));                            // (d, k)
         }
         return stack(perImage, 0).MoveToOuterDisposeScope();         // (B, d, k)

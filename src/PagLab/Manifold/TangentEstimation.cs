@@ -51,6 +51,7 @@ public static class TangentEstimation
                 Tensor z;
                 using (no_grad()) z = encode(x);                                 // (b, k)
                 var j = DecoderJacobian.Compute(decode, z);                      // (b, d, k)
+                RequireFinite(j, info, start, x.shape[0]);
                 var (u, s) = TangentSpaces.Svd(j);                               // SVD per batch: J never piles up
                 parts.Add((u.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope()));
                 progress.Update("tangent spaces", start + x.shape[0], n);
@@ -58,6 +59,16 @@ public static class TangentEstimation
             return TangentSpaces.FromSvd(parts, indices, rankTolerance, info);
         }
         finally { foreach (var (u, s) in parts) { u.Dispose(); s.Dispose(); } }
+    }
+
+    /// <summary>A NaN or infinite Jacobian has no column space (the SVD fails on it): one line naming the decoder and
+    /// the images, instead of libtorch's SVD error.</summary>
+    static void RequireFinite(Tensor jacobians, IReadOnlyDictionary<string, string> info, long start, long count)
+    {
+        if (isfinite(jacobians).all().item<bool>()) return;
+        string decoder = info.TryGetValue("decoder", out var path) ? path : "the autoencoder's decoder";
+        throw new PagLabException($"{decoder}: its Jacobian at images {start + 1}-{start + count} is not finite (NaN "
+            + "or infinity), so they have no tangent space; a decoder must return finite images near the codes");
     }
 
     /// <summary>Local-PCA estimate: r principal directions of the n nearest pool images of each image.</summary>

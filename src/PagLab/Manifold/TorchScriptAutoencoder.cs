@@ -14,19 +14,25 @@ namespace PagLab.Manifold;
 public sealed class TorchScriptAutoencoder : IDisposable
 {
     private readonly jit.ScriptModule<Tensor, Tensor> encoder, decoder;
+    private readonly string encoderPath, decoderPath;
 
     TorchScriptAutoencoder(jit.ScriptModule<Tensor, Tensor> encoder, jit.ScriptModule<Tensor, Tensor> decoder,
-        int latent)
+        int latent, string encoderPath, string decoderPath)
     {
         this.encoder = encoder;
         this.decoder = decoder;
+        this.encoderPath = encoderPath;
+        this.decoderPath = decoderPath;
         Latent = latent;
     }
 
     public int Latent { get; }
 
-    public Tensor Encode(Tensor x) => encoder.call(x);
-    public Tensor Decode(Tensor z) => decoder.call(z);
+    public Tensor Encode(Tensor x) =>
+        ScriptCall.Call(encoder, encoderPath, $"encoding a batch of {x.shape[0]}", null, x);
+
+    public Tensor Decode(Tensor z) =>
+        ScriptCall.Call(decoder, decoderPath, $"decoding a batch of {z.shape[0]}", null, z);
 
     public void Dispose()
     {
@@ -47,16 +53,17 @@ public sealed class TorchScriptAutoencoder : IDisposable
             using var noGrad = no_grad();
             long[] input = { 2, shape.Channels, shape.Height, shape.Width };
             var z = Run(encoder, zeros(input), encoderPath, input);
-            if (z.dim() != 2 || z.shape[0] != 2)
+            if (z.dim() != 2 || z.shape[0] != 2 || z.shape[1] == 0)
                 throw new DataFormatException(encoderPath,
-                    $"an encoder must return codes (2, k) for input {Shape(input)}, this one returns {Shape(z.shape)}");
+                    $"an encoder must return codes (2, k) with k >= 1 for input {Shape(input)}, this one returns "
+                    + $"{Shape(z.shape)}");
             var x = Run(decoder, z, decoderPath, z.shape);
             long d = shape.Channels * shape.Height * shape.Width;
-            if (x.shape[0] != 2 || x.numel() != 2 * d)
+            if (x.dim() == 0 || x.shape[0] != 2 || x.numel() != 2 * d)
                 throw new DataFormatException(decoderPath,
                     $"a decoder must return images {Shape(input)} for codes {Shape(z.shape)}, this one returns "
                     + $"{Shape(x.shape)}");
-            return new TorchScriptAutoencoder(encoder, decoder, (int)z.shape[1]);
+            return new TorchScriptAutoencoder(encoder, decoder, (int)z.shape[1], encoderPath, decoderPath);
         }
         catch
         {
@@ -68,11 +75,10 @@ public sealed class TorchScriptAutoencoder : IDisposable
 
     static Tensor Run(jit.ScriptModule<Tensor, Tensor> module, Tensor input, string path, long[] shape)
     {
-        try { return module.call(input); }
-        catch (Exception e) when (e is not PagLabException)
+        try { return ScriptCall.Call(module, path, "forward", null, input); }
+        catch (ScriptException e)
         {
-            throw new DataFormatException(path,
-                $"forward fails on input {Shape(shape)}: {TorchScriptFile.FirstLine(e.Message)}");
+            throw new DataFormatException(path, $"forward fails on input {Shape(shape)}: {e.Cause}");
         }
     }
 

@@ -144,7 +144,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
 
     /// <summary>
     /// The weights file for <paramref name="net"/>: the option if given, else $PAGLAB_LPIPS_WEIGHTS, else
-    /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists; null when there is none.
+    /// &lt;data root&gt;/weights/lpips-NET-v0.1.safetensors when that file exists, else for SqueezeNet the
+    /// weights shipped with PagLab (<see cref="BundledWeights"/>); null when there is none.
     /// </summary>
     public static string? FindWeights(string? option, LpipsNet net = LpipsNet.Squeeze, string? dataRoot = null)
     {
@@ -152,8 +153,20 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         var env = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
         if (!string.IsNullOrEmpty(env)) return env;
         string inRoot = DataRootWeights(net, dataRoot);
-        return File.Exists(inRoot) ? inRoot : null;
+        if (File.Exists(inRoot)) return inRoot;
+        return net == BundledNet && File.Exists(BundledWeights) ? BundledWeights : null;
     }
+
+    /// <summary>The network whose weights ship with PagLab.</summary>
+    public const LpipsNet BundledNet = LpipsNet.Squeeze;
+
+    /// <summary>
+    /// LPIPS-SqueezeNet v0.1 as shipped with PagLab: weights/lpips-squeeze-v0.1.safetensors beside this assembly
+    /// (the build, the NuGet package and the tool all put it there; licences in THIRD-PARTY-NOTICES.md).
+    /// </summary>
+    public static string BundledWeights => Path.Combine(
+        Path.GetDirectoryName(typeof(Lpips).Assembly.Location) is { Length: > 0 } dir ? dir : AppContext.BaseDirectory,
+        "weights", $"lpips-{Vocabulary.Name(BundledNet)}-v0.1.safetensors");
 
     public static string DataRootWeights(LpipsNet net, string? dataRoot) =>
         Path.Combine(Data.Datasets.ResolveRoot(dataRoot), "weights", $"lpips-{Vocabulary.Name(net)}-v0.1.safetensors");
@@ -189,7 +202,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     public static string ResolveWeights(string? option, LpipsNet net = LpipsNet.Squeeze, string? dataRoot = null) =>
         FindWeights(option, net, dataRoot) ?? throw new PagLabException(
             $"no LPIPS weights: pass `lpipsWeights`, set PAGLAB_LPIPS_WEIGHTS, or put them"
-            + $" at {DataRootWeights(net, dataRoot)}");
+            + $" at {DataRootWeights(net, dataRoot)}"
+            + (net == LpipsNet.Alex ? " (`paglab weights fetch lpips-alex` does)" : ""));
 }
 
 /// <summary>LPIPS' learned weights w_l: a 1x1 convolution C_l -> 1 without bias, named "model.1" as in the original

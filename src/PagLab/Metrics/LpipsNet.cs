@@ -15,7 +15,8 @@ public enum LpipsNet
 /// <summary>
 /// The LPIPS a measurement compares with, found the one way the CLI, sweeps and the demo share: the network
 /// named, else the one of the weights given (the option, else $PAGLAB_LPIPS_WEIGHTS), else alex when its weights
-/// are in the data root, else squeeze; the weights from the option, $PAGLAB_LPIPS_WEIGHTS or the data root.
+/// are in the data root, else squeeze; the weights from the option, $PAGLAB_LPIPS_WEIGHTS, the data root or, for
+/// squeeze, the weights shipped with PagLab (<see cref="Lpips.BundledWeights"/>).
 /// </summary>
 /// <param name="Weights">The weights file; null when none was found (measurements then use SSIM and cosine).</param>
 public sealed record LpipsChoice(LpipsNet Net, string? Weights, string DataRootWeights)
@@ -33,7 +34,8 @@ public sealed record LpipsChoice(LpipsNet Net, string? Weights, string DataRootW
 
     /// <summary>One line for the log: which LPIPS, or where its weights would have been.</summary>
     public string Describe() => Weights is null
-        ? $"note: no LPIPS weights (set PAGLAB_LPIPS_WEIGHTS or put them at {DataRootWeights}): SSIM and cosine only"
+        ? $"note: no LPIPS-{Vocabulary.Name(Net)} weights (`paglab weights fetch lpips-{Vocabulary.Name(Net)}` puts"
+            + $" them at {DataRootWeights}, or set PAGLAB_LPIPS_WEIGHTS): SSIM and cosine only"
         : $"LPIPS-{Vocabulary.Name(Net)} ({Weights})";
 
     /// <summary>The loaded network; null without weights.</summary>

@@ -47,10 +47,22 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) // (B, C, H, W) in [0,1] -> (B, classes) logits
     {
-        if (normalize is null && !ChannelsLast) return net.call(x);
+        if (normalize is null && !ChannelsLast && !Spec.Adapts) return net.call(x);
         using var _ = NewDisposeScope();
+        x = Adapt(x);
         if (ChannelsLast) x = MemoryFormat.ChannelsLast(x);
         return net.call(normalize is null ? x : normalize.call(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The dataset's image as the network takes it (<see cref="ModelSpec.GreyToRgb"/>,
+    /// <see cref="ModelSpec.Resize"/>); both are differentiable, so gradients reach the dataset's pixels.</summary>
+    Tensor Adapt(Tensor x)
+    {
+        if (Spec.GreyToRgb) x = x.expand(-1, 3, -1, -1);                    // (B, 3, H, W)
+        if (Spec.Resize is [int h, int w])
+            x = nn.functional.interpolate(x, new long[] { h, w }, mode: InterpolationMode.Bilinear,
+                align_corners: false);                                      // (B, C, h, w)
+        return x;
     }
 }
 

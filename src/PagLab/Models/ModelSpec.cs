@@ -22,6 +22,16 @@ public sealed record ModelSpec
     public float[] PixelRange { get; init; } = { 0, 1 };        // [lo, hi] the network's pixels span (e.g. -1,1)
     public int Hidden { get; init; } = 256;                     // mlp hidden width
     public string? Dataset { get; init; }
+    public int? OutputIndex { get; init; }                      // torchscript: the element of a tuple output to use
+    // Input adapters inside the model, so that gradients stay w.r.t. the dataset's image: [H, W] the network
+    // takes (bilinear resize), and a grey image repeated into the 3 channels of an RGB network.
+    public int[]? Resize { get; init; }
+    public bool GreyToRgb { get; init; }
+
+    /// <summary>Channels of the network's input (after the adapters); normalisation is per network channel.
+    /// </summary>
+    public int NetworkChannels => GreyToRgb ? 3 : Channels;
+    public bool Adapts => GreyToRgb || Resize is not null;
 
     public ImageShape Shape => new(Channels, Height, Width);
 
@@ -39,8 +49,8 @@ public sealed record ModelSpec
     {
         float lo = PixelRange[0], width = PixelRange[1] - PixelRange[0];
         if (Mean.Length == 0 && lo == 0 && width == 1) return null;
-        float[] mean = Mean.Length > 0 ? Mean : new float[Channels], std = Std.Length > 0 ? Std : Enumerable.Repeat(1f,
-            Channels).ToArray();
+        float[] mean = Mean.Length > 0 ? Mean : new float[NetworkChannels],
+            std = Std.Length > 0 ? Std : Enumerable.Repeat(1f, NetworkChannels).ToArray();
         return (mean.Select(m => (m - lo) / width).ToArray(), std.Select(s => s / width).ToArray());
     }
 
@@ -50,13 +60,17 @@ public sealed record ModelSpec
         Require.That(Channels > 0 && Height > 0 && Width > 0, $"bad input shape {Channels}x{Height}x{Width}");
         Require.That(Classes >= 2, $"a classifier needs at least 2 classes, got {Classes}");
         Require.Positive(WidthMultiplier, "width multiplier");
-        Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == Channels),
+        Require.That(Mean.Length == Std.Length && (Mean.Length == 0 || Mean.Length == NetworkChannels),
             "normalisation mean/std must have one value per channel");
+        Require.That(!GreyToRgb || Channels == 1, $"greyToRgb needs 1-channel images, these have {Channels}");
+        Require.That(Resize is null || Resize.Length == 2 && Resize.All(n => n is >= 1 and <= 4096),
+            "resize must be H,W with each in 1..4096");
         Require.That(Std.All(s => s > 0 && float.IsFinite(s)) && Mean.All(float.IsFinite),
             "normalisation std must be positive and finite");
         Require.That(PixelRange.Length == 2 && PixelRange.All(float.IsFinite) && PixelRange[1] > PixelRange[0],
             $"pixel range must be LO,HI with LO < HI, got [{string.Join(",", PixelRange)}]");
         ActivationSpec.Parse(Activation);
+        Require.That(OutputIndex is null or >= 0 and < 64, $"output index must be in 0..63, got {OutputIndex}");
     }
 }
 

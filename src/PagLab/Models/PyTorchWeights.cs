@@ -36,7 +36,12 @@ public static class PyTorchWeights
         {
             var named = raw.ToDictionary(kv => kv.Key.StartsWith(DataParallelPrefix,
                 StringComparison.Ordinal) ? kv.Key[DataParallelPrefix.Length..] : kv.Key, kv => kv.Value);
-            Tensor conv1 = Need(named, "conv1.weight", path), linear = Need(named, "linear.weight", path);
+            if (!named.ContainsKey("conv1.weight") || !named.ContainsKey("linear.weight"))
+                throw new DataFormatException(path, "not a ResNet-18 state dict in the PAGs authors' names (no "
+                    + "conv1.weight or linear.weight); for another architecture, trace it in PyTorch and import the "
+                    + "archive: net.load_state_dict(torch.load(FILE)); net.eval(); torch.jit.trace(net, torch.rand(1, "
+                    + $"{info.Shape.Channels}, {info.Shape.Height}, {info.Shape.Width})).save('model.pt')");
+            Tensor conv1 = named["conv1.weight"], linear = named["linear.weight"];
             if (conv1.dim() != 4 || linear.dim() != 2) throw new DataFormatException(path,
                 "conv1.weight or linear.weight has the wrong number of dimensions for a ResNet-18");
             float[] mean = named.TryGetValue(NormalizePrefix + "mean",
@@ -92,8 +97,4 @@ public static class PyTorchWeights
         else if (ext is ".pt" or ".pth") TorchFile.WriteStateDict(path, sd);
         else throw new PagLabException($"{path}: export needs a .pt, .pth or .safetensors file name");
     }
-
-    static Tensor Need(Dictionary<string, Tensor> d, string name, string path) =>
-        d.TryGetValue(name, out var t) ? t : throw new DataFormatException(path,
-            $"has no '{name}' (not a ResNet-18 state dict in the authors' names?)");
 }

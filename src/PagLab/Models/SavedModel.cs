@@ -68,6 +68,13 @@ public static class SavedModel
         JsonFiles.Write(Path.Combine(dir, InfoFile), new ModelFile { Spec = spec, Objective = null, Notes = notes });
     }
 
+    /// <summary>The spec in the folder's model.json, or null when there is none.</summary>
+    public static ModelSpec? ReadSpec(string dir)
+    {
+        string info = Path.Combine(dir, InfoFile);
+        return File.Exists(info) ? JsonFiles.Read<ModelFile>(info).Spec : null;
+    }
+
     /// <summary>Whether the folder holds an imported TorchScript model.</summary>
     public static bool IsTorchScript(string dir) =>
         File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir,

@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -30,8 +31,8 @@ public sealed class GradientNormPenalty : ITrainingObjective
         var logits = model.call(input);
         var perExample = functional.cross_entropy(logits, y, reduction: Reduction.None);   // (B)
         var ce = perExample.mean();
-        var g = torch.autograd.grad(new[] { perExample.sum() }, new[] { input }, create_graph: true,
-            retain_graph: true)[0];
+        var g = GuardedAutograd.Grad(new[] { perExample.sum() }, new[] { input }, createGraph: true,
+            retainGraph: true)[0];
         var penalty = g.pow(2).flatten(1).sum(1).mean();                                    // mean_i ||g_i||^2
         var total = ce + Lambda * penalty;
         return new ObjectiveTerms(total.MoveToOuterDisposeScope(), ce.MoveToOuterDisposeScope(),

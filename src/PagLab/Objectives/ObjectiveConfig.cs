@@ -84,8 +84,9 @@ public sealed record ObjectiveConfig
     public ITrainingObjective Create(int batchSize)
     {
         // Beyond these the loss overflows float32 (or the noise drowns every image): refused, not trained into NaN.
-        Require.That(Lambda >= 0 && Lambda <= MaxLambda, $"lambda must be in [0, {MaxLambda:G}], got {Lambda}");
-        Require.That(Sigma >= 0 && Sigma <= MaxSigma, $"sigma must be in [0, {MaxSigma:G}], got {Sigma}");
+        Require.That(Lambda >= 0 && Lambda <= MaxLambda,
+            $"lambda must be in [0, {MaxLambda:G}], {Require.Got(Lambda)}");
+        Require.That(Sigma >= 0 && Sigma <= MaxSigma, $"sigma must be in [0, {MaxSigma:G}], {Require.Got(Sigma)}");
         Require.That(Draws is >= 1 and <= 1024, $"draws must be in 1..1024, got {Draws}");
         switch (Kind)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using PagLab.Common;
 using PagLab.Experiments;
+using PagLab.Objectives;
 using PagLab.Uncertainty;
 using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
@@ -11,6 +12,7 @@ public enum Outcome
     [Name("held", "the interval supports the claim")] Held,
     [Name("did not hold", "the interval contradicts the claim")] NotHeld,
     [Name("inconclusive", "the interval decides neither way, or a measurement is missing")] Inconclusive,
+    [Name("not testable here", "a control shows the measurement cannot decide the claim at this scale")] NotTestable,
 }
 
 /// <summary>One of the paper's claims checked on a sweep: held, did not hold, or inconclusive, with the numbers behind
@@ -62,7 +64,7 @@ public static class Findings
         {
             var mine = regimes.Where(r => r.Level.Dataset == dataset && r.Level.Completed.Count > 0).ToList();
             var standard = mine.FirstOrDefault(r => r.Level.IsStandard)?.Level;
-            var undertrained = mine.FirstOrDefault(r => r.Reason.StartsWith("undertrained", StringComparison.Ordinal));
+            var undertrained = mine.FirstOrDefault(r => r.Cause == RegimeCause.Undertrained);
             if (undertrained is not null)
             {
                 findings.Add(new Finding(Trained, dataset, null,
@@ -71,28 +73,28 @@ public static class Findings
                 continue;
             }
             if (standard is null) continue;
-            var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective).Distinct().ToList();
+            var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective!.Value).Distinct().ToList();
             if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
             {
-                findings.Add(StandardOffOverOn(dataset, standard, eps));
+                var untrained = mine.FirstOrDefault(r => r.Level.IsUntrained)?.Level;
+                findings.Add(StandardOffOverOn(dataset, standard, untrained, eps));
                 foreach (var objective in objectives)
                 {
-                    var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level)
+                    var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
+                    string name = Vocabulary.Name(objective);
+                    findings.Add(OffFalling(dataset, name, curve, eps));
+                    findings.Add(OnFlatWhileOffFalls(dataset, name, curve, eps));
+                    var working = Curve(mine, objective).Where(r => !r.Collapsed).Select(r => r.Level)
                         .Prepend(standard).ToList();
-                    findings.Add(OffFalling(dataset, objective, curve, eps));
-                    findings.Add(OnFlatWhileOffFalls(dataset, objective, curve, eps));
-                    var working = mine.Where(r => r.Level.Objective == objective && !Collapsed(r))
-                        .Select(r => r.Level).Prepend(standard).ToList();
-                    findings.Add(RelativeRobustnessGrowing(dataset, objective, working, eps));
+                    findings.Add(RelativeRobustnessGrowing(dataset, name, working, eps));
                 }
             }
             var alignment = AlignmentMetric(haveLpips);
             string metric = haveLpips ? "1 - LPIPS" : "SSIM";
             foreach (var objective in objectives)
             {
-                var curve = mine.Where(r => r.Level.Objective == objective).Select(r => r.Level).Prepend(standard)
-                    .ToList();
-                findings.Add(AlignmentPeak(dataset, objective, curve, alignment, metric));
+                var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
+                findings.Add(AlignmentPeak(dataset, Vocabulary.Name(objective), curve, alignment, metric));
             }
             if (mine.Any(r => r.Level.Values(alignment) is not null))
                 findings.Add(RegimeComparison(BayesAlignedMostAligned, dataset, mine, alignment,
@@ -107,28 +109,38 @@ public static class Findings
             {
                 findings.Add(StandardNoise(dataset, standardNoise));
                 foreach (var objective in objectives)
-                    findings.Add(RobustNoise(dataset, objective, standardNoise,
-                        mine.Where(r => r.Level.Objective == objective).ToList()));
+                    findings.Add(RobustNoise(dataset, Vocabulary.Name(objective), standardNoise,
+                        Curve(mine, objective)));
             }
         }
         return findings;
     }
 
-    static bool Collapsed(LevelRegime r) => r.Regime == Regime.Excessive &&
-        (r.Reason.StartsWith("collapsed", StringComparison.Ordinal) || r.Reason.StartsWith("near-constant",
-            StringComparison.Ordinal));
+    /// <summary>The levels of one objective's strength curve (imported models and the standard excluded).</summary>
+    static List<LevelRegime> Curve(IEnumerable<LevelRegime> levels, ObjectiveKind objective) =>
+        levels.Where(r => r.Level.OnCurve && r.Level.Objective == objective).ToList();
 
     static string At(double eps) => $"eps {eps.ToString("G3", Inv)}";
 
     /// <summary>Figure 3, left end: the standard model is more sensitive off the manifold than on it.</summary>
-    static Finding StandardOffOverOn(string dataset, Level standard, double eps)
+    /// <summary>Not testable when the untrained control is already below 1: off/on below 1 is then a property of
+    /// the architecture and the perturbations, not something training did (issue 24).</summary>
+    static Finding StandardOffOverOn(string dataset, Level standard, Level? untrained, double eps)
     {
+        const string claim =
+            "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)";
         var ratio = PairedRatio(standard.Off(eps)!, standard.On(eps)!);
+        string numbers = $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)";
+        if (untrained?.On(eps) is { } on && untrained.Off(eps) is { } off && PairedRatio(off, on) is var control
+            && control.Below(1))
+            return new Finding(StandardOffAboveOn, dataset, null, claim, Outcome.NotTestable,
+                $"an untrained model of the same architecture is already at off/on {control.Text()} (below 1) on the "
+                + $"same tangents, images and draws, so a standard model below 1 says nothing about training; "
+                + numbers);
         var outcome = ratio.Above(1) ? Outcome.Held : ratio.Below(1) ? Outcome.NotHeld : Outcome.Inconclusive;
-        return new Finding(StandardOffAboveOn, dataset, null,
-            "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)",
-                outcome,
-            $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)");
+        return new Finding(StandardOffAboveOn, dataset, null, claim, outcome,
+            numbers + (untrained?.On(eps) is { } u && untrained.Off(eps) is { } v
+                ? $"; untrained control off/on {PairedRatio(v, u).Text()}" : ""));
     }
 
     /// <summary>Figure 3 top: off-manifold sensitivity decreases with the strength of the robustness

@@ -44,7 +44,7 @@ public static class Plots
             int color = 0;
             foreach (var curve in Curves(levels))
                 Curve(plot, curve.Select(l => (x(l.Level.Strength), value(l))), Palette[color++ % Palette.Length],
-                    curve[^1].Level.Objective, dashed: false);
+                    curve[^1].Level.ObjectiveName, dashed: false);
             ImportedPoints(plot, levels, x, value, color);
             Finish(plot, title, "log10 strength (leftmost: standard)", plots.Count == 0);
             plots.Add(plot);
@@ -72,7 +72,7 @@ public static class Plots
                 Curve(plot, curve.Select(l => (x(l.Level.Strength), At(l)?.Off)), colour,
                     $"off, eps {epsilons[e].ToString("G3", Inv)}", dashed: true);
             }
-            Finish(plot, $"{curve[^1].Level.Objective}: on (solid) and off (dashed)",
+            Finish(plot, $"{curve[^1].Level.ObjectiveName}: on (solid) and off (dashed)",
                 "log10 strength (leftmost: standard)", true);
             plots.Add(plot);
         }

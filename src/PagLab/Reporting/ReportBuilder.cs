@@ -19,9 +19,20 @@ public static class ReportBuilder
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static string Build(SweepFolder sweep, string outPath, IProgressSink? progress = null)
+    /// <summary>The figure folder written beside the report: report-figures/ for report.html.</summary>
+    public static string FiguresFolder(string outPath) => Path.Combine(
+        Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-figures");
+
+    /// <summary>The files written: the HTML report and its Markdown summary beside it.</summary>
+    public static (string Path, FileKind Kind)[] Files(string outPath) =>
+        [(outPath, FileKind.Html), (Path.ChangeExtension(outPath, ".md"), FileKind.Text)];
+
+    /// <param name="regimes">Changes to the spec's regime rule (delta, kappa) for this report only.</param>
+    public static string Build(SweepFolder sweep, string outPath, IProgressSink? progress = null,
+        RegimeSettings? regimes = null)
     {
         var spec = sweep.ReadSpec();
+        if (regimes is not null) spec = spec with { Regimes = regimes.Apply(spec.Regimes, "the report's options") };
         var results = SweepResults.Read(sweep);
         if (results.Count == 0)
             throw new PagLabException($"{sweep.Root}: no finished jobs yet (run 'paglab sweep run')");
@@ -29,8 +40,7 @@ public static class ReportBuilder
             .Select(d => (d, q: Score.DenoiserQuality.Read(sweep.Shared(d).Denoiser)))
             .Where(x => x.q is not null).ToDictionary(x => x.d, x => x.q!);
         var model = ReportModel.Build(spec, results, quality);
-        string figures = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
-            Path.GetFileNameWithoutExtension(outPath) + "-figures");
+        string figures = FiguresFolder(outPath);
         Directory.CreateDirectory(figures);
         AtomicFile.WriteAllText(outPath, Render(model, spec, sweep, figures));
         AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".md"), ReportSummary.Markdown(model, spec));
@@ -129,26 +139,22 @@ public static class ReportBuilder
     /// <summary>The regime rule in words and each level's regime with its reason.</summary>
     static void RegimesSection(StringBuilder html, ReportModel model, string eps)
     {
-        html.Append($"<h2>Regimes</h2><p>Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, "
-            + $"against the standard model "
-            + "of its dataset: <b>none</b> if the standard model is not above chance accuracy (undertrained); "
-                + "<b>excessive</b> if collapsed "
-            + "(accuracy not above chance, or a near-constant output) or if on-manifold sensitivity and test "
-                + "accuracy are both below the "
-            + "standard's by their intervals; otherwise <b>bayes-aligned</b> if off/on is below 1 by its interval, "
-                + "<b>weak</b> if above, "
-            + "and the <b>boundary</b> between them if the interval contains 1.</p>");
-        html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th><th>")
-            .Append($"{model.AlignmentName}</th><th>Bayes cos.</th><th>rel. noise "
-                + $"rob.</th><th>regime</th><th>why</th></tr>");
+        html.Append($"<h2>Regimes</h2><p>{Esc(ReportSummary.RuleText(model, eps))}</p>");
+        foreach (var contradiction in model.Contradictions)
+            html.Append($"<p><b>Alignment contradicts the regime:</b> {Esc(contradiction)}</p>");
+        html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th>")
+            .Append("<th>median off/on per image</th><th>")
+            .Append($"rel. noise rob.</th><th>{model.AlignmentName}</th><th>Bayes cos.</th><th>regime</th><th>why</th>"
+                + "</tr>");
         foreach (var l in model.Levels)
         {
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
             html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
                 + $"class=l>{Esc(l.Level.Dataset)}</td>")
                 .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
-                .Append($"<td>{T(l.Alignment)}</td>")
-                .Append($"<td>{T(l.BayesCosine)}</td><td>{T(l.RelativeNoise)}</td><td "
+                .Append($"<td>{T(at?.MedianOffOverOn)}</td>")
+                .Append($"<td>{T(l.RelativeNoise)}</td><td>{T(l.Alignment)}</td>")
+                .Append($"<td>{T(l.BayesCosine)}</td><td "
                     + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");
         }
     }

@@ -4,8 +4,10 @@ using Sample = PagLab.Uncertainty.Bootstrap.Sample;
 
 namespace PagLab.Reporting;
 
-/// <summary>On and off sensitivity of a level at one epsilon (seeds pooled).</summary>
-public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn);
+/// <summary>On and off sensitivity of a level at one epsilon (seeds pooled): off/on as the ratio of the means and as
+/// the median of the per-image ratios (issue 24: the mean is dominated by a few low-margin images).</summary>
+public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn,
+    Estimate MedianOffOverOn);
 
 /// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
 public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
@@ -43,6 +45,11 @@ public sealed record ReportModel
     public required IReadOnlyList<LevelSummary> Levels { get; init; }
     public required IReadOnlyList<Finding> Findings { get; init; }
     public double? RegimeEpsilon { get; init; }
+    /// <summary>The regime rule the levels were classified by (its delta and kappa are shown).</summary>
+    public RegimeRule Rule { get; init; } = new();
+    /// <summary>Levels whose alignment contradicts their regime (a bayes-aligned level less aligned than a weak one
+    /// by its interval), each said in one sentence.</summary>
+    public IReadOnlyList<string> Contradictions { get; init; } = Array.Empty<string>();
     public required string OutputMeasure { get; init; }
     public bool HaveLpips { get; init; }
     public string AlignmentName => HaveLpips ? "1 - LPIPS" : "SSIM";
@@ -73,12 +80,37 @@ public sealed record ReportModel
             Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
             Findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
                 d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy), RegimeEpsilon = eps, Scores = scores,
+            Rule = spec.Regimes, Contradictions = Contradict(regimes, alignment, haveLpips ? "1 - LPIPS" : "SSIM"),
             OutputMeasure = Common.Vocabulary.Name(
                 results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output),
             HaveLpips = haveLpips,
             Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
                 .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),
         };
+    }
+
+    /// <summary>
+    /// A bayes-aligned level whose alignment (with the score, and with the Bayes gradient where known) is below a weak
+    /// level's of the same dataset by the interval of their difference: the regime and the alignment disagree.
+    /// </summary>
+    static List<string> Contradict(IReadOnlyList<LevelRegime> regimes, Func<JobResult, double[]?> alignment,
+        string metric)
+    {
+        var said = new List<string>();
+        var measures = new (Func<JobResult, double[]?> Pick, string Name)[]
+            { (alignment, metric), (r => r.Alignment?.BayesCosinePerImage, "cosine to the Bayes gradient") };
+        foreach (var aligned in regimes.Where(r => r.Regime == Regime.BayesAligned))
+            foreach (var weak in regimes.Where(r => r.Regime == Regime.Weak
+                                                     && r.Level.Dataset == aligned.Level.Dataset))
+                foreach (var (pick, name) in measures)
+                {
+                    if (aligned.Level.Values(pick) is not { } a || weak.Level.Values(pick) is not { } w) continue;
+                    var difference = Bootstrap.Difference(a, w);
+                    if (difference.Below(0))
+                        said.Add($"{aligned.Level.Label} is bayes-aligned but less aligned ({name}) than "
+                            + $"{weak.Level.Label}, which is weak: difference {difference.Text()}");
+                }
+        return said;
     }
 
     static LevelSummary Summarise(LevelRegime regime, Func<JobResult, double[]?> alignment)
@@ -90,7 +122,8 @@ public sealed record ReportModel
         {
             Sample on = level.On(e)!, off = level.Off(e)!;
             var ratio = Bootstrap.Ratio(off, on);
-            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio);
+            var median = Bootstrap.MedianRatio(off, on);
+            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio, median);
         }).ToList();
         var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0)
             .Order();

@@ -16,6 +16,19 @@ public static class ReportSummary
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Why a gradient mode is compared with which score (docs/score.md).</summary>
+    /// <summary>The regime rule in words, with the tolerances it ran with.</summary>
+    public static string RuleText(ReportModel model, string eps) =>
+        $"Rule (docs/experiments.md), at eps {eps}, each level's seeds pooled, against the standard model of its "
+        + "dataset, every comparison by its 95% interval (paired over the same images and draws where the results "
+        + "allow): none if the standard model is not above chance (undertrained); excessive if collapsed (accuracy "
+        + "not above chance, or a near-constant output), or if the accuracy drop is above the tolerance delta = "
+        + $"{model.Rule.AccuracyTolerance:G3}, or if on-manifold sensitivity is below kappa = "
+        + $"{model.Rule.OnManifoldFactor:G3} x the standard's; none (accuracy undetermined) if the drop's interval "
+        + "contains delta; then, among accurate models, weak if off/on is above 1 (or the standard is weak and off/on "
+        + "relative to the standard's is not below 1), bayes-aligned if off/on is below 1 and below the standard's "
+        + "(unless the standard's is below 1 too), and the boundary between them otherwise. Accuracy is part of the "
+        + "rule because a collapsed model's gradient can point nearer the Bayes gradient than any accurate model's.";
+
     public static string ModeReason(GradientMode mode) => mode switch
     {
         GradientMode.Sum =>
@@ -44,15 +57,18 @@ public static class ReportSummary
         foreach (var f in model.Findings)
             md.AppendLine($"| {f.Dataset} | {f.Objective ?? ""} | {Cell(f.Claim)} | **{f.OutcomeText}** | "
                 + $"{Cell(f.Evidence)} |");
-        md.AppendLine().AppendLine("## Regimes").AppendLine()
-            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | {model.AlignmentName} | regime | "
-                + $"why |")
-            .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        md.AppendLine().AppendLine("## Regimes").AppendLine().AppendLine(RuleText(model, eps)).AppendLine();
+        foreach (var contradiction in model.Contradictions)
+            md.AppendLine($"**Alignment contradicts the regime:** {contradiction}").AppendLine();
+        md
+            .AppendLine($"| level | seeds | test accuracy | off/on at eps {eps} | median off/on per image | "
+                + $"{model.AlignmentName} | regime | why |")
+            .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var l in model.Levels)
         {
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
             md.AppendLine($"| {l.Level.Label} | {l.Level.Completed.Count} | {T(l.Accuracy, "F3")} | {T(at?.OffOverOn)} "
-                + $"| {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
+                + $"| {T(at?.MedianOffOverOn)} | {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
         }
         if (model.Scores.Count > 0)
         {

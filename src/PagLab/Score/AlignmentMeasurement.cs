@@ -109,6 +109,9 @@ public static class AlignmentMeasurement
             var targets = Targets(eval.Model, x, mode, y);
             var scoreLabels = denoiser.Conditional ? targets : null;
             var score = ScoreFunction.Compute(denoiser, x, sigma, scoreLabels);
+            string batch = $"batch {start / batchSize + 1} (images {start}..{start + n - 1})";
+            Finite.Check(gradient, $"the model's input gradient in {batch}");
+            Finite.Check(score, $"the score at sigma {sigma:G4} in {batch}");
             var vsScore = Compare(gradient, score, lpips);
             Similarity[]? vsExact = null, vsBayes = null;
             double[]? scoreCosine = null;
@@ -139,8 +142,8 @@ public static class AlignmentMeasurement
             LpipsNet = lpips?.Net,
             ScoreConditioning = conditioning, BayesReadout = exact is null ? null : "log-probabilities",
             Why = Explain(mode, denoiser.Conditional, exact is not null),
-            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (set PAGLAB_LPIPS_WEIGHTS,"
-                                   + " name a weight file, or put them in the data root's weights/ folder)" : null,
+            Note = lpips is null ? "LPIPS weights absent: only SSIM and cosine are reported (name a weight file, or "
+                                   + "`paglab weights fetch lpips-alex` for AlexNet)" : null,
             MeanGradientVsScore = Mean(images.Select(i => i.GradientVsScore)),
             MeanGradientVsExactScore = exact is null ? null : Mean(images.Select(i => i.GradientVsExactScore!)),
             MeanGradientVsBayesGradient = exact is null ? null : Mean(images.Select(i => i.GradientVsBayesGradient!)),

@@ -94,9 +94,16 @@ public static class EdmLoss
 /// <summary>The score s(x, sigma) = (D(x, sigma) - x) / sigma^2 (Tweedie), computed only here.</summary>
 public static class ScoreFunction
 {
+    /// <summary>Noise levels in [0,1]-pixel units: below MinSigma D(x) - x is lost in float32 rounding (and
+    /// sigma^2 underflows), above MaxSigma the noise drowns every image.</summary>
+    public const double MinSigma = 1e-4, MaxSigma = 1e3;
+
+    public static void RequireSigma(double sigma) => Common.Require.That(sigma >= MinSigma && sigma <= MaxSigma,
+        $"sigma must be in [{MinSigma:G}, {MaxSigma:G}], got {sigma}");
+
     public static Tensor Compute(IDenoiser denoiser, Tensor x, double sigma, Tensor? labels = null)
     {
-        Common.Require.Positive(sigma, "sigma");
+        RequireSigma(sigma);
         using var _ = NewDisposeScope();
         using var noGrad = no_grad();
         return ((denoiser.Denoise(x, sigma, labels) - x) / (sigma * sigma)).MoveToOuterDisposeScope();
@@ -111,6 +118,8 @@ public static class ScoreFunction
             long n = Math.Min(batchSize, images.shape[0] - i);
             parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, denoiser.Conditional ? labels?.narrow(0, i,
                 n) : null));
+            Common.Finite.Check(parts[^1], $"the score at sigma {sigma:G4} of batch {i / batchSize + 1} (images {i}.."
+                + $"{i + n - 1})");
         }
         var all = cat(parts.ToArray(), 0);
         foreach (var p in parts) p.Dispose();

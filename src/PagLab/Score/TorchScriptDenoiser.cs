@@ -3,6 +3,7 @@ using PagLab.Data;
 using PagLab.IO;
 using PagLab.IO.Torch;
 using PagLab.Models;
+using PagLab.Probe;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -52,10 +53,13 @@ public sealed class TorchScriptDenoiser : IDenoiser
     public const string InfoFile = "torchscript-denoiser.json", ScriptFile = "denoiser.pt";
     private readonly jit.ScriptModule script;
     private readonly int inputs;
+    private readonly string source;
+    private long calls;
 
     TorchScriptDenoiser(jit.ScriptModule script, TorchScriptDenoiserSpec spec, string path)
     {
         this.script = script;
+        this.source = path;
         Spec = spec;
         inputs = script.GetNumberOfInputs();
         if (inputs is not (2 or 3))
@@ -79,7 +83,8 @@ public sealed class TorchScriptDenoiser : IDenoiser
         var y = x * width + lo;
         var s = full(x.shape[0], Spec.SigmaScale * sigma, dtype: x.dtype, device: x.device); // (B) the network's sigma
         object[] args = Conditional ? new object[] { y, s, ClassInput(labels, x) } : new object[] { y, s };
-        var output = (Tensor)script.call(args);
+        var output = ScriptCall.Call(script, source,
+            $"forward call {++calls} (a batch of {x.shape[0]}, sigma {sigma:G4})", null, args);
         var denoised = Spec.Form == "eps" ? y - s.reshape(-1, 1, 1, 1) * output : output;  // eps: x = x0 + sigma n
         return ((denoised - lo) / width).MoveToOuterDisposeScope();
     }
@@ -107,10 +112,9 @@ public sealed class TorchScriptDenoiser : IDenoiser
         using var noGrad = no_grad();
         Tensor output;
         try { output = denoiser.Denoise(full(input, 0.5f), 0.25, zeros(2, dtype: ScalarType.Int64)); }
-        catch (Exception e) when (e is not PagLabException)
+        catch (ScriptException e)
         {
-            throw new DataFormatException(path,
-                $"forward fails on input ({string.Join(", ", input)}): {TorchScriptFile.FirstLine(e.Message)}");
+            throw new DataFormatException(path, $"forward fails on input ({string.Join(", ", input)}): {e.Cause}");
         }
         if (!output.shape.SequenceEqual(input))
             throw new DataFormatException(path,
@@ -119,11 +123,17 @@ public sealed class TorchScriptDenoiser : IDenoiser
     }
 
     /// <summary>Writes a denoiser folder: the archive (copied as denoiser.pt) and its spec.</summary>
-    public static void Import(string archive, TorchScriptDenoiserSpec spec, string dir, bool overwrite)
+    /// <remarks>The folder is checked first, then the archive runs in the probe child
+    /// (<see cref="ProbeProcess"/>); nothing of it runs in this process.</remarks>
+    public static void Import(string archive, TorchScriptDenoiserSpec spec, string dir, bool overwrite,
+        TimeSpan? timeout = null)
     {
-        using (Load(archive, spec)) { }
+        spec.Validate();
+        TorchScriptFile.RequireTorchScript(archive, "a TorchScript denoiser");
         OutputFolder.WriteNew(dir, overwrite, fresh =>
         {
+            ProbeProcess.Run(new ProbeRequest { Kind = ProbeKind.Denoiser, Archive = archive, Denoiser = spec,
+                Dataset = spec.Dataset ?? "" }, timeout);
             File.Copy(archive, Path.Combine(fresh, ScriptFile));
             JsonFiles.Write(Path.Combine(fresh, InfoFile), spec);
         });

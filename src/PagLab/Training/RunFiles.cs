@@ -79,8 +79,9 @@ public static class RunFiles
     public static List<T> ReadMetrics<T>(string dir)
     {
         string path = Path.Combine(dir, Metrics);
-        if (!File.Exists(path)) return new();
-        var lines = File.ReadAllLines(path);
+        // a run writes an empty metrics.jsonl before its first epoch ends
+        if (!File.Exists(path) || new FileInfo(path).Length == 0) return new();
+        var lines = UserFile.ReadText(path).Split('\n');
         var records = new List<T>();
         for (int i = 0; i < lines.Length; i++)
         {

@@ -38,6 +38,48 @@ public static class Bootstrap
     public static Estimate Difference(Sample a, Sample b, long seed = DefaultSeed) =>
         Of(new[] { new Group(new[] { a }), new Group(new[] { b }) }, m => m[0][0] - m[1][0], seed);
 
+    /// <summary>
+    /// The median over images of a[i] / b[i] (paired per image, e.g. off / on), all runs' images pooled, with the
+    /// percentile interval of the same two-level resampling: unlike mean(a) / mean(b) it is not dominated by a few
+    /// images with large values. Images where both are 0 (0/0) carry no ratio and are left out.
+    /// </summary>
+    public static Estimate MedianRatio(Sample a, Sample b, long seed = DefaultSeed, int replicates = Replicates)
+    {
+        if (a.Units == 0 || a.Runs.Count != b.Runs.Count
+            || a.Runs.Where((r, i) => r.Length != b.Runs[i].Length).Any())
+            return a.Units == 0 ? Estimate.Empty
+                : throw new ArgumentException("paired quantities must have the same runs and images");
+        double[][] ratios = a.Runs.Select((r, k) => r.Select((v, i) => v / b.Runs[k][i]).ToArray()).ToArray();
+        double point = Median(ratios.SelectMany(r => r).Where(v => !double.IsNaN(v)).ToList());
+        if (a.Units == 1) return new Estimate(point, double.NegativeInfinity, double.PositiveInfinity, 1);
+        var rng = new Random(unchecked((int)seed));
+        var values = new List<double>(replicates);
+        var drawn = new List<double>(a.Units);
+        for (int r = 0; r < replicates; r++)
+        {
+            drawn.Clear();
+            for (int k = 0; k < ratios.Length; k++)
+            {
+                var run = ratios[rng.Next(ratios.Length)];
+                for (int i = 0; i < run.Length; i++) drawn.Add(run[rng.Next(run.Length)]);
+            }
+            double v = Median(drawn.Where(x => !double.IsNaN(x)).ToList());
+            if (!double.IsNaN(v)) values.Add(v);
+        }
+        if (values.Count < Level * replicates) return new Estimate(point, double.NaN, double.NaN, a.Units);
+        values.Sort();
+        double tail = (1 - Level) / 2;
+        return new Estimate(point, Percentile(values, tail), Percentile(values, 1 - tail), a.Units);
+    }
+
+    static double Median(List<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        values.Sort();
+        int middle = values.Count / 2;
+        return values.Count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+    }
+
     /// <summary>Spearman's rank correlation between x and the means of the levels (one model per level).</summary>
     public static Estimate Spearman(double[] x, IReadOnlyList<Sample> levels, long seed = DefaultSeed) =>
         Of(levels.Select(l => new Group(new[] { l })).ToList(), m => Ranks.Spearman(x, m.Select(g => g[0]).ToArray()),

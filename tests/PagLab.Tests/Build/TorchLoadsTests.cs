@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Build;
 
+[Trait("Category", "Numeric")]
 public class TorchLoadsTests
 {
     [Fact]

@@ -11,6 +11,8 @@ sealed class LocalFileServer : IDisposable
 {
     readonly HttpListener listener = new();
     public byte[] Payload { get; set; } = Array.Empty<byte>();
+    /// <summary>Payloads by URL path (without the leading '/'); other paths get <see cref="Payload"/>.</summary>
+    public Dictionary<string, byte[]> Files { get; } = new();
     public int? FailWith { get; set; }            // answer this status code
     public int? CutAfter { get; set; }            // promise the whole payload, send this many bytes, then abort
     public string? RedirectTo { get; set; }       // answer 302 with this Location
@@ -58,14 +60,15 @@ sealed class LocalFileServer : IDisposable
                     response.Abort();
                     continue;
                 }
+                var payload = Files.GetValueOrDefault(context.Request.Url!.AbsolutePath.TrimStart('/'), Payload);
                 long start = 0;
                 if (range is not null && range.StartsWith("bytes=", StringComparison.Ordinal))
                 {
                     start = long.Parse(range[6..].TrimEnd('-').Split('-')[0]);
                     response.StatusCode = 206;
-                    response.AddHeader("Content-Range", $"bytes {start}-{Payload.Length - 1}/{Payload.Length}");
+                    response.AddHeader("Content-Range", $"bytes {start}-{payload.Length - 1}/{payload.Length}");
                 }
-                var body = Payload.AsSpan((int)start).ToArray();
+                var body = payload.AsSpan((int)start).ToArray();
                 response.ContentLength64 = body.Length;
                 if (CutAfter is int cut && cut < body.Length)
                 {

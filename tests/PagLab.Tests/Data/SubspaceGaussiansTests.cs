@@ -211,4 +211,27 @@ public class SubspaceGaussiansTests
         Assert.Equal(300, ds.Train.Count);
         Assert.Equal(new ImageShape(1, 28, 28), ds.Shape);
     }
+
+    /// <summary>The weak variant: 4 single-pixel signal directions, 60 near-zero pixels of std tau = 0.02, antipodal
+    /// class means, and the Bayes classifier's accuracy Phi(1.2 / sqrt(1 + tau^2)) = 0.8849 (docs).</summary>
+    [Fact]
+    public void WeakVariant_HasSinglePixelSignal_ThinZeroPixels_AndItsBayesAccuracy()
+    {
+        using var ds = SubspaceGaussians.Create(SubspaceGaussiansOptions.Weak(seed: 0, trainSize: 64, testSize: 20_000));
+        Assert.Equal(("subspace-gaussians-weak", 64L, 2), (ds.Name, ds.Shape.Pixels, ds.Classes));
+        var basis = ds.TangentBasis;                                                        // (64, 4)
+        Assert.Equal(new long[] { 64, 4 }, basis.shape);
+        Assert.Equal(4.0, basis.eq(1).sum().item<long>());
+        Assert.Equal(4.0, basis.abs().sum().item<double>(), 12);
+        var means = ds.ClassMeansInSignalCoordinates;
+        Assert.Equal(new[] { 0.6, 0.6, 0.6, 0.6, -0.6, -0.6, -0.6, -0.6 }, means.flatten().data<double>().ToArray());
+        var x = ds.Test.Images.to_type(ScalarType.Float64).reshape(20_000, 64);
+        var off = x.index_select(1, basis.sum(1).eq(0).nonzero().squeeze(1));                // the 60 thin pixels
+        Assert.Equal(60, off.shape[1]);
+        Assert.Equal(0.02, off.std().item<double>(), 3);
+        Assert.Equal(0.0, off.mean().item<double>(), 3);
+        double accuracy = ds.Posterior(ds.Test.Images).argmax(1).eq(ds.Test.Labels).to_type(ScalarType.Float64)
+            .mean().item<double>();
+        Assert.InRange(accuracy, 0.8849 - 0.007, 0.8849 + 0.007);                           // 3 binomial SE
+    }
 }

@@ -147,6 +147,8 @@ public class SweepTests
             Alignment = false } };
         string specPath = TinySweep.Write(spec), dir = TestPaths.TempDir("sweep");
         var bad = spec.Jobs()[1];
+        // a sweep folder (its spec, as a run that was stopped leaves it) whose second job's run folder is blocked
+        File.Copy(specPath, new SweepFolder(dir).Spec);
         Directory.CreateDirectory(new SweepFolder(dir).Job(bad).Root);
         File.WriteAllText(new SweepFolder(dir).Job(bad).Train, "a file where the run folder goes");
         var r = CliProcess.Run("sweep", "run", specPath, "--out", dir, "--threads", "1");

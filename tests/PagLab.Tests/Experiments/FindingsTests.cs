@@ -177,4 +177,39 @@ public class FindingsTests
         var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true);
         Assert.DoesNotContain(findings, f => ManifoldFindings.Contains(f.Id) && f.Outcome != Outcome.Inconclusive);
     }
+
+    /// <summary>Findings read the rule's typed cause, never its wording: reworded reasons change no outcome.</summary>
+    [Fact]
+    public void RewordedReasons_ChangeNoFinding()
+    {
+        var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Append(Run("gnorm", 100, 0.1, 0, 0)).ToArray();
+        var regimes = new RegimeRule().Classify(table);
+        var reworded = regimes.Select(r => r with { Reason = "reworded" }).ToList();
+        Assert.Equal(Findings.Compute(regimes, 1.0, haveLpips: true).Select(f => (f.Id, f.Objective, f.Outcome)),
+            Findings.Compute(reworded, 1.0, haveLpips: true).Select(f => (f.Id, f.Objective, f.Outcome)));
+        var undertrained = new RegimeRule().Classify(new[] { Run("standard", 0, 0.078, 1, 0.5, testImages: 64) })
+            .Select(r => r with { Reason = "reworded" }).ToList();
+        Assert.Equal(Outcome.NotHeld, Assert.Single(Findings.Compute(undertrained, 1.0, haveLpips: false)).Outcome);
+    }
+
+    static JobResult Untrained(double on, double off) =>
+        Run("imported", 0, 0.1, on, off) with { Model = "untrained", Untrained = true, Id = "untrained" };
+
+    /// <summary>Issue 24: an untrained network already below 1 makes "the standard model is less robust off than on"
+    /// untestable; above 1 the finding stands and names the control.</summary>
+    [Theory]
+    [InlineData(1.0, 0.8, Outcome.NotTestable)]
+    [InlineData(1.0, 1.5, Outcome.NotHeld)]
+    public void StandardOffAboveOn_IsNotTestable_WhenTheUntrainedControlIsAlreadyBelowOne(double on, double off,
+        Outcome expected)
+    {
+        var table = new[] { Run("standard", 0, 0.95, 1.0, 0.5), Untrained(on, off) };
+        var regimes = new RegimeRule().Classify(table);
+        Assert.Equal(RegimeCause.UntrainedControl, regimes.Single(r => r.Level.IsUntrained).Cause);
+        var f = Findings.Compute(regimes, 1.0, haveLpips: false).Single(f => f.Id == Findings.StandardOffAboveOn);
+        Assert.Equal(expected, f.Outcome);
+        Assert.Contains(expected == Outcome.NotTestable ? "an untrained model" : "untrained control off/on",
+            f.Evidence);
+    }
 }

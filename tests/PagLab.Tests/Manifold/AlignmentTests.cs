@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Manifold;
 
+[Trait("Category", "Numeric")]
 public class AlignmentTests
 {
     const int Side = 4, D = Side * Side, K = 3, Classes = 3;

@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Manifold;
 
+[Trait("Category", "Numeric")]
 public class TangentCheckTests
 {
     static SubspaceGaussians Small(double offSubspaceStd = 0.0) => SubspaceGaussians.Create(new SubspaceGaussiansOptions

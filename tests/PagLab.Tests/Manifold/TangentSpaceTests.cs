@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Manifold;
 
+[Trait("Category", "Numeric")]
 public class TangentSpaceTests
 {
     static ConvAutoencoder SmallAutoencoder(int latent = 3, int channels = 1, int height = 8, int width = 8)

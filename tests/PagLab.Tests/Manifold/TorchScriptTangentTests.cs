@@ -9,6 +9,7 @@ namespace PagLab.Tests.Manifold;
 
 /// <summary>Tangent spaces from a traced encoder/decoder against the Jacobians PyTorch computed
 /// (make_torchscript_fixtures.py).</summary>
+[Trait("Category", "Numeric")]
 public class TorchScriptTangentTests
 {
     static readonly ImageShape Mnist = new(1, 28, 28);
@@ -33,8 +34,8 @@ public class TorchScriptTangentTests
         double maxDegrees = PrincipalAngles.Summarise(angles).MaxDegrees;
         TestContext.Current.TestOutputHelper?.WriteLine($"codes {codeError:G3}, Jacobians {jacobianError:G3}, max "
             + $"principal angle {maxDegrees:G3} deg");
-        Assert.True(codeError < 1e-5, $"codes differ by {codeError}");
-        Assert.True(jacobianError < 1e-5, $"Jacobians differ by {jacobianError}");
+        Float32Tolerance.AssertClose(z, reference["z"], Float32Tolerance.Network, "codes");
+        Float32Tolerance.AssertClose(jacobians, reference["jacobians"], Float32Tolerance.Network, "Jacobians");
         Assert.Equal(4, spaces.Rank);
         Assert.True(maxDegrees < 0.01, $"tangent spaces differ by up to {maxDegrees} degrees");
     }

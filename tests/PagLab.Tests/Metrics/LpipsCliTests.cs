@@ -26,7 +26,7 @@ public class LpipsCliTests
     [Fact]
     public void Lpips_PrintsTheDistanceOfThePngPixelsMappedToMinusOneOne()
     {
-        string weights = TestPaths.RequireLpipsWeights(), dir = TestPaths.TempDir();
+        string weights = TestPaths.LpipsWeights, dir = TestPaths.TempDir();
         string a = WritePng(dir, "a.png", 1, 36, 30), b = WritePng(dir, "b.png", 2, 36, 30);
         var run = CliProcess.Run("lpips", a, b, "--weights", weights);
         Assert.True(run.ExitCode == 0, run.Stderr);
@@ -43,7 +43,7 @@ public class LpipsCliTests
     [Fact]
     public void Lpips_OnImagesOfDifferentSizes_GivesAOneLineError()
     {
-        string weights = TestPaths.RequireLpipsWeights(), dir = TestPaths.TempDir();
+        string weights = TestPaths.LpipsWeights, dir = TestPaths.TempDir();
         var run = CliProcess.Run("lpips", WritePng(dir, "a.png", 1, 32, 32), WritePng(dir, "b.png", 1, 28, 28),
             "--weights", weights);
         Assert.Equal(2, run.ExitCode);
@@ -52,23 +52,28 @@ public class LpipsCliTests
     }
 
     [Fact]
-    public void Lpips_WithoutOptionOrVariable_UsesTheDataRootsWeights_OrSaysWhereItLooked()
+    public void Lpips_WithoutOptionOrVariable_UsesTheDataRootsWeights_ElseTheShippedOnes()
     {
-        string weights = TestPaths.RequireLpipsWeights(), dir = TestPaths.TempDir();
+        string dir = TestPaths.TempDir();
         string a = WritePng(dir, "a.png", 3, 32, 32), b = WritePng(dir, "b.png", 4, 32, 32);
         var noVariable = new Dictionary<string, string?> { ["PAGLAB_LPIPS_WEIGHTS"] = null };
         string root = Directory.CreateDirectory(Path.Combine(dir, "root")).FullName;
 
-        var missing = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
-        Assert.Equal(2, missing.ExitCode);
-        Assert.Contains(Path.Combine(root, "weights", "lpips-squeeze-v0.1.safetensors"), missing.Stderr);
-        Assert.Single(missing.Stderr.Trim().Split('\n'));
+        var shipped = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
+        var direct = CliProcess.Run("lpips", a, b, "--weights", TestPaths.LpipsWeights);
+        Assert.True(shipped.ExitCode == 0, shipped.Stderr);
+        Assert.Equal(direct.Stdout, shipped.Stdout);
 
-        Directory.CreateDirectory(Path.Combine(root, "weights"));
-        File.CreateSymbolicLink(Path.Combine(root, "weights", "lpips-squeeze-v0.1.safetensors"), weights);
-        var found = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
-        var direct = CliProcess.Run("lpips", a, b, "--weights", weights);
-        Assert.True(found.ExitCode == 0, found.Stderr);
-        Assert.Equal(direct.Stdout, found.Stdout);
+        // the data root's file comes before the shipped one: randomly initialised weights give another distance
+        LpipsDefaultNetTests.WriteWeights("squeeze", Directory.CreateDirectory(Path.Combine(root, "weights")).FullName);
+        var fromRoot = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--data-root", root);
+        Assert.True(fromRoot.ExitCode == 0, fromRoot.Stderr);
+        Assert.NotEqual(direct.Stdout, fromRoot.Stdout);
+
+        var alex = CliProcess.RunWithEnvironment(noVariable, "lpips", a, b, "--net", "alex", "--data-root", root);
+        Assert.Equal(2, alex.ExitCode);
+        Assert.Contains(Path.Combine(root, "weights", "lpips-alex-v0.1.safetensors"), alex.Stderr);
+        Assert.Contains("paglab weights fetch lpips-alex", alex.Stderr);
+        Assert.Single(alex.Stderr.Trim().Split('\n'));
     }
 }

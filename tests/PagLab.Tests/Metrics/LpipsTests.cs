@@ -7,8 +7,13 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Metrics;
 
+[Trait("Category", "Numeric")]
 public class LpipsTests(ITestOutputHelper output)
 {
+    /// <summary>Distances are at most about 1 and pass through seven convolutional layers, a per-channel
+    /// normalisation and a spatial mean on each side (PagLab's and the original's float32 orders differ).</summary>
+    static readonly double OriginalTolerance = Float32Tolerance.Of(1, 8 * Float32Tolerance.Network);
+
     /// <summary>Runs every fixture case of one network in batches per size; returns the worst |ours -
     /// original|.</summary>
     double WorstError(Lpips lpips, string net)
@@ -33,8 +38,8 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Squeeze_WithSharedWeights_MatchesOriginalTo1e4()
     {
-        using var lpips = Lpips.Load(LpipsNet.Squeeze, TestPaths.RequireLpipsWeights());
-        Assert.True(WorstError(lpips, "squeeze") < 1e-4);
+        using var lpips = Lpips.Load(LpipsNet.Squeeze, TestPaths.LpipsWeights);
+        Assert.True(WorstError(lpips, "squeeze") <= OriginalTolerance);
     }
 
     [Theory]
@@ -43,7 +48,7 @@ public class LpipsTests(ITestOutputHelper output)
     public void AlexAndVgg_WithFormulaWeights_MatchOriginalTo1e4(string net)
     {
         using var lpips = LpipsFixtures.FormulaLpips(net);
-        Assert.True(WorstError(lpips, net) < 1e-4);
+        Assert.True(WorstError(lpips, net) <= OriginalTolerance);
     }
 
     [Fact]
@@ -129,7 +134,7 @@ public class LpipsTests(ITestOutputHelper output)
     [Fact]
     public void Load_WeightsOfAnotherNetwork_NamesTheShapeMismatch()
     {
-        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Alex, TestPaths.RequireLpipsWeights()));
+        var e = Assert.Throws<DataFormatException>(() => Lpips.Load(LpipsNet.Alex, TestPaths.LpipsWeights));
         output.WriteLine(e.Message);
         Assert.Contains("LPIPS-alex", e.Message);
         Assert.Contains("lpips-squeeze", e.Message);

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Metrics;
 
+[Trait("Category", "Numeric")]
 public class SsimTests
 {
     /// <summary>Straightforward float64 SSIM: every valid 11x11 window, weighted sums written out.</summary>

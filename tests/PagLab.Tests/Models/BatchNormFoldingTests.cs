@@ -8,6 +8,7 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Tests.Models;
 
+[Trait("Category", "Numeric")]
 public class BatchNormFoldingTests
 {
     /// <summary>A narrow ResNet-18 (width 8) on 3x16x16 images whose batch norms hold statistics and affine

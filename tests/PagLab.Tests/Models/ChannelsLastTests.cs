@@ -15,6 +15,7 @@ namespace PagLab.Tests.Models;
 /// backprop), attacks, training steps with their optimiser state, and files; input gradients handed back are
 /// ordinary contiguous NCHW tensors.
 /// </summary>
+[Trait("Category", "Numeric")]
 public class ChannelsLastTests
 {
     const double Tolerance = 1e-5;

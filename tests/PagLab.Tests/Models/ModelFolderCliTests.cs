@@ -27,9 +27,9 @@ public class ModelFolderCliTests
         string folder = Path.Combine(TestPaths.TempDir(), "run");
         Succeeds(CliProcess.Run("model", "import", ResNetFixture, "--dataset", "cifar10", "--out", folder));
         string weights = Path.Combine(folder, SavedModel.WeightsFile), before = Hash(weights);
-        FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", weights), "the folder model export reads");
+        FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", weights), "the folder this command reads");
         FailsWithOneLine(CliProcess.Run("model", "export", folder, "--out", Path.Combine(folder, "sub", "w.pth")),
-            "the folder model export reads");
+            "the folder this command reads");
         Assert.Equal(before, Hash(weights));
         using var model = SavedModel.Load(folder);
         Assert.Equal(Architecture.ResNet18, model.Spec.Arch);

@@ -9,6 +9,7 @@ using static TorchSharp.torch.nn;
 
 namespace PagLab.Tests.Score;
 
+[Trait("Category", "Numeric")]
 public class ScoreTests
 {
     static UNet Net(int classes = 0) { torch.manual_seed(1); return new UNet(new UNetSpec { Channels = 1, Height = 28,
@@ -193,7 +194,8 @@ public class ScoreTests
         var model = Smooth();
         var x = rand(2, 1, 4, 4, dtype: ScalarType.Float64);
         var plain = ModelGradients.Compute(model, x, GradientMode.Sum);
-        var smooth = ModelGradients.Compute(model, x, GradientMode.Sum, smoothDraws: 5, smoothSigma: 0);
+        var smooth = ModelGradients.Compute(model, x, GradientMode.Sum, attribution: new PagLab.Attributions.AttributionSettings
+            { Method = PagLab.Attributions.AttributionKind.SmoothGrad, Draws = 5, NoiseSigma = 0 });
         Assert.True((plain - smooth).abs().max().item<double>() < 1e-12);
         Assert.False(x.requires_grad);
         Assert.Null(x.grad);

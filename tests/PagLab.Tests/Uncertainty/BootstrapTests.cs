@@ -98,4 +98,22 @@ public class BootstrapTests
         var half = Estimate.Binomial(500, 1000);
         Assert.InRange(half.Upper - half.Lower, 0.06, 0.064); // about 2 x 1.96 x sqrt(0.25 / 1000)
     }
+
+    /// <summary>99 images with off/on 0.01 and one low-margin image with off 100 x its on: the ratio of the means is
+    /// dominated by that image, the median per image is 0.01 exactly, and its interval is the single value.</summary>
+    [Fact]
+    public void MedianRatio_IsThePerImageMedian_UnmovedByOneLargeImage()
+    {
+        var on = Enumerable.Repeat(1.0, 99).Append(1.0).ToArray();
+        var off = Enumerable.Repeat(0.01, 99).Append(100.0).ToArray();
+        var mean = Bootstrap.Ratio(Bootstrap.Sample.One(off), Bootstrap.Sample.One(on));
+        var median = Bootstrap.MedianRatio(Bootstrap.Sample.One(off), Bootstrap.Sample.One(on));
+        Assert.Equal((0.99 + 100) / 100, mean.Mean, 12);
+        Assert.Equal((0.01, 0.01, 0.01), (median.Mean, median.Lower, median.Upper));
+        // two seeds of 3 images: ratios {1, 2, 3} and {4, 5, 6} pooled have median 3.5; 0/0 carries no ratio
+        var twoSeeds = Bootstrap.MedianRatio(new Bootstrap.Sample(new[] { new[] { 1.0, 2, 3, 0 }, new[] { 4.0, 5, 6 } }),
+            new Bootstrap.Sample(new[] { new[] { 1.0, 1, 1, 0 }, new[] { 1.0, 1, 1 } }));
+        Assert.Equal(3.5, twoSeeds.Mean, 12);
+        Assert.True(twoSeeds.Lower >= 1 && twoSeeds.Upper <= 6 && twoSeeds.Lower < twoSeeds.Upper);
+    }
 }

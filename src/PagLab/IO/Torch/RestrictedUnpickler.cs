@@ -69,7 +69,7 @@ public sealed class RestrictedUnpickler
         this.persistentLoad = persistentLoad;
     }
 
-    /// <summary>Position just after the STOP opcode of the last <see cref="Load"/> (legacy files hold several
+    /// <summary>Position just after the STOP opcode of the last <c>Load</c> (legacy files hold several
     /// pickles).</summary>
     public int End => pos;
 

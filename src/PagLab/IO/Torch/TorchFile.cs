@@ -85,8 +85,7 @@ public static class TorchFile
 
     static byte[] ReadBytes(string path)
     {
-        if (!File.Exists(path)) throw new PagLabException($"{path}: file not found");
-        return File.ReadAllBytes(path);
+        return UserFile.ReadBytes(path);
     }
 
     static bool LooksLikeSafeTensors(byte[] file) =>

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Text.RegularExpressions;
 using PagLab.Common;
 using static TorchSharp.torch;
 
@@ -12,7 +13,7 @@ public enum PyTorchFileKind { TorchScript, StateDict }
 /// only ever go through <see cref="RestrictedUnpickler"/>, a TorchScript file carries code that libtorch runs:
 /// load it only from a source you trust (PyTorch's own docs say the same of torch.jit.load).
 /// </summary>
-public static class TorchScriptFile
+public static partial class TorchScriptFile
 {
     /// <summary>
     /// TorchScript zips hold PREFIX/constants.pkl and PREFIX/code/; torch.save zips hold only PREFIX/data.pkl
@@ -68,13 +69,19 @@ public static class TorchScriptFile
         return module;
     }
 
-    /// <summary>The informative line of a libtorch error (its messages carry a TorchScript traceback).</summary>
+    /// <summary>
+    /// The informative line of a libtorch error: the last "SomethingError: message" line of a TorchScript
+    /// traceback, else the first line that is not part of a C++ trace ("Exception raised from", "frame #N").
+    /// </summary>
     public static string FirstLine(string message)
     {
         var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var error = lines.LastOrDefault(l => l.Contains("Error:",
-            StringComparison.Ordinal)) ?? lines.FirstOrDefault() ?? "";
-        int colon = error.IndexOf("Error: ", StringComparison.Ordinal);
-        return colon >= 0 ? error[(colon + 7)..] : error;
+        var error = lines.LastOrDefault(l => PythonError().IsMatch(l));
+        if (error is not null) return error[(error.IndexOf(": ", StringComparison.Ordinal) + 2)..];
+        return lines.FirstOrDefault(l => !l.StartsWith("frame #", StringComparison.Ordinal)
+                                         && !l.StartsWith("Exception raised from", StringComparison.Ordinal)) ?? "";
     }
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ")]
+    private static partial Regex PythonError();
 }

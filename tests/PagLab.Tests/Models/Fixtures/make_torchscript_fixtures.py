@@ -3,7 +3,8 @@
 
 Run by hand with Debian's python3-torch (torch 1.13), never in CI (the outputs are committed):
 
-    /usr/bin/python3 make_torchscript_fixtures.py
+    /usr/bin/python3 make_torchscript_fixtures.py            # all
+    /usr/bin/python3 make_torchscript_fixtures.py hostile    # only hostile/ (or contract/)
 
 Nothing is downloaded; every network is tiny, seeded and traced with torch.jit.trace on CPU.
 Outputs (each well under 1 MB):
@@ -27,8 +28,16 @@ Outputs (each well under 1 MB):
                          score_uncond_S (class 0)
   encoder.pt, decoder.pt an autoencoder 1x28x28 -> R^4 -> 1x28x28 (decoder output in [0,1])
   autoencoder_reference.pt  x (6,1,28,28), z = E(x), jacobians (6, 784, 4) = dD/dz at z
+  hostile/*.pt           broken models PagLab must refuse in one line (issue 21), each a few KB: see
+                         hostile_fixtures() for what each does wrong
+  contract/*.pt          small CNNs trained on MNIST ($PAGLAB_DATA/mnist, issue 23): mnist_normalized.pt
+                         expects (x - 0.1307) / 0.3081, mnist_rgb32.pt takes 3x32x32 RGB images (MNIST
+                         resized and repeated into three channels)
 """
+import sys
+import zipfile
 import os
+from typing import Dict, List, Optional, Tuple
 from collections import OrderedDict
 
 import torch
@@ -210,10 +219,261 @@ def autoencoder_fixture():
     torch.save(OrderedDict(x=x, z=z, jacobians=jac), os.path.join(HERE, "autoencoder_reference.pt"))
 
 
+class Pooled(nn.Module):
+    """A tiny classifier for any 1-channel image: 4x4 average pool, then a linear map to 10 logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 10)
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+class Detached(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x).detach())
+
+
+class OneHot(Pooled):
+    def forward(self, x):
+        return F.one_hot(self.fc(self.features(x)).argmax(1), 10).float()
+
+
+class IntegerLogits(Pooled):
+    def forward(self, x):
+        return (self.fc(self.features(x)) * 100).long()
+
+
+class NanLogits(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x)) * float("nan")
+
+
+class InfLogits(Pooled):
+    def forward(self, x):
+        return self.fc(self.features(x)) / 0.0
+
+
+class NanAboveBatchTwo(Pooled):
+    def forward(self, x):
+        y = self.fc(self.features(x))
+        if x.shape[0] > 2:
+            y = y * float("nan")
+        return y
+
+
+class ForeverLoop(Pooled):
+    def forward(self, x):
+        y = self.fc(self.features(x))
+        while float(x.sum()) > -1.0:   # pixels are >= 0: never ends
+            x = x + 0.0
+        return y
+
+
+class BackwardFails(Pooled):
+    """Forward is fine; backward raises in libtorch (a saved output modified in place)."""
+
+    def forward(self, x):
+        y = self.features(x).exp()
+        y.add_(1.0)
+        return self.fc(y)
+
+
+class WithDropout(Pooled):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.fc(self.drop(self.features(x)))
+
+
+class TrainModeBatchNorm(Pooled):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(16)
+
+    def forward(self, x):
+        return self.fc(self.norm(self.features(x)))
+
+
+class LogitsAndFeatures(Pooled):
+    def forward(self, x):
+        h = self.features(x)
+        return self.fc(h), h
+
+
+class DetachedDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 784)
+
+    def forward(self, z):
+        return torch.sigmoid(self.fc(z.detach())).reshape(-1, 1, 28, 28)
+
+
+class NanDenoiser(nn.Module):
+    def forward(self, x, sigma):
+        return x * float("nan")
+
+
+class IntegerDenoiser(nn.Module):
+    def forward(self, x, sigma):
+        return (x * 100).long()
+
+
+class Plain(Pooled):
+    """A valid tiny classifier: the seed of the TorchScript fuzz test's mutants."""
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+class ReturnsDict(Pooled):
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        return {"logits": self.fc(self.features(x))}
+
+
+class ReturnsList(Pooled):
+    def forward(self, x) -> List[torch.Tensor]:
+        return [self.fc(self.features(x))]
+
+
+class ReturnsString(nn.Module):
+    def forward(self, x) -> str:
+        return "logits"
+
+
+class ReturnsInt(nn.Module):
+    def forward(self, x) -> int:
+        return 3
+
+
+class ReturnsNone(nn.Module):
+    def forward(self, x) -> Optional[torch.Tensor]:
+        return None
+
+
+class ReturnsTensorAndInt(Pooled):
+    def forward(self, x) -> Tuple[torch.Tensor, int]:
+        return self.fc(self.features(x)), 3
+
+
+class AllocatesHuge(Pooled):
+    def forward(self, x):
+        waste = torch.empty([1099511627776])   # 4 TiB: the allocation fails at once
+        return self.fc(self.features(x)) + waste[0]
+
+
+class Raises(Pooled):
+    def forward(self, x):
+        if bool(x.sum() >= 0):
+            raise RuntimeError("this model refuses to run")
+        return self.fc(self.features(x))
+
+
+def read_idx(path):
+    import gzip
+    import numpy as np
+    with gzip.open(path) as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape).copy())
+
+
+class SmallCnn(nn.Module):
+    def __init__(self, channels, flat):
+        super().__init__()
+        self.c1 = nn.Conv2d(channels, 8, 3, stride=2)
+        self.c2 = nn.Conv2d(8, 16, 3, stride=2)
+        self.fc = nn.Linear(flat, 10)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.c2(F.relu(self.c1(x)))).flatten(1))
+
+
+def train(net, prepare, images, labels, steps=300):
+    g = torch.Generator().manual_seed(7)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(steps):
+        i = torch.randint(0, images.shape[0], (128,), generator=g)
+        loss = F.cross_entropy(net(prepare(images[i])), labels[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def contract_fixtures():
+    root = os.path.join(os.environ["PAGLAB_DATA"], "mnist")
+    images = read_idx(os.path.join(root, "train-images-idx3-ubyte.gz")).float().div(255).unsqueeze(1)
+    labels = read_idx(os.path.join(root, "train-labels-idx1-ubyte.gz")).long()
+    out = os.path.join(HERE, "contract")
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(8)
+    normalized = lambda x: (x - MEAN) / STD
+    net = train(SmallCnn(1, 16 * 6 * 6), normalized, images, labels)
+    torch.jit.trace(net, normalized(images[:4])).save(os.path.join(out, "mnist_normalized.pt"))
+    rgb32 = lambda x: F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+    net = train(SmallCnn(3, 16 * 7 * 7), rgb32, images, labels)
+    torch.jit.trace(net, rgb32(images[:4])).save(os.path.join(out, "mnist_rgb32.pt"))
+
+
+def rewrite_zip(source, target, change):
+    """Copies a TorchScript zip, passing each (name, bytes) through change (None drops the entry)."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = change(item.filename, zin.read(item.filename))
+            if data is not None:
+                zout.writestr(item.filename, data)
+
+
+def hostile_fixtures():
+    out = os.path.join(HERE, "hostile")
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(6)
+    x = torch.rand(4, 1, 28, 28)
+    traced = dict(detach=Detached(), onehot=OneHot(), int_logits=IntegerLogits(), nan_logits=NanLogits(),
+                  inf_logits=InfLogits(), backward_fails=BackwardFails(), tuple_output=LogitsAndFeatures())
+    for name, net in traced.items():
+        torch.jit.trace(net.eval(), x, check_trace=False).save(os.path.join(out, name + ".pt"))
+    # traced in training mode: dropout and batch statistics are baked into the graph
+    torch.jit.trace(WithDropout().train(), x, check_trace=False).save(os.path.join(out, "dropout.pt"))
+    torch.jit.trace(TrainModeBatchNorm().train(), x, check_trace=False).save(os.path.join(out, "train_bn.pt"))
+    torch.jit.script(NanAboveBatchTwo().eval()).save(os.path.join(out, "nan_above_batch_2.pt"))
+    torch.jit.script(ForeverLoop().eval()).save(os.path.join(out, "loop.pt"))
+    torch.jit.trace(DetachedDecoder().eval(), torch.rand(2, 4)).save(os.path.join(out, "decoder_detach.pt"))
+    s = torch.ones(4)
+    torch.jit.trace(NanDenoiser(), (x, s)).save(os.path.join(out, "denoiser_nan.pt"))
+    torch.jit.trace(IntegerDenoiser(), (x, s), check_trace=False).save(os.path.join(out, "denoiser_int.pt"))
+    # the fuzz test's seed and scripted modules returning what a classifier must not
+    torch.jit.trace(Plain().eval(), x).save(os.path.join(out, "fuzz_seed.pt"))
+    odd = dict(returns_dict=ReturnsDict(), returns_list=ReturnsList(), returns_string=ReturnsString(),
+               returns_int=ReturnsInt(), returns_none=ReturnsNone(), returns_tensor_and_int=ReturnsTensorAndInt(),
+               allocates_huge=AllocatesHuge(), raises=Raises())
+    for name, net in odd.items():
+        torch.jit.script(net.eval()).save(os.path.join(out, "odd_" + name + ".pt"))
+    # archives libtorch cannot run: an operator that does not exist, and the code left out
+    base = os.path.join(out, "detach.pt")
+    rewrite_zip(base, os.path.join(out, "unknown_op.pt"),
+                lambda n, d: d.replace(b"torch.linear(", b"torch.no_such_op(") if "/code/" in n and n.endswith(".py")
+                else d)
+    rewrite_zip(base, os.path.join(out, "missing_code.pt"),
+                lambda n, d: None if "/code/" in n and n.endswith(".py") else d)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    classifier_fixture()
-    denoiser_fixture()
-    autoencoder_fixture()
+    only = sys.argv[1:]
+    if not only:
+        classifier_fixture()
+        denoiser_fixture()
+        autoencoder_fixture()
+    if not only or "hostile" in only:
+        hostile_fixtures()
+    if not only or "contract" in only:
+        contract_fixtures()
     for name in sorted(os.listdir(HERE)):
         print("%8d  %s" % (os.path.getsize(os.path.join(HERE, name)), name))

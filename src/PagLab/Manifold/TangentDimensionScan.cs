@@ -1,0 +1,226 @@
+using PagLab.Common;
+using PagLab.Data;
+using PagLab.IO;
+using PagLab.Models;
+using PagLab.Training;
+using PagLab.Uncertainty;
+using static TorchSharp.torch;
+
+namespace PagLab.Manifold;
+
+/// <summary>What `paglab measure kscan` measures: the models, the tangent dimensions k, the on/off settings.</summary>
+public sealed record TangentScanRequest
+{
+    public required string Dataset { get; init; }
+    public string? DataRoot { get; init; }
+    /// <summary>Model folders (PagLab runs or imported models).</summary>
+    public required IReadOnlyList<string> Models { get; init; }
+    /// <summary>Latent dimensions k of the autoencoders, one tangent space of dimension k per image each.</summary>
+    public IReadOnlyList<int> Latents { get; init; } = new[] { 8, 16, 32, 64 };
+    /// <summary>Test images measured (the first ones of the test split).</summary>
+    public int Images { get; init; } = 128;
+    public int Draws { get; init; } = 8;
+    public IReadOnlyList<double> Epsilons { get; init; } = new[] { 1.0, 4.0 };
+    public OutputMeasure Measure { get; init; } = OutputMeasure.Default;
+    /// <summary>Neighbours of each image (training split) for the local-PCA tangents the autoencoder's are compared
+    /// with.</summary>
+    public int Neighbours { get; init; } = 128;
+    /// <summary>Measures an untrained network of each trained model's architecture beside it (the control for
+    /// what the architecture and the noise alone give).</summary>
+    public bool Untrained { get; init; } = true;
+    public long Seed { get; init; }
+    public int BatchImages { get; init; } = 16;
+    /// <summary>The autoencoders' training (its latent is set per k).</summary>
+    public AutoencoderSettings Autoencoder { get; init; } = new();
+}
+
+/// <summary>How well the k-dimensional manifold estimate fits: the autoencoder's and PCA's test reconstruction
+/// error (mean squared error per pixel) and the principal angles between the autoencoder's tangent spaces and
+/// local PCA's of the same dimension.</summary>
+public sealed record LatentQuality(int Latent, double AutoencoderMse, double PcaMse, AngleSummary AnglesToLocalPca);
+
+/// <summary>One model at one k and epsilon: off/on as a ratio of means and as the median of per-image ratios, and
+/// off over isotropic noise of the same norm; each with its 95% interval over images.</summary>
+public sealed record ScanCell(string Model, int Latent, double Epsilon, Estimate OffOverOn, Estimate MedianOffOverOn,
+    Estimate OffOverIsotropic);
+
+/// <summary>A measured model: its label (folder name, or "untrained ARCH"), test accuracy with its interval.</summary>
+public sealed record ScannedModel(string Label, string? Folder, bool Untrained, Estimate TestAccuracy);
+
+/// <summary>What `paglab measure kscan` writes (kscan.json; kscan.csv beside it).</summary>
+public sealed record TangentScanReport(string Dataset, string Outputs, int Images, int Draws,
+    IReadOnlyList<ScannedModel> Models, IReadOnlyList<LatentQuality> Latents, IReadOnlyList<ScanCell> Cells)
+{
+    /// <summary>Labels of untrained models whose off/on is below 1 at some k and epsilon: there, "trained models
+    /// are more robust off than on the manifold" is a property of the architecture and the noise, not of
+    /// training, and cannot be tested by off/on &lt; 1.</summary>
+    public IReadOnlyList<string> UntrainedBelowOne => Cells
+        .Where(c => Models.Any(m => m.Untrained && m.Label == c.Model) && c.OffOverOn.Mean < 1)
+        .Select(c => c.Model).Distinct().ToList();
+}
+
+/// <summary>
+/// The controls of the on/off measurement (PAGs, Section 4, "Measuring On- and Off-Manifold Robustness"): the
+/// same models measured with tangent spaces of several dimensions k, each from its own autoencoder (whose
+/// reconstruction is compared with PCA's and whose tangents with local PCA's), beside an untrained network of
+/// the same architecture and isotropic noise of the same norm; off/on as a ratio of means and as a median of
+/// per-image ratios. A conclusion about off/on holds only if it holds at every k.
+/// </summary>
+public static class TangentDimensionScan
+{
+    public static TangentScanReport Run(TangentScanRequest request, string outDir, IProgressSink progress)
+    {
+        Require.That(request.Latents.Count > 0 && request.Latents.All(k => k >= 1), "latents must be >= 1");
+        Require.That(request.Models.Count > 0, "models must name at least one model folder");
+        Require.Positive(request.Images, "images");
+        var dataset = Datasets.Load(request.Dataset, new DataOptions(request.DataRoot, request.Seed));
+        var models = LoadModels(request, dataset, progress);
+        try
+        {
+            using var pca = PcaBasis.Fit(dataset.Train.Images);
+            var qualities = new List<LatentQuality>();
+            var cells = new List<ScanCell>();
+            foreach (int k in request.Latents)
+            {
+                using var tangents = Tangents(request, dataset, k, outDir, progress, out double aeMse);
+                using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, request.Images,
+                    request.Neighbours, k);
+                using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
+                qualities.Add(new LatentQuality(k, aeMse, pca.TestMse(dataset.Test.Images, k),
+                    PrincipalAngles.Summarise(angles)));
+                var (images, _) = ManifoldExperiments.ImagesOf(tangents, dataset, $"k = {k}");
+                using (images)
+                    foreach (var m in models)
+                        cells.AddRange(Measure(request, m.Info.Label, m.Model, images, tangents, k, progress));
+            }
+            var report = new TangentScanReport(dataset.Name, request.Measure.Name, request.Images, request.Draws,
+                models.Select(m => m.Info).ToList(), qualities, cells);
+            return report;
+        }
+        finally { foreach (var m in models) m.Model.Dispose(); }
+    }
+
+    sealed record LoadedModel(ScannedModel Info, ImageClassifier Model);
+
+    static List<LoadedModel> LoadModels(TangentScanRequest request, IDataset dataset, IProgressSink progress)
+    {
+        var models = new List<LoadedModel>();
+        foreach (string dir in request.Models)
+        {
+            var model = SavedModel.Load(dir);
+            models.Add(new(new ScannedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))),
+                Path.GetFullPath(dir), false, Accuracy(model, dataset)), model));
+        }
+        if (!request.Untrained) return models;
+        foreach (var spec in models.Select(m => m.Model.Spec).Where(s => s.Arch != Architecture.TorchScript)
+                     .Distinct().ToList())
+        {
+            var untrained = ModelFactory.Create(spec, request.Seed);
+            string label = "untrained " + Vocabulary.Name(spec.Arch);
+            progress.Line($"{label}: the control for what the architecture and the noise give without training");
+            models.Insert(0, new(new ScannedModel(label, null, true, Accuracy(untrained, dataset)), untrained));
+        }
+        return models;
+    }
+
+    static Estimate Accuracy(ImageClassifier model, IDataset dataset)
+    {
+        double accuracy = Evaluation.Accuracy(model, dataset.Test);
+        long n = dataset.Test.Count;
+        return Estimate.Binomial((long)Math.Round(accuracy * n), n);
+    }
+
+    /// <summary>The autoencoder of latent k (trained into outDir/autoencoder-kK, resumed or reused when there) and
+    /// its tangent spaces of the first test images.</summary>
+    static TangentSpaces Tangents(TangentScanRequest request, IDataset dataset, int k, string outDir,
+        IProgressSink progress, out double testMse)
+    {
+        string dir = Path.Combine(outDir, $"autoencoder-k{k}");
+        var config = new AutoencoderConfig(request.Autoencoder)
+        {
+            Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
+        };
+        config.Validate();
+        progress.Line($"autoencoder k = {k} ({dir})");
+        using var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir));
+        testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
+        return ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, request.Images,
+            request.BatchImages, progress);
+    }
+
+    static IEnumerable<ScanCell> Measure(TangentScanRequest request, string label, ImageClassifier model,
+        Tensor images, TangentSpaces tangents, int k, IProgressSink progress)
+    {
+        using var eval = EvalModel.For(model);
+        var results = ManifoldRobustness.Measure(eval.Model.call, images, tangents, request.Epsilons.ToArray(),
+            request.Draws, request.Measure, request.Seed, request.BatchImages, progress, isotropic: true);
+        foreach (var r in results)
+        {
+            Finite.Check(r.OffPerImage.Concat(r.OnPerImage).Concat(r.IsotropicPerImage),
+                $"the output change of {label} at k = {k}, eps {r.Epsilon}");
+            yield return new ScanCell(label, k, r.Epsilon,
+                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+                Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
+        }
+    }
+
+    /// <summary>kscan.json, kscan.csv (one row per model, k and epsilon) and kscan-latents.csv.</summary>
+    public static void Write(string outDir, TangentScanReport report)
+    {
+        JsonFiles.Write(Path.Combine(outDir, "kscan.json"), report);
+        var rows = new List<string> { "model,untrained,test_accuracy,latent,epsilon,off_over_on,off_over_on_lower,"
+            + "off_over_on_upper,median_off_over_on,median_off_over_on_lower,median_off_over_on_upper,"
+            + "off_over_isotropic,off_over_isotropic_lower,off_over_isotropic_upper" };
+        foreach (var c in report.Cells)
+        {
+            var m = report.Models.First(x => x.Label == c.Model);
+            rows.Add(string.Join(",", Quote(c.Model), m.Untrained ? "true" : "false", F(m.TestAccuracy.Mean),
+                c.Latent, F(c.Epsilon), Cells(c.OffOverOn), Cells(c.MedianOffOverOn), Cells(c.OffOverIsotropic)));
+        }
+        AtomicFile.WriteAllText(Path.Combine(outDir, "kscan.csv"), string.Join("\n", rows) + "\n");
+        var latents = new List<string> { "latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
+            + "max_angle_to_local_pca_degrees" };
+        latents.AddRange(report.Latents.Select(q => string.Join(",", q.Latent, F(q.AutoencoderMse), F(q.PcaMse),
+            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees))));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "kscan-latents.csv"), string.Join("\n", latents) + "\n");
+    }
+
+    static string Quote(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
+
+    static string Cells(Estimate e) => $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
+
+    static string F(double v) => ManifoldExperiments.Format(v);
+}
+
+/// <summary>Principal components of the training images (the linear manifold estimate the autoencoders are
+/// compared with).</summary>
+public sealed class PcaBasis : IDisposable
+{
+    readonly Tensor mean, components;   // (d), (d, d) columns by decreasing variance
+
+    PcaBasis(Tensor mean, Tensor components) { this.mean = mean; this.components = components; }
+
+    public static PcaBasis Fit(Tensor trainImages)
+    {
+        using var _ = NewDisposeScope();
+        var x = trainImages.flatten(1).to_type(ScalarType.Float64);                 // (N, d)
+        var mean = x.mean(new long[] { 0 });
+        var centred = x - mean;
+        var covariance = centred.T.matmul(centred) / x.shape[0];                    // (d, d)
+        var (_, vectors) = linalg.eigh(covariance);                                 // ascending eigenvalues
+        return new PcaBasis(mean.MoveToOuterDisposeScope(), vectors.flip(1).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Mean squared error per pixel of the test images projected on the top k components.</summary>
+    public double TestMse(Tensor testImages, int k)
+    {
+        using var _ = NewDisposeScope();
+        var x = testImages.flatten(1).to_type(ScalarType.Float64) - mean;          // (N, d)
+        var v = components.narrow(1, 0, Math.Min(k, components.shape[1]));         // (d, k)
+        var residual = x - x.matmul(v).matmul(v.T);
+        return residual.square().mean().item<double>();
+    }
+
+    public void Dispose() { mean.Dispose(); components.Dispose(); }
+}
