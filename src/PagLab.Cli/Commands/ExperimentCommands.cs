@@ -299,7 +299,7 @@ public sealed class ExperimentCommands : ICommandGroup
         {
             OutputPolicy.CheckFolder("out", parse.GetValue(output), FolderKind.Sweep);
             int n = parse.GetValue(workers);
-            var outcome = PagLab.Reporting.Demo.Run(new SweepFolder(parse.GetValue(output)!), parse.GetValue(full), n,
+            var outcome = PagLab.Experiments.Demo.Run(new SweepFolder(parse.GetValue(output)!), parse.GetValue(full), n,
                 parse.GetValue(dataRoot), new ConsoleProgress(TimeSpan.FromSeconds(n == 1 ? 20 : 15)),
                 parse.GetValue(lpipsNet));
             string notDone = outcome.Unfinished != 0 ? $" with {outcome.Unfinished} job(s) not done" : "";

@@ -46,11 +46,7 @@ public sealed class ScoreCommands : ICommandGroup
             { Description = "Batch size", DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr")
             { Description = "Adam learning rate", DefaultValueFactory = _ => defaults.LearningRate };
-        var arch = new Option<string>("--arch")
-        {
-            Description = "Network: unet (images) | mlp (vector-like data, e.g. subspace-gaussians)",
-            DefaultValueFactory = _ => defaults.Arch,
-        };
+        var arch = NamedOption.Create("--arch", "Network", defaults.Arch);
         var channels = new Option<int>("--channels") { Description = "U-Net base channels",
             DefaultValueFactory = _ => defaults.BaseChannels };
         var width = new Option<int>("--width")
@@ -74,7 +70,7 @@ public sealed class ScoreCommands : ICommandGroup
                     Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
                     BaseChannels = parse.GetValue(channels),
-                Arch = parse.GetValue(arch)!, HiddenWidth = parse.GetValue(width), EmaDecay = parse.GetValue(ema),
+                Arch = arch.ValueIn(parse), HiddenWidth = parse.GetValue(width), EmaDecay = parse.GetValue(ema),
                 TrainSize = parse.GetValue(run.TrainSize), Seed = parse.GetValue(run.Seed),
                 DataRoot = parse.GetValue(run.DataRoot),
                 CheckpointEveryBatches = parse.GetValue(run.CheckpointEvery), Threads = parse.GetValue(run.Threads),

@@ -73,8 +73,8 @@ public sealed class TrainOptions
         NamedOption.Create("--augment", "Training augmentation", Defaults.Augment);
     readonly Option<int> augmentPadding = new("--augment-padding")
         { Description = "crop-flip: zero padding per side", DefaultValueFactory = _ => Defaults.AugmentPadding };
-    readonly Option<string?> preset = new("--preset")
-        { Description = "authors: the PAGs authors' recipe for the dataset (docs/training.md); flags given win" };
+    readonly NamedOption<TrainingPreset> preset =
+        NamedOption.Optional<TrainingPreset>("--preset", "Training recipe (flags given win)", "no preset");
     readonly Option<string> device = CommonOptions.Device();
     readonly Option<bool?> channelsLast = new("--channels-last")
     {

@@ -33,8 +33,11 @@ public enum PgdVariant
 /// <summary>Settings of one PGD attack. alpha = AlphaFactor * epsilon / Steps (per example).</summary>
 public sealed record PgdConfig
 {
+    /// <summary>PAGs Suppl. B.2: 10 steps in training (the authors' num_iter).</summary>
+    public const int DefaultSteps = 10;
+
     public AttackNorm Norm { get; init; } = AttackNorm.L2;
-    public int Steps { get; init; } = 10;
+    public int Steps { get; init; } = DefaultSteps;
     public double AlphaFactor { get; init; } = 2.5;       // PAGs Suppl. B.2 (MNIST): alpha = 2.5 eps / 10
     public bool RandomStart { get; init; } = false;
     public PgdNorm Normalisation { get; init; } = PgdNorm.PerExample;

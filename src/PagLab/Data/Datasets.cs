@@ -83,29 +83,17 @@ public static class Datasets
     /// several independent published copies (see docs/data.md).</summary>
     public static readonly IReadOnlyList<DatasetEntry> Table = new DatasetEntry[]
     {
-        new()
-        {
-            Id = DatasetName.Mnist, Shape = Grey28, Read = (root, _) => Idx(DatasetName.Mnist, root, MnistClasses),
-            UsualNormalisation = (new[] { 0.1307f }, new[] { 0.3081f }),
-            Present = root => IdxFiles(Folder(root, DatasetName.Mnist)).All(f => f is not null),
-            Where = root => Folder(root, DatasetName.Mnist),
-            Files = IdxRemoteFiles(MnistUrl, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                9912422, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881,
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877,
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
-        },
-        new()
-        {
-            Id = DatasetName.FashionMnist, Shape = Grey28,
-            UsualNormalisation = (new[] { 0.2860f }, new[] { 0.3530f }),
-            Read = (root, _) => Idx(DatasetName.FashionMnist, root, FashionClasses),
-            Present = root => IdxFiles(Folder(root, DatasetName.FashionMnist)).All(f => f is not null),
-            Where = root => Folder(root, DatasetName.FashionMnist),
-            Files = IdxRemoteFiles(FashionUrl, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                26421880, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515,
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102,
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
-        },
+        IdxDataset(DatasetName.Mnist, MnistClasses, (new[] { 0.1307f }, new[] { 0.3081f }), IdxRemoteFiles(MnistUrl,
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422,
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881,
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877,
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542)),
+        IdxDataset(DatasetName.FashionMnist, FashionClasses, (new[] { 0.2860f }, new[] { 0.3530f }),
+            IdxRemoteFiles(FashionUrl,
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880,
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515,
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102,
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148)),
         new()
         {
             Id = DatasetName.Cifar10, Shape = new(3, 32, 32), AlignmentSigma = 0.25,
@@ -166,6 +154,15 @@ public static class Datasets
     /// default for a name outside the table (an imported model's dataset).</summary>
     public static double AlignmentSigma(string dataset) =>
         Vocabulary.TryParse(dataset, out DatasetName id) ? Entry(id).AlignmentSigma : OtherAlignmentSigma;
+
+    /// <summary>A dataset of four IDX files (train/test images and labels) in its folder under the root.</summary>
+    static DatasetEntry IdxDataset(DatasetName id, IReadOnlyList<string> classes,
+        (float[] Mean, float[] Std) usualNormalisation, RemoteFile[] files) => new()
+    {
+        Id = id, Shape = Grey28, Files = files, Read = (root, _) => Idx(id, root, classes),
+        UsualNormalisation = usualNormalisation,
+        Present = root => IdxFiles(Folder(root, id)).All(f => f is not null), Where = root => Folder(root, id),
+    };
 
     static DatasetEntry DistractorOf(DatasetName id, DatasetName source) => new()
     {

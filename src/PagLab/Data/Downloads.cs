@@ -68,35 +68,7 @@ public static class Downloader
         using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         watchdog.CancelAfter(stall);
         long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
-        HttpResponseMessage response;
-        try
-        {
-            // Redirects are followed here, not by the handler, so each target is checked (http or https only).
-            for (int hop = 0; ; hop++)
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-                if (have > 0) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(have, null);
-                response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, watchdog.Token);
-                if ((int)response.StatusCode is < 300 or >= 400 || response.Headers.Location is null) break;
-                var next = new Uri(uri, response.Headers.Location);
-                response.Dispose();
-                if (next.Scheme is not ("http" or "https"))
-                    throw new PagLabException($"{file.Url}: redirected to {next}, which is not an http or https URL");
-                if (hop == 10) throw new PagLabException($"{file.Url}: more than 10 redirects");
-                uri = next;
-            }
-        }
-        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-        {
-            throw new PagLabException($"{file.Url}: no answer within {stall.TotalSeconds:F0} s; run the same command "
-                + $"again to retry");
-        }
-        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or NotSupportedException or
-            UriFormatException)
-        {
-            throw new PagLabException($"{file.Url}: download failed ({e.Message.Split('\n')[0]})");
-        }
-        using (response)
+        using (var response = await Request(file, uri, have, client, watchdog.Token, stall, cancel))
         {
             if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && have > 0)
             {
@@ -117,35 +89,7 @@ public static class Downloader
             await using var body = await response.Content.ReadAsStreamAsync(watchdog.Token);
             await using var output = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create,
                 FileAccess.Write);
-            var buffer = new byte[1 << 16];
-            long done = have;
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                int read;
-                while (true)
-                {
-                    watchdog.CancelAfter(stall);
-                    if ((read = await body.ReadAsync(buffer, watchdog.Token)) <= 0) break;
-                    await output.WriteAsync(buffer.AsMemory(0, read), cancel);
-                    done += read;
-                    if (done > file.MaxBytes)
-                        throw new PagLabException($"{file.Url}: more than {file.MaxBytes} bytes received, "
-                            + $"{file.Name} has {file.Size}; the transfer was stopped");
-                    progress.Update(file.Name, done, total ?? done,
-                        $"{done / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F1} MB/s");
-                }
-            }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-                throw new PagLabException($"{file.Url}: no data for {stall.TotalSeconds:F0} s after {done} bytes; "
-                    + $"run the same command again to resume");
-            }
-            catch (Exception e) when (e is IOException or HttpRequestException)
-            {
-                throw new PagLabException($"{file.Url}: transfer interrupted after {done} bytes ({e.Message}); run "
-                    + $"the same command again to resume");
-            }
+            long done = await Copy(file, body, output, have, total, watchdog, stall, progress, cancel);
             if (total is long expected && done < expected)
                 throw new PagLabException($"{file.Url}: transfer ended after {done} of {expected} bytes; run the "
                     + $"same command again to resume");
@@ -159,6 +103,75 @@ public static class Downloader
                 + $"download was discarded");
         }
         Finish(file, partial, final, progress);
+    }
+
+    /// <summary>The answer to a GET of <paramref name="uri"/> (from byte <paramref name="have"/> on), redirects
+    /// followed here, not by the handler, so each target is checked (http or https only).</summary>
+    static async Task<HttpResponseMessage> Request(RemoteFile file, Uri uri, long have, HttpClient client,
+        CancellationToken watchdog, TimeSpan stall, CancellationToken cancel)
+    {
+        try
+        {
+            for (int hop = 0; ; hop++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                if (have > 0) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(have, null);
+                var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, watchdog);
+                if ((int)response.StatusCode is < 300 or >= 400 || response.Headers.Location is null) return response;
+                var next = new Uri(uri, response.Headers.Location);
+                response.Dispose();
+                if (next.Scheme is not ("http" or "https"))
+                    throw new PagLabException($"{file.Url}: redirected to {next}, which is not an http or https URL");
+                if (hop == 10) throw new PagLabException($"{file.Url}: more than 10 redirects");
+                uri = next;
+            }
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            throw new PagLabException($"{file.Url}: no answer within {stall.TotalSeconds:F0} s; run the same command "
+                + $"again to retry");
+        }
+        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or NotSupportedException or
+            UriFormatException)
+        {
+            throw new PagLabException($"{file.Url}: download failed ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    /// <summary>Copies the body to the partial file, at most MaxBytes in all, each read within the stall timeout;
+    /// returns the bytes the partial file holds.</summary>
+    static async Task<long> Copy(RemoteFile file, Stream body, Stream output, long have, long? total,
+        CancellationTokenSource watchdog, TimeSpan stall, IProgressSink progress, CancellationToken cancel)
+    {
+        var buffer = new byte[1 << 16];
+        long done = have;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            int read;
+            while (true)
+            {
+                watchdog.CancelAfter(stall);
+                if ((read = await body.ReadAsync(buffer, watchdog.Token)) <= 0) return done;
+                await output.WriteAsync(buffer.AsMemory(0, read), cancel);
+                done += read;
+                if (done > file.MaxBytes)
+                    throw new PagLabException($"{file.Url}: more than {file.MaxBytes} bytes received, "
+                        + $"{file.Name} has {file.Size}; the transfer was stopped");
+                progress.Update(file.Name, done, total ?? done,
+                    $"{done / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F1} MB/s");
+            }
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            throw new PagLabException($"{file.Url}: no data for {stall.TotalSeconds:F0} s after {done} bytes; "
+                + $"run the same command again to resume");
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            throw new PagLabException($"{file.Url}: transfer interrupted after {done} bytes ({e.Message}); run "
+                + $"the same command again to resume");
+        }
     }
 
     static void Finish(RemoteFile file, string partial, string final, IProgressSink progress)

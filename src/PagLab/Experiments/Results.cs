@@ -148,8 +148,7 @@ public sealed record JobResult
         }
         if (format != CurrentFormat)
             throw new PagLabException($"{path}: result format {format}, this PagLab reads format {CurrentFormat} "
-                + $"(results with "
-                                      + "intervals); run the sweep again into a new folder");
+                + "(results with intervals); run the sweep again into a new folder");
         return JsonFiles.Read<JobResult>(path);
     }
 }

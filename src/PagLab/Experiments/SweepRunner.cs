@@ -117,7 +117,7 @@ public static class SweepRunner
     /// the penalties back-propagate twice.</summary>
     static double TrainingCost(SweepJob job) => job.Imported is not null ? 0 : job.Objective.Name switch
     {
-        ObjectiveKind.Pgd => 1 + (job.Objective.Steps ?? 10),
+        ObjectiveKind.Pgd => 1 + (job.Objective.Steps ?? Attacks.PgdConfig.DefaultSteps),
         ObjectiveKind.Gnorm or ObjectiveKind.Smooth => 3,
         _ => 1,
     };

@@ -295,16 +295,8 @@ public sealed record SweepSpec
         return jobs;
     }
 
-    public ObjectiveConfig ObjectiveFor(ObjectiveSweep o, double strength) => o.Name switch
-    {
-        ObjectiveKind.Gnorm => new ObjectiveConfig { Kind = o.Name, Lambda = strength },
-        ObjectiveKind.Smooth => new ObjectiveConfig
-            { Kind = o.Name, Lambda = strength, Sigma = o.Sigma ?? ObjectiveConfig.DefaultSmoothSigma },
-        ObjectiveKind.RandSmooth => new ObjectiveConfig { Kind = o.Name, Sigma = strength },
-        ObjectiveKind.Pgd => new ObjectiveConfig { Kind = o.Name, Epsilons = new[] { strength },
-            Pgd = new Attacks.PgdConfig { Steps = o.Steps ?? new Attacks.PgdConfig().Steps } },
-        _ => new ObjectiveConfig { Kind = ObjectiveKind.Standard },
-    };
+    public ObjectiveConfig ObjectiveFor(ObjectiveSweep o, double strength) =>
+        ObjectiveConfig.At(o.Name, strength, o.Sigma, o.Steps);
 
     /// <summary>The shared autoencoder's run for a dataset: `shared.autoencoder` on the sweep's data, seed 0.
     /// </summary>

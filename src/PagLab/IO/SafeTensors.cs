@@ -100,9 +100,9 @@ public static class SafeTensors
                 if (name == "__metadata__")
                 {
                     if (node is JsonObject meta)
-                        foreach (var (k,
-                            v) in meta) metadata[k] = v?.GetValueKind() == JsonValueKind.String
-                            ? v.GetValue<string>() : v?.ToJsonString() ?? "";
+                        foreach (var (k, v) in meta)
+                            metadata[k] = v?.GetValueKind() == JsonValueKind.String
+                                ? v.GetValue<string>() : v?.ToJsonString() ?? "";
                     continue;
                 }
                 if (node is not JsonObject entry) throw new DataFormatException(path,

@@ -52,6 +52,23 @@ public sealed record ObjectiveConfig
         ObjectiveKind.Smooth => DefaultSmoothSigma, ObjectiveKind.RandSmooth => DefaultRandSmoothSigma, _ => 0,
     };
 
+    /// <summary>
+    /// The objective of kind <paramref name="kind"/> at the strength a sweep varies (the inverse of
+    /// <see cref="Strength"/>): lambda of gnorm and smooth, sigma of randsmooth, the epsilon of pgd.
+    /// <paramref name="smoothSigma"/> is smooth's fixed noise level, <paramref name="pgdSteps"/> pgd's steps.
+    /// </summary>
+    public static ObjectiveConfig At(ObjectiveKind kind, double strength, double? smoothSigma = null,
+        int? pgdSteps = null) => kind switch
+    {
+        ObjectiveKind.Gnorm => new ObjectiveConfig { Kind = kind, Lambda = strength },
+        ObjectiveKind.Smooth => new ObjectiveConfig
+            { Kind = kind, Lambda = strength, Sigma = smoothSigma ?? DefaultSmoothSigma },
+        ObjectiveKind.RandSmooth => new ObjectiveConfig { Kind = kind, Sigma = strength },
+        ObjectiveKind.Pgd => new ObjectiveConfig { Kind = kind, Epsilons = new[] { strength },
+            Pgd = new PgdConfig { Steps = pgdSteps ?? PgdConfig.DefaultSteps } },
+        _ => new ObjectiveConfig { Kind = ObjectiveKind.Standard },
+    };
+
     /// <summary>The single number a sweep varies for this objective.</summary>
     public double Strength => Kind switch
     {

@@ -96,7 +96,8 @@ public sealed record DenoiserQuality
         finally { if (wasTraining) denoiser.Network.train(); }
         return new DenoiserQuality
         {
-            Dataset = dataset.Name, Arch = denoiser.Network.Spec.Arch, Conditional = denoiser.Conditional,
+            Dataset = dataset.Name, Arch = Common.Vocabulary.Name(denoiser.Network.Spec.Arch),
+            Conditional = denoiser.Conditional,
             Count = (int)split.Count,
             EdmLoss = Estimate.Normal(loss),
             BySigma = sigmas.Select((s, i) => new DenoiserQualityAtSigma

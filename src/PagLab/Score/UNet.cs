@@ -1,3 +1,4 @@
+using PagLab.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,7 @@ public sealed record UNetSpec
     public int Classes { get; init; } = 0;          // > 0: class-conditional
     public int BaseChannels { get; init; } = 32;    // unet: channels of the first stage
     public int EmbeddingDim { get; init; } = 128;
-    public string Arch { get; init; } = "unet";     // DenoiserNetworks.Names (files from before it are U-Nets)
+    public DenoiserArch Arch { get; init; } = DenoiserArch.UNet;  // files from before the key are U-Nets
     public int HiddenWidth { get; init; } = 512;    // mlp: width of the hidden layers
     public bool Conditional => Classes > 0;
 }
@@ -42,21 +43,21 @@ public abstract class DenoiserNetwork : Module<Tensor, Tensor, Tensor, Tensor>
     }
 }
 
-/// <summary>The denoiser architectures by name (the CLI's arch option, sweeps' denoiserArch).</summary>
+/// <summary>The denoiser networks, by the name denoiser files, specs (denoiserArch) and `--arch` spell.</summary>
+public enum DenoiserArch
+{
+    [Name("unet", "small U-Net for images")] UNet,
+    [Name("mlp", "MLP for vector-like data (e.g. subspace-gaussians)")] Mlp,
+}
+
 public static class DenoiserNetworks
 {
-    static readonly Dictionary<string, Func<UNetSpec, DenoiserNetwork>> Table = new()
+    public static DenoiserNetwork Create(UNetSpec spec) => spec.Arch switch
     {
-        ["unet"] = spec => new UNet(spec),
-        ["mlp"] = spec => new MlpDenoiser(spec),
+        DenoiserArch.UNet => new UNet(spec),
+        DenoiserArch.Mlp => new MlpDenoiser(spec),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Arch, "denoiser architecture"),
     };
-
-    public static IReadOnlyCollection<string> Names => Table.Keys;
-
-    public static DenoiserNetwork Create(UNetSpec spec) =>
-        Table.TryGetValue(spec.Arch, out var make) ? make(spec)
-            : throw new Common.PagLabException(
-                $"unknown denoiser architecture '{spec.Arch}' (choose {string.Join(", ", Table.Keys)})");
 }
 
 /// <summary>

@@ -12,18 +12,14 @@ namespace PagLab.Training;
 /// `shared.autoencoder` section is this record and AutoencoderConfig extends it, so a spec can set whatever
 /// `paglab autoencoder train` can, with one set of defaults (these, the CLI's too).
 /// </summary>
-public record AutoencoderSettings
+public record AutoencoderSettings : LoopSettings
 {
+    public AutoencoderSettings() { Epochs = 10; LearningRate = 1e-3; }   // Adam
+
     public AutoencoderKind Kind { get; init; } = AutoencoderKind.Ae;
     public int? Latent { get; init; }                 // null: 16 for 28-pixel data, 128 from 32 pixels (Suppl. B.6)
-    public int Epochs { get; init; } = 10;
-    public int BatchSize { get; init; } = 128;
-    public double LearningRate { get; init; } = 1e-3; // Adam
     public double KlWeight { get; init; } = 1.0;      // vae: weight of KL(q(z|x) || N(0, I)) against the squared error
     public int BaseChannels { get; init; } = 32;
-    public int? Threads { get; init; }
-    public int CheckpointEveryBatches { get; init; } = 100;
-    public double CheckpointEverySeconds { get; init; } = 60;
 }
 
 /// <summary>Everything that defines an autoencoder run (`paglab autoencoder train`); stored in run.json.</summary>
@@ -44,8 +40,7 @@ public sealed record AutoencoderConfig : AutoencoderSettings, IRunConfig
     public void Validate()
     {
         Require.That(Enum.IsDefined(Kind), $"unknown autoencoder kind {(int)Kind}");
-        TrainConfig.RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds,
-                                Threads, TrainSize);
+        ValidateLoop(TrainSize);
         Require.NonNegative(KlWeight, "klWeight");
         Require.That(BaseChannels is >= 1 and <= 512, $"baseChannels must be in 1..512, got {BaseChannels}");
         if (Latent is int k) Require.That(k >= 1, $"latent must be >= 1, got {k}");

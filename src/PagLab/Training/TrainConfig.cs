@@ -24,13 +24,14 @@ public enum Schedule
 /// spec's `train` section is this record and TrainConfig extends it, so a spec can set whatever the CLI
 /// can, with one set of defaults (the CLI's).
 /// </summary>
-public record TrainSettings
+public record TrainSettings : LoopSettings
 {
+    public TrainSettings() { Epochs = 1; LearningRate = 3e-3; }
+
     public Architecture Arch { get; init; } = Architecture.SmallCnn;
     public string Activation { get; init; } = "relu";
     public double WidthMultiplier { get; init; } = 1.0;
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
-    public double LearningRate { get; init; } = 3e-3;
     public double Momentum { get; init; } = 0.9;                // sgd only
     public double WeightDecay { get; init; } = 0;
     public Schedule Schedule { get; init; } = Schedule.None;
@@ -39,20 +40,15 @@ public record TrainSettings
     public Data.AugmentationKind Augment { get; init; } = Data.AugmentationKind.None;
     public int AugmentPadding { get; init; } = 4;               // crop-flip: zero padding per side (authors: 4)
     /// <summary>A named recipe applied per dataset (TrainingPresets: authors); keys set otherwise win.</summary>
-    public string? Preset { get; init; }
+    public TrainingPreset? Preset { get; init; }
     /// <summary>
     /// PAGs Suppl. B.2: with large regularisation constants the learning rate was reduced in
     /// proportion. When set, lr = lr * min(1, LrScaleReference / lambda) for gnorm and smooth.
     /// </summary>
     public double? LrScaleReference { get; init; }
-    public int BatchSize { get; init; } = 128;
-    public int Epochs { get; init; } = 1;
     public string Device { get; init; } = "cpu";
     public int? TrainSize { get; init; }
     public int? TestSize { get; init; }
-    public int CheckpointEveryBatches { get; init; } = 100;
-    public double CheckpointEverySeconds { get; init; } = 60;
-    public int? Threads { get; init; }
     /// <summary>Convolutions in NHWC memory through training and the epoch's evaluation (MemoryFormat); unset means on,
     /// except for training with gnorm through batch norm (TrainConfig.TrainsChannelsLast; docs/training.md), false
     /// runs NCHW; no effect on models without convolutions. Unwritten when unset, so run.json files from before it
@@ -100,8 +96,7 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
     /// <summary>Checks every value; messages name the property (the CLI shows the flag the user wrote).</summary>
     public void Validate()
     {
-        RequireLoop(Epochs, BatchSize, LearningRate, CheckpointEveryBatches, CheckpointEverySeconds, Threads,
-                    TrainSize);
+        ValidateLoop(TrainSize);
         Require.InRange(Momentum, 0, 1, "momentum");
         Require.NonNegative(WeightDecay, "weightDecay");
         Require.That(Device is "cpu" or "cuda" || Device.StartsWith("cuda:", StringComparison.Ordinal),
@@ -112,19 +107,6 @@ public sealed record TrainConfig : TrainSettings, IRunConfig
         Require.That(AugmentPadding is >= 0 and <= 64, $"augmentPadding must be in 0..64, got {AugmentPadding}");
         if (LrScaleReference is double r) Require.Positive(r, "lrScaleReference");
         if (TestSize is int n) Require.That(n >= 1, $"testSize must be >= 1, got {n}");
-    }
-
-    /// <summary>The checks every kind of training shares (classifier, autoencoder, denoiser).</summary>
-    public static void RequireLoop(int epochs, int batchSize, double learningRate, int checkpointEveryBatches,
-                                   double checkpointEverySeconds, int? threads, int? trainSize)
-    {
-        Require.That(epochs is >= 1 and <= 100000, $"epochs must be in 1..100000, got {epochs}");
-        Require.That(batchSize is >= 1 and <= 65536, $"batchSize must be in 1..65536, got {batchSize}");
-        Require.That(learningRate is > 0 and <= 1e12, $"learningRate must be in (0, 1e12], got {learningRate}");
-        Require.That(checkpointEveryBatches >= 1, $"checkpointEveryBatches must be >= 1, got {checkpointEveryBatches}");
-        Require.Positive(checkpointEverySeconds, "checkpointEverySeconds");
-        if (threads is int t) Require.That(t is >= 1 and <= 1024, $"threads must be in 1..1024, got {t}");
-        if (trainSize is int n) Require.That(n >= 1, $"trainSize must be >= 1, got {n}");
     }
 
     /// <summary>Learning rate for an epoch: base (after lambda scaling) times the schedule.</summary>

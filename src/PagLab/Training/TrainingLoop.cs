@@ -73,15 +73,7 @@ public static class TrainingLoop
         var options = step.Options;
         if (step.Train.Count == 0) throw new PagLabException($"{run.Dir}: the training set is empty; nothing to train");
         int batches = step.Train.BatchCount(options.BatchSize);
-        var position = new TrainPosition();
-        var metrics = new List<TEpoch>();
-        if (run.Existing is not null && Checkpoint.Find(run.Dir) is string found)
-        {
-            position = Checkpoint.Load(found, step.Network, step.Optimizer, options.Epochs, batches, step.Extra);
-            // drop lines a kill left past the checkpoint
-            metrics = run.ReadMetrics<TEpoch>().Where(m => m.Epoch <= position.Epoch).ToList();
-            progress.Line($"resuming {run.Dir} at epoch {position.Epoch + 1}, batch {position.Batch}");
-        }
+        var (position, metrics) = Resume(run, step, batches, progress);
         run.Start();
         run.WriteMetrics(metrics);
         var board = tensorboard is null ? null : new TensorboardLog(tensorboard);
@@ -148,5 +140,18 @@ public static class TrainingLoop
         step.SaveFinal(run.Dir);
         run.Finish(RunStatus.Completed, null);
         return new LoopResult<TEpoch>(RunStatus.Completed, metrics, null);
+    }
+
+    /// <summary>Where a run starts: its last checkpoint and the metrics up to it, or the beginning.</summary>
+    static (TrainPosition Position, List<TEpoch> Metrics) Resume<TEpoch>(RunFolder run, ITrainingStep<TEpoch> step,
+        int batches, IProgressSink progress) where TEpoch : IEpochRecord
+    {
+        if (run.Existing is null || Checkpoint.Find(run.Dir) is not string found)
+            return (new TrainPosition(), new List<TEpoch>());
+        var position = Checkpoint.Load(found, step.Network, step.Optimizer, step.Options.Epochs, batches, step.Extra);
+        // drop lines a kill left past the checkpoint
+        var metrics = run.ReadMetrics<TEpoch>().Where(m => m.Epoch <= position.Epoch).ToList();
+        progress.Line($"resuming {run.Dir} at epoch {position.Epoch + 1}, batch {position.Batch}");
+        return (position, metrics);
     }
 }

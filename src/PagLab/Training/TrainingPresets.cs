@@ -31,6 +31,12 @@ public sealed record AuthorsRecipe
     public required PgdConfig Pgd { get; init; }
 }
 
+/// <summary>The named training presets (`--preset`, a sweep's `train.preset`).</summary>
+public enum TrainingPreset
+{
+    [Name("authors", "the PAGs authors' recipe for the dataset (tml-tuebingen/pags; docs/training.md)")] Authors,
+}
+
 /// <summary>
 /// Named training presets (`paglab train --preset authors`, a sweep's `train.preset`). A preset fills the
 /// settings the caller did not set: on the CLI the flags not given, in a spec the `train` keys left at their
@@ -38,8 +44,7 @@ public sealed record AuthorsRecipe
 /// </summary>
 public static class TrainingPresets
 {
-    public const string Authors = "authors";
-    public static readonly IReadOnlyList<string> Names = new[] { Authors };
+    public const TrainingPreset Authors = TrainingPreset.Authors;
 
     /// <summary>The authors' recipes by dataset.</summary>
     public static readonly IReadOnlyDictionary<DatasetName, AuthorsRecipe> AuthorsRecipes =
@@ -80,13 +85,12 @@ public static class TrainingPresets
         };
 
     /// <summary>One line unless <paramref name="preset"/> is null, or known with a recipe per dataset.</summary>
-    public static void Validate(string? preset, IEnumerable<string> datasets)
+    public static void Validate(TrainingPreset? preset, IEnumerable<string> datasets)
     {
-        if (preset is null) return;
-        Require.That(Names.Contains(preset), $"preset must be one of {string.Join(", ", Names)}, got '{preset}'");
+        if (preset is not TrainingPreset named) return;
         foreach (var d in datasets)
             Require.That(Vocabulary.TryParse(d, out DatasetName id) && AuthorsRecipes.ContainsKey(id),
-                $"preset {preset} has no recipe for dataset '{d}' (it has "
+                $"preset {Vocabulary.Name(named)} has no recipe for dataset '{d}' (it has "
                 + $"{string.Join(", ", AuthorsRecipes.Keys.Select(Vocabulary.Name))})");
     }
 

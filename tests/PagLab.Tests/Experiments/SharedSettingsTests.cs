@@ -57,7 +57,8 @@ public class SharedSettingsTests
             + "  tangentCount: 16\n");
         Assert.Equal(Json(nested), Json(old));
         var denoiser = old.DenoiserFor("shapes");
-        Assert.Equal((2, 64, "mlp", false, 500), (denoiser.Epochs, denoiser.BatchSize, denoiser.Arch,
+        Assert.Equal((2, 64, PagLab.Score.DenoiserArch.Mlp, false, 500), (denoiser.Epochs, denoiser.BatchSize,
+            denoiser.Arch,
             denoiser.Conditional, denoiser.TrainSize));
         Assert.Equal((3, 8, 500), (old.AutoencoderFor("shapes").Epochs, old.AutoencoderFor("shapes").Latent,
             old.AutoencoderFor("shapes").TrainSize));
@@ -70,7 +71,8 @@ public class SharedSettingsTests
         var autoencoder = spec.AutoencoderFor("mnist-distractor");
         var denoiser = spec.DenoiserFor("mnist-distractor");
         Assert.Equal((10, 6000, 1000), (autoencoder.Epochs, autoencoder.TrainSize, autoencoder.TestSize));
-        Assert.Equal((3, 128, "unet", true, 6000), (denoiser.Epochs, denoiser.BatchSize, denoiser.Arch,
+        Assert.Equal((3, 128, PagLab.Score.DenoiserArch.UNet, true, 6000), (denoiser.Epochs, denoiser.BatchSize,
+            denoiser.Arch,
             denoiser.Conditional, denoiser.TrainSize));
         Assert.Equal(64, spec.Shared.TangentCount);
     }
@@ -92,7 +94,7 @@ public class SharedSettingsTests
     [InlineData("shared: {autoencoder: {latnet: 8}}\n",
         "unknown key 'shared.autoencoder.latnet' (did you mean 'latent'?)")]
     [InlineData("shared: {denoiser: {emaDecay: 2}}\n", "shared.denoiser.emaDecay must be in [0, 1], got 2")]
-    [InlineData("shared: {denoiser: {arch: cnn}}\n", "shared.denoiser.arch must be unet or mlp, got 'cnn'")]
+    [InlineData("shared: {denoiser: {arch: cnn}}\n", "shared.denoiser.arch must be one of unet, mlp, got 'cnn'")]
     [InlineData("shared: {autoencoder: {kind: gan}}\n", "shared.autoencoder.kind must be one of ae, vae, got 'gan'")]
     [InlineData("shared: {trainSize: 0}\n", "shared.trainSize must be >= 1, got 0")]
     [InlineData("shared: {denoiserEpochs: 0}\n", "shared.denoiserEpochs must be in 1..100000, got 0")]

@@ -162,3 +162,27 @@ public class ObjectiveTests
             "the test model must make joint and separate batches differ");
     }
 }
+
+public class ObjectiveStrengthTests
+{
+    [Theory]
+    [InlineData(ObjectiveKind.Gnorm, 0.3)]
+    [InlineData(ObjectiveKind.Smooth, 2.0)]
+    [InlineData(ObjectiveKind.RandSmooth, 0.25)]
+    [InlineData(ObjectiveKind.Pgd, 1.5)]
+    public void At_IsTheInverseOfStrength_ForEachObjective(ObjectiveKind kind, double strength)
+    {
+        var config = ObjectiveConfig.At(kind, strength);
+        Assert.Equal((kind, strength), (config.Kind, config.Strength));
+    }
+
+    [Fact]
+    public void At_TakesSmoothsSigmaAndPgdsSteps_ElseTheDefaults()
+    {
+        Assert.Equal(0.4, ObjectiveConfig.At(ObjectiveKind.Smooth, 1, smoothSigma: 0.4).Sigma);
+        Assert.Equal(ObjectiveConfig.DefaultSmoothSigma, ObjectiveConfig.At(ObjectiveKind.Smooth, 1).Sigma);
+        Assert.Equal(3, ObjectiveConfig.At(ObjectiveKind.Pgd, 1, pgdSteps: 3).Pgd.Steps);
+        Assert.Equal(PagLab.Attacks.PgdConfig.DefaultSteps, ObjectiveConfig.At(ObjectiveKind.Pgd, 1).Pgd.Steps);
+        Assert.Equal(0, ObjectiveConfig.At(ObjectiveKind.Standard, 5).Strength);
+    }
+}

@@ -91,7 +91,7 @@ public class ScoreTests
         using var data = SubspaceGaussians.Create(new SubspaceGaussiansOptions { TrainSize = 10_000, TestSize = 500 });
         var config = new DenoiserConfig
         {
-            Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 256, Epochs = 3, BatchSize = 64,
+            Dataset = "subspace-gaussians", Arch = DenoiserArch.Mlp, HiddenWidth = 256, Epochs = 3, BatchSize = 64,
         };
         DenoiserTrainer.Run(config, dir, dataset: data);
         var quality = DenoiserQuality.Read(dir)!;
@@ -121,7 +121,7 @@ public class ScoreTests
     public void Cli_DenoiserQuality_WritesQualityJson_WithTheCosineToTheExactScore()
     {
         torch.manual_seed(3);
-        var spec = new UNetSpec { Channels = 1, Height = 28, Width = 28, Arch = "mlp", HiddenWidth = 32 };
+        var spec = new UNetSpec { Channels = 1, Height = 28, Width = 28, Arch = DenoiserArch.Mlp, HiddenWidth = 32 };
         using var d = new EdmPreconditioner(DenoiserNetworks.Create(spec));
         string dir = TestPaths.TempDir("den-quality");
         DenoiserTrainer.Save(dir, d, "subspace-gaussians");

@@ -141,8 +141,8 @@ public class TensorboardTests
         string runDir = TestPaths.TempDir("run"), board = TestPaths.TempDir("tb");
         var metrics = DenoiserTrainer.Run(new DenoiserConfig
         {
-            Dataset = "subspace-gaussians", Arch = "mlp", HiddenWidth = 16, Epochs = 1, TrainSize = 64,
-            BatchSize = 32,
+            Dataset = "subspace-gaussians", Arch = PagLab.Score.DenoiserArch.Mlp, HiddenWidth = 16, Epochs = 1,
+                TrainSize = 64, BatchSize = 32,
         }, runDir, tensorboard: board);
         var (_, scalars) = ReadEvents(Assert.Single(Directory.GetFiles(board, "events.out.tfevents.*")));
         Assert.Equal(2, scalars.Count(s => s.Tag == "step/loss"));

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using PagLab.Common;
 using PagLab.Data;
-using PagLab.Experiments;
 using PagLab.IO;
 using PagLab.Metrics;
+using PagLab.Reporting;
 
-namespace PagLab.Reporting;
+namespace PagLab.Experiments;
 
 /// <summary>What `paglab demo` did: the jobs not done, the report, the wall time.</summary>
 public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed);

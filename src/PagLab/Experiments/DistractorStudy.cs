@@ -1,11 +1,11 @@
 using PagLab.Common;
 using PagLab.Data;
-using PagLab.Experiments;
 using PagLab.IO;
+using PagLab.Reporting;
 using PagLab.Manifold;
 using PagLab.Models;
 
-namespace PagLab.Reporting;
+namespace PagLab.Experiments;
 
 /// <summary>
 /// `paglab measure distractor`: relative noise robustness of one or more saved models on the first test
