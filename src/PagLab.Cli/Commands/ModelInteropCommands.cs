@@ -124,21 +124,11 @@ public sealed class ModelInteropCommands : ICommandGroup
             (spec, report) = TorchScriptClassifier.Probe(source, contract);
             SavedModel.SaveTorchScript(dir, spec, source, notes);
         });
-        Console.WriteLine($"imported TorchScript archive {source} -> {output} ({spec!.Classes} classes); "
-            + "TorchScript runs code: use files from sources you trust");
-        Console.WriteLine($"input contract stored: {Contract(spec)}");
+        Console.WriteLine($"imported TorchScript archive {source} -> {output} ({spec!.ContractText()}, "
+            + $"{spec.Classes} classes); TorchScript runs code: use files from sources you trust");
         foreach (var line in ImportSummary.Lines(report!, t => ContractOptions(t.Mean, t.Std, t.PixelRange)))
             Console.WriteLine(line);
     }
-
-    /// <summary>The stored input contract in words: shape, pixel range, normalisation, output element.</summary>
-    static string Contract(ModelSpec spec) =>
-        $"{spec.Channels}x{spec.Height}x{spec.Width} pixels in [{Numbers(spec.PixelRange)}], "
-        + (spec.Mean.Length == 0 ? "not normalised" : $"normalised (x - [{Numbers(spec.Mean)}]) / "
-            + $"[{Numbers(spec.Std)}]")
-        + (spec.GreyToRgb ? ", grey repeated to RGB" : "")
-        + (spec.Resize is [int h, int w] ? $", resized to {h}x{w}" : "")
-        + (spec.OutputIndex is int i ? $", logits at output element {i}" : "");
 
     /// <summary>The options of `model import` that give a contract.</summary>
     static string ContractOptions(float[] mean, float[] std, float[] range) =>

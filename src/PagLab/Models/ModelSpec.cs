@@ -55,14 +55,17 @@ public sealed record ModelSpec
     }
 
     /// <summary>The stored input contract in one line: "1x28x28 pixels in [0,1], normalised (x - mean) / std with
-    /// mean 0.1307, std 0.3081" (or "not normalised").</summary>
+    /// mean 0.1307, std 0.3081" (or "not normalised"), then the input adapters and output element when set.</summary>
     public string ContractText()
     {
         static string List(float[] v) => string.Join(",", v.Select(x => x.ToString("G6",
             System.Globalization.CultureInfo.InvariantCulture)));
         string normalisation = Mean.Length == 0 ? "not normalised"
             : $"normalised (x - mean) / std with mean {List(Mean)}, std {List(Std)}";
-        return $"{Channels}x{Height}x{Width} pixels in [{List(PixelRange)}], {normalisation}";
+        return $"{Channels}x{Height}x{Width} pixels in [{List(PixelRange)}], {normalisation}"
+            + (GreyToRgb ? ", grey repeated to RGB" : "")
+            + (Resize is [int h, int w] ? $", resized to {h}x{w}" : "")
+            + (OutputIndex is int i ? $", logits at output element {i}" : "");
     }
 
     public void Validate()

@@ -82,7 +82,9 @@ public class RegimeValidationTests(ITestOutputHelper output)
         var collapsed = rows.Where(r => !r.Regime.Level.AccuracyEstimate.Above(r.Regime.Level.Chance)).ToList();
         var working = rows.Except(collapsed).ToList();
         var aligned = working.Where(r => r.Regime.Regime == Regime.BayesAligned).ToList();
-        var others = working.Where(r => r.Regime.Regime != Regime.BayesAligned).ToList();
+        // among the models the rule places: one whose accuracy drop it cannot tell from the tolerance (gnorm 0.1
+        // here: drop 0.006 [-0.008, 0.02]) is in no regime, neither accurate nor inaccurate
+        var others = working.Where(r => r.Regime.Regime is not (Regime.BayesAligned or Regime.Unclassified)).ToList();
         Assert.NotEmpty(aligned);
         Assert.NotEmpty(others);
         Assert.True(aligned.Min(r => r.Cosine) > others.Max(r => r.Cosine),

@@ -34,7 +34,7 @@ public class ImportContractTests
     {
         var r = Succeeds(Import("mnist_normalized.pt", Path.Combine(TestPaths.TempDir("contract"), "m"),
             "--normalize", "0.1307,0.3081"));
-        Assert.Contains("input contract stored: 1x28x28 pixels in [0,1], normalised (x - [0.1307]) / [0.3081]",
+        Assert.Contains("(1x28x28 pixels in [0,1], normalised (x - mean) / std with mean 0.1307, std 0.3081",
             r.Stdout);
         Assert.Contains("(95% interval) on 256 test images; chance 0.100", r.Stdout);
         Assert.True(PrintedAccuracy(r.Stdout) > 0.8, r.Stdout);
@@ -45,7 +45,7 @@ public class ImportContractTests
     public void Import_WithoutTheNormalisation_WarnsAndNamesTheContractThatFits()
     {
         var r = Succeeds(Import("mnist_normalized.pt", Path.Combine(TestPaths.TempDir("contract"), "m")));
-        Assert.Contains("input contract stored: 1x28x28 pixels in [0,1], not normalised", r.Stdout);
+        Assert.Contains("(1x28x28 pixels in [0,1], not normalised", r.Stdout);
         Assert.Contains("warning: with --pixel-range 0,1 and --normalize 0.1307,0.3081 the accuracy would be ",
             r.Stdout);
         Assert.Contains("the stored input contract is probably wrong", r.Stdout);
