@@ -39,8 +39,8 @@ public static class Float32Tolerance
     /// magnitude.</summary>
     public static double Of(Tensor reference, double ulps)
     {
-        using var max = reference.abs().max();
-        return Of(max.item<float>(), ulps);
+        using var max = reference.abs().max().to_type(ScalarType.Float64);   // integer tensors too
+        return Of(max.item<double>(), ulps);
     }
 
     /// <summary>Asserts max |actual - expected| within <paramref name="ulps"/> of expected's scale; the message

@@ -62,25 +62,26 @@ public class TangentSpaceTests
         using var spaces = TangentSpaces.FromColumns(j, arange(6));
         Assert.Equal(5, spaces.Rank);
         using var gram = spaces.Bases.transpose(1, 2).bmm(spaces.Bases);
-        Assert.True((gram - eye(5)).abs().max().item<float>() < 1e-5);
+        Float32Tolerance.AssertClose(gram, eye(5).expand_as(gram), Float32Tolerance.SecondOrder, "QᵀQ = I"); // Q from an SVD
 
         using var u = randn(6, 64);
         using var pu = spaces.ProjectOn(u);
         using var ppu = spaces.ProjectOn(pu);
-        Assert.True((ppu - pu).abs().max().item<float>() < 1e-5, "P(Pu) != Pu");
+        Float32Tolerance.AssertClose(ppu, pu, Float32Tolerance.Network, "P(Pu) = Pu");
         using var v = randn(6, 64);
         // symmetric: <Pu, v> = <u, Pv> row by row
         using var left = (pu * v).sum(1);
         using var pv = spaces.ProjectOn(v);
         using var right = (u * pv).sum(1);
-        Assert.True((left - right).abs().max().item<float>() < 1e-4, "P is not symmetric");
+        Float32Tolerance.AssertClose(left, right, Float32Tolerance.Network, "<Pu, v> = <u, Pv>");
         using var off = spaces.ProjectOff(u);
-        Assert.True((pu + off - u).abs().max().item<float>() < 1e-6, "on + off != u");
+        Float32Tolerance.AssertClose(pu + off, u, Float32Tolerance.Op, "on + off = u");
         using var inner = (pu * off).sum(1);
-        Assert.True(inner.abs().max().item<float>() < 1e-4, "on and off parts are not orthogonal");
+        Assert.True(inner.abs().max().item<float>() <= Float32Tolerance.Of(u.square().sum(1).max().item<float>(), Float32Tolerance.Network),
+            "on and off parts are not orthogonal");
         // the projector spans exactly the Jacobian's columns: P J = J
         using var pj = TangentSpaces.Project(spaces.Bases, j.transpose(1, 2));
-        Assert.True((pj - j.transpose(1, 2)).abs().max().item<float>() < 1e-4 * j.abs().max().item<float>() + 1e-6);
+        Float32Tolerance.AssertClose(pj, j.transpose(1, 2), Float32Tolerance.SecondOrder, "P J = J");
     }
 
     [Fact]
