@@ -19,14 +19,18 @@ public sealed class ConsoleProgress : IProgressSink
     public ConsoleProgress(TimeSpan? plainInterval = null) =>
         this.plainInterval = plainInterval ?? TimeSpan.FromSeconds(10);
 
-    public void Update(string task, long done, long total, string status = "")
+    public void Update(string task, long done, long total, string status = "") =>
+        Update(task, done, total, status, null);
+
+    public void Update(string task, long done, long total, string status, TimeSpan? knownEta)
     {
         var now = clock.Elapsed;
         if (task != currentTask) { currentTask = task; taskStart = now; lastPrint = TimeSpan.FromDays(-1); }
         double fraction = total > 0 ? Math.Clamp((double)done / total, 0, 1) : 0;
         var elapsed = now - taskStart;
-        string eta = fraction > 0 && fraction < 1
-            ? Format(TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction)) : "--:--";
+        string eta = knownEta is { } given && done < total ? Format(given)
+            : fraction > 0 && fraction < 1
+                ? Format(TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction)) : "--:--";
         if (interactive)
         {
             if (now - lastPrint < TimeSpan.FromMilliseconds(100) && done < total) return;

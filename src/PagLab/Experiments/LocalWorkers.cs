@@ -58,6 +58,7 @@ public static class LocalWorkers
         var jobs = spec.Jobs();
         var done = new HashSet<int>();
         var clock = Stopwatch.StartNew();
+        var eta = new CountdownEstimate();
         while (children.Any(c => !c.Process.HasExited))
         {
             // A result file, once there, stays: only the jobs not yet done are looked at again.
@@ -73,7 +74,8 @@ public static class LocalWorkers
             else
                 progress.Update($"sweep {spec.Name} jobs", done.Count, jobs.Count,
                     $"running {states.Count(s => s == JobState.Running)}, "
-                    + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}");
+                    + $"failed {states.Count(s => s == JobState.Failed)}, {clock.Elapsed:hh\\:mm\\:ss}",
+                    eta.Next(done.Count, () => JobsEta(sweep, jobs.Count, workers.Count)));
             Thread.Sleep(1000);
         }
         foreach (var (child, log) in children)
@@ -109,21 +111,45 @@ public static class LocalWorkers
     {
         var workers = WorkerProgress.ReadLive(sweep);
         var lines = workers.Select(w => $"worker {w.ProcessId}: {w.Describe()}").ToList();
+        int total = spec.Jobs().Count, finished = sweep.FinishedJobs().Count();
+        var (eta, perJob) = JobsEstimate(sweep, total, workers.Count);
+        int running = Math.Max(1, workers.Count);
+        lines.Add($"jobs: {finished}/{total} done" + (eta is { } e
+            ? $", ETA {WorkerProgress.Format(e)} ({perJob:F0} s per job over {running} worker(s))" : ""));
+        return lines;
+    }
+
+    /// <summary>The jobs' ETA from the finished jobs' own time (their stages but the shared artefacts), spread over
+    /// the live workers; null before a job has finished or after all have.</summary>
+    static TimeSpan? JobsEta(SweepFolder sweep, int total, int workers) => JobsEstimate(sweep, total, workers).Eta;
+
+    static (TimeSpan? Eta, double PerJob) JobsEstimate(SweepFolder sweep, int total, int workers)
+    {
         var finished = sweep.FinishedJobs().Select(j => JobResult.Read(j.Result)).ToList();
-        int total = spec.Jobs().Count, left = total - finished.Count;
         var perJob = finished.Select(r => r.StageSeconds.Where(s => s.Key != "shared").Sum(s => s.Value))
             .Where(s => s > 0).ToList();
-        int running = Math.Max(1, workers.Count);
-        string eta = left > 0 && perJob.Count > 0
-            ? $", ETA {WorkerProgress.Format(TimeSpan.FromSeconds(perJob.Average() * left / running))}"
-              + $" ({perJob.Average():F0} s per job over {running} worker(s))"
-            : "";
-        lines.Add($"jobs: {finished.Count}/{total} done{eta}");
-        return lines;
+        int left = total - finished.Count;
+        if (left <= 0 || perJob.Count == 0) return (null, 0);
+        return (TimeSpan.FromSeconds(perJob.Average() * left / Math.Max(1, workers)), perJob.Average());
     }
 
     /// <summary>"sweep NAME: 3 completed, 1 failed".</summary>
     public static string Summary(SweepSpec spec, SweepFolder sweep) =>
         $"sweep {spec.Name}: " + string.Join(", ", SweepRunner.Status(spec, sweep).GroupBy(s => s.State)
             .Select(g => $"{g.Count()} {Vocabulary.Name(g.Key)}"));
+}
+
+/// <summary>An estimate made when a count changes (reading the finished jobs' results once per job, not once a
+/// second), then counted down by the time since.</summary>
+sealed class CountdownEstimate
+{
+    readonly Stopwatch since = new();
+    int madeAt = -1;
+    TimeSpan? estimate;
+
+    public TimeSpan? Next(int count, Func<TimeSpan?> make)
+    {
+        if (count != madeAt) { estimate = make(); madeAt = count; since.Restart(); }
+        return estimate is { } e ? TimeSpan.FromTicks(Math.Max(0, (e - since.Elapsed).Ticks)) : null;
+    }
 }
