@@ -125,9 +125,9 @@ public sealed class SharedArtefacts : IDisposable
         var s = spec.Shared;
         var request = new TangentRequest(s.TangentEstimator, Split.Test, s.TangentCount, s.TangentBatchSize,
             s.LocalPcaNeighbours, s.LocalPcaDimension);
-        using var spaces = ManifoldExperiments.Estimate(request, dataset, () => (AutoencoderTrainer.Run(
-            spec.AutoencoderFor(dataset.Name), folder.Autoencoder, progress, resume: true, tensorboard: tensorboard), folder.Autoencoder),
-            progress);
+        var autoencoder = spec.AutoencoderFor(dataset.Name);
+        using var spaces = ManifoldExperiments.Estimate(request, dataset, () => (AutoencoderTrainer.Run(autoencoder,
+            folder.Autoencoder, progress, resume: true, tensorboard: tensorboard), folder.Autoencoder), progress);
         spaces.Save(folder.Tangents);
     }
 
