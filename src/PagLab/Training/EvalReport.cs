@@ -53,7 +53,7 @@ public sealed record EvalReport
         Action<string> say)
     {
         double clean = Evaluation.Accuracy(model, split);
-        say($"clean accuracy: {clean:F4} ({split.Count} images)");
+        say($"clean accuracy: {Interval(clean, split.Count)} ({split.Count} images; 95% interval)");
         var report = new EvalReport
             { Model = modelName, Dataset = dataset, Count = split.Count, CleanAccuracy = clean };
         if (attack is not null)
@@ -64,7 +64,7 @@ public sealed record EvalReport
                 double acc = Evaluation.RobustAccuracy(model, split, e, attackConfig, seed);
                 robust[e.ToString(CultureInfo.InvariantCulture)] = acc;
                 say($"robust accuracy ({Vocabulary.Name(attack.Value)}, eps {e}, {attackConfig.Steps} steps): "
-                    + $"{acc:F4}");
+                    + Interval(acc, split.Count));
             }
             report = report with { Attack = attack, Steps = attackConfig.Steps, RobustAccuracy = robust };
         }
@@ -79,4 +79,8 @@ public sealed record EvalReport
         }
         return report;
     }
+
+    /// <summary>An accuracy over n images with its binomial 95% interval.</summary>
+    static string Interval(double accuracy, long n) =>
+        Uncertainty.Estimate.Binomial((long)Math.Round(accuracy * n), n).Text("F4");
 }

@@ -66,7 +66,7 @@ public class ModelFolderCliTests
         var eval = CliProcess.Run("eval", "--model", model, "--dataset", "shapes", "--count", "32", "--attack",
             "pgd-l2", "--eps", "0.5", "--steps", "3");
         Succeeds(eval);
-        Assert.Contains("clean accuracy", eval.Stdout);
+        Assert.Matches(@"clean accuracy: [0-9.]+ \[[0-9.]+, [0-9.]+\] \(\d+ images; 95% interval\)", eval.Stdout);
         Assert.Contains("robust accuracy", eval.Stdout);
 
         Succeeds(CliProcess.Run("tangents", "--estimator", "local-pca", "--dataset", "shapes", "--count", "8",
