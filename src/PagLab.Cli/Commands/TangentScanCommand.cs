@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PagLab.Common;
+using PagLab.IO;
 using PagLab.Manifold;
 using PagLab.Training;
 
@@ -58,6 +59,7 @@ public static class TangentScanCommand
                 Autoencoder = new AutoencoderSettings { Epochs = parse.GetValue(aeEpochs) },
             };
             string dir = parse.GetValue(output)!;
+            OutputPolicy.CheckFolder("out", dir, FolderKind.TangentScan);
             Directory.CreateDirectory(dir);
             var report = TangentDimensionScan.Run(request, dir, new ConsoleProgress());
             TangentDimensionScan.Write(dir, report);

@@ -30,6 +30,13 @@ public sealed record FolderKind(string Name, string Marker, Func<string, bool> H
         Directory.EnumerateFileSystemEntries(dir).All(e => File.Exists(e)
             && e.EndsWith(".png", StringComparison.Ordinal)));
 
+    /// <summary>`measure kscan`'s folder: its report, or (interrupted) only its autoencoder run folders.</summary>
+    public static readonly FolderKind TangentScan = new("tangent-dimension scan folder",
+        Manifold.TangentDimensionScan.ReportFile, dir => Has(Manifold.TangentDimensionScan.ReportFile)(dir)
+            || Directory.EnumerateFileSystemEntries(dir).All(e => Directory.Exists(e)
+                && Path.GetFileName(e).StartsWith(Manifold.TangentDimensionScan.AutoencoderPrefix,
+                    StringComparison.Ordinal)));
+
     /// <summary>The kinds PagLab owns, in the order they are told apart (a run folder also holds model.json).</summary>
     public static readonly IReadOnlyList<FolderKind> Owned = [Sweep, Run, Model, Denoiser, Autoencoder];
 

@@ -68,6 +68,9 @@ public sealed record TangentScanReport(string Dataset, string Outputs, int Image
 /// </summary>
 public static class TangentDimensionScan
 {
+    /// <summary>The report in the scan's folder, and the prefix of its autoencoder run folders.</summary>
+    public const string ReportFile = "kscan.json", AutoencoderPrefix = "autoencoder-k";
+
     public static TangentScanReport Run(TangentScanRequest request, string outDir, IProgressSink progress)
     {
         Require.That(request.Latents.Count > 0 && request.Latents.All(k => k >= 1), "latents must be >= 1");
@@ -135,7 +138,7 @@ public static class TangentDimensionScan
     static TangentSpaces Tangents(TangentScanRequest request, IDataset dataset, int k, string outDir,
         IProgressSink progress, out double testMse)
     {
-        string dir = Path.Combine(outDir, $"autoencoder-k{k}");
+        string dir = Path.Combine(outDir, $"{AutoencoderPrefix}{k}");
         var config = new AutoencoderConfig(request.Autoencoder)
         {
             Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
@@ -168,7 +171,7 @@ public static class TangentDimensionScan
     /// <summary>kscan.json, kscan.csv (one row per model, k and epsilon) and kscan-latents.csv.</summary>
     public static void Write(string outDir, TangentScanReport report)
     {
-        JsonFiles.Write(Path.Combine(outDir, "kscan.json"), report);
+        JsonFiles.Write(Path.Combine(outDir, ReportFile), report);
         var rows = new List<string> { "model,untrained,test_accuracy,latent,epsilon,off_over_on,off_over_on_lower,"
             + "off_over_on_upper,median_off_over_on,median_off_over_on_lower,median_off_over_on_upper,"
             + "off_over_isotropic,off_over_isotropic_lower,off_over_isotropic_upper" };

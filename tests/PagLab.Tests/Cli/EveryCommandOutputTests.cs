@@ -33,6 +33,7 @@ public class EveryCommandOutputTests
     [InlineData("tangents show t.safetensors --dataset shapes")]
     [InlineData("measure manifold --model m --tangents t --dataset shapes")]
     [InlineData("measure theorem1 --model m --tangents t --dataset shapes")]
+    [InlineData("measure kscan --models m --dataset shapes")]
     [InlineData("measure distractor --model m")]
     [InlineData("measure alignment --model m --dataset shapes")]
     [InlineData("figure gradients --models m --dataset shapes")]
