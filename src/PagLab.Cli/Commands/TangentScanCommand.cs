@@ -60,6 +60,7 @@ public static class TangentScanCommand
             };
             string dir = parse.GetValue(output)!;
             OutputPolicy.CheckFolder("out", dir, FolderKind.TangentScan);
+            request.Validate();                                   // every value before the folder is made
             Directory.CreateDirectory(dir);
             var report = TangentDimensionScan.Run(request, dir, new ConsoleProgress());
             TangentDimensionScan.Write(dir, report);

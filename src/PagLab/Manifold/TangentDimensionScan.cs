@@ -32,6 +32,19 @@ public sealed record TangentScanRequest
     public int BatchImages { get; init; } = 16;
     /// <summary>The autoencoders' training (its latent is set per k).</summary>
     public AutoencoderSettings Autoencoder { get; init; } = new();
+
+    /// <summary>Checks every value before any work; messages name the property.</summary>
+    public void Validate()
+    {
+        Require.That(Latents.Count > 0 && Latents.All(k => k >= 1), "latents must be >= 1");
+        Require.That(Models.Count > 0, "models must name at least one model folder");
+        Require.Positive(Images, "images");
+        Require.Positive(Draws, "draws");
+        Require.Positive(Neighbours, "neighbours");
+        Require.Positive(BatchImages, "batchImages");
+        Require.That(Epsilons.Count > 0 && Epsilons.All(e => e > 0 && double.IsFinite(e)),
+            "epsilons must be positive numbers");
+    }
 }
 
 /// <summary>How well the k-dimensional manifold estimate fits: the autoencoder's and PCA's test reconstruction
@@ -73,9 +86,7 @@ public static class TangentDimensionScan
 
     public static TangentScanReport Run(TangentScanRequest request, string outDir, IProgressSink progress)
     {
-        Require.That(request.Latents.Count > 0 && request.Latents.All(k => k >= 1), "latents must be >= 1");
-        Require.That(request.Models.Count > 0, "models must name at least one model folder");
-        Require.Positive(request.Images, "images");
+        request.Validate();
         var dataset = Datasets.Load(request.Dataset, new DataOptions(request.DataRoot, request.Seed));
         var models = LoadModels(request, dataset, progress);
         try

@@ -96,4 +96,19 @@ public class TangentDimensionScanTests
         Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "kscan-latents.csv")).Length);
         Assert.True(Directory.Exists(Path.Combine(outDir, "autoencoder-k4")));
     }
+
+    [Theory]
+    [InlineData("--latents", "0", "--latents must be >= 1")]
+    [InlineData("--draws", "0", "--draws must be a positive number")]
+    [InlineData("--eps", "0", "--eps must be positive numbers")]
+    public void Cli_ABadValue_IsOneLine_BeforeTheFolderIsMade(string option, string value, string message)
+    {
+        string output = Path.Combine(TestPaths.TempDir("kscan-bad"), "scan");
+        var r = PagLab.Tests.Cli.CliProcess.Run("measure", "kscan", "--models", "m", "--dataset", "shapes", option,
+            value, "--out", output);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Stderr);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.False(Directory.Exists(output));
+    }
 }
