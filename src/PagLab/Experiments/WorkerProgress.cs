@@ -8,8 +8,8 @@ namespace PagLab.Experiments;
 /// <summary>
 /// A worker's latest progress as it writes it (progress/&lt;process id&gt;.json in the sweep folder): the stage
 /// ("shared" artefacts of a dataset, or "job ID"), the task within it, done of total, and when the task began, so the
-/// parent
-/// and `sweep status` show each stage with an ETA from the worker's own rate, not from the jobs finished so far.
+/// parent and `sweep status` show each stage with an ETA from the worker's own rate, not from the jobs finished so
+/// far.
 /// </summary>
 public sealed record WorkerProgress
 {

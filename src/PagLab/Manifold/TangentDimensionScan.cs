@@ -107,9 +107,8 @@ public static class TangentDimensionScan
                     foreach (var m in models)
                         cells.AddRange(Measure(request, m.Info.Label, m.Model, images, tangents, k, progress));
             }
-            var report = new TangentScanReport(dataset.Name, request.Measure.Name, request.Images, request.Draws,
+            return new TangentScanReport(dataset.Name, request.Measure.Name, request.Images, request.Draws,
                 models.Select(m => m.Info).ToList(), qualities, cells);
-            return report;
         }
         finally { foreach (var m in models) m.Model.Dispose(); }
     }
