@@ -126,7 +126,7 @@ public static class LocalWorkers
     static (TimeSpan? Eta, double PerJob) JobsEstimate(SweepFolder sweep, int total, int workers)
     {
         var finished = sweep.FinishedJobs().Select(j => JobResult.Read(j.Result)).ToList();
-        var perJob = finished.Select(r => r.StageSeconds.Where(s => s.Key != "shared").Sum(s => s.Value))
+        var perJob = finished.Select(r => r.StageSeconds.Where(s => s.Key != JobStage.Shared).Sum(s => s.Value))
             .Where(s => s > 0).ToList();
         int left = total - finished.Count;
         if (left <= 0 || perJob.Count == 0) return (null, 0);

@@ -128,7 +128,8 @@ public sealed record JobResult
     /// <summary>Relative noise robustness of the changes averaged over sigma > 0 (signal / distractor; > 1: more robust
     /// on the distractor).</summary>
     public Estimate? DistractorOverSigmas { get; init; }
-    public Dictionary<string, double> StageSeconds { get; init; } = new();
+    /// <summary>Seconds per stage of the job, by the stage names of <see cref="JobStage"/>.</summary>
+    public Dictionary<JobStage, double> StageSeconds { get; init; } = new();
     public string? Message { get; init; }
 
     public SensitivityResult? At(double epsilon) => Sensitivity.FirstOrDefault(s => s.Epsilon == epsilon);

@@ -85,7 +85,7 @@ public sealed record ReportModel
                 results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output),
             HaveLpips = haveLpips,
             Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
-                .Select(g => (g.Key, g.Sum(kv => kv.Value))).ToList(),
+                .Select(g => (Common.Vocabulary.Name(g.Key), g.Sum(kv => kv.Value))).ToList(),
         };
     }
 

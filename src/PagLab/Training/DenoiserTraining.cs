@@ -75,13 +75,26 @@ public static class DenoiserTrainer
                                                    bool resume = false, IDataset? dataset = null,
                                                    string? tensorboard = null)
     {
+        var (metrics, denoiser) = Train(config, runDir, progress, resume, dataset, tensorboard);
+        denoiser?.Dispose();
+        return metrics;
+    }
+
+    /// <summary>
+    /// <see cref="Run"/>, keeping the denoiser it saved (the EMA, eval mode; the caller owns it): a sweep uses it
+    /// without reading it back from runDir. Null when the run had completed before this call.
+    /// </summary>
+    public static (IReadOnlyList<DenoiserEpoch> Metrics, EdmPreconditioner? Denoiser) Train(DenoiserConfig config,
+        string runDir, IProgressSink? progress = null, bool resume = false, IDataset? dataset = null,
+        string? tensorboard = null)
+    {
         var run = RunFolder.Open(runDir, Kind, config, resume);
-        if (run.Completed) return run.ReadMetrics<DenoiserEpoch>();
+        if (run.Completed) return (run.ReadMetrics<DenoiserEpoch>(), null);
         using var step = new DenoiserStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress, tensorboard);
         if (result.Status == RunStatus.Diverged)
             throw new PagLabException($"{runDir}: denoiser training {result.Message}; try a smaller learning rate");
-        return result.Metrics;
+        return (result.Metrics, step.TakeDenoiser());
     }
 }
 
@@ -93,6 +106,7 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
     readonly IDataset dataset;
     readonly EdmPreconditioner denoiser;
     readonly DenoiserNetwork ema;
+    bool ownsEma = true;        // until TakeDenoiser hands it on
 
     public DenoiserStep(DenoiserConfig config, IDataset? dataset)
     {
@@ -191,10 +205,17 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
         DenoiserQuality.Write(dir, DenoiserQuality.Measure(trained, dataset));
     }
 
+    /// <summary>The saved denoiser (the EMA, after <see cref="SaveFinal"/>), which the caller now owns.</summary>
+    public EdmPreconditioner TakeDenoiser()
+    {
+        ownsEma = false;
+        return new EdmPreconditioner(ema);
+    }
+
     public void Dispose()
     {
         Optimizer.Dispose();
         denoiser.Dispose();
-        ema.Dispose();
+        if (ownsEma) ema.Dispose();
     }
 }

@@ -16,6 +16,12 @@ public sealed record TrainResult(RunStatus Status, string RunDir, IReadOnlyList<
     public const string AlreadyCompleted = "already completed";
 }
 
+/// <summary>A finished run and, when trained in this call, its model in memory (owned by this record).</summary>
+public sealed record TrainedClassifier(TrainResult Result, ImageClassifier? Model) : IDisposable
+{
+    public void Dispose() => Model?.Dispose();
+}
+
 /// <summary>Trains a classifier with a robust objective (run kind "train"); the loop is TrainingLoop.</summary>
 public static class Trainer
 {
@@ -25,13 +31,26 @@ public static class Trainer
     public static TrainResult Run(TrainConfig config, string runDir, IProgressSink? progress = null,
                                   bool resume = false, IDataset? dataset = null, string? tensorboard = null)
     {
+        using var trained = Train(config, runDir, progress, resume, dataset, tensorboard);
+        return trained.Result;
+    }
+
+    /// <summary>
+    /// <see cref="Run"/>, keeping the model it trained: the caller measures it without reading it back from runDir.
+    /// The model is the saved one (eval mode, on the training device, in the training memory layout); null when
+    /// the run had completed before this call or diverged.
+    /// </summary>
+    public static TrainedClassifier Train(TrainConfig config, string runDir, IProgressSink? progress = null,
+                                          bool resume = false, IDataset? dataset = null, string? tensorboard = null)
+    {
         var run = RunFolder.Open(runDir, Kind, config, resume);
         if (run.Completed)
-            return new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(),
-                TrainResult.AlreadyCompleted);
+            return new(new TrainResult(RunStatus.Completed, runDir, run.ReadMetrics<EpochMetrics>(),
+                TrainResult.AlreadyCompleted), null);
         using var step = new ClassifierStep(config, dataset);
         var result = TrainingLoop.Run(run, step, progress, tensorboard);
-        return new TrainResult(result.Status, runDir, result.Metrics, result.Message);
+        var training = new TrainResult(result.Status, runDir, result.Metrics, result.Message);
+        return new(training, result.Status == RunStatus.Completed ? step.TakeModel() : null);
     }
 
     /// <summary>The noise source of one batch, a pure function of (seed, epoch, batch).</summary>
@@ -52,6 +71,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
     readonly ImageClassifier model;
     readonly Device device;
     double learningRate;
+    bool ownsModel = true;      // until TakeModel hands it on
 
     public ClassifierStep(TrainConfig config, IDataset? dataset = null)
     {
@@ -159,10 +179,17 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         });
     }
 
+    /// <summary>The trained model, which the caller now owns (this step no longer disposes it).</summary>
+    public ImageClassifier TakeModel()
+    {
+        ownsModel = false;
+        return model;
+    }
+
     public void Dispose()
     {
         Optimizer.Dispose();
-        model.Dispose();
+        if (ownsModel) model.Dispose();
     }
 }
 

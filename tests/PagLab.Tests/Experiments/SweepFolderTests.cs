@@ -31,18 +31,25 @@ public class SweepFolderTests
     }
 
     [Fact]
-    public void Session_LoadsTheSharedArtefactsOfADatasetOnce_AndBuildsThemOnDisk()
+    public void Session_BuildsTheSharedArtefactsOfADatasetOnce_OnDiskAndInMemory()
     {
         var spec = TinySweep.Spec();
         var sweep = new SweepFolder(TestPaths.TempDir("session"));
         sweep.Prepare(spec);
         using var session = new SweepSession(spec, sweep);
-        var first = session.Shared("subspace-gaussians", NullProgress.Instance);
-        Assert.Same(first, session.Shared("subspace-gaussians", NullProgress.Instance));
+        Assert.True(session.TryComplete("subspace-gaussians", NullProgress.Instance, wait: true));
+        var first = session.Open("subspace-gaussians");
+        Assert.True(session.TryComplete("subspace-gaussians", NullProgress.Instance, wait: true));
+        Assert.Same(first, session.Open("subspace-gaussians"));
         Assert.NotNull(first.Tangents);
         Assert.NotNull(first.Denoiser);
         Assert.True(File.Exists(sweep.Shared("subspace-gaussians").Tangents));
         Assert.True(File.Exists(sweep.Shared("subspace-gaussians").PerturbationFigure));
+        // built here: the tangents in memory are the ones saved, never read back
+        Assert.DoesNotContain(sweep.Shared("subspace-gaussians").Tangents, session.FilesRead);
+        using var saved = PagLab.Manifold.TangentSpaces.Load(sweep.Shared("subspace-gaussians").Tangents);
+        Assert.True(saved.Bases.eq(first.Tangents.Bases).all().item<bool>());
+        Assert.True(saved.Indices.eq(first.Tangents.Indices).all().item<bool>());
     }
 }
 
@@ -80,7 +87,7 @@ public class DeferredMeasurementTests
         Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
         Assert.All(jobs, j => Assert.NotEmpty(JobResult.Read(sweep.Job(j).Result).Sensitivity));
         // A deferred job keeps the time it trained (measured in an earlier call) in its stage split.
-        Assert.All(jobs, j => Assert.True(JobResult.Read(sweep.Job(j).Result).StageSeconds["train"] > 0));
+        Assert.All(jobs, j => Assert.True(JobResult.Read(sweep.Job(j).Result).StageSeconds[JobStage.Train] > 0));
         // manifold.json: rho_2 for every gradient mode, rho_1 (the costly Monte Carlo part) for the sweep's only
         using var manifold = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sweep.Job(jobs[0]).Manifold));
         var modes = Vocabulary.All<PagLab.Models.GradientMode>().Select(m => Vocabulary.Name(m)).ToList();

@@ -224,7 +224,7 @@ public class TensorboardTests
         };
         string dir = TestPaths.TempDir("sweep"), board = TestPaths.TempDir("tb");
         using var session = new SweepSession(spec, new SweepFolder(dir), board);
-        session.Shared("shapes", NullProgress.Instance);
+        Assert.True(session.TryComplete("shapes", NullProgress.Instance, wait: true));
         foreach (var (training, epochTag) in new[] { ("autoencoder", "epoch/testReconstruction"),
             ("denoiser", "epoch/loss") })
         {
