@@ -115,4 +115,63 @@ public class JobPipelineTests
             .EnumerateObject().Select(p => (p.Name, p.Value.GetDouble())));
         Assert.Equal(result.StageSeconds, JobResult.Read(path).StageSeconds);
     }
+
+    [Fact]
+    public void AModelTrainedHere_MeasuresAsItsSavedCopyLoadedByALaterCall()
+    {
+        // resnet18 has batch norm, so gnorm trains it NCHW; the sweep measures channels-last: the model kept in
+        // memory must be converted as SavedModel.Load converts the saved one
+        var spec = TinySweep.Spec() with
+        {
+            Objectives = new[]
+                { new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1 } } },
+            Train = TinySweep.Spec().Train with
+                { Arch = PagLab.Models.Architecture.ResNet18, WidthMultiplier = 0.125, TrainSize = 64, TestSize = 32 },
+        };
+        var here = new SweepFolder(TestPaths.TempDir("in-memory"));
+        var job = spec.Jobs().Single();
+        using (var session = RunAll(new SweepSession(here.Prepare(spec), here)))
+            Assert.DoesNotContain(here.Job(job).Train, session.FilesRead);
+        var later = new SweepFolder(TestPaths.TempDir("reloaded"));
+        var laterSpec = later.Prepare(spec);
+        Trainer.Run(SweepRunner.JobConfig(laterSpec, job), later.Job(job).Train, resume: true);
+        using (var session = RunAll(new SweepSession(laterSpec, later)))
+            Assert.Contains(later.Job(job).Train, session.FilesRead);
+        AssertCompleted(here, new[] { job });
+        AssertCompleted(later, new[] { job });
+        var inMemory = Numbers(here.Job(job).Result);
+        var reloaded = Numbers(later.Job(job).Result);
+        Assert.Equal(reloaded.Keys.Order(), inMemory.Keys.Order());
+        Assert.Contains(inMemory.Keys, k => k.Contains("sensitivity", StringComparison.Ordinal));
+        Assert.Contains(inMemory.Keys, k => k.Contains("alignment", StringComparison.Ordinal));
+        foreach (var (key, value) in reloaded)
+            Assert.True(Math.Abs(inMemory[key] - value) <= Float32Tolerance.Of(value, Float32Tolerance.Op),
+                $"{key}: {inMemory[key]} measured in memory, {value} from the saved model");
+    }
+
+    /// <summary>Every number in result.json by its path, but the seconds (wall time).</summary>
+    static Dictionary<string, double> Numbers(string resultJson)
+    {
+        var numbers = new Dictionary<string, double>();
+        void Walk(System.Text.Json.JsonElement e, string path)
+        {
+            switch (e.ValueKind)
+            {
+                case System.Text.Json.JsonValueKind.Object:
+                    foreach (var p in e.EnumerateObject().Where(p => p.Name != "stageSeconds"))
+                        Walk(p.Value, $"{path}.{p.Name}");
+                    break;
+                case System.Text.Json.JsonValueKind.Array:
+                    int i = 0;
+                    foreach (var item in e.EnumerateArray()) Walk(item, $"{path}[{i++}]");
+                    break;
+                case System.Text.Json.JsonValueKind.Number:
+                    numbers[path] = e.GetDouble();
+                    break;
+            }
+        }
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(resultJson));
+        Walk(json.RootElement, "");
+        return numbers;
+    }
 }
