@@ -115,9 +115,9 @@ public static class SweepRunner
 
     /// <summary>A training job's cost in standard steps, roughly: a PGD step attacks with `steps` gradients,
     /// the penalties back-propagate twice.</summary>
-    static double TrainingCost(SweepJob job) => job.Imported is not null ? 0 : job.Objective.Name switch
+    static double TrainingCost(SweepJob job) => job.Imported is not null ? 0 : job.Objective.Kind switch
     {
-        ObjectiveKind.Pgd => 1 + (job.Objective.Steps ?? Attacks.PgdConfig.DefaultSteps),
+        ObjectiveKind.Pgd => 1 + job.Objective.Pgd.Steps,
         ObjectiveKind.Gnorm or ObjectiveKind.Smooth => 3,
         _ => 1,
     };
@@ -268,7 +268,7 @@ public static class SweepRunner
         new TrainConfig(spec.Train)
         {
             Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot,
-            Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+            Objective = job.Config,
         }, spec.Train);
 
     /// <summary>What every job reports once trained: accuracy with its binomial interval, or the divergence.</summary>
@@ -288,7 +288,7 @@ public static class SweepRunner
         return new JobResult
         {
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
-            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed,
+            Objective = Vocabulary.Name(job.Objective.Kind), Strength = job.Strength, Seed = job.Seed,
             Classes = dataset.Classes,
             OutputMeasure = spec.Measure.Output,
             Status = status,
@@ -365,9 +365,9 @@ public static class SweepRunner
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);
         // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-        string objective = Vocabulary.Name(c.Job.Objective.Name);
+        string objective = Vocabulary.Name(c.Job.Objective.Kind);
         string label = c.Job.Imported is { } imported ? $"{ImportedModel.Objective} {imported.Name}"
-            : c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
+            : c.Job.Objective.Kind == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, GradientFigureImages, c.Lpips);
         return result with { Alignment = AlignmentResult.From(report), Attributions = MeasureAttributions(c, sigma) };
