@@ -169,17 +169,19 @@ public sealed record SweepSpec
     {
         var moved = SharedSettings.UpgradeOldKeys(spec, path);
         if (spec is not JsonObject root || root["objectives"] is not JsonArray objectives) return moved;
+        string pgdKey = JsonFiles.Options.PropertyNamingPolicy!.ConvertName(nameof(ObjectiveConfig.Pgd)),
+            stepsKey = JsonFiles.Options.PropertyNamingPolicy.ConvertName(nameof(Attacks.PgdConfig.Steps));
         foreach (var objective in objectives.OfType<JsonObject>())
         {
-            if (!objective.TryGetPropertyValue("steps", out var steps)) continue;
-            objective.Remove("steps");
-            if (objective["pgd"] is null) objective["pgd"] = new JsonObject();
-            var pgd = objective["pgd"] as JsonObject
-                ?? throw new DataFormatException(path, "an objective's 'pgd' must be a mapping of keys");
-            if (pgd.ContainsKey("steps"))
-                throw new DataFormatException(path, "an objective's 'steps' and 'pgd.steps' are the same setting; "
-                    + "keep one");
-            pgd["steps"] = steps;
+            if (!objective.TryGetPropertyValue(stepsKey, out var steps)) continue;
+            objective.Remove(stepsKey);
+            if (objective[pgdKey] is null) objective[pgdKey] = new JsonObject();
+            var pgd = objective[pgdKey] as JsonObject
+                ?? throw new DataFormatException(path, $"an objective's '{pgdKey}' must be a mapping of keys");
+            if (pgd.ContainsKey(stepsKey))
+                throw new DataFormatException(path, $"an objective's '{stepsKey}' and '{pgdKey}.{stepsKey}' are the "
+                    + "same setting; keep one");
+            pgd[stepsKey] = steps;
         }
         return moved;
     }
