@@ -85,8 +85,8 @@ public sealed class SharedArtefacts : IDisposable
             Tangents = TangentSpaces.Load(folder.Tangents);
             if (!File.Exists(folder.PerturbationFigure))
                 using (NewDisposeScope())
-                    ManifoldExperiments.ShowPerturbations(Tangents, folder.Tangents, Dataset,
-                        folder.PerturbationFigure, 6, 2.0, 0, 3);
+                    ManifoldExperiments.ShowPerturbations(new PerturbationRequest(folder.Tangents, Dataset,
+                        folder.PerturbationFigure) { Count = 6, Epsilon = 2.0, Seed = 0, Scale = 3 }, Tangents);
         }
         if (spec.Measure.Alignment && Denoiser is null)
         {

@@ -340,11 +340,14 @@ public static class SweepRunner
     static JobResult MeasureManifold(JobContext c, JobResult result)
     {
         var spec = c.Spec;
-        var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
-            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed,
-            spec.Measure.BatchImages, NullProgress.Instance,
-            rho1Modes: new[] { spec.Measure.Mode }); // rho_1 of the mode the sweep reports
-        ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
+        var request = new ManifoldRequest
+        {
+            ModelDir = c.ModelDir, TangentsPath = c.Shared.TangentsPath, Dataset = c.Dataset,
+            Epsilons = spec.Measure.Epsilons, Draws = spec.Measure.Draws, Measure = c.Measure, Seed = c.Job.Seed,
+            BatchImages = spec.Measure.BatchImages, Rho1Modes = new[] { spec.Measure.Mode }, // the mode reported
+        };
+        var report = ManifoldExperiments.MeasureManifold(request, c.Model, c.Shared.Tangents!, NullProgress.Instance);
+        ManifoldReportFiles.Write(c.Folder.Manifold, report);
         var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with
         {
