@@ -21,8 +21,8 @@ public static class CommandRunner
         {
             // One line, not the whole help page: the user sees what is wrong at once.
             // The most specific problem first: an unknown word beats "a subcommand is required".
-            var first = parse.Errors.OrderBy(e => e.Message.StartsWith("Unrecognized",
-                StringComparison.Ordinal) ? 0 : 1).First();
+            var first = parse.Errors
+                .OrderBy(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal) ? 0 : 1).First();
             Console.Error.WriteLine($"error: {Escaped(first.Message)} (see "
                 + $"'{string.Join(' ', CommandPath(parse).Prepend("paglab"))} --help')");
             return 2;

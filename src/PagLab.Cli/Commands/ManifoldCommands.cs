@@ -185,8 +185,12 @@ public sealed class ManifoldCommands : ICommandGroup
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
             Require.Positive(parse.GetValue(epsilon), "--eps");
-            ManifoldExperiments.ShowPerturbations(parse.GetValue(file)!, data, parse.GetValue(output)!,
-                parse.GetValue(count), parse.GetValue(epsilon), parse.GetValue(seed), parse.GetValue(scale));
+            ManifoldExperiments.ShowPerturbations(new PerturbationRequest(parse.GetValue(file)!, data,
+                parse.GetValue(output)!)
+            {
+                Count = parse.GetValue(count), Epsilon = parse.GetValue(epsilon), Seed = parse.GetValue(seed),
+                Scale = parse.GetValue(scale),
+            });
             Console.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         });
@@ -222,15 +226,18 @@ public sealed class ManifoldCommands : ICommandGroup
         cmd.SetAction(parse =>
         {
             var kind = OutputMeasure.FromOptions(parse.GetValue(outputs)!, parse.GetValue(norm)!);
-            OutputPolicy.CheckFiles("out", ManifoldExperiments.ManifoldReportFiles(parse.GetValue(output)!),
+            OutputPolicy.CheckFiles("out", ManifoldReportFiles.Of(parse.GetValue(output)!),
                 parse.GetValue(model), parse.GetValue(tangents));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureManifold(parse.GetValue(model)!, parse.GetValue(tangents)!, data,
-                NumberList.Parse(parse.GetValue(eps)!, "--eps"),
-                parse.GetValue(draws), kind, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress(),
-                parse.GetValue(channelsLast), parse.GetValue(count));
-            ManifoldExperiments.WriteManifoldReport(parse.GetValue(output)!, report);
+            var report = ManifoldExperiments.MeasureManifold(new ManifoldRequest
+            {
+                ModelDir = parse.GetValue(model)!, TangentsPath = parse.GetValue(tangents)!, Dataset = data,
+                Epsilons = NumberList.Parse(parse.GetValue(eps)!, "--eps"), Draws = parse.GetValue(draws),
+                Measure = kind, Seed = parse.GetValue(seed), BatchImages = parse.GetValue(batch),
+                ChannelsLast = parse.GetValue(channelsLast), Count = parse.GetValue(count),
+            }, new ConsoleProgress());
+            ManifoldReportFiles.Write(parse.GetValue(output)!, report);
             Console.WriteLine($"{report.Results.FirstOrDefault()?.OnPerImage.Length ?? 0} images (those of "
                 + $"{parse.GetValue(tangents)}), {parse.GetValue(draws)} draws each");
             foreach (var line in report.SummaryLines()) Console.WriteLine(line);
@@ -262,14 +269,18 @@ public sealed class ManifoldCommands : ICommandGroup
         {
             var classMode = mode.ValueIn(parse);
             string tangentPath = parse.GetValue(tangents)!;
-            OutputPolicy.CheckFiles("out", ManifoldExperiments.Theorem1ReportFiles(parse.GetValue(output)!),
+            OutputPolicy.CheckFiles("out", ManifoldReportFiles.OfTheorem1(parse.GetValue(output)!),
                 parse.GetValue(model), tangentPath);
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureTheorem1(parse.GetValue(model)!, tangentPath, parse.GetValue(count),
-                data, NumberList.Parse(parse.GetValue(sigmas)!, "--sigmas"),
-                parse.GetValue(draws), classMode, parse.GetValue(seed), parse.GetValue(batch), new ConsoleProgress());
-            ManifoldExperiments.WriteTheorem1Report(parse.GetValue(output)!, report);
+            var report = ManifoldExperiments.MeasureTheorem1(new Theorem1Request
+            {
+                ModelDir = parse.GetValue(model)!, TangentsPath = tangentPath, Dataset = data,
+                Sigmas = NumberList.Parse(parse.GetValue(sigmas)!, "--sigmas"), Draws = parse.GetValue(draws),
+                Mode = classMode, Seed = parse.GetValue(seed), BatchImages = parse.GetValue(batch),
+                Count = parse.GetValue(count),
+            }, new ConsoleProgress());
+            ManifoldReportFiles.Write(parse.GetValue(output)!, report);
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
             foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} "
                 + $"{r.Rho2Mean,-10:G5} {r.MeanAbsDifference,-16:G3} {r.MeanAbsToLinear:G3}");

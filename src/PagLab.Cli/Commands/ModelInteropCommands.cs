@@ -1,9 +1,7 @@
 using System.CommandLine;
 using PagLab.Common;
 using PagLab.IO;
-using PagLab.IO.Torch;
 using PagLab.Models;
-using PagLab.Probe;
 
 namespace PagLab.Cli.Commands;
 
@@ -51,35 +49,16 @@ public sealed class ModelInteropCommands : ICommandGroup
         import.Arguments.Add(file);
         import.SetAction(parse =>
         {
-            string source = parse.GetValue(file)!, output = parse.GetValue(outDir)!;
-            OutputPolicy.CheckFolder("out", output, FolderKind.Model);
-            var notes = new Dictionary<string, string> { ["importedFrom"] = Path.GetFileName(source) };
-            if (TorchScriptFile.Detect(source) == PyTorchFileKind.TorchScript)
+            var request = new ModelImport.Request(parse.GetValue(file)!, parse.GetValue(outDir)!,
+                parse.GetValue(dataset)!)
             {
-                if (parse.GetValue(arch) is string a)
-                    throw new PagLabException($"{source} is a TorchScript archive (code and weights), not a state "
-                        + $"dict: drop --arch {a} " +
-                        "and give its input contract (--dataset, --normalize, --pixel-range)");
-                var contract = new TorchScriptClassifier.InputContract(parse.GetValue(dataset)!,
-                    parse.GetValue(normalize) ?? Array.Empty<string>(), parse.GetValue(pixelRange)!,
-                    parse.GetValue(outputIndex), parse.GetValue(resize), parse.GetValue(greyToRgb));
-                ImportTorchScript(source, output, contract, parse.GetValue(overwrite), notes);
-                return 0;
-            }
-            if ((parse.GetValue(normalize) ?? Array.Empty<string>()).Length > 0
-                || parse.GetResult(pixelRange) is { Implicit: false } || parse.GetValue(outputIndex) is not null
-                || parse.GetValue(resize) is not null || parse.GetValue(greyToRgb))
-                throw new PagLabException($"{source} is a state dict (weights only): --normalize, --pixel-range, "
-                    + "--output-index, --resize and --grey-to-rgb "
-                    + $"apply to TorchScript archives; " +
-                    "a state dict's normalisation comes from its normalize.mean/std tensors");
-            using var model = PyTorchWeights.Import(source,
-                new PyTorchWeights.ImportOptions(parse.GetValue(arch) is { } named
-                    ? Vocabulary.Parse<Architecture>(named, "--arch") : Architecture.ResNet18, parse.GetValue(dataset)!,
-                parse.GetValue(activation)!));
-            OutputFolder.WriteNew(output, parse.GetValue(overwrite), dir => SavedModel.Save(dir, model, notes: notes));
-            Console.WriteLine($"imported state dict {source} -> {output} ({Vocabulary.Name(model.Spec.Arch)}, "
-                + $"{model.Spec.ContractText()}, {model.Spec.Classes} classes)");
+                Arch = parse.GetValue(arch), Activation = parse.GetValue(activation)!,
+                Normalize = parse.GetValue(normalize) ?? Array.Empty<string>(),
+                PixelRange = parse.GetResult(pixelRange) is { Implicit: false } ? parse.GetValue(pixelRange) : null,
+                OutputIndex = parse.GetValue(outputIndex), Resize = parse.GetValue(resize),
+                GreyToRgb = parse.GetValue(greyToRgb), Overwrite = parse.GetValue(overwrite),
+            };
+            foreach (var line in ModelImport.Run(request)) Console.WriteLine(line);
             return 0;
         });
         model.Subcommands.Add(import);
@@ -110,31 +89,4 @@ public sealed class ModelInteropCommands : ICommandGroup
         });
         return export;
     }
-
-    /// <summary>The folder is checked before the archive's code runs (in the probe child, inside WriteNew); the
-    /// summary repeats the stored contract and what the probe measured.</summary>
-    static void ImportTorchScript(string source, string output, TorchScriptClassifier.InputContract contract,
-        bool overwrite, Dictionary<string, string> notes)
-    {
-        notes["sha256"] = TorchScriptClassifier.Sha256(source);
-        ModelSpec? spec = null;
-        ProbeReport? report = null;
-        OutputFolder.WriteNew(output, overwrite, dir =>
-        {
-            (spec, report) = TorchScriptClassifier.Probe(source, contract);
-            SavedModel.SaveTorchScript(dir, spec, source, notes);
-        });
-        Console.WriteLine($"imported TorchScript archive {source} -> {output} ({spec!.ContractText()}, "
-            + $"{spec.Classes} classes); TorchScript runs code: use files from sources you trust");
-        foreach (var line in ImportSummary.Lines(report!, t => ContractOptions(t.Mean, t.Std, t.PixelRange)))
-            Console.WriteLine(line);
-    }
-
-    /// <summary>The options of `model import` that give a contract.</summary>
-    static string ContractOptions(float[] mean, float[] std, float[] range) =>
-        $"--pixel-range {Numbers(range)} and " + (mean.Length == 0 ? "no --normalize"
-            : string.Join(" ", mean.Select((m, c) => $"--normalize {Numbers(new[] { m, std[c] })}")));
-
-    static string Numbers(IEnumerable<float> values) =>
-        string.Join(",", values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 }

@@ -264,8 +264,9 @@ public sealed class ScoreCommands : ICommandGroup
             Require.InRange(n, 1, 64, "--count");
             var data = Datasets.Load(parse.GetValue(dataset)!, new DataOptions(parse.GetValue(dataRoot),
                 parse.GetValue(seed), TestSize: n));
-            var list = folders.Zip(SavedModel.Names(folders)).Select(m => (m.Second, (nn.Module<Tensor,
-                    Tensor>)SavedModel.Load(m.First, channelsLast: parse.GetValue(channelsLast)))).ToList();
+            var list = folders.Zip(SavedModel.Names(folders)).Select(m => (m.Second,
+                (nn.Module<Tensor, Tensor>)SavedModel.Load(m.First, channelsLast: parse.GetValue(channelsLast))))
+                .ToList();
             try
             {
                 Require.That(list.Count > 0, "--models names no model");

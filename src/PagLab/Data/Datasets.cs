@@ -68,8 +68,8 @@ public static class Datasets
     /// <summary>PagLab's own alignment noise level where the paper states none, in [0,1]-pixel units.</summary>
     public const double OtherAlignmentSigma = 0.5;
 
-    public static readonly IReadOnlyList<string> MnistClasses = Enumerable.Range(0,
-        10).Select(i => i.ToString()).ToArray();
+    public static readonly IReadOnlyList<string> MnistClasses =
+        Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
     public static readonly IReadOnlyList<string> FashionClasses = new[]
         { "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot" };
 

@@ -22,8 +22,8 @@ public static class ImageNet64Reader
         if (!File.Exists(val))
             throw new PagLabException($"dataset '{name}' not found: no val_data.npz in {folder} (download the "
                 + $"64x64 npz files from image-net.org after logging in; see 'paglab data fetch {name}')");
-        var trainFiles = Enumerable.Range(1, 10).Select(i => Path.Combine(folder,
-            $"train_data_batch_{i}.npz")).Where(File.Exists).ToArray();
+        var trainFiles = Enumerable.Range(1, 10).Select(i => Path.Combine(folder, $"train_data_batch_{i}.npz"))
+            .Where(File.Exists).ToArray();
         if (trainFiles.Length == 0) throw new PagLabException($"dataset '{name}': no train_data_batch_N.npz in "
             + $"{folder}");
         var parts = trainFiles.Select(ReadFile).ToList();
@@ -57,12 +57,12 @@ public static class ImageNet64Reader
         long n = labels.Count;
         return labels.Descr switch
         {
-            "<i8" or "<u8" => tensor(Enumerable.Range(0, (int)n).Select(i => BitConverter.ToInt64(labels.Data,
-                i * 8)).ToArray()),
-            "<i4" or "<u4" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt32(labels.Data,
-                i * 4)).ToArray()),
-            "<i2" or "<u2" => tensor(Enumerable.Range(0, (int)n).Select(i => (long)BitConverter.ToInt16(labels.Data,
-                i * 2)).ToArray()),
+            "<i8" or "<u8" => tensor(Enumerable.Range(0, (int)n)
+                .Select(i => BitConverter.ToInt64(labels.Data, i * 8)).ToArray()),
+            "<i4" or "<u4" => tensor(Enumerable.Range(0, (int)n)
+                .Select(i => (long)BitConverter.ToInt32(labels.Data, i * 4)).ToArray()),
+            "<i2" or "<u2" => tensor(Enumerable.Range(0, (int)n)
+                .Select(i => (long)BitConverter.ToInt16(labels.Data, i * 2)).ToArray()),
             "|u1" or "<u1" => tensor(labels.Data.Select(b => (long)b).ToArray()),
             _ => throw new DataFormatException(path, $"'labels' has unsupported dtype {labels.Descr}"),
         };

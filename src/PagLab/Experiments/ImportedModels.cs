@@ -83,5 +83,5 @@ public static class ImportedModels
     }
 
     /// <summary>The objective slot of an imported job: it trains nothing, so no objective's settings apply.</summary>
-    static readonly ObjectiveSweep Standard = new() { Name = Objectives.ObjectiveKind.Standard };
+    static readonly Objectives.ObjectiveConfig Standard = new() { Kind = Objectives.ObjectiveKind.Standard };
 }

@@ -54,11 +54,14 @@ public static class JobMeasurements
     static JobResult MeasureManifold(JobContext c, JobResult result)
     {
         var spec = c.Spec;
-        var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
-            c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed,
-            spec.Measure.BatchImages, NullProgress.Instance,
-            rho1Modes: new[] { spec.Measure.Mode }); // rho_1 of the mode the sweep reports
-        ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
+        var request = new ManifoldRequest
+        {
+            ModelDir = c.ModelDir, TangentsPath = c.Shared.TangentsPath, Dataset = c.Dataset,
+            Epsilons = spec.Measure.Epsilons, Draws = spec.Measure.Draws, Measure = c.Measure, Seed = c.Job.Seed,
+            BatchImages = spec.Measure.BatchImages, Rho1Modes = new[] { spec.Measure.Mode }, // the mode reported
+        };
+        var report = ManifoldExperiments.MeasureManifold(request, c.Model, c.Shared.Tangents!, NullProgress.Instance);
+        ManifoldReportFiles.Write(c.Folder.Manifold, report);
         var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with
         {
@@ -79,9 +82,9 @@ public static class JobMeasurements
             m.AlignmentCount, c.Lpips);
         AlignmentMeasurement.Write(c.Folder.Alignment, report);
         // This model's column of Figure 6 (image, score, its gradient), drawn now so the report only renders.
-        string objective = Vocabulary.Name(c.Job.Objective.Name);
+        string objective = Vocabulary.Name(c.Job.Objective.Kind);
         string label = c.Job.Imported is { } imported ? $"{ImportedModel.Objective} {imported.Name}"
-            : c.Job.Objective.Name == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
+            : c.Job.Objective.Kind == ObjectiveKind.Standard ? objective : $"{objective} {c.Job.Strength:G3}";
         AlignmentMeasurement.Figure(c.Folder.GradientFigure, new[] { (label, (Module<Tensor, Tensor>)c.Model) },
             denoiser, c.Dataset, sigma, m.Mode, SweepRunner.GradientFigureImages, c.Lpips);
         return result with { Alignment = AlignmentResult.From(report), Attributions = MeasureAttributions(c, sigma) };

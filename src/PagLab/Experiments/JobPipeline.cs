@@ -152,7 +152,7 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         return new JobResult
         {
             Format = JobResult.CurrentFormat, Id = job.Id, Index = job.Index, Dataset = job.Dataset,
-            Objective = Vocabulary.Name(job.Objective.Name), Strength = job.Strength, Seed = job.Seed,
+            Objective = Vocabulary.Name(job.Objective.Kind), Strength = job.Strength, Seed = job.Seed,
             Classes = dataset.Classes,
             OutputMeasure = Spec.Measure.Output,
             Status = status,

@@ -43,8 +43,8 @@ public static class LocalWorkers
         {
             var info = new ProcessStartInfo(program)
                 { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in prefix.Concat(WorkerArguments(specPath, sweep, threads,
-                tensorboard))) info.ArgumentList.Add(arg);
+            foreach (var arg in prefix.Concat(WorkerArguments(specPath, sweep, threads, tensorboard)))
+                info.ArgumentList.Add(arg);
             var log = new StreamWriter(sweep.WorkerLog(w)) { AutoFlush = true };
             var child = Process.Start(info)!;
             DataReceivedEventHandler write = (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };

@@ -31,8 +31,8 @@ public sealed record SensitivityResult
         var off = Bootstrap.Sample.One(r.OffPerImage);
         return new SensitivityResult
         {
-            Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off), OffOverOn = Bootstrap.Ratio(off,
-                on),
+            Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off),
+            OffOverOn = Bootstrap.Ratio(off, on),
             OnPerImage = r.OnPerImage, OffPerImage = r.OffPerImage,
         };
     }

@@ -67,8 +67,8 @@ public sealed class SharedArtefacts : IDisposable
                 () => BuildTangents(progress), TangentSpaces.Load);
             if (Tangents is not null && !File.Exists(folder.PerturbationFigure))
                 using (NewDisposeScope())
-                    ManifoldExperiments.ShowPerturbations(Tangents, folder.Tangents, Dataset,
-                        folder.PerturbationFigure, 6, 2.0, 0, 3);
+                    ManifoldExperiments.ShowPerturbations(new PerturbationRequest(folder.Tangents, Dataset,
+                        folder.PerturbationFigure) { Count = 6, Epsilon = 2.0, Seed = 0, Scale = 3 }, Tangents);
         }
         if (spec.Measure.Alignment && Denoiser is null)
             Denoiser = Dataset is SubspaceGaussians exact ? new ExactDenoiser(exact)

@@ -124,8 +124,8 @@ public sealed class SweepFolder
                     + "or the same spec");
             return spec;
         }
-        spec = WithLpipsNet(spec, Metrics.Lpips.DefaultNet(Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS"),
-            spec.DataRoot));
+        string? weights = Environment.GetEnvironmentVariable("PAGLAB_LPIPS_WEIGHTS");
+        spec = WithLpipsNet(spec, Metrics.Lpips.DefaultNet(weights, spec.DataRoot));
         string text = JsonSerializer.Serialize(spec, JsonFiles.Options) + "\n";
         AtomicFile.WriteAllText(StartedSpec, text);
         AtomicFile.WriteAllText(Spec, text);

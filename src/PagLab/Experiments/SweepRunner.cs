@@ -62,9 +62,9 @@ public static class SweepRunner
 
     /// <summary>A training job's cost in standard steps, roughly: a PGD step attacks with `steps` gradients,
     /// the penalties back-propagate twice.</summary>
-    static double TrainingCost(SweepJob job) => job.Imported is not null ? 0 : job.Objective.Name switch
+    static double TrainingCost(SweepJob job) => job.Imported is not null ? 0 : job.Objective.Kind switch
     {
-        ObjectiveKind.Pgd => 1 + (job.Objective.Steps ?? Attacks.PgdConfig.DefaultSteps),
+        ObjectiveKind.Pgd => 1 + job.Objective.Pgd.Steps,
         ObjectiveKind.Gnorm or ObjectiveKind.Smooth => 3,
         _ => 1,
     };
@@ -102,7 +102,7 @@ public static class SweepRunner
         new TrainConfig(spec.Train)
         {
             Dataset = job.Dataset, Seed = job.Seed, DataSeed = 0, DataRoot = spec.DataRoot,
-            Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+            Objective = job.Config,
         }, spec.Train);
 
     /// <summary>Test images in each job's Figure 6 panel.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using PagLab.Common;
@@ -9,15 +10,6 @@ using PagLab.Objectives;
 using PagLab.Training;
 
 namespace PagLab.Experiments;
-
-/// <summary>One objective swept over strengths (lambda for gnorm/smooth, sigma for randsmooth, eps for pgd).</summary>
-public sealed record ObjectiveSweep
-{
-    public required ObjectiveKind Name { get; init; }
-    public double[] Strengths { get; init; } = { 0 };
-    public double? Sigma { get; init; }          // smooth: its fixed noise level
-    public int? Steps { get; init; }             // pgd steps
-}
 
 /// <summary>A sweep's denoiser: the template of `paglab denoiser train`, plus whether it is class-conditional.
 /// </summary>
@@ -131,7 +123,8 @@ public sealed record SweepSpec
 {
     public string Name { get; init; } = "sweep";
     public required string[] Datasets { get; init; }
-    public required ObjectiveSweep[] Objectives { get; init; }
+    /// <summary>Each objective with the strengths it is trained at (ObjectiveConfig.Strengths).</summary>
+    public required ObjectiveConfig[] Objectives { get; init; }
     public long[] Seeds { get; init; } = { 0 };
     public TrainSettings Train { get; init; } = new();
     public SharedSettings Shared { get; init; } = new();
@@ -152,7 +145,7 @@ public sealed record SweepSpec
         IReadOnlyList<(string Old, string New)> moved = Array.Empty<(string, string)>();
         try
         {
-            var read = YamlFiles.ReadSpec<SweepSpec>(path, json => moved = SharedSettings.UpgradeOldKeys(json, path));
+            var read = YamlFiles.ReadSpec<SweepSpec>(path, json => moved = Upgrade(json, path));
             var spec = ImportedModels.Resolve(read, path);
             spec.Validate(path, allowLarge);
             return spec;
@@ -168,8 +161,30 @@ public sealed record SweepSpec
 
     /// <summary>A sweep folder's spec.json as any version wrote it (old keys moved; not strict, not validated).
     /// </summary>
-    public static SweepSpec ReadStored(string path) =>
-        JsonFiles.Read<SweepSpec>(path, json => SharedSettings.UpgradeOldKeys(json, path));
+    public static SweepSpec ReadStored(string path) => JsonFiles.Read<SweepSpec>(path, json => Upgrade(json, path));
+
+    /// <summary>Old keys of `shared` moved (SharedSettings.UpgradeOldKeys), and each objective's `steps`, the
+    /// specs' shorthand for pgd's steps, moved to `pgd.steps` of its ObjectiveConfig.</summary>
+    static IReadOnlyList<(string Old, string New)> Upgrade(JsonNode? spec, string path)
+    {
+        var moved = SharedSettings.UpgradeOldKeys(spec, path);
+        if (spec is not JsonObject root || root["objectives"] is not JsonArray objectives) return moved;
+        string pgdKey = JsonFiles.Options.PropertyNamingPolicy!.ConvertName(nameof(ObjectiveConfig.Pgd)),
+            stepsKey = JsonFiles.Options.PropertyNamingPolicy.ConvertName(nameof(Attacks.PgdConfig.Steps));
+        foreach (var objective in objectives.OfType<JsonObject>())
+        {
+            if (!objective.TryGetPropertyValue(stepsKey, out var steps)) continue;
+            objective.Remove(stepsKey);
+            if (objective[pgdKey] is null) objective[pgdKey] = new JsonObject();
+            var pgd = objective[pgdKey] as JsonObject
+                ?? throw new DataFormatException(path, $"an objective's '{pgdKey}' must be a mapping of keys");
+            if (pgd.ContainsKey(stepsKey))
+                throw new DataFormatException(path, $"an objective's '{stepsKey}' and '{pgdKey}.{stepsKey}' are the "
+                    + "same setting; keep one");
+            pgd[stepsKey] = steps;
+        }
+        return moved;
+    }
 
     public void Validate(string where, bool allowLarge = false)
     {
@@ -183,9 +198,9 @@ public sealed record SweepSpec
             Require.That(Data.Datasets.Names.Contains(d), $"{where}: unknown dataset '{d}'");
         foreach (var o in Objectives)
         {
-            string objective = $"{where}: objective '{Vocabulary.Name(o.Name)}'";
-            Require.That(o.Strengths is { Length: > 0 }, $"{objective} needs strengths >= 0");
-            foreach (var s in o.Strengths)
+            string objective = $"{where}: objective '{Vocabulary.Name(o.Kind)}'";
+            Require.That(o.Strengths is not { Length: 0 }, $"{objective} needs strengths >= 0");
+            foreach (var s in o.Strengths ?? [])
             {
                 // a literal like 1e400 reads as infinity: say so, not "negative"
                 Require.That(double.IsFinite(s), $"{objective}: strength {s} is not a finite number");
@@ -230,16 +245,15 @@ public sealed record SweepSpec
         if (Twice(Datasets) is { } d) throw new PagLabException($"{where}: dataset '{d}' is listed twice");
         if (Twice(Seeds) is { } seed) throw new PagLabException($"{where}: seed {seed} is listed twice");
         foreach (var o in Objectives)
-            if (Twice(o.Strengths) is { } strength)
+            if (Twice(o.Strengths ?? []) is { } strength)
                 throw new PagLabException(
-                    $"{where}: objective '{Vocabulary.Name(o.Name)}' lists strength {strength} twice");
-        long jobs = (long)Datasets.Length * Seeds.Length
-            * Objectives.Sum(o => o.Name == ObjectiveKind.Standard ? 1L : o.Strengths.Length);
+                    $"{where}: objective '{Vocabulary.Name(o.Kind)}' lists strength {strength} twice");
+        long jobs = (long)Datasets.Length * Seeds.Length * Objectives.Sum(o => (long)StrengthsOf(o).Length);
         if (jobs > MaxJobs && !allowLarge)
             throw new PagLabException($"{where}: {jobs} jobs, more than {MaxJobs}; pass `allowLarge` if you mean it");
+        // the same training: equal dataset, seed and objective config (as its run.json will hold it)
         var twice = Jobs().Where(j => j.Imported is null)
-                          .GroupBy(j => (j.Dataset, j.Objective.Name, j.Objective.Sigma, j.Objective.Steps, j.Strength,
-                              j.Seed))
+                          .GroupBy(j => (j.Dataset, JsonSerializer.Serialize(j.Config, JsonFiles.Options), j.Seed))
                           .FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
             throw new PagLabException($"{where}: jobs {string.Join(" and ", twice.Select(j => j.Id))} are the same "
@@ -269,7 +283,7 @@ public sealed record SweepSpec
             {
                 PagLab.Models.ActivationSpec.Parse(Train.Activation);
                 var config = new TrainConfig(Train)
-                    { Dataset = job.Dataset, Objective = ObjectiveFor(job.Objective, job.Strength) };
+                    { Dataset = job.Dataset, Objective = job.Config };
                 config.Validate();
                 config.Objective.Create(config.BatchSize);
             }
@@ -288,15 +302,16 @@ public sealed record SweepSpec
         var jobs = new List<SweepJob>();
         foreach (var dataset in Datasets)
             foreach (var objective in Objectives)
-                foreach (var strength in objective.Name == ObjectiveKind.Standard ? new[] { 0.0 } : objective.Strengths)
+                foreach (var strength in StrengthsOf(objective))
                     foreach (var seed in Seeds)
                         jobs.Add(new SweepJob(jobs.Count, dataset, objective, strength, seed));
         jobs.AddRange(ImportedModels.Jobs(this, jobs.Count));
         return jobs;
     }
 
-    public ObjectiveConfig ObjectiveFor(ObjectiveSweep o, double strength) =>
-        ObjectiveConfig.At(o.Name, strength, o.Sigma, o.Steps);
+    /// <summary>The strengths an objective entry trains at: 0 alone for standard or when none are listed.</summary>
+    static double[] StrengthsOf(ObjectiveConfig objective) =>
+        objective.Kind == ObjectiveKind.Standard || objective.Strengths is null ? new[] { 0.0 } : objective.Strengths;
 
     /// <summary>The shared autoencoder's run for a dataset: `shared.autoencoder` on the sweep's data, seed 0.
     /// </summary>
@@ -320,10 +335,11 @@ public sealed record SweepSpec
         Datasets = new[] { Data.Datasets.Name(Data.DatasetName.ShapesDistractor) },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = ObjectiveKind.Standard },
-            new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.01, 0.1, 1, 10 } },
-            new ObjectiveSweep { Name = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.2, 0.3 } },
-            new ObjectiveSweep { Name = ObjectiveKind.Pgd, Strengths = new[] { 0.1, 0.25, 0.5, 1 }, Steps = 3 },
+            new ObjectiveConfig { Kind = ObjectiveKind.Standard },
+            new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Strengths = new[] { 0.01, 0.1, 1, 10 } },
+            new ObjectiveConfig { Kind = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.2, 0.3 } },
+            new ObjectiveConfig { Kind = ObjectiveKind.Pgd, Strengths = new[] { 0.1, 0.25, 0.5, 1 },
+                Pgd = new() { Steps = 3 } },
         },
         Seeds = new long[] { 0 },
         // Sized to finish in under 15 minutes on 2 cores of an AVX2-only CPU (Zen 3), the slowest machine
@@ -350,12 +366,13 @@ public sealed record SweepSpec
         Datasets = datasets.ToArray(),
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = ObjectiveKind.Standard },
-            new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
-            new ObjectiveSweep
-                { Name = ObjectiveKind.Smooth, Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
-            new ObjectiveSweep { Name = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
-            new ObjectiveSweep { Name = ObjectiveKind.Pgd, Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 }, Steps = 10 },
+            new ObjectiveConfig { Kind = ObjectiveKind.Standard },
+            new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Strengths = new[] { 0.001, 0.01, 0.1, 1, 10, 100 } },
+            new ObjectiveConfig
+                { Kind = ObjectiveKind.Smooth, Strengths = new[] { 0.01, 0.1, 1, 10, 100 }, Sigma = 0.1 },
+            new ObjectiveConfig { Kind = ObjectiveKind.RandSmooth, Strengths = new[] { 0.05, 0.1, 0.25, 0.5, 1 } },
+            new ObjectiveConfig { Kind = ObjectiveKind.Pgd, Strengths = new[] { 0.25, 0.5, 1, 2, 4, 8 },
+                Pgd = new() { Steps = 10 } },
         },
         Seeds = new long[] { 0, 1, 2 },
         Train = new TrainSettings { Epochs = 10 },
@@ -365,13 +382,17 @@ public sealed record SweepSpec
     };
 }
 
-public sealed record SweepJob(int Index, string Dataset, ObjectiveSweep Objective, double Strength, long Seed)
+/// <summary>One job: the spec's <paramref name="Objective"/> entry trained at <paramref name="Strength"/>.</summary>
+public sealed record SweepJob(int Index, string Dataset, ObjectiveConfig Objective, double Strength, long Seed)
 {
+    /// <summary>The objective the job trains (its run.json's).</summary>
+    public ObjectiveConfig Config => Objective.At(Strength);
+
     /// <summary>Set for a model the sweep measures without training it.</summary>
     public ImportedModel? Imported { get; init; }
 
     /// <summary>The objective's name, or "imported" for a model the sweep does not train.</summary>
-    public string ObjectiveName => Imported is null ? Vocabulary.Name(Objective.Name) : ImportedModel.Objective;
+    public string ObjectiveName => Imported is null ? Vocabulary.Name(Objective.Kind) : ImportedModel.Objective;
 
     public string Id => Imported is { } m ? $"{Index:D3}-{Dataset}-{ImportedModel.Objective}-{m.Name}"
         : $"{Index:D3}-{Dataset}-{ObjectiveName}-"

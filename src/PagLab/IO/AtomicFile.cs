@@ -57,8 +57,8 @@ public static class JsonFiles
     /// <summary>Compact options for JSON-lines files.</summary>
     public static readonly JsonSerializerOptions Lines = new(Options) { WriteIndented = false };
 
-    public static void Write<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value,
-        Options) + "\n");
+    public static void Write<T>(string path, T value) =>
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Options) + "\n");
 
     public static T Read<T>(string path) => Read<T>(path, null);
 

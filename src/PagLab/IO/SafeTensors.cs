@@ -25,8 +25,8 @@ public static class SafeTensors
 
     const long MaxHeaderBytes = 100_000_000;
 
-    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string,
-        string>? metadata = null)
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
@@ -110,9 +110,10 @@ public static class SafeTensors
                 string dtypeName = Field<string>(entry, "dtype", name, path);
                 if (!DTypes.TryGetValue(dtypeName, out var dtype)) throw new DataFormatException(path,
                     $"tensor '{name}' has unsupported dtype {dtypeName}");
-                var shape = (entry["shape"] as JsonArray ?? throw new DataFormatException(path,
-                    $"tensor '{name}' has no shape"))
-                            .Select(s => s?.GetValueKind() == JsonValueKind.Number ? s.GetValue<long>() : -1).ToArray();
+                var shapeNode = entry["shape"] as JsonArray
+                    ?? throw new DataFormatException(path, $"tensor '{name}' has no shape");
+                var shape = shapeNode.Select(s => s?.GetValueKind() == JsonValueKind.Number ? s.GetValue<long>() : -1)
+                    .ToArray();
                 if (shape.Any(s => s < 0)) throw new DataFormatException(path, $"tensor '{name}' has a bad shape");
                 var offsets = entry["data_offsets"] as JsonArray;
                 if (offsets is not { Count: 2 } || offsets.Any(o => o?.GetValueKind() != JsonValueKind.Number))

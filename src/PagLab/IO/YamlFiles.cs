@@ -131,10 +131,10 @@ public static partial class YamlFiles
             case "-.inf" or "-.Inf" or "-.INF": return JsonValue.Create("-Infinity");
             case ".nan" or ".NaN" or ".NAN": return JsonValue.Create("NaN");
         }
-        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
-            out long i)) return JsonValue.Create(i);
-        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture,
-            out double d) && (double.IsFinite(d) || Numeral().IsMatch(v)))
+        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long i))
+            return JsonValue.Create(i);
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)
+            && (double.IsFinite(d) || Numeral().IsMatch(v)))
             // digits too large for a double (1e400) are the infinity they round to, as in JSON, so a check says
             // "not a finite number" rather than "not a number"
             return double.IsFinite(d) ? JsonValue.Create(d) : JsonValue.Create(d > 0 ? "Infinity" : "-Infinity");

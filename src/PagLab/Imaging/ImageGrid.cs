@@ -37,8 +37,8 @@ public static class ImageGrid
         int width = columns * cellW + pad, height = rows * cellH + pad;
 
         using var rgb = images.detach().cpu().to_type(ScalarType.Float32).clamp(0, 1)
-                              .expand(n, 3, h, w).mul(255).round().to_type(ScalarType.Byte).permute(0, 2, 3,
-                                  1).contiguous();
+                              .expand(n, 3, h, w).mul(255).round().to_type(ScalarType.Byte)
+                              .permute(0, 2, 3, 1).contiguous();
         byte[] pixels = rgb.bytes.ToArray(); // (N, H, W, 3)
 
         var canvas = new byte[width * height * 4];

@@ -21,9 +21,9 @@ public static class LocalPca
     {
         if (neighbours > pool.shape[0]) throw new Common.PagLabException($"local PCA: {neighbours} neighbours "
             + $"requested but the pool has {pool.shape[0]} points");
-        if (dimension > Math.Min(neighbours - 1,
-            pool.shape[1])) throw new Common.PagLabException($"local PCA: dimension {dimension} needs more than "
-            + $"{dimension} neighbours");
+        if (dimension > Math.Min(neighbours - 1, pool.shape[1]))
+            throw new Common.PagLabException(
+                $"local PCA: dimension {dimension} needs more than {dimension} neighbours");
         using var _ = NewDisposeScope();
         var p = pool.to_type(ScalarType.Float32);
         var bases = new List<Tensor>();
@@ -35,8 +35,8 @@ public static class LocalPca
             var distances = cdist(q, p);                                        // (m, N)
             var nearest = distances.topk(neighbours, dim: 1, largest: false).indexes; // (m, n)
             // (m, n, d)
-            var hood = p.index_select(0, nearest.flatten()).view(q.shape[0], neighbours,
-                -1).to_type(ScalarType.Float64);
+            var hood = p.index_select(0, nearest.flatten()).view(q.shape[0], neighbours, -1)
+                .to_type(ScalarType.Float64);
             var centred = hood - hood.mean(new long[] { 1 }, keepdim: true);
             var (_, s, vh) = linalg.svd(centred, fullMatrices: false);         // vh (m, min(n,d), d)
             bases.Add(vh.narrow(1, 0, dimension).transpose(1, 2).to_type(ScalarType.Float32)); // (m, d, r)

@@ -78,8 +78,8 @@ public static class ManifoldAlignment
         var weights = ClassWeights(mode, logits, labels);                   // (B, C)
         var f0 = (logits * weights).sum(1);                                 // (B)
         var both = stack(new[] { uOff, u }, 0) + x.reshape(1, b, 1, d);     // (2, B, n, d)
-        var moved = ManifoldRobustness.Forward(model, both.view(-1, x.shape[1], x.shape[2], x.shape[3])).view(2, b, n,
-            -1);
+        var images = both.view(-1, x.shape[1], x.shape[2], x.shape[3]);
+        var moved = ManifoldRobustness.Forward(model, images).view(2, b, n, -1);
         var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
         var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
         return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
@@ -119,8 +119,10 @@ public static class ManifoldAlignment
             var offPart = offNoise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });
             linear.Add((offPart / full.clamp_min(1e-300)).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             for (int i = 0; i < sigmas.Length; i++)
-                rho1[i].Add(Rho1(model, xb, qb, noise, sigmas[i], mode,
-                    lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            {
+                var rho1Batch = Rho1(model, xb, qb, noise, sigmas[i], mode, lb);
+                rho1[i].Add(rho1Batch.to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            }
             progress.Update("theorem 1", start + b, count);
         }
         using var r2 = cat(rho2, 0);

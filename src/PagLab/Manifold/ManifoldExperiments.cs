@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.Imaging;
@@ -10,67 +9,8 @@ using static TorchSharp.torch;
 
 namespace PagLab.Manifold;
 
-/// <summary>What `paglab measure manifold` writes (R.json; R.csv beside it).</summary>
-public sealed record ManifoldReport
-{
-    public required string Model { get; init; }
-    public required string Tangents { get; init; }
-    public required string Dataset { get; init; }
-    /// <summary>The output measure of Results (<see cref="OutputMeasure"/> name, e.g. softmax-l1).</summary>
-    public required string Outputs { get; init; }
-    public int Images { get; init; }
-    public int Draws { get; init; }
-    public long Seed { get; init; }
-    public required IReadOnlyList<EpsilonResult> Results { get; init; }
-    /// <summary>Definition 2 per class mode: mean, std and quantiles of rho_2 over the images.</summary>
-    public required Dictionary<string, Distribution> Rho2 { get; init; }
-
-    /// <summary>What `paglab measure manifold` prints: per epsilon the mean on- and off-manifold changes and their
-    /// ratio, each with its 95% bootstrap interval over the images; rho_2 per class mode.</summary>
-    public IEnumerable<string> SummaryLines()
-    {
-        foreach (var r in Results)
-        {
-            var on = Uncertainty.Bootstrap.Sample.One(r.OnPerImage);
-            var off = Uncertainty.Bootstrap.Sample.One(r.OffPerImage);
-            string ratio = Uncertainty.Bootstrap.Ratio(off, on).Text("G4");
-            yield return $"eps {r.Epsilon,6:G4} ({Outputs}): on {Uncertainty.Bootstrap.Mean(on).Text("G4")}  off "
-                + $"{Uncertainty.Bootstrap.Mean(off).Text("G4")}  off/on {ratio}";
-        }
-        yield return "rho_2 = ||grad f - P grad f||^2 / ||grad f||^2: the fraction of the gradient's squared norm off "
-            + "the tangent space (Definition 2; 0: on the manifold, 1: off it)";
-        foreach (var (mode, d) in Rho2)
-        {
-            var rho2 = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(Rho2PerImage[mode]));
-            yield return $"rho_2 ({mode} gradient): {rho2.Text("G4")}, median {d.Median:G4}";
-        }
-    }
-
-    /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
-    public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
-    /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same
-    /// draws.</summary>
-    public required Dictionary<string, Dictionary<string, Distribution>> Rho1 { get; init; }
-}
-
-/// <summary>What `paglab measure theorem1` writes.</summary>
-public sealed record Theorem1Report
-{
-    public required string Model { get; init; }
-    public required string Tangents { get; init; }
-    public required string Dataset { get; init; }
-    public required GradientMode ClassMode { get; init; }
-    public int Images { get; init; }
-    public int Draws { get; init; }
-    public required IReadOnlyList<Theorem1Row> Rows { get; init; }
-}
-
-/// <summary>A tangent estimation: the estimator, the first <paramref name="Count"/> images of a split, the batch size
-/// of the autoencoder's Jacobians and local PCA's neighbours and dimension.</summary>
-public sealed record TangentRequest(TangentEstimator Estimator, Split Split, int Count, int BatchSize, int Neighbours,
-    int Dimension);
-
-/// <summary>The library side of the manifold commands: load inputs, run the estimators, write files.</summary>
+/// <summary>The library side of the manifold commands: load inputs, run the estimators and measurements (their
+/// files: ManifoldReportFiles).</summary>
 public static class ManifoldExperiments
 {
     /// <summary>
@@ -184,115 +124,86 @@ public static class ManifoldExperiments
         return (data.Images.index_select(0, tangents.Indices), data.Labels.index_select(0, tangents.Indices));
     }
 
-    /// <summary>`paglab measure manifold`: on the first <paramref name="count"/> images of the tangent file (null:
-    /// all it holds; more than it holds is an error, never silently fewer).</summary>
-    public static ManifoldReport MeasureManifold(string modelDir, string tangentsPath, IDataset dataset,
-        double[] epsilons, int draws,
-        OutputMeasure measure, long seed, int batchImages, IProgressSink progress, bool channelsLast = false,
-        int? count = null)
+    /// <summary>`paglab measure manifold`: the model and the tangent spaces loaded from the request's paths.
+    /// </summary>
+    public static ManifoldReport MeasureManifold(ManifoldRequest request, IProgressSink progress)
     {
-        using var model = SavedModel.Load(modelDir, channelsLast: channelsLast);
-        using var all = TangentSpaces.Load(tangentsPath);
-        using var tangents = First(all, count ?? all.Count, tangentsPath);
-        return MeasureManifold(model, modelDir, tangents, tangentsPath, dataset, epsilons, draws, measure, seed,
-            batchImages, progress);
+        using var model = SavedModel.Load(request.ModelDir, channelsLast: request.ChannelsLast);
+        using var tangents = TangentSpaces.Load(request.TangentsPath);
+        return MeasureManifold(request, model, tangents, progress);
     }
 
     /// <summary>
-    /// The same with the model and tangent spaces in memory (the paths name them in the report).
-    /// <paramref name="rho1Modes"/>: the gradient modes whose rho_1 (Monte Carlo, the costliest part: an input
-    /// gradient per draw and epsilon) is measured; null: all. rho_2 is measured for every mode.
+    /// The same with the model and tangent spaces in memory (the request's paths name them in the report).
+    /// rho_1 (Monte Carlo, the costliest part: an input gradient per draw and epsilon) is measured for the request's
+    /// Rho1Modes; rho_2 for every mode.
     /// </summary>
-    public static ManifoldReport MeasureManifold(ImageClassifier model, string modelDir, TangentSpaces tangents,
-        string tangentsPath, IDataset dataset, double[] epsilons, int draws, OutputMeasure measure, long seed,
-        int batchImages, IProgressSink progress, IReadOnlyCollection<GradientMode>? rho1Modes = null)
+    public static ManifoldReport MeasureManifold(ManifoldRequest request, ImageClassifier model,
+        TangentSpaces tangents, IProgressSink progress)
     {
-        var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
+        using var first = request.Count is int count ? First(tangents, count, request.TangentsPath) : null;
+        tangents = first ?? tangents;
+        var (images, labels) = ImagesOf(tangents, request.Dataset, request.TangentsPath);
         using var _i = images; using var _l = labels;
         using var eval = EvalModel.For(model);                       // folded once for the whole measurement
         model = (ImageClassifier)eval.Model;                         // a classifier's fold is a classifier
-        var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed,
-            batchImages, progress);
-
-        var rho2 = new Dictionary<string, Distribution>();
-        var rho2PerImage = new Dictionary<string, double[]>();
-        var rho1 = new Dictionary<string, Dictionary<string, Distribution>>();
-        long d = tangents.AmbientDim;
-        foreach (var mode in Vocabulary.All<GradientMode>())
+        var results = ManifoldRobustness.Measure(model.call, images, tangents, request.Epsilons, request.Draws,
+            request.Measure, request.Seed, request.BatchImages, progress);
+        var report = new ManifoldReport
         {
-            string key = Vocabulary.Name(mode);
-            var r2 = new List<Tensor>();
-            var r1 = epsilons.Select(_ => new List<Tensor>()).ToArray();
-            bool withRho1 = rho1Modes is null || rho1Modes.Contains(mode);
-            using var generator = new Generator((ulong)seed, device: CPU);
-            for (long start = 0; start < images.shape[0]; start += batchImages)
-            {
-                using var scope = NewDisposeScope();
-                long b = Math.Min(batchImages, images.shape[0] - start);
-                var x = images.narrow(0, start, b);
-                var q = tangents.Bases.narrow(0, start, b);
-                var y = labels.narrow(0, start, b);
-                r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
-                Finite.Check(r2[^1], $"rho_2 of {modelDir} in batch {start / batchImages + 1} (images {start}.."
-                    + $"{start + b - 1})");
-                if (!withRho1) continue;
-                var noise = randn(new[] { b, draws, d }, generator: generator);
-                for (int e = 0; e < epsilons.Length; e++)
-                    r1[e].Add(ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode,
-                        y).MoveToOuterDisposeScope());
-            }
-            using (var all = cat(r2, 0))
-            {
-                rho2[key] = Distribution.Of(all);
-                using var values = all.to_type(ScalarType.Float64);
-                rho2PerImage[key] = values.data<double>().ToArray();
-            }
-            if (withRho1)
-            {
-                rho1[key] = new();
-                for (int e = 0; e < epsilons.Length; e++)
-                    using (var all = cat(r1[e], 0)) rho1[key][Format(epsilons[e])] = Distribution.Of(all);
-            }
-            foreach (var t in r2.Concat(r1.SelectMany(l => l))) t.Dispose();
-        }
-        return new ManifoldReport
-        {
-            Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
-            Outputs = measure.Name, Images = (int)images.shape[0], Draws = draws, Seed = seed,
-            Results = results, Rho2 = rho2, Rho2PerImage = rho2PerImage, Rho1 = rho1,
+            Model = Path.GetFullPath(request.ModelDir), Tangents = Path.GetFullPath(request.TangentsPath),
+            Dataset = request.Dataset.Name, Outputs = request.Measure.Name, Images = (int)images.shape[0],
+            Draws = request.Draws, Seed = request.Seed, Results = results, Rho2 = new(), Rho1 = new(),
         };
+        foreach (var mode in Vocabulary.All<GradientMode>())
+            AddRho(report, request, mode, model, images, labels, tangents);
+        return report;
     }
 
-    /// <summary>What `measure manifold --out` writes: the JSON report, a CSV and a PNG beside it.</summary>
-    public static (string Path, FileKind Kind)[] ManifoldReportFiles(string jsonPath) =>
-        [(jsonPath, FileKind.Json), (Path.ChangeExtension(jsonPath, ".csv"), FileKind.Csv),
-            (Path.ChangeExtension(jsonPath, ".png"), FileKind.Png)];
-
-    /// <summary>What `measure theorem1 --out` writes: out.json, out.csv and out.png.</summary>
-    public static (string Path, FileKind Kind)[] Theorem1ReportFiles(string outPath) =>
-        [(Path.ChangeExtension(outPath, ".json"), FileKind.Json), (Path.ChangeExtension(outPath, ".csv"), FileKind.Csv),
-            (Path.ChangeExtension(outPath, ".png"), FileKind.Png)];
-
-    public static void WriteManifoldReport(string jsonPath, ManifoldReport report)
+    /// <summary>rho_2 (Definition 2) of one gradient mode per image, and rho_1 (Definition 1) per epsilon when the
+    /// request asks for the mode's, into the report.</summary>
+    static void AddRho(ManifoldReport report, ManifoldRequest request, GradientMode mode, ImageClassifier model,
+        Tensor images, Tensor labels, TangentSpaces tangents)
     {
-        JsonFiles.Write(jsonPath, report);
-        var csv =
-            new
-            StringBuilder("output_measure,epsilon,direction,mean,lower,upper,std,q05,q25,median,q75,q95,max,count,"
-                + "off_over_on\n");
-        foreach (var r in report.Results)
-            foreach (var (name, dist, perImage) in new[] { ("on", r.On, r.OnPerImage), ("off", r.Off, r.OffPerImage) })
+        string key = Vocabulary.Name(mode);
+        double[] epsilons = request.Epsilons;
+        int batchImages = request.BatchImages;
+        var r2 = new List<Tensor>();
+        var r1 = epsilons.Select(_ => new List<Tensor>()).ToArray();
+        bool withRho1 = request.Rho1Modes is null || request.Rho1Modes.Contains(mode);
+        long d = tangents.AmbientDim;
+        using var generator = new Generator((ulong)request.Seed, device: CPU);
+        for (long start = 0; start < images.shape[0]; start += batchImages)
+        {
+            using var scope = NewDisposeScope();
+            long b = Math.Min(batchImages, images.shape[0] - start);
+            var x = images.narrow(0, start, b);
+            var q = tangents.Bases.narrow(0, start, b);
+            var y = labels.narrow(0, start, b);
+            r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+            string batch = $"batch {start / batchImages + 1} (images {start}..{start + b - 1})";
+            Finite.Check(r2[^1], $"rho_2 of {request.ModelDir} in {batch}");
+            if (!withRho1) continue;
+            var noise = randn(new[] { b, request.Draws, d }, generator: generator);
+            for (int e = 0; e < epsilons.Length; e++)
             {
-                var interval = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(perImage));
-                csv.AppendLine(string.Join(",", report.Outputs, Format(r.Epsilon), name, Format(dist.Mean),
-                    Format(interval.Lower),
-                    Format(interval.Upper), Format(dist.Std), Format(dist.Q05), Format(dist.Q25), Format(dist.Median),
-                        Format(dist.Q75),
-                    Format(dist.Q95), Format(dist.Maximum), dist.Count.ToString(), Format(r.OffOverOn)));
+                var rho1 = ManifoldAlignment.Rho1(model.call, x, q, noise, epsilons[e] / Math.Sqrt(d), mode, y);
+                r1[e].Add(rho1.MoveToOuterDisposeScope());
             }
-        AtomicFile.WriteAllText(Path.ChangeExtension(jsonPath, ".csv"), csv.ToString());
-        ManifoldPlots.OnOff(Path.ChangeExtension(jsonPath, ".png"), report.Results,
-            $"{report.Dataset}: on- vs off-manifold output change ({report.Outputs})");
+        }
+        using (var all = cat(r2, 0))
+        {
+            report.Rho2[key] = Distribution.Of(all);
+            using var values = all.to_type(ScalarType.Float64);
+            report.Rho2PerImage[key] = values.data<double>().ToArray();
+        }
+        if (withRho1)
+        {
+            report.Rho1[key] = new();
+            for (int e = 0; e < epsilons.Length; e++)
+                using (var all = cat(r1[e], 0)) report.Rho1[key][Format(epsilons[e])] = Distribution.Of(all);
+        }
+        foreach (var t in r2.Concat(r1.SelectMany(l => l))) t.Dispose();
     }
 
     /// <summary>Images `measure theorem1` uses when no count is given (or all the file holds, if fewer).</summary>
@@ -312,65 +223,47 @@ public static class ManifoldExperiments
     /// <summary>`paglab measure theorem1`: runs in float64 so sigma can go down to 1e-4 without cancellation. Null
     /// count: <see cref="Theorem1DefaultCount"/> images, or all the file holds if fewer; more than it holds is an
     /// error.</summary>
-    public static Theorem1Report MeasureTheorem1(string modelDir, string tangentsPath, int? count, IDataset dataset,
-        double[] sigmas, int draws,
-        GradientMode mode, long seed, int batchImages, IProgressSink progress)
+    public static Theorem1Report MeasureTheorem1(Theorem1Request request, IProgressSink progress)
     {
-        using var model = SavedModel.Load(modelDir);
+        using var model = SavedModel.Load(request.ModelDir);
         model.to(ScalarType.Float64);
-        using var all = TangentSpaces.Load(tangentsPath);
-        using var tangents = First(all, count ?? Math.Min(Theorem1DefaultCount, all.Count), tangentsPath);
-        var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
+        using var all = TangentSpaces.Load(request.TangentsPath);
+        using var tangents = First(all, request.Count ?? Math.Min(Theorem1DefaultCount, all.Count),
+            request.TangentsPath);
+        var (images, labels) = ImagesOf(tangents, request.Dataset, request.TangentsPath);
         using var _i = images; using var _l = labels;
         using var x = images.to_type(ScalarType.Float64);
         using var eval = EvalModel.For(model);
-        var rows = ManifoldAlignment.Theorem1(eval.Model.call, x, tangents.Bases, sigmas, draws, mode, labels, seed,
-            batchImages, progress);
+        var rows = ManifoldAlignment.Theorem1(eval.Model.call, x, tangents.Bases, request.Sigmas, request.Draws,
+            request.Mode, labels, request.Seed, request.BatchImages, progress);
         return new Theorem1Report
         {
-            Model = Path.GetFullPath(modelDir), Tangents = Path.GetFullPath(tangentsPath), Dataset = dataset.Name,
-            ClassMode = mode, Images = (int)images.shape[0], Draws = draws, Rows = rows,
+            Model = Path.GetFullPath(request.ModelDir), Tangents = Path.GetFullPath(request.TangentsPath),
+            Dataset = request.Dataset.Name, ClassMode = request.Mode, Images = (int)images.shape[0],
+            Draws = request.Draws, Rows = rows,
         };
-    }
-
-    /// <summary>Writes out.json, out.csv and out.png for `paglab measure theorem1`.</summary>
-    public static void WriteTheorem1Report(string outPath, Theorem1Report report)
-    {
-        JsonFiles.Write(Path.ChangeExtension(outPath, ".json"), report);
-        var csv =
-            new
-            StringBuilder("sigma,rho1_mean,rho2_mean,mean_abs_difference,max_abs_difference,rho1_linear_mean,"
-                + "mean_abs_to_linear\n");
-        foreach (var r in report.Rows)
-            csv.AppendLine(string.Join(",", Format(r.Sigma), Format(r.Rho1Mean), Format(r.Rho2Mean),
-                Format(r.MeanAbsDifference), Format(r.MaxAbsDifference), Format(r.Rho1LinearMean),
-                Format(r.MeanAbsToLinear)));
-        AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".csv"), csv.ToString());
-        ManifoldPlots.Theorem1(Path.ChangeExtension(outPath, ".png"), report.Rows,
-            $"Theorem 1 on {report.Dataset} ({Vocabulary.Name(report.ClassMode)} logit, {report.Images} images)");
     }
 
     /// <summary>
     /// PAGs, Suppl. Figure 7: per image one row — the image, x + u_on, x + u_off (both of L2 norm
     /// epsilon, clamped to [0,1] for display), then u_on and u_off as signed maps.
     /// </summary>
-    public static void ShowPerturbations(string tangentsPath, IDataset dataset, string outPath, int count,
-        double epsilon, long seed, int scale)
+    public static void ShowPerturbations(PerturbationRequest request)
     {
-        using var tangents = TangentSpaces.Load(tangentsPath);
-        ShowPerturbations(tangents, tangentsPath, dataset, outPath, count, epsilon, seed, scale);
+        using var tangents = TangentSpaces.Load(request.TangentsPath);
+        ShowPerturbations(request, tangents);
     }
 
-    /// <summary>The same with the tangent spaces in memory (tangentsPath names them in messages).</summary>
-    public static void ShowPerturbations(TangentSpaces tangents, string tangentsPath, IDataset dataset, string outPath,
-        int count, double epsilon, long seed, int scale)
+    /// <summary>The same with the tangent spaces in memory (the request's path names them in messages).</summary>
+    public static void ShowPerturbations(PerturbationRequest request, TangentSpaces tangents)
     {
-        int n = (int)Math.Min(count, tangents.Count);
+        int n = (int)Math.Min(request.Count, tangents.Count);
+        double epsilon = request.Epsilon;
         using var rows = arange(n, dtype: ScalarType.Int64);
         using var subset = tangents.Select(rows);
-        var (images, _) = ImagesOf(subset, dataset, tangentsPath);
+        var (images, _) = ImagesOf(subset, request.Dataset, request.TangentsPath);
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)seed, device: CPU);
+        using var generator = new Generator((ulong)request.Seed, device: CPU);
         long d = subset.AmbientDim;
         var u = randn(new[] { (long)n, d }, generator: generator);
         var on = ManifoldRobustness.UnitRows(subset.ProjectOn(u)) * epsilon;
@@ -386,7 +279,7 @@ public static class ManifoldExperiments
         string e = Format(epsilon);
         var captions = Enumerable.Range(0, n).SelectMany(_ => new[] { "image", $"+on {e}", $"+off {e}", "on dir",
             "off dir" }).ToArray();
-        ImageGrid.SavePng(outPath, tiles, columns: 5, captions, scale);
+        ImageGrid.SavePng(request.OutPath, tiles, columns: 5, captions, request.Scale);
         images.Dispose();
     }
 

@@ -23,8 +23,8 @@ public static class ManifoldPlots
         linear.LinePattern = ScottPlot.LinePattern.Dotted;
         linear.MarkerSize = 0;
         var ticks = new ScottPlot.TickGenerators.NumericManual();
-        for (int e = (int)Math.Floor(logSigma.Min()); e <= (int)Math.Ceiling(logSigma.Max()); e++) ticks.AddMajor(e,
-            $"1e{e}");
+        for (int e = (int)Math.Floor(logSigma.Min()); e <= (int)Math.Ceiling(logSigma.Max()); e++)
+            ticks.AddMajor(e, $"1e{e}");
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.XLabel("sigma (noise standard deviation per pixel)");
         plot.YLabel("relative off-manifold share");

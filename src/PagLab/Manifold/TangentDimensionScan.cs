@@ -121,8 +121,9 @@ public static class TangentDimensionScan
         foreach (string dir in request.Models)
         {
             var model = SavedModel.Load(dir);
-            models.Add(new(new ScannedModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))),
-                Path.GetFullPath(dir), false, Accuracy(model, dataset)), model));
+            string full = Path.GetFullPath(dir);
+            string label = Path.GetFileName(Path.TrimEndingDirectorySeparator(full));
+            models.Add(new(new ScannedModel(label, full, false, Accuracy(model, dataset)), model));
         }
         if (!request.Untrained) return models;
         foreach (var spec in models.Select(m => m.Model.Spec).Where(s => s.Arch != Architecture.TorchScript)

@@ -15,8 +15,8 @@ public sealed class TangentSpaces : IDisposable
 {
     public const int CurrentFormat = 1;
 
-    public TangentSpaces(Tensor indices, Tensor bases, Tensor singularValues, IReadOnlyDictionary<string,
-        string>? info = null)
+    public TangentSpaces(Tensor indices, Tensor bases, Tensor singularValues,
+        IReadOnlyDictionary<string, string>? info = null)
     {
         if (bases.dim() != 3) throw new ArgumentException("bases must be (N, d, r)");
         if (indices.dim() != 1
@@ -130,12 +130,10 @@ public sealed class TangentSpaces : IDisposable
             foreach (var t in tensors.Values) t.Dispose();
             throw new DataFormatException(path, problem);
         }
-        if (!meta.TryGetValue("format",
-            out var format)
+        if (!meta.TryGetValue("format", out var format)
             || format != "paglab-tangents") Fail("not a PagLab tangent-space file (no format=paglab-tangents "
             + "metadata)");
-        if (int.TryParse(meta.GetValueOrDefault("formatVersion"),
-            out int version)
+        if (int.TryParse(meta.GetValueOrDefault("formatVersion"), out int version)
             && version > CurrentFormat) Fail($"tangent format {version} is newer than this PagLab understands");
         foreach (var name in new[] { "indices", "bases", "singular_values" })
             if (!tensors.ContainsKey(name)) Fail($"missing tensor '{name}'");

@@ -106,8 +106,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
                     string hint = fileName.StartsWith("lin", StringComparison.Ordinal) && linPath is null
                         ? " (pass the LPIPS lin weights as `weightsLin`)"
                         : "";
-                    throw new DataFormatException(linPath is not null && fileName.StartsWith("lin",
-                        StringComparison.Ordinal) ? linPath : weightsPath,
+                    bool inLin = linPath is not null && fileName.StartsWith("lin", StringComparison.Ordinal);
+                    throw new DataFormatException(inLin ? linPath! : weightsPath,
                         $"has no tensor '{fileName}' needed by LPIPS-{Vocabulary.Name(netName)}{hint}");
                 }
                 if (!src.Tensor.shape.SequenceEqual(dest.shape))
@@ -133,8 +133,8 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
     static string? MapName(string name)
     {
         if (name.StartsWith("module.", StringComparison.Ordinal)) name = name[7..];
-        if (name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("scaling_layer.",
-            StringComparison.Ordinal)) return null;
+        if (name.StartsWith("classifier.", StringComparison.Ordinal)
+            || name.StartsWith("scaling_layer.", StringComparison.Ordinal)) return null;
         var parts = name.Split('.');
         if (parts.Length >= 4 && parts[0] == "net" && parts[1].StartsWith("slice", StringComparison.Ordinal))
             return "features." + string.Join(".", parts.Skip(2));

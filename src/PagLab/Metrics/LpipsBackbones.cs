@@ -57,8 +57,8 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         return outputs.Select(o => o.MoveToOuterDisposeScope()).ToArray();
     }
 
-    static (string, Module<Tensor, Tensor>) L(int index, Module<Tensor,
-        Tensor> m) => (index.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
+    static (string, Module<Tensor, Tensor>) L(int index, Module<Tensor, Tensor> m) =>
+        (index.ToString(System.Globalization.CultureInfo.InvariantCulture), m);
 
     /// <summary>SqueezeNet 1.1 (Iandola et al. 2016; torchvision squeezenet1_1): max-pools use ceil_mode.</summary>
     static LpipsBackbone SqueezeNet11() => new(LpipsNet.Squeeze, new[]
@@ -66,8 +66,8 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         L(0, Conv2d(3, 64, 3, stride: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2, ceil_mode: true)),
         L(3, new Fire(64, 16, 64)), L(4, new Fire(128, 16, 64)), L(5, MaxPool2d(3, 2, ceil_mode: true)),
         L(6, new Fire(128, 32, 128)), L(7, new Fire(256, 32, 128)), L(8, MaxPool2d(3, 2, ceil_mode: true)),
-        L(9, new Fire(256, 48, 192)), L(10, new Fire(384, 48, 192)), L(11, new Fire(384, 64, 256)), L(12, new Fire(512,
-            64, 256)),
+        L(9, new Fire(256, 48, 192)), L(10, new Fire(384, 48, 192)), L(11, new Fire(384, 64, 256)),
+        L(12, new Fire(512, 64, 256)),
     }, taps: new[] { 1, 4, 7, 9, 10, 11, 12 }, channels: new[] { 64, 128, 256, 384, 384, 512, 512 }, minimumSide: 17);
 
     /// <summary>AlexNet (Krizhevsky et al. 2012; torchvision alexnet) up to its fifth ReLU.</summary>
@@ -115,7 +115,7 @@ public sealed class Fire : Module<Tensor, Tensor>
     {
         using var _ = NewDisposeScope();
         var s = functional.relu(squeeze.call(x));
-        return cat(new[] { functional.relu(expand1x1.call(s)), functional.relu(expand3x3.call(s)) },
-            1).MoveToOuterDisposeScope();
+        var expanded = new[] { functional.relu(expand1x1.call(s)), functional.relu(expand3x3.call(s)) };
+        return cat(expanded, 1).MoveToOuterDisposeScope();
     }
 }

@@ -58,8 +58,8 @@ public sealed record ModelSpec
     /// mean 0.1307, std 0.3081" (or "not normalised"), then the input adapters and output element when set.</summary>
     public string ContractText()
     {
-        static string List(float[] v) => string.Join(",", v.Select(x => x.ToString("G6",
-            System.Globalization.CultureInfo.InvariantCulture)));
+        static string List(float[] v) =>
+            string.Join(",", v.Select(x => x.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)));
         string normalisation = Mean.Length == 0 ? "not normalised"
             : $"normalised (x - mean) / std with mean {List(Mean)}, std {List(Std)}";
         return $"{Channels}x{Height}x{Width} pixels in [{List(PixelRange)}], {normalisation}"

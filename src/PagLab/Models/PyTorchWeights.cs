@@ -34,8 +34,8 @@ public static class PyTorchWeights
         var raw = TorchFile.ReadStateDict(path);
         try
         {
-            var named = raw.ToDictionary(kv => kv.Key.StartsWith(DataParallelPrefix,
-                StringComparison.Ordinal) ? kv.Key[DataParallelPrefix.Length..] : kv.Key, kv => kv.Value);
+            var named = raw.ToDictionary(kv => kv.Key.StartsWith(DataParallelPrefix, StringComparison.Ordinal)
+                ? kv.Key[DataParallelPrefix.Length..] : kv.Key, kv => kv.Value);
             if (!named.ContainsKey("conv1.weight") || !named.ContainsKey("linear.weight"))
                 throw new DataFormatException(path, "not a ResNet-18 state dict in the PAGs authors' names (no "
                     + "conv1.weight or linear.weight); for another architecture, trace it in PyTorch and import the "
@@ -69,8 +69,8 @@ public static class PyTorchWeights
                 mapped[key] = t;
             }
             foreach (var (key, t) in ours)
-                if (key.EndsWith(".num_batches_tracked",
-                    StringComparison.Ordinal) && !mapped.ContainsKey(key)) mapped[key] = t.clone();
+                if (key.EndsWith(".num_batches_tracked", StringComparison.Ordinal) && !mapped.ContainsKey(key))
+                    mapped[key] = t.clone();
             SavedModel.LoadStateDict(model, mapped, path);
             model.eval();
             return model;

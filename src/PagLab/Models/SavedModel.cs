@@ -23,8 +23,8 @@ public static class SavedModel
 {
     public const string WeightsFile = "model.safetensors", InfoFile = "model.json", ScriptFile = "model.pt";
 
-    public static void Save(string dir, ImageClassifier model, string? objective = null, Dictionary<string,
-        string>? notes = null)
+    public static void Save(string dir, ImageClassifier model, string? objective = null,
+        Dictionary<string, string>? notes = null)
     {
         Directory.CreateDirectory(dir);
         SafeTensors.Write(Path.Combine(dir, WeightsFile), StateDict(model));
@@ -102,8 +102,8 @@ public static class SavedModel
 
     /// <summary>Whether the folder holds an imported TorchScript model.</summary>
     public static bool IsTorchScript(string dir) =>
-        File.Exists(Path.Combine(dir, InfoFile)) && JsonFiles.Read<ModelFile>(Path.Combine(dir,
-            InfoFile)).Spec?.Arch == ModelFactory.TorchScriptArch;
+        File.Exists(Path.Combine(dir, InfoFile))
+        && JsonFiles.Read<ModelFile>(Path.Combine(dir, InfoFile)).Spec?.Arch == ModelFactory.TorchScriptArch;
 
     /// <summary>Parameters and buffers by name, detached.</summary>
     public static Dictionary<string, Tensor> StateDict(nn.Module module) =>

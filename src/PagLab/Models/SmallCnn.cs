@@ -19,8 +19,8 @@ public sealed class SmallCnn : Module<Tensor, Tensor>
             Conv2d(spec.Channels, 32, 3, padding: 1), Activations.Make(spec.Activation), MaxPool2d(2),
             Conv2d(32, 64, 3, padding: 1), Activations.Make(spec.Activation), MaxPool2d(2));
         long flat = 64L * (spec.Height / 4) * (spec.Width / 4);
-        classifier = Sequential(Flatten(), Linear(flat, 128), Activations.Make(spec.Activation), Linear(128,
-            spec.Classes));
+        classifier = Sequential(Flatten(), Linear(flat, 128), Activations.Make(spec.Activation),
+            Linear(128, spec.Classes));
         RegisterComponents();
     }
 
@@ -65,8 +65,8 @@ public sealed class Mlp : Module<Tensor, Tensor>
         layers = linear
             ? Sequential(Flatten(), Linear(inputs, spec.Classes))
             : Sequential(Flatten(), Linear(inputs, spec.Hidden), Activations.Make(spec.Activation),
-                         Linear(spec.Hidden, spec.Hidden), Activations.Make(spec.Activation), Linear(spec.Hidden,
-                             spec.Classes));
+                         Linear(spec.Hidden, spec.Hidden), Activations.Make(spec.Activation),
+                         Linear(spec.Hidden, spec.Classes));
         RegisterComponents();
     }
 

@@ -22,20 +22,29 @@ public enum LambdaConvention
     Authors,
 }
 
-/// <summary>Which objective and how strong. Strength: lambda (gnorm, smooth), sigma (smooth, randsmooth), epsilons
-/// (pgd).</summary>
+/// <summary>
+/// Which objective and how strong: the one objective record of training configs, run.json and sweep specs.
+/// Strength: lambda (gnorm, smooth), sigma (smooth, randsmooth), epsilons (pgd). A sweep spec's entry is the
+/// same record with <see cref="Strengths"/>, the values its strength parameter takes (<see cref="At"/>).
+/// </summary>
 public sealed record ObjectiveConfig
 {
     /// <summary>Which objective; "name" in files and specs.</summary>
     [JsonPropertyName("name")] public ObjectiveKind Kind { get; init; } = ObjectiveKind.Standard;
 
-    public double Lambda { get; init; } = 0;
+    // unset lambda and sigma take their objective's default, so a spec's smooth entry without sigma gets smooth's
+    readonly double? lambda, sigma;
+
+    public double Lambda { get => lambda ?? DefaultLambda(Kind); init => lambda = value; }
     public LambdaConvention LambdaConvention { get; init; } = LambdaConvention.PagLab; // gnorm only
-    public double Sigma { get; init; } = 0;
+    public double Sigma { get => sigma ?? DefaultSigma(Kind); init => sigma = value; }
     public int Draws { get; init; } = 1;                       // smooth: noise draws per image
     public bool OnProbabilities { get; init; } = false;        // smooth: penalise probabilities instead of logits
     public double[] Epsilons { get; init; } = { 1.0 };         // pgd: budget set, one drawn per example
     public PgdConfig Pgd { get; init; } = new();
+
+    /// <summary>Sweep specs only: the strengths trained (null: 0 alone); never set in a run's config.</summary>
+    public double[]? Strengths { get; init; }
 
     // Defaults when the user names an objective but not its strength: mild settings that keep
     // smallcnn above 90% test accuracy after one epoch of the shared MNIST (measured, docs/training.md).
@@ -53,20 +62,15 @@ public sealed record ObjectiveConfig
     };
 
     /// <summary>
-    /// The objective of kind <paramref name="kind"/> at the strength a sweep varies (the inverse of
-    /// <see cref="Strength"/>): lambda of gnorm and smooth, sigma of randsmooth, the epsilon of pgd.
-    /// <paramref name="smoothSigma"/> is smooth's fixed noise level, <paramref name="pgdSteps"/> pgd's steps.
+    /// This objective at the strength a sweep varies (the inverse of <see cref="Strength"/>): lambda of gnorm and
+    /// smooth, sigma of randsmooth, the epsilon of pgd; its other settings (smooth's sigma, pgd's steps) kept.
     /// </summary>
-    public static ObjectiveConfig At(ObjectiveKind kind, double strength, double? smoothSigma = null,
-        int? pgdSteps = null) => kind switch
+    public ObjectiveConfig At(double strength) => Kind switch
     {
-        ObjectiveKind.Gnorm => new ObjectiveConfig { Kind = kind, Lambda = strength },
-        ObjectiveKind.Smooth => new ObjectiveConfig
-            { Kind = kind, Lambda = strength, Sigma = smoothSigma ?? DefaultSmoothSigma },
-        ObjectiveKind.RandSmooth => new ObjectiveConfig { Kind = kind, Sigma = strength },
-        ObjectiveKind.Pgd => new ObjectiveConfig { Kind = kind, Epsilons = new[] { strength },
-            Pgd = new PgdConfig { Steps = pgdSteps ?? PgdConfig.DefaultSteps } },
-        _ => new ObjectiveConfig { Kind = ObjectiveKind.Standard },
+        ObjectiveKind.Gnorm or ObjectiveKind.Smooth => this with { Lambda = strength, Strengths = null },
+        ObjectiveKind.RandSmooth => this with { Sigma = strength, Strengths = null },
+        ObjectiveKind.Pgd => this with { Epsilons = new[] { strength }, Strengths = null },
+        _ => this with { Strengths = null },
     };
 
     /// <summary>The single number a sweep varies for this objective.</summary>

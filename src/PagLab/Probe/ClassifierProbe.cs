@@ -50,8 +50,8 @@ public static class ClassifierProbe
         if (!request.TryContracts) return report;
         Announce("accuracy under other input contracts");
         return report with { Trials = OtherContracts(spec, request.Dataset)
-            .Select(c => new ContractTrial(c.Mean, c.Std, c.PixelRange, CorrectUnder(request.Archive, c, images,
-                labels))).ToList() };
+            .Select(c => new ContractTrial(c.Mean, c.Std, c.PixelRange,
+                CorrectUnder(request.Archive, c, images, labels))).ToList() };
     }
 
     /// <summary>The contracts a model is commonly traced with, other than the stored one.</summary>

@@ -215,8 +215,8 @@ public static class Findings
     /// Figure 3 bottom: alignment peaks at an intermediate strength. Held if some interior strength is
     /// above both ends by its intervals; not held if every interior strength is below an end.
     /// </summary>
-    static Finding AlignmentPeak(string dataset, string objective, IReadOnlyList<Level> curve, Func<JobResult,
-        double[]?> metric, string name)
+    static Finding AlignmentPeak(string dataset, string objective, IReadOnlyList<Level> curve,
+        Func<JobResult, double[]?> metric, string name)
     {
         string claim = $"Perceptual alignment ({name}) peaks at an intermediate strength (Figure 3 bottom)";
         var points = curve.Where(l => l.Values(metric) is not null).ToList();
@@ -245,8 +245,8 @@ public static class Findings
 
     /// <summary>Figure 6: the bayes-aligned regime beats the weak and the excessive ones on a per-image metric (runs
     /// pooled per regime).</summary>
-    static Finding RegimeComparison(string id, string dataset, IReadOnlyList<LevelRegime> regimes, Func<JobResult,
-        double[]?> metric, string claim)
+    static Finding RegimeComparison(string id, string dataset, IReadOnlyList<LevelRegime> regimes,
+        Func<JobResult, double[]?> metric, string claim)
     {
         Sample? Pool(Regime regime)
         {

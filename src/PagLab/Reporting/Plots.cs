@@ -173,8 +173,8 @@ public static class Plots
             canvas.Clear(SkiaSharp.SKColors.White);
             for (int i = 0; i < plots.Count; i++)
             {
-                using var panel = SkiaSharp.SKBitmap.Decode(plots[i].GetImage(width,
-                    height).GetImageBytes(ScottPlot.ImageFormat.Png));
+                var png = plots[i].GetImage(width, height).GetImageBytes(ScottPlot.ImageFormat.Png);
+                using var panel = SkiaSharp.SKBitmap.Decode(png);
                 canvas.DrawBitmap(panel, i * width, 0);
             }
         }

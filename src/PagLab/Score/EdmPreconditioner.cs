@@ -82,8 +82,8 @@ public static class EdmLoss
     {
         using var _ = NewDisposeScope();
         var y = x * 2 - 1;
-        var s = (randn(new long[] { x.shape[0] }, dtype: x.dtype,
-            generator: generator) * PStd + PMean).exp().to(x.device);
+        var z = randn(new long[] { x.shape[0] }, dtype: x.dtype, generator: generator);
+        var s = (z * PStd + PMean).exp().to(x.device);
         var n = randn(y.shape, dtype: y.dtype, generator: generator).to(x.device) * s.reshape(-1, 1, 1, 1);
         var d = denoiser.DenoiseEdm(y + n, s, labels);
         var loss = Weight(s) * (d - y).pow(2).flatten(1).mean(new long[] { 1 });
@@ -116,8 +116,8 @@ public static class ScoreFunction
         for (long i = 0; i < images.shape[0]; i += batchSize)
         {
             long n = Math.Min(batchSize, images.shape[0] - i);
-            parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, denoiser.Conditional ? labels?.narrow(0, i,
-                n) : null));
+            var batchLabels = denoiser.Conditional ? labels?.narrow(0, i, n) : null;
+            parts.Add(Compute(denoiser, images.narrow(0, i, n), sigma, batchLabels));
             Common.Finite.Check(parts[^1], $"the score at sigma {sigma:G4} of batch {i / batchSize + 1} (images {i}.."
                 + $"{i + n - 1})");
         }

@@ -45,8 +45,8 @@ public sealed class GaussianPrior : IDisposable
     /// </summary>
     public Tensor PosteriorMean(Tensor noisy, double sigma, Tensor? labels)
     {
-        var (m, v) = conditional && labels is not null ? (mean.index_select(0, labels), variance.index_select(0,
-            labels))
+        var (m, v) = conditional && labels is not null
+            ? (mean.index_select(0, labels), variance.index_select(0, labels))
             : (mean, variance);
         var y = noisy.to_type(ScalarType.Float64);
         return (m + v / (v + sigma * sigma) * (y - m)).to_type(noisy.dtype);

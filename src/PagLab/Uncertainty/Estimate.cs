@@ -36,8 +36,8 @@ public sealed record Estimate(double Mean, double Lower, double Upper, int N)
         double.IsNaN(Mean) ? "n/a" : $"{Num(Mean, format)} [{Num(Lower, format)}, {Num(Upper, format)}]";
 
     static string Num(double v, string format) =>
-        double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf" : v.ToString(format,
-            CultureInfo.InvariantCulture);
+        double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf"
+            : v.ToString(format, CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Test accuracy k / n with the exact (Clopper-Pearson) 95% binomial interval: bootstrapping the

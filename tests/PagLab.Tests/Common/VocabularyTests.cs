@@ -144,7 +144,7 @@ public class VocabularyTests
     {
         string dir = TestPaths.TempDir("vocab"), path = Path.Combine(dir, "spec.yaml");
         File.WriteAllText(path, "name: s\ndatasets: [subspace-gaussians]\nobjectives: [{name: randsmooth}]\n");
-        Assert.Equal(ObjectiveKind.RandSmooth, SweepSpec.Load(path).Objectives[0].Name);
+        Assert.Equal(ObjectiveKind.RandSmooth, SweepSpec.Load(path).Objectives[0].Kind);
         File.WriteAllText(path, "name: s\ndatasets: [subspace-gaussians]\nobjectives: [{name: ridge}]\n");
         var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
         Assert.Contains("ridge", e.Message);

@@ -28,8 +28,8 @@ public class GroundTruthRegimeTests(ITestOutputHelper output)
         Datasets = new[] { "subspace-gaussians-weak" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = ObjectiveKind.Standard },
-            new ObjectiveSweep { Name = ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10 } },
+            new ObjectiveConfig { Kind = ObjectiveKind.Standard },
+            new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10 } },
         },
         // 800 Adam steps at 1e-3 on the 64 training images, as the PyTorch check (mini-batches of 16)
         Train = new TrainSettings

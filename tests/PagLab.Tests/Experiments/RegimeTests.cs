@@ -1,4 +1,5 @@
 using PagLab.Experiments;
+using PagLab.Objectives;
 using static PagLab.Tests.Experiments.Tables;
 
 namespace PagLab.Tests.Experiments;
@@ -163,7 +164,7 @@ public class RegimeTests
     static PagLab.Experiments.SweepSpec SpecOf(RegimeRule rule) => new()
     {
         Datasets = new[] { "d" }, Regimes = rule,
-        Objectives = new[] { new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard } },
+        Objectives = new[] { new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Standard } },
     };
 
     [Fact]

@@ -2,6 +2,7 @@ using PagLab.Training;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.Experiments;
+using PagLab.Objectives;
 using PagLab.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,8 +28,8 @@ public class RegimeValidationTests(ITestOutputHelper output)
         Datasets = new[] { "subspace-gaussians" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
-            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 1, 10 } },
+            new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Standard },
+            new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 1, 10 } },
         },
         Train = new TrainSettings { Arch = Architecture.Linear, Epochs = 5, TrainSize = 4000, TestSize = 500 },
         Shared = new SharedSettings { TangentEstimator = PagLab.Manifold.TangentEstimator.True, TangentCount = 32 },

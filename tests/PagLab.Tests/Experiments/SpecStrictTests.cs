@@ -96,6 +96,11 @@ public class SpecStrictTests
     [InlineData("train: {arch: mlp, learningRate: .nan}", "learningRate must be in (0, 1e12]")]
     [InlineData("measure: {epsilons: []}", "measure.epsilons must be a non-empty list")]
     [InlineData("objectives: [{name: pgd, strengths: [1], steps: 0}]", "steps must be in 1..1000")]
+    [InlineData("objectives: [{name: pgd, strengths: [1], steps: 3, pgd: {steps: 4}}]",
+        "an objective's 'steps' and 'pgd.steps' are the same setting")]
+    [InlineData("objectives: [{name: smooth, strengths: [1], sigma: 0}]", "smooth needs a noise level")]
+    [InlineData("objectives: [{name: gnorm, strengths: [0.1]}, {name: gnorm, strengths: [0.1], draws: 1}]",
+        "are the same training")]
     [InlineData("objectives: [{name: pgd, strengths: [1e20]}]", "epsilons values must be in (0, 1000000], got 1E+20")]
     [InlineData("objectives: [{name: randsmooth, strengths: [1e30]}]", "sigma must be in [0, 1000]")]
     [InlineData("train: {arch: mlp, activation: tanh}", "job 000-")]
@@ -105,6 +110,18 @@ public class SpecStrictTests
         var lines = Good.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(key + ":",
             StringComparison.Ordinal));
         Assert.Contains(expected, Refused(string.Join("\n", lines.Append(replacement)) + "\n"));
+    }
+
+    [Fact]
+    public void ObjectiveEntries_AreObjectiveConfigs_WithStepsAsPgdsSteps_AndSmoothsSigmaKept()
+    {
+        var spec = SweepSpec.Load(Write(Good.Replace("{name: standard}, {name: gnorm, strengths: [0.1]}",
+            "{name: pgd, strengths: [0.5, 1], steps: 3}, {name: smooth, strengths: [2], sigma: 0.3}")));
+        var configs = spec.Jobs().Select(j => j.Config).ToList();
+        Assert.Equal(new[] { 3, 3 }, configs.Take(2).Select(c => c.Pgd.Steps));
+        Assert.Equal(new[] { 0.5, 1, 2 }, configs.Select(c => c.Strength));
+        Assert.Equal((2.0, 0.3), (configs[2].Lambda, configs[2].Sigma));
+        Assert.All(configs, c => Assert.Null(c.Strengths));
     }
 
     [Fact]

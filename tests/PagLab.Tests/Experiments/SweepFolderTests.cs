@@ -1,5 +1,6 @@
 using PagLab.Common;
 using PagLab.Experiments;
+using PagLab.Objectives;
 
 namespace PagLab.Tests.Experiments;
 
@@ -107,17 +108,17 @@ public class RunOrderTests
             Datasets = new[] { "subspace-gaussians", "shapes" },
             Objectives = new[]
             {
-                new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
-                new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.RandSmooth, Strengths = new[] { 0.1 } },
-                new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 1.0 } },
-                new ObjectiveSweep
-                    { Name = PagLab.Objectives.ObjectiveKind.Pgd, Strengths = new[] { 0.5, 1.0 }, Steps = 3 },
+                new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Standard },
+                new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.RandSmooth, Strengths = new[] { 0.1 } },
+                new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 1.0 } },
+                new ObjectiveConfig
+                    { Kind = PagLab.Objectives.ObjectiveKind.Pgd, Strengths = new[] { 0.5, 1.0 }, Pgd = new() { Steps = 3 } },
             },
         };
         var order = SweepRunner.RunOrder(spec.Jobs());
         Assert.Equal(spec.Jobs().Select(j => j.Index).Order(), order.Select(j => j.Index).Order());
         Assert.Equal(new[] { "pgd", "pgd", "gnorm", "standard", "randsmooth" },
-            order.Take(5).Select(j => Vocabulary.Name(j.Objective.Name)));
+            order.Take(5).Select(j => Vocabulary.Name(j.Objective.Kind)));
         Assert.All(order.Take(5), j => Assert.Equal("subspace-gaussians", j.Dataset));
         Assert.All(order.Skip(5), j => Assert.Equal("shapes", j.Dataset));
         Assert.True(order[0].Strength < order[1].Strength); // equal costs keep the spec's order

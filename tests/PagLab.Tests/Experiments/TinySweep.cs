@@ -1,5 +1,6 @@
 using PagLab.Models;
 using PagLab.Experiments;
+using PagLab.Objectives;
 using PagLab.IO;
 using PagLab.Training;
 
@@ -15,10 +16,10 @@ public static class TinySweep
         Datasets = new[] { "subspace-gaussians" },
         Objectives = new[]
         {
-            new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Standard },
-            new ObjectiveSweep
+            new ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Standard },
+            new ObjectiveConfig
             {
-                Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray(),
+                Kind = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 10.0 }.Take(strengths).ToArray(),
             },
         },
         Train = new TrainSettings { Arch = Architecture.Mlp, Epochs = 1, TrainSize = 400, TestSize = 64 },

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using PagLab.IO;
 using PagLab.Objectives;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -172,17 +174,38 @@ public class ObjectiveStrengthTests
     [InlineData(ObjectiveKind.Pgd, 1.5)]
     public void At_IsTheInverseOfStrength_ForEachObjective(ObjectiveKind kind, double strength)
     {
-        var config = ObjectiveConfig.At(kind, strength);
+        var config = new ObjectiveConfig { Kind = kind }.At(strength);
         Assert.Equal((kind, strength), (config.Kind, config.Strength));
     }
 
     [Fact]
-    public void At_TakesSmoothsSigmaAndPgdsSteps_ElseTheDefaults()
+    public void At_KeepsSmoothsSigmaAndPgdsSteps_ElseTheDefaults()
     {
-        Assert.Equal(0.4, ObjectiveConfig.At(ObjectiveKind.Smooth, 1, smoothSigma: 0.4).Sigma);
-        Assert.Equal(ObjectiveConfig.DefaultSmoothSigma, ObjectiveConfig.At(ObjectiveKind.Smooth, 1).Sigma);
-        Assert.Equal(3, ObjectiveConfig.At(ObjectiveKind.Pgd, 1, pgdSteps: 3).Pgd.Steps);
-        Assert.Equal(PagLab.Attacks.PgdConfig.DefaultSteps, ObjectiveConfig.At(ObjectiveKind.Pgd, 1).Pgd.Steps);
-        Assert.Equal(0, ObjectiveConfig.At(ObjectiveKind.Standard, 5).Strength);
+        Assert.Equal(0.4, new ObjectiveConfig { Kind = ObjectiveKind.Smooth, Sigma = 0.4 }.At(1).Sigma);
+        var smooth = new ObjectiveConfig { Kind = ObjectiveKind.Smooth };
+        Assert.Equal(ObjectiveConfig.DefaultSmoothSigma, smooth.At(1).Sigma);
+        var pgd = new ObjectiveConfig { Kind = ObjectiveKind.Pgd, Pgd = new() { Steps = 3 } };
+        Assert.Equal(3, pgd.At(1).Pgd.Steps);
+        Assert.Equal(PagLab.Attacks.PgdConfig.DefaultSteps, (pgd with { Pgd = new() }).At(1).Pgd.Steps);
+        Assert.Equal(0, new ObjectiveConfig { Kind = ObjectiveKind.Standard }.At(5).Strength);
+    }
+
+    [Fact]
+    public void At_DropsTheSweepsStrengths_SoARunsConfigNeverHoldsThem()
+    {
+        var entry = new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Strengths = new[] { 0.1, 1 } };
+        Assert.Null(entry.At(1).Strengths);
+        Assert.DoesNotContain("strengths", JsonSerializer.Serialize(entry.At(1), JsonFiles.Options));
+    }
+
+    [Fact]
+    public void UnsetLambdaAndSigma_TakeTheirObjectivesDefaults_AndSetOnesWin()
+    {
+        var smooth = new ObjectiveConfig { Kind = ObjectiveKind.Smooth };
+        Assert.Equal((ObjectiveConfig.DefaultSmoothLambda, ObjectiveConfig.DefaultSmoothSigma),
+            (smooth.Lambda, smooth.Sigma));
+        Assert.Equal(ObjectiveConfig.DefaultRandSmoothSigma, new ObjectiveConfig { Kind = ObjectiveKind.RandSmooth }.Sigma);
+        Assert.Equal(0, new ObjectiveConfig { Kind = ObjectiveKind.Gnorm, Lambda = 0 }.Lambda);
+        Assert.Equal(0, new ObjectiveConfig { Kind = ObjectiveKind.Standard }.Lambda);
     }
 }

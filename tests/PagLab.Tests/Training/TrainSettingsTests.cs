@@ -30,7 +30,7 @@ public class TrainSettingsTests
         var job = spec.Jobs()[0];
         var config = new TrainConfig(spec.Train)
         {
-            Dataset = job.Dataset, Seed = job.Seed, Objective = spec.ObjectiveFor(job.Objective, job.Strength),
+            Dataset = job.Dataset, Seed = job.Seed, Objective = job.Config,
         };
         Assert.Equal((OptimizerKind.Sgd, 0.8, 5e-4, Schedule.Cosine, 4, 1),
                      (config.Optimizer, config.Momentum, config.WeightDecay, config.Schedule, config.Epochs,
@@ -44,8 +44,8 @@ public class TrainSettingsTests
         var spec = Load("");
         // as JSON, so that arrays compare by value
         Assert.Equal(JsonSerializer.Serialize(new TrainSettings()), JsonSerializer.Serialize(spec.Train));
-        var pgd = spec.Jobs().Single(j => j.Objective.Name == PagLab.Objectives.ObjectiveKind.Pgd);
-        Assert.Equal(new PgdConfig().Steps, spec.ObjectiveFor(pgd.Objective, pgd.Strength).Pgd.Steps);
+        var pgd = spec.Jobs().Single(j => j.Objective.Kind == PagLab.Objectives.ObjectiveKind.Pgd);
+        Assert.Equal(new PgdConfig().Steps, pgd.Config.Pgd.Steps);
         Assert.Equal(10, new PgdConfig().Steps);   // paglab train --steps defaults to 10
     }
 

@@ -83,8 +83,8 @@ public sealed class RestrictedUnpickler
         return value;
     }
 
-    public static object? Load(byte[] data, string path, Func<object?, object?>? persistentLoad = null) => Load(data,
-        path, persistentLoad, 0, out _);
+    public static object? Load(byte[] data, string path, Func<object?, object?>? persistentLoad = null) =>
+        Load(data, path, persistentLoad, 0, out _);
 
     DataFormatException Bad(string problem) => new(path, problem);
 

@@ -80,8 +80,8 @@ public static class TorchFile
     public static object? Load(string path) => Parse(ReadBytes(path), path, new List<Tensor>());
 
     /// <summary>Writes a state dict as torch.save would (zip format, an OrderedDict of tensors).</summary>
-    public static void WriteStateDict(string path, IReadOnlyDictionary<string,
-        Tensor> tensors) => TorchZipWriter.Write(path, tensors);
+    public static void WriteStateDict(string path, IReadOnlyDictionary<string, Tensor> tensors) =>
+        TorchZipWriter.Write(path, tensors);
 
     static byte[] ReadBytes(string path)
     {
@@ -126,8 +126,8 @@ public static class TorchFile
         {
             try
             {
-                var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl",
-                    StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
+                var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)
+                    && e.FullName.Count(c => c == '/') == 1)
                           ?? throw new DataFormatException(path,
                               "zip archive has no PREFIX/data.pkl (not written by torch.save)");
                 string prefix = pkl.FullName[..^"data.pkl".Length];
@@ -199,8 +199,8 @@ public static class TorchFile
             return views[key] = new StorageRef(key, type2, numel);
         }
         var value = RestrictedUnpickler.Load(file, path, Persistent, at, out at);
-        if (RestrictedUnpickler.Load(file, path, null, at,
-            out at) is not List<object?> keys || keys.Any(k => k is not string))
+        if (RestrictedUnpickler.Load(file, path, null, at, out at) is not List<object?> keys
+            || keys.Any(k => k is not string))
             throw new DataFormatException(path, "legacy PyTorch file has no list of storage keys");
 
         var storages = new Dictionary<string, Tensor>();
@@ -303,8 +303,8 @@ public static class TorchFile
             if (total > budget)
                 throw new DataFormatException(path,
                     $"its tensors would take more than {budget >> 20} MiB (views share storages many times?)");
-            var t = emptyTensor ? empty(r.Size, storage.dtype) : storage.as_strided(r.Size, r.Stride,
-                offset).contiguous();
+            var t = emptyTensor ? empty(r.Size, storage.dtype)
+                : storage.as_strided(r.Size, r.Stride, offset).contiguous();
             created.Add(t);
             return t;
         }

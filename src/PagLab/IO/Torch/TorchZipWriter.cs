@@ -33,17 +33,16 @@ public static class TorchZipWriter
         foreach (var (name, tensor) in tensors)
         {
             using var cpu = tensor.detach().cpu().contiguous();
-            if (!StorageNames.TryGetValue(cpu.dtype,
-                out var storage)) throw new PagLabException($"{path}: cannot store tensor '{name}' of type "
-                + $"{cpu.dtype}");
+            if (!StorageNames.TryGetValue(cpu.dtype, out var storage))
+                throw new PagLabException($"{path}: cannot store tensor '{name}' of type {cpu.dtype}");
             string key = (index++).ToString(System.Globalization.CultureInfo.InvariantCulture);
             entries.Add(($"archive/data/{key}", cpu.bytes.ToArray()));
             var stride = ContiguousStride(cpu.shape);
             pickle.Unicode(name).Global("torch._utils", "_rebuild_tensor_v2").Mark()
                   .Mark().Unicode("storage").Global("torch",
                       storage).Unicode(key).Unicode("cpu").Int(cpu.numel()).Tuple().PersistentId()
-                  .Int(0).Ints(cpu.shape).Ints(stride).False().Global("collections",
-                      "OrderedDict").EmptyTuple().Reduce()
+                  .Int(0).Ints(cpu.shape).Ints(stride).False()
+                  .Global("collections", "OrderedDict").EmptyTuple().Reduce()
                   .Tuple().Reduce();
         }
         pickle.SetItems().Stop();
