@@ -38,6 +38,8 @@ public sealed class SharedArtefacts : IDisposable
     public TangentSpaces? Tangents { get; private set; }
     /// <summary>Null unless the spec measures alignment (and, before <see cref="TryComplete"/>).</summary>
     public IDenoiser? Denoiser { get; private set; }
+    /// <summary>Null unless the spec scans tangent dimensions (and, before <see cref="TryComplete"/>).</summary>
+    public TangentScanArtefacts? TangentScan { get; private set; }
 
     /// <summary>Loads the dataset, builds what is missing in folder, then loads it.</summary>
     public static SharedArtefacts Load(SweepSpec spec, SharedFolder folder, string name, IProgressSink progress,
@@ -62,12 +64,14 @@ public sealed class SharedArtefacts : IDisposable
 
     /// <summary>Whether everything the measurements need is loaded.</summary>
     public bool Complete => (!spec.Measure.Manifold || Tangents is not null)
-                            && (!spec.Measure.Alignment || Denoiser is not null);
+                            && (!spec.Measure.Alignment || Denoiser is not null)
+                            && (spec.Shared.TangentDimensions is null || TangentScan is not null);
 
     /// <summary>Whether every artefact is on disk (built by any process), without loading anything.</summary>
     public bool Built => (!spec.Measure.Manifold || File.Exists(folder.Tangents))
                          && (!spec.Measure.Alignment || Dataset is SubspaceGaussians
-                             || File.Exists(folder.DenoiserInfo));
+                             || File.Exists(folder.DenoiserInfo))
+                         && (spec.Shared.TangentDimensions is null || TangentScanArtefacts.Built(folder));
 
     /// <summary>
     /// Builds what is missing (each artefact under its own lock) and loads it. With <paramref name="wait"/> false,
@@ -95,6 +99,8 @@ public sealed class SharedArtefacts : IDisposable
                          () => BuildDenoiser(spec, folder, Dataset, progress, Board("denoiser"))))
                 Denoiser = SavedDenoiser.Load(folder.Denoiser);
         }
+        if (spec.Shared.TangentDimensions is not null && TangentScan is null)
+            TangentScan = TangentScanArtefacts.TryLoad(spec, folder, Dataset, progress, wait, Board("kscan"));
         return Complete;
     }
 
@@ -155,6 +161,7 @@ public sealed class SharedArtefacts : IDisposable
     {
         Denoiser?.Dispose();
         Tangents?.Dispose();
+        TangentScan?.Dispose();
         (Dataset as IDisposable)?.Dispose();
     }
 }

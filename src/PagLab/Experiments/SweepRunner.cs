@@ -250,6 +250,12 @@ public static class SweepRunner
             result = MeasureManifold(context, result);
             Stage("manifold");
         }
+        if (shared.TangentScan is { } scan)
+        {
+            result = result with { TangentScan = scan.Measure(model, job.Id, shared.Dataset, spec, context.Measure,
+                job.Seed, NullProgress.Instance) };
+            Stage("kscan");
+        }
         if (spec.Measure.Alignment)
         {
             result = MeasureAlignment(context with { Lpips = session.Lpips }, result);
@@ -343,7 +349,8 @@ public static class SweepRunner
         var report = ManifoldExperiments.MeasureManifold(c.Model, c.ModelDir, c.Shared.Tangents!,
             c.Shared.TangentsPath, c.Dataset, spec.Measure.Epsilons, spec.Measure.Draws, c.Measure, c.Job.Seed,
             spec.Measure.BatchImages, NullProgress.Instance,
-            rho1Modes: new[] { spec.Measure.Mode }); // rho_1 of the mode the sweep reports
+            rho1Modes: new[] { spec.Measure.Mode }, // rho_1 of the mode the sweep reports
+            isotropic: spec.Measure.IsotropicControl);
         ManifoldExperiments.WriteManifoldReport(c.Folder.Manifold, report);
         var rho2 = report.Rho2PerImage.GetValueOrDefault(Vocabulary.Name(spec.Measure.Mode));
         return result with

@@ -205,14 +205,15 @@ public static class ManifoldExperiments
     /// </summary>
     public static ManifoldReport MeasureManifold(ImageClassifier model, string modelDir, TangentSpaces tangents,
         string tangentsPath, IDataset dataset, double[] epsilons, int draws, OutputMeasure measure, long seed,
-        int batchImages, IProgressSink progress, IReadOnlyCollection<GradientMode>? rho1Modes = null)
+        int batchImages, IProgressSink progress, IReadOnlyCollection<GradientMode>? rho1Modes = null,
+        bool isotropic = false)
     {
         var (images, labels) = ImagesOf(tangents, dataset, tangentsPath);
         using var _i = images; using var _l = labels;
         using var eval = EvalModel.For(model);                       // folded once for the whole measurement
         model = (ImageClassifier)eval.Model;                         // a classifier's fold is a classifier
         var results = ManifoldRobustness.Measure(model.call, images, tangents, epsilons, draws, measure, seed,
-            batchImages, progress);
+            batchImages, progress, isotropic);
 
         var rho2 = new Dictionary<string, Distribution>();
         var rho2PerImage = new Dictionary<string, double[]>();

@@ -96,16 +96,20 @@ public static class TangentDimensionScan
             var cells = new List<ScanCell>();
             foreach (int k in request.Latents)
             {
-                using var tangents = Tangents(request, dataset, k, outDir, progress, out double aeMse);
-                using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, request.Images,
-                    request.Neighbours, k);
-                using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
-                qualities.Add(new LatentQuality(k, aeMse, pca.TestMse(dataset.Test.Images, k),
-                    PrincipalAngles.Summarise(angles)));
+                var config = new AutoencoderConfig(request.Autoencoder)
+                {
+                    Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
+                };
+                using var tangents = BuildLatent(config, Path.Combine(outDir, $"{AutoencoderPrefix}{k}"), dataset, pca,
+                    request.Images, request.Neighbours, request.BatchImages, progress, out var quality);
+                qualities.Add(quality);
                 var (images, _) = ManifoldExperiments.ImagesOf(tangents, dataset, $"k = {k}");
                 using (images)
                     foreach (var m in models)
-                        cells.AddRange(Measure(request, m.Info.Label, m.Model, images, tangents, k, progress));
+                        cells.AddRange(MeasureLatent(m.Model, m.Info.Label, images, tangents, k,
+                                request.Epsilons.ToArray(), request.Draws, request.Measure, request.Seed,
+                                request.BatchImages, progress)
+                            .Select(r => Cell(m.Info.Label, k, r)));
             }
             return new TangentScanReport(dataset.Name, request.Measure.Name, request.Images, request.Draws,
                 models.Select(m => m.Info).ToList(), qualities, cells);
@@ -143,40 +147,58 @@ public static class TangentDimensionScan
         return Estimate.Binomial((long)Math.Round(accuracy * n), n);
     }
 
-    /// <summary>The autoencoder of latent k (trained into outDir/autoencoder-kK, resumed or reused when there) and
-    /// its tangent spaces of the first test images.</summary>
-    static TangentSpaces Tangents(TangentScanRequest request, IDataset dataset, int k, string outDir,
-        IProgressSink progress, out double testMse)
+    /// <summary>
+    /// One k of the scan: the autoencoder of latent k (config.Latent) trained into dir, or resumed or reused when
+    /// there; the tangent spaces of the first <paramref name="count"/> test images; and how well it fits: its and
+    /// PCA's test error, and the principal angles to local PCA's tangents of the same dimension.
+    /// </summary>
+    public static TangentSpaces BuildLatent(AutoencoderConfig config, string dir, IDataset dataset, PcaBasis pca,
+        int count, int neighbours, int batchImages, IProgressSink progress, out LatentQuality quality,
+        string? tensorboard = null)
     {
-        string dir = Path.Combine(outDir, $"{AutoencoderPrefix}{k}");
-        var config = new AutoencoderConfig(request.Autoencoder)
-        {
-            Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
-        };
         config.Validate();
+        int k = config.Latent!.Value;
         progress.Line($"autoencoder k = {k} ({dir})");
-        using var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir));
-        testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
-        return ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, request.Images,
-            request.BatchImages, progress);
-    }
-
-    static IEnumerable<ScanCell> Measure(TangentScanRequest request, string label, ImageClassifier model,
-        Tensor images, TangentSpaces tangents, int k, IProgressSink progress)
-    {
-        using var eval = EvalModel.For(model);
-        var results = ManifoldRobustness.Measure(eval.Model.call, images, tangents, request.Epsilons.ToArray(),
-            request.Draws, request.Measure, request.Seed, request.BatchImages, progress, isotropic: true);
-        foreach (var r in results)
+        TangentSpaces tangents;
+        using (var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir),
+                   tensorboard: tensorboard))
+            tangents = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, count,
+                batchImages, progress);
+        try
         {
-            Finite.Check(r.OffPerImage.Concat(r.OnPerImage).Concat(r.IsotropicPerImage),
-                $"the output change of {label} at k = {k}, eps {r.Epsilon}");
-            yield return new ScanCell(label, k, r.Epsilon,
-                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
-                Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
-                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
+            double testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
+            using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k);
+            using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
+            quality = new LatentQuality(k, testMse, pca.TestMse(dataset.Test.Images, k),
+                PrincipalAngles.Summarise(angles));
+            return tangents;
+        }
+        catch
+        {
+            tangents.Dispose();
+            throw;
         }
     }
+
+    /// <summary>On, off and isotropic output changes of one model on the tangents of latent k (the images are
+    /// theirs, <see cref="ManifoldExperiments.ImagesOf"/>), every value checked finite.</summary>
+    public static IReadOnlyList<EpsilonResult> MeasureLatent(ImageClassifier model, string label, Tensor images,
+        TangentSpaces tangents, int k, double[] epsilons, int draws, OutputMeasure measure, long seed,
+        int batchImages, IProgressSink progress)
+    {
+        using var eval = EvalModel.For(model);
+        var results = ManifoldRobustness.Measure(eval.Model.call, images, tangents, epsilons, draws, measure, seed,
+            batchImages, progress, isotropic: true);
+        foreach (var r in results)
+            Finite.Check(r.OffPerImage.Concat(r.OnPerImage).Concat(r.IsotropicPerImage),
+                $"the output change of {label} at k = {k}, eps {r.Epsilon}");
+        return results;
+    }
+
+    static ScanCell Cell(string label, int k, EpsilonResult r) => new(label, k, r.Epsilon,
+        Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+        Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+        Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
 
     /// <summary>kscan.json, kscan.csv (one row per model, k and epsilon) and kscan-latents.csv.</summary>
     public static void Write(string outDir, TangentScanReport report)
