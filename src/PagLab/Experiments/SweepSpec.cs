@@ -349,11 +349,14 @@ public sealed record SweepSpec
         {
             Autoencoder = new() { Epochs = 3 }, Denoiser = new() { Epochs = 2, BatchSize = 64 }, TrainSize = 4000,
             TangentCount = 32,
+            // the tangent-dimension control (issue 24): three more 3-epoch autoencoders, small k set
+            TangentDimensions = new[] { 8, 16, 32 },
         },
         // alignment at 0.25 as measured in docs/experiments.md (the paper names no level for such data); the
-        // untrained control says what off/on the architecture and the noise give before training (issue 24)
+        // untrained control says what off/on the architecture and the noise give before training, isotropic noise
+        // what any direction of the same norm does (issue 24)
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25,
-            UntrainedControl = true },
+            UntrainedControl = true, IsotropicControl = true },
     };
 
     /// <summary>The paper-scale spec over the datasets present (what the demo runs at full scale).</summary>

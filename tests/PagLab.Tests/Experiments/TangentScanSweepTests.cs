@@ -100,4 +100,45 @@ public class TangentScanSweepTests
         Assert.InRange(result.MedianOffOverOn!.Mean, -1e-5, 1e-5);
         Assert.Equal(2, result.Latent);
     }
+
+    [Theory]
+    [InlineData("study-mnist-distractor.json", new[] { 8, 16, 32, 64 })]
+    [InlineData("study-fashion-mnist.json", new[] { 8, 16, 32, 64 })]
+    [InlineData("ground-truth-sweep.json", new[] { 2, 4, 8 })]
+    public void ExampleStudies_CarryBothControls(string file, int[] latents)
+    {
+        var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", file));
+        Assert.Equal(latents, spec.Shared.TangentDimensions);
+        Assert.True(spec.Measure.IsotropicControl && spec.Measure.UntrainedControl);
+    }
+
+    [Fact]
+    public void Demo_ScansThreeSmallK_WithTheIsotropicControl()
+    {
+        var spec = SweepSpec.Demo();
+        spec.Validate("demo");
+        Assert.Equal(new[] { 8, 16, 32 }, spec.Shared.TangentDimensions);
+        Assert.True(spec.Measure.IsotropicControl);
+    }
+
+    [Theory]
+    [InlineData("[]")]
+    [InlineData("[0]")]
+    [InlineData("[4, 4]")]
+    public void TangentDimensions_Bad_IsOneLine(string list)
+    {
+        string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
+        File.WriteAllText(path, $"datasets: [shapes]\nobjectives: [{{name: standard}}]\nshared: {{tangentDimensions: {list}}}\n");
+        var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
+        Assert.Contains("shared.tangentDimensions must list distinct latent dimensions k >= 1", e.Message);
+    }
+
+    [Fact]
+    public void IsotropicControl_Misspelt_GetsADidYouMean()
+    {
+        string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
+        File.WriteAllText(path, "datasets: [shapes]\nobjectives: [{name: standard}]\nmeasure: {isotropicControll: true}\n");
+        var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
+        Assert.Contains("isotropicControl", e.Message);
+    }
 }
