@@ -50,7 +50,20 @@ public sealed record TangentScanRequest
 /// <summary>How well the k-dimensional manifold estimate fits: the autoencoder's and PCA's test reconstruction
 /// error (mean squared error per pixel) and the principal angles between the autoencoder's tangent spaces and
 /// local PCA's of the same dimension.</summary>
-public sealed record LatentQuality(int Latent, double AutoencoderMse, double PcaMse, AngleSummary AnglesToLocalPca);
+public sealed record LatentQuality(int Latent, double AutoencoderMse, double PcaMse, AngleSummary AnglesToLocalPca)
+{
+    /// <summary>The autoencoder's test error per pixel, mean over test images with its 95% interval (the
+    /// training's last epoch gives <see cref="AutoencoderMse"/>, the same mean).</summary>
+    public Estimate? AutoencoderError { get; init; }
+    /// <summary>PCA's test error per pixel with its interval over test images.</summary>
+    public Estimate? PcaError { get; init; }
+    /// <summary>Autoencoder minus PCA error, paired over the same test images (below 0: the autoencoder fits
+    /// better).</summary>
+    public Estimate? AutoencoderMinusPca { get; init; }
+    /// <summary>The mean principal angle to local PCA (degrees) with its interval over the measured images.
+    /// </summary>
+    public Estimate? MeanAngleDegrees { get; init; }
+}
 
 /// <summary>One model at one k and epsilon: off/on as a ratio of means and as the median of per-image ratios, and
 /// off over isotropic noise of the same norm; each with its 95% interval over images.</summary>
@@ -160,17 +173,29 @@ public static class TangentDimensionScan
         int k = config.Latent!.Value;
         progress.Line($"autoencoder k = {k} ({dir})");
         TangentSpaces tangents;
+        double[] autoencoderErrors;
         using (var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir),
                    tensorboard: tensorboard))
+        {
             tangents = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, count,
                 batchImages, progress);
+            autoencoderErrors = ErrorPerImage(autoencoder, dataset.Test.Images);
+        }
         try
         {
             double testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
             using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k);
             using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
+            using var meanAngles = (angles.to_type(ScalarType.Float64) * (180.0 / Math.PI)).mean(new long[] { 1 });
+            var ae = Bootstrap.Sample.One(autoencoderErrors);
+            var linear = Bootstrap.Sample.One(pca.ErrorPerImage(dataset.Test.Images, k));
             quality = new LatentQuality(k, testMse, pca.TestMse(dataset.Test.Images, k),
-                PrincipalAngles.Summarise(angles));
+                PrincipalAngles.Summarise(angles))
+            {
+                AutoencoderError = Bootstrap.Mean(ae), PcaError = Bootstrap.Mean(linear),
+                AutoencoderMinusPca = Bootstrap.Difference(ae, linear),
+                MeanAngleDegrees = Bootstrap.Mean(Bootstrap.Sample.One(meanAngles.data<double>().ToArray())),
+            };
             return tangents;
         }
         catch
@@ -178,6 +203,23 @@ public static class TangentDimensionScan
             tangents.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Each image's reconstruction error, mean squared error per pixel.</summary>
+    static double[] ErrorPerImage(ConvAutoencoder autoencoder, Tensor images, int batchSize = 256)
+    {
+        autoencoder.eval();
+        using var noGrad = no_grad();
+        var errors = new List<double>();
+        for (long start = 0; start < images.shape[0]; start += batchSize)
+        {
+            using var _ = NewDisposeScope();
+            var x = images.narrow(0, start, Math.Min(batchSize, images.shape[0] - start));
+            var perImage = (autoencoder.call(x) - x).square().flatten(1).mean(new long[] { 1 })   // (B)
+                .to_type(ScalarType.Float64);
+            errors.AddRange(perImage.data<double>().ToArray());
+        }
+        return errors.ToArray();
     }
 
     /// <summary>On, off and isotropic output changes of one model on the tangents of latent k (the images are
@@ -248,13 +290,16 @@ public sealed class PcaBasis : IDisposable
     }
 
     /// <summary>Mean squared error per pixel of the test images projected on the top k components.</summary>
-    public double TestMse(Tensor testImages, int k)
+    public double TestMse(Tensor testImages, int k) => ErrorPerImage(testImages, k).Average();
+
+    /// <summary>The same per image.</summary>
+    public double[] ErrorPerImage(Tensor testImages, int k)
     {
         using var _ = NewDisposeScope();
         var x = testImages.flatten(1).to_type(ScalarType.Float64) - mean;          // (N, d)
         var v = components.narrow(1, 0, Math.Min(k, components.shape[1]));         // (d, k)
         var residual = x - x.matmul(v).matmul(v.T);
-        return residual.square().mean().item<double>();
+        return residual.square().mean(new long[] { 1 }).data<double>().ToArray();
     }
 
     public void Dispose() { mean.Dispose(); components.Dispose(); }

@@ -57,9 +57,26 @@ public class TangentScanSweepTests
             TangentScanArtefacts.ReadQualities(shared));
         Assert.Equal(new[] { 2, 3 }, qualities.Select(q => q.Latent));
         Assert.True(qualities[1].PcaMse <= qualities[0].PcaMse, "PCA error cannot grow with k");
+        Assert.All(qualities, q => Assert.True(q.AutoencoderError is not null && q.AutoencoderMinusPca is not null
+            && q.MeanAngleDegrees!.Lower <= q.MeanAngleDegrees.Upper));
         // two jobs, one autoencoder per k
         Assert.Equal(1, progress.All.Count(l => l.Contains("autoencoder k = 2")));
         Assert.Equal(1, progress.All.Count(l => l.Contains("autoencoder k = 3")));
+
+        // the report shows the scan and evaluates the on/off findings at every k and eps
+        string report = Path.Combine(TestPaths.TempDir("kscan-report"), "report.html");
+        PagLab.Reporting.ReportBuilder.Build(folder, report);
+        string html = File.ReadAllText(report);
+        Assert.Contains("Tangent-dimension scan", html);
+        Assert.Contains("the manifold estimate per k", html);
+        Assert.Contains("<th>off/isotropic</th>", html);
+        var results = SweepResults.Read(folder);
+        var model = PagLab.Reporting.ReportModel.Build(spec, results);
+        // (one epoch leaves this tiny sweep undertrained, so it states no on/off finding; FindingsTests checks them)
+        var standard = model.Levels.Single(l => l.Level.IsStandard).Level;
+        Assert.Equal(new[] { "k=2 eps 0.5", "k=2 eps 1", "k=3 eps 0.5", "k=3 eps 1" },
+            PagLab.Reporting.OnOffCells.Of(standard).Select(c => c.Text));
+        Assert.All(model.Levels, l => Assert.Equal(4, l.Scan.Count));
     }
 
     [Fact]
