@@ -12,6 +12,8 @@ public sealed record OnOffCell(int? Latent, double Epsilon)
     public Sample? Off(Level level) => level.Values(r => r.At(Latent, Epsilon)?.OffPerImage);
     public Sample? Isotropic(Level level) => level.Values(r => r.At(Latent, Epsilon)?.IsotropicPerImage);
     public string Text => (Latent is int k ? $"k={k} " : "") + $"eps {OnOffCells.Number(Epsilon)}";
+    /// <summary><see cref="Text"/>, naming the main tangents when a scan's cells are beside them.</summary>
+    public string TextAmong(bool scanned) => Latent is null && scanned ? "the main tangents at " + Text : Text;
 }
 
 /// <summary>
@@ -21,18 +23,19 @@ public sealed record OnOffCell(int? Latent, double Epsilon)
 /// </summary>
 public static class OnOffCells
 {
-    /// <summary>The cells of a dataset, read off its standard model: every scanned k x eps when the sweep scanned
-    /// tangent dimensions, else every eps of the main measurement.</summary>
+    /// <summary>The cells of a dataset, read off its standard model: every eps of the main measurement, then every
+    /// scanned k x eps when the sweep scanned tangent dimensions. The main tangents stay a cell beside the scan:
+    /// they may be exact (subspace-gaussians) or another estimator's, and a conclusion must hold there too.
+    /// </summary>
     public static IReadOnlyList<OnOffCell> Of(Level standard)
     {
         var runs = standard.Completed;
+        var main = runs.SelectMany(r => r.Sensitivity).Select(s => s.Epsilon).Distinct().Order()
+            .Select(e => new OnOffCell(null, e));
         var scanned = runs.SelectMany(r => r.TangentScan ?? new()).Where(s => s.Latent is not null)
             .Select(s => new OnOffCell(s.Latent, s.Epsilon)).Distinct().OrderBy(c => c.Latent)
-            .ThenBy(c => c.Epsilon).ToList();
-        if (scanned.Count > 0) return scanned;
-        return runs.SelectMany(r => r.Sensitivity).Select(s => s.Epsilon).Distinct().Order()
-            .Select(e => new OnOffCell(null, e)).Where(c => c.On(standard) is not null && c.Off(standard) is not null)
-            .ToList();
+            .ThenBy(c => c.Epsilon);
+        return main.Concat(scanned).Where(c => c.On(standard) is not null && c.Off(standard) is not null).ToList();
     }
 
     /// <summary>
@@ -44,6 +47,8 @@ public static class OnOffCells
     public static Finding Combine(IReadOnlyList<OnOffCell> cells, Func<OnOffCell, Finding> at)
     {
         var each = cells.Select(c => (Cell: c, Finding: at(c))).ToList();
+        bool scanned = cells.Any(c => c.Latent is not null);
+        string Where(IEnumerable<OnOffCell> some) => OnOffCells.Where(some, scanned);
         var first = each[0].Finding;
         var outcomes = each.Select(e => e.Finding.Outcome).Distinct().ToList();
         int epsilons = cells.Select(c => c.Epsilon).Distinct().Count();
@@ -64,17 +69,21 @@ public static class OnOffCells
                 + Where(each.Where(e => e.Finding.Outcome == o).Select(e => e.Cell))));
         }
         string details = each.Count == 1 ? each[0].Finding.Evidence
-            : string.Join(" | ", each.Select(e => $"{e.Cell.Text}: {e.Finding.Evidence}"));
+            : string.Join(" | ", each.Select(e => $"{e.Cell.TextAmong(scanned)}: {e.Finding.Evidence}"));
         return first with { Outcome = outcome, Evidence = $"{verdict}. {details}" };
     }
 
-    /// <summary>Cells in short: "k=8,16 eps 1,4; k=64 eps 4" (k with the same eps grouped), or "eps 1,4".</summary>
-    public static string Where(IEnumerable<OnOffCell> cells)
+    /// <summary>Cells in short: "k=8,16 eps 1,4; k=64 eps 4" (k with the same eps grouped), or "eps 1,4"; with
+    /// <paramref name="scanned"/>, the main tangents' cells are named as such.</summary>
+    public static string Where(IEnumerable<OnOffCell> cells, bool scanned = false)
     {
         var byLatent = cells.GroupBy(c => c.Latent)
             .Select(g => (Latent: g.Key, Eps: string.Join(",", g.Select(c => c.Epsilon).Order().Select(Number))));
-        return string.Join("; ", byLatent.GroupBy(x => x.Eps).Select(g => g.First().Latent is null ? $"eps {g.Key}"
-            : $"k={string.Join(",", g.Select(x => x.Latent))} eps {g.Key}"));
+        var main = byLatent.Where(x => x.Latent is null)
+            .Select(x => (scanned ? "the main tangents at " : "") + $"eps {x.Eps}");
+        var scan = byLatent.Where(x => x.Latent is not null).GroupBy(x => x.Eps)
+            .Select(g => $"k={string.Join(",", g.Select(x => x.Latent))} eps {g.Key}");
+        return string.Join("; ", main.Concat(scan));
     }
 
     public static string Number(double value) => value.ToString("G3", CultureInfo.InvariantCulture);

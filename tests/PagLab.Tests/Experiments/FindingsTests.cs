@@ -245,25 +245,34 @@ public class FindingsTests
     {
         var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 1, 2), (8, 1, 2), (16, 1, 2), (64, 2, 1)));
         Assert.Equal(Outcome.Inconclusive, f.Outcome);
-        Assert.StartsWith("held at k=8,16 eps 1,4; did not hold at k=64 eps 1,4.", f.Evidence);
+        Assert.StartsWith("held at the main tangents at eps 1; k=8,16 eps 1,4; did not hold at k=64 eps 1,4.",
+            f.Evidence);
         Assert.Contains("k=64 eps 4: off/on 0.5", f.Evidence);
     }
 
     [Fact]
-    public void OnOffFinding_HeldAtEveryKAndTwoEps_IsHeld_AndTheScanReplacesTheMainMeasurement()
+    public void OnOffFinding_HeldAtEveryKAndTwoEps_IsHeld()
     {
-        // the main measurement (eps 1 only, off below on) is not read when a scan exists
-        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 2, 1), (8, 1, 2), (64, 1, 3)));
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 1, 2), (8, 1, 2), (64, 1, 3)));
         Assert.Equal(Outcome.Held, f.Outcome);
-        Assert.StartsWith("held at every cell (k=8,64 eps 1,4)", f.Evidence);
+        Assert.StartsWith("held at every cell (the main tangents at eps 1; k=8,64 eps 1,4)", f.Evidence);
+    }
+
+    [Fact]
+    public void OnOffFinding_HeldAtEveryScannedK_ButNotOnTheMainTangents_IsInconclusive_NamingThem()
+    {
+        // the main tangents (exact ones on subspace-gaussians) stay a cell beside the scan
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 2, 1), (8, 1, 2), (64, 1, 3)));
+        Assert.Equal(Outcome.Inconclusive, f.Outcome);
+        Assert.StartsWith("held at k=8,64 eps 1,4; did not hold at the main tangents at eps 1.", f.Evidence);
     }
 
     [Fact]
     public void OnOffFinding_NotHeldAnywhere_IsNotHeld()
     {
-        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 1, 2), (8, 2, 1), (64, 3, 1)));
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 2, 1), (8, 2, 1), (64, 3, 1)));
         Assert.Equal(Outcome.NotHeld, f.Outcome);
-        Assert.StartsWith("did not hold at k=8,64 eps 1,4", f.Evidence);
+        Assert.StartsWith("did not hold at the main tangents at eps 1; k=8,64 eps 1,4", f.Evidence);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public class TangentScanSweepTests
         var model = PagLab.Reporting.ReportModel.Build(spec, results);
         // (one epoch leaves this tiny sweep undertrained, so it states no on/off finding; FindingsTests checks them)
         var standard = model.Levels.Single(l => l.Level.IsStandard).Level;
-        Assert.Equal(new[] { "k=2 eps 0.5", "k=2 eps 1", "k=3 eps 0.5", "k=3 eps 1" },
+        Assert.Equal(new[] { "eps 0.5", "eps 1", "k=2 eps 0.5", "k=2 eps 1", "k=3 eps 0.5", "k=3 eps 1" },
             PagLab.Reporting.OnOffCells.Of(standard).Select(c => c.Text));
         Assert.All(model.Levels, l => Assert.Equal(4, l.Scan.Count));
     }
