@@ -183,6 +183,7 @@ public static class TangentDimensionScan
         }
         try
         {
+            using var scope = NewDisposeScope();                      // the comparison's tensors, not the tangents
             double testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
             using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k);
             using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
