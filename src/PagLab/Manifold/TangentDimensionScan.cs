@@ -258,15 +258,17 @@ public static class TangentDimensionScan
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "kscan.csv"), string.Join("\n", rows) + "\n");
         var latents = new List<string> { "latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
-            + "max_angle_to_local_pca_degrees" };
+            + "max_angle_to_local_pca_degrees,autoencoder_minus_pca,autoencoder_minus_pca_lower,"
+            + "autoencoder_minus_pca_upper,mean_angle_lower,mean_angle_upper" };
         latents.AddRange(report.Latents.Select(q => string.Join(",", q.Latent, F(q.AutoencoderMse), F(q.PcaMse),
-            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees))));
+            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees), Cells(q.AutoencoderMinusPca),
+            q.MeanAngleDegrees is { } a ? $"{F(a.Lower)},{F(a.Upper)}" : ",")));
         AtomicFile.WriteAllText(Path.Combine(outDir, "kscan-latents.csv"), string.Join("\n", latents) + "\n");
     }
 
     static string Quote(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
 
-    static string Cells(Estimate e) => $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
+    static string Cells(Estimate? e) => e is null ? ",," : $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
 
     static string F(double v) => ManifoldExperiments.Format(v);
 }
