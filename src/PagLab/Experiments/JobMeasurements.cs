@@ -37,6 +37,12 @@ public static class JobMeasurements
             result = MeasureManifold(c, result);
             times.Lap(JobStage.Manifold);
         }
+        if (c.Shared.TangentScan is { } scan)
+        {
+            result = result with { TangentScan = scan.Measure(c.Model, c.Job.Id, c.Dataset, spec, c.Measure,
+                c.Job.Seed, NullProgress.Instance) };
+            times.Lap(JobStage.TangentScan);
+        }
         if (spec.Measure.Alignment)
         {
             result = MeasureAlignment(c, result);
@@ -59,6 +65,7 @@ public static class JobMeasurements
             ModelDir = c.ModelDir, TangentsPath = c.Shared.TangentsPath, Dataset = c.Dataset,
             Epsilons = spec.Measure.Epsilons, Draws = spec.Measure.Draws, Measure = c.Measure, Seed = c.Job.Seed,
             BatchImages = spec.Measure.BatchImages, Rho1Modes = new[] { spec.Measure.Mode }, // the mode reported
+            Isotropic = spec.Measure.IsotropicControl,
         };
         var report = ManifoldExperiments.MeasureManifold(request, c.Model, c.Shared.Tangents!, NullProgress.Instance);
         ManifoldReportFiles.Write(c.Folder.Manifold, report);

@@ -10,6 +10,7 @@ public enum JobStage
     [Name("shared", "this worker's time on the shared artefacts since its last finished job")] Shared,
     [Name("evaluate", "an imported model's test accuracy (it is not trained)")] Evaluate,
     [Name("manifold", "on- and off-manifold robustness")] Manifold,
+    [Name("kscan", "on/off at every tangent dimension k of shared.tangentDimensions")] TangentScan,
     [Name("alignment", "perceptual alignment with the score, and the further attributions")] Alignment,
     [Name("distractor", "relative noise robustness, signal vs distractor")] Distractor,
 }

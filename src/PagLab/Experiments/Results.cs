@@ -24,16 +24,40 @@ public sealed record SensitivityResult
     public required Estimate OffOverOn { get; init; }
     public required double[] OnPerImage { get; init; }
     public required double[] OffPerImage { get; init; }
+    /// <summary>The tangent dimension k of a tangent-dimension scan's cell (`shared.tangentDimensions`); null for
+    /// the job's main measurement on the shared tangents.</summary>
+    public int? Latent { get; init; }
+    /// <summary>The control (`measure.isotropicControl`, always in a scan): isotropic noise of the same norm, in
+    /// the same batch; null when not measured.</summary>
+    public Estimate? Isotropic { get; init; }
+    /// <summary>mean(off) / mean(isotropic), paired over images: how much of the isotropic change the off-manifold
+    /// part carries (about 1 for a model blind to the manifold, 0 for one flat off it).</summary>
+    public Estimate? OffOverIsotropic { get; init; }
+    public double[]? IsotropicPerImage { get; init; }
+    /// <summary>The median of per-image off/on (a scan's cells; the report computes it for the main measurement).
+    /// </summary>
+    public Estimate? MedianOffOverOn { get; init; }
 
-    public static SensitivityResult From(EpsilonResult r)
+    public static SensitivityResult From(EpsilonResult r) => Of(r, null);
+
+    /// <summary>A tangent-dimension scan's cell at latent k, with the median off/on too.</summary>
+    public static SensitivityResult ForLatent(EpsilonResult r, int latent) => Of(r, latent);
+
+    static SensitivityResult Of(EpsilonResult r, int? latent)
     {
         var on = Bootstrap.Sample.One(r.OnPerImage);
         var off = Bootstrap.Sample.One(r.OffPerImage);
+        var isotropic = r.IsotropicPerImage.Length > 0 ? Bootstrap.Sample.One(r.IsotropicPerImage) : null;
         return new SensitivityResult
         {
             Epsilon = r.Epsilon, On = Bootstrap.Mean(on), Off = Bootstrap.Mean(off),
             OffOverOn = Bootstrap.Ratio(off, on),
             OnPerImage = r.OnPerImage, OffPerImage = r.OffPerImage,
+            Latent = latent,
+            Isotropic = isotropic is null ? null : Bootstrap.Mean(isotropic),
+            OffOverIsotropic = isotropic is null ? null : Bootstrap.Ratio(off, isotropic),
+            IsotropicPerImage = isotropic is null ? null : r.IsotropicPerImage,
+            MedianOffOverOn = latent is null ? null : Bootstrap.MedianRatio(off, on),
         };
     }
 }
@@ -132,7 +156,15 @@ public sealed record JobResult
     public Dictionary<JobStage, double> StageSeconds { get; init; } = new();
     public string? Message { get; init; }
 
+    /// <summary>The tangent-dimension scan (`shared.tangentDimensions`): on/off, isotropic and median per image at
+    /// every k and epsilon, each on the tangents of the autoencoder of latent k; null when not scanned.</summary>
+    public List<SensitivityResult>? TangentScan { get; init; }
+
     public SensitivityResult? At(double epsilon) => Sensitivity.FirstOrDefault(s => s.Epsilon == epsilon);
+
+    /// <summary>The scan's cell at k and epsilon; with a null k, the main measurement at epsilon.</summary>
+    public SensitivityResult? At(int? latent, double epsilon) => latent is null ? At(epsilon)
+        : TangentScan?.FirstOrDefault(s => s.Latent == latent && s.Epsilon == epsilon);
 
     /// <summary>Test images as 0/1 outcomes (k ones, n - k zeros): accuracy as a per-image sample.</summary>
     public double[] CorrectPerImage() =>

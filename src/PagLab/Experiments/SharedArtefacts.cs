@@ -38,6 +38,8 @@ public sealed class SharedArtefacts : IDisposable
     public TangentSpaces? Tangents { get; private set; }
     /// <summary>Null unless the spec measures alignment (and, before <see cref="TryComplete"/>).</summary>
     public IDenoiser? Denoiser { get; private set; }
+    /// <summary>Null unless the spec scans tangent dimensions (and, before <see cref="TryComplete"/>).</summary>
+    public TangentScanArtefacts? TangentScan { get; private set; }
 
     /// <summary>The dataset alone (all that training needs); <see cref="TryComplete"/> adds the rest.</summary>
     /// <param name="read">Told the path of each artefact read from disk.</param>
@@ -46,12 +48,14 @@ public sealed class SharedArtefacts : IDisposable
 
     /// <summary>Whether everything the measurements need is in memory.</summary>
     public bool Complete => (!spec.Measure.Manifold || Tangents is not null)
-                            && (!spec.Measure.Alignment || Denoiser is not null);
+                            && (!spec.Measure.Alignment || Denoiser is not null)
+                            && (spec.Shared.TangentDimensions is null || TangentScan is not null);
 
     /// <summary>Whether every artefact is on disk (built by any process), without loading anything.</summary>
     public bool Built => (!spec.Measure.Manifold || File.Exists(folder.Tangents))
                          && (!spec.Measure.Alignment || Dataset is SubspaceGaussians
-                             || File.Exists(folder.DenoiserInfo));
+                             || File.Exists(folder.DenoiserInfo))
+                         && (spec.Shared.TangentDimensions is null || TangentScanArtefacts.Built(folder));
 
     /// <summary>
     /// Builds what is missing (each artefact under its own lock), or loads what another process built. With
@@ -74,6 +78,8 @@ public sealed class SharedArtefacts : IDisposable
             Denoiser = Dataset is SubspaceGaussians exact ? new ExactDenoiser(exact)
                 : Obtain<IDenoiser>(folder.DenoiserInfo, folder.DenoiserLock, "denoiser", wait, progress,
                     () => BuildDenoiser(progress), _ => SavedDenoiser.Load(folder.Denoiser));
+        if (spec.Shared.TangentDimensions is not null && TangentScan is null)
+            TangentScan = TangentScanArtefacts.TryLoad(spec, folder, Dataset, progress, wait, Board("kscan"));
         return Complete;
     }
 
@@ -142,6 +148,7 @@ public sealed class SharedArtefacts : IDisposable
     {
         Denoiser?.Dispose();
         Tangents?.Dispose();
+        TangentScan?.Dispose();
         (Dataset as IDisposable)?.Dispose();
     }
 }

@@ -34,6 +34,10 @@ public sealed record SharedSettings
     public int TangentBatchSize { get; init; } = 16;                 // autoencoder: images per batched Jacobian
     public int LocalPcaNeighbours { get; init; } = 64;                // local-pca estimator: neighbourhood size
     public int LocalPcaDimension { get; init; } = 16;                 // local-pca estimator: tangent dimension kept
+    /// <summary>The tangent-dimension scan (issue 24): one autoencoder of latent k per listed k, built once per
+    /// dataset under shared/&lt;dataset&gt;/kscan/, and every job's on/off measured on each one's tangents; null
+    /// (the default): no scan.</summary>
+    public int[]? TangentDimensions { get; init; }
 
     /// <summary>Keys of `shared` before it held the templates, and where each one lives now.</summary>
     public static readonly IReadOnlyDictionary<string, string> OldKeys = new Dictionary<string, string>
@@ -104,6 +108,10 @@ public sealed record MeasureSettings
     /// draws as the first seed's models): the control that says what off/on the architecture and the noise give
     /// before any training (issue 24). Off by default, so older specs run the same jobs.</summary>
     public bool UntrainedControl { get; init; }
+    /// <summary>Also measure isotropic noise of the same norm as the on/off perturbations, in the same batch (the
+    /// control for how much of off/on is the manifold's and how much any direction's; issue 24). Off by default.
+    /// </summary>
+    public bool IsotropicControl { get; init; }
     /// <summary>Unset: alex if its weights are found, else squeeze (kept in spec.json)</summary>
     public Metrics.LpipsNet? LpipsNet { get; init; }
     /// <summary>Attributions measured against the score beside the gradient (smoothgrad, integrated-gradients, with
@@ -227,6 +235,11 @@ public sealed record SweepSpec
             && s.LocalPcaDimension >= 1,
             $"{where}: shared.tangentCount, tangentBatchSize, localPcaNeighbours and localPcaDimension must be at "
             + "least 1");
+        Require.That(s.TangentDimensions is not { } ks || ks.Length > 0 && ks.All(k => k >= 1)
+            && ks.Distinct().Count() == ks.Length,
+            $"{where}: shared.tangentDimensions must list distinct latent dimensions k >= 1");
+        Require.That(s.TangentDimensions is null || Measure.Manifold,
+            $"{where}: shared.tangentDimensions scans the on/off measurement; set measure.manifold to true");
         try { AutoencoderFor(Datasets[0]).Validate(); }
         catch (PagLabException e) { throw new PagLabException($"{where}: shared.autoencoder.{e.Message}"); }
         try { DenoiserFor(Datasets[0]).Validate(); }
@@ -352,11 +365,14 @@ public sealed record SweepSpec
         {
             Autoencoder = new() { Epochs = 3 }, Denoiser = new() { Epochs = 2, BatchSize = 64 }, TrainSize = 4000,
             TangentCount = 32,
+            // the tangent-dimension control (issue 24): three more 3-epoch autoencoders, small k set
+            TangentDimensions = new[] { 8, 16, 32 },
         },
         // alignment at 0.25 as measured in docs/experiments.md (the paper names no level for such data); the
-        // untrained control says what off/on the architecture and the noise give before training (issue 24)
+        // untrained control says what off/on the architecture and the noise give before training, isotropic noise
+        // what any direction of the same norm does (issue 24)
         Measure = new MeasureSettings { AlignmentCount = 48, Draws = 8, DistractorCount = 300, AlignmentSigma = 0.25,
-            UntrainedControl = true },
+            UntrainedControl = true, IsotropicControl = true },
     };
 
     /// <summary>The paper-scale spec over the datasets present (what the demo runs at full scale).</summary>

@@ -148,7 +148,7 @@ public static class ManifoldExperiments
         using var eval = EvalModel.For(model);                       // folded once for the whole measurement
         model = (ImageClassifier)eval.Model;                         // a classifier's fold is a classifier
         var results = ManifoldRobustness.Measure(model.call, images, tangents, request.Epsilons, request.Draws,
-            request.Measure, request.Seed, request.BatchImages, progress);
+            request.Measure, request.Seed, request.BatchImages, progress, request.Isotropic);
         var report = new ManifoldReport
         {
             Model = Path.GetFullPath(request.ModelDir), Tangents = Path.GetFullPath(request.TangentsPath),

@@ -37,6 +37,8 @@ public sealed record ManifoldRequest : TangentMeasurementRequest
     /// <summary>The gradient modes whose rho_1 is measured (an input gradient per draw and epsilon); null: all.
     /// </summary>
     public IReadOnlyCollection<GradientMode>? Rho1Modes { get; init; }
+    /// <summary>Also measure isotropic noise of the same norm (the control of off-manifold noise).</summary>
+    public bool Isotropic { get; init; }
     /// <summary>Load the model channels-last (when it is loaded from ModelDir).</summary>
     public bool ChannelsLast { get; init; }
 }

@@ -50,7 +50,20 @@ public sealed record TangentScanRequest
 /// <summary>How well the k-dimensional manifold estimate fits: the autoencoder's and PCA's test reconstruction
 /// error (mean squared error per pixel) and the principal angles between the autoencoder's tangent spaces and
 /// local PCA's of the same dimension.</summary>
-public sealed record LatentQuality(int Latent, double AutoencoderMse, double PcaMse, AngleSummary AnglesToLocalPca);
+public sealed record LatentQuality(int Latent, double AutoencoderMse, double PcaMse, AngleSummary AnglesToLocalPca)
+{
+    /// <summary>The autoencoder's test error per pixel, mean over test images with its 95% interval (the
+    /// training's last epoch gives <see cref="AutoencoderMse"/>, the same mean).</summary>
+    public Estimate? AutoencoderError { get; init; }
+    /// <summary>PCA's test error per pixel with its interval over test images.</summary>
+    public Estimate? PcaError { get; init; }
+    /// <summary>Autoencoder minus PCA error, paired over the same test images (below 0: the autoencoder fits
+    /// better).</summary>
+    public Estimate? AutoencoderMinusPca { get; init; }
+    /// <summary>The mean principal angle to local PCA (degrees) with its interval over the measured images.
+    /// </summary>
+    public Estimate? MeanAngleDegrees { get; init; }
+}
 
 /// <summary>One model at one k and epsilon: off/on as a ratio of means and as the median of per-image ratios, and
 /// off over isotropic noise of the same norm; each with its 95% interval over images.</summary>
@@ -96,16 +109,20 @@ public static class TangentDimensionScan
             var cells = new List<ScanCell>();
             foreach (int k in request.Latents)
             {
-                using var tangents = Tangents(request, dataset, k, outDir, progress, out double aeMse);
-                using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, request.Images,
-                    request.Neighbours, k);
-                using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
-                qualities.Add(new LatentQuality(k, aeMse, pca.TestMse(dataset.Test.Images, k),
-                    PrincipalAngles.Summarise(angles)));
+                var config = new AutoencoderConfig(request.Autoencoder)
+                {
+                    Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
+                };
+                using var tangents = BuildLatent(config, Path.Combine(outDir, $"{AutoencoderPrefix}{k}"), dataset, pca,
+                    request.Images, request.Neighbours, request.BatchImages, progress, out var quality);
+                qualities.Add(quality);
                 var (images, _) = ManifoldExperiments.ImagesOf(tangents, dataset, $"k = {k}");
                 using (images)
                     foreach (var m in models)
-                        cells.AddRange(Measure(request, m.Info.Label, m.Model, images, tangents, k, progress));
+                        cells.AddRange(MeasureLatent(m.Model, m.Info.Label, images, tangents, k,
+                                request.Epsilons.ToArray(), request.Draws, request.Measure, request.Seed,
+                                request.BatchImages, progress)
+                            .Select(r => Cell(m.Info.Label, k, r)));
             }
             return new TangentScanReport(dataset.Name, request.Measure.Name, request.Images, request.Draws,
                 models.Select(m => m.Info).ToList(), qualities, cells);
@@ -144,40 +161,88 @@ public static class TangentDimensionScan
         return Estimate.Binomial((long)Math.Round(accuracy * n), n);
     }
 
-    /// <summary>The autoencoder of latent k (trained into outDir/autoencoder-kK, resumed or reused when there) and
-    /// its tangent spaces of the first test images.</summary>
-    static TangentSpaces Tangents(TangentScanRequest request, IDataset dataset, int k, string outDir,
-        IProgressSink progress, out double testMse)
+    /// <summary>
+    /// One k of the scan: the autoencoder of latent k (config.Latent) trained into dir, or resumed or reused when
+    /// there; the tangent spaces of the first <paramref name="count"/> test images; and how well it fits: its and
+    /// PCA's test error, and the principal angles to local PCA's tangents of the same dimension.
+    /// </summary>
+    public static TangentSpaces BuildLatent(AutoencoderConfig config, string dir, IDataset dataset, PcaBasis pca,
+        int count, int neighbours, int batchImages, IProgressSink progress, out LatentQuality quality,
+        string? tensorboard = null)
     {
-        string dir = Path.Combine(outDir, $"{AutoencoderPrefix}{k}");
-        var config = new AutoencoderConfig(request.Autoencoder)
-        {
-            Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
-        };
         config.Validate();
+        int k = config.Latent!.Value;
         progress.Line($"autoencoder k = {k} ({dir})");
-        using var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir));
-        testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
-        return ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, request.Images,
-            request.BatchImages, progress);
-    }
-
-    static IEnumerable<ScanCell> Measure(TangentScanRequest request, string label, ImageClassifier model,
-        Tensor images, TangentSpaces tangents, int k, IProgressSink progress)
-    {
-        using var eval = EvalModel.For(model);
-        var results = ManifoldRobustness.Measure(eval.Model.call, images, tangents, request.Epsilons.ToArray(),
-            request.Draws, request.Measure, request.Seed, request.BatchImages, progress, isotropic: true);
-        foreach (var r in results)
+        TangentSpaces tangents;
+        double[] autoencoderErrors;
+        using (var autoencoder = AutoencoderTrainer.Run(config, dir, progress, resume: Directory.Exists(dir),
+                   tensorboard: tensorboard))
         {
-            Finite.Check(r.OffPerImage.Concat(r.OnPerImage).Concat(r.IsotropicPerImage),
-                $"the output change of {label} at k = {k}, eps {r.Epsilon}");
-            yield return new ScanCell(label, k, r.Epsilon,
-                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
-                Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
-                Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
+            tangents = ManifoldExperiments.EstimateWithAutoencoder(autoencoder, dir, dataset, Split.Test, count,
+                batchImages, progress);
+            autoencoderErrors = ErrorPerImage(autoencoder, dataset.Test.Images);
+        }
+        try
+        {
+            using var scope = NewDisposeScope();                      // the comparison's tensors, not the tangents
+            double testMse = AutoencoderTrainer.ReadMetrics(dir).Last().TestReconstruction;
+            using var local = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k);
+            using var angles = PrincipalAngles.Between(tangents.Bases, local.Bases);
+            using var meanAngles = (angles.to_type(ScalarType.Float64) * (180.0 / Math.PI)).mean(new long[] { 1 });
+            var ae = Bootstrap.Sample.One(autoencoderErrors);
+            var linear = Bootstrap.Sample.One(pca.ErrorPerImage(dataset.Test.Images, k));
+            quality = new LatentQuality(k, testMse, pca.TestMse(dataset.Test.Images, k),
+                PrincipalAngles.Summarise(angles))
+            {
+                AutoencoderError = Bootstrap.Mean(ae), PcaError = Bootstrap.Mean(linear),
+                AutoencoderMinusPca = Bootstrap.Difference(ae, linear),
+                MeanAngleDegrees = Bootstrap.Mean(Bootstrap.Sample.One(meanAngles.data<double>().ToArray())),
+            };
+            return tangents;
+        }
+        catch
+        {
+            tangents.Dispose();
+            throw;
         }
     }
+
+    /// <summary>Each image's reconstruction error, mean squared error per pixel.</summary>
+    static double[] ErrorPerImage(ConvAutoencoder autoencoder, Tensor images, int batchSize = 256)
+    {
+        autoencoder.eval();
+        using var noGrad = no_grad();
+        var errors = new List<double>();
+        for (long start = 0; start < images.shape[0]; start += batchSize)
+        {
+            using var _ = NewDisposeScope();
+            var x = images.narrow(0, start, Math.Min(batchSize, images.shape[0] - start));
+            var perImage = (autoencoder.call(x) - x).square().flatten(1).mean(new long[] { 1 })   // (B)
+                .to_type(ScalarType.Float64);
+            errors.AddRange(perImage.data<double>().ToArray());
+        }
+        return errors.ToArray();
+    }
+
+    /// <summary>On, off and isotropic output changes of one model on the tangents of latent k (the images are
+    /// theirs, <see cref="ManifoldExperiments.ImagesOf"/>), every value checked finite.</summary>
+    public static IReadOnlyList<EpsilonResult> MeasureLatent(ImageClassifier model, string label, Tensor images,
+        TangentSpaces tangents, int k, double[] epsilons, int draws, OutputMeasure measure, long seed,
+        int batchImages, IProgressSink progress)
+    {
+        using var eval = EvalModel.For(model);
+        var results = ManifoldRobustness.Measure(eval.Model.call, images, tangents, epsilons, draws, measure, seed,
+            batchImages, progress, isotropic: true);
+        foreach (var r in results)
+            Finite.Check(r.OffPerImage.Concat(r.OnPerImage).Concat(r.IsotropicPerImage),
+                $"the output change of {label} at k = {k}, eps {r.Epsilon}");
+        return results;
+    }
+
+    static ScanCell Cell(string label, int k, EpsilonResult r) => new(label, k, r.Epsilon,
+        Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+        Bootstrap.MedianRatio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.OnPerImage)),
+        Bootstrap.Ratio(Bootstrap.Sample.One(r.OffPerImage), Bootstrap.Sample.One(r.IsotropicPerImage)));
 
     /// <summary>kscan.json, kscan.csv (one row per model, k and epsilon) and kscan-latents.csv.</summary>
     public static void Write(string outDir, TangentScanReport report)
@@ -194,15 +259,17 @@ public static class TangentDimensionScan
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "kscan.csv"), string.Join("\n", rows) + "\n");
         var latents = new List<string> { "latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
-            + "max_angle_to_local_pca_degrees" };
+            + "max_angle_to_local_pca_degrees,autoencoder_minus_pca,autoencoder_minus_pca_lower,"
+            + "autoencoder_minus_pca_upper,mean_angle_lower,mean_angle_upper" };
         latents.AddRange(report.Latents.Select(q => string.Join(",", q.Latent, F(q.AutoencoderMse), F(q.PcaMse),
-            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees))));
+            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees), Cells(q.AutoencoderMinusPca),
+            q.MeanAngleDegrees is { } a ? $"{F(a.Lower)},{F(a.Upper)}" : ",")));
         AtomicFile.WriteAllText(Path.Combine(outDir, "kscan-latents.csv"), string.Join("\n", latents) + "\n");
     }
 
     static string Quote(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
 
-    static string Cells(Estimate e) => $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
+    static string Cells(Estimate? e) => e is null ? ",," : $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
 
     static string F(double v) => ManifoldExperiments.Format(v);
 }
@@ -227,13 +294,16 @@ public sealed class PcaBasis : IDisposable
     }
 
     /// <summary>Mean squared error per pixel of the test images projected on the top k components.</summary>
-    public double TestMse(Tensor testImages, int k)
+    public double TestMse(Tensor testImages, int k) => ErrorPerImage(testImages, k).Average();
+
+    /// <summary>The same per image.</summary>
+    public double[] ErrorPerImage(Tensor testImages, int k)
     {
         using var _ = NewDisposeScope();
         var x = testImages.flatten(1).to_type(ScalarType.Float64) - mean;          // (N, d)
         var v = components.narrow(1, 0, Math.Min(k, components.shape[1]));         // (d, k)
         var residual = x - x.matmul(v).matmul(v.T);
-        return residual.square().mean().item<double>();
+        return residual.square().mean(new long[] { 1 }).data<double>().ToArray();
     }
 
     public void Dispose() { mean.Dispose(); components.Dispose(); }

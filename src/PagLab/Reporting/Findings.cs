@@ -74,21 +74,8 @@ public static class Findings
             }
             if (standard is null) continue;
             var objectives = mine.Where(r => r.Level.OnCurve).Select(r => r.Level.Objective!.Value).Distinct().ToList();
-            if (epsilon is double eps && standard.On(eps) is not null && standard.Off(eps) is not null)
-            {
-                var untrained = mine.FirstOrDefault(r => r.Level.IsUntrained)?.Level;
-                findings.Add(StandardOffOverOn(dataset, standard, untrained, eps));
-                foreach (var objective in objectives)
-                {
-                    var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
-                    string name = Vocabulary.Name(objective);
-                    findings.Add(OffFalling(dataset, name, curve, eps));
-                    findings.Add(OnFlatWhileOffFalls(dataset, name, curve, eps));
-                    var working = Curve(mine, objective).Where(r => !r.Collapsed).Select(r => r.Level)
-                        .Prepend(standard).ToList();
-                    findings.Add(RelativeRobustnessGrowing(dataset, name, working, eps));
-                }
-            }
+            if (epsilon is not null && OnOffCells.Of(standard) is { Count: > 0 } cells)
+                findings.AddRange(OnOffFindings(dataset, mine, standard, objectives, cells));
             var alignment = AlignmentMetric(haveLpips);
             string metric = haveLpips ? "1 - LPIPS" : "SSIM";
             foreach (var objective in objectives)
@@ -120,43 +107,80 @@ public static class Findings
     static List<LevelRegime> Curve(IEnumerable<LevelRegime> levels, ObjectiveKind objective) =>
         levels.Where(r => r.Level.OnCurve && r.Level.Objective == objective).ToList();
 
-    static string At(double eps) => $"eps {eps.ToString("G3", Inv)}";
+    /// <summary>The four on/off findings, each evaluated at every cell (k, eps) and combined
+    /// (<see cref="OnOffCells.Combine"/>).</summary>
+    static IEnumerable<Finding> OnOffFindings(string dataset, IReadOnlyList<LevelRegime> mine, Level standard,
+        IReadOnlyList<ObjectiveKind> objectives, IReadOnlyList<OnOffCell> cells)
+    {
+        var untrained = mine.FirstOrDefault(r => r.Level.IsUntrained)?.Level;
+        yield return OnOffCells.Combine(cells, c => StandardOffOverOn(dataset, standard, untrained, c));
+        foreach (var objective in objectives)
+        {
+            var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
+            string name = Vocabulary.Name(objective);
+            yield return OnOffCells.Combine(cells, c => OffFalling(dataset, name, curve, c));
+            yield return OnOffCells.Combine(cells, c => OnFlatWhileOffFalls(dataset, name, curve, c));
+            var working = Curve(mine, objective).Where(r => !r.Collapsed).Select(r => r.Level)
+                .Prepend(standard).ToList();
+            yield return OnOffCells.Combine(cells, c => RelativeRobustnessGrowing(dataset, name, working, untrained,
+                c));
+        }
+    }
 
     /// <summary>Figure 3, left end: the standard model is more sensitive off the manifold than on it.</summary>
     /// <summary>Not testable when the untrained control is already below 1: off/on below 1 is then a property of
     /// the architecture and the perturbations, not something training did (issue 24).</summary>
-    static Finding StandardOffOverOn(string dataset, Level standard, Level? untrained, double eps)
+    static Finding StandardOffOverOn(string dataset, Level standard, Level? untrained, OnOffCell cell)
     {
         const string claim =
             "The standard model is less robust off the manifold than on it (Figure 3: red above green at strength 0)";
-        var ratio = PairedRatio(standard.Off(eps)!, standard.On(eps)!);
-        string numbers = $"off/on {ratio.Text()} at {At(eps)} (held if the interval is above 1)";
-        if (untrained?.On(eps) is { } on && untrained.Off(eps) is { } off && PairedRatio(off, on) is var control
-            && control.Below(1))
+        if (cell.On(standard) is not { } standardOn || cell.Off(standard) is not { } standardOff)
+            return new Finding(StandardOffAboveOn, dataset, null, claim, Outcome.Inconclusive,
+                $"the standard model was not measured at {cell.Text}");
+        var ratio = PairedRatio(standardOff, standardOn);
+        string numbers = $"off/on {ratio.Text()} at {cell.Text} (held if the interval is above 1)";
+        var control = untrained is null ? null : OffOverOn(untrained, cell);
+        if (control is not null && control.Below(1))
             return new Finding(StandardOffAboveOn, dataset, null, claim, Outcome.NotTestable,
                 $"an untrained model of the same architecture is already at off/on {control.Text()} (below 1) on the "
                 + $"same tangents, images and draws, so a standard model below 1 says nothing about training; "
-                + numbers);
+                + numbers + $", relative to the untrained's {RatioOfRatios(standard, untrained!, cell)!.Text()}");
         var outcome = ratio.Above(1) ? Outcome.Held : ratio.Below(1) ? Outcome.NotHeld : Outcome.Inconclusive;
         return new Finding(StandardOffAboveOn, dataset, null, claim, outcome,
-            numbers + (untrained?.On(eps) is { } u && untrained.Off(eps) is { } v
-                ? $"; untrained control off/on {PairedRatio(v, u).Text()}" : ""));
+            numbers + (control is null ? "" : $"; untrained control off/on {control.Text()}, the standard's relative "
+                + $"to it {RatioOfRatios(standard, untrained!, cell)!.Text()}"));
+    }
+
+    /// <summary>A level's off/on at a cell (paired over its images and draws); null when not measured there.
+    /// </summary>
+    static Estimate? OffOverOn(Level level, OnOffCell cell) =>
+        cell.On(level) is { } on && cell.Off(level) is { } off ? PairedRatio(off, on) : null;
+
+    /// <summary>A level's off/on over another's (the standard's or the untrained control's) at one cell, each
+    /// resampled over its own images: below 1 means relatively more off-manifold robust than the reference.
+    /// </summary>
+    static Estimate? RatioOfRatios(Level level, Level reference, OnOffCell cell)
+    {
+        if (cell.On(level) is not { } on || cell.Off(level) is not { } off || cell.On(reference) is not { } refOn
+            || cell.Off(reference) is not { } refOff) return null;
+        var groups = new[] { new Bootstrap.Group(new[] { off, on }), new Bootstrap.Group(new[] { refOff, refOn }) };
+        return Bootstrap.Of(groups, m => m[0][0] / m[0][1] / (m[1][0] / m[1][1]));
     }
 
     /// <summary>Figure 3 top: off-manifold sensitivity decreases with the strength of the robustness
     /// objective.</summary>
-    static Finding OffFalling(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    static Finding OffFalling(string dataset, string objective, IReadOnlyList<Level> curve, OnOffCell cell)
     {
         const string claim = "Off-manifold sensitivity falls as the robustness objective grows (Figure 3 top, red)";
-        var points = curve.Where(l => l.On(eps) is not null && l.Off(eps) is not null).ToList();
+        var points = curve.Where(l => cell.On(l) is not null && cell.Off(l) is not null).ToList();
         if (points.Count < 3)
             return new Finding(OffFalls, dataset, objective, claim, Outcome.Inconclusive,
                 $"only {points.Count} measured strengths (need 3)");
         var rho = Bootstrap
-            .Spearman(points.Select(l => l.Strength).ToArray(), points.Select(l => l.Off(eps)!).ToList());
+            .Spearman(points.Select(l => l.Strength).ToArray(), points.Select(l => cell.Off(l)!).ToList());
         return new Finding(OffFalls, dataset, objective, claim, Falling(rho),
-            $"Spearman's rho of off vs strength {rho.Text()} (held if below 0); off at {At(eps)}: "
-                + $"{Curve(points, l => l.Off(eps)!)}");
+            $"Spearman's rho of off vs strength {rho.Text()} (held if below 0); off at {cell.Text}: "
+                + $"{Curve(points, l => cell.Off(l)!)}");
     }
 
     /// <summary>
@@ -164,17 +188,20 @@ public static class Findings
     /// strengths, on stays "flat" while its difference to the standard's has an interval containing 0;
     /// held up to the largest strength where on is still flat and off has fallen below the standard's.
     /// </summary>
-    static Finding OnFlatWhileOffFalls(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    static Finding OnFlatWhileOffFalls(string dataset, string objective, IReadOnlyList<Level> curve, OnOffCell cell)
     {
         const string claim = "On-manifold sensitivity stays within its interval of the standard model's while "
             + "off-manifold sensitivity falls (Figure 3 top, green flat)";
         var standard = curve[0];
         Level? flatUpTo = null;
         string flatNumbers = "", brokeAt = "";
-        foreach (var level in curve.Skip(1).Where(l => l.On(eps) is not null && l.Off(eps) is not null))
+        if (cell.On(standard) is null || cell.Off(standard) is null)
+            return new Finding(OnFlat, dataset, objective, claim, Outcome.Inconclusive,
+                $"the standard model was not measured at {cell.Text}");
+        foreach (var level in curve.Skip(1).Where(l => cell.On(l) is not null && cell.Off(l) is not null))
         {
-            var onChange = Bootstrap.Difference(level.On(eps)!, standard.On(eps)!);
-            var offChange = Bootstrap.Difference(level.Off(eps)!, standard.Off(eps)!);
+            var onChange = Bootstrap.Difference(cell.On(level)!, cell.On(standard)!);
+            var offChange = Bootstrap.Difference(cell.Off(level)!, cell.Off(standard)!);
             string numbers = $"at {level.Label}: on - standard's {onChange.Text()}, off - standard's "
                 + $"{offChange.Text()}";
             if (onChange.Below(0) || onChange.Above(0)) { brokeAt = numbers; break; }
@@ -188,26 +215,35 @@ public static class Findings
             return new Finding(OnFlat, dataset, objective, claim, Outcome.NotHeld,
                 $"on moved before (or when) off fell below the standard's: {brokeAt}");
         return new Finding(OnFlat, dataset, objective, claim, Outcome.Inconclusive,
-            $"off never fell below the standard's by its interval at {At(eps)}, so flatness while off falls cannot "
+            $"off never fell below the standard's by its interval at {cell.Text}, so flatness while off falls cannot "
                 + $"be judged");
     }
 
     /// <summary>Definition 1 / Figure 3: models become relatively off-manifold robust (off/on falls), collapsed models
     /// excluded.</summary>
-    static Finding RelativeRobustnessGrowing(string dataset, string objective, IReadOnlyList<Level> curve, double eps)
+    /// <summary>The evidence gives each level's off/on relative to the standard's and, when measured, to the
+    /// untrained control's.</summary>
+    static Finding RelativeRobustnessGrowing(string dataset, string objective, IReadOnlyList<Level> curve,
+        Level? untrained, OnOffCell cell)
     {
         const string claim = "Robust training makes models relatively off-manifold robust: off/on falls with "
             + "strength (Definition 1, Figure 3)";
-        var points = curve.Where(l => l.On(eps) is not null && l.Off(eps) is not null).ToList();
+        var points = curve.Where(l => cell.On(l) is not null && cell.Off(l) is not null).ToList();
         if (points.Count < 3)
             return new Finding(RelativeOffRobustnessGrows, dataset, objective, claim, Outcome.Inconclusive,
                 $"only {points.Count} responsive strengths (need 3; collapsed models have no off/on)");
-        var groups = points.Select(l => new Bootstrap.Group(new[] { l.Off(eps)!, l.On(eps)! })).ToList();
+        var groups = points.Select(l => new Bootstrap.Group(new[] { cell.Off(l)!, cell.On(l)! })).ToList();
         double[] x = points.Select(l => l.Strength).ToArray();
         var rho = Bootstrap.Of(groups, m => Ranks.Spearman(x, m.Select(g => g[0] / g[1]).ToArray()));
-        var ratios = points.Select(l => $"{l.Label}: {PairedRatio(l.Off(eps)!, l.On(eps)!).Text()}");
+        var standard = curve[0];
+        string Relative(Level l) =>
+            (!ReferenceEquals(l, standard) && RatioOfRatios(l, standard, cell) is { } s
+                ? $", / standard's {s.Text()}" : "")
+            + (untrained is not null && RatioOfRatios(l, untrained, cell) is { } u ? $", / untrained's {u.Text()}"
+                : "");
+        var ratios = points.Select(l => $"{l.Label}: {OffOverOn(l, cell)!.Text()}{Relative(l)}");
         return new Finding(RelativeOffRobustnessGrows, dataset, objective, claim, Falling(rho),
-            $"Spearman's rho of off/on vs strength {rho.Text()} (held if below 0); off/on at {At(eps)}: "
+            $"Spearman's rho of off/on vs strength {rho.Text()} (held if below 0); off/on at {cell.Text}: "
                 + $"{string.Join("; ", ratios)}");
     }
 

@@ -39,7 +39,10 @@ public static class ReportBuilder
         var quality = spec.Datasets
             .Select(d => (d, q: Score.DenoiserQuality.Read(sweep.Shared(d).Denoiser)))
             .Where(x => x.q is not null).ToDictionary(x => x.d, x => x.q!);
-        var model = ReportModel.Build(spec, results, quality);
+        var latents = spec.Datasets
+            .Select(d => (d, q: TangentScanArtefacts.ReadQualities(sweep.Shared(d))))
+            .Where(x => x.q is not null).ToDictionary(x => x.d, x => x.q!);
+        var model = ReportModel.Build(spec, results, quality, latents);
         string figures = FiguresFolder(outPath);
         Directory.CreateDirectory(figures);
         AtomicFile.WriteAllText(outPath, Render(model, spec, sweep, figures));
@@ -95,6 +98,7 @@ public static class ReportBuilder
 
         foreach (var dataset in model.Datasets) DatasetSection(html, model, sweep, dataset, figures, eps);
         RegimesSection(html, model, eps);
+        TangentScanSection.Render(html, model);
         ResultsSection(html, model);
         StagesSection(html, model);
         // Marks how many figures decoded, so a headless browser test can check the report.
@@ -143,7 +147,7 @@ public static class ReportBuilder
         foreach (var contradiction in model.Contradictions)
             html.Append($"<p><b>Alignment contradicts the regime:</b> {Esc(contradiction)}</p>");
         html.Append("<table><tr><th>level</th><th>dataset</th><th>seeds</th><th>test acc.</th><th>off/on</th>")
-            .Append("<th>median off/on per image</th><th>")
+            .Append("<th>median off/on per image</th><th>off/isotropic</th><th>")
             .Append($"rel. noise rob.</th><th>{model.AlignmentName}</th><th>Bayes cos.</th><th>regime</th><th>why</th>"
                 + "</tr>");
         foreach (var l in model.Levels)
@@ -152,7 +156,7 @@ public static class ReportBuilder
             html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
                 + $"class=l>{Esc(l.Level.Dataset)}</td>")
                 .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
-                .Append($"<td>{T(at?.MedianOffOverOn)}</td>")
+                .Append($"<td>{T(at?.MedianOffOverOn)}</td><td>{T(at?.OffOverIsotropic)}</td>")
                 .Append($"<td>{T(l.RelativeNoise)}</td><td>{T(l.Alignment)}</td>")
                 .Append($"<td>{T(l.BayesCosine)}</td><td "
                     + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");

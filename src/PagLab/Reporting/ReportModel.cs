@@ -7,7 +7,17 @@ namespace PagLab.Reporting;
 /// <summary>On and off sensitivity of a level at one epsilon (seeds pooled): off/on as the ratio of the means and as
 /// the median of the per-image ratios (issue 24: the mean is dominated by a few low-margin images).</summary>
 public sealed record EpsilonSummary(double Epsilon, Estimate On, Estimate Off, Estimate OffOverOn,
-    Estimate MedianOffOverOn);
+    Estimate MedianOffOverOn)
+{
+    /// <summary>off over isotropic noise of the same norm (`measure.isotropicControl`); null when not measured.
+    /// </summary>
+    public Estimate? OffOverIsotropic { get; init; }
+}
+
+/// <summary>A level at one cell of the tangent-dimension scan (seeds pooled): off/on as the ratio of means and as the
+/// median per image, and off over isotropic noise of the same norm.</summary>
+public sealed record ScanSummary(int Latent, double Epsilon, Estimate OffOverOn, Estimate MedianOffOverOn,
+    Estimate? OffOverIsotropic);
 
 /// <summary>Relative noise robustness and the two output changes of a level at one sigma (seeds pooled).</summary>
 public sealed record SigmaSummary(double Sigma, Estimate RelativeRobustness, Estimate Signal, Estimate Distractor);
@@ -30,6 +40,8 @@ public sealed record LevelSummary
     public Estimate? BayesCosine { get; init; }
     public Estimate? RelativeNoise { get; init; }
     public required IReadOnlyList<SigmaSummary> Noise { get; init; }
+    /// <summary>The tangent-dimension scan, by k then eps; empty without one.</summary>
+    public IReadOnlyList<ScanSummary> Scan { get; init; } = Array.Empty<ScanSummary>();
 }
 
 /// <summary>
@@ -56,12 +68,18 @@ public sealed record ReportModel
     public required IReadOnlyList<(string Stage, double Seconds)> Stages { get; init; }
     /// <summary>The denoisers behind the alignment numbers (datasets with an exact score have none).</summary>
     public IReadOnlyList<ScoreSummary> Scores { get; init; } = Array.Empty<ScoreSummary>();
+    /// <summary>Per dataset, each k's autoencoder vs PCA error and angles to local PCA (the tangent-dimension scan's
+    /// latents.json); empty without a scan.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Manifold.LatentQuality>> Latents { get; init; } =
+        new Dictionary<string, IReadOnlyList<Manifold.LatentQuality>>();
 
     public LevelSummary? SummaryOf(JobResult r) => Levels.FirstOrDefault(l => l.Level.Contains(r));
 
     /// <param name="denoiserQuality">Per dataset, the quality.json of the sweep's denoiser, where it has one.</param>
+    /// <param name="latents">Per dataset, the tangent-dimension scan's latents.json, where it has one.</param>
     public static ReportModel Build(SweepSpec spec, IReadOnlyList<JobResult> results,
-        IReadOnlyDictionary<string, Score.DenoiserQuality>? denoiserQuality = null)
+        IReadOnlyDictionary<string, Score.DenoiserQuality>? denoiserQuality = null,
+        IReadOnlyDictionary<string, IReadOnlyList<Manifold.LatentQuality>>? latents = null)
     {
         double SigmaOf(string dataset) => spec.Measure.AlignmentSigma ?? Data.Datasets.AlignmentSigma(dataset);
         var scores = (denoiserQuality ?? new Dictionary<string, Score.DenoiserQuality>())
@@ -84,6 +102,7 @@ public sealed record ReportModel
             OutputMeasure = Common.Vocabulary.Name(
                 results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output),
             HaveLpips = haveLpips,
+            Latents = latents ?? new Dictionary<string, IReadOnlyList<Manifold.LatentQuality>>(),
             Stages = results.SelectMany(r => r.StageSeconds).GroupBy(kv => kv.Key)
                 .Select(g => (Common.Vocabulary.Name(g.Key), g.Sum(kv => kv.Value))).ToList(),
         };
@@ -123,7 +142,9 @@ public sealed record ReportModel
             Sample on = level.On(e)!, off = level.Off(e)!;
             var ratio = Bootstrap.Ratio(off, on);
             var median = Bootstrap.MedianRatio(off, on);
-            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio, median);
+            var isotropic = new OnOffCell(null, e).Isotropic(level);
+            return new EpsilonSummary(e, Bootstrap.Mean(on), Bootstrap.Mean(off), ratio, median)
+                { OffOverIsotropic = isotropic is null ? null : Bootstrap.Ratio(off, isotropic) };
         }).ToList();
         var sigmas = level.Completed.SelectMany(r => r.Distractor.Select(p => p.Sigma)).Distinct().Where(s => s > 0)
             .Order();
@@ -146,7 +167,23 @@ public sealed record ReportModel
             Level = level, Regime = regime.Regime, Reason = regime.Reason, Accuracy = level.AccuracyEstimate,
             Sensitivity = sensitivity, Alignment = Mean(level.Values(alignment)),
             BayesCosine = Mean(level.Values(r => r.Alignment?.BayesCosinePerImage)), RelativeNoise = relative,
-                Noise = noise,
+                Noise = noise, Scan = ScanOf(level),
         };
+    }
+
+    /// <summary>A level's tangent-dimension scan, seeds pooled, by k then eps.</summary>
+    static List<ScanSummary> ScanOf(Level level)
+    {
+        var cells = level.Completed.SelectMany(r => r.TangentScan ?? new()).Where(s => s.Latent is not null)
+            .Select(s => new OnOffCell(s.Latent, s.Epsilon)).Distinct().OrderBy(c => c.Latent).ThenBy(c => c.Epsilon);
+        var scan = new List<ScanSummary>();
+        foreach (var cell in cells)
+        {
+            if (cell.On(level) is not { } on || cell.Off(level) is not { } off) continue;
+            var isotropic = cell.Isotropic(level);
+            scan.Add(new ScanSummary(cell.Latent!.Value, cell.Epsilon, Bootstrap.Ratio(off, on),
+                Bootstrap.MedianRatio(off, on), isotropic is null ? null : Bootstrap.Ratio(off, isotropic)));
+        }
+        return scan;
     }
 }

@@ -8,7 +8,7 @@ public class FindingsTests
 {
     static Finding Find(string id, string? objective, params JobResult[] table)
     {
-        var regimes = new RegimeRule().Classify(table);
+        var regimes = new RegimeRule().Classify(TwoEps(table));
         var findings = Findings.Compute(regimes, 1.0, haveLpips: true);
         return findings.Single(f => f.Id == id && (objective is null || f.Objective == objective));
     }
@@ -53,7 +53,7 @@ public class FindingsTests
     {
         var f = Find(Findings.OnFlat, "gnorm", Curve(new[] { 1.0, 1, 1, 0.3 }, new[] { 2.0, 1.5, 1, 0.2 }));
         Assert.Equal(Outcome.Held, f.Outcome);
-        Assert.StartsWith("flat up to strength 0.1", f.Evidence);
+        Assert.StartsWith("held at every cell (eps 1,4). eps 1: flat up to strength 0.1", f.Evidence);
         Assert.Contains("then on moved: at gnorm 1", f.Evidence);
     }
 
@@ -88,7 +88,7 @@ public class FindingsTests
     {
         var table = Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
             .Select((r, i) => r.WithAlignment(new[] { 0.7, 0.8, 0.9, 0.7 }[i], spread: 0.05)).ToArray();
-        var findings = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: true,
+        var findings = Findings.Compute(new RegimeRule().Classify(TwoEps(table)), 1.0, haveLpips: true,
             _ => new PagLab.Score.ScoreAdequacy(adequate, "a stated reason"));
         var peak = findings.Single(f => f.Id == Findings.AlignmentPeaks);
         Assert.Equal(expected, peak.Outcome);
@@ -211,5 +211,85 @@ public class FindingsTests
         Assert.Equal(expected, f.Outcome);
         Assert.Contains(expected == Outcome.NotTestable ? "an untrained model" : "untrained control off/on",
             f.Evidence);
+    }
+
+    /// <summary>Each run's measurement at eps 1 repeated at eps 4 (same values): an on/off finding that holds at
+    /// eps 1 holds at two eps.</summary>
+    static JobResult[] TwoEps(JobResult[] table) => table.Select(r => r with
+        { Sensitivity = r.Sensitivity.Concat(r.Sensitivity.Select(x => x with { Epsilon = 4 })).ToList() }).ToArray();
+
+    /// <summary>A tangent-dimension scan at eps 1 and 4: per k, the given on and off (the same at both eps).</summary>
+    static JobResult WithScan(JobResult r, params (int K, double On, double Off)[] cells) => r with
+    {
+        TangentScan = cells.SelectMany(c => new[] { 1.0, 4.0 }.Select(eps => SensitivityResult.From(
+            new PagLab.Manifold.EpsilonResult(eps, null!, null!, c.Off / c.On)
+            {
+                OnPerImage = Around(c.On, 0.1, 40, c.K * 7 + 1), OffPerImage = Around(c.Off, 0.1, 40, c.K * 7 + 2),
+            }) with { Latent = c.K })).ToList(),
+    };
+
+    static Finding StandardFinding(params JobResult[] table) => Findings.Compute(new RegimeRule().Classify(table), 1.0,
+        haveLpips: false).Single(f => f.Id == Findings.StandardOffAboveOn);
+
+    [Fact]
+    public void OnOffFinding_HeldAtOneEpsOnly_IsInconclusive_NeedingTwo()
+    {
+        var f = StandardFinding(Run("standard", 0, 0.95, 1, 2));
+        Assert.Equal(Outcome.Inconclusive, f.Outcome);
+        Assert.StartsWith("held at eps 1, but measured at one eps; a finding needs two", f.Evidence);
+        Assert.Equal(Outcome.Held, StandardFinding(TwoEps(new[] { Run("standard", 0, 0.95, 1, 2) })).Outcome);
+    }
+
+    [Fact]
+    public void OnOffFinding_HeldAtK8ButNotAtK64_IsInconclusive_NamingK64()
+    {
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 1, 2), (8, 1, 2), (16, 1, 2), (64, 2, 1)));
+        Assert.Equal(Outcome.Inconclusive, f.Outcome);
+        Assert.StartsWith("held at the main tangents at eps 1; k=8,16 eps 1,4; did not hold at k=64 eps 1,4.",
+            f.Evidence);
+        Assert.Contains("k=64 eps 4: off/on 0.5", f.Evidence);
+    }
+
+    [Fact]
+    public void OnOffFinding_HeldAtEveryKAndTwoEps_IsHeld()
+    {
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 1, 2), (8, 1, 2), (64, 1, 3)));
+        Assert.Equal(Outcome.Held, f.Outcome);
+        Assert.StartsWith("held at every cell (the main tangents at eps 1; k=8,64 eps 1,4)", f.Evidence);
+    }
+
+    [Fact]
+    public void OnOffFinding_HeldAtEveryScannedK_ButNotOnTheMainTangents_IsInconclusive_NamingThem()
+    {
+        // the main tangents (exact ones on subspace-gaussians) stay a cell beside the scan
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 2, 1), (8, 1, 2), (64, 1, 3)));
+        Assert.Equal(Outcome.Inconclusive, f.Outcome);
+        Assert.StartsWith("held at k=8,64 eps 1,4; did not hold at the main tangents at eps 1.", f.Evidence);
+    }
+
+    [Fact]
+    public void OnOffFinding_NotHeldAnywhere_IsNotHeld()
+    {
+        var f = StandardFinding(WithScan(Run("standard", 0, 0.95, 2, 1), (8, 2, 1), (64, 3, 1)));
+        Assert.Equal(Outcome.NotHeld, f.Outcome);
+        Assert.StartsWith("did not hold at the main tangents at eps 1; k=8,64 eps 1,4", f.Evidence);
+    }
+
+    [Fact]
+    public void RelativeOffRobustness_SaysEachLevelRelativeToTheStandardAndTheUntrained()
+    {
+        var table = TwoEps(Curve(new[] { 1.0, 1, 1, 1 }, new[] { 2.0, 1.5, 1, 0.5 })
+            .Append(Untrained(1.0, 1.0)).ToArray());
+        var f = Findings.Compute(new RegimeRule().Classify(table), 1.0, haveLpips: false)
+            .Single(f => f.Id == Findings.RelativeOffRobustnessGrows);
+        Assert.Equal(Outcome.Held, f.Outcome);
+        // gnorm 1 at off/on 0.5: relative to the standard's 2 is 0.25, to the untrained's 1 is 0.5 (closed forms
+        // inside the intervals)
+        var m = System.Text.RegularExpressions.Regex.Match(f.Evidence, @"gnorm 1: [^\]]*\], / standard's \S+ "
+            + @"\[([\d.]+), ([\d.]+)\], / untrained's \S+ \[([\d.]+), ([\d.]+)\]");
+        Assert.True(m.Success, f.Evidence);
+        double Group(int i) => double.Parse(m.Groups[i].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(0.25, Group(1), Group(2));
+        Assert.InRange(0.5, Group(3), Group(4));
     }
 }

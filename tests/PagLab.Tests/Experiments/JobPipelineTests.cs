@@ -100,7 +100,7 @@ public class JobPipelineTests
     public void StageSeconds_KeepTheirNamesInResultJson()
     {
         // result.json files of earlier sweeps name their stages so; reports read them through JobStage
-        Assert.Equal(new[] { "train", "shared", "evaluate", "manifold", "alignment", "distractor" },
+        Assert.Equal(new[] { "train", "shared", "evaluate", "manifold", "kscan", "alignment", "distractor" },
             Vocabulary.Names<JobStage>());
         var result = new JobResult
         {
@@ -124,7 +124,7 @@ public class JobPipelineTests
         var spec = TinySweep.Spec() with
         {
             Objectives = new[]
-                { new ObjectiveSweep { Name = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1 } } },
+                { new PagLab.Objectives.ObjectiveConfig { Kind = PagLab.Objectives.ObjectiveKind.Gnorm, Strengths = new[] { 0.1 } } },
             Train = TinySweep.Spec().Train with
                 { Arch = PagLab.Models.Architecture.ResNet18, WidthMultiplier = 0.125, TrainSize = 64, TestSize = 32 },
         };

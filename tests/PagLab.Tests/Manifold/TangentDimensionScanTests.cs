@@ -93,7 +93,17 @@ public class TangentDimensionScanTests
         Assert.True(report.Latents[1].PcaMse <= report.Latents[0].PcaMse, "PCA error cannot grow with k");
         Assert.All(report.Latents, q => Assert.InRange(q.AnglesToLocalPca.MeanDegrees, 0, 90));
         Assert.Equal(5, File.ReadAllLines(Path.Combine(outDir, "kscan.csv")).Length);
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "kscan-latents.csv")).Length);
+        var latentRows = File.ReadAllLines(Path.Combine(outDir, "kscan-latents.csv"));
+        Assert.Equal(3, latentRows.Length);
+        Assert.All(latentRows, row => Assert.Equal(10, row.Split(',').Length));
+        foreach (var q in report.Latents)
+        {
+            // the paired difference is the difference of the two means; the interval holds it
+            var d = q.AutoencoderMinusPca!;
+            Assert.Equal(q.AutoencoderError!.Mean - q.PcaError!.Mean, d.Mean, 9);
+            Assert.True(d.Lower <= d.Mean && d.Mean <= d.Upper, $"{d}");
+            Assert.Equal(q.PcaMse, q.PcaError.Mean, 12);
+        }
         Assert.True(Directory.Exists(Path.Combine(outDir, "autoencoder-k4")));
     }
 
