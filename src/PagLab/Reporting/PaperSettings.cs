@@ -53,10 +53,10 @@ public static class PaperSettings
     // are logspace grids of 30 values; gnorm's c is the authors' convention (docs/training.md, lambdaConvention).
     static readonly PaperExperiment Cifar10 = new(DatasetName.Cifar10, 50_000, Architecture.ResNet18, 200, 10, new[]
     {
-        new PaperStrengths(ObjectiveKind.Gnorm, "c 1e-5 to 1e2"),
-        new PaperStrengths(ObjectiveKind.Smooth, "lambda 1e-4 to 1e4 at noise 0.1"),
-        new PaperStrengths(ObjectiveKind.RandSmooth, "sigma 1e-3 to 1e2"),
-        new PaperStrengths(ObjectiveKind.Pgd, "L2 eps 1e-5 to 1e4, 10 steps"),
+        new PaperStrengths(ObjectiveKind.Gnorm, "c 1e-5 to 1e2 (30 values)"),
+        new PaperStrengths(ObjectiveKind.Smooth, "lambda 1e-4 to 1e4 (30 values) at noise 0.1"),
+        new PaperStrengths(ObjectiveKind.RandSmooth, "sigma 1e-3 to 1e2 (30 values)"),
+        new PaperStrengths(ObjectiveKind.Pgd, "L2 eps 1e-5 to 1e4 (30 values), 10 steps"),
     });
 
     // PAGs Suppl. B.2: 90 epochs, PGD with 3 steps; run_experiments.py train_imagenet64x64 lists the eps.

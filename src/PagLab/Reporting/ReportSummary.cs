@@ -99,9 +99,7 @@ public static class ReportSummary
     public static IReadOnlyList<string> ScaleLines(ReportModel model)
     {
         var lines = model.Ours.Select(o => $"Ours: {o.Text}.").ToList();
-        lines.AddRange(model.ScaleLimits.Select((l, i) => $"{i + 1}. {l.Dataset}: {l.Statement}"
-            + (l.Unsettled.Count > 0 ? $" (leaves unsettled: {string.Join(", ", l.Unsettled)})."
-                : " (a caveat on every finding here).")));
+        lines.AddRange(model.ScaleLimits.Select((l, i) => $"{i + 1}. {l.Dataset}: {l.Text}"));
         var unsettled = model.Unsettled.Select(f => f.Objective is null ? $"{f.Dataset} {f.Id}"
             : $"{f.Dataset} {f.Id} ({f.Objective})").ToList();
         lines.Add(model.ScaleLimits.Count == 0 ? "No limit of scale found against the paper's setting."

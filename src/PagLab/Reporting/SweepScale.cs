@@ -22,8 +22,8 @@ public sealed record OurSetting(string Dataset, Architecture Arch, int? TrainIma
     string Images => TrainImages is int n ? $"{n.ToString("N0", Inv)} training images" : "all training images";
 
     /// <summary>One line: data, model, training, seeds and the standard model's accuracy.</summary>
-    public string Short => $"{Dataset}, {Vocabulary.Name(Arch)}, {Images}, {Epochs} epochs, "
-        + $"{Seeds} seed{(Seeds == 1 ? "" : "s")}; standard model test accuracy "
+    public string Short => $"{Dataset}, {Vocabulary.Name(Arch)}, {Images}, {SweepScale.Plural(Epochs, "epoch")}, "
+        + $"{SweepScale.Plural(Seeds, "seed")}; standard model test accuracy "
         + (StandardAccuracy is { } a ? $"{a.Text("F3")} on {TestImages.ToString("N0", Inv)} images" : "not measured");
 
     /// <summary><see cref="Short"/> and how on/off was measured.</summary>
@@ -35,9 +35,15 @@ public sealed record OurSetting(string Dataset, Architecture Arch, int? TrainIma
 
 /// <summary>
 /// One way a sweep's scale falls short of what the paper's findings need, said from the spec and the results, with
-/// the findings it leaves unsettled here (none: a caveat on every finding of the dataset).
+/// the findings of the report it leaves unsettled; a caveat (<paramref name="Caveat"/>) qualifies every finding of
+/// the dataset and settles none either way.
 /// </summary>
-public sealed record ScaleLimit(string Dataset, string Statement, IReadOnlyList<string> Unsettled);
+public sealed record ScaleLimit(string Dataset, string Statement, IReadOnlyList<string> Unsettled, bool Caveat = false)
+{
+    public string Text => Statement + (Caveat ? " (a caveat on every finding here)."
+        : Unsettled.Count > 0 ? $" (leaves unsettled: {string.Join(", ", Unsettled)})."
+        : " (no finding of this report depends on it).");
+}
 
 /// <summary>
 /// The scale of a sweep beside the paper's: per dataset, <see cref="OurSetting"/> and the <see cref="ScaleLimit"/>s
@@ -89,16 +95,17 @@ public static class SweepScale
     {
         string d = ours.Dataset;
         var limits = new List<ScaleLimit>();
-        void Add(string statement, IEnumerable<string> unsettled) =>
-            limits.Add(new ScaleLimit(d, statement, unsettled.Where(present.Contains).Distinct().ToList()));
+        void Add(string statement, IEnumerable<string> unsettled, bool caveat = false) => limits.Add(
+            new ScaleLimit(d, statement, unsettled.Where(present.Contains).Distinct().ToList(), caveat));
         if (ours.Seeds == 1)
             Add("1 seed per level: the intervals cover test images and draws, not the spread from one training run "
                 + $"to the next, so no comparison between models is settled (the paper's Figure 3: {PaperSeeds} "
                 + "seeds)", BetweenModels);
-        if (ModelScale(ours) is { } scale) Add(scale, Array.Empty<string>());
+        if (ModelScale(ours) is { } scale) Add(scale, Array.Empty<string>(), caveat: true);
         if (UntrainedControl(levels, d, eps) is { } control) Add(control, new[] { Findings.StandardOffAboveOn });
-        if (scores.FirstOrDefault(s => s.Dataset == d) is { } score) Add(ScoreStatement(spec, score),
-            score.Adequacy?.Adequate == true ? Array.Empty<string>() : AgainstScore);
+        if (scores.FirstOrDefault(s => s.Dataset == d) is { } score)
+            Add(ScoreStatement(spec, score), score.Adequacy?.Adequate == true ? Array.Empty<string>() : AgainstScore,
+                caveat: score.Adequacy?.Adequate == true);
         return limits;
     }
 
@@ -109,17 +116,21 @@ public static class SweepScale
             .ToList();
         int fewestImages = experiments.Min(e => e.TrainImages), fewestEpochs = experiments.Min(e => e.Epochs);
         var archs = experiments.Select(e => e.Arch).Distinct().ToList();
-        var short_ = new List<string>();
+        var shortfalls = new List<string>();
         if (ours.TrainImages is int n && n < fewestImages)
-            short_.Add($"{n.ToString("N0", Inv)} training images ({(100.0 * n / fewestImages).ToString("F0", Inv)}% of the paper's "
-                + $"fewest, {fewestImages.ToString("N0", Inv)})");
-        if (ours.Epochs < fewestEpochs) short_.Add($"{ours.Epochs} epochs (the paper: {fewestEpochs} or more)");
+        {
+            string share = (100.0 * n / fewestImages).ToString("F0", Inv);
+            shortfalls.Add($"{n.ToString("N0", Inv)} training images ({share}% of the paper's fewest, "
+                + $"{fewestImages.ToString("N0", Inv)})");
+        }
+        if (ours.Epochs < fewestEpochs)
+            shortfalls.Add($"{Plural(ours.Epochs, "epoch")} (the paper: {fewestEpochs} or more)");
         if (!archs.Contains(ours.Arch))
-            short_.Add($"{Vocabulary.Name(ours.Arch)} (the paper: "
+            shortfalls.Add($"{Vocabulary.Name(ours.Arch)} (the paper: "
                 + $"{string.Join(", ", archs.Select(a => Vocabulary.Name(a)))})");
-        if (short_.Count == 0) return null;
+        if (shortfalls.Count == 0) return null;
         string accuracy = ours.StandardAccuracy is { } a ? $", standard model test accuracy {a.Text("F3")}" : "";
-        return $"smaller than the paper's models: {string.Join(", ", short_)}{accuracy}; a finding that holds or "
+        return $"smaller than the paper's models: {string.Join(", ", shortfalls)}{accuracy}; a finding that holds or "
             + "fails here speaks for this scale, not for the paper's";
     }
 
@@ -139,6 +150,9 @@ public static class SweepScale
               + $"at eps {eps?.ToString("G3", Inv)}: off/on below 1 is no evidence of training here"
             : null;
     }
+
+    /// <summary>"1 epoch", "3 epochs".</summary>
+    public static string Plural(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
 
     static string ScoreStatement(SweepSpec spec, ScoreSummary score)
     {
