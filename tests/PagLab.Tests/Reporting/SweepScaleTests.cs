@@ -101,6 +101,35 @@ public class SweepScaleTests
             ReportSummary.ScaleLines(Model(3, 3.0, paperScale))[^1]);
     }
 
+    /// <summary>quality.json of a denoiser with the given gain over the Gaussian fit at the alignment sigma.</summary>
+    static Dictionary<string, PagLab.Score.DenoiserQuality> Denoiser(double gain)
+    {
+        var e = (double m) => new PagLab.Uncertainty.Estimate(m, m - 0.001, m + 0.001, 50);
+        return new()
+        {
+            ["d"] = new PagLab.Score.DenoiserQuality
+            {
+                Dataset = "d", Arch = "unet", Count = 50, EdmLoss = e(0.4),
+                BySigma = { new PagLab.Score.DenoiserQualityAtSigma { Sigma = PagLab.Data.Datasets.OtherAlignmentSigma,
+                    Mse = e(0.05 - gain), BaselineMse = e(0.05), GainOverBaseline = e(gain) } },
+            },
+        };
+    }
+
+    [Fact]
+    public void ALearnedScore_LeavesTheAlignmentFindingsUnsettled_UnlessItBeatsTheGaussianFit()
+    {
+        ScaleLimit Limit(double gain) => Assert.Single(ReportModel.Build(Spec(3), Results(3, 3.0), Denoiser(gain))
+            .ScaleLimits, l => l.Statement.StartsWith("alignment is against the score of a unet denoiser"));
+        var poor = Limit(0);
+        Assert.Contains("judged too poor", poor.Statement);
+        Assert.Equal(new[] { Findings.AlignmentPeaks, Findings.BayesAlignedMostAligned }, poor.Unsettled);
+        var adequate = Limit(0.02);
+        Assert.Contains("judged adequate", adequate.Statement);
+        Assert.True(adequate.Caveat);
+        Assert.Empty(adequate.Unsettled);
+    }
+
     [Fact]
     public void ConsoleLines_GiveEachFindingsOutcome_AndTheUnsettledCount()
     {
