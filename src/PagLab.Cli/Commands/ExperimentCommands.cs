@@ -272,8 +272,9 @@ public sealed class ExperimentCommands : ICommandGroup
             string report = parse.GetValue(output)!;
             OutputPolicy.CheckFiles("out", ReportBuilder.Files(report), parse.GetValue(dir));
             OutputPolicy.CheckFolder("out", ReportBuilder.FiguresFolder(report), FolderKind.Figures);
-            string path = ReportBuilder.Build(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
-                new ConsoleProgress(), new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
+            var (path, model) = ReportBuilder.Write(SweepFolder.Open(parse.GetValue(dir)!), parse.GetValue(output)!,
+                new RegimeSettings(parse.GetValue(tolerance), parse.GetValue(factor)));
+            foreach (var line in ReportSummary.ConsoleLines(model)) Console.WriteLine(line);
             Console.WriteLine($"report: {Path.GetFullPath(path)}");
             return 0;
         });
@@ -303,6 +304,7 @@ public sealed class ExperimentCommands : ICommandGroup
                 parse.GetValue(dataRoot), new ConsoleProgress(TimeSpan.FromSeconds(n == 1 ? 20 : 15)),
                 parse.GetValue(lpipsNet));
             string notDone = outcome.Unfinished != 0 ? $" with {outcome.Unfinished} job(s) not done" : "";
+            foreach (var line in outcome.Summary) Console.WriteLine(line);
             Console.WriteLine($"demo finished in {outcome.Elapsed:mm\\:ss}{notDone}");
             Console.WriteLine($"report: {Path.GetFullPath(outcome.Report)}");
             return outcome.Unfinished == 0 ? 0 : 4;

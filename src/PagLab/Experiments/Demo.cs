@@ -7,8 +7,9 @@ using PagLab.Reporting;
 
 namespace PagLab.Experiments;
 
-/// <summary>What `paglab demo` did: the jobs not done, the report, the wall time.</summary>
-public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed);
+/// <summary>What `paglab demo` did: the jobs not done, the report, the wall time, and the report's console summary
+/// (each finding beside the paper's setting, and what the demo's scale cannot settle).</summary>
+public sealed record DemoOutcome(int Unfinished, string Report, TimeSpan Elapsed, IReadOnlyList<string> Summary);
 
 /// <summary>
 /// The whole study, small: the demo sweep (or, full, the paper-scale one on the datasets present), run on
@@ -40,8 +41,8 @@ public static class Demo
         progress.Line(LpipsChoice.Find(null, spec.DataRoot, spec.Measure.LpipsNet).Describe());
         LocalWorkers.Run(spec, sweep.DemoSpec, sweep, workers, LocalWorkers.DefaultThreads(workers), progress);
         int unfinished = SweepRunner.Unfinished(spec, sweep).Count;
-        string report = ReportBuilder.Build(sweep, sweep.Report);
+        var (report, model) = ReportBuilder.Write(sweep, sweep.Report);
         SweepResults.WriteCsv(sweep, spec, sweep.ResultsCsv);
-        return new DemoOutcome(unfinished, report, clock.Elapsed);
+        return new DemoOutcome(unfinished, report, clock.Elapsed, ReportSummary.ConsoleLines(model));
     }
 }

@@ -72,8 +72,23 @@ public sealed record ReportModel
     /// latents.json); empty without a scan.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Manifold.LatentQuality>> Latents { get; init; } =
         new Dictionary<string, IReadOnlyList<Manifold.LatentQuality>>();
+    /// <summary>Per dataset, what the sweep trained and measured at (shown beside the paper's setting).</summary>
+    public IReadOnlyList<OurSetting> Ours { get; init; } = Array.Empty<OurSetting>();
+    /// <summary>What the sweep's scale cannot settle, per dataset (<see cref="SweepScale"/>).</summary>
+    public IReadOnlyList<ScaleLimit> ScaleLimits { get; init; } = Array.Empty<ScaleLimit>();
 
     public LevelSummary? SummaryOf(JobResult r) => Levels.FirstOrDefault(l => l.Level.Contains(r));
+
+    public OurSetting? OursOf(string dataset) => Ours.FirstOrDefault(o => o.Dataset == dataset);
+
+    /// <summary>The numbers (1-based, in <see cref="ScaleLimits"/>) of the limits that leave a finding unsettled.
+    /// </summary>
+    public IReadOnlyList<int> UnsettledBy(Finding f) => ScaleLimits
+        .Select((limit, i) => (limit, Number: i + 1))
+        .Where(x => x.limit.Dataset == f.Dataset && x.limit.Unsettled.Contains(f.Id)).Select(x => x.Number).ToList();
+
+    /// <summary>The findings some limit leaves unsettled.</summary>
+    public IReadOnlyList<Finding> Unsettled => Findings.Where(f => UnsettledBy(f).Count > 0).ToList();
 
     /// <param name="denoiserQuality">Per dataset, the quality.json of the sweep's denoiser, where it has one.</param>
     /// <param name="latents">Per dataset, the tangent-dimension scan's latents.json, where it has one.</param>
@@ -92,12 +107,16 @@ public sealed record ReportModel
                          && results.Any(r => r.Alignment is not null);
         double? eps = spec.Regimes.EpsilonFor(results);
         var alignment = Reporting.Findings.AlignmentMetric(haveLpips);
+        var levels = regimes.Select(r => Summarise(r, alignment)).ToList();
+        var findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
+            d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy);
+        var ours = spec.Datasets.Select(d => SweepScale.Ours(spec, d, levels)).OfType<OurSetting>().ToList();
         return new ReportModel
         {
             Name = spec.Name, Datasets = spec.Datasets, JobsTotal = spec.Jobs().Count, Results = results,
-            Levels = regimes.Select(r => Summarise(r, alignment)).ToList(),
-            Findings = Reporting.Findings.Compute(regimes, eps, haveLpips,
-                d => scores.FirstOrDefault(s => s.Dataset == d)?.Adequacy), RegimeEpsilon = eps, Scores = scores,
+            Levels = levels, Findings = findings, RegimeEpsilon = eps, Scores = scores, Ours = ours,
+            ScaleLimits = ours.SelectMany(o => SweepScale.Limits(spec, o, levels, scores, eps,
+                findings.Where(f => f.Dataset == o.Dataset).Select(f => f.Id).ToHashSet())).ToList(),
             Rule = spec.Regimes, Contradictions = Contradict(regimes, alignment, haveLpips ? "1 - LPIPS" : "SSIM"),
             OutputMeasure = Common.Vocabulary.Name(
                 results.Select(r => r.OutputMeasure).FirstOrDefault(m => m is not null) ?? spec.Measure.Output),

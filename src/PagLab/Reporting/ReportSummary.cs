@@ -52,11 +52,18 @@ public static class ReportSummary
                 + "95% interval [lower, upper] (bootstrap over seeds, then images). A finding is **held** when its "
                 + "interval says so, **did not hold** when it says the opposite, and **inconclusive** otherwise.")
             .AppendLine()
-            .AppendLine("| dataset | objective | the paper's claim | outcome | numbers |")
-            .AppendLine("| --- | --- | --- | --- | --- |");
+            .AppendLine("| dataset | objective | the paper's claim | the paper showed it on | ours | outcome | "
+                + "settled at this scale? | numbers |")
+            .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var f in model.Findings)
-            md.AppendLine($"| {f.Dataset} | {f.Objective ?? ""} | {Cell(f.Claim)} | **{f.OutcomeText}** | "
+            md.AppendLine($"| {f.Dataset} | {f.Objective ?? ""} | {Cell(f.Claim)} | {Cell(PaperSettings.Short(f.Id))} "
+                + $"| {Cell(model.OursOf(f.Dataset)?.Short ?? "")} | **{f.OutcomeText}** | {Settled(model, f)} | "
                 + $"{Cell(f.Evidence)} |");
+        md.AppendLine().AppendLine("## What this scale cannot settle").AppendLine();
+        foreach (var line in ScaleLines(model)) md.AppendLine(line).AppendLine();
+        md.AppendLine("## The paper's settings").AppendLine();
+        foreach (var id in model.Findings.Select(f => f.Id).Distinct())
+            md.AppendLine($"- `{id}`: {PaperSettings.Of(id)?.Text ?? "not recorded"}");
         md.AppendLine().AppendLine("## Regimes").AppendLine().AppendLine(RuleText(model, eps)).AppendLine();
         foreach (var contradiction in model.Contradictions)
             md.AppendLine($"**Alignment contradicts the regime:** {contradiction}").AppendLine();
@@ -81,6 +88,37 @@ public static class ReportSummary
                           + s.Adequacy.Reason + "."));
         }
         return md.ToString();
+    }
+
+    /// <summary>"yes", or "no (limits 1, 3)" naming the scale limits that leave the finding unsettled.</summary>
+    public static string Settled(ReportModel model, Finding f) => model.UnsettledBy(f) is { Count: > 0 } limits
+        ? $"no (limit{(limits.Count > 1 ? "s" : "")} {string.Join(", ", limits)})" : "yes";
+
+    /// <summary>The scale statement in plain lines: each dataset's setting, the numbered limits, and the findings
+    /// they leave unsettled. The report, report.md and the demo's console summary all show these lines.</summary>
+    public static IReadOnlyList<string> ScaleLines(ReportModel model)
+    {
+        var lines = model.Ours.Select(o => $"Ours: {o.Text}.").ToList();
+        lines.AddRange(model.ScaleLimits.Select((l, i) => $"{i + 1}. {l.Dataset}: {l.Text}"));
+        var unsettled = model.Unsettled.Select(f => f.Objective is null ? $"{f.Dataset} {f.Id}"
+            : $"{f.Dataset} {f.Id} ({f.Objective})").ToList();
+        lines.Add(model.ScaleLimits.Count == 0 ? "No limit of scale found against the paper's setting."
+            : unsettled.Count == 0 ? "No finding is left unsettled by a limit above; each speaks for this scale."
+            : $"{unsettled.Count} of {model.Findings.Count} findings cannot be settled at this scale: "
+              + string.Join("; ", unsettled) + ".");
+        return lines;
+    }
+
+    /// <summary>The console summary of a report: each finding's outcome beside the paper's setting, then the
+    /// scale lines.</summary>
+    public static IReadOnlyList<string> ConsoleLines(ReportModel model)
+    {
+        var lines = new List<string> { "findings (outcome; settled at this scale?; the paper showed it on):" };
+        lines.AddRange(model.Findings.Select(f => $"  {f.Dataset} {f.Id}"
+            + (f.Objective is null ? "" : $" {f.Objective}")
+            + $": {f.OutcomeText}; {Settled(model, f)}; {PaperSettings.Short(f.Id)}"));
+        lines.AddRange(ScaleLines(model));
+        return lines;
     }
 
     static string T(Estimate? e, string format = "G3") => e is null ? "–" : e.Text(format);

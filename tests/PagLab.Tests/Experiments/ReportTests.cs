@@ -31,7 +31,10 @@ public class ReportTests
         Assert.Contains("<h2>Score</h2>", text);
         Assert.Contains("not better than the Gaussian fit", text);
         string summary = File.ReadAllText(Path.Combine(dir, "report.md"));
-        Assert.Contains("| dataset | objective | the paper's claim | outcome | numbers |", summary);
+        Assert.Contains("| dataset | objective | the paper's claim | the paper showed it on | ours | outcome | "
+            + "settled at this scale? | numbers |", summary);
+        Assert.Contains("## What this scale cannot settle", summary);
+        Assert.Contains("<h2>What this scale cannot settle</h2>", text);
         Assert.Matches(@"\*\*(held|did not hold|inconclusive)\*\*", summary);
         Assert.Contains("too poor for alignment findings", summary);
         Assert.Contains("Findings", text);
