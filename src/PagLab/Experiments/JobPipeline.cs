@@ -39,6 +39,7 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         var shared = Share(job, mayDefer, times);
         if (shared is null)
         {
+            if (trained?.Release() is { } model) session.KeepDeferred(job, model);
             jobProgress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
                 + "are there");
             return JobState.Partial;
@@ -59,11 +60,12 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
             trained = Trainer.Train(SweepRunner.JobConfig(Spec, job), session.Folder.Job(job).Train, jobProgress,
                 resume: true, dataset, session.Tensorboard is { } board ? Path.Combine(board, job.Id) : null);
         var training = trained.Result;
+        bool earlier = training.Message == TrainResult.AlreadyCompleted;
         // A job trained in an earlier call (deferred, or killed after training) keeps its training time.
-        times.Record(JobStage.Train, training.Message == TrainResult.AlreadyCompleted
-            ? training.Metrics.Sum(m => m.Seconds) : times.Elapsed);
+        times.Record(JobStage.Train, earlier ? training.Metrics.Sum(m => m.Seconds) : times.Elapsed);
         if (trained.Model is { } model) AsSavedModelLoads(model);
-        return trained;
+        // deferred by this worker: its model is still in memory
+        return earlier && session.TakeDeferred(job) is { } kept ? new TrainedClassifier(training, kept) : trained;
     }
 
     /// <summary>The trained model as <see cref="SavedModel.Load"/> gives it to a sweep: on the CPU, channels-last

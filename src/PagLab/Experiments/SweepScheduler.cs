@@ -72,7 +72,12 @@ public sealed class SweepScheduler
             if (slot.Deferred && mayDefer && !session.Open(slot.Job.Dataset).Built) continue;
             var state = SweepRunner.State(session.Folder, slot.Job);
             slot.HeldElsewhere = state == JobState.Running;
-            if (state is JobState.Completed or JobState.Diverged) { slot.Done = true; continue; }
+            if (state is JobState.Completed or JobState.Diverged)
+            {
+                slot.Done = true;
+                session.DropDeferred(slot.Job);
+                continue;
+            }
             if (slot.HeldElsewhere) { heldElsewhere++; continue; }
             if (state == JobState.Failed && !retryFailed) continue;
             var outcome = Run(slot.Job, mayDefer);
@@ -81,7 +86,11 @@ public sealed class SweepScheduler
             slot.HeldElsewhere = outcome == JobState.Running;
             if (slot.HeldElsewhere) heldElsewhere++;
             else ranAny = true;
-            foreach (var other in slots.Where(s => !s.Done)) other.Done = SweepRunner.IsDone(session.Folder, other.Job);
+            foreach (var other in slots.Where(s => !s.Done && SweepRunner.IsDone(session.Folder, s.Job)))
+            {
+                other.Done = true;
+                if (other.Deferred) session.DropDeferred(other.Job);      // measured by another worker
+            }
             progress.Line($"sweep {session.Spec.Name}: {slots.Count(s => s.Done)}/{slots.Count} jobs done");
         }
         return (ranAny, heldElsewhere);
