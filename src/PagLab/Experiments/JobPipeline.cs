@@ -46,7 +46,8 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         }
         JobResult result;
         using (NewDisposeScope())
-            result = trained is null ? MeasureImported(job, shared, times) : MeasureTrained(job, shared, trained, times);
+            result = trained is null ? MeasureImported(job, shared, times)
+                : MeasureTrained(job, shared, trained, times);
         return Write(job, result, jobProgress);
     }
 
@@ -69,9 +70,11 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
     }
 
     /// <summary>The trained model as <see cref="SavedModel.Load"/> gives it to a sweep: on the CPU, channels-last
-    /// when the spec says so (training may have run NCHW), in eval mode (the trainer left it so).</summary>
+    /// when the spec says so (training may have run NCHW), in eval mode (the trainer left it so), without the
+    /// last batch's weight gradients (a deferred model is kept a while).</summary>
     void AsSavedModelLoads(ImageClassifier model)
     {
+        model.zero_grad(set_to_none: true);
         model.to(CPU);
         if (Spec.Train.UsesChannelsLast) model.ToChannelsLast();
     }
@@ -91,8 +94,8 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         return session.Open(job.Dataset);
     }
 
-    /// <summary>Measure stage of a trained job: the model trained in this call, or (trained in an earlier one) the
-    /// model loaded once from its run folder.</summary>
+    /// <summary>Measure stage of a trained job: the model trained (or deferred) in this session, or, trained by an
+    /// earlier call or another process, the model loaded once from its run folder.</summary>
     JobResult MeasureTrained(SweepJob job, SharedArtefacts shared, TrainedClassifier trained, StageTimes times)
     {
         using var earlier = trained.Model is null ? session.LoadModel(session.Folder.Job(job).Train) : null;
