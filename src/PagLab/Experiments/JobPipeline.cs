@@ -39,13 +39,15 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         var shared = Share(job, mayDefer, times);
         if (shared is null)
         {
+            if (trained?.Release() is { } model) session.KeepDeferred(job, model);
             jobProgress.Line($"job {job.Id}: trained; measured once the shared artefacts another process builds "
                 + "are there");
             return JobState.Partial;
         }
         JobResult result;
         using (NewDisposeScope())
-            result = trained is null ? MeasureImported(job, shared, times) : MeasureTrained(job, shared, trained, times);
+            result = trained is null ? MeasureImported(job, shared, times)
+                : MeasureTrained(job, shared, trained, times);
         return Write(job, result, jobProgress);
     }
 
@@ -59,17 +61,20 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
             trained = Trainer.Train(SweepRunner.JobConfig(Spec, job), session.Folder.Job(job).Train, jobProgress,
                 resume: true, dataset, session.Tensorboard is { } board ? Path.Combine(board, job.Id) : null);
         var training = trained.Result;
+        bool earlier = training.Message == TrainResult.AlreadyCompleted;
         // A job trained in an earlier call (deferred, or killed after training) keeps its training time.
-        times.Record(JobStage.Train, training.Message == TrainResult.AlreadyCompleted
-            ? training.Metrics.Sum(m => m.Seconds) : times.Elapsed);
+        times.Record(JobStage.Train, earlier ? training.Metrics.Sum(m => m.Seconds) : times.Elapsed);
         if (trained.Model is { } model) AsSavedModelLoads(model);
-        return trained;
+        // deferred by this worker: its model is still in memory
+        return earlier && session.TakeDeferred(job) is { } kept ? new TrainedClassifier(training, kept) : trained;
     }
 
     /// <summary>The trained model as <see cref="SavedModel.Load"/> gives it to a sweep: on the CPU, channels-last
-    /// when the spec says so (training may have run NCHW), in eval mode (the trainer left it so).</summary>
+    /// when the spec says so (training may have run NCHW), in eval mode (the trainer left it so), without the
+    /// last batch's weight gradients (a deferred model is kept a while).</summary>
     void AsSavedModelLoads(ImageClassifier model)
     {
+        model.zero_grad(set_to_none: true);
         model.to(CPU);
         if (Spec.Train.UsesChannelsLast) model.ToChannelsLast();
     }
@@ -89,8 +94,8 @@ public sealed class JobPipeline(SweepSession session, IProgressSink progress)
         return session.Open(job.Dataset);
     }
 
-    /// <summary>Measure stage of a trained job: the model trained in this call, or (trained in an earlier one) the
-    /// model loaded once from its run folder.</summary>
+    /// <summary>Measure stage of a trained job: the model trained (or deferred) in this session, or, trained by an
+    /// earlier call or another process, the model loaded once from its run folder.</summary>
     JobResult MeasureTrained(SweepJob job, SharedArtefacts shared, TrainedClassifier trained, StageTimes times)
     {
         using var earlier = trained.Model is null ? session.LoadModel(session.Folder.Job(job).Train) : null;

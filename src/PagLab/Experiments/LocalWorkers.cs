@@ -24,7 +24,11 @@ public static class LocalWorkers
         {
             TorchSharp.torch.set_num_threads(threads);
             string file = sweep.ProgressFile(Environment.ProcessId);
-            try { SweepRunner.RunAll(spec, sweep, new WorkerProgressFile(file, progress), tensorboard: tensorboard); }
+            try
+            {
+                using var session = new SweepSession(spec, sweep, tensorboard);
+                SweepRunner.RunAll(session, new WorkerProgressFile(file, progress));
+            }
             finally { File.Delete(file); }
         }
         else RunProcesses(spec, specPath, sweep, workers, threads, progress, tensorboard);

@@ -46,10 +46,16 @@ public static class SweepRunner
     public static int RunAll(SweepSpec spec, SweepFolder sweep, IProgressSink progress, bool retryFailed = true,
         string? tensorboard = null)
     {
-        spec = sweep.Prepare(spec);
-        using (var session = new SweepSession(spec, sweep, tensorboard))
-            new SweepScheduler(session, progress).RunAll(retryFailed);
-        return Unfinished(spec, sweep).Count;
+        using var session = new SweepSession(sweep.Prepare(spec), sweep, tensorboard);
+        return RunAll(session, progress, retryFailed);
+    }
+
+    /// <summary><see cref="RunAll(SweepSpec, SweepFolder, IProgressSink, bool, string?)"/> in a session whose spec
+    /// is prepared already (the spec is prepared once per worker process).</summary>
+    public static int RunAll(SweepSession session, IProgressSink progress, bool retryFailed = true)
+    {
+        new SweepScheduler(session, progress).RunAll(retryFailed);
+        return Unfinished(session.Spec, session.Folder).Count;
     }
 
     /// <summary>

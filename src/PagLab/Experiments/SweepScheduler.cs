@@ -72,7 +72,7 @@ public sealed class SweepScheduler
             if (slot.Deferred && mayDefer && !session.Open(slot.Job.Dataset).Built) continue;
             var state = SweepRunner.State(session.Folder, slot.Job);
             slot.HeldElsewhere = state == JobState.Running;
-            if (state is JobState.Completed or JobState.Diverged) { slot.Done = true; continue; }
+            if (state is JobState.Completed or JobState.Diverged) { MarkDone(slot); continue; }
             if (slot.HeldElsewhere) { heldElsewhere++; continue; }
             if (state == JobState.Failed && !retryFailed) continue;
             var outcome = Run(slot.Job, mayDefer);
@@ -81,10 +81,19 @@ public sealed class SweepScheduler
             slot.HeldElsewhere = outcome == JobState.Running;
             if (slot.HeldElsewhere) heldElsewhere++;
             else ranAny = true;
-            foreach (var other in slots.Where(s => !s.Done)) other.Done = SweepRunner.IsDone(session.Folder, other.Job);
+            // Jobs other workers finished count too.
+            foreach (var other in slots.Where(s => !s.Done && SweepRunner.IsDone(session.Folder, s.Job)))
+                MarkDone(other);
             progress.Line($"sweep {session.Spec.Name}: {slots.Count(s => s.Done)}/{slots.Count} jobs done");
         }
         return (ranAny, heldElsewhere);
+    }
+
+    /// <summary>A job done here or by another worker: a model this worker kept for it, deferred, is freed.</summary>
+    void MarkDone(Slot slot)
+    {
+        slot.Done = true;
+        session.DropDeferred(slot.Job);
     }
 
     /// <summary>Whether another job of the same dataset is left for this worker to train instead of waiting (not

@@ -16,6 +16,7 @@ public sealed class SweepSession : IDisposable
 {
     readonly string? tensorboard;
     readonly List<string> filesRead = new();
+    readonly Dictionary<string, ImageClassifier> deferred = new();     // by job id: trained here, not yet measured
     SharedArtefacts? current;
     DisposeScope? scope;
     Lpips? lpips;
@@ -89,6 +90,21 @@ public sealed class SweepSession : IDisposable
         }
     }
 
+    /// <summary>Keeps the model of a job this worker trained and deferred, until the job is measured here
+    /// (<see cref="TakeDeferred"/>) or elsewhere (<see cref="DropDeferred"/>): it is never read back from disk.
+    /// </summary>
+    public void KeepDeferred(SweepJob job, ImageClassifier model)
+    {
+        DropDeferred(job);
+        deferred[job.Id] = model;
+    }
+
+    /// <summary>The kept model of a deferred job, which the caller now owns; null when none is kept.</summary>
+    public ImageClassifier? TakeDeferred(SweepJob job) => deferred.Remove(job.Id, out var model) ? model : null;
+
+    /// <summary>Frees the kept model of a deferred job another worker measured.</summary>
+    public void DropDeferred(SweepJob job) => TakeDeferred(job)?.Dispose();
+
     /// <summary>A model trained or imported outside this session, loaded as the sweep measures models.</summary>
     public ImageClassifier LoadModel(string dir)
     {
@@ -117,6 +133,8 @@ public sealed class SweepSession : IDisposable
 
     public void Dispose()
     {
+        foreach (var model in deferred.Values) model.Dispose();
+        deferred.Clear();
         ReleaseDataset();
         lpips?.Dispose();
         lpips = null;

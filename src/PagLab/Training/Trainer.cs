@@ -16,10 +16,22 @@ public sealed record TrainResult(RunStatus Status, string RunDir, IReadOnlyList<
     public const string AlreadyCompleted = "already completed";
 }
 
-/// <summary>A finished run and, when trained in this call, its model in memory (owned by this record).</summary>
-public sealed record TrainedClassifier(TrainResult Result, ImageClassifier? Model) : IDisposable
+/// <summary>A finished run and, when trained in this call, its model in memory (owned by this object until
+/// <see cref="Release"/>).</summary>
+public sealed class TrainedClassifier(TrainResult result, ImageClassifier? model) : IDisposable
 {
-    public void Dispose() => Model?.Dispose();
+    public TrainResult Result { get; } = result;
+    public ImageClassifier? Model { get; private set; } = model;
+
+    /// <summary>The model, which the caller now owns (this object no longer disposes it).</summary>
+    public ImageClassifier? Release()
+    {
+        var released = Model;
+        Model = null;
+        return released;
+    }
+
+    public void Dispose() => Release()?.Dispose();
 }
 
 /// <summary>Trains a classifier with a robust objective (run kind "train"); the loop is TrainingLoop.</summary>

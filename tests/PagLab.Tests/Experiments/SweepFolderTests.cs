@@ -67,7 +67,13 @@ public class DeferredMeasurementTests
         // "Another process" builds the tangent spaces: a live owner (this process) holds their lock.
         var builder = JobLock.TryAcquire(shared.TangentsLock)!;
         int unfinished = -1;
-        var worker = new Thread(() => unfinished = SweepRunner.RunAll(spec, sweep, NullProgress.Instance));
+        IReadOnlyList<string> read = [];
+        var worker = new Thread(() =>
+        {
+            using var session = new SweepSession(spec, sweep);
+            unfinished = SweepRunner.RunAll(session, NullProgress.Instance);
+            read = session.FilesRead.ToList();
+        });
         worker.Start();
         bool Trained(SweepJob j)
         {
@@ -87,6 +93,8 @@ public class DeferredMeasurementTests
         Assert.Equal(0, unfinished);
         Assert.All(jobs, j => Assert.Equal(JobState.Completed, SweepRunner.State(sweep, j)));
         Assert.All(jobs, j => Assert.NotEmpty(JobResult.Read(sweep.Job(j).Result).Sensitivity));
+        // the deferred job was measured on the model this worker kept in memory, not read back from its run folder
+        Assert.DoesNotContain(read, f => f.StartsWith(sweep.JobsRoot, StringComparison.Ordinal));
         // A deferred job keeps the time it trained (measured in an earlier call) in its stage split.
         Assert.All(jobs, j => Assert.True(JobResult.Read(sweep.Job(j).Result).StageSeconds[JobStage.Train] > 0));
         // manifold.json: rho_2 for every gradient mode, rho_1 (the costly Monte Carlo part) for the sweep's only
