@@ -39,8 +39,12 @@ sealed record Row(double MedianMs, double P25Ms, double P75Ms, int Repeats, int 
 
 static class Bench
 {
-    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a,
-        name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
+    /// <summary>The value after option <paramref name="name"/> in the arguments, else the fallback.</summary>
+    internal static string Arg(string[] a, string name, string fallback)
+    {
+        int i = Array.IndexOf(a, name);
+        return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback;
+    }
 
     public static Row Time(Action action, int warmup, int repeats, int items, string? note = null)
     {

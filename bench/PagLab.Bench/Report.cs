@@ -5,8 +5,7 @@ using System.Text.Json.Nodes;
 /// <summary>`PagLab.Bench report`: docs/BENCHMARKS.md from the PagLab and PyTorch runs' JSON (bench/run).</summary>
 static class Report
 {
-    static string Arg(string[] a, string name, string fallback) { int i = Array.IndexOf(a,
-        name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback; }
+    static string Arg(string[] a, string name, string fallback) => Bench.Arg(a, name, fallback);
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>The two runs' JSON, their rows and the interleaved resnet18 pairs (null: none were run).</summary>

@@ -230,13 +230,13 @@ public sealed class ManifoldCommands : ICommandGroup
                 parse.GetValue(model), parse.GetValue(tangents));
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureManifold(new ManifoldRequest
+            var request = new ManifoldRequest(parse.GetValue(model)!, parse.GetValue(tangents)!, data)
             {
-                ModelDir = parse.GetValue(model)!, TangentsPath = parse.GetValue(tangents)!, Dataset = data,
                 Epsilons = NumberList.Parse(parse.GetValue(eps)!, "--eps"), Draws = parse.GetValue(draws),
                 Measure = kind, Seed = parse.GetValue(seed), BatchImages = parse.GetValue(batch),
                 ChannelsLast = parse.GetValue(channelsLast), Count = parse.GetValue(count),
-            }, new ConsoleProgress());
+            };
+            var report = ManifoldExperiments.MeasureManifold(request, new ConsoleProgress());
             ManifoldReportFiles.Write(parse.GetValue(output)!, report);
             Console.WriteLine($"{report.Results.FirstOrDefault()?.OnPerImage.Length ?? 0} images (those of "
                 + $"{parse.GetValue(tangents)}), {parse.GetValue(draws)} draws each");
@@ -273,13 +273,13 @@ public sealed class ManifoldCommands : ICommandGroup
                 parse.GetValue(model), tangentPath);
             var data = ManifoldExperiments.LoadDataset(parse.GetValue(dataset)!, parse.GetValue(dataRoot),
                 parse.GetValue(seed));
-            var report = ManifoldExperiments.MeasureTheorem1(new Theorem1Request
+            var request = new Theorem1Request(parse.GetValue(model)!, tangentPath, data)
             {
-                ModelDir = parse.GetValue(model)!, TangentsPath = tangentPath, Dataset = data,
                 Sigmas = NumberList.Parse(parse.GetValue(sigmas)!, "--sigmas"), Draws = parse.GetValue(draws),
                 Mode = classMode, Seed = parse.GetValue(seed), BatchImages = parse.GetValue(batch),
                 Count = parse.GetValue(count),
-            }, new ConsoleProgress());
+            };
+            var report = ManifoldExperiments.MeasureTheorem1(request, new ConsoleProgress());
             ManifoldReportFiles.Write(parse.GetValue(output)!, report);
             Console.WriteLine("sigma      rho_1(sigma)  rho_2      mean|rho1-rho2|  mean|rho1-rho1_linear|");
             foreach (var r in report.Rows) Console.WriteLine($"{r.Sigma,-10:G3} {r.Rho1Mean,-13:G5} "

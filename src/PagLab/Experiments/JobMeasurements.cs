@@ -60,9 +60,8 @@ public static class JobMeasurements
     static JobResult MeasureManifold(JobContext c, JobResult result)
     {
         var spec = c.Spec;
-        var request = new ManifoldRequest
+        var request = new ManifoldRequest(c.ModelDir, c.Shared.TangentsPath, c.Dataset)
         {
-            ModelDir = c.ModelDir, TangentsPath = c.Shared.TangentsPath, Dataset = c.Dataset,
             Epsilons = spec.Measure.Epsilons, Draws = spec.Measure.Draws, Measure = c.Measure, Seed = c.Job.Seed,
             BatchImages = spec.Measure.BatchImages, Rho1Modes = new[] { spec.Measure.Mode }, // the mode reported
             Isotropic = spec.Measure.IsotropicControl,

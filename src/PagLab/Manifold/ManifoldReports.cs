@@ -118,8 +118,7 @@ public static class ManifoldReportFiles
     static void Write<T>(string jsonPath, T report, string[] columns, IEnumerable<IEnumerable<string>> rows)
     {
         JsonFiles.Write(jsonPath, report);
-        var lines = rows.Select(cells => string.Join(",", cells)).Prepend(string.Join(",", columns));
-        AtomicFile.WriteAllText(Path.ChangeExtension(jsonPath, ".csv"), string.Concat(lines.Select(l => l + "\n")));
+        CsvTable.Write(Path.ChangeExtension(jsonPath, ".csv"), columns, rows);
     }
 
     static string Format(double v) => ManifoldExperiments.Format(v);

@@ -9,14 +9,12 @@ public sealed record TangentRequest(TangentEstimator Estimator, Split Split, int
     int Dimension);
 
 /// <summary>
-/// What a measurement on a tangent file names: the model folder and the tangent file (loaded from them, or given in
-/// memory and named by them in the report), the dataset, the noise draws per image, the seed and the images per batch.
+/// A measurement on a tangent file: of the model in <paramref name="ModelDir"/> on the tangent spaces in
+/// <paramref name="TangentsPath"/> (loaded from them, or given in memory and named by them in the report) and the
+/// images of <paramref name="Dataset"/> they belong to; the noise draws per image, the seed and the images per batch.
 /// </summary>
-public abstract record TangentMeasurementRequest
+public abstract record TangentMeasurementRequest(string ModelDir, string TangentsPath, IDataset Dataset)
 {
-    public required string ModelDir { get; init; }
-    public required string TangentsPath { get; init; }
-    public required IDataset Dataset { get; init; }
     /// <summary>Noise draws per image.</summary>
     public required int Draws { get; init; }
     public long Seed { get; init; }
@@ -29,7 +27,8 @@ public abstract record TangentMeasurementRequest
 
 /// <summary>One `measure manifold` measurement: on- and off-manifold output change per epsilon, rho_1, rho_2.
 /// </summary>
-public sealed record ManifoldRequest : TangentMeasurementRequest
+public sealed record ManifoldRequest(string ModelDir, string TangentsPath, IDataset Dataset)
+    : TangentMeasurementRequest(ModelDir, TangentsPath, Dataset)
 {
     /// <summary>L2 norms of the perturbations.</summary>
     public required double[] Epsilons { get; init; }
@@ -44,7 +43,8 @@ public sealed record ManifoldRequest : TangentMeasurementRequest
 }
 
 /// <summary>One `measure theorem1` measurement: rho_1(sigma) against rho_2 as sigma falls.</summary>
-public sealed record Theorem1Request : TangentMeasurementRequest
+public sealed record Theorem1Request(string ModelDir, string TangentsPath, IDataset Dataset)
+    : TangentMeasurementRequest(ModelDir, TangentsPath, Dataset)
 {
     public required double[] Sigmas { get; init; }
     /// <summary>Which logit is f.</summary>

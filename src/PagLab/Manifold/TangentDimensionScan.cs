@@ -1,3 +1,4 @@
+using System.Globalization;
 using PagLab.Common;
 using PagLab.Data;
 using PagLab.IO;
@@ -248,28 +249,30 @@ public static class TangentDimensionScan
     public static void Write(string outDir, TangentScanReport report)
     {
         JsonFiles.Write(Path.Combine(outDir, ReportFile), report);
-        var rows = new List<string> { "model,untrained,test_accuracy,latent,epsilon,off_over_on,off_over_on_lower,"
-            + "off_over_on_upper,median_off_over_on,median_off_over_on_lower,median_off_over_on_upper,"
-            + "off_over_isotropic,off_over_isotropic_lower,off_over_isotropic_upper" };
-        foreach (var c in report.Cells)
+        CsvTable.Write(Path.Combine(outDir, "kscan.csv"), CellColumns, report.Cells.Select(c =>
         {
             var m = report.Models.First(x => x.Label == c.Model);
-            rows.Add(string.Join(",", Quote(c.Model), m.Untrained ? "true" : "false", F(m.TestAccuracy.Mean),
-                c.Latent, F(c.Epsilon), Cells(c.OffOverOn), Cells(c.MedianOffOverOn), Cells(c.OffOverIsotropic)));
-        }
-        AtomicFile.WriteAllText(Path.Combine(outDir, "kscan.csv"), string.Join("\n", rows) + "\n");
-        var latents = new List<string> { "latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
-            + "max_angle_to_local_pca_degrees,autoencoder_minus_pca,autoencoder_minus_pca_lower,"
-            + "autoencoder_minus_pca_upper,mean_angle_lower,mean_angle_upper" };
-        latents.AddRange(report.Latents.Select(q => string.Join(",", q.Latent, F(q.AutoencoderMse), F(q.PcaMse),
-            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees), Cells(q.AutoencoderMinusPca),
-            q.MeanAngleDegrees is { } a ? $"{F(a.Lower)},{F(a.Upper)}" : ",")));
-        AtomicFile.WriteAllText(Path.Combine(outDir, "kscan-latents.csv"), string.Join("\n", latents) + "\n");
+            return new[] { CsvTable.Quote(c.Model), m.Untrained ? "true" : "false", F(m.TestAccuracy.Mean),
+                c.Latent.ToString(CultureInfo.InvariantCulture), F(c.Epsilon) }
+                .Concat(new[] { c.OffOverOn, c.MedianOffOverOn, c.OffOverIsotropic }.SelectMany(Cells));
+        }));
+        CsvTable.Write(Path.Combine(outDir, "kscan-latents.csv"), LatentColumns, report.Latents.Select(q => new[]
+        {
+            q.Latent.ToString(CultureInfo.InvariantCulture), F(q.AutoencoderMse), F(q.PcaMse),
+            F(q.AnglesToLocalPca.MeanDegrees), F(q.AnglesToLocalPca.MaxDegrees),
+        }.Concat(Cells(q.AutoencoderMinusPca))
+            .Concat(q.MeanAngleDegrees is { } a ? new[] { F(a.Lower), F(a.Upper) } : new[] { "", "" })));
     }
 
-    static string Quote(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
+    static readonly string[] CellColumns = ["model", "untrained", "test_accuracy", "latent", "epsilon", "off_over_on",
+        "off_over_on_lower", "off_over_on_upper", "median_off_over_on", "median_off_over_on_lower",
+        "median_off_over_on_upper", "off_over_isotropic", "off_over_isotropic_lower", "off_over_isotropic_upper"];
 
-    static string Cells(Estimate? e) => e is null ? ",," : $"{F(e.Mean)},{F(e.Lower)},{F(e.Upper)}";
+    static readonly string[] LatentColumns = ["latent", "autoencoder_test_mse", "pca_test_mse",
+        "mean_angle_to_local_pca_degrees", "max_angle_to_local_pca_degrees", "autoencoder_minus_pca",
+        "autoencoder_minus_pca_lower", "autoencoder_minus_pca_upper", "mean_angle_lower", "mean_angle_upper"];
+
+    static string[] Cells(Estimate? e) => e is null ? ["", "", ""] : [F(e.Mean), F(e.Lower), F(e.Upper)];
 
     static string F(double v) => ManifoldExperiments.Format(v);
 }

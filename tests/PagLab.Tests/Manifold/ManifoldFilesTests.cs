@@ -59,3 +59,27 @@ public class ManifoldFilesTests
             Directory.GetFiles(Path.GetDirectoryName(output)!).Order());
     }
 }
+
+/// <summary>kscan.csv and kscan-latents.csv keep their format (free-text labels quoted, numbers G6).</summary>
+public class TangentScanFilesTests
+{
+    [Fact]
+    public void KscanCsvs_QuoteLabels_AndListOneRowPerCellAndLatent()
+    {
+        var estimate = new PagLab.Uncertainty.Estimate(1.5, 1.25, 1.75, 3);
+        var report = new TangentScanReport("shapes", "softmax-l1", 3, 2,
+            new[] { new ScannedModel("a \"b\", c", null, true, new PagLab.Uncertainty.Estimate(0.9, 0.8, 1, 3)) },
+            new[] { new LatentQuality(4, 0.01, 0.02, new AngleSummary(10, 20, 15, 3)) },
+            new[] { new ScanCell("a \"b\", c", 4, 0.5, estimate, estimate with { Mean = 1.0 / 3 }, estimate) });
+        string dir = TestPaths.TempDir("kscan-files");
+        TangentDimensionScan.Write(dir, report);
+        Assert.Equal("model,untrained,test_accuracy,latent,epsilon,off_over_on,off_over_on_lower,off_over_on_upper,"
+            + "median_off_over_on,median_off_over_on_lower,median_off_over_on_upper,off_over_isotropic,"
+            + "off_over_isotropic_lower,off_over_isotropic_upper\n"
+            + "\"a \"\"b\"\", c\",true,0.9,4,0.5,1.5,1.25,1.75,0.333333,1.25,1.75,1.5,1.25,1.75\n",
+            File.ReadAllText(Path.Combine(dir, "kscan.csv")));
+        Assert.Equal("latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
+            + "max_angle_to_local_pca_degrees\n4,0.01,0.02,10,20\n",
+            File.ReadAllText(Path.Combine(dir, "kscan-latents.csv")));
+    }
+}
