@@ -38,6 +38,10 @@ public sealed record SharedSettings
     /// dataset under shared/&lt;dataset&gt;/kscan/, and every job's on/off measured on each one's tangents; null
     /// (the default): no scan.</summary>
     public int[]? TangentDimensions { get; init; }
+    /// <summary>How the scan estimates the tangents of each k: autoencoder (the default, as the paper's), or
+    /// local-pca (the k principal directions of each image's localPcaNeighbours nearest training images; for data
+    /// the autoencoder cannot represent, such as subspace-gaussians-weak, whose pixels are centred at 0).</summary>
+    public TangentEstimator TangentScanEstimator { get; init; } = TangentEstimator.Autoencoder;
 
     /// <summary>Keys of `shared` before it held the templates, and where each one lives now.</summary>
     public static readonly IReadOnlyDictionary<string, string> OldKeys = new Dictionary<string, string>
@@ -238,6 +242,9 @@ public sealed record SweepSpec
         Require.That(s.TangentDimensions is not { } ks || ks.Length > 0 && ks.All(k => k >= 1)
             && ks.Distinct().Count() == ks.Length,
             $"{where}: shared.tangentDimensions must list distinct latent dimensions k >= 1");
+        Require.That(s.TangentScanEstimator != TangentEstimator.True,
+            $"{where}: shared.tangentScanEstimator must be autoencoder or local-pca (the exact tangent space has one "
+            + "dimension; shared.tangentEstimator true measures on it)");
         Require.That(s.TangentDimensions is null || Measure.Manifold,
             $"{where}: shared.tangentDimensions scans the on/off measurement; set measure.manifold to true");
         try { AutoencoderFor(Datasets[0]).Validate(); }

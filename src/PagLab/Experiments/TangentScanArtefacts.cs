@@ -9,7 +9,8 @@ namespace PagLab.Experiments;
 
 /// <summary>
 /// The tangent-dimension scan of a sweep (`shared.tangentDimensions`, issue 24): per dataset, one autoencoder of
-/// latent k per listed k and its tangent spaces of the same test images as the shared tangents, built once under
+/// latent k per listed k (or local PCA of k directions, `shared.tangentScanEstimator`) and its tangent spaces of the
+/// same test images as the shared tangents, built once under
 /// shared/&lt;dataset&gt;/kscan/ (one lock for all k) with each k's fit (<see cref="LatentQuality"/>) in
 /// latents.json, written last. The process that builds keeps the tangents it built; the others load them.
 /// </summary>
@@ -86,13 +87,19 @@ public sealed class TangentScanArtefacts : IDisposable
             using var pca = PcaBasis.Fit(dataset.Train.Images);
             foreach (int k in spec.Shared.TangentDimensions!)
             {
-                var config = spec.AutoencoderFor(dataset.Name) with { Latent = k };
-                var tangents = TangentDimensionScan.BuildLatent(config, AutoencoderDir(shared, k), dataset, pca,
-                    spec.Shared.TangentCount, spec.Shared.LocalPcaNeighbours, spec.Shared.TangentBatchSize, progress,
-                    out var quality, tensorboard is null ? null : Path.Combine(tensorboard, $"k{k}"));
+                var s = spec.Shared;
+                LatentQuality quality;
+                var tangents = s.TangentScanEstimator == TangentEstimator.LocalPca
+                    ? TangentDimensionScan.BuildLocalPcaLatent(dataset, pca, k, s.TangentCount, s.LocalPcaNeighbours,
+                        out quality)
+                    : TangentDimensionScan.BuildLatent(spec.AutoencoderFor(dataset.Name) with { Latent = k },
+                        AutoencoderDir(shared, k), dataset, pca, s.TangentCount, s.LocalPcaNeighbours,
+                        s.TangentBatchSize, progress, out quality, tensorboard is null ? null
+                            : Path.Combine(tensorboard, $"k{k}"));
                 built.Add((k, tangents));
                 tangents.Save(TangentsPath(shared, k));
-                qualities.Add(quality);
+                qualities.Add(quality with { MeanAngleToExactDegrees =
+                    TangentDimensionScan.MeanAngleToExact(tangents, dataset) });
             }
             JsonFiles.Write(LatentsPath(shared), qualities);
             return new TangentScanArtefacts(built, qualities);

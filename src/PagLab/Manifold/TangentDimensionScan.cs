@@ -64,6 +64,12 @@ public sealed record LatentQuality(int Latent, double AutoencoderMse, double Pca
     /// <summary>The mean principal angle to local PCA (degrees) with its interval over the measured images.
     /// </summary>
     public Estimate? MeanAngleDegrees { get; init; }
+    /// <summary>How the k-dimensional tangents were estimated; null (files before it): autoencoder. For local-pca the
+    /// autoencoder fields are NaN and the angles to local PCA 0 (they are local PCA's).</summary>
+    public TangentEstimator? Estimator { get; init; }
+    /// <summary>The mean principal angle (degrees) to the exact tangent space, on data that has one (subspace-
+    /// gaussians): min(k, m) angles per image, all near 0 when the smaller space lies in the larger.</summary>
+    public Estimate? MeanAngleToExactDegrees { get; init; }
 }
 
 /// <summary>One model at one k and epsilon: off/on as a ratio of means and as the median of per-image ratios, and
@@ -206,6 +212,34 @@ public static class TangentDimensionScan
             tangents.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// One k of the scan by local PCA (no autoencoder): each image's k principal directions among its
+    /// <paramref name="neighbours"/> nearest training images; its fit is PCA's test error with that k.
+    /// </summary>
+    public static TangentSpaces BuildLocalPcaLatent(IDataset dataset, PcaBasis pca, int k, int count, int neighbours,
+        out LatentQuality quality)
+    {
+        var tangents = ManifoldExperiments.EstimateWithLocalPca(dataset, Split.Test, count, neighbours, k);
+        var linear = Bootstrap.Sample.One(pca.ErrorPerImage(dataset.Test.Images, k));
+        quality = new LatentQuality(k, double.NaN, pca.TestMse(dataset.Test.Images, k),
+            new AngleSummary(0, 0, 0, tangents.Count))
+        {
+            PcaError = Bootstrap.Mean(linear), Estimator = TangentEstimator.LocalPca,
+        };
+        return tangents;
+    }
+
+    /// <summary>The mean principal angle of each image's tangents to the exact tangent space (degrees, interval over
+    /// images); null for data without one.</summary>
+    public static Estimate? MeanAngleToExact(TangentSpaces tangents, IDataset dataset)
+    {
+        if (dataset is not SubspaceGaussians) return null;
+        using var _ = NewDisposeScope();
+        var exact = TangentCheck.TrueBasis(dataset).to_type(ScalarType.Float32);                // (d, m)
+        var angles = PrincipalAngles.Between(tangents.Bases, exact) * (180.0 / Math.PI);       // (N, min(k, m))
+        return Bootstrap.Mean(Bootstrap.Sample.One(angles.mean(new long[] { 1 }).data<double>().ToArray()));
     }
 
     /// <summary>Each image's reconstruction error, mean squared error per pixel.</summary>

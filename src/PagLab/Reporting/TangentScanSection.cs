@@ -32,14 +32,21 @@ public static class TangentScanSection
 
     static void Latents(StringBuilder html, string dataset, IReadOnlyList<Manifold.LatentQuality> latents)
     {
-        html.Append($"<h3>{Esc(dataset)}: the manifold estimate per k</h3><table><tr><th>k</th>"
+        html.Append($"<h3>{Esc(dataset)}: the manifold estimate per k</h3><table><tr><th>k</th><th>estimator</th>"
             + "<th>autoencoder test MSE per pixel</th><th>PCA test MSE per pixel</th><th>autoencoder - PCA (paired)"
-            + "</th><th>mean angle to local PCA (degrees)</th><th>largest angle</th></tr>");
+            + "</th><th>mean angle to local PCA (degrees)</th><th>largest angle</th>"
+            + "<th>mean angle to the exact tangents (degrees)</th></tr>");
         foreach (var q in latents)
-            html.Append($"<tr><td>{q.Latent}</td><td>{T(q.AutoencoderError, q.AutoencoderMse)}</td>")
+        {
+            bool local = q.Estimator == Manifold.TangentEstimator.LocalPca;
+            html.Append($"<tr><td>{q.Latent}</td>")
+                .Append($"<td class=l>{Common.Vocabulary.Name(q.Estimator ?? Manifold.TangentEstimator.Autoencoder)}")
+                .Append($"</td><td>{T(q.AutoencoderError, q.AutoencoderMse)}</td>")
                 .Append($"<td>{T(q.PcaError, q.PcaMse)}</td><td>{T(q.AutoencoderMinusPca, null)}</td>")
-                .Append($"<td>{T(q.MeanAngleDegrees, q.AnglesToLocalPca.MeanDegrees)}</td>")
-                .Append($"<td>{Number(q.AnglesToLocalPca.MaxDegrees)} (max over images)</td></tr>");
+                .Append($"<td>{(local ? "–" : T(q.MeanAngleDegrees, q.AnglesToLocalPca.MeanDegrees))}</td>")
+                .Append($"<td>{(local ? "–" : Number(q.AnglesToLocalPca.MaxDegrees) + " (max over images)")}</td>")
+                .Append($"<td>{T(q.MeanAngleToExactDegrees, null)}</td></tr>");
+        }
         html.Append("</table>");
     }
 
@@ -69,7 +76,7 @@ public static class TangentScanSection
 
     /// <summary>An estimate with its interval; a scan written before intervals shows its point value, marked.</summary>
     static string T(Estimate? e, double? point) => e is not null ? Esc(e.Text("G3"))
-        : point is double p ? $"{Number(p)} (no interval)" : "–";
+        : point is double p && double.IsFinite(p) ? $"{Number(p)} (no interval)" : "–";
 
     static string Number(double v) => Esc(v.ToString("G3", System.Globalization.CultureInfo.InvariantCulture));
 

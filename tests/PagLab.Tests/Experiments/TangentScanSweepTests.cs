@@ -80,6 +80,43 @@ public class TangentScanSweepTests
     }
 
     [Fact]
+    public void LocalPcaScan_OfDataExactlyOnASubspace_LiesInTheExactTangentSpace_AtEveryKBelowItsDimension()
+    {
+        var tiny = TinySweep.Spec(strengths: 1);
+        var spec = tiny with
+        {
+            Objectives = tiny.Objectives.Take(1).ToArray(),
+            Shared = tiny.Shared with
+                { TangentDimensions = new[] { 2, 3 }, TangentScanEstimator = TangentEstimator.LocalPca },
+            Measure = tiny.Measure with { Alignment = false, Distractor = false },
+        };
+        spec.Validate("test");
+        var folder = new SweepFolder(TestPaths.TempDir("kscan-local"));
+        Assert.Equal(0, SweepRunner.RunAll(spec, folder, NullProgress.Instance));
+        var shared = folder.Shared(spec.Datasets[0]);
+        var qualities = TangentScanArtefacts.ReadQualities(shared)!;
+        // subspace-gaussians lies exactly on a 16-dimensional subspace: every local principal direction is in it
+        foreach (var q in qualities)
+        {
+            Assert.Equal(TangentEstimator.LocalPca, q.Estimator);
+            Assert.InRange(q.MeanAngleToExactDegrees!.Upper, 0, 0.5);            // float32 rounding, not geometry
+            Assert.True(double.IsNaN(q.AutoencoderMse));
+        }
+        Assert.False(Directory.Exists(Path.Combine(TangentScanArtefacts.Root(shared), "autoencoder-k2")));
+        var result = JobResult.Read(folder.Job(spec.Jobs()[0]).Result);
+        Assert.Equal(4, result.TangentScan!.Count);
+    }
+
+    [Fact]
+    public void TangentScanEstimator_True_IsRefused()
+    {
+        var spec = TinySweep.Spec() with { Shared = TinySweep.Spec().Shared with
+            { TangentDimensions = new[] { 2 }, TangentScanEstimator = TangentEstimator.True } };
+        var e = Assert.ThrowsAny<PagLabException>(() => spec.Validate("test"));
+        Assert.Contains("shared.tangentScanEstimator must be autoencoder or local-pca", e.Message);
+    }
+
+    [Fact]
     public void TinySweep_WithoutTheControls_WritesNoneOfTheirFields()
     {
         var spec = TinySweep.Spec();
@@ -121,7 +158,7 @@ public class TangentScanSweepTests
     [Theory]
     [InlineData("study-mnist-distractor.json", new[] { 8, 16, 32, 64 })]
     [InlineData("study-fashion-mnist.json", new[] { 8, 16, 32, 64 })]
-    [InlineData("ground-truth-sweep.json", new[] { 2, 4, 8 })]
+    [InlineData("ground-truth-sweep.json", new[] { 2, 4, 8 })]         // local PCA: its pixels are centred at 0
     public void ExampleStudies_CarryBothControls(string file, int[] latents)
     {
         var spec = SweepSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", file));
