@@ -109,7 +109,7 @@ public sealed class AutoencoderStep : ITrainingStep<AutoencoderEpoch>
         };
         torch.manual_seed(config.Seed);
         Model = new ConvAutoencoder(spec);
-        Optimizer = optim.Adam(Model.parameters(), config.LearningRate);
+        Optimizer = new RaceFree.Adam(Model.parameters(), config.LearningRate);
         Options = new LoopOptions
         {
             Epochs = config.Epochs, BatchSize = config.BatchSize, Seed = config.Seed, NoiseSeed = config.Seed,

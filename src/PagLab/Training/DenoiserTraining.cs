@@ -123,7 +123,7 @@ public sealed class DenoiserStep : ITrainingStep<DenoiserEpoch>
             Arch = config.Arch, HiddenWidth = config.HiddenWidth,
         };
         denoiser = new EdmPreconditioner(DenoiserNetworks.Create(spec));
-        Optimizer = torch.optim.Adam(denoiser.Network.parameters(), config.LearningRate);
+        Optimizer = new RaceFree.Adam(denoiser.Network.parameters(), config.LearningRate);
         ema = DenoiserNetworks.Create(spec);
         using (no_grad())
         {

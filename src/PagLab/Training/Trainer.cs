@@ -104,7 +104,7 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         {
             OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,
                                     weight_decay: config.WeightDecay),
-            _ => torch.optim.Adam(model.parameters(), config.LearningRate, weight_decay: config.WeightDecay),
+            _ => new RaceFree.Adam(model.parameters(), config.LearningRate, config.WeightDecay),
         };
         Options = new LoopOptions
         {
