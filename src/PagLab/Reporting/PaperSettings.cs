@@ -100,6 +100,10 @@ public static class PaperSettings
     /// <summary>The finding ids the table knows.</summary>
     public static IEnumerable<string> Ids => Table.Keys;
 
+    /// <summary>Every experiment of the paper the table names, once.</summary>
+    public static IReadOnlyList<PaperExperiment> Experiments =>
+        Table.Values.SelectMany(p => p.Experiments).Distinct().ToList();
+
     /// <summary>The paper's setting of a finding; null for an id the table lacks (PaperSettingsTests keeps every id of
     /// <see cref="Findings"/> in it).</summary>
     public static PaperSetting? Of(string findingId) => Table.GetValueOrDefault(findingId);

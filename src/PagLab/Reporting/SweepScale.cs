@@ -54,8 +54,8 @@ public static class SweepScale
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>The paper's Figure 3 seeds per strength (its caption).</summary>
-    public const int PaperSeeds = 10;
+    /// <summary>The most seeds per strength the paper states (Figure 3's caption: 10).</summary>
+    static int PaperSeeds => PaperSettings.Experiments.Max(e => e.Seeds ?? 0);
 
     /// <summary>Findings that compare differently trained models: a single seed cannot settle them.</summary>
     static readonly string[] BetweenModels =
@@ -112,8 +112,7 @@ public static class SweepScale
     /// <summary>Training set, model and epochs against the paper's smallest: null when none falls short.</summary>
     static string? ModelScale(OurSetting ours)
     {
-        var experiments = PaperSettings.Ids.Select(PaperSettings.Of).SelectMany(p => p!.Experiments).Distinct()
-            .ToList();
+        var experiments = PaperSettings.Experiments;
         int fewestImages = experiments.Min(e => e.TrainImages), fewestEpochs = experiments.Min(e => e.Epochs);
         var archs = experiments.Select(e => e.Arch).Distinct().ToList();
         var shortfalls = new List<string>();

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace PagLab.Training;
 
 /// <summary>Optimisers whose steps keep every Scalar alive through the native call that reads it
-/// (<see cref="Adam"/> says why).</summary>
+/// (<see cref="Adam"/> says why; <see cref="SGD"/> has the same race).</summary>
 public static class RaceFree
 {
     /// <summary>
@@ -67,6 +67,51 @@ public static class RaceFree
                     negativeStepSize = -(learningRate / biasCorrection1);
                 var denominator = secondMoment.sqrt().div_(sqrtBiasCorrection2).add_(epsilon, one);
                 param.addcdiv_(state.exp_avg, denominator, negativeStepSize);
+            }
+        }
+    }
+
+    /// <summary>
+    /// SGD with momentum as TorchSharp's (the authors' optimiser, docs/training.md): the same options, state, state
+    /// file and update (L2 weight decay added to the gradient, momentum buffer started at the first gradient,
+    /// optional dampening and Nesterov), every Scalar kept alive through its native call as in <see cref="Adam"/>;
+    /// named SGD for the same reason.
+    /// </summary>
+    public sealed class SGD : TorchSharp.Modules.SGD
+    {
+        public SGD(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double weightDecay = 0,
+            double dampening = 0, bool nesterov = false)
+            : base(parameters, learningRate, momentum, dampening, weightDecay, nesterov)
+        {
+        }
+
+        public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(Update, closure);
+
+        /// <summary>One update of a parameter group: TorchSharp's SGD.step line for line, its Scalars kept alive.
+        /// </summary>
+        void Update(ParamGroup group)
+        {
+            var options = (Options)group.Options;
+            double momentum = options.momentum!.Value, decay = options.weight_decay!.Value;
+            double learningRate = options.LearningRate!.Value;
+            bool nesterov = options.nesterov!.Value;
+            using Scalar momentumScalar = momentum, decayScalar = decay,
+                oneMinusDampening = 1 - options.dampening!.Value,
+                step = options.maximize!.Value ? learningRate : -learningRate;
+            foreach (var param in group.Parameters)
+            {
+                var state = (State)_state[param.Handle];
+                if (param.grad is not { } gradient) continue;
+                if (decay != 0) gradient = gradient.add(param, decayScalar);
+                if (momentum != 0)
+                {
+                    var buffer = state.momentum_buffer;
+                    if (buffer is null)
+                        state.momentum_buffer = buffer = gradient.clone().detach().DetachFromDisposeScope();
+                    else buffer.mul_(momentumScalar).add_(gradient, oneMinusDampening);
+                    gradient = nesterov ? gradient.add(buffer, momentumScalar) : buffer;
+                }
+                param.add_(gradient, step);
             }
         }
     }

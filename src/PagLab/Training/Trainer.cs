@@ -102,8 +102,8 @@ public sealed class ClassifierStep : ITrainingStep<EpochMetrics>
         if (config.TrainsChannelsLast(NormLayers.HasBatchNorm(model))) model.ToChannelsLast();
         Optimizer = config.Optimizer switch
         {
-            OptimizerKind.Sgd => torch.optim.SGD(model.parameters(), config.LearningRate, momentum: config.Momentum,
-                                    weight_decay: config.WeightDecay),
+            OptimizerKind.Sgd => new RaceFree.SGD(model.parameters(), config.LearningRate, config.Momentum,
+                                    config.WeightDecay),
             _ => new RaceFree.Adam(model.parameters(), config.LearningRate, config.WeightDecay),
         };
         Options = new LoopOptions

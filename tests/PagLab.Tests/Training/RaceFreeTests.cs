@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Training;
 
-public class RaceFreeAdamTests
+public class RaceFreeTests
 {
     /// <summary>A small MLP with the same weights for every call of the same seed.</summary>
     static nn.Module<Tensor, Tensor> Model(long seed)
@@ -79,6 +79,48 @@ public class RaceFreeAdamTests
         Assert.Equal(1, read.step);
         Assert.True(read.exp_avg.abs().sum().item<float>() > 0);
         Assert.True(written.exp_avg.allclose(read.exp_avg) && written.exp_avg_sq.allclose(read.exp_avg_sq));
+    }
+
+    [Theory]
+    [InlineData(0.9, 5e-4, false)]
+    [InlineData(0.0, 0.0, false)]
+    [InlineData(0.9, 0.0, true)]
+    public void SgdSteps_MatchTorchSharpsSgd(double momentum, double weightDecay, bool nesterov)
+    {
+        var theirs = Train(p => torch.optim.SGD(p, 0.05, momentum, weight_decay: weightDecay, nesterov: nesterov), 12,
+            changeLrTo: 0.01);
+        var ours = Train(p => new RaceFree.SGD(p, 0.05, momentum, weightDecay, nesterov: nesterov), 12,
+            changeLrTo: 0.01);
+        AssertClose(theirs, ours);
+        Assert.NotEqual(Train(p => new RaceFree.SGD(p, 0.05), 0)[0], ours[0]);
+    }
+
+    [Fact]
+    public void SgdCheckpoints_ResumeAcrossTorchSharpsSgdAndOurs_BothWays()
+    {
+        foreach (var (writer, reader) in new (Func<IEnumerable<Parameter>, OptimizerHelper>,
+                     Func<IEnumerable<Parameter>, OptimizerHelper>)[]
+                 {
+                     (p => new RaceFree.SGD(p, 0.1, 0.9), p => torch.optim.SGD(p, 0.1, 0.9)),
+                     (p => torch.optim.SGD(p, 0.1, 0.9), p => new RaceFree.SGD(p, 0.1, 0.9)),
+                 })
+        {
+            using var model = Model(5);
+            using var from = writer(model.parameters());
+            using (var _ = NewDisposeScope())
+            {
+                nn.functional.cross_entropy(model.call(ones(4, 6)), zeros(4, dtype: int64)).backward();
+                from.step();
+            }
+            using var stream = new MemoryStream();
+            OptimizerStateFile.Save(from, new BinaryWriter(stream));
+            stream.Position = 0;
+            using var to = reader(model.parameters());
+            OptimizerStateFile.Load(to, new BinaryReader(stream));
+            var written = ((SGD.State)from.state_dict().State[0]).momentum_buffer;
+            var read = ((SGD.State)to.state_dict().State[0]).momentum_buffer;
+            Assert.True(read.abs().sum().item<float>() > 0 && written.allclose(read));
+        }
     }
 
     [Fact]
