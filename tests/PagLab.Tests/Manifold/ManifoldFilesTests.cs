@@ -79,7 +79,8 @@ public class TangentScanFilesTests
             + "\"a \"\"b\"\", c\",true,0.9,4,0.5,1.5,1.25,1.75,0.333333,1.25,1.75,1.5,1.25,1.75\n",
             File.ReadAllText(Path.Combine(dir, "kscan.csv")));
         Assert.Equal("latent,autoencoder_test_mse,pca_test_mse,mean_angle_to_local_pca_degrees,"
-            + "max_angle_to_local_pca_degrees\n4,0.01,0.02,10,20\n",
+            + "max_angle_to_local_pca_degrees,autoencoder_minus_pca,autoencoder_minus_pca_lower,"
+            + "autoencoder_minus_pca_upper,mean_angle_lower,mean_angle_upper\n4,0.01,0.02,10,20,,,,,\n",
             File.ReadAllText(Path.Combine(dir, "kscan-latents.csv")));
     }
 }
