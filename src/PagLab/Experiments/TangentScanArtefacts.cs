@@ -92,10 +92,14 @@ public sealed class TangentScanArtefacts : IDisposable
                 var tangents = s.TangentScanEstimator == TangentEstimator.LocalPca
                     ? TangentDimensionScan.BuildLocalPcaLatent(dataset, pca, k, s.TangentCount, s.LocalPcaNeighbours,
                         out quality)
-                    : TangentDimensionScan.BuildLatent(spec.AutoencoderFor(dataset.Name) with { Latent = k },
-                        AutoencoderDir(shared, k), dataset, pca, s.TangentCount, s.LocalPcaNeighbours,
-                        s.TangentBatchSize, progress, out quality, tensorboard is null ? null
-                            : Path.Combine(tensorboard, $"k{k}"));
+                    : ReusesMain(spec, shared, dataset, k)
+                        ? TangentDimensionScan.BuildLatent(spec.AutoencoderFor(dataset.Name), k, shared.Autoencoder,
+                            dataset, pca, s.TangentCount, s.LocalPcaNeighbours, s.TangentBatchSize, progress,
+                            out quality)
+                        : TangentDimensionScan.BuildLatent(spec.AutoencoderFor(dataset.Name) with { Latent = k }, k,
+                            AutoencoderDir(shared, k), dataset, pca, s.TangentCount, s.LocalPcaNeighbours,
+                            s.TangentBatchSize, progress, out quality, tensorboard is null ? null
+                                : Path.Combine(tensorboard, $"k{k}"));
                 built.Add((k, tangents));
                 tangents.Save(TangentsPath(shared, k));
                 qualities.Add(quality with { MeanAngleToExactDegrees =
@@ -110,6 +114,13 @@ public sealed class TangentScanArtefacts : IDisposable
             throw;
         }
     }
+
+    /// <summary>Whether k is the latent of the sweep's own autoencoder, already trained (its tangents are saved):
+    /// then the scan takes it (same config, same run) instead of training its twin.</summary>
+    static bool ReusesMain(SweepSpec spec, SharedFolder shared, IDataset dataset, int k) =>
+        spec.Measure.Manifold && spec.Shared.TangentEstimator == TangentEstimator.Autoencoder
+        && (spec.Shared.Autoencoder.Latent ?? AutoencoderSpec.DefaultLatent(dataset.Shape)) == k
+        && File.Exists(shared.Tangents);
 
     static JobLock WaitForLock(string path, IProgressSink progress)
     {

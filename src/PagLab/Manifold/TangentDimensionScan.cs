@@ -120,8 +120,8 @@ public static class TangentDimensionScan
                 {
                     Dataset = request.Dataset, DataRoot = request.DataRoot, Seed = request.Seed, Latent = k,
                 };
-                using var tangents = BuildLatent(config, Path.Combine(outDir, $"{AutoencoderPrefix}{k}"), dataset, pca,
-                    request.Images, request.Neighbours, request.BatchImages, progress, out var quality);
+                using var tangents = BuildLatent(config, k, Path.Combine(outDir, $"{AutoencoderPrefix}{k}"), dataset,
+                    pca, request.Images, request.Neighbours, request.BatchImages, progress, out var quality);
                 qualities.Add(quality);
                 var (images, _) = ManifoldExperiments.ImagesOf(tangents, dataset, $"k = {k}");
                 using (images)
@@ -169,16 +169,16 @@ public static class TangentDimensionScan
     }
 
     /// <summary>
-    /// One k of the scan: the autoencoder of latent k (config.Latent) trained into dir, or resumed or reused when
-    /// there; the tangent spaces of the first <paramref name="count"/> test images; and how well it fits: its and
-    /// PCA's test error, and the principal angles to local PCA's tangents of the same dimension.
+    /// One k of the scan: the autoencoder of latent k (config's latent, or its default when that is k) trained into
+    /// dir, or resumed or reused when there; the tangent spaces of the first <paramref name="count"/> test images;
+    /// and how well it fits: its and PCA's test error, and the principal angles to local PCA's tangents of the same
+    /// dimension.
     /// </summary>
-    public static TangentSpaces BuildLatent(AutoencoderConfig config, string dir, IDataset dataset, PcaBasis pca,
-        int count, int neighbours, int batchImages, IProgressSink progress, out LatentQuality quality,
+    public static TangentSpaces BuildLatent(AutoencoderConfig config, int k, string dir, IDataset dataset,
+        PcaBasis pca, int count, int neighbours, int batchImages, IProgressSink progress, out LatentQuality quality,
         string? tensorboard = null)
     {
         config.Validate();
-        int k = config.Latent!.Value;
         progress.Line($"autoencoder k = {k} ({dir})");
         TangentSpaces tangents;
         double[] autoencoderErrors;

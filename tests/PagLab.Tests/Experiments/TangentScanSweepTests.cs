@@ -108,6 +108,40 @@ public class TangentScanSweepTests
     }
 
     [Fact]
+    public void Scan_TakesTheSweepsOwnAutoencoder_AtItsLatent_InsteadOfTrainingATwin()
+    {
+        var tiny = TinySweep.Spec(strengths: 1);
+        var spec = tiny with
+        {
+            Objectives = tiny.Objectives.Take(1).ToArray(),
+            Shared = tiny.Shared with
+            {
+                TangentEstimator = TangentEstimator.Autoencoder, TangentDimensions = new[] { 2, 3 }, TrainSize = 200,
+                Autoencoder = new() { Latent = 2, Epochs = 1, BaseChannels = 4, BatchSize = 100 },
+            },
+            Measure = tiny.Measure with { Alignment = false, Distractor = false },
+        };
+        var folder = new SweepFolder(TestPaths.TempDir("kscan-reuse"));
+        Assert.Equal(0, SweepRunner.RunAll(spec, folder, NullProgress.Instance));
+        var shared = folder.Shared(spec.Datasets[0]);
+        Assert.False(Directory.Exists(Path.Combine(TangentScanArtefacts.Root(shared), "autoencoder-k2")));
+        Assert.True(Directory.Exists(Path.Combine(TangentScanArtefacts.Root(shared), "autoencoder-k3")));
+        var k2 = TangentScanArtefacts.ReadQualities(shared)!.Single(q => q.Latent == 2);
+        Assert.Equal(PagLab.Training.AutoencoderTrainer.ReadMetrics(shared.Autoencoder).Last().TestReconstruction,
+            k2.AutoencoderMse);
+        // the same autoencoder and images: the scan's k = 2 cells are the main measurement's
+        var result = JobResult.Read(folder.Job(spec.Jobs()[0]).Result);
+        foreach (var main in result.Sensitivity)
+        {
+            var cell = result.At(2, main.Epsilon)!;
+            double scale = main.OffPerImage.Max();
+            for (int i = 0; i < main.OffPerImage.Length; i++)
+                Float32Tolerance.AssertClose(cell.OffPerImage[i], main.OffPerImage[i], scale, Float32Tolerance.EndToEnd,
+                    $"off of image {i} at eps {main.Epsilon}");
+        }
+    }
+
+    [Fact]
     public void TangentScanEstimator_True_IsRefused()
     {
         var spec = TinySweep.Spec() with { Shared = TinySweep.Spec().Shared with
