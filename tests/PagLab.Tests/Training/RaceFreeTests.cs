@@ -58,12 +58,13 @@ public class RaceFreeTests
         Assert.NotEqual(initial[0], ours[0]);    // the steps moved the weights
     }
 
-    /// <summary>Writes one optimiser's state after a step, reads it into the other and checks they agree.</summary>
-    static void AssertRoundTrip(Func<IEnumerable<Parameter>, OptimizerHelper> writer,
-        Func<IEnumerable<Parameter>, OptimizerHelper> reader)
+    /// <summary>Writes one optimiser's state after a step, reads it into the other and returns both states of the
+    /// first parameter (written, read).</summary>
+    static (object Written, object Read) RoundTrip(
+        Func<IEnumerable<Parameter>, OptimizerHelper> writer, Func<IEnumerable<Parameter>, OptimizerHelper> reader)
     {
         using var model = Model(5);
-        using var from = writer(model.parameters());
+        var from = writer(model.parameters());
         using (var _ = NewDisposeScope())
         {
             nn.functional.cross_entropy(model.call(ones(4, 6)), zeros(4, dtype: int64)).backward();
@@ -72,10 +73,16 @@ public class RaceFreeTests
         using var stream = new MemoryStream();
         OptimizerStateFile.Save(from, new BinaryWriter(stream));
         stream.Position = 0;
-        using var to = reader(model.parameters());
+        var to = reader(model.parameters());
         OptimizerStateFile.Load(to, new BinaryReader(stream));
-        var written = (Adam.State)from.state_dict().State[0];
-        var read = (Adam.State)to.state_dict().State[0];
+        return (from.state_dict().State[0], to.state_dict().State[0]);
+    }
+
+    static void AssertRoundTrip(Func<IEnumerable<Parameter>, OptimizerHelper> writer,
+        Func<IEnumerable<Parameter>, OptimizerHelper> reader)
+    {
+        var (from, to) = RoundTrip(writer, reader);
+        var (written, read) = ((Adam.State)from, (Adam.State)to);
         Assert.Equal(1, read.step);
         Assert.True(read.exp_avg.abs().sum().item<float>() > 0);
         Assert.True(written.exp_avg.allclose(read.exp_avg) && written.exp_avg_sq.allclose(read.exp_avg_sq));
@@ -105,20 +112,9 @@ public class RaceFreeTests
                      (p => torch.optim.SGD(p, 0.1, 0.9), p => new RaceFree.SGD(p, 0.1, 0.9)),
                  })
         {
-            using var model = Model(5);
-            using var from = writer(model.parameters());
-            using (var _ = NewDisposeScope())
-            {
-                nn.functional.cross_entropy(model.call(ones(4, 6)), zeros(4, dtype: int64)).backward();
-                from.step();
-            }
-            using var stream = new MemoryStream();
-            OptimizerStateFile.Save(from, new BinaryWriter(stream));
-            stream.Position = 0;
-            using var to = reader(model.parameters());
-            OptimizerStateFile.Load(to, new BinaryReader(stream));
-            var written = ((SGD.State)from.state_dict().State[0]).momentum_buffer;
-            var read = ((SGD.State)to.state_dict().State[0]).momentum_buffer;
+            var (from, to) = RoundTrip(writer, reader);
+            var written = ((SGD.State)from).momentum_buffer;
+            var read = ((SGD.State)to).momentum_buffer;
             Assert.True(read.abs().sum().item<float>() > 0 && written.allclose(read));
         }
     }
