@@ -64,6 +64,12 @@ public class TangentDimensionScanTests
             Float32Tolerance.AssertClose(withIso[0].OffPerImage[i], 0, scale, Float32Tolerance.Op, "off");
             Assert.True(withIso[0].IsotropicPerImage[i] > 0 && withIso[0].IsotropicPerImage[i] < scale * 1.0001);
         }
+        // as a sweep stores it (shared.tangentDimensions): off/isotropic and the median off/on are 0, whole intervals
+        var result = PagLab.Experiments.SensitivityResult.ForLatent(withIso[0], 2);
+        var ratio = result.OffOverIsotropic!;
+        foreach (double v in new[] { ratio.Mean, ratio.Lower, ratio.Upper, result.MedianOffOverOn!.Mean })
+            Assert.InRange(v, -1e-5, 1e-5);
+        Assert.Equal(2, result.Latent);
     }
 
     [Fact]
