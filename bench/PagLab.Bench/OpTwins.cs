@@ -11,6 +11,19 @@ static class OpTwins
 {
     public static void Add(Dictionary<string, Row> rows, Func<string, bool> wanted)
     {
+        foreach (var (name, action) in Passes(wanted))
+        {
+            rows[name] = Bench.Time(action, 1, 5, 128);
+            if (!name.EndsWith("/double-backward")) continue;
+            string op = name[..name.LastIndexOf('/')];
+            Console.Error.WriteLine($"{op}: " + string.Join(", ", rows.Where(kv => kv.Key.StartsWith(op + "/"))
+                .Select(kv => $"{kv.Key.Split('/')[2]} {kv.Value.MedianMs:F1} ms")));
+        }
+    }
+
+    /// <summary>Each twin op and pass as one call, named twin/op/pass; the tensors live in the caller's scope.</summary>
+    public static IEnumerable<(string Name, Action Call)> Passes(Func<string, bool> wanted)
+    {
         manual_seed(0);
         var x0 = randn(128, 64, 32, 32);
         var readout = randn(128, 64, 32, 32);
@@ -31,20 +44,20 @@ static class OpTwins
             var r = readout.detach().requires_grad_(true);
             var all = parameters.Append(r).ToArray();
             void Zero() { foreach (var p in all) p.grad?.zero_(); }
-            rows[$"twin/{name}/forward"] = Bench.Time(() =>
+            yield return ($"twin/{name}/forward", () =>
             {
                 using var s = NewDisposeScope();
                 using var g = no_grad();
                 op(x0).sum().item<float>();
-            }, 1, 5, 128);
-            rows[$"twin/{name}/backward"] = Bench.Time(() =>
+            });
+            yield return ($"twin/{name}/backward", () =>
             {
                 using var s = NewDisposeScope();
                 Zero();
                 var x = x0.detach().requires_grad_(true);
                 (op(x) * r).sum().backward();
-            }, 1, 5, 128);
-            rows[$"twin/{name}/double-backward"] = Bench.Time(() =>
+            });
+            yield return ($"twin/{name}/double-backward", () =>
             {
                 using var s = NewDisposeScope();
                 Zero();
@@ -52,9 +65,7 @@ static class OpTwins
                 var g = autograd.grad(new[] { (op(x) * r).sum() }, new[] { x }, retain_graph: true,
                     create_graph: true)[0];
                 g.pow(2).sum().backward();
-            }, 1, 5, 128);
-            Console.Error.WriteLine($"twin/{name}: " + string.Join(", ", rows.Where(kv =>
-                kv.Key.StartsWith($"twin/{name}/")).Select(kv => $"{kv.Key.Split('/')[2]} {kv.Value.MedianMs:F1} ms")));
+            });
         }
     }
 }
@@ -119,5 +130,32 @@ static class OpTwinReport
             + "0.85x for the backward. Runs minutes apart move the ratio column by 10-30% (this run against that "
             + "one), so a difference of that size here is the machine's drift as much as the build. The "
             + "channels-last layout PagLab trains in by default removes the NCHW reorders altogether.");
+    }
+
+    /// <summary>
+    /// Per call of each twin, counts that do not depend on the machine's load (op-profile on both sides):
+    /// minor page faults, user and system CPU time (getrusage, all threads), managed bytes (PagLab).
+    /// </summary>
+    public static void Counts(System.Text.StringBuilder md, string? oursPath, string? theirsPath)
+    {
+        var (ours, theirs) = (Rows(oursPath), Rows(theirsPath));
+        if (ours is null || theirs is null) return;
+        string V(System.Text.Json.Nodes.JsonNode? row, string key) =>
+            row?[key]?.GetValue<double>().ToString("F1", Inv) ?? "–";
+        md.AppendLine("\n### Per call, load-independent counts\n");
+        md.AppendLine("`PagLab.Bench op-profile` and `op_twins.py profile`: the same twins, 2 warm-up calls, then "
+            + "the mean over 10 calls of getrusage's minor page faults and user / system CPU time (the whole process, "
+            + "OpenMP threads included) and, in PagLab, managed bytes allocated (TorchSharp's per-call overhead). "
+            + "Page faults do not depend on the load; CPU time far less than wall time (it still grows when "
+            + "OpenMP threads spin or wait on a busy machine).\n");
+        md.AppendLine("| op / pass | PagLab faults | PyTorch faults | PagLab user+sys ms | PyTorch user+sys ms "
+            + "| PagLab managed bytes |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var (name, row) in ours)
+        {
+            var t = theirs[name];
+            md.AppendLine($"| {name["twin/".Length..]} | {V(row, "minflt")} | {V(t, "minflt")} | {V(row, "user_ms")}"
+                + $"+{V(row, "sys_ms")} | {V(t, "user_ms")}+{V(t, "sys_ms")} | {V(row, "managed_bytes")} |");
+        }
     }
 }

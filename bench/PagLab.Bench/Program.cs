@@ -24,13 +24,14 @@ return args.FirstOrDefault() switch
     "report" => Report.Write(args[1..]),
     "peak" => Bench.PrintPeak(args[1..]),
     "train-row" => MeasurementRows.TrainRow(args[1..]),
+    "op-profile" => OpProfile.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] [--rows p1,p2] "
-        + "| peak [--threads 2] "
+        + "| peak [--threads 2] | op-profile [--threads 2] [--calls 20] [--rows twin/relu/] "
         + "| report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
     return 2;
 }
