@@ -48,6 +48,7 @@ static class OpProfile
                 ["minflt"] = Per(after.MinFlt - before.MinFlt), ["majflt"] = Per(after.MajFlt - before.MajFlt),
                 ["user_ms"] = Per(Cpu(after.UtimeSec, after.UtimeUsec) - Cpu(before.UtimeSec, before.UtimeUsec)),
                 ["sys_ms"] = Per(Cpu(after.StimeSec, after.StimeUsec) - Cpu(before.StimeSec, before.StimeUsec)),
+                ["ctx_switches"] = Per(after.NvCsw - before.NvCsw + after.NivCsw - before.NivCsw),
                 ["wall_ms"] = Per(wall), ["managed_bytes"] = Per(GC.GetAllocatedBytesForCurrentThread() - bytes),
                 ["rss_mb"] = Environment.WorkingSet >> 20,
             };

@@ -94,11 +94,12 @@ static class OpTwinReport
     /// sides with glibc keeping freed blocks (no page faults on either side), which leaves the build difference.
     /// </summary>
     public static void Table(System.Text.StringBuilder md, System.Text.Json.Nodes.JsonObject ours,
-        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap)
+        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap,
+        string? oursSpin)
     {
         var names = ours.Select(r => r.Key).Where(k => k.StartsWith("twin/")).ToList();
         if (names.Count == 0) return;
-        var (small, heapOurs, heapTheirs) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap));
+        var (small, heapOurs, heapTheirs, spin) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap), Rows(oursSpin));
         string F(double v) => double.IsFinite(v) ? v.ToString("F1", Inv) : "–";
         md.AppendLine("\n## Single-op twins\n");
         md.AppendLine("Each op of resnet18's most frequent layer shape (batch 128, 64 channels, 32x32) alone, in "
@@ -106,16 +107,18 @@ static class OpTwinReport
             + "same calls on both sides). Columns: both sides as they run by default; PagLab with "
             + "THP_MEM_ALLOC_ENABLE=0 (4 KiB pages, as before PagLab set it); and both sides with glibc told to keep "
             + "freed blocks (GLIBC_TUNABLES mmap and trim thresholds at 2 GiB), so neither pays page faults and only "
-            + "the libtorch build (2.10 vs Debian's 1.13) differs. ms, median of 5.\n");
+            + "the libtorch build (2.10 vs Debian's 1.13) differs; and PagLab with GOMP_SPINCOUNT=300000, libgomp's "
+            + "own default wait (idle threads spin, then sleep), instead of PagLab's OMP_WAIT_POLICY=PASSIVE "
+            + "(PyTorch runs libgomp's default). ms, median of 5.\n");
         md.AppendLine("| op / pass | PagLab | PyTorch | PagLab, 4 KiB pages | PagLab, glibc heap | PyTorch, glibc heap "
-            + "| build ratio (heap) |");
-        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+            + "| build ratio (heap) | PagLab, libgomp spin |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var name in names)
         {
             double hOurs = Ms(heapOurs?[name]), hTheirs = Ms(heapTheirs?[name]);
             md.AppendLine($"| {name["twin/".Length..]} | {F(Ms(ours[name]))} | {F(Ms(theirs[name]))} | "
                 + $"{F(Ms(small?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
-                + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} |");
+                + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} | {F(Ms(spin?[name]))} |");
         }
         md.AppendLine("\nReading it: the first two columns against the fourth show the page faults PagLab no longer "
             + "pays; the last column is what remains between the two libtorch builds, with no PagLab code between "

@@ -54,7 +54,7 @@ static class Report
         var (twins4k, twinsHeap, twinsHeapTorch) = (Opt("--twins-4k"), Opt("--twins-heap"), Opt("--twins-heap-torch"));
         if (notMet.Count > 0) NotMet(md, notMet, pairRatios, OpTwinReport.BuildRatioRange(twinsHeap, twinsHeapTorch),
             n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x");
-        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch);
+        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
         md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
             + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +
@@ -83,7 +83,7 @@ static class Report
         var unset = runs.Torch["unset_env"]?.AsArray().Select(v => v!.GetValue<string>()).ToList() ?? [];
         md.AppendLine(unset.Count > 0
             ? $"bench/run unset {string.Join(" and ", unset.Select(v => $"`{v}`"))} for the PyTorch side (this "
-                + "machine sets them for old OpenBLAS builds; they slow PyTorch's BLAS).\n"
+                + "machine sets such variables for old OpenBLAS builds; they slow PyTorch's BLAS).\n"
             : "No OpenBLAS variables were set, so none was unset for the PyTorch side.\n");
     }
 
@@ -124,7 +124,8 @@ static class Report
             {
                 double po = p!["paglab_ms"]!.GetValue<double>(), pt = p["torch_ms"]!.GetValue<double>();
                 double pl = p["torch_lean_ms"]?.GetValue<double>() ?? double.NaN;
-                md.AppendLine($"| {key} | {po:F0} | {pt:F0} | {pt / po:F2}x | {F(pl, "F0")} | {F(pl / po, "F2")}x |");
+                string lean = double.IsFinite(pl) ? $"{pl / po:F2}x" : "–";
+                md.AppendLine($"| {key} | {po:F0} | {pt:F0} | {pt / po:F2}x | {F(pl, "F0")} | {lean} |");
             }
     }
 

@@ -68,7 +68,8 @@ def profile(argv):
         rss = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() >> 20
         result[name] = {"minflt": per(after.ru_minflt - before.ru_minflt), "majflt": per(after.ru_majflt - before.ru_majflt),
                         "user_ms": per((after.ru_utime - before.ru_utime) * 1000),
-                        "sys_ms": per((after.ru_stime - before.ru_stime) * 1000), "wall_ms": per(wall), "rss_mb": rss}
+                        "sys_ms": per((after.ru_stime - before.ru_stime) * 1000), "wall_ms": per(wall), "rss_mb": rss,
+                        "ctx_switches": per(after.ru_nvcsw - before.ru_nvcsw + after.ru_nivcsw - before.ru_nivcsw)}
         print(f"{name}: {json.dumps(result[name])}", file=sys.stderr)
     print(json.dumps({"calls": calls, "threads": torch.get_num_threads(), "rows": result}, indent=1))
 
