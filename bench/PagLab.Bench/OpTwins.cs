@@ -160,5 +160,19 @@ static class OpTwinReport
             md.AppendLine($"| {name["twin/".Length..]} | {V(row, "minflt")} | {V(t, "minflt")} | {V(row, "user_ms")}"
                 + $"+{V(row, "sys_ms")} | {V(t, "user_ms")}+{V(t, "sys_ms")} | {V(row, "managed_bytes")} |");
         }
+        md.AppendLine("\nReading it (profile of 2026-12-07, strace, ONEDNN_VERBOSE/DNNL_VERBOSE; perf's hardware "
+            + "counters, instructions:u and cycles:u, are not supported in this VM): each 128x64x32x32 result is one "
+            + "32 MiB block that glibc maps on allocation and unmaps on free on both sides (one mmap, one munmap, "
+            + "and in PagLab one madvise(MADV_HUGEPAGE) per block). PyTorch 1.13 faults it in 4 KiB pages, 8193 "
+            + "faults; PagLab on huge pages takes 528, not 16, because libtorch aligns the block to 4 KiB only, so "
+            + "its two partial 2 MiB ends fault per 4 KiB. Keeping freed blocks in glibc's heap (GLIBC_TUNABLES "
+            + "mmap/trim thresholds, also at 64/128 MiB with one arena) takes the faults to 0-10 but grew the twin "
+            + "process from 330 MB to 1.2-2 GB, so PagLab does not set it. The convolutions run the same oneDNN "
+            + "primitives in the same number on both sides (per backward call 3 convolutions, jit:avx512_core, "
+            + "blocked aBcd16b, and 9 reorders; double backward 4 and 12). TorchSharp's managed cost is 0.7-2.5 kB "
+            + "per call. The CPU time PagLab spent beyond the work was OpenMP's idle spinning: libgomp's default "
+            + "spins 300,000 rounds after each parallel region; with OMP_WAIT_POLICY=PASSIVE, PagLab's default since "
+            + "then (src/PagLab/Common/OpenMpWait.cs), relu forward took 2.5-4.2 ms user CPU per call instead of "
+            + "9.9-17.5, batch-norm forward 19-23 instead of 42-45.");
     }
 }
