@@ -47,6 +47,7 @@ static class Report
         MemoryTarget(md, runs);
         var (peak, share) = PeakTarget(md, runs);
         DemoTarget(md, runs);
+        WaitPolicyLine(md, runs);
         if (!(share >= 0.5)) notMet.Add($"the standard step's share of the peak ({share:P0})");
         if (notMet.Count > 0) md.AppendLine("- Why: see \"Targets not met\" below the profile.");
         Profile(md, runs, peak);
@@ -229,6 +230,18 @@ static class Report
             + $"GFLOP/s**, {achieved / peak:P0} of the fp32 peak. Target >= 50%: "
             + $"**{(achieved / peak >= 0.5 ? "met" : "not met")}**.");
         return (peak, achieved / peak);
+    }
+
+    /// <summary>PagLab's standard steps with OMP_WAIT_POLICY=PASSIVE (its default) against libgomp's spin.</summary>
+    static void WaitPolicyLine(StringBuilder md, Runs runs)
+    {
+        string path = Arg(runs.Args, "--spin-train", "");
+        if (path.Length == 0 || !File.Exists(path)) return;
+        var spin = JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsObject();
+        var parts = spin.Select(r => $"{r.Key} {F(Ms(runs.Ours[r.Key]), "F0")} ms passive vs {F(Ms(r.Value), "F0")} "
+            + $"ms with GOMP_SPINCOUNT=300000 ({F(Ms(r.Value) / Ms(runs.Ours[r.Key]), "F2")}x)");
+        md.AppendLine($"- OpenMP wait policy (PagLab's OMP_WAIT_POLICY=PASSIVE against libgomp's default spin, "
+            + $"src/PagLab/Common/OpenMpWait.cs): {string.Join("; ", parts)}; passive should not be slower.");
     }
 
     static void DemoTarget(StringBuilder md, Runs runs)
