@@ -11,6 +11,19 @@ static class OpTwins
 {
     public static void Add(Dictionary<string, Row> rows, Func<string, bool> wanted)
     {
+        foreach (var (name, action) in Passes(wanted))
+        {
+            rows[name] = Bench.Time(action, 1, 5, 128);
+            if (!name.EndsWith("/double-backward")) continue;
+            string op = name[..name.LastIndexOf('/')];
+            Console.Error.WriteLine($"{op}: " + string.Join(", ", rows.Where(kv => kv.Key.StartsWith(op + "/"))
+                .Select(kv => $"{kv.Key.Split('/')[2]} {kv.Value.MedianMs:F1} ms")));
+        }
+    }
+
+    /// <summary>Each twin op and pass as one call, named twin/op/pass; the tensors live in the caller's scope.</summary>
+    public static IEnumerable<(string Name, Action Call)> Passes(Func<string, bool> wanted)
+    {
         manual_seed(0);
         var x0 = randn(128, 64, 32, 32);
         var readout = randn(128, 64, 32, 32);
@@ -31,20 +44,20 @@ static class OpTwins
             var r = readout.detach().requires_grad_(true);
             var all = parameters.Append(r).ToArray();
             void Zero() { foreach (var p in all) p.grad?.zero_(); }
-            rows[$"twin/{name}/forward"] = Bench.Time(() =>
+            yield return ($"twin/{name}/forward", () =>
             {
                 using var s = NewDisposeScope();
                 using var g = no_grad();
                 op(x0).sum().item<float>();
-            }, 1, 5, 128);
-            rows[$"twin/{name}/backward"] = Bench.Time(() =>
+            });
+            yield return ($"twin/{name}/backward", () =>
             {
                 using var s = NewDisposeScope();
                 Zero();
                 var x = x0.detach().requires_grad_(true);
                 (op(x) * r).sum().backward();
-            }, 1, 5, 128);
-            rows[$"twin/{name}/double-backward"] = Bench.Time(() =>
+            });
+            yield return ($"twin/{name}/double-backward", () =>
             {
                 using var s = NewDisposeScope();
                 Zero();
@@ -52,9 +65,7 @@ static class OpTwins
                 var g = autograd.grad(new[] { (op(x) * r).sum() }, new[] { x }, retain_graph: true,
                     create_graph: true)[0];
                 g.pow(2).sum().backward();
-            }, 1, 5, 128);
-            Console.Error.WriteLine($"twin/{name}: " + string.Join(", ", rows.Where(kv =>
-                kv.Key.StartsWith($"twin/{name}/")).Select(kv => $"{kv.Key.Split('/')[2]} {kv.Value.MedianMs:F1} ms")));
+            });
         }
     }
 }
@@ -83,11 +94,12 @@ static class OpTwinReport
     /// sides with glibc keeping freed blocks (no page faults on either side), which leaves the build difference.
     /// </summary>
     public static void Table(System.Text.StringBuilder md, System.Text.Json.Nodes.JsonObject ours,
-        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap)
+        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap,
+        string? oursSpin)
     {
         var names = ours.Select(r => r.Key).Where(k => k.StartsWith("twin/")).ToList();
         if (names.Count == 0) return;
-        var (small, heapOurs, heapTheirs) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap));
+        var (small, heapOurs, heapTheirs, spin) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap), Rows(oursSpin));
         string F(double v) => double.IsFinite(v) ? v.ToString("F1", Inv) : "–";
         md.AppendLine("\n## Single-op twins\n");
         md.AppendLine("Each op of resnet18's most frequent layer shape (batch 128, 64 channels, 32x32) alone, in "
@@ -95,16 +107,18 @@ static class OpTwinReport
             + "same calls on both sides). Columns: both sides as they run by default; PagLab with "
             + "THP_MEM_ALLOC_ENABLE=0 (4 KiB pages, as before PagLab set it); and both sides with glibc told to keep "
             + "freed blocks (GLIBC_TUNABLES mmap and trim thresholds at 2 GiB), so neither pays page faults and only "
-            + "the libtorch build (2.10 vs Debian's 1.13) differs. ms, median of 5.\n");
+            + "the libtorch build (2.10 vs Debian's 1.13) differs; and PagLab with GOMP_SPINCOUNT=300000, libgomp's "
+            + "own default wait (idle threads spin, then sleep), instead of PagLab's OMP_WAIT_POLICY=PASSIVE "
+            + "(PyTorch runs libgomp's default). ms, median of 5.\n");
         md.AppendLine("| op / pass | PagLab | PyTorch | PagLab, 4 KiB pages | PagLab, glibc heap | PyTorch, glibc heap "
-            + "| build ratio (heap) |");
-        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+            + "| build ratio (heap) | PagLab, libgomp spin |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var name in names)
         {
             double hOurs = Ms(heapOurs?[name]), hTheirs = Ms(heapTheirs?[name]);
             md.AppendLine($"| {name["twin/".Length..]} | {F(Ms(ours[name]))} | {F(Ms(theirs[name]))} | "
                 + $"{F(Ms(small?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
-                + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} |");
+                + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} | {F(Ms(spin?[name]))} |");
         }
         md.AppendLine("\nReading it: the first two columns against the fourth show the page faults PagLab no longer "
             + "pays; the last column is what remains between the two libtorch builds, with no PagLab code between "
@@ -119,5 +133,46 @@ static class OpTwinReport
             + "0.85x for the backward. Runs minutes apart move the ratio column by 10-30% (this run against that "
             + "one), so a difference of that size here is the machine's drift as much as the build. The "
             + "channels-last layout PagLab trains in by default removes the NCHW reorders altogether.");
+    }
+
+    /// <summary>
+    /// Per call of each twin, counts that do not depend on the machine's load (op-profile on both sides):
+    /// minor page faults, user and system CPU time (getrusage, all threads), managed bytes (PagLab).
+    /// </summary>
+    public static void Counts(System.Text.StringBuilder md, string? oursPath, string? theirsPath)
+    {
+        var (ours, theirs) = (Rows(oursPath), Rows(theirsPath));
+        if (ours is null || theirs is null) return;
+        string V(System.Text.Json.Nodes.JsonNode? row, string key) =>
+            row?[key]?.GetValue<double>().ToString("F1", Inv) ?? "–";
+        md.AppendLine("\n### Per call, load-independent counts\n");
+        md.AppendLine("`PagLab.Bench op-profile` and `op_twins.py profile`: the same twins, 2 warm-up calls, then "
+            + "the mean over 10 calls of getrusage's minor page faults and user / system CPU time (the whole process, "
+            + "OpenMP threads included) and, in PagLab, managed bytes allocated (TorchSharp's per-call overhead). "
+            + "Page faults do not depend on the load; CPU time far less than wall time (it still grows when "
+            + "OpenMP threads spin or wait on a busy machine).\n");
+        md.AppendLine("| op / pass | PagLab faults | PyTorch faults | PagLab user+sys ms | PyTorch user+sys ms "
+            + "| PagLab managed bytes |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var (name, row) in ours)
+        {
+            var t = theirs[name];
+            md.AppendLine($"| {name["twin/".Length..]} | {V(row, "minflt")} | {V(t, "minflt")} | {V(row, "user_ms")}"
+                + $"+{V(row, "sys_ms")} | {V(t, "user_ms")}+{V(t, "sys_ms")} | {V(row, "managed_bytes")} |");
+        }
+        md.AppendLine("\nReading it (profile of 2026-12-07, strace, ONEDNN_VERBOSE/DNNL_VERBOSE; perf's hardware "
+            + "counters, instructions:u and cycles:u, are not supported in this VM): each 128x64x32x32 result is one "
+            + "32 MiB block that glibc maps on allocation and unmaps on free on both sides (one mmap, one munmap, "
+            + "and in PagLab one madvise(MADV_HUGEPAGE) per block). PyTorch 1.13 faults it in 4 KiB pages, 8193 "
+            + "faults; PagLab on huge pages takes 528, not 16, because libtorch aligns the block to 4 KiB only, so "
+            + "its two partial 2 MiB ends fault per 4 KiB. Keeping freed blocks in glibc's heap (GLIBC_TUNABLES "
+            + "mmap/trim thresholds, also at 64/128 MiB with one arena) takes the faults to 0-10 but grew the twin "
+            + "process from 330 MB to 1.2-2 GB, so PagLab does not set it. The convolutions run the same oneDNN "
+            + "primitives in the same number on both sides (per backward call 3 convolutions, jit:avx512_core, "
+            + "blocked aBcd16b, and 9 reorders; double backward 4 and 12). TorchSharp's managed cost is 0.7-2.5 kB "
+            + "per call. The CPU time PagLab spent beyond the work was OpenMP's idle spinning: libgomp's default "
+            + "spins 300,000 rounds after each parallel region; with OMP_WAIT_POLICY=PASSIVE, PagLab's default since "
+            + "then (src/PagLab/Common/OpenMpWait.cs), relu forward took 2.5-4.2 ms user CPU per call instead of "
+            + "9.9-17.5, batch-norm forward 19-23 instead of 42-45.");
     }
 }

@@ -16,21 +16,24 @@ using static TorchSharp.torch.nn;
 
 // PagLab's benchmark harness: `run` measures PagLab, `report` joins PagLab's and PyTorch's JSON into
 // docs/BENCHMARKS.md. Speed is only ever measured here, never asserted in a unit test.
-// Before any tensor exists, as in the CLI: large tensors on huge pages (PagLab.Common.TensorMemory).
+// Before any tensor exists, as in the CLI: large tensors on huge pages (PagLab.Common.TensorMemory) and
+// OpenMP threads that sleep when idle (PagLab.Common.OpenMpWait).
 PagLab.Common.TensorMemory.UseHugePages();
+PagLab.Common.OpenMpWait.UsePassiveWait(); // idle OpenMP threads sleep instead of spinning
 return args.FirstOrDefault() switch
 {
     "run" => Bench.Run(args[1..]),
     "report" => Report.Write(args[1..]),
     "peak" => Bench.PrintPeak(args[1..]),
     "train-row" => MeasurementRows.TrainRow(args[1..]),
+    "op-profile" => OpProfile.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: PagLab.Bench run --out paglab.json [--threads 2] [--quick] [--rows p1,p2] "
-        + "| peak [--threads 2] "
+        + "| peak [--threads 2] | op-profile [--threads 2] [--calls 20] [--rows twin/relu/] "
         + "| report --paglab a.json --torch b.json --out docs/BENCHMARKS.md [--load L]");
     return 2;
 }

@@ -47,6 +47,7 @@ static class Report
         MemoryTarget(md, runs);
         var (peak, share) = PeakTarget(md, runs);
         DemoTarget(md, runs);
+        WaitPolicyLine(md, runs);
         if (!(share >= 0.5)) notMet.Add($"the standard step's share of the peak ({share:P0})");
         if (notMet.Count > 0) md.AppendLine("- Why: see \"Targets not met\" below the profile.");
         Profile(md, runs, peak);
@@ -54,7 +55,8 @@ static class Report
         var (twins4k, twinsHeap, twinsHeapTorch) = (Opt("--twins-4k"), Opt("--twins-heap"), Opt("--twins-heap-torch"));
         if (notMet.Count > 0) NotMet(md, notMet, pairRatios, OpTwinReport.BuildRatioRange(twinsHeap, twinsHeapTorch),
             n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x");
-        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch);
+        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
+        OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
         md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
             + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +
                       "(no parameter-gradient accumulation, unlike the authors' loop), per-batch scalars are read "
@@ -75,26 +77,36 @@ static class Report
         md.AppendLine("PyTorch runs the same work the way the PAGs authors' code does (their loss definitions, "
             + "`x.requires_grad_()` per batch, `.item()` logging, their PGD loop with `loss.backward()` per step, "
             + "their one-backward-per-pixel tangent loop). Batch 128. Numbers are noisy on a shared 2-core machine: "
-            + "the ratios matter, absolute times are context.\n");
+            + "the ratios matter, absolute times are context.");
+        md.AppendLine("The lean PyTorch loop (train-step rows, column \"PyTorch lean\") is the same model, data and "
+            + "objective in the fastest plain PyTorch: input gradients switched on once and only for gnorm, "
+            + "gradients set to None, no `.item()` (bench/pytorch/bench_torch.py, train_step_row(lean=True)).");
+        var unset = runs.Torch["unset_env"]?.AsArray().Select(v => v!.GetValue<string>()).ToList() ?? [];
+        md.AppendLine(unset.Count > 0
+            ? $"bench/run unset {string.Join(" and ", unset.Select(v => $"`{v}`"))} for the PyTorch side (this "
+                + "machine sets such variables for old OpenBLAS builds; they slow PyTorch's BLAS).\n"
+            : "No OpenBLAS variables were set, so none was unset for the PyTorch side.\n");
     }
 
     /// <summary>Every timed row (not memory, profile or measurement rows) beside its PyTorch twin.</summary>
     static void SpeedTable(StringBuilder md, Runs runs)
     {
-        md.AppendLine("| row | PagLab ms (p25-p75) | PyTorch ms | PagLab / PyTorch speed | note |");
-        md.AppendLine("| --- | --- | --- | --- | --- |");
+        md.AppendLine("| row | PagLab ms (p25-p75) | PyTorch ms | PagLab / PyTorch speed | PyTorch lean ms | "
+            + "PagLab / lean speed | note |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
         foreach (var (name, row) in runs.Ours)
         {
             if (name.StartsWith("memory/") || name.StartsWith("profile/") || name.StartsWith("measure")) continue;
-            double o = Ms(row), t = Ms(runs.Theirs[name]);
-            string speed = double.IsFinite(t) && o > 0 ? $"{t / o:F2}x" : "–";
+            double o = Ms(row), t = Ms(runs.Theirs[name]), lean = Ms(runs.Theirs[name.Replace("train-step/",
+                "train-step-lean/")]);
+            string Speed(double theirs) => double.IsFinite(theirs) && o > 0 ? $"{theirs / o:F2}x" : "–";
             md.AppendLine($"| {name} | {F(o)} "
                 + $"({F(row!["P25Ms"]!.GetValue<double>())}-{F(row["P75Ms"]!.GetValue<double>())}) | {F(t)} | "
-                + $"{speed} | {row["Note"]?.GetValue<string>() ?? ""} |");
+                + $"{Speed(t)} | {F(lean)} | {Speed(lean)} | {row["Note"]?.GetValue<string>() ?? ""} |");
         }
         if (Arg(runs.Args, "--demo-seconds", "") is { Length: > 0 } demo)
             md.AppendLine($"| demo (`paglab demo`, whole study) | {demo} s | – | – | "
-                + $"see docs/experiments.md for the stage split |");
+                + $"– | – | see docs/experiments.md for the stage split |");
     }
 
     /// <summary>The resnet18 training rows run again in interleaved pairs.</summary>
@@ -106,13 +118,15 @@ static class Report
             + "and randsmooth steps, can differ that much). So each resnet18 training row also runs in interleaved "
             + "pairs (bench/pytorch/paired_rows.py: PagLab's child process, then PyTorch's, same repeats); a "
             + "target below uses the median ratio over the main run's pair and these.\n");
-        md.AppendLine("| row | PagLab ms | PyTorch ms | PyTorch / PagLab |");
-        md.AppendLine("| --- | --- | --- | --- |");
+        md.AppendLine("| row | PagLab ms | PyTorch ms | PyTorch / PagLab | PyTorch lean ms | lean / PagLab |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- |");
         foreach (var (key, list) in paired)
             foreach (var p in list!.AsArray())
             {
                 double po = p!["paglab_ms"]!.GetValue<double>(), pt = p["torch_ms"]!.GetValue<double>();
-                md.AppendLine($"| {key} | {po:F0} | {pt:F0} | {pt / po:F2}x |");
+                double pl = p["torch_lean_ms"]?.GetValue<double>() ?? double.NaN;
+                string lean = double.IsFinite(pl) ? $"{pl / po:F2}x" : "–";
+                md.AppendLine($"| {key} | {po:F0} | {pt:F0} | {pt / po:F2}x | {F(pl, "F0")} | {lean} |");
             }
     }
 
@@ -129,7 +143,8 @@ static class Report
                 double target = arch == "resnet18" ? 1.3 : 1.5; // issue 15: resnet18 >= 1.3x, smallcnn >= 1.5x
                 var (ratio, how) = PairedRatio(runs.Paired?[key] as JsonArray, t / o, pairRatios);
                 md.AppendLine($"- {key}: main run images/s {128000 / o:F0} vs PyTorch {128000 / t:F0}; speed "
-                    + $"{ratio:F2}x{how} (target >= {target}x): **{(ratio >= target ? "met" : "not met")}**");
+                    + $"{ratio:F2}x{how} (target >= {target}x): **{(ratio >= target ? "met" : "not met")}**"
+                    + LeanRatio(runs, key, o));
                 if (arch == "resnet18" && !(ratio >= target)) notMet.Add($"{obj} ({ratio:F2}x)");
                 double overStandard = o / runs.Standard(arch);
                 if (obj == "gnorm") md.AppendLine($"- {arch} gnorm step / standard step = {overStandard:F2} (target "
@@ -153,6 +168,17 @@ static class Report
         pairRatios.AddRange(ratios);
         return (Median(ratios), $" (main run {main:F2}x; the {ratios.Count} pairs, main and interleaved: "
             + $"{string.Join(", ", ratios.Select(r => r.ToString("F2", Inv)))}x; their median)");
+    }
+
+    /// <summary>The speed against the lean PyTorch loop: the median over the main run and the pairs.</summary>
+    static string LeanRatio(Runs runs, string key, double ours)
+    {
+        var ratios = (runs.Paired?[key] as JsonArray ?? []).Where(p => p?["torch_lean_ms"] is not null)
+            .Select(p => p!["torch_lean_ms"]!.GetValue<double>() / p["paglab_ms"]!.GetValue<double>())
+            .Append(Ms(runs.Theirs[key.Replace("train-step/", "train-step-lean/")]) / ours)
+            .Where(double.IsFinite).Order().ToList();
+        return ratios.Count == 0 ? "" : $"; against the lean PyTorch loop {Median(ratios):F2}x (median of "
+            + $"{ratios.Count}: {string.Join(", ", ratios.Select(r => r.ToString("F2", Inv)))}x)";
     }
 
     /// <summary>Batched tangent Jacobians against one backward per pixel.</summary>
@@ -204,6 +230,18 @@ static class Report
             + $"GFLOP/s**, {achieved / peak:P0} of the fp32 peak. Target >= 50%: "
             + $"**{(achieved / peak >= 0.5 ? "met" : "not met")}**.");
         return (peak, achieved / peak);
+    }
+
+    /// <summary>PagLab's standard steps with OMP_WAIT_POLICY=PASSIVE (its default) against libgomp's spin.</summary>
+    static void WaitPolicyLine(StringBuilder md, Runs runs)
+    {
+        string path = Arg(runs.Args, "--spin-train", "");
+        if (path.Length == 0 || !File.Exists(path)) return;
+        var spin = JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsObject();
+        var parts = spin.Select(r => $"{r.Key} {F(Ms(runs.Ours[r.Key]), "F0")} ms passive vs {F(Ms(r.Value), "F0")} "
+            + $"ms with GOMP_SPINCOUNT=300000 ({F(Ms(r.Value) / Ms(runs.Ours[r.Key]), "F2")}x)");
+        md.AppendLine($"- OpenMP wait policy (PagLab's OMP_WAIT_POLICY=PASSIVE against libgomp's default spin, "
+            + $"src/PagLab/Common/OpenMpWait.cs): {string.Join("; ", parts)}; passive should not be slower.");
     }
 
     static void DemoTarget(StringBuilder md, Runs runs)

@@ -308,24 +308,25 @@ def status_mb(field):
     return float("nan")
 
 
-def train_row_in_child(arch, objective, repeats, threads):
+def train_row_in_child(arch, objective, repeats, threads, lean=False):
     """Runs train_step_row in a child process: its time, its peak resident set (VmHWM: everything the process
-    held at its fullest, runtime included) and the resident set of the runtime alone before the row."""
-    out = subprocess.run([sys.executable, __file__, "train-row", arch, objective, str(repeats), str(threads)],
-                         check=True, capture_output=True, text=True).stdout
+    held at its fullest, runtime included) and the resident set of the runtime alone before the row.
+    lean: the plain PyTorch loop instead of the authors' loop style."""
+    out = subprocess.run([sys.executable, __file__, "train-row", arch, objective, str(repeats), str(threads)]
+                         + (["lean"] if lean else []), check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
 def main():
-    if len(sys.argv) == 6 and sys.argv[1] == "train-row":
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "train-row" and sys.argv[6:] in ([], ["lean"]):
         arch, objective, repeats, threads = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
         torch.set_num_threads(threads)
         runtime = status_mb("VmRSS")
-        row = train_step_row(arch, objective, 128, 1, repeats); row["items"] = 128
+        row = train_step_row(arch, objective, 128, 1, repeats, lean=sys.argv[6:] == ["lean"]); row["items"] = 128
         row["peak_rss_mb"] = status_mb("VmHWM"); row["runtime_rss_mb"] = runtime
         print(json.dumps(row))
         return
-    sys.exit("usage: bench_measure.py train-row ARCH OBJECTIVE REPEATS THREADS (the rest runs from bench_torch.py)")
+    sys.exit("usage: bench_measure.py train-row ARCH OBJECTIVE REPEATS THREADS [lean] (the rest runs from bench_torch.py)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 (tml-tuebingen/pags: utils/regularized_loss.py, train_models.py, the per-pixel tangent loop of
 notebooks/CIFAR10-EstimateTangentSpace.ipynb). Our own script; nothing here is copied.
 Writes a JSON of rows {name: {median_ms, p25_ms, p75_ms, repeats, items}}."""
-import argparse, json, math, statistics, struct, sys, time
+import argparse, json, math, os, statistics, struct, sys, time
 
 import torch
 import torch.nn as nn
@@ -94,7 +94,10 @@ def pgd(k):
 OBJECTIVES = {"standard": ce, "gnorm": gnorm, "smooth": smooth, "randsmooth": randsmooth, "pgd3": pgd(3), "pgd10": pgd(10)}
 
 
-def train_step_row(arch, objective, batch, warmup, repeats):
+def train_step_row(arch, objective, batch, warmup, repeats, lean=False):
+    """One training step timed. lean: the fastest plain PyTorch loop for the same model, data and objective
+    (input gradients switched on once, only where the objective takes them; gradients set to None; no
+    `.item()`), beside the authors' loop style."""
     torch.manual_seed(0)
     model = SmallCnn() if arch == "smallcnn" else ResNet18()
     shape = (batch, 1, 28, 28) if arch == "smallcnn" else (batch, 3, 32, 32)
@@ -102,6 +105,7 @@ def train_step_row(arch, objective, batch, warmup, repeats):
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     model.train()
     fn = OBJECTIVES[objective]
+    if lean and objective == "gnorm": x0.requires_grad_()
 
     def step():
         x = x0.clone().requires_grad_()  # train_models.py: x.requires_grad_() for every batch
@@ -109,7 +113,11 @@ def train_step_row(arch, objective, batch, warmup, repeats):
         loss = fn(model, x, y)
         loss.backward(); opt.step()
         loss.item()  # their metadata .item() calls
-    return timeit(step, warmup, repeats)
+
+    def lean_step():
+        opt.zero_grad(set_to_none=True)
+        fn(model, x0, y).backward(); opt.step()
+    return timeit(lean_step if lean else step, warmup, repeats)
 
 
 def profile_rows(warmup=1, repeats=3, batch=128):
@@ -303,6 +311,10 @@ def main():
             peaks[name] = {"peak": r.pop("peak_rss_mb"), "runtime": r.pop("runtime_rss_mb")}
             rows[name] = r
             print(f"{arch} {obj}: {r['median_ms']:.1f} ms, peak RSS {peaks[name]['peak']:.0f} MB", file=sys.stderr)
+            lean = bench_measure.train_row_in_child(arch, obj, reps, args.threads, lean=True)
+            peaks[f"train-step-lean/{arch}/{obj}"] = {"peak": lean.pop("peak_rss_mb"), "runtime": lean.pop("runtime_rss_mb")}
+            rows[f"train-step-lean/{arch}/{obj}"] = lean
+            print(f"{arch} {obj}, lean loop: {lean['median_ms']:.1f} ms", file=sys.stderr)
     if not quick and wanted("profile/"):
         rows.update(profile_rows())
         print("profile: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in rows.items() if k.startswith("profile/")), file=sys.stderr)
@@ -322,7 +334,9 @@ def main():
         r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
         rows["score/unet28/batch128"] = r
     rows.update(bench_measure.measurement_rows(quick, args.lpips_weights, wanted))
-    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peaks},
+    unset = [v for v in os.environ.get("PAGLAB_UNSET_FOR_TORCH", "").split(",") if v]
+    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peaks,
+               "unset_env": unset},
               open(args.out, "w"), indent=1)
 
 
