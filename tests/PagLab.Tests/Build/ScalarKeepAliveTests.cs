@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Linq.Expressions;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
 using Mono.Cecil;
 using Mono.Cecil.Cil;
@@ -49,6 +50,23 @@ public class ScalarKeepAliveTests
             && i.Previous.OpCode == OpCodes.Ldarg_2).ToList(); // this, other, alpha
         Assert.NotEmpty(returns);
         Assert.Equal(returns.Count, keptAlive.Count);
+    }
+
+    [Fact]
+    public void PatchedMethods_AllCompile()
+    {
+        // The JIT refuses invalid IL (an unbalanced stack, a bad branch) with InvalidProgramException.
+        bool HoldsScalar(Type t) => t == typeof(Scalar) || t == typeof(Scalar[]);
+        const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance
+            | BindingFlags.Static | BindingFlags.DeclaredOnly;
+        var methods = typeof(Scalar).Assembly.GetTypes().Where(t => !t.ContainsGenericParameters)
+            .SelectMany(t => t.GetMethods(all).Cast<MethodBase>().Concat(t.GetConstructors(all)))
+            .Where(m => !m.ContainsGenericParameters && m.GetMethodBody() is { } body
+                && (m.GetParameters().Any(p => HoldsScalar(p.ParameterType))
+                    || body.LocalVariables.Any(v => HoldsScalar(v.LocalType))))
+            .ToList();
+        Assert.InRange(methods.Count, 150, 10_000);
+        foreach (var method in methods) RuntimeHelpers.PrepareMethod(method.MethodHandle);
     }
 
     [Fact]
