@@ -10,8 +10,14 @@ using static TorchSharp.torch;
 
 namespace PagLab.Tests.Build;
 
+/// <summary>The stress tests collect garbage continuously for seconds, which would slow timed tests beside them.
+/// </summary>
+[CollectionDefinition(nameof(CollectingThread), DisableParallelization = true)]
+public sealed class CollectingThread;
+
 /// <summary>Tests the build-time rewrite that keeps TorchSharp's Scalars alive through their native calls
 /// (build/ScalarKeepAlivePatcher.cs), on the TorchSharp.dll these tests run with and on the NuGet original.</summary>
+[Collection(nameof(CollectingThread))]
 public class ScalarKeepAliveTests
 {
     static string LoadedTorchSharp => typeof(Scalar).Assembly.Location;
