@@ -79,7 +79,8 @@ public sealed class SharedArtefacts : IDisposable
                 : Obtain<IDenoiser>(folder.DenoiserInfo, folder.DenoiserLock, "denoiser", wait, progress,
                     () => BuildDenoiser(progress), _ => SavedDenoiser.Load(folder.Denoiser));
         if (spec.Shared.TangentDimensions is not null && TangentScan is null)
-            TangentScan = TangentScanArtefacts.TryLoad(spec, folder, Dataset, progress, wait, Board("kscan"));
+            TangentScan = TangentScanArtefacts.TryLoad(spec, folder, Dataset, progress, wait, read,
+                Board("kscan"));
         return Complete;
     }
 

@@ -48,9 +48,10 @@ public sealed class TangentScanArtefacts : IDisposable
     /// <summary>
     /// The scan of <paramref name="dataset"/>: built here under its lock (kept in memory) or loaded when another
     /// process built it; null when another process holds the lock and <paramref name="wait"/> is false.
+    /// <paramref name="read"/> is told each file loaded from disk (the session's log, as for the other artefacts).
     /// </summary>
     public static TangentScanArtefacts? TryLoad(SweepSpec spec, SharedFolder shared, IDataset dataset,
-        IProgressSink progress, bool wait, string? tensorboard = null)
+        IProgressSink progress, bool wait, Action<string> read, string? tensorboard = null)
     {
         if (!Built(shared))
         {
@@ -64,13 +65,18 @@ public sealed class TangentScanArtefacts : IDisposable
         var loaded = new List<(int, TangentSpaces)>();
         try
         {
-            foreach (int k in ks) loaded.Add((k, TangentSpaces.Load(TangentsPath(shared, k))));
+            foreach (int k in ks)
+            {
+                read(TangentsPath(shared, k));
+                loaded.Add((k, TangentSpaces.Load(TangentsPath(shared, k))));
+            }
         }
         catch
         {
             foreach (var (_, t) in loaded) t.Dispose();
             throw;
         }
+        read(LatentsPath(shared));
         return new TangentScanArtefacts(loaded, ReadQualities(shared)!);
     }
 

@@ -62,6 +62,13 @@ public class TangentScanSweepTests
         // two jobs, one autoencoder per k
         Assert.Equal(1, progress.All.Count(l => l.Contains("autoencoder k = 2")));
         Assert.Equal(1, progress.All.Count(l => l.Contains("autoencoder k = 3")));
+        // a process that did not build the scan loads each file once, and its read log says so
+        using (var other = new SweepSession(folder.Prepare(spec), folder))
+        {
+            Assert.True(other.TryComplete(spec.Datasets[0], NullProgress.Instance, wait: true));
+            Assert.Contains(TangentScanArtefacts.LatentsPath(shared), other.FilesRead);
+            Assert.Equal(2, other.FilesRead.Count(f => Path.GetFileName(f).StartsWith("tangents-k")));
+        }
 
         // the report shows the scan and evaluates the on/off findings at every k and eps
         string report = Path.Combine(TestPaths.TempDir("kscan-report"), "report.html");
