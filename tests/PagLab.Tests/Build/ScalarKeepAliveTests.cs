@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using System.Runtime.Loader;
 using Mono.Cecil;
 using Mono.Cecil.Cil;
 using TorchSharp;
@@ -45,17 +43,35 @@ public class ScalarKeepAliveTests
     [Fact]
     public void TensorAdd_KeepsItsScalarAlive_BeforeEveryReturn()
     {
-        using var module = ModuleDefinition.ReadModule(LoadedTorchSharp);
+        var (returns, keptAlive) = AddReturnsAndKeepAlives(LoadedTorchSharp);
+        Assert.NotEqual(0, returns);
+        Assert.Equal(returns, keptAlive);
+    }
+
+    /// <summary>The NuGet original lacks them: what the race needs (the stress below, run on the original by hand,
+    /// failed within seconds: 197 failures in 2.5 M additions in 10 s; a test of that would depend on the scheduler).
+    /// </summary>
+    [Fact]
+    public void TensorAdd_InTheNuGetOriginal_DoesNotKeepItsScalarAlive()
+    {
+        var (returns, keptAlive) = AddReturnsAndKeepAlives(OriginalTorchSharp);
+        Assert.NotEqual(0, returns);
+        Assert.Equal(0, keptAlive);
+    }
+
+    /// <summary>In Tensor.add(Tensor, Scalar): its returns, and its GC.KeepAlive calls on alpha.</summary>
+    static (int Returns, int KeepAlives) AddReturnsAndKeepAlives(string torchSharp)
+    {
+        using var module = ModuleDefinition.ReadModule(torchSharp);
         var tensor = module.GetType("TorchSharp.torch").NestedTypes.Single(t => t.Name == "Tensor");
         var add = tensor.Methods.Single(m => m.Name == "add" && m.Parameters.Count == 2
             && m.Parameters[0].ParameterType == tensor && m.Parameters[1].ParameterType.FullName == "TorchSharp.Scalar");
         var instructions = add.Body.Instructions;
-        var returns = instructions.Where(i => i.OpCode == OpCodes.Ret).ToList();
-        var keptAlive = instructions.Where(i => i.OpCode == OpCodes.Call && i.Operand is MethodReference m
+        int returns = instructions.Count(i => i.OpCode == OpCodes.Ret);
+        int keptAlive = instructions.Count(i => i.OpCode == OpCodes.Call && i.Operand is MethodReference m
             && m.FullName == "System.Void System.GC::KeepAlive(System.Object)"
-            && i.Previous.OpCode == OpCodes.Ldarg_2).ToList(); // this, other, alpha
-        Assert.NotEmpty(returns);
-        Assert.Equal(returns.Count, keptAlive.Count);
+            && i.Previous.OpCode == OpCodes.Ldarg_2); // this, other, alpha
+        return (returns, keptAlive);
     }
 
     [Fact]
@@ -104,30 +120,12 @@ public class ScalarKeepAliveTests
     {
         using var a = ones(4);
         using var b = ones(4);
-        var (additions, failures) = Stress(() => a + b, TimeSpan.FromSeconds(2), stopAtFirstFailure: false);
+        var (additions, failures) = Stress(() => a + b, TimeSpan.FromSeconds(2));
         Assert.True(failures == 0, $"{failures} of {additions} additions failed");
     }
 
-    /// <summary>The stress above finds the race: on the NuGet original (loaded beside ours, sharing its native
-    /// library) it fails within seconds (about 15 failures a second measured, 2 busy cores).</summary>
-    [Fact]
-    public void Additions_OnUnpatchedTorchSharp_WhileAnotherThreadCollects_Fail()
-    {
-        var torchSharp = new AssemblyLoadContext("unpatched TorchSharp").LoadFromAssemblyPath(OriginalTorchSharp);
-        Assert.DoesNotContain(ScalarKeepAlive.Marker, torchSharp.GetManifestResourceNames());
-        var tensor = torchSharp.GetType("TorchSharp.torch+Tensor", throwOnError: true)!;
-        var ones = torchSharp.GetType("TorchSharp.torch", throwOnError: true)!.GetMethods()
-            .First(m => m.Name == "ones" && m.GetParameters()[0].ParameterType == typeof(long[]));
-        Expression Ones() => Expression.Constant(ones.Invoke(null, ones.GetParameters()
-            .Select((p, i) => i == 0 ? new long[] { 4 } : p.DefaultValue).ToArray()), tensor);
-        var add = Expression.Lambda<Func<IDisposable>>(Expression.Convert(Expression.Call(
-            tensor.GetMethod("op_Addition", [tensor, tensor])!, Ones(), Ones()), typeof(IDisposable))).Compile();
-        var (additions, failures) = Stress(add, TimeSpan.FromSeconds(20), stopAtFirstFailure: true);
-        Assert.True(failures > 0, $"none of {additions} additions failed on the unpatched TorchSharp");
-    }
-
     /// <summary>Adds on this thread while another thread collects and runs finalizers in a loop.</summary>
-    static (long Additions, int Failures) Stress(Func<IDisposable> add, TimeSpan duration, bool stopAtFirstFailure)
+    static (long Additions, int Failures) Stress(Func<IDisposable> add, TimeSpan duration)
     {
         bool stop = false;
         var collector = new Thread(() =>
@@ -144,7 +142,7 @@ public class ScalarKeepAliveTests
         try
         {
             var watch = Stopwatch.StartNew();
-            while (watch.Elapsed < duration && !(stopAtFirstFailure && failures > 0))
+            while (watch.Elapsed < duration)
                 for (int i = 0; i < 1000; i++, additions++)
                 {
                     // libtorch reads a freed Scalar: "Expected false to be true ... toFloat"
