@@ -242,6 +242,14 @@ public sealed record SweepSpec
         Require.That(s.TangentDimensions is not { } ks || ks.Length > 0 && ks.All(k => k >= 1)
             && ks.Distinct().Count() == ks.Length,
             $"{where}: shared.tangentDimensions must list distinct latent dimensions k >= 1");
+        // Local PCA of dimension r needs r + 1 neighbours; the scan compares every k with local-PCA tangents, so
+        // this is checked here rather than when the scan reaches its largest k an hour into the sweep.
+        int widest = Math.Max(s.TangentEstimator == TangentEstimator.LocalPca ? s.LocalPcaDimension : 0,
+            s.TangentDimensions?.Max() ?? 0);
+        Require.That(widest < s.LocalPcaNeighbours,
+            $"{where}: shared.localPcaNeighbours ({s.LocalPcaNeighbours}) must exceed the largest local-PCA tangent "
+            + $"dimension ({widest}, from shared.tangentDimensions or localPcaDimension); "
+            + $"set it to at least {widest + 1}");
         Require.That(s.TangentScanEstimator != TangentEstimator.True,
             $"{where}: shared.tangentScanEstimator must be autoencoder or local-pca (the exact tangent space has one "
             + "dimension; shared.tangentEstimator true measures on it)");

@@ -204,6 +204,18 @@ public class TangentScanSweepTests
         Assert.Contains("shared.tangentDimensions must list distinct latent dimensions k >= 1", e.Message);
     }
 
+    [Theory]
+    [InlineData("shared: {tangentDimensions: [8, 64]}", 64)]           // the scan compares k with local PCA
+    [InlineData("shared: {tangentEstimator: local-pca, localPcaDimension: 20, localPcaNeighbours: 20}", 20)]
+    public void LocalPcaWiderThanItsNeighbours_IsRefusedAtLoad(string shared, int widest)
+    {
+        string path = Path.Combine(TestPaths.TempDir("spec"), "spec.yaml");
+        File.WriteAllText(path, $"datasets: [shapes]\nobjectives: [{{name: standard}}]\n{shared}\n");
+        var e = Assert.ThrowsAny<PagLabException>(() => SweepSpec.Load(path));
+        Assert.Contains($"must exceed the largest local-PCA tangent dimension ({widest}", e.Message);
+        Assert.Contains($"set it to at least {widest + 1}", e.Message);
+    }
+
     [Fact]
     public void IsotropicControl_Misspelt_GetsADidYouMean()
     {
