@@ -73,7 +73,7 @@ public static class JobMeasurements
         {
             Sensitivity = report.Results.Select(SensitivityResult.From).ToList(),
             Rho2Mode = rho2 is null ? null : spec.Measure.Mode,
-            Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(rho2)),
+            Rho2 = rho2 is null ? null : Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.Defined(rho2)),
             Rho2PerImage = rho2,
         };
     }

@@ -142,6 +142,7 @@ public sealed record JobResult
     public List<SensitivityResult> Sensitivity { get; init; } = new();
     public GradientMode? Rho2Mode { get; init; }
     public Estimate? Rho2 { get; init; }
+    /// <summary>rho_2 per image; NaN where the input gradient is zero (undefined), left out of Rho2.</summary>
     public double[]? Rho2PerImage { get; init; }
     public AlignmentResult? Alignment { get; init; }
     /// <summary>Alignment of the further attributions of measure.attributions (SmoothGrad, Integrated Gradients).

@@ -55,11 +55,24 @@ public static class ManifoldAlignment
     /// </summary>
     public static Tensor Rho2(Func<Tensor, Tensor> model, Tensor x, Tensor bases, GradientMode mode, Tensor? labels)
     {
-        using var _ = NewDisposeScope();
-        var g = ScalarGradient(model, x, mode, labels);                    // (B, d)
-        var offPart = g - TangentSpaces.Project(bases, g);
-        return (offPart.pow(2).sum(1) / g.pow(2).sum(1).clamp_min(1e-300)).MoveToOuterDisposeScope();
+        using var g = ScalarGradient(model, x, mode, labels);              // (B, d)
+        return Rho2(g, bases);
     }
+
+    /// <summary>rho_2 of given input gradients g (B, d); NaN where g is zero (a dead or constant model).</summary>
+    public static Tensor Rho2(Tensor g, Tensor bases)
+    {
+        using var _ = NewDisposeScope();
+        var offPart = g - TangentSpaces.Project(bases, g);
+        return DefinedRatio(offPart.pow(2).sum(1), g.pow(2).sum(1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// num / den, NaN where den is 0: the off-manifold share of a vanishing gradient or output change is undefined,
+    /// not 0 (a collapsed model has none). A clamp such as 1e-300 is 0 in float32, so it cannot stand in for this.
+    /// </summary>
+    static Tensor DefinedRatio(Tensor num, Tensor den) =>
+        where(den > 0, num / den, full_like(num, double.NaN));
 
     /// <summary>
     /// PAGs, Definition 1, Monte-Carlo estimate per image, (B):
@@ -82,7 +95,7 @@ public static class ManifoldAlignment
         var moved = ManifoldRobustness.Forward(model, images).view(2, b, n, -1);
         var f = (moved * weights.view(1, b, 1, -1)).sum(-1);                // (2, B, n)
         var squared = (f - f0.view(1, b, 1)).pow(2).mean(new long[] { 2 }); // (2, B)
-        return (squared[0] / squared[1].clamp_min(1e-300)).MoveToOuterDisposeScope();
+        return DefinedRatio(squared[0], squared[1]).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -117,7 +130,7 @@ public static class ManifoldAlignment
             var full = noise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });        // (b)
             var offNoise = noise - TangentSpaces.Project(qb, noise);
             var offPart = offNoise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });
-            linear.Add((offPart / full.clamp_min(1e-300)).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            linear.Add(DefinedRatio(offPart, full).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             for (int i = 0; i < sigmas.Length; i++)
             {
                 var rho1Batch = Rho1(model, xb, qb, noise, sigmas[i], mode, lb);

@@ -180,9 +180,10 @@ public static class ManifoldExperiments
             var x = images.narrow(0, start, b);
             var q = tangents.Bases.narrow(0, start, b);
             var y = labels.narrow(0, start, b);
-            r2.Add(ManifoldAlignment.Rho2(model.call, x, q, mode, y).MoveToOuterDisposeScope());
+            var g = ManifoldAlignment.ScalarGradient(model.call, x, mode, y);
             string batch = $"batch {start / batchImages + 1} (images {start}..{start + b - 1})";
-            Finite.Check(r2[^1], $"rho_2 of {request.ModelDir} in {batch}");
+            Finite.Check(g, $"the input gradient of {request.ModelDir} in {batch}");  // broken; zero is undefined
+            r2.Add(ManifoldAlignment.Rho2(g, q).MoveToOuterDisposeScope());
             if (!withRho1) continue;
             var noise = randn(new[] { b, request.Draws, d }, generator: generator);
             for (int e = 0; e < epsilons.Length; e++)
@@ -193,7 +194,7 @@ public static class ManifoldExperiments
         }
         using (var all = cat(r2, 0))
         {
-            report.Rho2[key] = Distribution.Of(all);
+            report.Rho2[key] = Distribution.OfDefined(all);
             using var values = all.to_type(ScalarType.Float64);
             report.Rho2PerImage[key] = values.data<double>().ToArray();
         }
@@ -201,7 +202,7 @@ public static class ManifoldExperiments
         {
             report.Rho1[key] = new();
             for (int e = 0; e < epsilons.Length; e++)
-                using (var all = cat(r1[e], 0)) report.Rho1[key][Format(epsilons[e])] = Distribution.Of(all);
+                using (var all = cat(r1[e], 0)) report.Rho1[key][Format(epsilons[e])] = Distribution.OfDefined(all);
         }
         foreach (var t in r2.Concat(r1.SelectMany(l => l))) t.Dispose();
     }

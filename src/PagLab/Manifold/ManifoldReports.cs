@@ -34,12 +34,16 @@ public sealed record ManifoldReport
             + "the tangent space (Definition 2; 0: on the manifold, 1: off it)";
         foreach (var (mode, d) in Rho2)
         {
-            var rho2 = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.One(Rho2PerImage[mode]));
-            yield return $"rho_2 ({mode} gradient): {rho2.Text("G4")}, median {d.Median:G4}";
+            var rho2 = Uncertainty.Bootstrap.Mean(Uncertainty.Bootstrap.Sample.Defined(Rho2PerImage[mode]));
+            string undefined = d.Count < Rho2PerImage[mode].Length
+                ? $" ({Rho2PerImage[mode].Length - d.Count} of {Rho2PerImage[mode].Length} images have a zero "
+                  + "gradient, where rho_2 is undefined)" : "";
+            yield return $"rho_2 ({mode} gradient): {rho2.Text("G4")}, median {d.Median:G4}{undefined}";
         }
     }
 
-    /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over).</summary>
+    /// <summary>rho_2 per class mode and image (the units its interval is bootstrapped over); NaN where the
+    /// gradient is zero.</summary>
     public Dictionary<string, double[]> Rho2PerImage { get; init; } = new();
     /// <summary>Definition 1 per class mode and epsilon (sigma = epsilon / sqrt(d), so E||u|| ~ epsilon), from the same
     /// draws.</summary>

@@ -18,6 +18,18 @@ public sealed record Distribution(double Mean, double Std, double Q05, double Q2
         return new Distribution(v.mean().item<double>(), std, q[0], q[1], q[2], q[3], q[4], v.max().item<double>(),
             v.numel());
     }
+
+    /// <summary>The distribution of the values that are defined (not NaN); Count says how many. None: NaN
+    /// throughout with Count 0.</summary>
+    public static Distribution OfDefined(Tensor values)
+    {
+        using var _ = NewDisposeScope();
+        var v = values.to_type(ScalarType.Float64).flatten();
+        var defined = v.masked_select(v.isnan().logical_not());
+        return defined.numel() > 0 ? Of(defined)
+            : new Distribution(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN,
+                double.NaN, 0);
+    }
 }
 
 /// <summary>

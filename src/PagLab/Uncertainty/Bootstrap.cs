@@ -18,6 +18,9 @@ public static class Bootstrap
     public sealed record Sample(IReadOnlyList<double[]> Runs)
     {
         public static Sample One(double[] images) => new(new[] { images });
+        /// <summary>One run's images where the quantity is defined (not NaN; e.g. rho_2 of a zero gradient).
+        /// </summary>
+        public static Sample Defined(double[] images) => One(images.Where(v => !double.IsNaN(v)).ToArray());
         public int Units => Runs.Sum(r => r.Length);
         public double Mean => Runs.Count == 0 ? double.NaN : Runs.Average(r => r.Length == 0 ? double.NaN
             : r.Average());
