@@ -175,8 +175,9 @@ public static class ReportBuilder
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
             html.Append($"<tr class=\"{l.Regime.Name()}\"><td class=l>{Esc(l.Level.Label)}</td><td "
                 + $"class=l>{Esc(l.Level.Dataset)}</td>")
-                .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td><td>{T(at?.OffOverOn)}</td>")
-                .Append($"<td>{T(at?.MedianOffOverOn)}</td><td>{T(at?.OffOverIsotropic)}</td>")
+                .Append($"<td>{l.Level.Completed.Count}</td><td>{T(l.Accuracy, "F3")}</td>")
+                .Append($"<td>{Ratio(l, at?.OffOverOn)}</td><td>{Ratio(l, at?.MedianOffOverOn)}</td>")
+                .Append($"<td>{Ratio(l, at?.OffOverIsotropic)}</td>")
                 .Append($"<td>{T(l.RelativeNoise)}</td><td>{T(l.Alignment)}</td>")
                 .Append($"<td>{T(l.BayesCosine)}</td><td "
                     + $"class=l>{l.Regime.Name()}</td><td class=l>{Esc(l.Reason)}</td></tr>");
@@ -311,6 +312,8 @@ public static class ReportBuilder
     }
 
     static string T(Estimate? e, string format = "G3") => e is null ? "–" : Esc(e.Text(format));
+
+    static string Ratio(LevelSummary l, Estimate? e) => Esc(ReportSummary.Ratio(l, e));
 
     static string Img(string path, string caption) =>
         $"<figure><img alt=\"{Esc(Path.GetFileName(path))}\" "

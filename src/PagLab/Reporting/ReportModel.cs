@@ -34,6 +34,9 @@ public sealed record LevelSummary
     public required Level Level { get; init; }
     public required Regime Regime { get; init; }
     public required string Reason { get; init; }
+    /// <summary>The model no longer works as a classifier: its off/on is a ratio of rounding noise, shown as n/a.
+    /// </summary>
+    public bool Collapsed { get; init; }
     public required Estimate Accuracy { get; init; }
     public required IReadOnlyList<EpsilonSummary> Sensitivity { get; init; }
     public Estimate? Alignment { get; init; }
@@ -183,7 +186,8 @@ public sealed record ReportModel
                 new Sample(overSigmas.Select(o => o.Distractor).ToList()));
         return new LevelSummary
         {
-            Level = level, Regime = regime.Regime, Reason = regime.Reason, Accuracy = level.AccuracyEstimate,
+            Level = level, Regime = regime.Regime, Reason = regime.Reason, Collapsed = regime.Collapsed,
+            Accuracy = level.AccuracyEstimate,
             Sensitivity = sensitivity, Alignment = Mean(level.Values(alignment)),
             BayesCosine = Mean(level.Values(r => r.Alignment?.BayesCosinePerImage)), RelativeNoise = relative,
                 Noise = noise, Scan = ScanOf(level),

@@ -74,8 +74,9 @@ public static class ReportSummary
         foreach (var l in model.Levels)
         {
             var at = l.Sensitivity.FirstOrDefault(s => s.Epsilon == model.RegimeEpsilon);
-            md.AppendLine($"| {l.Level.Label} | {l.Level.Completed.Count} | {T(l.Accuracy, "F3")} | {T(at?.OffOverOn)} "
-                + $"| {T(at?.MedianOffOverOn)} | {T(l.Alignment)} | {l.Regime.Name()} | {Cell(l.Reason)} |");
+            md.AppendLine($"| {l.Level.Label} | {l.Level.Completed.Count} | {T(l.Accuracy, "F3")} | "
+                + $"{Ratio(l, at?.OffOverOn)} | {Ratio(l, at?.MedianOffOverOn)} | {T(l.Alignment)} | {l.Regime.Name()} "
+                + $"| {Cell(l.Reason)} |");
         }
         if (model.Scores.Count > 0)
         {
@@ -122,6 +123,12 @@ public static class ReportSummary
     }
 
     static string T(Estimate? e, string format = "G3") => e is null ? "–" : e.Text(format);
+
+    /// <summary>An off/on ratio of a level; a collapsed model's is a ratio of rounding noise, so none is shown.
+    /// </summary>
+    public static string Ratio(LevelSummary level, Estimate? ratio) => level.Collapsed ? CollapsedRatio : T(ratio);
+
+    public const string CollapsedRatio = "n/a (collapsed)";
 
     static string Cell(string s) => s.Replace("|", "\\|").Replace("\n", " ");
 }

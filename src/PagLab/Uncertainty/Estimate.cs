@@ -32,8 +32,12 @@ public sealed record Estimate(double Mean, double Lower, double Upper, int N)
     /// <summary>Both ends are known (a one-unit or empty estimate has none).</summary>
     public bool Bounded => double.IsFinite(Lower) && double.IsFinite(Upper);
 
+    /// <summary>"mean [lower, upper]"; "n/a" without data; "mean [no interval]" when the bootstrap could not give one
+    /// (too many replicates undefined).</summary>
     public string Text(string format = "G3") =>
-        double.IsNaN(Mean) ? "n/a" : $"{Num(Mean, format)} [{Num(Lower, format)}, {Num(Upper, format)}]";
+        double.IsNaN(Mean) ? "n/a"
+        : double.IsNaN(Lower) || double.IsNaN(Upper) ? $"{Num(Mean, format)} [no interval]"
+        : $"{Num(Mean, format)} [{Num(Lower, format)}, {Num(Upper, format)}]";
 
     static string Num(double v, string format) =>
         double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf"
