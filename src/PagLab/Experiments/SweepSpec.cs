@@ -243,7 +243,7 @@ public sealed record SweepSpec
             && ks.Distinct().Count() == ks.Length,
             $"{where}: shared.tangentDimensions must list distinct latent dimensions k >= 1");
         // Local PCA of dimension r needs r + 1 neighbours; the scan compares every k with local-PCA tangents, so
-        // this is checked here rather than when the scan reaches its largest k an hour into the sweep.
+        // this is checked here rather than when the scan reaches its largest k, after the jobs have trained.
         int widest = Math.Max(s.TangentEstimator == TangentEstimator.LocalPca ? s.LocalPcaDimension : 0,
             s.TangentDimensions?.Max() ?? 0);
         Require.That(widest < s.LocalPcaNeighbours,

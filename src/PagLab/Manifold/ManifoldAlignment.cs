@@ -124,9 +124,10 @@ public static class ManifoldAlignment
             var lb = labels?.narrow(0, start, b);
             // common random numbers across sigmas
             var noise = randn(new[] { b, draws, d }, generator: generator).to_type(x.dtype);
-            rho2.Add(Rho2(model, xb, qb, mode, lb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            var gradient = ScalarGradient(model, xb, mode, lb);                        // (b, d)
+            rho2.Add(Rho2(gradient, qb).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
             // first-order limit on the same draws: E (g.P^perp u)^2 / E (g.u)^2
-            var g = ScalarGradient(model, xb, mode, lb).unsqueeze(-1);                 // (b, d, 1)
+            var g = gradient.unsqueeze(-1);                                            // (b, d, 1)
             var full = noise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });        // (b)
             var offNoise = noise - TangentSpaces.Project(qb, noise);
             var offPart = offNoise.bmm(g).squeeze(-1).pow(2).mean(new long[] { 1 });
