@@ -42,6 +42,16 @@ sealed record Row(double MedianMs, double P25Ms, double P75Ms, int Repeats, int 
 
 static class Bench
 {
+    /// <summary>The variables that keep libtorch (ATen) and oneDNN below the CPU's best instruction set, as set
+    /// for this run (bench/run --avx2 sets them on both sides).</summary>
+    internal static JsonObject IsaEnv()
+    {
+        var set = new JsonObject();
+        foreach (var v in new[] { "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA" })
+            if (Environment.GetEnvironmentVariable(v) is { Length: > 0 } value) set[v] = value;
+        return set;
+    }
+
     /// <summary>The value after option <paramref name="name"/> in the arguments, else the fallback.</summary>
     internal static string Arg(string[] a, string name, string fallback)
     {
@@ -175,6 +185,7 @@ static class Bench
             ["measuredPeakGflops"] = MeasuredPeak(threads),
             ["rows"] = JsonSerializer.SerializeToNode(rows),
             ["peakRssMb"] = peaks,
+            ["isaEnv"] = Bench.IsaEnv(),
         };
         File.WriteAllText(Arg(a, "--out", "paglab.json"),
             json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

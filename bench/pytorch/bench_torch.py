@@ -288,6 +288,10 @@ def score_row(batch, warmup, repeats, sigma=0.5):
     return timeit(lambda: edm_score(net, x, sigma).sum().item(), warmup, repeats)
 
 
+# The variables that keep libtorch (ATen) and oneDNN below the CPU's best instruction set (bench/run --avx2).
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True); ap.add_argument("--threads", type=int, default=2)
@@ -336,7 +340,8 @@ def main():
     rows.update(bench_measure.measurement_rows(quick, args.lpips_weights, wanted))
     unset = [v for v in os.environ.get("PAGLAB_UNSET_FOR_TORCH", "").split(",") if v]
     json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peaks,
-               "unset_env": unset},
+               "unset_env": unset,
+               "isa_env": {v: os.environ[v] for v in ISA_VARIABLES if v in os.environ}},
               open(args.out, "w"), indent=1)
 
 
