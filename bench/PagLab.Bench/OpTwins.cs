@@ -143,7 +143,8 @@ static class OpTwinReport
             bool met = ratio >= 1.2;
             double convBuild = Build("twin/conv3x3/forward");
             string why = met ? "" : double.IsFinite(convBuild)
-                ? $" (a forward pass of convolutions, so its kernels are those of the conv3x3 forward twin: build ratio "
+                ? " (a forward pass of convolutions, so its kernels are those of the conv3x3 forward twin: build "
+                  + "ratio "
                   + $"with page faults out on both sides {convBuild:F2}x)"
                 : " (the glibc-heap twins were not run)";
             md.AppendLine($"- {name}: {Ms(ours[name]):F1} ms vs PyTorch {Ms(theirs[name]):F1} ms = {ratio:F2}x "
@@ -151,7 +152,8 @@ static class OpTwinReport
         }
     }
 
-    /// <summary>A row PyTorch did not run (LPIPS without its weights file) gets a line saying so, not a ratio.</summary>
+    /// <summary>A row PyTorch did not run (LPIPS without its weights file) gets a line saying so, not a ratio.
+    /// </summary>
     static bool NotMeasured(System.Text.StringBuilder md, string name, System.Text.Json.Nodes.JsonObject theirs)
     {
         if (double.IsFinite(Ms(theirs[name]))) return false;

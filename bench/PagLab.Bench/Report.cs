@@ -164,7 +164,8 @@ static class Report
                     if (gnormRuns.Count > 1 && standardRuns.Count > 1)
                         overStandard = Median(gnormRuns) / Median(standardRuns);
                     string runsUsed = gnormRuns.Count > 1 && standardRuns.Count > 1
-                        ? $" (median of {gnormRuns.Count} runs over median of {standardRuns.Count}, main and interleaved)"
+                        ? $" (median of {gnormRuns.Count} runs over median of {standardRuns.Count}, main and "
+                          + "interleaved)"
                         : "";
                     md.AppendLine($"- {arch} gnorm step / standard step = {overStandard:F2}{runsUsed} (target <= 3): "
                         + $"**{(overStandard <= 3 ? "met" : "not met")}**");
