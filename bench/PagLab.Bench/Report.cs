@@ -43,8 +43,11 @@ static class Report
         var pairRatios = new List<double>();      // every resnet18 pair ratio, for the drift they show
         TrainStepTargets(md, runs, notMet, pairRatios);
         TangentTargets(md, runs);
-        MeasurementRows.Targets(md, runs.Ours, runs.Theirs, runs.Paglab["peakRssMb"], runs.Torch["peak_rss_mb"]);
         string? Opt(string flag) => a.Contains(flag) ? Arg(a, flag, "") : null;
+        var fixedMmap = Opt("--fixed-mmap") is { } path && File.Exists(path)
+            ? JsonNode.Parse(File.ReadAllText(path)) : null;
+        MeasurementRows.Targets(md, runs.Ours, runs.Theirs, runs.Paglab["peakRssMb"], runs.Torch["peak_rss_mb"],
+            fixedMmap);
         var (twins4k, twinsHeap, twinsHeapTorch) = (Opt("--twins-4k"), Opt("--twins-heap"), Opt("--twins-heap-torch"));
         OpTwinReport.Targets(md, runs.Ours, runs.Theirs, twinsHeap, twinsHeapTorch, Opt("--op-profile"),
             Opt("--op-profile-torch"));
