@@ -144,8 +144,7 @@ static class OpTwinReport
             double convBuild = Build("twin/conv3x3/forward");
             string why = met ? "" : double.IsFinite(convBuild)
                 ? " (a forward pass of convolutions, so its kernels are those of the conv3x3 forward twin: build "
-                  + "ratio "
-                  + $"with page faults out on both sides {convBuild:F2}x)"
+                  + $"ratio with page faults out on both sides {convBuild:F2}x)"
                 : " (the glibc-heap twins were not run)";
             md.AppendLine($"- {name}: {Ms(ours[name]):F1} ms vs PyTorch {Ms(theirs[name]):F1} ms = {ratio:F2}x "
                 + $"(target >= 1.2x): **{(met ? "met" : "not met")}**{why}");

@@ -185,7 +185,7 @@ static class Bench
             ["measuredPeakGflops"] = MeasuredPeak(threads),
             ["rows"] = JsonSerializer.SerializeToNode(rows),
             ["peakRssMb"] = peaks,
-            ["isaEnv"] = Bench.IsaEnv(),
+            ["isaEnv"] = IsaEnv(),
         };
         File.WriteAllText(Arg(a, "--out", "paglab.json"),
             json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

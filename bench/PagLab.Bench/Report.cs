@@ -164,9 +164,9 @@ static class Report
                     // With interleaved pairs, the medians of PagLab's own runs of each row (main run included).
                     var (gnormRuns, standardRuns) = (OwnRuns(runs, key, o), OwnRuns(runs,
                         $"train-step/{arch}/standard", runs.Standard(arch)));
-                    if (gnormRuns.Count > 1 && standardRuns.Count > 1)
-                        overStandard = Median(gnormRuns) / Median(standardRuns);
-                    string runsUsed = gnormRuns.Count > 1 && standardRuns.Count > 1
+                    bool paired = gnormRuns.Count > 1 && standardRuns.Count > 1;
+                    if (paired) overStandard = Median(gnormRuns) / Median(standardRuns);
+                    string runsUsed = paired
                         ? $" (median of {gnormRuns.Count} runs over median of {standardRuns.Count}, main and "
                           + "interleaved)"
                         : "";
