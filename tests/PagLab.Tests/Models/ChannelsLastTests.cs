@@ -302,6 +302,30 @@ public class ChannelsLastTests
     }
 
     [Fact]
+    public void FoldedEvalCopyOfAChannelsLastResNet_RunsNhwc_AndGivesTheNchwModelsLogitsAndInputGradients()
+    {
+        var (nchw, nhwc) = Pair("resnet18");
+        using var _a = nchw; using var _b = nhwc;
+        var (x, _) = Batch();
+        using var folded = EvalModel.For(nhwc);
+        Assert.NotSame(nhwc, folded.Model);                                   // batch norm folded: a copy
+        Assert.True(((ImageClassifier)folded.Model).ChannelsLast);
+        nchw.eval();
+        AssertClose(nchw.call(x), folded.Model.call(x));
+        var g = ModelGradients.Compute(nhwc, x, GradientMode.Sum);
+        Assert.True(g.is_contiguous());
+        AssertClose(ModelGradients.Compute(nchw, x, GradientMode.Sum), g);
+    }
+}
+
+/// <summary>Two training runs compared for equal losses: model initialisation draws from torch's process-wide
+/// generator, so a test running beside it that draws too changes one run's weights (seen once in CI: train loss
+/// 2.30459 against 2.30387, identical when run alone).</summary>
+[Trait("Category", "Numeric")]
+[Collection(nameof(PagLab.Tests.Manifold.GlobalTorchRng))]
+public class ChannelsLastTrainingRunTests
+{
+    [Fact]
     public void TrainerRun_WithChannelsLast_MatchesTheNchwRun_AndMayResumeInEitherLayout()
     {
         var config = new TrainConfig
@@ -320,21 +344,5 @@ public class ChannelsLastTests
         Assert.DoesNotContain("channelsLast", File.ReadAllText(Path.Combine(last, RunFiles.Info)));
         Assert.Equal(RunStatus.Completed,
             Trainer.Run(config with { ChannelsLast = false }, last, resume: true).Status);
-    }
-
-    [Fact]
-    public void FoldedEvalCopyOfAChannelsLastResNet_RunsNhwc_AndGivesTheNchwModelsLogitsAndInputGradients()
-    {
-        var (nchw, nhwc) = Pair("resnet18");
-        using var _a = nchw; using var _b = nhwc;
-        var (x, _) = Batch();
-        using var folded = EvalModel.For(nhwc);
-        Assert.NotSame(nhwc, folded.Model);                                   // batch norm folded: a copy
-        Assert.True(((ImageClassifier)folded.Model).ChannelsLast);
-        nchw.eval();
-        AssertClose(nchw.call(x), folded.Model.call(x));
-        var g = ModelGradients.Compute(nhwc, x, GradientMode.Sum);
-        Assert.True(g.is_contiguous());
-        AssertClose(ModelGradients.Compute(nchw, x, GradientMode.Sum), g);
     }
 }
