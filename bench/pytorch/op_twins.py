@@ -71,7 +71,9 @@ def profile(argv):
                         "sys_ms": per((after.ru_stime - before.ru_stime) * 1000), "wall_ms": per(wall), "rss_mb": rss,
                         "ctx_switches": per(after.ru_nvcsw - before.ru_nvcsw + after.ru_nivcsw - before.ru_nivcsw)}
         print(f"{name}: {json.dumps(result[name])}", file=sys.stderr)
-    print(json.dumps({"calls": calls, "threads": torch.get_num_threads(), "rows": result}, indent=1))
+    text = json.dumps({"calls": calls, "threads": torch.get_num_threads(), "rows": result}, indent=1)
+    if "--out" in argv: open(arg("--out", ""), "w").write(text + "\n")
+    else: print(text)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["profile"]:

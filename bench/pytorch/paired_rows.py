@@ -4,7 +4,8 @@ a change in the machine's speed over the run (a shared 2-core VM drifts by 20% o
 sides alike. Each pair gives one speed ratio; the report takes the median over pairs. Each round also runs
 the lean PyTorch loop (bench_torch.train_step_row, lean=True) right after, for the ratio against the fastest
 plain PyTorch. Usage: paired_rows.py --bench PagLab.Bench.dll --out pairs.json [--rounds 5] [--threads 2]
-[--repeats 3]"""
+[--repeats 3] [--partial pairs.partial --fingerprint F [--resume]] (each finished round is written to the partial
+file; --resume goes on after the rounds a run with the same fingerprint finished)"""
 import argparse, json, os, subprocess, sys
 
 OBJECTIVES = ["standard", "gnorm", "smooth", "randsmooth", "pgd3"]
@@ -14,11 +15,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True); ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=5); ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3); ap.add_argument("--partial", default="")
+    ap.add_argument("--fingerprint", default=""); ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
-    pairs = {}
-    for round_ in range(args.rounds):
+    pairs, done = {}, 0
+    if args.resume and args.partial and os.path.exists(args.partial):
+        earlier = json.load(open(args.partial))
+        if earlier.get("fingerprint") == args.fingerprint and earlier.get("repeats") == args.repeats:
+            pairs, done = earlier["pairs"], earlier["rounds_done"]
+            print(f"resuming after {done} finished round(s) from {args.partial}", file=sys.stderr)
+    for round_ in range(done, args.rounds):
         for objective in OBJECTIVES:
             common = ["resnet18", objective, str(args.repeats), str(args.threads)]
             ours = json.loads(subprocess.run(["dotnet", args.bench, "train-row"] + common, check=True,
@@ -33,7 +40,16 @@ def main():
             print(f"pair {round_ + 1} resnet18 {objective}: PagLab {pair['paglab_ms']:.0f} ms, PyTorch "
                   f"{pair['torch_ms']:.0f} ms ({pair['torch_ms'] / pair['paglab_ms']:.2f}x), lean PyTorch "
                   f"{pair['torch_lean_ms']:.0f} ms ({pair['torch_lean_ms'] / pair['paglab_ms']:.2f}x)", file=sys.stderr)
-    json.dump({"rounds": args.rounds, "repeats": args.repeats, "pairs": pairs}, open(args.out, "w"), indent=1)
+        if args.partial:
+            write(args.partial, {"fingerprint": args.fingerprint, "repeats": args.repeats, "rounds_done": round_ + 1,
+                                 "pairs": pairs})
+    write(args.out, {"rounds": args.rounds, "repeats": args.repeats, "pairs": pairs})
+
+
+def write(path, value):
+    """Temp file and rename, so an interrupted run never leaves half a file."""
+    with open(path + ".tmp", "w") as f: json.dump(value, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
