@@ -60,6 +60,7 @@ static class Report
         Profile(md, runs, peak);
         if (notMet.Count > 0) NotMet(md, notMet, pairRatios, OpTwinReport.BuildRatioRange(twinsHeap, twinsHeapTorch),
             n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x");
+        DnnlProfileReport.Write(md, Opt("--dnnl-profile"));
         OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
         md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
@@ -394,10 +395,11 @@ static class Report
             + "instead of 4 KiB page faults, channels-last instead of reorders around every convolution, less "
             + "work in PGD. On the small CNN, where that surrounding work dominates, this gives the lead in the "
             + "table above; on resnet18 the kernels themselves are most of the step.");
-        md.AppendLine("- In one warm process the NCHW profile rows show PagLab ahead: forward "
-            + $"{profileSpeed("forward")}, forward + backward {profileSpeed("forward+backward")} (PyTorch / "
-            + "PagLab). The training rows run each objective in a fresh process for 1 warm-up and 3 timed steps, "
-            + "as PyTorch's do.");
+        if (!profileSpeed("forward").StartsWith("NaN"))  // the profile rows ran (not under --rows without them)
+            md.AppendLine("- In one warm process the NCHW profile rows show PagLab ahead: forward "
+                + $"{profileSpeed("forward")}, forward + backward {profileSpeed("forward+backward")} (PyTorch / "
+                + "PagLab). The training rows run each objective in a fresh process for 1 warm-up and 3 timed "
+                + "steps, as PyTorch's do.");
         string spread = pairRatios.Count > 0 ? $"The pair ratios above range from {pairRatios.Min():F2}x to "
             + $"{pairRatios.Max():F2}x. " : "";
         md.AppendLine("- This machine's speed drifts by far more than the margins in question: the same resnet18 "
