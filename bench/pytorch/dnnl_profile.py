@@ -47,7 +47,8 @@ def main():
     for objective in args.rows.split(","):
         common = ["resnet18", objective, str(args.repeats), str(args.threads)]
         row = {"paglab": run("paglab", ["dotnet", args.bench, "train-row"] + common, steps),
-               "torch": run("torch", [sys.executable, os.path.join(here, "bench_measure.py"), "train-row"] + common, steps)}
+               "torch": run("torch", [sys.executable, os.path.join(here, "bench_measure.py"), "train-row"] + common,
+                            steps)}
         out["rows"][f"train-step/resnet18/{objective}"] = row
         print(f"oneDNN profile resnet18 {objective}: PagLab {row['paglab']['onednn_ms_per_step']:.0f} of "
               f"{row['paglab']['step_ms']:.0f} ms per step in oneDNN, PyTorch {row['torch']['onednn_ms_per_step']:.0f}"
