@@ -37,8 +37,8 @@ static class DnnlProfileReport
     static string Step(JsonNode side) => Num(side, "step_ms").ToString("F0", Inv);
     static string InOneDnn(JsonNode side) =>
         $"{Num(side, "onednn_ms_per_step"):F0} ({Num(side, "calls_per_step"):F0} calls)";
-    static string Outside(JsonNode side) =>
-        Math.Max(0, Num(side, "step_ms") - Num(side, "onednn_ms_per_step")).ToString("F0", Inv);
+    static double OutsideMs(JsonNode side) => Math.Max(0, Num(side, "step_ms") - Num(side, "onednn_ms_per_step"));
+    static string Outside(JsonNode side) => OutsideMs(side).ToString("F0", Inv);
 
     static string Top(JsonNode side) => string.Join(", ", side["top"]!.AsArray().Take(4).Select(p =>
         $"{p!["primitive"]} {p["ms_per_step"]!.GetValue<double>():F0} ms ({p["calls_per_step"]!.GetValue<double>():F0}"
@@ -54,8 +54,7 @@ static class DnnlProfileReport
         var (a, b) = (ByKind(ours), ByKind(theirs));
         var diffs = a.Keys.Union(b.Keys)
             .Select(k => (What: k, Ms: a.GetValueOrDefault(k) - b.GetValueOrDefault(k)))
-            .Append((What: "outside oneDNN", Ms: Math.Max(0, Num(ours, "step_ms") - Num(ours, "onednn_ms_per_step"))
-                - Math.Max(0, Num(theirs, "step_ms") - Num(theirs, "onednn_ms_per_step"))))
+            .Append((What: "outside oneDNN", Ms: OutsideMs(ours) - OutsideMs(theirs)))
             .OrderByDescending(d => Math.Abs(d.Ms)).First();
         return $"{diffs.What} {diffs.Ms:+0;-0}";
     }

@@ -59,7 +59,9 @@ static class Report
         if (notMet.Count > 0) md.AppendLine("- Why: see \"Targets not met\" below the profile.");
         Profile(md, runs, peak);
         if (notMet.Count > 0) NotMet(md, notMet, pairRatios, OpTwinReport.BuildRatioRange(twinsHeap, twinsHeapTorch),
-            n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x");
+            runs.Ours.ContainsKey("profile/resnet18/forward") && runs.Theirs.ContainsKey("profile/resnet18/forward")
+                ? n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x"
+                : null);
         DnnlProfileReport.Write(md, Opt("--dnnl-profile"));
         OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
@@ -385,7 +387,7 @@ static class Report
 
     /// <summary>The resnet18 targets not met, with what the profile, the twins and the pairs say.</summary>
     static void NotMet(StringBuilder md, List<string> notMet, List<double> pairRatios, string buildRatios,
-        Func<string, string> profileSpeed)
+        Func<string, string>? profileSpeed)
     {
         md.AppendLine("\n## Targets not met\n");
         md.AppendLine($"resnet18: {string.Join(", ", notMet)}. What the profile and the twins say:\n");
@@ -395,7 +397,7 @@ static class Report
             + "instead of 4 KiB page faults, channels-last instead of reorders around every convolution, less "
             + "work in PGD. On the small CNN, where that surrounding work dominates, this gives the lead in the "
             + "table above; on resnet18 the kernels themselves are most of the step.");
-        if (!profileSpeed("forward").StartsWith("NaN"))  // the profile rows ran (not under --rows without them)
+        if (profileSpeed is not null)  // null: the profile rows did not run (--rows without them)
             md.AppendLine("- In one warm process the NCHW profile rows show PagLab ahead: forward "
                 + $"{profileSpeed("forward")}, forward + backward {profileSpeed("forward+backward")} (PyTorch / "
                 + "PagLab). The training rows run each objective in a fresh process for 1 warm-up and 3 timed "

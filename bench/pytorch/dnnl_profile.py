@@ -7,6 +7,8 @@ Usage: dnnl_profile.py --bench PagLab.Bench.dll --out profile.json [--rows gnorm
 [--threads 2]"""
 import argparse, collections, json, os, subprocess, sys
 
+from paired_rows import write  # temp file and rename
+
 # oneDNN 3.x (PagLab's libtorch) takes the named level; 2.6 (PyTorch 1.13) only numbers, under either prefix.
 VERBOSE = {"paglab": {"ONEDNN_VERBOSE": "profile_exec"}, "torch": {"ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1"}}
 
@@ -53,8 +55,7 @@ def main():
         print(f"oneDNN profile resnet18 {objective}: PagLab {row['paglab']['onednn_ms_per_step']:.0f} of "
               f"{row['paglab']['step_ms']:.0f} ms per step in oneDNN, PyTorch {row['torch']['onednn_ms_per_step']:.0f}"
               f" of {row['torch']['step_ms']:.0f} ms", file=sys.stderr)
-    with open(args.out + ".tmp", "w") as f: json.dump(out, f, indent=1)
-    os.replace(args.out + ".tmp", args.out)
+    write(args.out, out)
 
 
 if __name__ == "__main__":
