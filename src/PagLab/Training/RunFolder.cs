@@ -5,7 +5,7 @@ using TorchSharp;
 
 namespace PagLab.Training;
 
-/// <summary>What every training config has: run.json records dataset and seed; threads apply to the session.</summary>
+/// <summary>What every training config has: run.json records dataset and seed; threads apply while it trains.</summary>
 public interface IRunConfig
 {
     string Dataset { get; }
@@ -33,6 +33,7 @@ public sealed class RunFolder
     readonly string? dataset;
     readonly long seed;
     readonly DateTime started;
+    int? threads;
 
     public string Dir { get; }
     public string Kind { get; }
@@ -67,9 +68,8 @@ public sealed class RunFolder
                 throw new DataFormatException(info, $"holds a {existing.Kind} run, not a {kind} run");
             RefuseOtherConfig(info, existing.Config, config);
         }
-        if (config.Threads is int threads) torch.set_num_threads(threads);
         var json = JsonSerializer.SerializeToElement(config, JsonFiles.Options);
-        return new RunFolder(dir, kind, json, config.Dataset, config.Seed, existing);
+        return new RunFolder(dir, kind, json, config.Dataset, config.Seed, existing) { threads = config.Threads };
     }
 
     /// <summary>One line naming every key whose stored value differs from the requested one.</summary>
@@ -107,6 +107,27 @@ public sealed class RunFolder
     }
 
     /// <summary>Creates the folder and records the run as running (this session's threads included).</summary>
+    /// <summary>Torch uses the run's thread count until the result is disposed. The count is process-wide: a run
+    /// must not leave it changed for its caller or for work beside it in the same process.</summary>
+    public IDisposable UseThreads() => new TorchThreads(threads);
+
+    sealed class TorchThreads : IDisposable
+    {
+        readonly int before = torch.get_num_threads();
+        readonly bool changed;
+
+        public TorchThreads(int? count)
+        {
+            changed = count is int n && n != before;
+            if (changed) torch.set_num_threads(count!.Value);
+        }
+
+        public void Dispose()
+        {
+            if (changed) torch.set_num_threads(before);
+        }
+    }
+
     public void Start() => Write(RunStatus.Running, null);
 
     public void Finish(RunStatus status, string? message) => Write(status, message);

@@ -73,6 +73,7 @@ public static class TrainingLoop
         var options = step.Options;
         if (step.Train.Count == 0) throw new PagLabException($"{run.Dir}: the training set is empty; nothing to train");
         int batches = step.Train.BatchCount(options.BatchSize);
+        using var threads = run.UseThreads();
         var (position, metrics) = Resume(run, step, batches, progress);
         run.Start();
         run.WriteMetrics(metrics);

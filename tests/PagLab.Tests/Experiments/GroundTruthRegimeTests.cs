@@ -18,6 +18,7 @@ namespace PagLab.Tests.Experiments;
 /// fixed before this data existed. examples/ground-truth-sweep.json is the same sweep with more strengths
 /// (docs/experiments.md has its table); this one keeps three levels so it takes about a minute on 2 shared cores.
 /// </summary>
+[Collection(nameof(PagLab.Tests.Training.TorchThreadCount))]
 public class GroundTruthRegimeTests(ITestOutputHelper output)
 {
     const double Epsilon = 0.25;

@@ -130,3 +130,24 @@ public class RunFolderTests
         Assert.Equal($"error: {expected}", r.Stderr.Trim());
     }
 }
+
+/// <summary>Tests that set torch's process-wide thread count run one at a time.</summary>
+[CollectionDefinition(nameof(TorchThreadCount))]
+public class TorchThreadCount;
+
+[Collection(nameof(TorchThreadCount))]
+public class RunThreadsTests
+{
+    [Fact]
+    public void ARunsThreadCount_AppliesWhileItTrains_AndIsRecorded_ButDoesNotOutliveIt()
+    {
+        int before = get_num_threads();
+        int threads = before == 1 ? 2 : 1;
+        string dir = TestPaths.TempDir("threads");
+        var config = new TrainConfig
+            { Dataset = "shapes", TrainSize = 100, TestSize = 20, BatchSize = 50, Seed = 2, Threads = threads };
+        Assert.Equal(RunStatus.Completed, Trainer.Run(config, dir).Status);
+        Assert.Equal(threads, RunFiles.ReadInfo(dir)!.Threads);
+        Assert.Equal(before, get_num_threads());
+    }
+}
