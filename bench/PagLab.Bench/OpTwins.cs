@@ -161,39 +161,40 @@ static class OpTwinReport
     }
 
     /// <summary>
-    /// The single-op twin table: PagLab and PyTorch as they run by default, PagLab with huge pages off, and both
+    /// The single-op twin table: PagLab and PyTorch as they run by default, PagLab with huge pages on, and both
     /// sides with glibc keeping freed blocks (no page faults on either side), which leaves the build difference.
     /// </summary>
     public static void Table(System.Text.StringBuilder md, System.Text.Json.Nodes.JsonObject ours,
-        System.Text.Json.Nodes.JsonObject theirs, string? ours4k, string? oursHeap, string? theirsHeap,
+        System.Text.Json.Nodes.JsonObject theirs, string? oursThp, string? oursHeap, string? theirsHeap,
         string? oursSpin)
     {
         var names = ours.Select(r => r.Key).Where(k => k.StartsWith("twin/")).ToList();
         if (names.Count == 0) return;
-        var (small, heapOurs, heapTheirs, spin) = (Rows(ours4k), Rows(oursHeap), Rows(theirsHeap), Rows(oursSpin));
+        var (huge, heapOurs, heapTheirs, spin) = (Rows(oursThp), Rows(oursHeap), Rows(theirsHeap), Rows(oursSpin));
         string F(double v) => double.IsFinite(v) ? v.ToString("F1", Inv) : "–";
         md.AppendLine("\n## Single-op twins\n");
         md.AppendLine("Each op of resnet18's most frequent layer shape (batch 128, 64 channels, 32x32) alone, in "
             + "the three passes a training step runs (bench/PagLab.Bench/OpTwins.cs, bench/pytorch/op_twins.py: the "
             + "same calls on both sides). Columns: both sides as they run by default; PagLab with "
-            + "THP_MEM_ALLOC_ENABLE=0 (4 KiB pages, as before PagLab set it); and both sides with glibc told to keep "
+            + "THP_MEM_ALLOC_ENABLE=1 (huge pages, PagLab's setting from 2026-12-03 to 2026-12-07); and both sides with glibc told to keep "
             + "freed blocks (GLIBC_TUNABLES mmap and trim thresholds at 2 GiB), so neither pays page faults and only "
             + "the libtorch build (2.10 vs Debian's 1.13) differs; and PagLab with GOMP_SPINCOUNT=300000, libgomp's "
             + "own default wait (idle threads spin, then sleep), instead of PagLab's OMP_WAIT_POLICY=PASSIVE "
             + "(PyTorch runs libgomp's default). ms, median of 5.\n");
-        md.AppendLine("| op / pass | PagLab | PyTorch | PagLab, 4 KiB pages | PagLab, glibc heap | PyTorch, glibc heap "
+        md.AppendLine("| op / pass | PagLab | PyTorch | PagLab, huge pages | PagLab, glibc heap | PyTorch, glibc heap "
             + "| build ratio (heap) | PagLab, libgomp spin |");
         md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var name in names)
         {
             double hOurs = Ms(heapOurs?[name]), hTheirs = Ms(heapTheirs?[name]);
             md.AppendLine($"| {name["twin/".Length..]} | {F(Ms(ours[name]))} | {F(Ms(theirs[name]))} | "
-                + $"{F(Ms(small?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
+                + $"{F(Ms(huge?[name]))} | {F(hOurs)} | {F(hTheirs)} | "
                 + $"{(double.IsFinite(hOurs / hTheirs) ? $"{hTheirs / hOurs:F2}x" : "–")} | {F(Ms(spin?[name]))} |");
         }
-        md.AppendLine("\nReading it: the first two columns against the fourth show the page faults PagLab no longer "
-            + "pays; the last column is what remains between the two libtorch builds, with no PagLab code between "
-            + "the calls (each twin is one libtorch op and its autograd). The convolution twins run the same oneDNN "
+        md.AppendLine("\nReading it: the first column against the fifth shows what page faults cost PagLab per op, "
+            + "the third what huge pages save a single op in a fresh process (a training step is another matter: "
+            + "Targets, the page-size line); the build ratio is what remains between the two libtorch builds, "
+            + "with no PagLab code between the calls (each twin is one libtorch op and its autograd). The convolution twins run the same oneDNN "
             + "primitives in the same number on both sides (jit:avx2 forward_training, backward_data and "
             + "backward_weights in the blocked nChw8c layout, with the same reorders from and to NCHW); ReLU and "
             + "batch norm run ATen's elementwise kernels on both. In one ONEDNN_VERBOSE / DNNL_VERBOSE trace of "
@@ -234,9 +235,9 @@ static class OpTwinReport
         md.AppendLine("\nReading it (profile of 2026-12-07, strace, ONEDNN_VERBOSE/DNNL_VERBOSE; perf's hardware "
             + "counters, instructions:u and cycles:u, are not supported in this VM): each 128x64x32x32 result is one "
             + "32 MiB block that glibc maps on allocation and unmaps on free on both sides (one mmap, one munmap, "
-            + "and in PagLab one madvise(MADV_HUGEPAGE) per block). PyTorch 1.13 faults it in 4 KiB pages, 8193 "
-            + "faults; PagLab on huge pages takes 528, not 16, because libtorch aligns the block to 4 KiB only, so "
-            + "its two partial 2 MiB ends fault per 4 KiB. Keeping freed blocks in glibc's heap (GLIBC_TUNABLES "
+            + "and with huge pages one madvise(MADV_HUGEPAGE) per block). PyTorch 1.13 faults it in 4 KiB pages, "
+            + "8193 faults; on huge pages (PagLab's setting when this profile was taken) it takes 528, not 16, "
+            + "because libtorch aligns the block to 4 KiB only, so its two partial 2 MiB ends fault per 4 KiB. Keeping freed blocks in glibc's heap (GLIBC_TUNABLES "
             + "mmap/trim thresholds, also at 64/128 MiB with one arena) takes the faults to 0-10 but grew the twin "
             + "process from 330 MB to 1.2-2 GB, so PagLab does not set it. The convolutions run the same oneDNN "
             + "primitives in the same number on both sides (per backward call 3 convolutions, jit:avx512_core, "

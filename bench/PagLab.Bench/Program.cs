@@ -16,9 +16,7 @@ using static TorchSharp.torch.nn;
 
 // PagLab's benchmark harness: `run` measures PagLab, `report` joins PagLab's and PyTorch's JSON into
 // docs/BENCHMARKS.md. Speed is only ever measured here, never asserted in a unit test.
-// Before any tensor exists, as in the CLI: large tensors on huge pages (PagLab.Common.TensorMemory) and
-// OpenMP threads that sleep when idle (PagLab.Common.OpenMpWait).
-PagLab.Common.TensorMemory.UseHugePages();
+// Before libtorch loads, as in the CLI: OpenMP threads that sleep when idle (PagLab.Common.OpenMpWait).
 PagLab.Common.OpenMpWait.UsePassiveWait(); // idle OpenMP threads sleep instead of spinning
 return args.FirstOrDefault() switch
 {

@@ -48,13 +48,14 @@ static class Report
             ? JsonNode.Parse(File.ReadAllText(path)) : null;
         MeasurementRows.Targets(md, runs.Ours, runs.Theirs, runs.Paglab["peakRssMb"], runs.Torch["peak_rss_mb"],
             fixedMmap);
-        var (twins4k, twinsHeap, twinsHeapTorch) = (Opt("--twins-4k"), Opt("--twins-heap"), Opt("--twins-heap-torch"));
+        var (twinsThp, twinsHeap, twinsHeapTorch) = (Opt("--twins-thp"), Opt("--twins-heap"), Opt("--twins-heap-torch"));
         OpTwinReport.Targets(md, runs.Ours, runs.Theirs, twinsHeap, twinsHeapTorch, Opt("--op-profile"),
             Opt("--op-profile-torch"));
         MemoryTarget(md, runs);
         var (peak, share) = PeakTarget(md, runs);
         DemoTarget(md, runs);
         WaitPolicyLine(md, runs);
+        HugePagesLine(md, runs);
         if (!(share >= 0.5)) notMet.Add($"the standard step's share of the peak ({share:P0})");
         if (notMet.Count > 0) md.AppendLine("- Why: see \"Targets not met\" below the profile.");
         Profile(md, runs, peak);
@@ -63,7 +64,7 @@ static class Report
                 ? n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x"
                 : null);
         DnnlProfileReport.Write(md, Opt("--dnnl-profile"));
-        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twins4k, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
+        OpTwinReport.Table(md, runs.Ours, runs.Theirs, twinsThp, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
         md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
             + "share one forward call (in models without BatchNorm), PGD takes input gradients only " +
@@ -276,6 +277,21 @@ static class Report
             + $"src/PagLab/Common/OpenMpWait.cs): {string.Join("; ", parts)}; passive should not be slower.");
     }
 
+    /// <summary>The resnet18 steps with huge pages against PagLab's default 4 KiB pages (docs/training.md).</summary>
+    static void HugePagesLine(StringBuilder md, Runs runs)
+    {
+        string path = Arg(runs.Args, "--thp-train", "");
+        if (path.Length == 0 || !File.Exists(path)) return;
+        var thp = JsonNode.Parse(File.ReadAllText(path))!;
+        var parts = thp["rows"]!.AsObject().Where(r => runs.Ours.ContainsKey(r.Key)).Select(r =>
+            $"{r.Key} {F(Ms(runs.Ours[r.Key]), "F0")} ms on 4 KiB pages vs {F(Ms(r.Value), "F0")} ms on huge pages "
+            + $"({F(Ms(r.Value) / Ms(runs.Ours[r.Key]), "F2")}x), peak "
+            + $"{F(runs.Paglab["peakRssMb"]?[r.Key]?["Peak"]?.GetValue<double>() ?? double.NaN, "F0")} vs "
+            + $"{F(thp["peakRssMb"]?[r.Key]?["Peak"]?.GetValue<double>() ?? double.NaN, "F0")} MB");
+        md.AppendLine("- Page size (PagLab's default, 4 KiB pages, against THP_MEM_ALLOC_ENABLE=1, docs/training.md): "
+            + $"{string.Join("; ", parts)}; 4 KiB pages should not be slower.");
+    }
+
     static void DemoTarget(StringBuilder md, Runs runs)
     {
         if (Arg(runs.Args, "--demo-seconds", "") is { Length: > 0 } demoText && double.TryParse(demoText, Inv,
@@ -338,15 +354,14 @@ static class Report
             + "oneDNN 2.6):\n");
         md.AppendLine("1. **Page faults, not kernels.** Both builds run the same oneDNN convolution kernel "
             + "(jit:avx2 direct, blocked nChw8c layout) with the same reorders around it, and the same "
-            + "elementwise kernels. But libtorch takes every tensor from glibc's malloc, which serves large "
-            + "blocks with a fresh mmap and unmaps them on free, so every new activation and gradient faults "
-            + "in one 4 KiB page at a time. The \"4 KiB pages\" column shows what that cost PagLab per op; "
-            + "the \"glibc heap\" columns remove it on both sides, leaving the build difference. PagLab now "
-            + "sets THP_MEM_ALLOC_ENABLE=1 before libtorch's first allocation (src/PagLab/Common/TensorMemory.cs; "
-            + "libtorch 2.x then aligns large blocks to 2 MiB and asks for transparent huge pages: 512x fewer "
-            + "faults, and memory still goes back on free, so peak memory fell too). The PyTorch side runs as "
-            + "the authors' code runs; Debian's 1.13 has no such switch (the heap column shows what glibc "
-            + "tunables would give it).");
+            + "elementwise kernels. libtorch takes every tensor from glibc's malloc, which serves large blocks "
+            + "with a fresh mmap until the first ones are freed; then it raises its mmap threshold (up to 32 MiB) "
+            + "and serves them from its heap, without page faults. The \"glibc heap\" columns take the faults "
+            + "out on both sides, leaving the build difference. From 2026-12-03 to 2026-12-07 PagLab set "
+            + "THP_MEM_ALLOC_ENABLE=1 (large blocks madvised for transparent huge pages), which made a single op "
+            + "in a fresh process faster (the \"huge pages\" column) but every large block a fresh mapping the "
+            + "kernel zeroes, and the resnet18 gnorm, smooth, randsmooth and pgd3 steps 1.2-1.5x slower (the "
+            + "page-size line in Targets); PagLab now leaves libtorch's default, 4 KiB pages.");
         md.AppendLine("2. **Layout reorders.** In NCHW every convolution reorders its input to the blocked "
             + "layout and its output back (about 15 ms each way per 128x64x32x32 activation, a third of the "
             + "convolution), on both sides. Channels-last removes them and is PagLab's default for training, "
@@ -393,8 +408,8 @@ static class Report
         md.AppendLine($"resnet18: {string.Join(", ", notMet)}. What the profile and the twins say:\n");
         md.AppendLine("- Both sides spend the step in the same oneDNN and ATen kernels. Op by op, with page faults "
             + $"taken out on both sides, libtorch 2.10 runs at {buildRatios} the speed of Debian's 1.13 (the twin "
-            + "table below). PagLab's wins over PyTorch come from the work around those kernels: huge pages "
-            + "instead of 4 KiB page faults, channels-last instead of reorders around every convolution, less "
+            + "table below). PagLab's wins over PyTorch come from the work around those kernels: "
+            + "channels-last instead of reorders around every convolution, less "
             + "work in PGD. On the small CNN, where that surrounding work dominates, this gives the lead in the "
             + "table above; on resnet18 the kernels themselves are most of the step.");
         if (profileSpeed is not null)  // null: the profile rows did not run (--rows without them)

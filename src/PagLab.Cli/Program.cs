@@ -4,7 +4,6 @@ using PagLab.Cli;
 using PagLab.Common;
 
 // Thin CLI: every command group (Commands/*.cs) parses options and calls one library method.
-TensorMemory.UseHugePages(); // before libtorch's first allocation, which fixes its allocator setting
 OpenMpWait.UsePassiveWait(); // before libtorch loads libgomp, which reads it once
 var root =
     new RootCommand("PagLab: perceptually-aligned gradients, off-manifold robustness, and the tools to measure them.");

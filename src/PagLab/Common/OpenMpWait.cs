@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace PagLab.Common;
@@ -9,12 +10,17 @@ namespace PagLab.Common;
 /// kernels need: measured per single-op twin, OMP_WAIT_POLICY=PASSIVE cut PagLab's CPU time per call 2-6x
 /// (relu forward 14.6-17.7 to 6.3-8.8 ms user+sys, batch-norm forward 42-45 to 22-23 ms) with the same
 /// page faults and results (docs/BENCHMARKS.md, "Per call, load-independent counts"). libgomp reads its
-/// settings when libtorch loads, so they are set before: by TensorMemory's initializer and each entry
+/// settings when libtorch loads, so they are set before: by this module's initializer and each entry
 /// point. A setting the user made is kept: GOMP_SPINCOUNT=300000 restores libgomp's default.
 /// </summary>
 public static class OpenMpWait
 {
     public const string Policy = "OMP_WAIT_POLICY", SpinCount = "GOMP_SPINCOUNT";
+
+#pragma warning disable CA2255 // a library initializer on purpose: it must run before libtorch loads libgomp
+    [ModuleInitializer]
+    internal static void OnLoad() => UsePassiveWait();
+#pragma warning restore CA2255
 
     /// <summary>
     /// Sets OMP_WAIT_POLICY=PASSIVE in the native environment unless it or GOMP_SPINCOUNT is set already;

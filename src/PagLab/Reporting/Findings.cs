@@ -78,15 +78,20 @@ public static class Findings
                 findings.AddRange(OnOffFindings(dataset, mine, standard, objectives, cells));
             var alignment = AlignmentMetric(haveLpips);
             string metric = haveLpips ? "1 - LPIPS" : "SSIM";
+            Finding WithControl(Finding f, IEnumerable<Level> trained) =>
+                f with { Evidence = f.Evidence + AlignmentControl(mine, trained, alignment, metric) };
             foreach (var objective in objectives)
             {
                 var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
-                findings.Add(AlignmentPeak(dataset, Vocabulary.Name(objective), curve, alignment, metric));
+                findings.Add(WithControl(AlignmentPeak(dataset, Vocabulary.Name(objective), curve, alignment, metric),
+                    curve));
             }
+            var compared = mine.Where(r => r.Regime is Regime.Weak or Regime.BayesAligned or Regime.Excessive)
+                .Select(r => r.Level);
             if (mine.Any(r => r.Level.Values(alignment) is not null))
-                findings.Add(RegimeComparison(BayesAlignedMostAligned, dataset, mine, alignment,
+                findings.Add(WithControl(RegimeComparison(BayesAlignedMostAligned, dataset, mine, alignment,
                     $"Bayes-aligned models have the most perceptually aligned gradients ({metric} to the score; "
-                        + $"Figure 6)"));
+                        + $"Figure 6)"), compared));
             var bayes = (Func<JobResult, double[]?>)(r => r.Alignment?.BayesCosinePerImage);
             if (mine.Any(r => r.Level.Values(bayes) is not null))
                 findings.Add(RegimeComparison(BayesAlignedNearestBayes, dataset, mine, bayes,
@@ -277,6 +282,23 @@ public static class Findings
             $"{name}: {Curve(points, l => l.Values(metric)!)}" + (notes.Count > 0 ? "; " + string.Join("; ", notes)
                 : "")
             + (outcome == Outcome.NotHeld ? "; every intermediate strength is below an end" : ""));
+    }
+
+    /// <summary>The untrained control's alignment beside a finding about trained levels (empty without the
+    /// control): where random weights score as high as the most aligned trained level, the metric does not tell
+    /// trained gradients from random ones at this scale, whatever the finding's outcome.</summary>
+    static string AlignmentControl(IEnumerable<LevelRegime> levels, IEnumerable<Level> trained,
+        Func<JobResult, double[]?> metric, string name)
+    {
+        if (levels.FirstOrDefault(r => r.Level.IsUntrained)?.Level.Values(metric) is not { } control) return "";
+        var best = trained.Where(l => l.Values(metric) is not null)
+            .MaxBy(l => Bootstrap.Mean(l.Values(metric)!).Mean);
+        if (best is null) return "";
+        var difference = Bootstrap.Difference(best.Values(metric)!, control);
+        return $"; untrained control {name} {Bootstrap.Mean(control).Text()}, the most aligned trained level "
+            + $"({best.Label}) minus it {difference.Text()}"
+            + (difference.Above(0) ? "" : ": the metric does not rate a trained model's gradients above random "
+                + "weights' here");
     }
 
     /// <summary>Figure 6: the bayes-aligned regime beats the weak and the excessive ones on a per-image metric (runs

@@ -196,6 +196,26 @@ public class FindingsTests
     static JobResult Untrained(double on, double off) =>
         Run("imported", 0, 0.1, on, off) with { Model = "untrained", Untrained = true, Id = "untrained" };
 
+    /// <summary>The untrained control's alignment stands beside both alignment findings; when it is not below the most
+    /// aligned trained level, the evidence says the metric does not tell trained gradients from random ones. The
+    /// outcomes are the trained models' and do not change.</summary>
+    [Theory]
+    [InlineData(0.3, false)]
+    [InlineData(0.95, true)]
+    public void AlignmentFindings_NameTheUntrainedControlsAlignment(double untrained, bool notAbove)
+    {
+        var trained = ThreeRegimes(new[] { 0.6, 0.8, 0.5 }, new[] { 0.6, 0.8, 0.5 }, 0.05);
+        var table = trained.Append(Untrained(1.0, 2.0).WithAlignment(untrained, spread: 0.05)).ToArray();
+        foreach (var id in new[] { Findings.BayesAlignedMostAligned, Findings.AlignmentPeaks })
+        {
+            var f = Find(id, null, table);
+            Assert.Equal(Find(id, null, trained).Outcome, f.Outcome);
+            Assert.Contains("; untrained control 1 - LPIPS ", f.Evidence);
+            Assert.Contains("the most aligned trained level (gnorm 1) minus it", f.Evidence);
+            Assert.Equal(notAbove, f.Evidence.Contains("does not rate a trained model's gradients above random"));
+        }
+    }
+
     /// <summary>Issue 24: an untrained network already below 1 makes "the standard model is less robust off than on"
     /// untestable; above 1 the finding stands and names the control.</summary>
     [Theory]
