@@ -78,8 +78,9 @@ public static class Findings
                 findings.AddRange(OnOffFindings(dataset, mine, standard, objectives, cells));
             var alignment = AlignmentMetric(haveLpips);
             string metric = haveLpips ? "1 - LPIPS" : "SSIM";
+            var untrained = mine.FirstOrDefault(r => r.Level.IsUntrained)?.Level;
             Finding WithControl(Finding f, IEnumerable<Level> trained) =>
-                f with { Evidence = f.Evidence + AlignmentControl(mine, trained, alignment, metric) };
+                f with { Evidence = f.Evidence + AlignmentControl(untrained, trained, alignment, metric) };
             foreach (var objective in objectives)
             {
                 var curve = Curve(mine, objective).Select(r => r.Level).Prepend(standard).ToList();
@@ -287,10 +288,10 @@ public static class Findings
     /// <summary>The untrained control's alignment beside a finding about trained levels (empty without the
     /// control): where random weights score as high as the most aligned trained level, the metric does not tell
     /// trained gradients from random ones at this scale, whatever the finding's outcome.</summary>
-    static string AlignmentControl(IEnumerable<LevelRegime> levels, IEnumerable<Level> trained,
-        Func<JobResult, double[]?> metric, string name)
+    static string AlignmentControl(Level? untrained, IEnumerable<Level> trained, Func<JobResult, double[]?> metric,
+        string name)
     {
-        if (levels.FirstOrDefault(r => r.Level.IsUntrained)?.Level.Values(metric) is not { } control) return "";
+        if (untrained?.Values(metric) is not { } control) return "";
         var best = trained.Where(l => l.Values(metric) is not null)
             .MaxBy(l => Bootstrap.Mean(l.Values(metric)!).Mean);
         if (best is null) return "";

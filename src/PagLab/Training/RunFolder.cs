@@ -33,7 +33,7 @@ public sealed class RunFolder
     readonly string? dataset;
     readonly long seed;
     readonly DateTime started;
-    int? threads;
+    readonly int? threads;
 
     public string Dir { get; }
     public string Kind { get; }
@@ -43,9 +43,11 @@ public sealed class RunFolder
     /// <summary>The run's config as run.json stores it (indented JSON), for TensorBoard's text tab.</summary>
     public string ConfigJson => JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true });
 
-    RunFolder(string dir, string kind, JsonElement config, string? dataset, long seed, RunInfo? existing)
+    RunFolder(string dir, string kind, JsonElement config, string? dataset, long seed, int? threads,
+        RunInfo? existing)
     {
-        Dir = dir; Kind = kind; this.config = config; this.dataset = dataset; this.seed = seed; Existing = existing;
+        Dir = dir; Kind = kind; this.config = config; this.dataset = dataset; this.seed = seed; this.threads = threads;
+        Existing = existing;
         started = existing?.Started ?? DateTime.UtcNow;
     }
 
@@ -69,7 +71,7 @@ public sealed class RunFolder
             RefuseOtherConfig(info, existing.Config, config);
         }
         var json = JsonSerializer.SerializeToElement(config, JsonFiles.Options);
-        return new RunFolder(dir, kind, json, config.Dataset, config.Seed, existing) { threads = config.Threads };
+        return new RunFolder(dir, kind, json, config.Dataset, config.Seed, config.Threads, existing);
     }
 
     /// <summary>One line naming every key whose stored value differs from the requested one.</summary>
@@ -106,7 +108,6 @@ public sealed class RunFolder
         return into;
     }
 
-    /// <summary>Creates the folder and records the run as running (this session's threads included).</summary>
     /// <summary>Torch uses the run's thread count until the result is disposed. The count is process-wide: a run
     /// must not leave it changed for its caller or for work beside it in the same process.</summary>
     public IDisposable UseThreads() => new TorchThreads(threads);
@@ -128,6 +129,7 @@ public sealed class RunFolder
         }
     }
 
+    /// <summary>Creates the folder and records the run as running (this session's threads included).</summary>
     public void Start() => Write(RunStatus.Running, null);
 
     public void Finish(RunStatus status, string? message) => Write(status, message);
