@@ -165,19 +165,43 @@ static class MeasurementRows
     public static (Row Row, double PeakMb, double RuntimeMb) TrainRowInChild(string arch, string objective,
         int repeats, int threads)
     {
-        string dll = typeof(MeasurementRows).Assembly.Location;
+        var json = JsonNode.Parse(ChildOutput("train-row", arch, objective, repeats.ToString(Inv),
+            threads.ToString(Inv)))!;
+        return (json["Row"].Deserialize<Row>()!, json["PeakMb"]!.GetValue<double>(),
+            json["RuntimeMb"]!.GetValue<double>());
+    }
+
+    /// <summary>One of Bench.FreshGroups, measured in a child process of its own.</summary>
+    public static Dictionary<string, Row> RowsInChild(string group, int threads, bool quick) =>
+        JsonSerializer.Deserialize<Dictionary<string, Row>>(ChildOutput(new[] { "fresh-rows", group,
+            threads.ToString(Inv) }.Concat(quick ? new[] { "--quick" } : Array.Empty<string>()).ToArray()))!;
+
+    /// <summary>The child's side: `fresh-rows GROUP THREADS [--quick]`.</summary>
+    public static int FreshRowsChild(string[] a)
+    {
+        if (a.Length is not (2 or 3) || !Bench.FreshGroups.Contains(a[0]) || a.Length == 3 && a[2] != "--quick")
+        {
+            Console.Error.WriteLine("usage: PagLab.Bench fresh-rows GROUP THREADS [--quick], GROUP one of "
+                + string.Join(", ", Bench.FreshGroups));
+            return 2;
+        }
+        torch.set_num_threads(int.Parse(a[1], Inv));
+        Console.WriteLine(JsonSerializer.Serialize(Bench.FreshRows(a[0], a.Length == 3)));
+        return 0;
+    }
+
+    /// <summary>Runs this benchmark with ARGS in a child process and returns what it wrote to stdout.</summary>
+    static string ChildOutput(params string[] args)
+    {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
         if (!Path.GetFileNameWithoutExtension(Environment.ProcessPath!).Equals("PagLab.Bench"))
-            start.ArgumentList.Add(dll);
-        foreach (var a in new[] { "train-row", arch, objective, repeats.ToString(Inv), threads.ToString(Inv) })
-            start.ArgumentList.Add(a);
+            start.ArgumentList.Add(typeof(MeasurementRows).Assembly.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
         using var child = Process.Start(start)!;
         string output = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
-        if (child.ExitCode != 0) throw new InvalidOperationException($"train-row {arch} {objective} failed");
-        var json = JsonNode.Parse(output)!;
-        return (json["Row"].Deserialize<Row>()!, json["PeakMb"]!.GetValue<double>(),
-            json["RuntimeMb"]!.GetValue<double>());
+        if (child.ExitCode != 0) throw new InvalidOperationException($"{string.Join(' ', args)} failed");
+        return output;
     }
 
     /// <summary>The child's side: `train-row ARCH OBJECTIVE REPEATS THREADS`.</summary>

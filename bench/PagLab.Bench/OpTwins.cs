@@ -141,11 +141,14 @@ static class OpTwinReport
             if (!ours.ContainsKey(name) || NotMeasured(md, name, theirs)) continue;
             double ratio = Ms(theirs[name]) / Ms(ours[name]);
             bool met = ratio >= 1.2;
-            double convBuild = Build("twin/conv3x3/forward");
-            string why = met ? "" : double.IsFinite(convBuild)
-                ? " (a forward pass of convolutions, so its kernels are those of the conv3x3 forward twin: build "
-                  + $"ratio with page faults out on both sides {convBuild:F2}x)"
-                : " (the glibc-heap twins were not run)";
+            double build = Build(name);
+            string why = met ? "" : !double.IsFinite(build) ? " (the glibc-heap rows were not run)"
+                : build < 1.2
+                    ? $" (the same row with page faults out on both sides, glibc heap: {build:F2}x; the forward "
+                      + "runs libtorch's convolution, normalisation and elementwise kernels with no PagLab code "
+                      + "between them, so what remains is the build)"
+                    : $" (the same row with page faults out on both sides, glibc heap: {build:F2}x, so the gap is "
+                      + "page faults)";
             md.AppendLine($"- {name}: {Ms(ours[name]):F1} ms vs PyTorch {Ms(theirs[name]):F1} ms = {ratio:F2}x "
                 + $"(target >= 1.2x): **{(met ? "met" : "not met")}**{why}");
         }
@@ -205,6 +208,19 @@ static class OpTwinReport
             + "0.85x for the backward. Runs minutes apart move the ratio column by 10-30% (this run against that "
             + "one), so a difference of that size here is the machine's drift as much as the build. The "
             + "channels-last layout PagLab trains in by default removes the NCHW reorders altogether.");
+        md.AppendLine("\nEvery twin op, LPIPS and the score run in a fresh process of their own, on both sides, as the "
+            + "training rows do (Bench.FreshGroups, bench_torch.FRESH_GROUPS). Until 2026-12-07 they ran in the "
+            + "benchmark's process after the resnet18 profile rows, and their ratios depended on that history, not "
+            + "on the op: after the same profile rows (2026-12-07, gdb with glibc's symbols walking the main arena's "
+            + "free lists, bench/glibc_heap.py) PyTorch's heap held 1339 MiB free in 245 chunks, the largest 436 MiB, "
+            + "and served every 32 MiB twin tensor from it (strace: no mmap between the twins); PagLab's held "
+            + "1609 MiB free in 372 chunks, the largest 96 MiB, and once the twins' inputs took that, every free "
+            + "chunk of 32 MiB was 33554448 bytes, a freed tensor's, each ended by a live 112-byte StorageImpl or "
+            + "48-byte block, while posix_memalign(64, 32 MiB) asks glibc 2.36 for 33554560: so each twin call "
+            + "mapped fresh pages (100 mmaps of 32 MiB in one relu run) and paid 8192 page faults per tensor. "
+            + "Which process gets the large free chunk is the layout's chance (the same relu forward measured "
+            + "1.3-3.2 ms in PyTorch's process and 2.5-4.9 ms in PagLab's across four and five such runs), so "
+            + "the twins now start from a fresh heap on both sides.");
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ return args.FirstOrDefault() switch
     "report" => Report.Write(args[1..]),
     "peak" => Bench.PrintPeak(args[1..]),
     "train-row" => MeasurementRows.TrainRow(args[1..]),
+    "fresh-rows" => MeasurementRows.FreshRowsChild(args[1..]),
     "op-profile" => OpProfile.Run(args[1..]),
     _ => Usage(),
 };
@@ -96,7 +97,11 @@ static class Bench
         // Profile of the resnet18 step: forward alone, forward + backward, and each distinct 3x3 convolution
         // of the network on its own (forward), with the GFLOP/s libtorch's kernel reaches at that shape.
         if (!quick && Wanted("profile/")) Profile(rows);
-        if (!quick) OpTwins.Add(rows, Wanted);
+        // The single-op twins, LPIPS and the score, each group in a fresh process (FreshGroups says why).
+        foreach (var group in FreshGroups.Where(g => Wanted(g) || prefixes.Any(p => p.StartsWith(g))))
+            if (!quick || !group.StartsWith("twin/"))
+                foreach (var (name, row) in MeasurementRows.RowsInChild(group, threads, quick))
+                    if (Wanted(name)) Add(name, row);
 
         // Tangent spaces: batched exact Jacobians (PagLab) vs one backward pass per pixel (the authors').
         foreach (var (c, size, k, images) in quick ? new[] { (1, 28, 16, 32) } : new[] { (1, 28, 16, 32), (3, 32, 128,
@@ -121,28 +126,6 @@ static class Bench
             double diff = (exact - reference).abs().max().item<float>();
             rows[$"tangents/{tag}/batched-per-image"] = rows[$"tangents/{tag}/batched-per-image"] with { Note =
                 $"max |batched - per-pixel| = {diff:G2}" };
-        }
-
-        // LPIPS squeeze on a batch of 64 RGB 64x64 pairs.
-        string? weights = Lpips.FindWeights(null); // $PAGLAB_LPIPS_WEIGHTS, else the shipped squeeze
-        if (!string.IsNullOrEmpty(weights) && File.Exists(weights) && Wanted("lpips/"))
-        {
-            using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);
-            var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
-            Add("lpips/squeeze/64x3x64x64",
-                Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); lpips.call(x,
-                y).sum().item<float>(); }, 1, quick ? 3 : 10, 64));
-        }
-
-        // The score of a batch: one denoiser forward (U-Net, 28x28, batch 128).
-        if (Wanted("score/"))
-        {
-            torch.manual_seed(0);
-            var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
-            denoiser.Network.eval();
-            var x = rand(128, 1, 28, 28);
-            Add("score/unet28/batch128", Time(() => { using var s = NewDisposeScope(); ScoreFunction.Compute(denoiser,
-                x, 0.5).sum().item<float>(); }, 1, quick ? 3 : 10, 128));
         }
 
         MeasurementRows.Add(quick, Wanted, Add);
@@ -188,6 +171,44 @@ static class Bench
         File.WriteAllText(Arg(a, "--out", "paglab.json"),
             json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    /// <summary>
+    /// Rows whose ratio must not depend on what their process ran before. After the profile rows, glibc's heap
+    /// holds a gigabyte of free chunks whose layout is chance: in one process a 32 MiB tensor comes from a free
+    /// chunk without a page fault, in the other every 32 MiB chunk is 16 bytes short of what posix_memalign asks
+    /// for and each call maps fresh pages (docs/BENCHMARKS.md, "Rows in fresh processes"). So each group runs in
+    /// a child process of its own, on both sides, as the training rows do.
+    /// </summary>
+    internal static readonly string[] FreshGroups = { "twin/conv3x3/", "twin/batchnorm/", "twin/relu/", "lpips/",
+        "score/" };
+
+    /// <summary>One of FreshGroups, measured in this process (the child's side of RowsInChild).</summary>
+    internal static Dictionary<string, Row> FreshRows(string group, bool quick)
+    {
+        var rows = new Dictionary<string, Row>();
+        using var tensors = NewDisposeScope();
+        if (group.StartsWith("twin/")) OpTwins.Add(rows, name => name.StartsWith(group));
+        // LPIPS squeeze on a batch of 64 RGB 64x64 pairs.
+        string? weights = Lpips.FindWeights(null); // $PAGLAB_LPIPS_WEIGHTS, else the shipped squeeze
+        if (group == "lpips/" && !string.IsNullOrEmpty(weights) && File.Exists(weights))
+        {
+            using var lpips = Lpips.Load(LpipsNet.Squeeze, weights);
+            var x = rand(64, 3, 64, 64) * 2 - 1; var y = rand(64, 3, 64, 64) * 2 - 1;
+            rows["lpips/squeeze/64x3x64x64"] = Time(() => { using var s = NewDisposeScope(); using var g = no_grad();
+                lpips.call(x, y).sum().item<float>(); }, 1, quick ? 3 : 10, 64);
+        }
+        // The score of a batch: one denoiser forward (U-Net, 28x28, batch 128).
+        if (group == "score/")
+        {
+            torch.manual_seed(0);
+            var denoiser = new EdmPreconditioner(new UNet(new UNetSpec { Channels = 1, Height = 28, Width = 28 }));
+            denoiser.Network.eval();
+            var x = rand(128, 1, 28, 28);
+            rows["score/unet28/batch128"] = Time(() => { using var s = NewDisposeScope();
+                ScoreFunction.Compute(denoiser, x, 0.5).sum().item<float>(); }, 1, quick ? 3 : 10, 128);
+        }
+        return rows;
     }
 
     static void Profile(Dictionary<string, Row> rows)

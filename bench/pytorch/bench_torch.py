@@ -3,7 +3,7 @@
 (tml-tuebingen/pags: utils/regularized_loss.py, train_models.py, the per-pixel tangent loop of
 notebooks/CIFAR10-EstimateTangentSpace.ipynb). Our own script; nothing here is copied.
 Writes a JSON of rows {name: {median_ms, p25_ms, p75_ms, repeats, items}}."""
-import argparse, json, math, os, statistics, struct, sys, time
+import argparse, json, math, os, statistics, struct, subprocess, sys, time
 
 import torch
 import torch.nn as nn
@@ -292,7 +292,38 @@ def score_row(batch, warmup, repeats, sigma=0.5):
 ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
 
+# Rows whose ratio must not depend on what their process ran before: after the profile rows glibc's heap holds
+# a gigabyte of free chunks laid out by chance, which decides whether a 32 MiB tensor costs page faults (PagLab's
+# Bench.FreshGroups and docs/BENCHMARKS.md say more). Each group runs in a child process of its own.
+FRESH_GROUPS = ("twin/conv3x3/", "twin/batchnorm/", "twin/relu/", "lpips/", "score/")
+
+
+def fresh_rows(group, quick, lpips_weights):
+    """One of FRESH_GROUPS, measured in this process."""
+    if group.startswith("twin/"):
+        import op_twins
+        return op_twins.rows(timeit, lambda name: name.startswith(group))
+    if group == "lpips/" and lpips_weights:
+        r = lpips_row(lpips_weights, 64, 64, 1, 3 if quick else 10); r["items"] = 64
+        return {"lpips/squeeze/64x3x64x64": r}
+    if group == "score/":
+        r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
+        return {"score/unet28/batch128": r}
+    return {}
+
+
+def fresh_rows_in_child(group, threads, quick, lpips_weights):
+    out = subprocess.run([sys.executable, __file__, "fresh-rows", group, str(threads), "1" if quick else "0",
+                          lpips_weights or ""], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
+
+
 def main():
+    if sys.argv[1:2] == ["fresh-rows"]:  # the child's side of fresh_rows_in_child
+        group, threads, quick, weights = sys.argv[2:6]
+        torch.set_num_threads(int(threads))
+        print(json.dumps(fresh_rows(group, quick == "1", weights or None)))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true"); ap.add_argument("--lpips-weights")
@@ -322,21 +353,17 @@ def main():
     if not quick and wanted("profile/"):
         rows.update(profile_rows())
         print("profile: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in rows.items() if k.startswith("profile/")), file=sys.stderr)
-    if not quick:
-        import op_twins
-        rows.update(op_twins.rows(timeit, wanted))
+    # The single-op twins, LPIPS and the score, each group in a fresh process (see FRESH_GROUPS).
+    for group in FRESH_GROUPS:
+        if (wanted(group) or any(p.startswith(group) for p in prefixes)) and not (quick and group.startswith("twin/")):
+            got = fresh_rows_in_child(group, args.threads, quick, args.lpips_weights)
+            rows.update({name: row for name, row in got.items() if wanted(name)})
     if wanted("tangents/784x16/per-pixel-per-image"):
         r = per_pixel_tangent_row(1, 28, 16, 1, 0, 1 if quick else 2); r["items"] = 1
         rows["tangents/784x16/per-pixel-per-image"] = r
     if not quick and wanted("tangents/3072x128/per-pixel-per-image"):
         r = per_pixel_tangent_row(3, 32, 128, 1, 0, 1); r["items"] = 1
         rows["tangents/3072x128/per-pixel-per-image"] = r
-    if args.lpips_weights and wanted("lpips/"):
-        r = lpips_row(args.lpips_weights, 64, 64, 1, 3 if quick else 10); r["items"] = 64
-        rows["lpips/squeeze/64x3x64x64"] = r
-    if wanted("score/"):
-        r = score_row(128, 1, 3 if quick else 10); r["items"] = 128
-        rows["score/unet28/batch128"] = r
     rows.update(bench_measure.measurement_rows(quick, args.lpips_weights, wanted))
     unset = [v for v in os.environ.get("PAGLAB_UNSET_FOR_TORCH", "").split(",") if v]
     json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peaks,

@@ -1,5 +1,6 @@
 using PagLab.Common;
 using PagLab.IO.Torch;
+using PagLab.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -59,7 +60,9 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         if (x.shape[1] == 1) x = x.expand(-1, 3, -1, -1);
         using var shift = tensor(Shift, device: x.device).reshape(1, 3, 1, 1);
         using var scale = tensor(Scale, device: x.device).reshape(1, 3, 1, 1);
-        var features = net.call((x - shift) / scale);
+        // NHWC: libtorch's NCHW max-pool kernel is scalar, its channels-last one vectorized (2x on the whole
+        // LPIPS-squeeze forward), and oneDNN's convolutions need no layout reorders in NHWC.
+        var features = net.call(MemoryFormat.ChannelsLast((x - shift) / scale));
         Tensor? total = null;
         for (int l = 0; l < features.Length; l++)
         {

@@ -63,7 +63,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     /// <summary>SqueezeNet 1.1 (Iandola et al. 2016; torchvision squeezenet1_1): max-pools use ceil_mode.</summary>
     static LpipsBackbone SqueezeNet11() => new(LpipsNet.Squeeze, new[]
     {
-        L(0, Conv2d(3, 64, 3, stride: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2, ceil_mode: true)),
+        L(0, Conv2d(3, 64, 3, stride: 2)), L(1, ReLU(inplace: true)), L(2, MaxPool2d(3, 2, ceil_mode: true)),
         L(3, new Fire(64, 16, 64)), L(4, new Fire(128, 16, 64)), L(5, MaxPool2d(3, 2, ceil_mode: true)),
         L(6, new Fire(128, 32, 128)), L(7, new Fire(256, 32, 128)), L(8, MaxPool2d(3, 2, ceil_mode: true)),
         L(9, new Fire(256, 48, 192)), L(10, new Fire(384, 48, 192)), L(11, new Fire(384, 64, 256)),
@@ -73,10 +73,11 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
     /// <summary>AlexNet (Krizhevsky et al. 2012; torchvision alexnet) up to its fifth ReLU.</summary>
     static LpipsBackbone AlexNet() => new(LpipsNet.Alex, new[]
     {
-        L(0, Conv2d(3, 64, 11, stride: 4, padding: 2)), L(1, ReLU()), L(2, MaxPool2d(3, 2)),
-        L(3, Conv2d(64, 192, 5, padding: 2)), L(4, ReLU()), L(5, MaxPool2d(3, 2)),
-        L(6, Conv2d(192, 384, 3, padding: 1)), L(7, ReLU()), L(8, Conv2d(384, 256, 3, padding: 1)), L(9, ReLU()),
-        L(10, Conv2d(256, 256, 3, padding: 1)), L(11, ReLU()),
+        L(0, Conv2d(3, 64, 11, stride: 4, padding: 2)), L(1, ReLU(inplace: true)), L(2, MaxPool2d(3, 2)),
+        L(3, Conv2d(64, 192, 5, padding: 2)), L(4, ReLU(inplace: true)), L(5, MaxPool2d(3, 2)),
+        L(6, Conv2d(192, 384, 3, padding: 1)), L(7, ReLU(inplace: true)),
+        L(8, Conv2d(384, 256, 3, padding: 1)), L(9, ReLU(inplace: true)),
+        L(10, Conv2d(256, 256, 3, padding: 1)), L(11, ReLU(inplace: true)),
     }, taps: new[] { 1, 4, 7, 9, 11 }, channels: new[] { 64, 192, 384, 256, 256 }, minimumSide: 31);
 
     /// <summary>VGG-16 (Simonyan and Zisserman 2015; torchvision vgg16, configuration D) up to relu5_3.</summary>
@@ -89,7 +90,7 @@ public sealed class LpipsBackbone : Module<Tensor, Tensor[]>
         {
             if (width == 0) { named.Add(L(index++, MaxPool2d(2, 2))); continue; }
             named.Add(L(index++, Conv2d(inChannels, width, 3, padding: 1)));
-            named.Add(L(index++, ReLU()));
+            named.Add(L(index++, ReLU(inplace: true)));
             inChannels = width;
         }
         return new(LpipsNet.Vgg, named.ToArray(), taps: new[] { 3, 8, 15, 22, 29 },
@@ -114,8 +115,10 @@ public sealed class Fire : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var _ = NewDisposeScope();
-        var s = functional.relu(squeeze.call(x));
-        var expanded = new[] { functional.relu(expand1x1.call(s)), functional.relu(expand3x3.call(s)) };
+        // In place, as torchvision's: a convolution's backward needs its input, not its output, so the ReLU may
+        // overwrite it, and each saves an allocation of the activation's size.
+        var s = squeeze.call(x).relu_();
+        var expanded = new[] { expand1x1.call(s).relu_(), expand3x3.call(s).relu_() };
         return cat(expanded, 1).MoveToOuterDisposeScope();
     }
 }
