@@ -176,8 +176,8 @@ static class Bench
     /// <summary>
     /// Rows whose ratio must not depend on what their process ran before. After the profile rows, glibc's heap
     /// holds a gigabyte of free chunks whose layout is chance: in one process a 32 MiB tensor comes from a free
-    /// chunk without a page fault, in the other every 32 MiB chunk is 16 bytes short of what posix_memalign asks
-    /// for and each call maps fresh pages (docs/BENCHMARKS.md, "Rows in fresh processes"). So each group runs in
+    /// chunk without a page fault, in the other every 32 MiB chunk is some 200 bytes short of what posix_memalign asks
+    /// for and each call maps fresh pages (docs/BENCHMARKS.md, "Single-op twins"). So each group runs in
     /// a child process of its own, on both sides, as the training rows do.
     /// </summary>
     internal static readonly string[] FreshGroups = { "twin/conv3x3/", "twin/batchnorm/", "twin/relu/", "lpips/",

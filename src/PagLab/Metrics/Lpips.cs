@@ -60,7 +60,7 @@ public sealed class Lpips : Module<Tensor, Tensor, Tensor>
         if (x.shape[1] == 1) x = x.expand(-1, 3, -1, -1);
         using var shift = tensor(Shift, device: x.device).reshape(1, 3, 1, 1);
         using var scale = tensor(Scale, device: x.device).reshape(1, 3, 1, 1);
-        // NHWC: libtorch's NCHW max-pool kernel is scalar, its channels-last one vectorized (2x on the whole
+        // NHWC: libtorch's NCHW max-pool kernel is scalar, its channels-last one vectorized (1.5x on the whole
         // LPIPS-squeeze forward), and oneDNN's convolutions need no layout reorders in NHWC.
         var features = net.call(MemoryFormat.ChannelsLast((x - shift) / scale));
         Tensor? total = null;
