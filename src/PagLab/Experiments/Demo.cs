@@ -35,7 +35,7 @@ public static class Demo
             : SweepSpec.Demo() with { DataRoot = dataRoot };
         spec = spec with { Measure = spec.Measure with { LpipsNet = lpipsNet } };
         spec.Validate(nameof(lpipsNet));
-        Directory.CreateDirectory(sweep.Root);
+        OutputFolder.Create(sweep.Root);
         if (!File.Exists(sweep.DemoSpec)) JsonFiles.Write(sweep.DemoSpec, spec);
         spec = sweep.Prepare(spec);
         progress.Line(LpipsChoice.Find(null, spec.DataRoot, spec.Measure.LpipsNet).Describe());

@@ -106,7 +106,7 @@ public sealed class SweepFolder
     /// <summary>Writes spec.json on first use; refuses a folder that holds a different sweep.</summary>
     public SweepSpec Prepare(SweepSpec spec)
     {
-        Directory.CreateDirectory(Root);
+        OutputFolder.Create(Root);
         if (File.Exists(Spec))
         {
             RefuseEditedSpec(record: true);

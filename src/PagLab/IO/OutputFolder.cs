@@ -23,7 +23,7 @@ public static class OutputFolder
             throw new PagLabException($"{dir} already exists and holds {Describe(full)}: choose another `out`,"
                                       + " or pass `overwrite` to replace it");
         string parent = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
-        Directory.CreateDirectory(parent);
+        Create(parent);
         string fresh = Path.Combine(parent, $".{name}.new-{Guid.NewGuid():N}");
         try
         {
@@ -41,6 +41,25 @@ public static class OutputFolder
         finally
         {
             if (Directory.Exists(fresh)) Directory.Delete(fresh, recursive: true);
+        }
+    }
+
+    /// <summary>Directory.CreateDirectory with the one-line error a user can act on: a path that cannot hold a
+    /// folder (under /proc, a file on the way, no permission) says so and names the folder, instead of the runtime's
+    /// "file not found" or "access denied" for some part of it.</summary>
+    public static string Create(string dir)
+    {
+        try { return Directory.CreateDirectory(dir).FullName; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string why = e switch
+            {
+                UnauthorizedAccessException => "permission denied",
+                _ when File.Exists(dir) => "a file of that name is in the way",
+                FileNotFoundException or DirectoryNotFoundException => "its parent cannot hold folders",
+                _ => e.Message,
+            };
+            throw new PagLabException($"cannot create output folder {dir}: {why}");
         }
     }
 

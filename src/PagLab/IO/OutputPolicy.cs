@@ -94,7 +94,8 @@ public static class OutputPolicy
         if (File.Exists(full))
             throw new PagLabException($"{option} {Show(dir)} is a file, not a folder: name a folder");
         RefuseFileAbove(option, dir, full);
-        if (!Directory.Exists(full) || !Directory.EnumerateFileSystemEntries(full).Any() || kind.Holds(full)) return;
+        if (!Directory.Exists(full)) { RefuseUncreatable(option, dir, full); return; }
+        if (!Directory.EnumerateFileSystemEntries(full).Any() || kind.Holds(full)) return;
         int entries = Directory.EnumerateFileSystemEntries(full).Count();
         string holds = FolderKind.Owned.FirstOrDefault(k => k.Holds(full)) is { } other ? other.Described
             : entries == 1 ? "1 entry" : $"{entries} entries";
@@ -162,6 +163,28 @@ public static class OutputPolicy
             if (Directory.Exists(d)) return;
             if (File.Exists(d))
                 throw new PagLabException($"{option} {Show(given)}: {Show(d)} is a file, not a folder");
+        }
+    }
+
+    /// <summary>A folder that cannot be made (under /proc, a read-only mount, no permission): refused now, not after
+    /// the work. The only sure test is to make it, so the folders this makes are removed again at once.</summary>
+    static void RefuseUncreatable(string option, string given, string full)
+    {
+        var missing = new List<string>();
+        for (string? d = full; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) missing.Add(d);
+        try { Directory.CreateDirectory(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string why = e is UnauthorizedAccessException ? "permission denied"
+                : e is FileNotFoundException or DirectoryNotFoundException ? $"{Show(Path.GetDirectoryName(
+                    missing[^1]) ?? "/")} cannot hold folders" : e.Message;
+            throw new PagLabException($"{option} {Show(given)} cannot be created: {why}");
+        }
+        finally
+        {
+            foreach (var d in missing)      // innermost first; only the folders made here, still empty
+                try { if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d).Any()) Directory.Delete(d); }
+                catch (IOException) { }
         }
     }
 

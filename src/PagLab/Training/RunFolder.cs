@@ -140,7 +140,7 @@ public sealed class RunFolder
 
     void Write(RunStatus status, string? message)
     {
-        Directory.CreateDirectory(Dir);
+        OutputFolder.Create(Dir);
         RunFiles.WriteInfo(Dir, new RunInfo
         {
             FormatVersion = CurrentFormat, Kind = Kind, Status = status, Config = config, Dataset = dataset,

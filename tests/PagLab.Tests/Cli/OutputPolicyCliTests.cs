@@ -75,6 +75,13 @@ public class OutputPolicyCliTests
     }
 
     [Fact]
+    public void Demo_IntoAFolderThatCannotBeMade_IsRefusedBeforeAnyWork()
+    {
+        Refused(CliProcess.Run("demo", "--out", "/proc/nope"), "--out",
+            "'/proc/nope' cannot be created: '/proc' cannot hold folders");
+    }
+
+    [Fact]
     public void Train_IntoAModelFolder_IsRefusedNamingWhatItHolds()
     {
         string model = TestPaths.TempDir("model");

@@ -23,6 +23,18 @@ public class OutputPolicyTests
     }
 
     [Fact]
+    public void Folder_ThatCannotBeMade_IsRefused_AndTheProbeLeavesNothingBehind()
+    {
+        // /proc holds no folders a process can make: refused now, naming the folder, not after the work
+        var e = Assert.Throws<PagLabException>(() => OutputPolicy.CheckFolder("out", "/proc/nope/run", FolderKind.Run));
+        Assert.Equal("out '/proc/nope/run' cannot be created: '/proc' cannot hold folders", e.Message);
+        // a new nested folder is accepted, and the folders the probe made are gone again
+        string root = TestPaths.TempDir("policy");
+        OutputPolicy.CheckFolder("out", Path.Combine(root, "a", "b"), FolderKind.Run);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(root));
+    }
+
+    [Fact]
     public void TensorboardFolder_OfEventFiles_OrOfJobFoldersOfThem_IsAccepted()
     {
         string logs = TestPaths.TempDir("tb");
