@@ -33,6 +33,31 @@ static class DnnlProfileReport
             md.AppendLine($"- {row}: PagLab {Top(sides!["paglab"]!)}; PyTorch {Top(sides["torch"]!)}");
     }
 
+    /// <summary>For a target line: the row's time in and outside oneDNN on both sides and the largest difference.
+    /// </summary>
+    public static string Explain(string? path, string row)
+    {
+        if (path is null || !File.Exists(path) || JsonNode.Parse(File.ReadAllText(path))?["rows"]?[row] is not
+            JsonNode sides) return "";
+        var (ours, theirs) = (sides["paglab"]!, sides["torch"]!);
+        return $"oneDNN log, ms per step: PagLab {InOneDnn(ours)} in oneDNN and {Outside(ours)} outside, PyTorch "
+            + $"{InOneDnn(theirs)} and {Outside(theirs)}, largest difference {LargestDifference(ours, theirs)} "
+            + "(\"Where the resnet18 steps go\")";
+    }
+
+    /// <summary>For the resnet18 gnorm / standard line: what gnorm's step adds in and outside oneDNN, both sides.
+    /// </summary>
+    public static string ExplainRatio(string? path, string arch)
+    {
+        if (path is null || !File.Exists(path) || JsonNode.Parse(File.ReadAllText(path))?["rows"] is not JsonNode rows
+            || rows[$"train-step/{arch}/gnorm"] is not JsonNode gnorm
+            || rows[$"train-step/{arch}/standard"] is not JsonNode standard) return "";
+        string Added(string side) =>
+            $"{Num(gnorm[side]!, "onednn_ms_per_step") - Num(standard[side]!, "onednn_ms_per_step"):+0;-0} ms in "
+            + $"oneDNN and {OutsideMs(gnorm[side]!) - OutsideMs(standard[side]!):+0;-0} outside";
+        return $"oneDNN log, what gnorm adds to a standard step: PagLab {Added("paglab")}, PyTorch {Added("torch")}";
+    }
+
     static double Num(JsonNode n, string key) => n[key]!.GetValue<double>();
     static string Step(JsonNode side) => Num(side, "step_ms").ToString("F0", Inv);
     static string InOneDnn(JsonNode side) =>

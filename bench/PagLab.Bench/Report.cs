@@ -41,9 +41,14 @@ static class Report
         md.AppendLine("\n## Targets\n");
         var notMet = new List<string>();          // resnet18 rows below their target, for "Targets not met"
         var pairRatios = new List<double>();      // every resnet18 pair ratio, for the drift they show
-        TrainStepTargets(md, runs, notMet, pairRatios);
-        TangentTargets(md, runs);
         string? Opt(string flag) => a.Contains(flag) ? Arg(a, flag, "") : null;
+        var perf = PerfProfileReport.Read(Opt("--perf-profile"));
+        var why = new Profiles(row => string.Join("; ", new[] { DnnlProfileReport.Explain(Opt("--dnnl-profile"), row),
+                PerfProfileReport.Explain(perf, row) }.Where(s => s.Length > 0)),
+            arch => string.Join("; ", new[] { DnnlProfileReport.ExplainRatio(Opt("--dnnl-profile"), arch),
+                PerfProfileReport.ExplainRatio(perf, arch) }.Where(s => s.Length > 0)));
+        TrainStepTargets(md, runs, notMet, pairRatios, why);
+        TangentTargets(md, runs);
         var fixedMmap = Opt("--fixed-mmap") is { } path && File.Exists(path)
             ? JsonNode.Parse(File.ReadAllText(path)) : null;
         MeasurementRows.Targets(md, runs.Ours, runs.Theirs, runs.Paglab["peakRssMb"], runs.Torch["peak_rss_mb"],
@@ -64,6 +69,7 @@ static class Report
                 ? n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x"
                 : null);
         DnnlProfileReport.Write(md, Opt("--dnnl-profile"));
+        PerfProfileReport.Write(md, perf);
         OpTwinReport.Table(md, runs.Ours, runs.Theirs, twinsThp, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));
         md.AppendLine("\nWhy PagLab leads on the small model: the clean and noisy passes of the smoothness penalty "
@@ -146,9 +152,17 @@ static class Report
             }
     }
 
-    /// <summary>Speed per training row against its target, and gnorm's and PGD's cost over the standard step.
+    /// <summary>What the profiles say about a missed target: a training row's, and gnorm / standard's of an arch.
     /// </summary>
-    static void TrainStepTargets(StringBuilder md, Runs runs, List<string> notMet, List<double> pairRatios)
+    sealed record Profiles(Func<string, string> Row, Func<string, string> GnormOverStandard)
+    {
+        public static string Colon(string why) => why.Length > 0 ? $": {why}" : "";
+    }
+
+    /// <summary>Speed per training row against its target, and gnorm's and PGD's cost over the standard step; a
+    /// missed one names what the profiles (oneDNN's log, perf) say.</summary>
+    static void TrainStepTargets(StringBuilder md, Runs runs, List<string> notMet, List<double> pairRatios,
+        Profiles why)
     {
         foreach (var arch in new[] { "smallcnn", "resnet18" })
             foreach (var obj in new[] { "standard", "gnorm", "smooth", "randsmooth", "pgd3", "pgd10" })
@@ -160,7 +174,7 @@ static class Report
                 var (ratio, how) = PairedRatio(runs.Paired?[key] as JsonArray, t / o, pairRatios);
                 md.AppendLine($"- {key}: main run images/s {128000 / o:F0} vs PyTorch {128000 / t:F0}; speed "
                     + $"{ratio:F2}x{how} (target >= {target}x): **{(ratio >= target ? "met" : "not met")}**"
-                    + LeanRatio(runs, key, o));
+                    + LeanRatio(runs, key, o) + (ratio >= target ? "" : Profiles.Colon(why.Row(key))));
                 if (arch == "resnet18" && !(ratio >= target)) notMet.Add($"{obj} ({ratio:F2}x)");
                 double overStandard = o / runs.Standard(arch);
                 if (obj == "gnorm")
@@ -175,7 +189,8 @@ static class Report
                           + "interleaved)"
                         : "";
                     md.AppendLine($"- {arch} gnorm step / standard step = {overStandard:F2}{runsUsed} (target <= 3): "
-                        + $"**{(overStandard <= 3 ? "met" : "not met")}**");
+                        + $"**{(overStandard <= 3 ? "met" : "not met")}**"
+                        + (overStandard <= 3 ? "" : Profiles.Colon(why.GnormOverStandard(arch))));
                 }
                 if (obj.StartsWith("pgd"))
                 {
