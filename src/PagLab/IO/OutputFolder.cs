@@ -44,22 +44,15 @@ public static class OutputFolder
         }
     }
 
-    /// <summary>Directory.CreateDirectory with the one-line error a user can act on: a path that cannot hold a
-    /// folder (under /proc, a file on the way, no permission) says so and names the folder, instead of the runtime's
-    /// "file not found" or "access denied" for some part of it.</summary>
+    /// <summary>Directory.CreateDirectory with the one-line error a user can act on (OutputPolicy.WhyNoFolder)
+    /// instead of the runtime's "file not found" for a folder that cannot be made.</summary>
     public static string Create(string dir)
     {
         try { return Directory.CreateDirectory(dir).FullName; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            string why = e switch
-            {
-                UnauthorizedAccessException => "permission denied",
-                _ when File.Exists(dir) => "a file of that name is in the way",
-                FileNotFoundException or DirectoryNotFoundException => "its parent cannot hold folders",
-                _ => e.Message,
-            };
-            throw new PagLabException($"cannot create output folder {dir}: {why}");
+            throw new PagLabException($"cannot create output folder {OutputPolicy.Show(dir)}: "
+                + OutputPolicy.WhyNoFolder(e, Path.GetFullPath(dir)));
         }
     }
 

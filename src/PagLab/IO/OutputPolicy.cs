@@ -175,10 +175,7 @@ public static class OutputPolicy
         try { Directory.CreateDirectory(full); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            string why = e is UnauthorizedAccessException ? "permission denied"
-                : e is FileNotFoundException or DirectoryNotFoundException ? $"{Show(Path.GetDirectoryName(
-                    missing[^1]) ?? "/")} cannot hold folders" : e.Message;
-            throw new PagLabException($"{option} {Show(given)} cannot be created: {why}");
+            throw new PagLabException($"{option} {Show(given)} cannot be created: {WhyNoFolder(e, full)}");
         }
         finally
         {
@@ -186,6 +183,19 @@ public static class OutputPolicy
                 try { if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d).Any()) Directory.Delete(d); }
                 catch (IOException) { }
         }
+    }
+
+    /// <summary>Why making the folder <paramref name="full"/> failed with <paramref name="e"/>, in words: the folder
+    /// that cannot hold the missing one, rather than the runtime's "file not found" for the folder itself.</summary>
+    internal static string WhyNoFolder(Exception e, string full)
+    {
+        string top = full;          // the outermost folder still missing
+        for (string? d = Path.GetDirectoryName(full); d is not null && !Directory.Exists(d);
+             d = Path.GetDirectoryName(d))
+            top = d;
+        return e is UnauthorizedAccessException ? "permission denied"
+            : e is FileNotFoundException or DirectoryNotFoundException
+                ? $"{Show(Path.GetDirectoryName(top) ?? "/")} cannot hold folders" : e.Message;
     }
 
     /// <summary>The nearest folder at or above <paramref name="dir"/> that PagLab owns, with its kind.</summary>

@@ -28,6 +28,9 @@ public class OutputPolicyTests
         // /proc holds no folders a process can make: refused now, naming the folder, not after the work
         var e = Assert.Throws<PagLabException>(() => OutputPolicy.CheckFolder("out", "/proc/nope/run", FolderKind.Run));
         Assert.Equal("out '/proc/nope/run' cannot be created: '/proc' cannot hold folders", e.Message);
+        // where a folder is made later (a run, a sweep), the same words
+        e = Assert.Throws<PagLabException>(() => OutputFolder.Create("/proc/nope/run"));
+        Assert.Equal("cannot create output folder '/proc/nope/run': '/proc' cannot hold folders", e.Message);
         // a new nested folder is accepted, and the folders the probe made are gone again
         string root = TestPaths.TempDir("policy");
         OutputPolicy.CheckFolder("out", Path.Combine(root, "a", "b"), FolderKind.Run);
