@@ -24,7 +24,9 @@ static class PerfProfileReport
             + "start-up, imports, JIT and the warm-up step cancel out. CPU ms per step, both threads together; "
             + "\"kernel\" is mostly page faults and the zeroing of fresh pages (and mmap, munmap, futex), \"JIT "
             + "code\" oneDNN's generated convolution and reorder kernels, \"oneDNN compiled code\" its drivers and "
-            + "reference paths.\n");
+            + "reference paths, \"other\" the rest (on PyTorch's side Debian's OpenBLAS, whose sgemm runs its linear "
+            + "layers). A difference of two samplings is noisy: a group near zero may come out a few ms below it. "
+            + "Debian's libtorch 1.13 is stripped, so its own functions show as addresses.\n");
         md.AppendLine($"| row | side | step ms | CPU ms | {string.Join(" | ", groups)} |");
         md.AppendLine($"| --- | --- | --- | --- |{string.Concat(groups.Select(_ => " --- |"))}");
         foreach (var (row, sides) in rows)
