@@ -9,10 +9,13 @@ static class DnnlProfileReport
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static void Write(StringBuilder md, string? path)
+    /// <summary>The profile bench/run wrote, or null when it did not run.</summary>
+    public static JsonNode? Read(string? path) =>
+        path is not null && File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) : null;
+
+    public static void Write(StringBuilder md, JsonNode? profile)
     {
-        if (path is null || !File.Exists(path)) return;
-        var profile = JsonNode.Parse(File.ReadAllText(path))!;
+        if (profile is null) return;
         md.AppendLine("\n### Where the resnet18 steps go, by oneDNN's own log\n");
         md.AppendLine($"Each side runs the row once more in a fresh process ({profile["steps"]} steps, the first a "
             + "warm-up) with oneDNN's verbose log on (libtorch 2.10: ONEDNN_VERBOSE=profile_exec; PyTorch 1.13's "
@@ -35,10 +38,9 @@ static class DnnlProfileReport
 
     /// <summary>For a target line: the row's time in and outside oneDNN on both sides and the largest difference.
     /// </summary>
-    public static string Explain(string? path, string row)
+    public static string Explain(JsonNode? profile, string row)
     {
-        if (path is null || !File.Exists(path) || JsonNode.Parse(File.ReadAllText(path))?["rows"]?[row] is not
-            JsonNode sides) return "";
+        if (profile?["rows"]?[row] is not JsonNode sides) return "";
         var (ours, theirs) = (sides["paglab"]!, sides["torch"]!);
         return $"oneDNN log, ms per step: PagLab {InOneDnn(ours)} in oneDNN and {Outside(ours)} outside, PyTorch "
             + $"{InOneDnn(theirs)} and {Outside(theirs)}, largest difference {LargestDifference(ours, theirs)} "
@@ -47,11 +49,10 @@ static class DnnlProfileReport
 
     /// <summary>For the resnet18 gnorm / standard line: what gnorm's step adds in and outside oneDNN, both sides.
     /// </summary>
-    public static string ExplainRatio(string? path, string arch)
+    public static string ExplainRatio(JsonNode? profile, string arch)
     {
-        if (path is null || !File.Exists(path) || JsonNode.Parse(File.ReadAllText(path))?["rows"] is not JsonNode rows
-            || rows[$"train-step/{arch}/gnorm"] is not JsonNode gnorm
-            || rows[$"train-step/{arch}/standard"] is not JsonNode standard) return "";
+        if (profile?["rows"]?[$"train-step/{arch}/gnorm"] is not JsonNode gnorm
+            || profile["rows"]?[$"train-step/{arch}/standard"] is not JsonNode standard) return "";
         string Added(string side) =>
             $"{Num(gnorm[side]!, "onednn_ms_per_step") - Num(standard[side]!, "onednn_ms_per_step"):+0;-0} ms in "
             + $"oneDNN and {OutsideMs(gnorm[side]!) - OutsideMs(standard[side]!):+0;-0} outside";

@@ -47,12 +47,8 @@ static class PerfProfileReport
     public static string Explain(JsonNode? profile, string row)
     {
         if (profile?["rows"]?[row] is not JsonNode sides) return "";
-        var (ours, theirs) = (sides["paglab"]!["groups"]!.AsObject(), sides["torch"]!["groups"]!.AsObject());
-        var diffs = ours.Select(g => (g.Key, Ms: g.Value!.GetValue<double>() - theirs[g.Key]!.GetValue<double>()))
-            .OrderByDescending(d => Math.Abs(d.Ms)).Take(3)
-            .Select(d => $"{d.Key} {d.Ms.ToString("+0;-0", Inv)}");
-        return $"perf, CPU ms per step PagLab - PyTorch: {string.Join(", ", diffs)} (\"Where the training steps' "
-            + "CPU time goes\")";
+        var diffs = LargestDifferences(sides["paglab"]!, sides["torch"]!, Math.Abs);
+        return $"perf, CPU ms per step PagLab - PyTorch: {diffs} (\"Where the training steps' CPU time goes\")";
     }
 
     /// <summary>For the gnorm / standard line: what gnorm's step adds to the standard step on each side, by group.
@@ -63,15 +59,22 @@ static class PerfProfileReport
             || profile["rows"]?[$"train-step/{arch}/standard"] is not JsonNode standard) return "";
         string Added(string side)
         {
-            var (g, s) = (gnorm[side]!["groups"]!.AsObject(), standard[side]!["groups"]!.AsObject());
             double total = gnorm[side]!["cpu_ms_per_step"]!.GetValue<double>()
                 - standard[side]!["cpu_ms_per_step"]!.GetValue<double>();
-            var parts = g.Select(p => (p.Key, Ms: p.Value!.GetValue<double>() - s[p.Key]!.GetValue<double>()))
-                .OrderByDescending(d => d.Ms).Take(3).Select(d => $"{d.Key} {d.Ms.ToString("+0;-0", Inv)}");
-            return $"{total.ToString("+0;-0", Inv)} ({string.Join(", ", parts)})";
+            return $"{total.ToString("+0;-0", Inv)} ({LargestDifferences(gnorm[side]!, standard[side]!, d => d)})";
         }
         return $"perf, CPU ms gnorm adds to a standard step: PagLab {Added("paglab")}, PyTorch {Added("torch")} "
             + "(\"Where the training steps' CPU time goes\")";
+    }
+
+    /// <summary>The three groups whose CPU ms differ most between two profiles (a - b), largest by
+    /// <paramref name="size"/> first, e.g. "kernel +532, ATen and autograd +9".</summary>
+    static string LargestDifferences(JsonNode a, JsonNode b, Func<double, double> size)
+    {
+        var (ga, gb) = (a["groups"]!.AsObject(), b["groups"]!.AsObject());
+        return string.Join(", ", ga
+            .Select(g => (g.Key, Ms: g.Value!.GetValue<double>() - gb[g.Key]!.GetValue<double>()))
+            .OrderByDescending(d => size(d.Ms)).Take(3).Select(d => $"{d.Key} {d.Ms.ToString("+0;-0", Inv)}"));
     }
 
     static string N(JsonNode? v) => v is null ? "–" : v.GetValue<double>().ToString("F0", Inv);

@@ -42,10 +42,11 @@ static class Report
         var notMet = new List<string>();          // resnet18 rows below their target, for "Targets not met"
         var pairRatios = new List<double>();      // every resnet18 pair ratio, for the drift they show
         string? Opt(string flag) => a.Contains(flag) ? Arg(a, flag, "") : null;
+        var dnnl = DnnlProfileReport.Read(Opt("--dnnl-profile"));
         var perf = PerfProfileReport.Read(Opt("--perf-profile"));
-        var why = new Profiles(row => string.Join("; ", new[] { DnnlProfileReport.Explain(Opt("--dnnl-profile"), row),
+        var why = new Profiles(row => string.Join("; ", new[] { DnnlProfileReport.Explain(dnnl, row),
                 PerfProfileReport.Explain(perf, row) }.Where(s => s.Length > 0)),
-            arch => string.Join("; ", new[] { DnnlProfileReport.ExplainRatio(Opt("--dnnl-profile"), arch),
+            arch => string.Join("; ", new[] { DnnlProfileReport.ExplainRatio(dnnl, arch),
                 PerfProfileReport.ExplainRatio(perf, arch) }.Where(s => s.Length > 0)));
         TrainStepTargets(md, runs, notMet, pairRatios, why);
         TangentTargets(md, runs);
@@ -68,7 +69,7 @@ static class Report
             runs.Ours.ContainsKey("profile/resnet18/forward") && runs.Theirs.ContainsKey("profile/resnet18/forward")
                 ? n => $"{Ms(runs.Theirs[$"profile/resnet18/{n}"]) / Ms(runs.Ours[$"profile/resnet18/{n}"]):F2}x"
                 : null);
-        DnnlProfileReport.Write(md, Opt("--dnnl-profile"));
+        DnnlProfileReport.Write(md, dnnl);
         PerfProfileReport.Write(md, perf);
         OpTwinReport.Table(md, runs.Ours, runs.Theirs, twinsThp, twinsHeap, twinsHeapTorch, Opt("--twins-spin"));
         OpTwinReport.Counts(md, Opt("--op-profile"), Opt("--op-profile-torch"));

@@ -5,9 +5,9 @@ PyTorch 1.13's oneDNN 2.6 reads DNNL_VERBOSE=1), and the exec lines are summed b
 and propagation kind. The step's time outside oneDNN (ATen kernels, autograd, allocation) is the rest.
 Usage: dnnl_profile.py --bench PagLab.Bench.dll --out profile.json [--rows gnorm,smooth] [--repeats 2]
 [--threads 2]"""
-import argparse, collections, json, os, subprocess, sys
+import argparse, collections, os, subprocess, sys
 
-from paired_rows import write  # temp file and rename
+from paired_rows import step_ms, write  # the child's step time; temp file and rename
 
 # oneDNN 3.x (PagLab's libtorch) takes the named level; 2.6 (PyTorch 1.13) only numbers, under either prefix.
 VERBOSE = {"paglab": {"ONEDNN_VERBOSE": "profile_exec"}, "torch": {"ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1"}}
@@ -33,9 +33,7 @@ def summarise(text, steps):
 def run(side, cmd, steps):
     env = dict(os.environ, **VERBOSE[side])
     done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-    result = json.loads(next(l for l in reversed(done.stdout.splitlines()) if l.startswith("{")))
-    step_ms = result["Row"]["MedianMs"] if "Row" in result else result["median_ms"]
-    return dict(summarise(done.stdout + done.stderr, steps), step_ms=round(step_ms, 1))
+    return dict(summarise(done.stdout + done.stderr, steps), step_ms=round(step_ms(done.stdout), 1))
 
 
 def main():

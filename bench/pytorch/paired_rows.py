@@ -46,6 +46,12 @@ def main():
     write(args.out, {"rounds": args.rounds, "repeats": args.repeats, "pairs": pairs})
 
 
+def step_ms(stdout):
+    """A train-row child's median step ms, from the JSON line it prints last (PagLab's {"Row": ...} or PyTorch's)."""
+    row = json.loads(next(l for l in reversed(stdout.splitlines()) if l.startswith("{")))
+    return row["Row"]["MedianMs"] if "Row" in row else row["median_ms"]
+
+
 def write(path, value):
     """Temp file and rename, so an interrupted run never leaves half a file."""
     with open(path + ".tmp", "w") as f: json.dump(value, f, indent=1)

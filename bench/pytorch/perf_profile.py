@@ -9,9 +9,9 @@ ATen and autograd (the rest of libtorch), libc (malloc, memcpy, memset) and the 
 CPU milliseconds, both threads together, so a 2-thread step's total can reach twice its wall time.
 Usage: perf_profile.py --bench PagLab.Bench.dll --out profile.json [--rows resnet18/gnorm,smallcnn/standard]
 [--repeats 3] [--threads 2] [--frequency 499]"""
-import argparse, collections, glob, json, os, re, subprocess, sys, tempfile
+import argparse, collections, glob, os, re, subprocess, sys, tempfile
 
-from paired_rows import write  # temp file and rename
+from paired_rows import step_ms, write  # the child's step time; temp file and rename
 
 GROUPS = ["kernel", "OpenMP runtime", "JIT code (oneDNN kernels)", "oneDNN compiled code", "ATen and autograd",
           "libc", "language runtime", "other"]
@@ -54,10 +54,9 @@ def record(cmd, frequency):
         done = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(frequency), "-o", data, "--"]
                               + cmd, check=True, capture_output=True, text=True,
                               env=dict(os.environ, DOTNET_PerfMapEnabled="1"))
-        row = json.loads(next(l for l in reversed(done.stdout.splitlines()) if l.startswith("{")))
         counts = samples(data)
     for new in set(glob.glob("/tmp/perf*-*.map")) - maps: os.remove(new)  # the child's perf map, read above
-    return counts, (row["Row"]["MedianMs"] if "Row" in row else row["median_ms"])
+    return counts, step_ms(done.stdout)
 
 
 def short(symbol, width=160):
@@ -76,14 +75,14 @@ def short(symbol, width=160):
 
 def profile(cmd, repeats, frequency):
     """One step's CPU ms by group and by symbol: the run with `repeats` steps minus the run with 1."""
-    (many, step_ms), (one, _) = record(cmd(repeats), frequency), record(cmd(1), frequency)
+    (many, median_ms), (one, _) = record(cmd(repeats), frequency), record(cmd(1), frequency)
     per_ms = 1000.0 / frequency / (repeats - 1)
     diff = {k: (many[k] - one.get(k, 0)) * per_ms for k in many.keys() | one.keys()}
     groups = collections.Counter()
     for (dso, symbol), ms in diff.items(): groups[group(dso, symbol)] += ms
     by_symbol = collections.Counter()
     for (dso, symbol), ms in diff.items(): by_symbol[f"{os.path.basename(dso)} {short(symbol)}"] += ms
-    return {"step_ms": round(step_ms, 1), "cpu_ms_per_step": round(sum(diff.values()), 1),
+    return {"step_ms": round(median_ms, 1), "cpu_ms_per_step": round(sum(diff.values()), 1),
             "groups": {g: round(groups.get(g, 0.0), 1) for g in GROUPS},
             "top": [{"symbol": s, "ms_per_step": round(ms, 1)} for s, ms in by_symbol.most_common(12)]}
 
@@ -101,10 +100,9 @@ def main():
     for name in args.rows.split(","):
         arch, objective = name.split("/")
         repeats = args.repeats * (20 if arch == "smallcnn" else 1)  # a smallcnn step is ~80x shorter
-        common = [arch, objective, None, str(args.threads)]
-        def ours(r): return ["dotnet", args.bench, "train-row"] + [str(r) if c is None else c for c in common]
-        def theirs(r): return ([sys.executable, os.path.join(here, "bench_measure.py"), "train-row"]
-                               + [str(r) if c is None else c for c in common])
+        def row_args(r): return [arch, objective, str(r), str(args.threads)]
+        def ours(r): return ["dotnet", args.bench, "train-row"] + row_args(r)
+        def theirs(r): return [sys.executable, os.path.join(here, "bench_measure.py"), "train-row"] + row_args(r)
         row = {"paglab": profile(ours, repeats, args.frequency), "torch": profile(theirs, repeats, args.frequency)}
         out["rows"][f"train-step/{name}"] = row; out["repeats"][f"train-step/{name}"] = repeats
         print(f"perf profile {name}: PagLab {row['paglab']['cpu_ms_per_step']:.0f} CPU ms per step, "
